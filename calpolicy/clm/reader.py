@@ -1,0 +1,403 @@
+"""Read the CLM trade log into columns, keeping every record's source line number.
+
+Two paths give the same ``TradeLog``. The fast path hands the whole file to Arrow's multi-threaded JSON
+reader with an explicit schema; it only succeeds when every line is a well-typed JSON object. Anything
+else (a broken line, a string where a price belongs, a duplicated key) makes Arrow refuse the file, and
+the exact path re-reads it line by line so each defect is reported against its own line number. The
+reader never drops, repairs or rewrites a record: a defective value is kept as missing and reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
+
+from calpolicy.clm.fields import (
+    FIELDS,
+    MODEL_PREDICTIONS_KEY,
+    FieldSpec,
+    action_column,
+    conf_column,
+)
+
+_WHITESPACE = (ord(" "), ord("\t"), ord("\r"), ord("\f"), ord("\v"))
+_ARROW_TYPES = {"number": pa.float64(), "string": pa.string()}
+_ZONED = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
+
+
+class _NotClean(Exception):
+    """The fast path cannot represent this file faithfully; read it line by line instead."""
+
+
+@dataclass
+class TradeLog:
+    """The analysed trade log: normalised columns plus everything the reader noticed on the way.
+
+    ``frame`` has one row per JSON object, indexed by nothing but carrying ``line`` (1-based source line).
+    ``nulls``/``type_errors`` map a normalised column to the line numbers where the value was missing or
+    null / of the wrong JSON type; ``parse_errors`` lists lines that are not a JSON object at all.
+    """
+
+    path: Path
+    exists: bool
+    read_error: str | None = None
+    sha256: str = ""
+    size_bytes: int = 0
+    line_count: int = 0
+    frame: pd.DataFrame = field(default_factory=pd.DataFrame)
+    models: tuple[str, ...] = ()
+    parse_errors: list[tuple[int, str]] = field(default_factory=list)
+    blank_lines: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    nulls: dict[str, np.ndarray] = field(default_factory=dict)
+    type_errors: dict[str, np.ndarray] = field(default_factory=dict)
+    alias_conflicts: dict[str, np.ndarray] = field(default_factory=dict)
+    aliases_used: dict[str, list[str]] = field(default_factory=dict)
+    missing_final_newline: bool = False
+    reader: str = "none"
+
+    @property
+    def records(self) -> int:
+        return len(self.frame)
+
+    def lines_of(self, mask: np.ndarray | pd.Series) -> np.ndarray:
+        """Source line numbers of the rows selected by a boolean mask."""
+        return self.frame["line"].to_numpy()[np.asarray(mask, dtype=bool)]
+
+
+def read_clm(path: str | Path, max_bytes: int | None = None) -> TradeLog:
+    """Read ``path``; a file that is missing, unreadable or too large comes back with ``read_error`` set."""
+    source = Path(path)
+    if not source.exists():
+        return TradeLog(path=source, exists=False, read_error=f"CLM file not found: {source}")
+    if not source.is_file():
+        return TradeLog(path=source, exists=True, read_error=f"CLM path is not a regular file: {source}")
+    try:
+        size = source.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            return TradeLog(
+                path=source,
+                exists=True,
+                size_bytes=size,
+                read_error=(
+                    f"CLM file is {size / 2**20:.0f} MiB, above the configured limit of "
+                    f"{max_bytes / 2**20:.0f} MiB (data.max_file_mb); refusing to load it"
+                ),
+            )
+        data = source.read_bytes()
+    except OSError as error:
+        return TradeLog(path=source, exists=True, read_error=f"CLM file cannot be read: {error.strerror}")
+    return parse_clm_bytes(data, source)
+
+
+def parse_clm_bytes(data: bytes, path: Path | str = "<bytes>") -> TradeLog:
+    """Parse an in-memory log; the same code path as ``read_clm`` minus the file system."""
+    log = TradeLog(path=Path(path), exists=True, size_bytes=len(data))
+    log.sha256 = hashlib.sha256(data).hexdigest()
+    log.missing_final_newline = bool(data) and not data.endswith(b"\n")
+    starts, ends = _line_bounds(data)
+    log.line_count = len(starts)
+    blank = _blank_mask(data, starts, ends)
+    log.blank_lines = np.flatnonzero(blank) + 1
+    content_lines = np.flatnonzero(~blank) + 1
+    if len(content_lines) == 0:
+        log.reader = "empty"
+        log.frame = _empty_frame()
+        return log
+    try:
+        _fast_read(data, content_lines, log)
+    except _NotClean:
+        _exact_read(data, starts, ends, blank, log)
+    return log
+
+
+def _line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    starts = np.concatenate(([0], newlines + 1)).astype(np.int64)
+    ends = np.concatenate((newlines, [len(buf)])).astype(np.int64)
+    if len(data) == 0 or data.endswith(b"\n"):
+        starts, ends = starts[:-1], ends[:-1]
+    return starts, ends
+
+
+def _blank_mask(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    blank = ends == starts
+    if len(starts) == 0:
+        return blank
+    buf = np.frombuffer(data, dtype=np.uint8)
+    candidates = np.flatnonzero(~blank & np.isin(buf[np.minimum(starts, len(buf) - 1)], _WHITESPACE))
+    for index in candidates:
+        if not data[starts[index] : ends[index]].strip():
+            blank[index] = True
+    return blank
+
+
+# ---------------------------------------------------------------------------------------------- fast path
+
+
+def _fast_read(data: bytes, content_lines: np.ndarray, log: TradeLog) -> None:
+    schema = pa.schema([(alias, _ARROW_TYPES[spec.kind]) for spec in FIELDS for alias in spec.aliases])
+    options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
+    try:
+        table = pa_json.read_json(pa.BufferReader(data), parse_options=options)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
+        raise _NotClean(str(error)) from None
+    if table.num_rows != len(content_lines):
+        raise _NotClean("row count differs from line count")
+    columns: dict[str, Any] = {"line": content_lines}
+    for spec in FIELDS:
+        arrays = [table.column(alias).combine_chunks() for alias in spec.aliases]
+        columns[spec.column] = _coalesce(spec, arrays, content_lines, log)
+    models = _fast_models(table, content_lines, columns, log)
+    log.models = models
+    log.frame = _finish_frame(columns)
+    log.reader = "fast"
+
+
+def _coalesce(spec: FieldSpec, arrays: list[pa.Array], lines: np.ndarray, log: TradeLog) -> Any:
+    """First non-null alias wins; two aliases present with different values is reported, not resolved."""
+    scales = spec.scale or (1.0,) * len(spec.aliases)
+    valid = [pc.is_valid(array).to_numpy(zero_copy_only=False) for array in arrays]
+    used = [alias for alias, mask in zip(spec.aliases, valid, strict=True) if mask.any()]
+    if used:
+        log.aliases_used[spec.column] = used
+    if spec.kind == "number":
+        values = [
+            array.to_numpy(zero_copy_only=False).astype(np.float64) * scale
+            for array, scale in zip(arrays, scales, strict=True)
+        ]
+        result = np.full(len(lines), np.nan)
+        present = np.zeros(len(lines), dtype=bool)
+        for value, mask in zip(values, valid, strict=True):
+            take = mask & ~present
+            result[take] = value[take]
+            conflict = mask & present & ~_same_number(result, value)
+            _add_lines(log.alias_conflicts, spec.column, lines[conflict])
+            present |= mask
+    else:
+        texts = [np.asarray(array.to_numpy(zero_copy_only=False), dtype=object) for array in arrays]
+        result = np.full(len(lines), None, dtype=object)
+        present = np.zeros(len(lines), dtype=bool)
+        for text, mask in zip(texts, valid, strict=True):
+            take = mask & ~present
+            result[take] = text[take]
+            conflict = mask & present & (result != text)
+            _add_lines(log.alias_conflicts, spec.column, lines[conflict])
+            present |= mask
+    if spec.required:
+        _add_lines(log.nulls, spec.column, lines[~present])
+    return result
+
+
+def _same_number(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return (a == b) | (np.isnan(a) & np.isnan(b))
+
+
+def _fast_models(table: pa.Table, lines: np.ndarray, columns: dict[str, Any], log: TradeLog) -> tuple[str, ...]:
+    if MODEL_PREDICTIONS_KEY not in table.column_names:
+        return ()
+    predictions = table.column(MODEL_PREDICTIONS_KEY).combine_chunks()
+    if not pa.types.is_struct(predictions.type):
+        raise _NotClean("model_predictions is not an object everywhere")
+    carried = pc.is_valid(predictions).to_numpy(zero_copy_only=False)
+    names = [predictions.type.field(i).name for i in range(predictions.type.num_fields)]
+    for name, child in zip(names, predictions.flatten(), strict=True):
+        if not pa.types.is_struct(child.type):
+            raise _NotClean(f"model_predictions.{name} is not an object")
+        child_fields = {child.type.field(i).name: arr for i, arr in enumerate(child.flatten())}
+        conf = child_fields.get("confidence")
+        action = child_fields.get("action")
+        if conf is None or not (pa.types.is_floating(conf.type) or pa.types.is_integer(conf.type)):
+            raise _NotClean(f"model_predictions.{name}.confidence is not numeric")
+        if action is not None and not pa.types.is_string(action.type):
+            raise _NotClean(f"model_predictions.{name}.action is not a string")
+        conf_values = pc.cast(conf, pa.float64()).to_numpy(zero_copy_only=False)
+        columns[conf_column(name)] = conf_values
+        conf_valid = pc.is_valid(conf).to_numpy(zero_copy_only=False)
+        _add_lines(log.nulls, conf_column(name), lines[carried & ~conf_valid])
+        columns[action_column(name)] = (
+            np.asarray(action.to_numpy(zero_copy_only=False), dtype=object)
+            if action is not None
+            else np.full(len(lines), None, dtype=object)
+        )
+    _add_lines(log.nulls, MODEL_PREDICTIONS_KEY, lines[~carried])
+    return tuple(names)
+
+
+# --------------------------------------------------------------------------------------------- exact path
+
+
+def _decode_line(raw: bytes) -> tuple[Any, str | None]:
+    try:
+        return orjson.loads(raw), None
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        # Python's own json accepts NaN/Infinity, which the engine's json.dumps writes for float('nan'):
+        # such a line is a record with a NaN value (reported as such), not "not JSON".
+        return json.loads(raw.decode("utf-8")), None
+    except UnicodeDecodeError:
+        return None, "not valid UTF-8"
+    except json.JSONDecodeError as error:
+        return None, f"not valid JSON ({error.msg} at column {error.colno})"
+
+
+def _exact_read(data: bytes, starts: np.ndarray, ends: np.ndarray, blank: np.ndarray, log: TradeLog) -> None:
+    records: list[dict[str, Any]] = []
+    lines: list[int] = []
+    for index in np.flatnonzero(~blank):
+        line_number = int(index) + 1
+        obj, problem = _decode_line(data[starts[index] : ends[index]])
+        if problem is None and not isinstance(obj, dict):
+            problem = f"not a JSON object (a JSON {type(obj).__name__})"
+        if problem is not None:
+            log.parse_errors.append((line_number, problem))
+            continue
+        records.append(obj)
+        lines.append(line_number)
+    line_array = np.asarray(lines, dtype=np.int64)
+    columns: dict[str, Any] = {"line": line_array}
+    for spec in FIELDS:
+        columns[spec.column] = _exact_column(spec, records, line_array, log)
+    log.models = _exact_models(records, line_array, columns, log)
+    log.frame = _finish_frame(columns) if records else _empty_frame()
+    log.reader = "exact"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _exact_column(spec: FieldSpec, records: list[dict[str, Any]], lines: np.ndarray, log: TradeLog) -> Any:
+    scales = spec.scale or (1.0,) * len(spec.aliases)
+    number = spec.kind == "number"
+    result: list[Any] = []
+    used: set[str] = set()
+    nulls: list[int] = []
+    wrong: list[int] = []
+    conflicts: list[int] = []
+    for record, line in zip(records, lines.tolist(), strict=True):
+        chosen: Any = None
+        found = False
+        for alias, scale in zip(spec.aliases, scales, strict=True):
+            raw = record.get(alias)
+            if raw is None:
+                continue
+            used.add(alias)
+            if number:
+                if not _is_number(raw):
+                    wrong.append(line)
+                    continue
+                value: Any = float(raw) * scale
+            else:
+                if not isinstance(raw, str):
+                    wrong.append(line)
+                    continue
+                value = raw
+            if found and not (value == chosen or (number and math.isnan(value) and math.isnan(chosen))):
+                conflicts.append(line)
+            if not found:
+                chosen, found = value, True
+        if not found:
+            if not any(record.get(alias) is not None for alias in spec.aliases):
+                nulls.append(line)
+            chosen = math.nan if number else None
+        result.append(chosen)
+    if used:
+        log.aliases_used[spec.column] = [a for a in spec.aliases if a in used]
+    if spec.required:
+        _add_lines(log.nulls, spec.column, np.asarray(nulls, dtype=np.int64))
+    _add_lines(log.type_errors, spec.column, np.asarray(sorted(set(wrong)), dtype=np.int64))
+    _add_lines(log.alias_conflicts, spec.column, np.asarray(conflicts, dtype=np.int64))
+    return np.asarray(result, dtype=np.float64) if number else np.asarray(result, dtype=object)
+
+
+def _exact_models(
+    records: list[dict[str, Any]], lines: np.ndarray, columns: dict[str, Any], log: TradeLog
+) -> tuple[str, ...]:
+    names: dict[str, None] = {}
+    missing: list[int] = []
+    wrong: list[int] = []
+    for record, line in zip(records, lines.tolist(), strict=True):
+        predictions = record.get(MODEL_PREDICTIONS_KEY)
+        if predictions is None:
+            missing.append(line)
+        elif isinstance(predictions, dict):
+            names.update(dict.fromkeys(predictions))
+        else:
+            wrong.append(line)
+    for name in names:
+        confs: list[float] = []
+        actions: list[Any] = []
+        null_lines: list[int] = []
+        wrong_lines: list[int] = []
+        for record, line in zip(records, lines.tolist(), strict=True):
+            predictions = record.get(MODEL_PREDICTIONS_KEY)
+            entry = predictions.get(name) if isinstance(predictions, dict) else None
+            conf = entry.get("confidence") if isinstance(entry, dict) else None
+            action = entry.get("action") if isinstance(entry, dict) else None
+            if isinstance(predictions, dict) and conf is None:
+                (wrong_lines if entry is not None and not isinstance(entry, dict) else null_lines).append(line)
+            if conf is not None and not _is_number(conf):
+                wrong_lines.append(line)
+                conf = None
+            if action is not None and not isinstance(action, str):
+                wrong_lines.append(line)
+                action = None
+            confs.append(math.nan if conf is None else float(conf))
+            actions.append(action)
+        columns[conf_column(name)] = np.asarray(confs, dtype=np.float64)
+        columns[action_column(name)] = np.asarray(actions, dtype=object)
+        _add_lines(log.nulls, conf_column(name), np.asarray(null_lines, dtype=np.int64))
+        _add_lines(log.type_errors, conf_column(name), np.asarray(sorted(set(wrong_lines)), dtype=np.int64))
+    if names:
+        _add_lines(log.nulls, MODEL_PREDICTIONS_KEY, np.asarray(missing, dtype=np.int64))
+    _add_lines(log.type_errors, MODEL_PREDICTIONS_KEY, np.asarray(wrong, dtype=np.int64))
+    return tuple(names)
+
+
+# ------------------------------------------------------------------------------------------------ shared
+
+
+def _add_lines(target: dict[str, np.ndarray], column: str, lines: np.ndarray) -> None:
+    if len(lines):
+        existing = target.get(column)
+        merged = lines if existing is None else np.union1d(existing, lines)
+        target[column] = np.asarray(merged, dtype=np.int64)
+
+
+def _empty_frame() -> pd.DataFrame:
+    columns: dict[str, Any] = {"line": np.empty(0, dtype=np.int64)}
+    for spec in FIELDS:
+        columns[spec.column] = np.empty(0, dtype=np.float64 if spec.kind == "number" else object)
+    return _finish_frame(columns)
+
+
+def _finish_frame(columns: dict[str, Any]) -> pd.DataFrame:
+    """Add the parsed UTC timestamp; naive stamps are read as UTC and flagged so the report can say so."""
+    raw = pa.array(columns["timestamp_raw"], type=pa.string())
+    columns["timestamp"] = _parse_timestamps(raw)
+    zoned = pc.match_substring_regex(raw, _ZONED).to_numpy(zero_copy_only=False)
+    columns["timestamp_naive"] = np.where(pd.isna(zoned), False, ~zoned.astype(bool, copy=False))
+    return pd.DataFrame(columns)
+
+
+def _parse_timestamps(raw: pa.Array) -> pd.Series:
+    try:
+        parsed = pc.cast(raw, pa.timestamp("us", tz="UTC"))
+        return pd.Series(parsed.to_pandas(), dtype="datetime64[us, UTC]")
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        series = pd.Series(raw.to_pylist(), dtype=object)
+        return pd.to_datetime(series, format="ISO8601", utc=True, errors="coerce").astype("datetime64[us, UTC]")

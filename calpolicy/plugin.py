@@ -1,0 +1,219 @@
+"""The pytest plugin that turns the policy suite into a gate.
+
+It registers the phase markers and the ``control`` marker (the checklist IDs a test enforces), refuses a
+run in which a policy test names an unknown ID or names none, provides the shared fixtures (config, the
+CLM log, the data verdict) and records one JSON line per test so the CLI can print a GO/STOP verdict
+without parsing pytest's text. This is the only module of the library that imports pytest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from calpolicy.config import Config, ConfigError, load_config
+from calpolicy.controls import KNOWN, unknown_ids
+from calpolicy.verdict import Finding, Verdict, format_lines
+
+PHASE_MARKERS = {
+    "preflight": "Phase 0 and the absolute stop signals: must be green before anything runs",
+    "lockdown": "Phase 1: the calibration run writes nothing and reads only the CLM file",
+    "proposal": "Phase 2: allowed operations and the hard safety bounds, on a job's proposal",
+    "report": "Phase 3: the review report is complete",
+    "apply": "Phase 4.1: atomic apply, archive and reload",
+    "watch": "Phase 4.2: the post-apply watch",
+}
+POLICY_DIR_NAME = "policy_tests"
+RESULTS_ENV = "CALPOLICY_RESULTS"
+
+
+class CouldNotCheck(AssertionError):
+    """A check could not run (probe error, missing input): a STOP that says "unknown", not "bad"."""
+
+
+def enforce(verdict: Verdict, control_id: str) -> list[Finding]:
+    """Fail the calling test unless every finding for ``control_id`` passed; no finding at all fails too.
+
+    Fail closed: a gate that forgot to produce a finding for an item must not read as "nothing wrong".
+    """
+    findings = list(verdict.by_id(control_id))
+    if not findings:
+        raise CouldNotCheck(f"{control_id}: no check produced a result for this item")
+    failed = [f for f in findings if f.status == "fail"]
+    errors = [f for f in findings if f.status == "error"]
+    if failed:
+        pytest.fail("\n".join(_describe(f) for f in failed + errors), pytrace=False)
+    if errors:
+        raise CouldNotCheck("\n".join(_describe(f) for f in errors))
+    return findings
+
+
+def _describe(finding: Finding) -> str:
+    where = f" ({format_lines(finding.evidence)})" if finding.evidence.get("lines") else ""
+    return f"{finding.id} {finding.status.upper()}: {finding.message}{where}"
+
+
+# --------------------------------------------------------------------------------------------- options
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("calpolicy", "calpolicy policy gate")
+    group.addoption("--calpolicy-config", default=None, help="calpolicy.toml to use (else CALPOLICY_CONFIG)")
+    group.addoption("--clm", default=None, help="CLM trade log to check (overrides paths.clm_file)")
+    group.addoption(
+        "--calpolicy-now", default=None, help="ISO-8601 instant to judge freshness against (default: now)"
+    )
+    group.addoption("--operator", default=None, help="name of the operator attesting availability (S.d)")
+    group.addoption("--on-call-until", default=None, help="ISO-8601 end of the operator's on-call period")
+    group.addoption("--job", default=None, help="job folder whose proposal/report the phase 1-3 tests check")
+    group.addoption(
+        "--calpolicy-results", default=None, help="write one JSON line per test to this file"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in PHASE_MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    config.addinivalue_line("markers", "control(*ids): the checklist item IDs this test enforces")
+    results = config.getoption("--calpolicy-results", default=None) or os.environ.get(RESULTS_ENV)
+    if results and not config.pluginmanager.has_plugin("calpolicy-results"):
+        config.pluginmanager.register(_ResultsRecorder(Path(results)), "calpolicy-results")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse the run when a policy test's control IDs are missing or unknown: traceability is the gate."""
+    problems = []
+    for item in items:
+        ids = item_controls(item)
+        bad = unknown_ids(ids)
+        if bad:
+            problems.append(f"{item.nodeid}: unknown control ID(s) {', '.join(bad)}")
+        elif not ids and POLICY_DIR_NAME in Path(str(item.path)).parts:
+            problems.append(f"{item.nodeid}: policy test carries no @pytest.mark.control(...) ID")
+    if problems:
+        raise pytest.UsageError("calpolicy traceability check failed:\n  " + "\n  ".join(problems))
+
+
+def item_controls(item: pytest.Item) -> list[str]:
+    ids: list[str] = []
+    for marker in item.iter_markers("control"):
+        ids.extend(str(arg) for arg in marker.args)
+    return ids
+
+
+# --------------------------------------------------------------------------------------------- results
+
+
+class _ResultsRecorder:
+    """Writes one JSON object per test: nodeid, control IDs, status (pass/fail/error/skip), message.
+
+    Registered as a plugin of its own only when a results file was asked for, so a plain ``pytest`` run
+    writes nothing anywhere.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = path.open("a", encoding="utf-8")
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call" and not (report.failed or report.skipped):
+            return
+        props = dict(report.user_properties)
+        self.handle.write(
+            json.dumps(
+                {
+                    "nodeid": report.nodeid,
+                    "controls": props.get("calpolicy_controls", []),
+                    "status": _status_of(report, props),
+                    "when": report.when,
+                    "message": _message_of(report),
+                    "duration_s": round(report.duration, 4),
+                },
+                default=str,
+            )
+            + "\n"
+        )
+        self.handle.flush()
+
+    def pytest_sessionfinish(self) -> None:
+        self.handle.close()
+
+
+def _status_of(report: pytest.TestReport, props: dict[str, Any]) -> str:
+    if report.passed:
+        return "pass"
+    if report.skipped:
+        return "skip"
+    if report.when != "call" or props.get("calpolicy_status") == "error":
+        return "error"
+    return "fail"
+
+
+def _message_of(report: pytest.TestReport) -> str:
+    if not (report.failed or report.skipped):
+        return ""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return str(crash.message)
+    if isinstance(report.longrepr, tuple):
+        return str(report.longrepr[-1])
+    return str(report.longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is not None and call.excinfo.errisinstance(CouldNotCheck):
+        report.user_properties.append(("calpolicy_status", "error"))
+    report.user_properties.append(("calpolicy_controls", item_controls(item)))
+
+
+# --------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def calpolicy_config(pytestconfig: pytest.Config) -> Config:
+    """The effective config, with ``--clm`` applied; a broken config fails every test that needs it."""
+    try:
+        config = load_config(pytestconfig.getoption("--calpolicy-config"))
+    except ConfigError as error:
+        raise CouldNotCheck(str(error)) from None
+    clm = pytestconfig.getoption("--clm")
+    if clm:
+        config = config.with_overrides({"paths.clm_file": clm}, "--clm")
+    return config
+
+
+@pytest.fixture(scope="session")
+def calpolicy_now(pytestconfig: pytest.Config) -> datetime:
+    raw = pytestconfig.getoption("--calpolicy-now")
+    if not raw:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise CouldNotCheck(f"--calpolicy-now is not an ISO-8601 instant: {raw!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def clm_log(calpolicy_config: Config) -> Any:
+    from calpolicy.clm import read_clm_for
+
+    return read_clm_for(calpolicy_config)
+
+
+@pytest.fixture(scope="session")
+def data_verdict(clm_log: Any, calpolicy_config: Config, calpolicy_now: datetime) -> Verdict:
+    from calpolicy.clm import check_data
+
+    return check_data(clm_log, calpolicy_config, now=calpolicy_now)
+
+
+__all__ = ["KNOWN", "CouldNotCheck", "enforce", "item_controls"]
