@@ -1,6 +1,403 @@
-"""Placeholder, being written now (data gate)."""
+"""The CLM data gate: checklist 0.2, stop signals S.a and S.f, and the defects seen in production.
+
+Every check yields a finding, passing or not, so a GO verdict lists what was actually verified. The gate
+reports and stops; it never cleans, drops or rewrites data (checklist: "if the data must be cleaned by
+hand → STOP").
+"""
+
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
-def check_data(log, config, now=None):  # noqa: ANN001, ANN201
-    raise NotImplementedError
+import numpy as np
+import pandas as pd
+
+from calpolicy.clm.fields import MODEL_PREDICTIONS_KEY, PRICE_AND_PNL, SIDES_LONG, SIDES_SHORT, conf_column
+from calpolicy.clm.reader import TradeLog
+from calpolicy.clm.schema import schema_violations
+from calpolicy.config import Config
+from calpolicy.verdict import Finding, Verdict, format_lines, line_evidence
+
+_PLACEHOLDER_MODEL = re.compile(r"(^|_)(none|null|nan)$", re.IGNORECASE)
+_PLACEHOLDER_REASONS = {"unknown", "none", "null", ""}
+
+
+@dataclass(frozen=True)
+class _Context:
+    log: TradeLog
+    config: Config
+    now: datetime
+    violations: dict[tuple[str, str], np.ndarray]
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return self.log.frame
+
+    @property
+    def cap(self) -> int:
+        return self.config.data.max_examples
+
+    def lines(self, values: np.ndarray) -> dict[str, object]:
+        return line_evidence(values, self.cap)
+
+
+def check_data(log: TradeLog, config: Config, now: datetime | None = None) -> Verdict:
+    """Judge a trade log; ``now`` is the instant freshness (S.f, future stamps) is measured against."""
+    moment = now or datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if log.read_error is not None:
+        return _unreadable(log)
+    context = _Context(log, config, moment, schema_violations(log.frame, log.models))
+    findings: list[Finding] = []
+    for check in _CHECKS:
+        findings.extend(check(context))
+    return Verdict(tuple(findings))
+
+
+def _unreadable(log: TradeLog) -> Verdict:
+    status = "fail" if not log.exists else "error"
+    first = Finding("P0.2.a", status, log.read_error or "CLM file unavailable", {"path": str(log.path)})
+    rest = [
+        Finding(control, "error", f"not checked: {log.read_error}", {"path": str(log.path)})
+        for control in ("P0.2.b", "P0.2.c", "P0.2.d", "P0.2.e", "S.a", "S.f")
+    ]
+    return Verdict((first, *rest))
+
+
+def _finding(control: str, problems: list[str], ok: str, evidence: dict[str, object]) -> Finding:
+    if problems:
+        return Finding(control, "fail", "; ".join(problems), evidence)
+    return Finding(control, "pass", ok, evidence)
+
+
+def _problem(ctx: _Context, what: str, lines: np.ndarray) -> str:
+    return f"{what} ({format_lines(ctx.lines(lines))})"
+
+
+# ---------------------------------------------------------------------------------------- checklist 0.2
+
+
+def _exists(ctx: _Context) -> Iterator[Finding]:
+    evidence = {"path": str(ctx.log.path), "bytes": ctx.log.size_bytes, "sha256": ctx.log.sha256}
+    if ctx.log.size_bytes == 0 or ctx.log.line_count == len(ctx.log.blank_lines):
+        yield Finding("P0.2.a", "fail", f"CLM file {ctx.log.path} is empty", evidence)
+    else:
+        yield Finding("P0.2.a", "pass", f"CLM file {ctx.log.path} exists ({ctx.log.size_bytes} bytes)", evidence)
+
+
+def _enough_trades(ctx: _Context) -> Iterator[Finding]:
+    minimum = ctx.config.cadence.min_trades
+    records = ctx.log.records
+    evidence = {"records": records, "lines": ctx.log.line_count, "min_trades": minimum}
+    if records < minimum:
+        yield Finding("P0.2.b", "fail", f"{records} trades, fewer than cadence.min_trades = {minimum}", evidence)
+    else:
+        yield Finding("P0.2.b", "pass", f"{records} trades (minimum {minimum})", evidence)
+
+
+def _enough_symbols(ctx: _Context) -> Iterator[Finding]:
+    symbols = sorted({s for s in ctx.frame["symbol"].dropna().unique() if isinstance(s, str) and s})
+    minimum = ctx.config.cadence.min_symbols
+    evidence = {"symbols": symbols[:50], "count": len(symbols), "min_symbols": minimum}
+    if len(symbols) < minimum:
+        yield Finding("P0.2.c", "fail", f"{len(symbols)} symbol(s) {symbols}, fewer than {minimum}", evidence)
+    else:
+        yield Finding("P0.2.c", "pass", f"{len(symbols)} symbols", evidence)
+
+
+def _wins_and_losses(ctx: _Context) -> Iterator[Finding]:
+    pnl = ctx.frame["pnl_pct"].to_numpy(dtype=np.float64)
+    wins, losses = int(np.sum(pnl > 0)), int(np.sum(pnl < 0))
+    evidence = {"wins": wins, "losses": losses}
+    problems = []
+    if wins == 0:
+        problems.append("no WIN (pnl > 0) in the log")
+    if losses == 0:
+        problems.append("no LOSS (pnl < 0) in the log")
+    yield _finding("P0.2.d", problems, f"{wins} wins and {losses} losses", evidence)
+
+
+def _prices_and_pnl(ctx: _Context) -> Iterator[Finding]:
+    """P0.2.e: NaN, null or 0.0 in entry/exit/PnL, and the wrong types and infinities that hide them."""
+    problems: list[str] = []
+    evidence: dict[str, object] = {}
+    for column in PRICE_AND_PNL:
+        shown = "/".join(ctx.log.aliases_used.get(column, [column]))
+        nulls = ctx.log.nulls.get(column, np.empty(0, dtype=np.int64))
+        wrong = ctx.log.type_errors.get(column, np.empty(0, dtype=np.int64))
+        if len(nulls):
+            problems.append(_problem(ctx, f"{shown} missing or null", nulls))
+        if len(wrong):
+            problems.append(_problem(ctx, f"{shown} is not a number", wrong))
+        for (col, what), lines in sorted(ctx.violations.items()):
+            if col != column:
+                continue
+            if what == "missing":
+                lines = np.setdiff1d(lines, np.union1d(nulls, wrong))
+                what = "NaN"
+            if len(lines):
+                problems.append(_problem(ctx, f"{shown} {what}", lines))
+                evidence[f"{column}: {what}"] = ctx.lines(lines)
+    yield _finding("P0.2.e", problems, "entry price, exit price and PnL are finite and non-zero on every line",
+                   evidence)
+
+
+# ------------------------------------------------------------------------------------------ stop signals
+
+
+def _cadence_minimum(ctx: _Context) -> Iterator[Finding]:
+    """S.a: enough trades, and spread over enough days (the real cadence gate wants days, not hours)."""
+    cadence = ctx.config.cadence
+    stamps = ctx.frame["timestamp"].dropna()
+    span_days = (stamps.max() - stamps.min()).total_seconds() / 86400 if len(stamps) else 0.0
+    problems = []
+    if ctx.log.records < cadence.min_trades:
+        problems.append(f"{ctx.log.records} trades, below the cadence minimum of {cadence.min_trades}")
+    if span_days < cadence.min_span_days:
+        problems.append(
+            f"trades span {span_days:.2f} days, below cadence.min_span_days = {cadence.min_span_days:g}"
+        )
+    evidence = {"records": ctx.log.records, "span_days": round(span_days, 3), "min_trades": cadence.min_trades,
+                "min_span_days": cadence.min_span_days}
+    yield _finding("S.a", problems, f"{ctx.log.records} trades over {span_days:.1f} days", evidence)
+
+
+def _starvation(ctx: _Context) -> Iterator[Finding]:
+    stamps = ctx.frame["timestamp"].dropna()
+    limit_h = ctx.config.data.starvation_hours
+    if not len(stamps):
+        yield Finding("S.f", "error", "no parseable timestamp: cannot tell when the last trade was", {})
+        return
+    last = stamps.max().to_pydatetime()
+    age_h = (ctx.now - last).total_seconds() / 3600
+    evidence = {"last_trade": last.isoformat(), "now": ctx.now.isoformat(), "age_hours": round(age_h, 3),
+                "starvation_hours": limit_h}
+    if age_h > limit_h:
+        message = f"STARVATION: no trade for {age_h:.1f} h (last trade {last.isoformat()}; limit {limit_h:g} h)"
+        yield Finding("S.f", "fail", message, evidence)
+    else:
+        yield Finding("S.f", "pass", f"last trade {age_h:.2f} h ago", evidence)
+
+
+# ---------------------------------------------------------------------------------------- extra checks
+
+
+def _parse(ctx: _Context) -> Iterator[Finding]:
+    errors = ctx.log.parse_errors
+    evidence: dict[str, object] = {
+        **ctx.lines(np.asarray([n for n, _ in errors], dtype=np.int64)),
+        "reasons": [f"line {n}: {why}" for n, why in errors[: ctx.cap]],
+        "blank_lines": int(len(ctx.log.blank_lines)),
+        "reader": ctx.log.reader,
+    }
+    if errors:
+        detail = "; ".join(f"line {n}: {why}" for n, why in errors[:5])
+        more = f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
+        tail = ""
+        if ctx.log.missing_final_newline and errors[-1][0] == ctx.log.line_count:
+            tail = " — the last line has no newline: the writer may have been mid-append; re-run to check"
+        yield Finding("CLM.parse", "fail", f"{len(errors)} line(s) are not a JSON object: {detail}{more}{tail}",
+                      evidence)
+    else:
+        yield Finding("CLM.parse", "pass", f"every line is a JSON object ({ctx.log.records} records)", evidence)
+
+
+def _schema(ctx: _Context) -> Iterator[Finding]:
+    problems: list[str] = []
+    for column in ("timestamp_raw", "symbol", "side"):
+        if column in ctx.log.nulls:
+            problems.append(_problem(ctx, f"{column.removesuffix('_raw')} missing or null", ctx.log.nulls[column]))
+    for column, lines in sorted(ctx.log.type_errors.items()):
+        if column not in PRICE_AND_PNL and not column.startswith("conf__") and column != "confidence":
+            problems.append(_problem(ctx, f"{column} has the wrong JSON type", lines))
+    for column, lines in sorted(ctx.log.alias_conflicts.items()):
+        problems.append(_problem(ctx, f"{column} given twice under different names with different values", lines))
+    for (column, what), lines in sorted(ctx.violations.items()):
+        if column in ("side", "symbol") or column.startswith("action__"):
+            if what == "missing":
+                continue
+            problems.append(_problem(ctx, f"{column} {what}", lines))
+    aliases = {column: names for column, names in ctx.log.aliases_used.items() if len(names) > 1 or
+               names[0] != column}
+    yield _finding("CLM.schema", problems, "required fields present with the right types", {"aliases": aliases})
+
+
+def _confidence(ctx: _Context) -> Iterator[Finding]:
+    problems: list[str] = []
+    columns = ["confidence", *[conf_column(m) for m in ctx.log.models]]
+    for column in columns:
+        if column in ctx.log.type_errors:
+            problems.append(_problem(ctx, f"{column} is not a number", ctx.log.type_errors[column]))
+        for what in ("missing", "outside [0, 1]"):
+            lines = ctx.violations.get((column, what))
+            if lines is not None and len(lines):
+                problems.append(_problem(ctx, f"{column} {what}", lines))
+    yield _finding("CLM.confidence", problems, "every confidence is a number in [0, 1]",
+                   {"columns": columns})
+
+
+def _duplicates(ctx: _Context) -> Iterator[Finding]:
+    """Double delivery: identical content within ``duplicate_window_ms``, or a trade_id seen twice."""
+    frame = ctx.frame
+    window_ns = ctx.config.data.duplicate_window_ms * 1e6
+    if len(frame) < 2:
+        yield Finding("CLM.duplicates", "pass", "fewer than two records", {})
+        return
+    content = [c for c in frame.columns if c not in ("line", "trade_id", "timestamp_raw", "timestamp",
+                                                      "timestamp_naive")]
+    digest = pd.util.hash_pandas_object(frame[content], index=False).to_numpy()
+    stamps = frame["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    order = np.lexsort((stamps, digest))
+    same = digest[order][1:] == digest[order][:-1]
+    gap = np.abs(stamps[order][1:] - stamps[order][:-1])
+    repeated = same & (gap <= window_ns)
+    later = np.maximum(order[1:][repeated], order[:-1][repeated])
+    earlier = np.minimum(order[1:][repeated], order[:-1][repeated])
+    dup_rows = set(later.tolist())
+    trade_ids = frame["trade_id"]
+    id_dups = trade_ids.notna() & trade_ids.duplicated(keep="first")
+    dup_rows.update(np.flatnonzero(id_dups.to_numpy()).tolist())
+    rows = np.asarray(sorted(dup_rows), dtype=np.int64)
+    line = frame["line"].to_numpy()
+    pairs = [f"line {line[b]} repeats line {line[a]}" for a, b in zip(earlier[: ctx.cap], later[: ctx.cap],
+                                                                        strict=True)]
+    evidence = {**ctx.lines(line[rows]), "pairs": pairs, "window_ms": ctx.config.data.duplicate_window_ms}
+    if len(rows):
+        share = 100 * len(rows) / len(frame)
+        message = (f"{len(rows)} record(s) ({share:.0f}%) repeat an earlier one within "
+                   f"{ctx.config.data.duplicate_window_ms:g} ms or reuse a trade_id "
+                   f"({format_lines(ctx.lines(line[rows]))})")
+        yield Finding("CLM.duplicates", "fail", message, evidence)
+    else:
+        yield Finding("CLM.duplicates", "pass", "no record is delivered twice", evidence)
+
+
+def _constant_confidence(ctx: _Context) -> Iterator[Finding]:
+    problems = []
+    evidence: dict[str, object] = {}
+    for column in ["confidence", *[conf_column(m) for m in ctx.log.models]]:
+        values = ctx.frame[column].to_numpy(dtype=np.float64)
+        values = values[np.isfinite(values)]
+        evidence[column] = int(len(np.unique(values)))
+        if len(values) >= 2 and values.min() == values.max():
+            problems.append(f"{column} is {values[0]:g} on every record: nothing to calibrate")
+    yield _finding("CLM.constant_confidence", problems, "confidence varies across records", evidence)
+
+
+def _pnl_sign(ctx: _Context) -> Iterator[Finding]:
+    frame = ctx.frame
+    move = np.sign(frame["exit_price"].to_numpy(dtype=np.float64) - frame["entry_price"].to_numpy(dtype=np.float64))
+    side = frame["side"].to_numpy(dtype=object)
+    direction = np.where(np.isin(side, SIDES_LONG), 1.0, np.where(np.isin(side, SIDES_SHORT), -1.0, np.nan))
+    pnl = np.sign(frame["pnl_pct"].to_numpy(dtype=np.float64))
+    expected = move * direction
+    with np.errstate(invalid="ignore"):
+        bad = (pnl != 0) & (expected != 0) & np.isfinite(expected) & np.isfinite(pnl) & (pnl != expected)
+    lines = ctx.log.lines_of(bad)
+    evidence = ctx.lines(lines)
+    if len(lines):
+        message = (f"PnL sign disagrees with side and price move on {len(lines)} record(s), e.g. a short "
+                   f"recorded as BUY ({format_lines(evidence)})")
+        yield Finding("CLM.pnl_sign", "fail", message, evidence)
+    else:
+        yield Finding("CLM.pnl_sign", "pass", "PnL sign agrees with side and price move", evidence)
+
+
+def _flat_price(ctx: _Context) -> Iterator[Finding]:
+    entry = ctx.frame["entry_price"].to_numpy(dtype=np.float64)
+    flat = entry == ctx.frame["exit_price"].to_numpy(dtype=np.float64)
+    lines = ctx.log.lines_of(flat)
+    evidence = ctx.lines(lines)
+    yield _finding("CLM.flat_price",
+                   [_problem(ctx, "entry price equals exit price", lines)] if len(lines) else [],
+                   "entry and exit prices differ on every record", evidence)
+
+
+def _timestamps(ctx: _Context) -> Iterator[Finding]:
+    frame = ctx.frame
+    stamps = frame["timestamp"]
+    raw_present = frame["timestamp_raw"].notna().to_numpy()
+    unparseable = ctx.log.lines_of(raw_present & stamps.isna().to_numpy())
+    tolerance = pd.Timedelta(seconds=ctx.config.data.future_tolerance_s)
+    future = ctx.log.lines_of((stamps > pd.Timestamp(ctx.now) + tolerance).to_numpy())
+    valid = stamps.dropna()
+    steps = valid.diff().dt.total_seconds().to_numpy()
+    back_rows = valid.index.to_numpy()[np.nan_to_num(steps, nan=0.0) < -ctx.config.data.backwards_tolerance_s]
+    backwards = frame["line"].to_numpy()[back_rows]
+    naive = int(frame["timestamp_naive"].sum())
+    problems = []
+    if len(unparseable):
+        problems.append(_problem(ctx, "timestamp is not ISO 8601", unparseable))
+    if len(future):
+        problems.append(_problem(ctx, f"timestamp is in the future (now {ctx.now.isoformat()})", future))
+    if len(backwards):
+        problems.append(_problem(ctx, "timestamp goes backwards from the previous record", backwards))
+    evidence = {"unparseable": ctx.lines(unparseable), "future": ctx.lines(future),
+                "backwards": ctx.lines(backwards), "naive_read_as_utc": naive}
+    ok = "timestamps parse, are in order and not in the future"
+    if naive:
+        ok += f"; {naive} carry no time zone and were read as UTC"
+    yield _finding("CLM.timestamps", problems, ok, evidence)
+
+
+def _placeholders(ctx: _Context) -> Iterator[Finding]:
+    frame = ctx.frame
+    problems = []
+    evidence: dict[str, object] = {}
+    model_id = frame["model_id"].astype(object)
+    bad_model = model_id.map(lambda v: isinstance(v, str) and bool(_PLACEHOLDER_MODEL.search(v))).to_numpy(bool)
+    reason = frame["exit_reason"].astype(object)
+    bad_reason = reason.map(lambda v: isinstance(v, str) and v.strip().lower() in _PLACEHOLDER_REASONS)
+    size = frame["position_size"].to_numpy(dtype=np.float64)
+    for what, mask in (("model_id is a placeholder (e.g. *_None)", bad_model),
+                       ("exit_reason is 'unknown'", bad_reason.to_numpy(bool)),
+                       ("position_size is 0.0", size == 0.0)):
+        lines = ctx.log.lines_of(mask)
+        if len(lines):
+            problems.append(_problem(ctx, what, lines))
+            evidence[what] = ctx.lines(lines)
+    yield _finding("CLM.placeholders", problems, "no placeholder values", evidence)
+
+
+def _models(ctx: _Context) -> Iterator[Finding]:
+    if not ctx.log.models:
+        yield Finding("CLM.models", "pass", "no per-model predictions in this log (ensemble only)", {"models": []})
+        return
+    problems = []
+    missing = ctx.log.nulls.get(MODEL_PREDICTIONS_KEY)
+    if missing is not None and len(missing):
+        problems.append(_problem(ctx, "model_predictions missing", missing))
+    wrong = ctx.log.type_errors.get(MODEL_PREDICTIONS_KEY)
+    if wrong is not None and len(wrong):
+        problems.append(_problem(ctx, "model_predictions is not an object", wrong))
+    for model in ctx.log.models:
+        lines = ctx.log.nulls.get(conf_column(model))
+        if lines is not None and len(lines):
+            problems.append(_problem(ctx, f"model {model!r} has no confidence", lines))
+    yield _finding("CLM.models", problems, f"every record carries {', '.join(ctx.log.models)}",
+                   {"models": list(ctx.log.models)})
+
+
+_CHECKS: tuple[Callable[[_Context], Iterator[Finding]], ...] = (
+    _exists,
+    _enough_trades,
+    _enough_symbols,
+    _wins_and_losses,
+    _prices_and_pnl,
+    _cadence_minimum,
+    _starvation,
+    _parse,
+    _schema,
+    _confidence,
+    _duplicates,
+    _constant_confidence,
+    _pnl_sign,
+    _flat_price,
+    _timestamps,
+    _placeholders,
+    _models,
+)

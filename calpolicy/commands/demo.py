@@ -1,0 +1,51 @@
+"""``calpolicy demo``: the gates on a self-contained local environment, a GO case and then a STOP case.
+
+A new user sees what the tool says on a healthy system and on one with production's real defects,
+without any live system at hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from calpolicy.clm import check_data, read_clm_for
+from calpolicy.commands.common import config_from
+from calpolicy.localenv.defects import double_delivery, short_recorded_as_buy, write_records, zero_pnl
+from calpolicy.localenv.sample_log import sample_records
+from calpolicy.render import render_verdict
+from calpolicy.verdict import EXIT_GO, EXIT_STOP
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("demo", help="run the gates on an embedded local environment")
+    parser.add_argument("--dir", help="where to build the environment (default: a new temporary folder)")
+    parser.add_argument("--trades", type=int, default=400, help="trades in the sample log (default 400)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="calpolicy-demo-"))
+    root.mkdir(parents=True, exist_ok=True)
+    config = config_from(args)
+    now = datetime.now(UTC)
+    healthy = sample_records(n_trades=args.trades, now=now, seed=7)
+    print(f"calpolicy demo — environment in {root}\n")
+
+    good_path = write_records(root / "data" / "clm_trades.jsonl", healthy)
+    print(f"1) Data gate on a healthy log ({len(healthy)} trades): expect GO")
+    good = check_data(read_clm_for(config.with_overrides({"paths.clm_file": str(good_path)}, "demo")), config, now)
+    print(render_verdict(good, f"CLM data gate on {good_path}") + "\n")
+
+    broken = short_recorded_as_buy(zero_pnl(double_delivery(healthy)))
+    bad_path = write_records(root / "data_defective" / "clm_trades.jsonl", broken)
+    print("2) Data gate on the same log with production's defects "
+          "(double delivery, a zero PnL, a short recorded as BUY): expect STOP")
+    bad = check_data(read_clm_for(config.with_overrides({"paths.clm_file": str(bad_path)}, "demo")), config, now)
+    print(render_verdict(bad, f"CLM data gate on {bad_path}") + "\n")
+
+    as_expected = good.exit_code == EXIT_GO and bad.exit_code == EXIT_STOP
+    print("demo: " + ("both verdicts as expected" if as_expected else "UNEXPECTED verdicts — see above"))
+    return EXIT_GO if as_expected else EXIT_STOP

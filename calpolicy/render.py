@@ -1,0 +1,32 @@
+"""One-screen text for a verdict: GO/STOP first, then why, then what was verified.
+
+The on-call reader decides from the first line; the following lines name each failing item with its ID,
+message and evidence so they can act without opening a JSON file.
+"""
+
+from __future__ import annotations
+
+from calpolicy.verdict import Verdict
+
+_HEADLINE = {0: "GO", 1: "STOP", 3: "STOP (could not check)"}
+
+
+def render_verdict(verdict: Verdict, title: str, verbose: bool = False) -> str:
+    failing = verdict.failures
+    checked = len({f.id for f in verdict.findings})
+    head = _HEADLINE.get(verdict.exit_code, "STOP")
+    if verdict.go:
+        lines = [f"{head} — {title}: all {checked} checked items passed"]
+    elif not verdict.findings:
+        lines = [f"{head} — {title}: no check ran, so nothing is known to be safe"]
+    else:
+        ids = sorted({f.id for f in failing})
+        lines = [f"{head} — {title}: {len(ids)} of {checked} items failed ({', '.join(ids)})"]
+    for finding in failing:
+        marker = "FAIL " if finding.status == "fail" else "ERROR"
+        lines.append(f"  {marker} {finding.id:<24} {finding.message}")
+    if verbose or verdict.go:
+        for finding in verdict.findings:
+            if finding.status in ("pass", "waived"):
+                lines.append(f"  {finding.status.upper():<5} {finding.id:<24} {finding.message}")
+    return "\n".join(lines)
