@@ -1,0 +1,125 @@
+"""The journal of a unit in a time window, and the ERROR/Traceback lines in it.
+
+The AI engine mixes JSON log lines (``{"level": "ERROR", ...}``) with plain ``[ERROR]`` lines, and
+journald stores a MESSAGE that is not valid UTF-8 (or contains control characters) as an array of byte
+values instead of a string; both shapes are read here so that no error line hides behind its encoding.
+Every restart of the engine logs model-load errors: they are shown, never filtered out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from calpolicy.config import SystemdConfig
+from calpolicy.probes.command import ProbeError, run_command
+
+_PLAIN_ERROR = re.compile(
+    r"\[(ERROR|CRITICAL|FATAL)\]|\b(ERROR|CRITICAL|FATAL)\b|Traceback \(most recent call last\)"
+    r"|^\s*[A-Za-z_][\w.]*(Error|Exception): "
+)
+_ERROR_LEVELS = frozenset({"ERROR", "CRITICAL", "FATAL"})
+_ERROR_PRIORITY = 3  # syslog "err"; lower is worse
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    when: datetime
+    unit: str
+    message: str
+    priority: int | None = None
+
+    def shown(self) -> str:
+        return f"{self.when.isoformat(timespec='seconds')} {self.unit}: {self.message[:300]}"
+
+
+def decode_message(value: object) -> str:
+    """MESSAGE as text: a string, an array of byte values (journald's form for binary data), or null."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(b, int) and 0 <= b <= 255 for b in value):
+        return bytes(value).decode("utf-8", "replace")
+    raise ProbeError(f"journal MESSAGE has an unexpected shape: {str(value)[:100]!r}")
+
+
+def parse_journal_json(output: bytes | str) -> list[JournalEntry]:
+    """Parse ``journalctl -o json`` output (one JSON object per line), dropping repeated cursors."""
+    text = output.decode("utf-8", "replace") if isinstance(output, bytes) else output
+    entries: list[JournalEntry] = []
+    seen: set[str] = set()
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("-- "):
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            raise ProbeError(f"journalctl output line {number} is not JSON: {line[:120]!r}") from None
+        if not isinstance(record, dict):
+            raise ProbeError(f"journalctl output line {number} is not a JSON object")
+        cursor = record.get("__CURSOR")
+        if isinstance(cursor, str):
+            if cursor in seen:
+                continue
+            seen.add(cursor)
+        try:
+            when = datetime.fromtimestamp(int(record["__REALTIME_TIMESTAMP"]) / 1e6, UTC)
+        except (KeyError, TypeError, ValueError):
+            raise ProbeError(f"journal entry on output line {number} has no __REALTIME_TIMESTAMP") from None
+        priority = record.get("PRIORITY")
+        entries.append(
+            JournalEntry(
+                when=when,
+                unit=str(record.get("_SYSTEMD_UNIT") or record.get("UNIT") or "?"),
+                message=decode_message(record.get("MESSAGE")),
+                priority=int(priority) if isinstance(priority, str) and priority.isdigit() else None,
+            )
+        )
+    return entries
+
+
+def is_error_message(message: str) -> bool:
+    """An ERROR/Traceback line, in the JSON shape (decided by its level) or the plain one."""
+    stripped = message.strip()
+    if stripped.startswith("{"):
+        try:
+            record = json.loads(stripped)
+        except json.JSONDecodeError:
+            record = None
+        if isinstance(record, dict):
+            level = str(record.get("level") or record.get("levelname") or "").upper()
+            body = json.dumps(record.get("msg", "")) + json.dumps(record.get("exc_info", ""))
+            return level in _ERROR_LEVELS or "Traceback (most recent call last)" in body
+    return bool(_PLAIN_ERROR.search(message))
+
+
+def error_entries(entries: Iterable[JournalEntry]) -> list[JournalEntry]:
+    return [
+        e
+        for e in entries
+        if is_error_message(e.message) or (e.priority is not None and e.priority <= _ERROR_PRIORITY)
+    ]
+
+
+def read_journal(units: Sequence[str], since: datetime, config: SystemdConfig) -> list[JournalEntry]:
+    """Entries of ``units`` since ``since`` (one ``journalctl`` call), oldest first."""
+    argv = ["journalctl"]
+    for unit in units:
+        argv += ["-u", unit]
+    argv += ["--since", f"@{int(since.timestamp())}", "-o", "json", "--no-pager", "-q"]
+    result = run_command(argv, config.command_prefix, config.command_timeout_s)
+    cutoff = since.astimezone(UTC)
+    return [e for e in parse_journal_json(result.stdout) if e.when >= cutoff]
+
+
+def evidence_lines(entries: Sequence[JournalEntry], cap: int = 20) -> dict[str, object]:
+    return {
+        "entries": [e.shown() for e in entries[:cap]],
+        "count": len(entries),
+        "truncated": len(entries) > cap,
+    }
