@@ -1,3 +1,3 @@
-"""Wire the calpolicy plugin for runs from a source checkout (an installed package loads it by entry point)."""
+"""Wire the calpolicy plugin for runs from a checkout (an installed package loads it by entry point)."""
 
 pytest_plugins = ["calpolicy.plugin"]

@@ -19,9 +19,11 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="calpolicy",
-        description="Gate, prove, apply and watch confidence re-calibration: the operators' checklist as tests.",
+        description="Gate, prove, apply and watch confidence re-calibration (the checklist as tests).",
     )
-    parser.add_argument("--config", help="calpolicy.toml to use (else CALPOLICY_CONFIG, else ./calpolicy.toml)")
+    parser.add_argument(
+        "--config", help="calpolicy.toml to use (else CALPOLICY_CONFIG, else ./calpolicy.toml)"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parser(subparsers)

@@ -264,7 +264,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _env_layer(environ: dict[str, str]) -> dict[str, Any]:
-    """``CALPOLICY_REDIS__URL=...`` → ``{"redis": {"url": ...}}``; values are parsed as JSON when they can be."""
+    """``CALPOLICY_REDIS__URL=...`` → ``{"redis": {"url": ...}}``; values parse as JSON where they can."""
     flat: dict[str, Any] = {}
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_PATH or "__" not in name:

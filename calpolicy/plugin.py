@@ -71,9 +71,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--operator", default=None, help="name of the operator attesting availability (S.d)")
     group.addoption("--on-call-until", default=None, help="ISO-8601 end of the operator's on-call period")
     group.addoption("--job", default=None, help="job folder whose proposal/report the phase 1-3 tests check")
-    group.addoption(
-        "--calpolicy-results", default=None, help="write one JSON line per test to this file"
-    )
+    group.addoption("--calpolicy-results", default=None, help="write one JSON line per test to this file")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -86,7 +86,9 @@ def _exists(ctx: _Context) -> Iterator[Finding]:
     if ctx.log.size_bytes == 0 or ctx.log.line_count == len(ctx.log.blank_lines):
         yield Finding("P0.2.a", "fail", f"CLM file {ctx.log.path} is empty", evidence)
     else:
-        yield Finding("P0.2.a", "pass", f"CLM file {ctx.log.path} exists ({ctx.log.size_bytes} bytes)", evidence)
+        yield Finding(
+            "P0.2.a", "pass", f"CLM file {ctx.log.path} exists ({ctx.log.size_bytes} bytes)", evidence
+        )
 
 
 def _enough_trades(ctx: _Context) -> Iterator[Finding]:
@@ -94,7 +96,9 @@ def _enough_trades(ctx: _Context) -> Iterator[Finding]:
     records = ctx.log.records
     evidence = {"records": records, "lines": ctx.log.line_count, "min_trades": minimum}
     if records < minimum:
-        yield Finding("P0.2.b", "fail", f"{records} trades, fewer than cadence.min_trades = {minimum}", evidence)
+        yield Finding(
+            "P0.2.b", "fail", f"{records} trades, fewer than cadence.min_trades = {minimum}", evidence
+        )
     else:
         yield Finding("P0.2.b", "pass", f"{records} trades (minimum {minimum})", evidence)
 
@@ -138,12 +142,13 @@ def _prices_and_pnl(ctx: _Context) -> Iterator[Finding]:
                 continue
             if what == "missing":
                 lines = np.setdiff1d(lines, np.union1d(nulls, wrong))
-                what = "NaN"
+                what = "is NaN"
             if len(lines):
                 problems.append(_problem(ctx, f"{shown} {what}", lines))
                 evidence[f"{column}: {what}"] = ctx.lines(lines)
-    yield _finding("P0.2.e", problems, "entry price, exit price and PnL are finite and non-zero on every line",
-                   evidence)
+    yield _finding(
+        "P0.2.e", problems, "entry price, exit price and PnL are finite and non-zero on every line", evidence
+    )
 
 
 # ------------------------------------------------------------------------------------------ stop signals
@@ -161,8 +166,12 @@ def _cadence_minimum(ctx: _Context) -> Iterator[Finding]:
         problems.append(
             f"trades span {span_days:.2f} days, below cadence.min_span_days = {cadence.min_span_days:g}"
         )
-    evidence = {"records": ctx.log.records, "span_days": round(span_days, 3), "min_trades": cadence.min_trades,
-                "min_span_days": cadence.min_span_days}
+    evidence = {
+        "records": ctx.log.records,
+        "span_days": round(span_days, 3),
+        "min_trades": cadence.min_trades,
+        "min_span_days": cadence.min_span_days,
+    }
     yield _finding("S.a", problems, f"{ctx.log.records} trades over {span_days:.1f} days", evidence)
 
 
@@ -174,10 +183,16 @@ def _starvation(ctx: _Context) -> Iterator[Finding]:
         return
     last = stamps.max().to_pydatetime()
     age_h = (ctx.now - last).total_seconds() / 3600
-    evidence = {"last_trade": last.isoformat(), "now": ctx.now.isoformat(), "age_hours": round(age_h, 3),
-                "starvation_hours": limit_h}
+    evidence = {
+        "last_trade": last.isoformat(),
+        "now": ctx.now.isoformat(),
+        "age_hours": round(age_h, 3),
+        "starvation_hours": limit_h,
+    }
     if age_h > limit_h:
-        message = f"STARVATION: no trade for {age_h:.1f} h (last trade {last.isoformat()}; limit {limit_h:g} h)"
+        message = (
+            f"STARVATION: no trade for {age_h:.1f} h (last trade {last.isoformat()}; limit {limit_h:g} h)"
+        )
         yield Finding("S.f", "fail", message, evidence)
     else:
         yield Finding("S.f", "pass", f"last trade {age_h:.2f} h ago", evidence)
@@ -191,7 +206,7 @@ def _parse(ctx: _Context) -> Iterator[Finding]:
     evidence: dict[str, object] = {
         **ctx.lines(np.asarray([n for n, _ in errors], dtype=np.int64)),
         "reasons": [f"line {n}: {why}" for n, why in errors[: ctx.cap]],
-        "blank_lines": int(len(ctx.log.blank_lines)),
+        "blank_lines": len(ctx.log.blank_lines),
         "reader": ctx.log.reader,
     }
     if errors:
@@ -200,30 +215,45 @@ def _parse(ctx: _Context) -> Iterator[Finding]:
         tail = ""
         if ctx.log.missing_final_newline and errors[-1][0] == ctx.log.line_count:
             tail = " — the last line has no newline: the writer may have been mid-append; re-run to check"
-        yield Finding("CLM.parse", "fail", f"{len(errors)} line(s) are not a JSON object: {detail}{more}{tail}",
-                      evidence)
+        yield Finding(
+            "CLM.parse",
+            "fail",
+            f"{len(errors)} line(s) are not a JSON object: {detail}{more}{tail}",
+            evidence,
+        )
     else:
-        yield Finding("CLM.parse", "pass", f"every line is a JSON object ({ctx.log.records} records)", evidence)
+        yield Finding(
+            "CLM.parse", "pass", f"every line is a JSON object ({ctx.log.records} records)", evidence
+        )
 
 
 def _schema(ctx: _Context) -> Iterator[Finding]:
     problems: list[str] = []
     for column in ("timestamp_raw", "symbol", "side"):
         if column in ctx.log.nulls:
-            problems.append(_problem(ctx, f"{column.removesuffix('_raw')} missing or null", ctx.log.nulls[column]))
+            problems.append(
+                _problem(ctx, f"{column.removesuffix('_raw')} missing or null", ctx.log.nulls[column])
+            )
     for column, lines in sorted(ctx.log.type_errors.items()):
         if column not in PRICE_AND_PNL and not column.startswith("conf__") and column != "confidence":
             problems.append(_problem(ctx, f"{column} has the wrong JSON type", lines))
     for column, lines in sorted(ctx.log.alias_conflicts.items()):
-        problems.append(_problem(ctx, f"{column} given twice under different names with different values", lines))
+        problems.append(
+            _problem(ctx, f"{column} given twice under different names with different values", lines)
+        )
     for (column, what), lines in sorted(ctx.violations.items()):
         if column in ("side", "symbol") or column.startswith("action__"):
             if what == "missing":
                 continue
             problems.append(_problem(ctx, f"{column} {what}", lines))
-    aliases = {column: names for column, names in ctx.log.aliases_used.items() if len(names) > 1 or
-               names[0] != column}
-    yield _finding("CLM.schema", problems, "required fields present with the right types", {"aliases": aliases})
+    aliases = {
+        column: names
+        for column, names in ctx.log.aliases_used.items()
+        if len(names) > 1 or names[0] != column
+    }
+    yield _finding(
+        "CLM.schema", problems, "required fields present with the right types", {"aliases": aliases}
+    )
 
 
 def _confidence(ctx: _Context) -> Iterator[Finding]:
@@ -232,12 +262,11 @@ def _confidence(ctx: _Context) -> Iterator[Finding]:
     for column in columns:
         if column in ctx.log.type_errors:
             problems.append(_problem(ctx, f"{column} is not a number", ctx.log.type_errors[column]))
-        for what in ("missing", "outside [0, 1]"):
+        for what in ("missing", "is outside [0, 1]"):
             lines = ctx.violations.get((column, what))
             if lines is not None and len(lines):
                 problems.append(_problem(ctx, f"{column} {what}", lines))
-    yield _finding("CLM.confidence", problems, "every confidence is a number in [0, 1]",
-                   {"columns": columns})
+    yield _finding("CLM.confidence", problems, "every confidence is a number in [0, 1]", {"columns": columns})
 
 
 def _duplicates(ctx: _Context) -> Iterator[Finding]:
@@ -247,8 +276,11 @@ def _duplicates(ctx: _Context) -> Iterator[Finding]:
     if len(frame) < 2:
         yield Finding("CLM.duplicates", "pass", "fewer than two records", {})
         return
-    content = [c for c in frame.columns if c not in ("line", "trade_id", "timestamp_raw", "timestamp",
-                                                      "timestamp_naive")]
+    content = [
+        c
+        for c in frame.columns
+        if c not in ("line", "trade_id", "timestamp_raw", "timestamp", "timestamp_naive")
+    ]
     digest = pd.util.hash_pandas_object(frame[content], index=False).to_numpy()
     stamps = frame["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
     order = np.lexsort((stamps, digest))
@@ -263,14 +295,18 @@ def _duplicates(ctx: _Context) -> Iterator[Finding]:
     dup_rows.update(np.flatnonzero(id_dups.to_numpy()).tolist())
     rows = np.asarray(sorted(dup_rows), dtype=np.int64)
     line = frame["line"].to_numpy()
-    pairs = [f"line {line[b]} repeats line {line[a]}" for a, b in zip(earlier[: ctx.cap], later[: ctx.cap],
-                                                                        strict=True)]
+    pairs = [
+        f"line {line[b]} repeats line {line[a]}"
+        for a, b in zip(earlier[: ctx.cap], later[: ctx.cap], strict=True)
+    ]
     evidence = {**ctx.lines(line[rows]), "pairs": pairs, "window_ms": ctx.config.data.duplicate_window_ms}
     if len(rows):
         share = 100 * len(rows) / len(frame)
-        message = (f"{len(rows)} record(s) ({share:.0f}%) repeat an earlier one within "
-                   f"{ctx.config.data.duplicate_window_ms:g} ms or reuse a trade_id "
-                   f"({format_lines(ctx.lines(line[rows]))})")
+        message = (
+            f"{len(rows)} record(s) ({share:.0f}%) repeat an earlier one within "
+            f"{ctx.config.data.duplicate_window_ms:g} ms or reuse a trade_id "
+            f"({format_lines(ctx.lines(line[rows]))})"
+        )
         yield Finding("CLM.duplicates", "fail", message, evidence)
     else:
         yield Finding("CLM.duplicates", "pass", "no record is delivered twice", evidence)
@@ -282,7 +318,7 @@ def _constant_confidence(ctx: _Context) -> Iterator[Finding]:
     for column in ["confidence", *[conf_column(m) for m in ctx.log.models]]:
         values = ctx.frame[column].to_numpy(dtype=np.float64)
         values = values[np.isfinite(values)]
-        evidence[column] = int(len(np.unique(values)))
+        evidence[column] = len(np.unique(values))
         if len(values) >= 2 and values.min() == values.max():
             problems.append(f"{column} is {values[0]:g} on every record: nothing to calibrate")
     yield _finding("CLM.constant_confidence", problems, "confidence varies across records", evidence)
@@ -290,7 +326,9 @@ def _constant_confidence(ctx: _Context) -> Iterator[Finding]:
 
 def _pnl_sign(ctx: _Context) -> Iterator[Finding]:
     frame = ctx.frame
-    move = np.sign(frame["exit_price"].to_numpy(dtype=np.float64) - frame["entry_price"].to_numpy(dtype=np.float64))
+    move = np.sign(
+        frame["exit_price"].to_numpy(dtype=np.float64) - frame["entry_price"].to_numpy(dtype=np.float64)
+    )
     side = frame["side"].to_numpy(dtype=object)
     direction = np.where(np.isin(side, SIDES_LONG), 1.0, np.where(np.isin(side, SIDES_SHORT), -1.0, np.nan))
     pnl = np.sign(frame["pnl_pct"].to_numpy(dtype=np.float64))
@@ -300,8 +338,10 @@ def _pnl_sign(ctx: _Context) -> Iterator[Finding]:
     lines = ctx.log.lines_of(bad)
     evidence = ctx.lines(lines)
     if len(lines):
-        message = (f"PnL sign disagrees with side and price move on {len(lines)} record(s), e.g. a short "
-                   f"recorded as BUY ({format_lines(evidence)})")
+        message = (
+            f"PnL sign disagrees with side and price move on {len(lines)} record(s), e.g. a short "
+            f"recorded as BUY ({format_lines(evidence)})"
+        )
         yield Finding("CLM.pnl_sign", "fail", message, evidence)
     else:
         yield Finding("CLM.pnl_sign", "pass", "PnL sign agrees with side and price move", evidence)
@@ -312,9 +352,12 @@ def _flat_price(ctx: _Context) -> Iterator[Finding]:
     flat = entry == ctx.frame["exit_price"].to_numpy(dtype=np.float64)
     lines = ctx.log.lines_of(flat)
     evidence = ctx.lines(lines)
-    yield _finding("CLM.flat_price",
-                   [_problem(ctx, "entry price equals exit price", lines)] if len(lines) else [],
-                   "entry and exit prices differ on every record", evidence)
+    yield _finding(
+        "CLM.flat_price",
+        [_problem(ctx, "entry price equals exit price", lines)] if len(lines) else [],
+        "entry and exit prices differ on every record",
+        evidence,
+    )
 
 
 def _timestamps(ctx: _Context) -> Iterator[Finding]:
@@ -336,8 +379,12 @@ def _timestamps(ctx: _Context) -> Iterator[Finding]:
         problems.append(_problem(ctx, f"timestamp is in the future (now {ctx.now.isoformat()})", future))
     if len(backwards):
         problems.append(_problem(ctx, "timestamp goes backwards from the previous record", backwards))
-    evidence = {"unparseable": ctx.lines(unparseable), "future": ctx.lines(future),
-                "backwards": ctx.lines(backwards), "naive_read_as_utc": naive}
+    evidence = {
+        "unparseable": ctx.lines(unparseable),
+        "future": ctx.lines(future),
+        "backwards": ctx.lines(backwards),
+        "naive_read_as_utc": naive,
+    }
     ok = "timestamps parse, are in order and not in the future"
     if naive:
         ok += f"; {naive} carry no time zone and were read as UTC"
@@ -349,13 +396,17 @@ def _placeholders(ctx: _Context) -> Iterator[Finding]:
     problems = []
     evidence: dict[str, object] = {}
     model_id = frame["model_id"].astype(object)
-    bad_model = model_id.map(lambda v: isinstance(v, str) and bool(_PLACEHOLDER_MODEL.search(v))).to_numpy(bool)
+    bad_model = model_id.map(lambda v: isinstance(v, str) and bool(_PLACEHOLDER_MODEL.search(v))).to_numpy(
+        bool
+    )
     reason = frame["exit_reason"].astype(object)
     bad_reason = reason.map(lambda v: isinstance(v, str) and v.strip().lower() in _PLACEHOLDER_REASONS)
     size = frame["position_size"].to_numpy(dtype=np.float64)
-    for what, mask in (("model_id is a placeholder (e.g. *_None)", bad_model),
-                       ("exit_reason is 'unknown'", bad_reason.to_numpy(bool)),
-                       ("position_size is 0.0", size == 0.0)):
+    for what, mask in (
+        ("model_id is a placeholder (e.g. *_None)", bad_model),
+        ("exit_reason is 'unknown'", bad_reason.to_numpy(bool)),
+        ("position_size is 0.0", size == 0.0),
+    ):
         lines = ctx.log.lines_of(mask)
         if len(lines):
             problems.append(_problem(ctx, what, lines))
@@ -365,7 +416,9 @@ def _placeholders(ctx: _Context) -> Iterator[Finding]:
 
 def _models(ctx: _Context) -> Iterator[Finding]:
     if not ctx.log.models:
-        yield Finding("CLM.models", "pass", "no per-model predictions in this log (ensemble only)", {"models": []})
+        yield Finding(
+            "CLM.models", "pass", "no per-model predictions in this log (ensemble only)", {"models": []}
+        )
         return
     problems = []
     missing = ctx.log.nulls.get(MODEL_PREDICTIONS_KEY)
@@ -378,8 +431,12 @@ def _models(ctx: _Context) -> Iterator[Finding]:
         lines = ctx.log.nulls.get(conf_column(model))
         if lines is not None and len(lines):
             problems.append(_problem(ctx, f"model {model!r} has no confidence", lines))
-    yield _finding("CLM.models", problems, f"every record carries {', '.join(ctx.log.models)}",
-                   {"models": list(ctx.log.models)})
+    yield _finding(
+        "CLM.models",
+        problems,
+        f"every record carries {', '.join(ctx.log.models)}",
+        {"models": list(ctx.log.models)},
+    )
 
 
 _CHECKS: tuple[Callable[[_Context], Iterator[Finding]], ...] = (

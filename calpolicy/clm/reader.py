@@ -205,7 +205,9 @@ def _same_number(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return (a == b) | (np.isnan(a) & np.isnan(b))
 
 
-def _fast_models(table: pa.Table, lines: np.ndarray, columns: dict[str, Any], log: TradeLog) -> tuple[str, ...]:
+def _fast_models(
+    table: pa.Table, lines: np.ndarray, columns: dict[str, Any], log: TradeLog
+) -> tuple[str, ...]:
     if MODEL_PREDICTIONS_KEY not in table.column_names:
         return ()
     predictions = table.column(MODEL_PREDICTIONS_KEY).combine_chunks()
@@ -349,7 +351,9 @@ def _exact_models(
             conf = entry.get("confidence") if isinstance(entry, dict) else None
             action = entry.get("action") if isinstance(entry, dict) else None
             if isinstance(predictions, dict) and conf is None:
-                (wrong_lines if entry is not None and not isinstance(entry, dict) else null_lines).append(line)
+                (wrong_lines if entry is not None and not isinstance(entry, dict) else null_lines).append(
+                    line
+                )
             if conf is not None and not _is_number(conf):
                 wrong_lines.append(line)
                 conf = None
@@ -400,4 +404,6 @@ def _parse_timestamps(raw: pa.Array) -> pd.Series:
         return pd.Series(parsed.to_pandas(), dtype="datetime64[us, UTC]")
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         series = pd.Series(raw.to_pylist(), dtype=object)
-        return pd.to_datetime(series, format="ISO8601", utc=True, errors="coerce").astype("datetime64[us, UTC]")
+        return pd.to_datetime(series, format="ISO8601", utc=True, errors="coerce").astype(
+            "datetime64[us, UTC]"
+        )

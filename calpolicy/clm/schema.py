@@ -40,17 +40,13 @@ def clm_schema(models: tuple[str, ...]) -> pa.DataFrameSchema:
 def _readable(check: str) -> str:
     if check == "not_nullable":
         return "missing"
-    if check.startswith("greater_than"):
-        return "0 or negative"
-    if check.startswith("not_equal_to"):
-        return "0.0"
     if check.startswith("in_range"):
-        return "outside [0, 1]"
+        return "is outside [0, 1]"
     if check.startswith("isin"):
-        return "not a known value"
+        return "is not a known value"
     if check.startswith("str_length"):
-        return "empty"
-    return check
+        return "is empty"
+    return check  # the checks' own error texts: "is infinite", "is 0 or negative", "is 0.0"
 
 
 def schema_violations(frame: pd.DataFrame, models: tuple[str, ...]) -> dict[tuple[str, str], np.ndarray]:

@@ -36,14 +36,20 @@ def run(args: argparse.Namespace) -> int:
 
     good_path = write_records(root / "data" / "clm_trades.jsonl", healthy)
     print(f"1) Data gate on a healthy log ({len(healthy)} trades): expect GO")
-    good = check_data(read_clm_for(config.with_overrides({"paths.clm_file": str(good_path)}, "demo")), config, now)
+    good = check_data(
+        read_clm_for(config.with_overrides({"paths.clm_file": str(good_path)}, "demo")), config, now
+    )
     print(render_verdict(good, f"CLM data gate on {good_path}") + "\n")
 
     broken = short_recorded_as_buy(zero_pnl(double_delivery(healthy)))
     bad_path = write_records(root / "data_defective" / "clm_trades.jsonl", broken)
-    print("2) Data gate on the same log with production's defects "
-          "(double delivery, a zero PnL, a short recorded as BUY): expect STOP")
-    bad = check_data(read_clm_for(config.with_overrides({"paths.clm_file": str(bad_path)}, "demo")), config, now)
+    print(
+        "2) Data gate on the same log with production's defects "
+        "(double delivery, a zero PnL, a short recorded as BUY): expect STOP"
+    )
+    bad = check_data(
+        read_clm_for(config.with_overrides({"paths.clm_file": str(bad_path)}, "demo")), config, now
+    )
     print(render_verdict(bad, f"CLM data gate on {bad_path}") + "\n")
 
     as_expected = good.exit_code == EXIT_GO and bad.exit_code == EXIT_STOP

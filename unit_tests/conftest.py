@@ -1,0 +1,67 @@
+"""Shared helpers for the library's own tests: sample logs on disk and the CLI run as a real child process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from calpolicy.localenv.defects import write_records
+from calpolicy.localenv.sample_log import sample_records
+
+DATA = Path(__file__).parent / "data"
+FIXTURE_LOG = DATA / "mock_clm_trades.jsonl"
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def healthy_records() -> list[dict[str, Any]]:
+    return sample_records(n_trades=120, now=NOW, seed=3)
+
+
+@pytest.fixture
+def write_log(tmp_path: Path) -> Callable[[list[dict[str, Any]]], Path]:
+    def _write(records: list[dict[str, Any]], name: str = "clm_trades.jsonl") -> Path:
+        return write_records(tmp_path / name, records)
+
+    return _write
+
+
+@pytest.fixture
+def write_lines(tmp_path: Path) -> Callable[[list[str | bytes]], Path]:
+    """Write raw lines (already serialised, possibly broken) exactly as given, newline-terminated."""
+
+    def _write(lines: list[str | bytes], name: str = "clm_trades.jsonl") -> Path:
+        path = tmp_path / name
+        path.write_bytes(b"".join((ln.encode() if isinstance(ln, str) else ln) + b"\n" for ln in lines))
+        return path
+
+    return _write
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real ``calpolicy`` entry point in a child process, as an operator would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "calpolicy.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
+
+
+def verdict_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    return json.loads(result.stdout)
+
+
+def failing_ids(verdict: dict[str, Any]) -> set[str]:
+    return {f["id"] for f in verdict["findings"] if f["status"] in ("fail", "error")}

@@ -1,0 +1,130 @@
+"""The CLM reader: both record shapes, faithful line numbers, and the fast and exact paths agreeing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from calpolicy.clm.reader import parse_clm_bytes, read_clm
+from unit_tests.conftest import FIXTURE_LOG
+
+RECORDER_LINE = {
+    "timestamp": "2026-03-11T03:18:56.120000+00:00",
+    "symbol": "ADAUSDT",
+    "side": "SHORT",
+    "entry_price": 0.5123,
+    "exit_price": 0.5118,
+    "pnl_percent": 0.0976,
+    "confidence": 0.71,
+    "model_id": "ensemble_v3",
+    "outcome_label": "NEUTRAL",
+    "duration_seconds": 312,
+    "strategy_id": None,
+    "position_size": 150.0,
+    "exit_reason": "take_profit",
+}
+
+
+def test_fixture_is_read_in_full_with_all_four_models() -> None:
+    log = read_clm(FIXTURE_LOG)
+    assert log.reader == "fast"
+    assert log.records == 52 == log.line_count
+    assert log.models == ("xgb", "lgbm", "nhits", "patchtst")
+    assert log.frame["line"].tolist() == list(range(1, 53))
+    first = log.frame.iloc[0]
+    assert first["side"] == "BUY"  # read from "action"
+    assert first["pnl_pct"] == -0.873
+    assert first["duration_s"] == 89 * 60  # duration_minutes → seconds
+    assert first["conf__xgb"] == 0.569
+    assert first["action__patchtst"] == "HOLD"
+    assert first["timestamp"] == pd.Timestamp("2026-01-23T06:03:03.334338", tz="UTC")
+    assert bool(first["timestamp_naive"]) is True
+    assert len(log.sha256) == 64
+
+
+def test_recorder_format_and_checklist_pnl_name() -> None:
+    other = dict(RECORDER_LINE, timestamp="2026-03-11T03:20:00+00:00")
+    other.pop("pnl_percent")
+    other["actual_pnl_pct"] = -0.25
+    log = parse_clm_bytes((json.dumps(RECORDER_LINE) + "\n" + json.dumps(other) + "\n").encode())
+    assert log.frame["pnl_pct"].tolist() == [0.0976, -0.25]
+    assert log.frame["side"].tolist() == ["SHORT", "SHORT"]
+    assert log.frame["duration_s"].tolist() == [312.0, 312.0]
+    assert bool(log.frame["timestamp_naive"].iloc[0]) is False
+    assert log.aliases_used["pnl_pct"] == ["actual_pnl_pct", "pnl_percent"]
+    assert log.models == ()
+
+
+def _exact(data: bytes):
+    return parse_clm_bytes(data + b"not json\n")
+
+
+def test_fast_and_exact_paths_agree_on_a_clean_file() -> None:
+    data = FIXTURE_LOG.read_bytes()
+    fast, exact = parse_clm_bytes(data), _exact(data)
+    assert (fast.reader, exact.reader) == ("fast", "exact")
+    columns = [c for c in fast.frame.columns]
+    pd.testing.assert_frame_equal(
+        fast.frame[columns].astype(object), exact.frame.iloc[:52][columns].astype(object), check_dtype=False
+    )
+    assert exact.parse_errors == [(53, "not valid JSON (Expecting value at column 1)")]
+
+
+def test_blank_lines_do_not_shift_line_numbers() -> None:
+    lines = FIXTURE_LOG.read_bytes().splitlines()
+    data = b"\n".join([lines[0], b"", b"   ", lines[1], lines[2]]) + b"\n"
+    log = parse_clm_bytes(data)
+    assert log.reader == "fast"
+    assert log.frame["line"].tolist() == [1, 4, 5]
+    assert log.blank_lines.tolist() == [2, 3]
+
+
+def test_defects_are_kept_and_located_never_dropped() -> None:
+    good = json.loads(FIXTURE_LOG.read_text().splitlines()[0])
+    lines = [
+        json.dumps(good),
+        json.dumps(dict(good, entry_price="42912.65")),  # a string price
+        json.dumps(good).replace('"exit_price": 42538.18', '"exit_price": NaN'),  # Python's json.dumps of nan
+        json.dumps(dict(good, pnl_percent=None)),
+        "[1, 2, 3]",
+        '{"symbol": "BTCUSDT", ',  # truncated write
+        json.dumps(dict(good, model_predictions={"xgb": 0.5})),
+    ]
+    log = parse_clm_bytes(("\n".join(lines) + "\n").encode())
+    assert log.reader == "exact"
+    assert log.records == 5  # the two non-objects are reported, the rest kept
+    assert [n for n, _ in log.parse_errors] == [5, 6]
+    assert "not a JSON object (a JSON list)" in log.parse_errors[0][1]
+    assert log.type_errors["entry_price"].tolist() == [2]
+    assert np.isnan(log.frame.loc[log.frame["line"] == 3, "exit_price"]).all()
+    assert log.nulls["pnl_pct"].tolist() == [4]
+    assert log.type_errors["conf__xgb"].tolist() == [7]
+
+
+def test_missing_directory_and_oversized_files_are_read_errors(tmp_path: Path) -> None:
+    assert "not found" in (read_clm(tmp_path / "absent.jsonl").read_error or "")
+    assert not read_clm(tmp_path / "absent.jsonl").exists
+    assert "not a regular file" in (read_clm(tmp_path).read_error or "")
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(b"x" * 4096)
+    assert "above the configured limit" in (read_clm(big, max_bytes=1024).read_error or "")
+
+
+def test_empty_file_reads_as_zero_records(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    log = read_clm(empty)
+    assert log.read_error is None
+    assert log.records == 0
+    assert log.line_count == 0
+
+
+@pytest.mark.parametrize("raw", [b'{"a": 1}', b'{"a": 1}\n{"b": 2}'])
+def test_last_line_without_newline_is_noticed(raw: bytes) -> None:
+    log = parse_clm_bytes(raw)
+    assert log.missing_final_newline
+    assert log.line_count == raw.count(b"\n") + 1
