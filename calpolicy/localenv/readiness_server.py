@@ -1,0 +1,99 @@
+"""A stand-in for ``quantum-learning-api``'s readiness route, on loopback, with a settable answer.
+
+It serves the real route (``/readiness/simple``) and answers 404 elsewhere, exactly like the real
+service does for the checklist's URL. Tests and the demo change ``reply`` between runs to play a ready
+gate, a closed one, a malformed body, a server error or a slow answer.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from calpolicy.localenv.ports import free_port
+
+READY_BODY: dict[str, Any] = {"ready": True, "reason": "✅ Gate passed", "actions": ["calibration"]}
+
+
+@dataclass
+class Reply:
+    """What the server answers: a JSON-able ``body`` or raw bytes, a status and an optional delay."""
+
+    body: Any = None
+    status: int = 200
+    raw: bytes | None = None
+    content_type: str = "application/json"
+    delay_s: float = 0.0
+
+    def payload(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
+        return json.dumps(READY_BODY if self.body is None else self.body).encode()
+
+
+class ReadinessServer:
+    """``start()``/``stop()`` or ``with``; ``url`` is the real route, ``checklist_url`` the checklist's."""
+
+    def __init__(self, path: str = "/readiness/simple") -> None:
+        self.path = path
+        self.reply = Reply()
+        self.requests = 0
+        self.port = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    @property
+    def checklist_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/learning/readiness/simple"
+
+    def start(self) -> ReadinessServer:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.requests += 1
+                reply = owner.reply
+                if self.path.split("?")[0] != owner.path:
+                    reply = Reply(body={"detail": "Not Found"}, status=404)
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)
+                data = reply.payload()
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("Content-Type", reply.content_type)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout test): nothing to answer to
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.port = free_port()
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="readiness", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> ReadinessServer:
+        return self.start()
+
+    def __exit__(self, *exc: object | TracebackType) -> None:
+        self.stop()
