@@ -1,0 +1,179 @@
+"""The hard safety bounds of checklist 2.2 as pure functions on a ``Proposal``.
+
+Each bound answers with findings (one per model where it is per model) so the reviewer sees *which*
+model broke *which* bound and by how much. Too little data is a plain STOP ("insufficient evidence"),
+never a pass: a gate that cannot tell is a gate that says no. The thresholds come from the config given
+here, not from the proposal, so a proposal made with a looser config cannot vouch for itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from calpolicy.calibrate.models import ENSEMBLE, ProposalError, extract
+from calpolicy.calibrate.proposal import ModelResult, Proposal
+from calpolicy.clm.reader import TradeLog
+from calpolicy.config import Config
+from calpolicy.verdict import Finding, Verdict
+
+GRID_POINTS = 10_001
+# Float noise of clipping at raw ± band (e.g. 0.15000000000000002); far below any meaningful change.
+TOLERANCE = 1e-9
+
+
+def check_bounds(proposal: Proposal, config: Config, log: TradeLog | None = None) -> Verdict:
+    """P2.2.a–d on ``proposal``; with the analysed ``log`` also check the band at every data point
+    and that the proposal was made from exactly these bytes."""
+    settings = config.calibration
+    findings: list[Finding] = []
+    data_points = _data_points(proposal, log, findings)
+    for name, result in proposal.models.items():
+        findings.append(band_finding(result, settings.max_confidence_change, data_points.get(name)))
+    min_trades = settings.min_trades_for_decision
+    findings.append(improvement_finding(proposal, settings.min_improvement, min_trades))
+    for result in proposal.models.values():
+        findings.append(degradation_finding(result, settings.max_degradation, min_trades))
+    findings.append(coverage_finding(proposal, log))
+    return Verdict(tuple(findings))
+
+
+def _data_points(
+    proposal: Proposal, log: TradeLog | None, findings: list[Finding]
+) -> dict[str, np.ndarray]:
+    if log is None:
+        return {}
+    try:
+        return {name: sample.confidence for name, sample in extract(log).items()}
+    except ProposalError as error:
+        message = f"could not read the data points to check the band at: {error}"
+        findings.append(Finding("P2.2.a", "error", message))
+        return {}
+
+
+def band_finding(result: ModelResult, band: float, data: np.ndarray | None = None) -> Finding:
+    """P2.2.a: the map is a valid increasing map on [0, 1] and never moves a confidence by more than ``band``.
+
+    The map is linear between its knots, so checking the knots proves the bound for every input; the
+    dense grid and the data points are checked as well so the claim does not rest on that argument alone.
+    """
+    name = result.name
+    x = np.asarray(result.x, dtype=np.float64)
+    y = np.asarray(result.y, dtype=np.float64)
+    evidence: dict[str, Any] = {"model": name, "band": band, "knots": len(x)}
+    problems = []
+    if len(x) < 2 or len(x) != len(y) or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        problems.append("the map is not a finite list of at least two (x, y) knots")
+    else:
+        if not np.all(np.diff(x) > 0):
+            problems.append("map knots x are not strictly increasing")
+        if x[0] != 0.0 or x[-1] != 1.0:
+            problems.append(f"map covers [{x[0]}, {x[-1]}], not the whole of [0, 1]")
+        if np.any(np.diff(y) < 0):
+            problems.append("the map is not non-decreasing (a higher confidence would map lower)")
+        if np.any((y < 0.0) | (y > 1.0)):
+            problems.append("the map leaves [0, 1]")
+    if problems:
+        return Finding("P2.2.a", "fail", f"{name}: " + "; ".join(problems), evidence)
+    points = [np.linspace(0.0, 1.0, GRID_POINTS), x]
+    if data is not None and len(data):
+        points.append(np.asarray(data, dtype=np.float64))
+        evidence["data_points"] = len(data)
+    where = np.concatenate(points)
+    change = np.abs(np.interp(where, x, y) - where)
+    worst = int(np.argmax(change))
+    evidence.update(max_change=float(change[worst]), at_confidence=float(where[worst]))
+    if change[worst] > band + TOLERANCE:
+        return Finding(
+            "P2.2.a",
+            "fail",
+            f"{name}: the map moves confidence {where[worst]:.4f} by {change[worst]:.4f}, more than ±{band}",
+            evidence,
+        )
+    text = f"{name}: every confidence in [0, 1] moves by at most {change[worst]:.4f} (±{band})"
+    return Finding("P2.2.a", "pass", text, evidence)
+
+
+def _insufficient(result: ModelResult, min_trades: int) -> str | None:
+    if result.status != "ok":
+        return result.reason or "the evidence could not be computed"
+    if result.n_evaluated < min_trades:
+        return (
+            f"only {result.n_evaluated} trades evaluated out of fold, below the {min_trades} needed to decide"
+        )
+    if result.brier_before is None or result.brier_after is None:
+        return "the out-of-fold Brier scores could not be computed"
+    return None
+
+
+def improvement_finding(proposal: Proposal, min_improvement: float, min_trades: int) -> Finding:
+    """P2.2.b: the ensemble's out-of-fold Brier improves by ≥ ``min_improvement`` and the 95% interval
+    of the per-trade improvement lies above zero (so the improvement is not noise)."""
+    result = proposal.models.get(ENSEMBLE)
+    if result is None:
+        return Finding("P2.2.b", "fail", "the proposal has no ensemble result to judge")
+    evidence = {
+        "model": ENSEMBLE,
+        "n_evaluated": result.n_evaluated,
+        "brier_before": result.brier_before,
+        "brier_after": result.brier_after,
+        "improvement": result.improvement,
+        "interval": None if result.interval is None else list(result.interval),
+        "min_improvement": min_improvement,
+    }
+    short = _insufficient(result, min_trades)
+    if short:
+        return Finding("P2.2.b", "fail", f"insufficient evidence — STOP: {short}", evidence)
+    improvement = result.improvement if result.improvement is not None else float("-inf")
+    lo = result.interval[0] if result.interval is not None else float("-inf")
+    text = (
+        f"out-of-fold Brier {result.brier_before:.4f} → {result.brier_after:.4f} "
+        f"({improvement:+.1%}; 95% interval of the per-trade gain {lo:+.5f} … "
+        f"{(result.interval or (float('nan'),) * 2)[1]:+.5f})"
+    )
+    if improvement < min_improvement:
+        return Finding("P2.2.b", "fail", f"{text}: below the required {min_improvement:.0%}", evidence)
+    if not lo > 0.0:
+        return Finding("P2.2.b", "fail", f"{text}: the interval reaches zero, it may be noise", evidence)
+    return Finding("P2.2.b", "pass", text, evidence)
+
+
+def degradation_finding(result: ModelResult, max_degradation: float, min_trades: int) -> Finding:
+    """P2.2.c: no model's out-of-fold Brier gets worse than raw by more than ``max_degradation`` (0%)."""
+    evidence = {
+        "model": result.name,
+        "n_evaluated": result.n_evaluated,
+        "brier_before": result.brier_before,
+        "brier_after": result.brier_after,
+        "max_degradation": max_degradation,
+    }
+    short = _insufficient(result, min_trades)
+    if short:
+        return Finding("P2.2.c", "fail", f"{result.name}: insufficient evidence — STOP: {short}", evidence)
+    before, after = float(result.brier_before), float(result.brier_after)  # type: ignore[arg-type]
+    text = f"{result.name}: out-of-fold Brier {before:.4f} → {after:.4f}"
+    if after > before * (1.0 + max_degradation):
+        return Finding("P2.2.c", "fail", f"{text}: this model gets worse", evidence)
+    return Finding("P2.2.c", "pass", f"{text}: not worse", evidence)
+
+
+def coverage_finding(proposal: Proposal, log: TradeLog | None = None) -> Finding:
+    """P2.2.d: one map for every model in the data plus the ensemble — no model left out, none added."""
+    expected = {ENSEMBLE, *proposal.data_models}
+    if log is not None:
+        expected |= set(log.models)
+    present = set(proposal.models)
+    evidence: dict[str, Any] = {"expected": sorted(expected), "proposed": sorted(present)}
+    problems = []
+    if expected - present:
+        problems.append(f"no map for {', '.join(sorted(expected - present))}")
+    if present - expected:
+        problems.append(f"maps for models not in the data: {', '.join(sorted(present - expected))}")
+    if log is not None and log.sha256 != proposal.inputs.get("sha256"):
+        problems.append("the proposal was not made from this CLM file (sha256 differs)")
+        evidence["sha256"] = {"proposal": proposal.inputs.get("sha256"), "log": log.sha256}
+    if problems:
+        return Finding("P2.2.d", "fail", "; ".join(problems) + " — all models or none", evidence)
+    names = ", ".join(sorted(present))
+    return Finding("P2.2.d", "pass", f"all {len(present)} models covered: {names}", evidence)
