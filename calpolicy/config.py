@@ -83,6 +83,8 @@ class RedisConfig(_Section):
 
     url: str = "redis://127.0.0.1:6379/0"
     max_latency_ms: float = Field(50.0, gt=0.0)
+    # which statistic of the sampled PINGs must stay under the bound; "max" is what fails closed
+    latency_statistic: Literal["max", "p99", "p50"] = "max"
     latency_samples: int = Field(100, ge=1, le=100_000)
     latency_duration_s: float = Field(1.0, gt=0.0, le=60.0)
     timeout_s: float = Field(2.0, gt=0.0)

@@ -1,0 +1,159 @@
+"""The whole local environment the preflight needs, up on loopback, and a ``calpolicy.toml`` for it.
+
+One object owns every piece (redis-server, readiness server, systemd namespace, sample CLM log,
+execution log file) so tests and ``calpolicy demo`` can bring it up healthy, break one thing, run the
+preflight against it, and tear it all down — killing only what it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from calpolicy.config import RedisConfig
+from calpolicy.localenv.readiness_server import READY_BODY, ReadinessServer, Reply
+from calpolicy.localenv.redis_server import RedisServer
+from calpolicy.localenv.sample_log import write_sample_log
+from calpolicy.localenv.systemd_ns import QUANTUM_UNITS, SystemdNamespace, SystemdUnavailable
+from calpolicy.localenv.toml_writer import dumps
+
+BACKLOG_STREAM = "quantum:stream:trade.closed"
+BACKLOG_GROUP = "clm-recorder"
+MARKET_SYMBOLS = ("BTCUSDT", "ETHUSDT")
+
+
+class LocalEnvironment:
+    """``start()`` brings everything up healthy; ``write_config()`` points calpolicy at it.
+
+    ``systemd=None`` boots a namespace when this machine can (root) and otherwise records in
+    ``systemd_note`` why the unit checks cannot run; ``systemd=True`` makes that an error.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        systemd: bool | None = None,
+        latency_duration_s: float = 0.25,
+        latency_samples: int = 25,
+        n_trades: int = 300,
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.want_systemd = systemd
+        self.latency_duration_s = latency_duration_s
+        self.latency_samples = latency_samples
+        self.n_trades = n_trades
+        self.redis = RedisServer()
+        self.readiness = ReadinessServer()
+        self.systemd: SystemdNamespace | None = None
+        self.systemd_note: str | None = None
+        self.clm_file = self.workdir / "clm_trades.jsonl"
+        self.execution_log = self.workdir / "execution.log"
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    def start(self) -> LocalEnvironment:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.redis.start()
+            self.readiness.start()
+            if self.want_systemd is not False:
+                try:
+                    self.systemd = SystemdNamespace().boot()
+                except SystemdUnavailable as error:
+                    if self.want_systemd:
+                        raise
+                    self.systemd_note = f"unit and journal checks cannot run here: {error}"
+            else:
+                self.systemd_note = "unit and journal checks cannot run: no systemd namespace was requested"
+            self.make_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.systemd is not None:
+            self.systemd.shutdown()
+            self.systemd = None
+        self.readiness.stop()
+        self.redis.stop()
+
+    def __enter__(self) -> LocalEnvironment:
+        return self.start()
+
+    def __exit__(self, *exc: object | TracebackType) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------------------ states
+
+    def make_healthy(self, now: datetime | None = None) -> None:
+        """Every target in its GO state: units active and quiet, bus calm, cadence ready, data valid."""
+        now = now or datetime.now(UTC)
+        client = self.redis.client()
+        client.flushall()
+        client.xadd(BACKLOG_STREAM, {"trade_id": "sample_trade_000001"})
+        client.xgroup_create(BACKLOG_STREAM, BACKLOG_GROUP, id="$")
+        for symbol in MARKET_SYMBOLS:
+            client.hset(
+                f"quantum:marketstate:{symbol}", mapping={"volume_ratio": "1.2", "halt": "0", "sigma": "0.01"}
+            )
+        client.close()
+        self.readiness.reply = Reply(body=dict(READY_BODY))
+        write_sample_log(self.clm_file, n_trades=self.n_trades, now=now)
+        stamp = (now - timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M:%S")
+        self.execution_log.write_text(f"{stamp} INFO execution service running\n", encoding="utf-8")
+        if self.systemd is not None:
+            for unit in QUANTUM_UNITS:
+                self.systemd.start_healthy(unit)
+
+    def add_backlog(self, entries: int) -> None:
+        """Entries nobody in the consumer group has read: the bus is falling behind."""
+        client = self.redis.client()
+        for i in range(entries):
+            client.xadd(BACKLOG_STREAM, {"trade_id": f"late_{i}"})
+        client.close()
+
+    def set_halt(self, key: str = "quantum:global:kill_switch", value: str = "1") -> None:
+        client = self.redis.client()
+        client.set(key, value)
+        client.close()
+
+    # ------------------------------------------------------------------------------ config
+
+    def config_values(self) -> dict[str, dict[str, Any]]:
+        prefix = list(self.systemd.prefix) if self.systemd is not None else []
+        return {
+            "paths": {"clm_file": str(self.clm_file)},
+            "systemd": {
+                "command_prefix": prefix,
+                "execution_log_files": [str(self.execution_log)],
+            },
+            "redis": {
+                "url": self.redis.url,
+                "latency_samples": self.latency_samples,
+                "latency_duration_s": self.latency_duration_s,
+                "backlog_streams": [BACKLOG_STREAM],
+                "halt_keys": {k: list(v) for k, v in RedisConfig().halt_keys.items()},
+            },
+            "readiness": {"url": self.readiness.url},
+            "market": {"symbols": list(MARKET_SYMBOLS)},
+        }
+
+    def write_config(self, path: Path | None = None, overrides: dict[str, Any] | None = None) -> Path:
+        """Write ``calpolicy.toml`` for this environment; ``overrides`` are dotted keys (``"redis.url"``)."""
+        tree = self.config_values()
+        for dotted, value in (overrides or {}).items():
+            section, _, key = dotted.partition(".")
+            tree.setdefault(section, {})[key] = value
+        target = Path(path) if path is not None else self.workdir / "calpolicy.toml"
+        target.write_text(dumps(tree), encoding="utf-8")
+        return target
+
+
+@contextlib.contextmanager
+def local_environment(workdir: Path, **kwargs: Any) -> Any:
+    with LocalEnvironment(workdir, **kwargs) as env:
+        yield env
