@@ -130,7 +130,9 @@ def test_last_line_without_newline_is_noticed(raw: bytes) -> None:
     assert log.line_count == raw.count(b"\n") + 1
 
 
-@pytest.mark.parametrize("raw", [b"null\n", b"null\n" + FIXTURE_LOG.read_bytes(), b'  {"a": 1}\n', b"{} null\n"])
+@pytest.mark.parametrize(
+    "raw", [b"null\n", b"null\n" + FIXTURE_LOG.read_bytes(), b'  {"a": 1}\n', b"{} null\n"]
+)
 def test_inputs_that_crash_arrow_take_the_exact_path(raw: bytes) -> None:
     """pyarrow 26 segfaults on a log whose first value is ``null``; such logs must never reach it."""
     log = parse_clm_bytes(raw)
