@@ -1,0 +1,33 @@
+"""Helpers the live policy tests share: probe errors become "could not check", never a pass or a skip."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import redis
+
+from calpolicy.config import Config
+from calpolicy.plugin import CouldNotCheck
+from calpolicy.probes import ProbeError
+from calpolicy.probes.redis_probe import connect
+
+T = TypeVar("T")
+
+
+def probe(what: str, call: Callable[[], T]) -> T:
+    """Run a probe; its ``ProbeError`` becomes ``CouldNotCheck("could not check <what>: ...")``."""
+    try:
+        return call()
+    except ProbeError as error:
+        raise CouldNotCheck(f"could not check {what}: {error}") from None
+
+
+def with_redis(config: Config, what: str, call: Callable[[redis.Redis], T]) -> T:
+    """Run ``call`` on a fresh Redis connection; any Redis failure on the way is "could not check"."""
+
+    def run() -> T:
+        with connect(config.redis) as client:
+            return call(client)
+
+    return probe(what, run)
