@@ -249,7 +249,8 @@ def _time_order(log: TradeLog) -> np.ndarray:
     if missing.any():
         lines = log.lines_of(missing)[:10].tolist()
         raise ProposalError(f"walk-forward needs a timestamp on every trade; missing or bad on lines {lines}")
-    ns = stamps.to_numpy().astype("datetime64[ns]").astype(np.int64)
+    naive_utc = stamps.dt.tz_convert("UTC").dt.tz_localize(None) if stamps.dt.tz else stamps
+    ns = naive_utc.to_numpy().astype("datetime64[ns]").astype(np.int64)
     return np.lexsort((log.frame["line"].to_numpy(), ns))
 
 
