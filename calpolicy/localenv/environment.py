@@ -107,6 +107,9 @@ class LocalEnvironment:
         self.execution_log.write_text(f"{stamp} INFO execution service running\n", encoding="utf-8")
         if self.systemd is not None:
             for unit in QUANTUM_UNITS:
+                self.systemd.remove_unit(unit)
+            self.systemd.clear_journal()
+            for unit in QUANTUM_UNITS:
                 self.systemd.start_healthy(unit)
 
     def add_backlog(self, entries: int) -> None:

@@ -170,6 +170,11 @@ class SystemdNamespace:
         code += "time.sleep(86400)\n"
         self.start_python(unit, code)
 
+    def clear_journal(self) -> None:
+        """Forget every journal entry so far (rotate, then vacuum the archived files)."""
+        self.run("journalctl", "--rotate", "-q", check=False)
+        self.run("journalctl", "--vacuum-size=1", "-q", check=False)
+
     def journal_count(self, unit: str) -> int:
         out = self.run("journalctl", "-u", unit, "-o", "cat", "--no-pager", "-q", check=False).stdout
         return len(out.splitlines())

@@ -97,9 +97,7 @@ def measure_latency(client: redis.Redis, samples: int, duration_s: float) -> Lat
         client.ping()
         timings.append((time.perf_counter() - t0) * 1000.0)
     ordered = sorted(timings)
-    return LatencyStats(
-        len(ordered), ordered[0], _quantile(ordered, 0.5), _quantile(ordered, 0.99), ordered[-1]
-    )
+    return LatencyStats(len(ordered), ordered[0], _quantile(ordered, 0.5), _quantile(ordered, 0.99), ordered[-1])
 
 
 # ------------------------------------------------------------------------------------------ backlog
@@ -117,8 +115,12 @@ class GroupBacklog:
         return max(self.pending, self.lag or 0)
 
 
-def stream_backlogs(client: redis.Redis, streams: tuple[str, ...]) -> list[GroupBacklog]:
-    """Pending entries and lag of every consumer group of each stream; a missing stream is an error."""
+def stream_backlogs(client: redis.Redis, streams: tuple[str, ...], cap: int = 100_000) -> list[GroupBacklog]:
+    """Pending entries and lag of every consumer group of each stream; a missing stream is an error.
+
+    Redis reports ``lag`` as null when it cannot compute it cheaply (a group created at ``$``, deleted
+    entries); then the entries after the group's last-delivered ID are counted, up to ``cap`` + 1.
+    """
     found: list[GroupBacklog] = []
     for stream in streams:
         kind = client.type(stream)
@@ -128,11 +130,10 @@ def stream_backlogs(client: redis.Redis, streams: tuple[str, ...]) -> list[Group
             raise ProbeError(f"key {stream} is a Redis {kind}, not a stream (redis.backlog_streams)")
         for info in client.xinfo_groups(stream):
             lag = info.get("lag")
-            found.append(
-                GroupBacklog(
-                    stream, str(info["name"]), int(info["pending"]), None if lag is None else int(lag)
-                )
-            )
+            if lag is None:
+                unread = client.xrange(stream, min=f"({info['last-delivered-id']}", max="+", count=cap + 1)
+                lag = len(unread)
+            found.append(GroupBacklog(stream, str(info["name"]), int(info["pending"]), int(lag)))
     return found
 
 

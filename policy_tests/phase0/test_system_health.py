@@ -39,9 +39,7 @@ def test_unit_is_active(unit_slot: int, unit_states: dict[str, UnitState], calpo
     units = calpolicy_config.systemd.units
     control_id = UNIT_SLOTS[unit_slot][1]
     if unit_slot >= len(units):
-        raise CouldNotCheck(
-            f"{control_id}: systemd.units lists only {len(units)} unit(s); this item has none"
-        )
+        raise CouldNotCheck(f"{control_id}: systemd.units lists only {len(units)} unit(s); this item has none")
     unit = units[unit_slot]
     enforce(Verdict((unit_finding(control_id, unit, unit_states[unit]),)), control_id)
 
@@ -87,7 +85,9 @@ def test_redis_no_backlog(calpolicy_config: Config) -> None:
     """P0.1.f: pending entries and lag of every consumer group on the configured streams under the bound."""
     settings = calpolicy_config.redis
     groups = with_redis(
-        calpolicy_config, "the Redis stream backlog", lambda c: stream_backlogs(c, settings.backlog_streams)
+        calpolicy_config,
+        "the Redis stream backlog",
+        lambda c: stream_backlogs(c, settings.backlog_streams, settings.max_backlog),
     )
     behind = [g for g in groups if g.backlog > settings.max_backlog]
     if behind:
