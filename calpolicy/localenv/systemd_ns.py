@@ -35,6 +35,9 @@ _HEALTHY = (
 )
 
 
+_UNIT_DIR = "/run/systemd/system"
+
+
 class SystemdUnavailable(RuntimeError):
     """This machine cannot boot a private systemd (not root, no unshare/nsenter, no systemd binary)."""
 
@@ -110,9 +113,7 @@ class SystemdNamespace:
             raise
         return self
 
-    def run(
-        self, *argv: str, check: bool = True, timeout_s: float = 15.0
-    ) -> subprocess.CompletedProcess[str]:
+    def run(self, *argv: str, check: bool = True, timeout_s: float = 15.0) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*self.prefix, *argv],
             capture_output=True,
@@ -148,14 +149,29 @@ class SystemdNamespace:
         self.start_unit(unit, ["/bin/sh", "-c", "exit 1"], ["Restart=always", "RestartSec=600"])
         wait_for(lambda: self.active_state(unit) == "activating", 10, f"{unit} to wait for its restart")
 
+    def start_installed(self, unit: str, argv: Sequence[str]) -> None:
+        """A unit backed by a unit file (in the namespace's private /run), like the real services.
+
+        Transient units are garbage-collected once stopped (they turn ``not-found``); a stopped
+        file-backed unit stays ``loaded``/``inactive``, which is what ``systemctl stop`` leaves on a host.
+        """
+        self.remove_unit(unit)
+        body = f"[Service]\nExecStart={shlex.join(argv)}\n"
+        self.run("/bin/sh", "-c", f"printf '%s' {shlex.quote(body)} > {_UNIT_DIR}/{unit}.service")
+        self.run("systemctl", "daemon-reload")
+        self.run("systemctl", "start", unit)
+
     def stop_unit(self, unit: str) -> None:
-        """Stop a unit but keep it known to systemd (``inactive``), like ``systemctl stop``."""
+        """``systemctl stop``: a file-backed unit becomes ``inactive``, a transient one disappears."""
         self.run("systemctl", "stop", unit)
 
     def remove_unit(self, unit: str) -> None:
-        """Forget a transient unit entirely (it becomes ``not-found``)."""
+        """Forget a unit entirely (it becomes ``not-found``), whether transient or file-backed."""
         self.run("systemctl", "stop", unit, check=False)
         self.run("systemctl", "reset-failed", unit, check=False)
+        if self.run("test", "-e", f"{_UNIT_DIR}/{unit}.service", check=False).returncode == 0:
+            self.run("rm", "-f", f"{_UNIT_DIR}/{unit}.service")
+            self.run("systemctl", "daemon-reload")
         wait_for(lambda: self.load_state(unit) == "not-found", 10, f"{unit} to be unloaded")
 
     def active_state(self, unit: str) -> str:
