@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from calpolicy.calibrate.models import ENSEMBLE, ProposalError, extract
-from calpolicy.calibrate.proposal import ModelResult, Proposal
+from calpolicy.calibrate.proposal import ModelResult, Proposal, canonical
 from calpolicy.clm.reader import TradeLog
 from calpolicy.config import Config
 from calpolicy.verdict import Finding, Verdict
@@ -29,11 +29,12 @@ def check_bounds(proposal: Proposal, config: Config, log: TradeLog | None = None
     settings = config.calibration
     findings: list[Finding] = []
     data_points = _data_points(proposal, log, findings)
-    for name, result in proposal.models.items():
-        findings.append(band_finding(result, settings.max_confidence_change, data_points.get(name)))
+    ordered = [proposal.models[name] for name in canonical(proposal.models)]
+    for result in ordered:
+        findings.append(band_finding(result, settings.max_confidence_change, data_points.get(result.name)))
     min_trades = settings.min_trades_for_decision
     findings.append(improvement_finding(proposal, settings.min_improvement, min_trades))
-    for result in proposal.models.values():
+    for result in ordered:
         findings.append(degradation_finding(result, settings.max_degradation, min_trades))
     findings.append(coverage_finding(proposal, log))
     return Verdict(tuple(findings))

@@ -147,7 +147,7 @@ class Proposal:
         if not isinstance(raw["models"], dict):
             raise ProposalError("proposal.json: 'models' must be an object")
         return cls(
-            models={name: ModelResult.from_dict(name, value) for name, value in raw["models"].items()},
+            models={name: ModelResult.from_dict(name, raw["models"][name]) for name in canonical(raw["models"])},
             data_models=tuple(raw["data_models"]),
             inputs=dict(raw["inputs"]),
             seed=int(raw["seed"]),
@@ -174,6 +174,11 @@ class Proposal:
         grid = np.array([round(i * step, 10) for i in range(steps + 1)])
         values = self.models[model].map(grid)
         return {repr(float(round(g, 6))): round(float(v), 4) for g, v in zip(grid, values, strict=True)}
+
+
+def canonical(names: Any) -> list[str]:
+    """The ensemble first, then the models alphabetically: the order of findings and of reports."""
+    return sorted(names, key=lambda name: (name != ENSEMBLE, name))
 
 
 _TOP_KEYS = (
@@ -226,7 +231,7 @@ def propose(log: TradeLog, config: Config, seed: int = 0) -> Proposal:
         split = folds_mod.kfold(n, settings.folds, seed)
     else:
         split = folds_mod.walk_forward(_time_order(log), settings.folds)
-    results = {name: _evaluate(sample, split, config, seed) for name, sample in data.items()}
+    results = {name: _evaluate(data[name], split, config, seed) for name in canonical(data)}
     return Proposal(
         models=results,
         data_models=tuple(log.models),

@@ -1,0 +1,156 @@
+"""The hard safety bounds: honest on calibrated data, GO on real miscalibration, and able to catch tampering."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from calpolicy.bounds import check_bounds
+from calpolicy.calibrate import Proposal, propose
+from calpolicy.config import Config
+from unit_tests.calibrate.synth import MODELS, draw, frame_log
+
+CONFIG = Config()
+SEEDS = 100
+
+
+def _stop_rate(n: int, config: Config) -> float:
+    stops = 0
+    for seed in range(SEEDS):
+        log = frame_log(draw(n, seed, "calibrated"))
+        stops += not check_bounds(propose(log, config, seed=seed), config).go
+    return stops / SEEDS
+
+
+@pytest.mark.parametrize("n", [50, 200, 1_000])
+def test_honesty_perfectly_calibrated_model_is_stopped(n: int) -> None:
+    """y ~ Bernoulli(c): there is nothing to fix, so the gate must say STOP in ≥ 95% of 100 seeds.
+
+    Observed when written: 100/100 at every n (at n = 50 via the insufficient-evidence rule). In-sample
+    isotonic "improves" these same logs by ≥ 5% in 100/100 seeds at n = 50 and 200.
+    """
+    assert _stop_rate(n, CONFIG) >= 0.95
+
+
+def test_honesty_holds_even_without_the_minimum_size_rule() -> None:
+    """With the 200-trade rule switched off, the out-of-fold statistics alone still stop n = 50
+    (observed 97/100): the minimum-size rule is a second line of defence, not the only one."""
+    assert _stop_rate(50, CONFIG.with_overrides({"calibration.min_trades_for_decision": 1}, "test")) >= 0.95
+
+
+def test_strongly_overconfident_model_with_much_data_is_go() -> None:
+    """True win rate 0.5 + 0.3·(c − 0.5) at n = 20,000: a real, large miscalibration — GO in every seed."""
+    for seed in range(20):
+        verdict = check_bounds(propose(frame_log(draw(20_000, seed, "overconfident")), CONFIG, seed), CONFIG)
+        assert verdict.go, verdict.to_json()
+
+
+@pytest.fixture(scope="module")
+def good() -> tuple[Proposal, object]:
+    log = frame_log(draw(5_000, 11, "overconfident", MODELS), MODELS)
+    proposal = propose(log, CONFIG)
+    assert check_bounds(proposal, CONFIG, log).go
+    return proposal, log
+
+
+def _with_model(proposal: Proposal, name: str, **changes: object) -> Proposal:
+    models = dict(proposal.models)
+    models[name] = dataclasses.replace(models[name], **changes)
+    return dataclasses.replace(proposal, models=models)
+
+
+def _status(verdict, control: str, model: str | None = None) -> set[str]:
+    return {
+        f.status for f in verdict.by_id(control) if model is None or f.evidence.get("model") == model
+    }
+
+
+def test_every_bound_reports_per_item(good) -> None:
+    proposal, log = good
+    verdict = check_bounds(proposal, CONFIG, log)
+    assert {f.id for f in verdict.findings} == {"P2.2.a", "P2.2.b", "P2.2.c", "P2.2.d"}
+    assert len(verdict.by_id("P2.2.a")) == len(verdict.by_id("P2.2.c")) == 1 + len(MODELS)
+    assert all(f.evidence["data_points"] > 0 for f in verdict.by_id("P2.2.a"))
+
+
+def test_a_map_outside_the_band_fails_p22a(good) -> None:
+    proposal, _ = good
+    result = proposal.models["xgb"]
+    y = list(result.y)
+    middle = len(y) // 2
+    y[middle] = min(1.0, result.x[middle] + 0.2)
+    tampered = _with_model(proposal, "xgb", y=tuple(np.maximum.accumulate(y)))
+    verdict = check_bounds(tampered, CONFIG)
+    assert _status(verdict, "P2.2.a", "xgb") == {"fail"}
+    assert _status(verdict, "P2.2.a", "lgbm") == {"pass"}
+
+
+def test_a_tighter_band_in_the_config_is_enforced_against_an_older_proposal(good) -> None:
+    proposal, _ = good
+    tight = CONFIG.with_overrides({"calibration.max_confidence_change": 0.05}, "test")
+    assert _status(check_bounds(proposal, tight), "P2.2.a") == {"fail"}
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "problem"),
+    [
+        ((0.0, 0.5), (0.0, 0.5), "not the whole of"),
+        ((0.0, 0.6, 0.5, 1.0), (0.0, 0.6, 0.5, 1.0), "not strictly increasing"),
+        ((0.0, 0.5, 1.0), (0.1, 0.05, 0.9), "not non-decreasing"),
+        ((0.0, 1.0), (0.0, float("nan")), "finite"),
+    ],
+)
+def test_malformed_maps_fail_p22a(good, x, y, problem) -> None:
+    proposal, _ = good
+    verdict = check_bounds(_with_model(proposal, "nhits", x=x, y=y), CONFIG)
+    (finding,) = [f for f in verdict.by_id("P2.2.a") if f.evidence["model"] == "nhits"]
+    assert finding.status == "fail"
+    assert problem in finding.message
+
+
+def test_too_small_an_improvement_or_an_interval_touching_zero_fails_p22b(good) -> None:
+    proposal, _ = good
+    weak = _with_model(proposal, "ensemble", improvement=0.049)
+    assert _status(check_bounds(weak, CONFIG), "P2.2.b") == {"fail"}
+    noisy = _with_model(proposal, "ensemble", interval=(-0.0001, 0.02))
+    assert "may be noise" in check_bounds(noisy, CONFIG).by_id("P2.2.b")[0].message
+
+
+def test_a_model_getting_worse_fails_p22c(good) -> None:
+    proposal, _ = good
+    before = proposal.models["patchtst"].brier_before
+    worse = _with_model(proposal, "patchtst", brier_after=before * 1.0001)
+    verdict = check_bounds(worse, CONFIG)
+    assert _status(verdict, "P2.2.c", "patchtst") == {"fail"}
+    assert _status(verdict, "P2.2.c", "xgb") == {"pass"}
+    assert not verdict.go
+
+
+def test_a_hidden_subset_or_an_extra_model_fails_p22d(good) -> None:
+    proposal, log = good
+    models = dict(proposal.models)
+    del models["lgbm"]
+    subset = dataclasses.replace(proposal, models=models)
+    assert "no map for lgbm" in check_bounds(subset, CONFIG).by_id("P2.2.d")[0].message
+    extra = dict(proposal.models)
+    extra["secret"] = dataclasses.replace(proposal.models["xgb"], name="secret")
+    assert _status(check_bounds(dataclasses.replace(proposal, models=extra), CONFIG), "P2.2.d") == {"fail"}
+    # a proposal that forgets the data had models is caught when the log is at hand
+    forgetful = dataclasses.replace(subset, data_models=("xgb", "nhits", "patchtst"))
+    assert _status(check_bounds(forgetful, CONFIG), "P2.2.d") == {"pass"}
+    assert _status(check_bounds(forgetful, CONFIG, log), "P2.2.d") == {"fail"}
+
+
+def test_a_proposal_from_other_bytes_fails_p22d(good) -> None:
+    proposal, log = good
+    other = dataclasses.replace(proposal, inputs={**proposal.inputs, "sha256": "0" * 64})
+    assert "sha256 differs" in check_bounds(other, CONFIG, log).by_id("P2.2.d")[0].message
+
+
+def test_round_tripped_proposal_gets_the_same_verdict(good) -> None:
+    proposal, _ = good
+    again = Proposal.from_json(proposal.to_json())
+    assert json.loads(check_bounds(again, CONFIG).to_json()) == json.loads(check_bounds(proposal, CONFIG).to_json())
