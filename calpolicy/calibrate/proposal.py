@@ -78,15 +78,42 @@ class ModelResult:
         if raw["name"] != name:
             raise ProposalError(f"proposal.json: models.{name}.name is {raw['name']!r}")
         values = dict(raw)
-        values["interval"] = None if raw["interval"] is None else tuple(float(v) for v in raw["interval"])
-        values["x"] = tuple(float(v) for v in raw["x"])
-        values["y"] = tuple(float(v) for v in raw["y"])
+        try:
+            for key in _INT_KEYS:
+                values[key] = _number(raw[key], int)
+            for key in _FLOAT_KEYS:
+                values[key] = None if raw[key] is None else _number(raw[key], float)
+            values["interval"] = (
+                None if raw["interval"] is None else tuple(_number(v, float) for v in raw["interval"])
+            )
+            values["x"] = tuple(_number(v, float) for v in raw["x"])
+            values["y"] = tuple(_number(v, float) for v in raw["y"])
+        except (TypeError, ValueError) as error:
+            raise ProposalError(f"proposal.json: models.{name}: {error}") from None
+        if raw["status"] not in ("ok", "insufficient"):
+            raise ProposalError(f"proposal.json: models.{name}.status is {raw['status']!r}")
+        if values["interval"] is not None and len(values["interval"]) != 2:
+            raise ProposalError(f"proposal.json: models.{name}.interval is not a (lo, hi) pair")
         if len(values["x"]) != len(values["y"]):
             raise ProposalError(f"proposal.json: models.{name} has x and y of different lengths")
         return cls(**values)
 
 
 _RESULT_KEYS = tuple(ModelResult.__dataclass_fields__)
+_INT_KEYS = ("n", "n_evaluated", "wins")
+_FLOAT_KEYS = (
+    "brier_before", "brier_after", "brier_in_sample", "improvement", "mean_difference",
+    "spiegelhalter_z_before", "spiegelhalter_z", "max_change",
+)  # fmt: skip
+
+
+def _number(value: Any, kind: type) -> Any:
+    """A JSON number of the expected kind; booleans and strings are refused rather than coerced."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {value!r}")
+    if kind is int and not float(value).is_integer():
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return kind(value)
 
 
 @dataclass(frozen=True)

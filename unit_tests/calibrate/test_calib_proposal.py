@@ -56,6 +56,11 @@ def test_json_round_trip_is_exact_and_standard(over_log) -> None:
         lambda raw: raw["models"]["ensemble"].update(weights=[1.0]),
         lambda raw: raw.update(schema="something/else"),
         lambda raw: raw["models"]["ensemble"].pop("x"),
+        lambda raw: raw["models"]["ensemble"].update(x="0,1"),
+        lambda raw: raw["models"]["ensemble"].update(brier_after="0.1"),
+        lambda raw: raw["models"]["ensemble"].update(n=True),
+        lambda raw: raw["models"]["ensemble"].update(status="fine"),
+        lambda raw: raw["models"]["ensemble"].update(interval=[0.1]),
     ],
 )
 def test_from_json_refuses_anything_unexpected(over_log, tamper) -> None:
