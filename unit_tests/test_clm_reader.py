@@ -78,7 +78,6 @@ def test_blank_lines_do_not_shift_line_numbers() -> None:
     lines = FIXTURE_LOG.read_bytes().splitlines()
     data = b"\n".join([lines[0], b"", b"   ", lines[1], lines[2]]) + b"\n"
     log = parse_clm_bytes(data)
-    assert log.reader == "fast"
     assert log.frame["line"].tolist() == [1, 4, 5]
     assert log.blank_lines.tolist() == [2, 3]
 

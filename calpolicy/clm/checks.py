@@ -21,7 +21,7 @@ from calpolicy.clm.schema import schema_violations
 from calpolicy.config import Config
 from calpolicy.verdict import Finding, Verdict, format_lines, line_evidence
 
-_PLACEHOLDER_MODEL = re.compile(r"(^|_)(none|null|nan)$", re.IGNORECASE)
+_PLACEHOLDER_MODEL = re.compile(r"(?:^|_)(?:none|null|nan)$", re.IGNORECASE)
 _PLACEHOLDER_REASONS = {"unknown", "none", "null", ""}
 
 
@@ -391,20 +391,22 @@ def _timestamps(ctx: _Context) -> Iterator[Finding]:
     yield _finding("CLM.timestamps", problems, ok, evidence)
 
 
+def _as_text(column: pd.Series) -> pd.Series:
+    """Vectorised string ops need a string dtype; a column that is null throughout arrives as floats."""
+    return column if pd.api.types.is_string_dtype(column) else column.astype("string")
+
+
 def _placeholders(ctx: _Context) -> Iterator[Finding]:
     frame = ctx.frame
     problems = []
     evidence: dict[str, object] = {}
-    model_id = frame["model_id"].astype(object)
-    bad_model = model_id.map(lambda v: isinstance(v, str) and bool(_PLACEHOLDER_MODEL.search(v))).to_numpy(
-        bool
-    )
-    reason = frame["exit_reason"].astype(object)
-    bad_reason = reason.map(lambda v: isinstance(v, str) and v.strip().lower() in _PLACEHOLDER_REASONS)
+    bad_model = _as_text(frame["model_id"]).str.contains(_PLACEHOLDER_MODEL, na=False).to_numpy(bool)
+    reason = _as_text(frame["exit_reason"])
+    bad_reason = reason.str.strip().str.lower().isin(_PLACEHOLDER_REASONS).to_numpy(bool) & reason.notna().to_numpy()
     size = frame["position_size"].to_numpy(dtype=np.float64)
     for what, mask in (
         ("model_id is a placeholder (e.g. *_None)", bad_model),
-        ("exit_reason is 'unknown'", bad_reason.to_numpy(bool)),
+        ("exit_reason is 'unknown'", bad_reason),
         ("position_size is 0.0", size == 0.0),
     ):
         lines = ctx.log.lines_of(mask)

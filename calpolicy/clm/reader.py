@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,24 +104,30 @@ def read_clm(path: str | Path, max_bytes: int | None = None) -> TradeLog:
 def parse_clm_bytes(data: bytes, path: Path | str = "<bytes>") -> TradeLog:
     """Parse an in-memory log; the same code path as ``read_clm`` minus the file system."""
     log = TradeLog(path=Path(path), exists=True, size_bytes=len(data))
-    log.sha256 = hashlib.sha256(data).hexdigest()
     log.missing_final_newline = bool(data) and not data.endswith(b"\n")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # hashlib releases the GIL: the digest of what was analysed costs no wall time beside the parse.
+        digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+        try:
+            _fast_read(data, log)
+        except _NotClean:
+            for partial in (log.nulls, log.type_errors, log.alias_conflicts, log.aliases_used):
+                partial.clear()  # what the fast path noted before giving up is re-derived line by line
+            _slow_read(data, log)
+        log.sha256 = digest.result()
+    return log
+
+
+def _slow_read(data: bytes, log: TradeLog) -> None:
     starts, ends = _line_bounds(data)
     log.line_count = len(starts)
     blank = _blank_mask(data, starts, ends)
     log.blank_lines = np.flatnonzero(blank) + 1
-    content_lines = np.flatnonzero(~blank) + 1
-    if len(content_lines) == 0:
+    if blank.all():
         log.reader = "empty"
         log.frame = _empty_frame()
-        return log
-    try:
-        if not _every_line_is_braced(data, starts[~blank], ends[~blank]):
-            raise _NotClean("a line does not look like one JSON object")
-        _fast_read(data, content_lines, log)
-    except _NotClean:
-        _exact_read(data, starts, ends, blank, log)
-    return log
+        return
+    _exact_read(data, starts, ends, blank, log)
 
 
 def _line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -148,74 +155,68 @@ def _blank_mask(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray
 # ---------------------------------------------------------------------------------------------- fast path
 
 
-def _every_line_is_braced(data: bytes, starts: np.ndarray, ends: np.ndarray) -> bool:
-    """Only hand Arrow lines that open with ``{`` and close with ``}``.
-
-    Besides being a cheap pre-filter, this keeps Arrow 26 away from an input that crashes the process:
-    a log whose first value is a bare ``null`` segfaults ``pyarrow.json.read_json`` (found by the
-    hypothesis tests). Values between objects on one line are caught by the row count check after.
+def _one_object_per_line(data: bytes, rows: int) -> bool:
+    """True when the file is exactly ``rows`` lines of ``{...}``: no blank lines, no two values on a line,
+    no object spread over lines. Only then is row i line i + 1, with no line-by-line scan needed.
     """
-    buf = np.frombuffer(data, dtype=np.uint8)
-    return bool(np.all(buf[starts] == ord("{")) and np.all(buf[ends - 1] == ord("}")))
+    if not data.endswith((b"}\n", b"}")):
+        return False
+    newlines = rows if data.endswith(b"\n") else rows - 1
+    return data.count(b"}\n{") == rows - 1 and data.count(b"\n") == newlines
 
 
-def _fast_read(data: bytes, content_lines: np.ndarray, log: TradeLog) -> None:
+def _fast_read(data: bytes, log: TradeLog) -> None:
+    """Arrow's reader, for files that are clean one-object-per-line JSON; anything else raises _NotClean.
+
+    The file must open with ``{``: a log whose first value is a bare ``null`` segfaults
+    ``pyarrow.json.read_json`` (Arrow 26, found by the hypothesis tests), so no such input reaches it.
+    """
+    if not data.startswith(b"{"):
+        raise _NotClean("the first line does not open a JSON object")
     schema = pa.schema([(alias, _ARROW_TYPES[spec.kind]) for spec in FIELDS for alias in spec.aliases])
     options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
     try:
-        table = pa_json.read_json(pa.BufferReader(data), parse_options=options)
+        table = pa_json.read_json(
+            pa.BufferReader(data), read_options=pa_json.ReadOptions(block_size=16 << 20), parse_options=options
+        )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
         raise _NotClean(str(error)) from None
-    if table.num_rows != len(content_lines):
-        raise _NotClean("row count differs from line count")
-    columns: dict[str, Any] = {"line": content_lines}
+    if not _one_object_per_line(data, table.num_rows):
+        raise _NotClean("not exactly one JSON object per line")
+    content_lines = np.arange(1, table.num_rows + 1, dtype=np.int64)
+    log.line_count = table.num_rows
+    columns: dict[str, Any] = {"line": pa.array(content_lines)}
     for spec in FIELDS:
         arrays = [table.column(alias).combine_chunks() for alias in spec.aliases]
         columns[spec.column] = _coalesce(spec, arrays, content_lines, log)
-    models = _fast_models(table, content_lines, columns, log)
-    log.models = models
+    log.models = _fast_models(table, content_lines, columns, log)
     log.frame = _finish_frame(columns)
     log.reader = "fast"
 
 
-def _coalesce(spec: FieldSpec, arrays: list[pa.Array], lines: np.ndarray, log: TradeLog) -> Any:
-    """First non-null alias wins; two aliases present with different values is reported, not resolved."""
+def _coalesce(spec: FieldSpec, arrays: list[pa.Array], lines: np.ndarray, log: TradeLog) -> pa.Array:
+    """First non-null alias wins; two aliases present with different values is reported, not resolved.
+
+    Stays in Arrow compute throughout: turning a million strings into Python objects costs seconds.
+    """
     scales = spec.scale or (1.0,) * len(spec.aliases)
-    valid = [pc.is_valid(array).to_numpy(zero_copy_only=False) for array in arrays]
-    used = [alias for alias, mask in zip(spec.aliases, valid, strict=True) if mask.any()]
+    if spec.kind == "number":
+        arrays = [
+            pc.multiply(array, scale) if scale != 1.0 else array for array, scale in zip(arrays, scales, strict=True)
+        ]
+    used = [alias for alias, array in zip(spec.aliases, arrays, strict=True) if array.null_count < len(array)]
     if used:
         log.aliases_used[spec.column] = used
-    if spec.kind == "number":
-        values = [
-            array.to_numpy(zero_copy_only=False).astype(np.float64) * scale
-            for array, scale in zip(arrays, scales, strict=True)
-        ]
-        result = np.full(len(lines), np.nan)
-        present = np.zeros(len(lines), dtype=bool)
-        for value, mask in zip(values, valid, strict=True):
-            take = mask & ~present
-            result[take] = value[take]
-            conflict = mask & present & ~_same_number(result, value)
-            _add_lines(log.alias_conflicts, spec.column, lines[conflict])
-            present |= mask
-    else:
-        texts = [np.asarray(array.to_numpy(zero_copy_only=False), dtype=object) for array in arrays]
-        result = np.full(len(lines), None, dtype=object)
-        present = np.zeros(len(lines), dtype=bool)
-        for text, mask in zip(texts, valid, strict=True):
-            take = mask & ~present
-            result[take] = text[take]
-            conflict = mask & present & (result != text)
-            _add_lines(log.alias_conflicts, spec.column, lines[conflict])
-            present |= mask
+    result = arrays[0] if len(arrays) == 1 else pc.coalesce(*arrays)
+    for later in arrays[1:]:
+        differs = pc.fill_null(pc.not_equal(result, later), False)
+        if spec.kind == "number":
+            differs = pc.and_(differs, pc.invert(pc.and_(pc.is_nan(result), pc.is_nan(later))))
+        conflict = pc.fill_null(differs, False).to_numpy(zero_copy_only=False)
+        _add_lines(log.alias_conflicts, spec.column, lines[conflict])
     if spec.required:
-        _add_lines(log.nulls, spec.column, lines[~present])
+        _add_lines(log.nulls, spec.column, lines[pc.is_null(result).to_numpy(zero_copy_only=False)])
     return result
-
-
-def _same_number(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        return (a == b) | (np.isnan(a) & np.isnan(b))
 
 
 def _fast_models(
@@ -238,15 +239,10 @@ def _fast_models(
             raise _NotClean(f"model_predictions.{name}.confidence is not numeric")
         if action is not None and not pa.types.is_string(action.type):
             raise _NotClean(f"model_predictions.{name}.action is not a string")
-        conf_values = pc.cast(conf, pa.float64()).to_numpy(zero_copy_only=False)
-        columns[conf_column(name)] = conf_values
+        columns[conf_column(name)] = pc.cast(conf, pa.float64())
         conf_valid = pc.is_valid(conf).to_numpy(zero_copy_only=False)
         _add_lines(log.nulls, conf_column(name), lines[carried & ~conf_valid])
-        columns[action_column(name)] = (
-            np.asarray(action.to_numpy(zero_copy_only=False), dtype=object)
-            if action is not None
-            else np.full(len(lines), None, dtype=object)
-        )
+        columns[action_column(name)] = action if action is not None else pa.nulls(len(lines), pa.string())
     _add_lines(log.nulls, MODEL_PREDICTIONS_KEY, lines[~carried])
     return tuple(names)
 
@@ -403,12 +399,27 @@ def _empty_frame() -> pd.DataFrame:
 
 
 def _finish_frame(columns: dict[str, Any]) -> pd.DataFrame:
-    """Add the parsed UTC timestamp; naive stamps are read as UTC and flagged so the report can say so."""
-    raw = pa.array(columns["timestamp_raw"], type=pa.string())
-    columns["timestamp"] = _parse_timestamps(raw)
-    zoned = pc.match_substring_regex(raw, _ZONED).to_numpy(zero_copy_only=False)
-    columns["timestamp_naive"] = np.where(pd.isna(zoned), False, ~zoned.astype(bool, copy=False))
-    return pd.DataFrame(columns)
+    """Add the parsed UTC timestamp; naive stamps are read as UTC and flagged so the report can say so.
+
+    Columns may arrive as Arrow arrays (fast path) or NumPy arrays (exact path); strings become pandas'
+    Arrow-backed ``str`` columns and numbers float64 with NaN for missing, whichever path they took.
+    """
+    raw = columns["timestamp_raw"]
+    raw = raw if isinstance(raw, pa.Array) else pa.array(raw, type=pa.string())
+    arrays = {name: _to_arrow(name, value) for name, value in columns.items()}
+    frame = pa.table(arrays).to_pandas(split_blocks=True, self_destruct=True)
+    frame["timestamp"] = _parse_timestamps(raw)
+    zoned = pc.fill_null(pc.match_substring_regex(raw, _ZONED), True).to_numpy(zero_copy_only=False)
+    frame["timestamp_naive"] = ~zoned
+    return frame
+
+
+def _to_arrow(name: str, value: Any) -> pa.Array:
+    if isinstance(value, pa.Array):
+        return value
+    if value.dtype == object:
+        return pa.array(value, type=pa.string(), from_pandas=True)
+    return pa.array(value, from_pandas=name != "line")
 
 
 def _parse_timestamps(raw: pa.Array) -> pd.Series:

@@ -1,0 +1,123 @@
+"""Benchmark: read and validate a 1,000,000-line recorder-format CLM log, ours vs the naive way.
+
+Each contender runs in its own child process so its peak memory (ru_maxrss) is its own; wall time is
+measured inside the child after imports. Usage: ``python benchmarks/bench_clm_reader.py [--lines N]``.
+The issue's targets: ours <= 2 s and <= 1 GiB, and >= 4x faster than
+``pandas.read_json(lines=True)`` + a pandera schema on the pandas frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "ADAUSDT", "XRPUSDT")
+
+
+def generate(path: Path, lines: int, seed: int = 1) -> None:
+    rng = random.Random(seed)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    step = timedelta(days=20) / lines
+    with path.open("w", encoding="utf-8") as handle:
+        for i in range(lines):
+            side = "BUY" if rng.random() < 0.5 else "SELL"
+            entry = round(rng.uniform(100, 200), 2)
+            move = rng.uniform(0.05, 2.0) * (1 if rng.random() < 0.5 else -1)
+            exit_ = round(entry * (1 + move / 100), 2)
+            if exit_ == entry:
+                exit_ = round(entry + 0.01, 2)
+            pnl = (exit_ - entry) / entry * 100 * (1 if side == "BUY" else -1)
+            record = {
+                "timestamp": (start + step * i).isoformat(timespec="milliseconds"),
+                "symbol": SYMBOLS[i % len(SYMBOLS)],
+                "side": side,
+                "entry_price": entry,
+                "exit_price": exit_,
+                "pnl_percent": round(pnl, 4) or 0.0001,
+                "confidence": round(rng.uniform(0.5, 0.95), 3),
+                "model_id": "ens_v3",
+                "outcome_label": "WIN" if pnl > 0.5 else "LOSS" if pnl < -0.5 else "NEUTRAL",
+                "duration_seconds": rng.randint(30, 9000),
+                "strategy_id": None,
+                "position_size": round(rng.uniform(10, 500), 1),
+                "exit_reason": "tp",
+            }
+            handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+
+OURS = """
+import sys, time, resource
+from datetime import datetime, UTC
+from calpolicy.clm import check_data, read_clm
+from calpolicy.config import load_config
+config = load_config(environ={})
+t0 = time.perf_counter()
+log = read_clm(sys.argv[1])
+t1 = time.perf_counter()
+verdict = check_data(log, config, now=datetime(2026, 11, 21, 0, 1, tzinfo=UTC))
+t2 = time.perf_counter()
+bad = [f.id for f in verdict.failures]
+print(t1 - t0, t2 - t1, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, log.reader, log.records, bad)
+"""
+
+NAIVE = """
+import sys, time, resource
+import numpy as np, pandas as pd
+import pandera.pandas as pa
+schema = pa.DataFrameSchema({
+    "timestamp": pa.Column(nullable=False),
+    "symbol": pa.Column(nullable=False, checks=pa.Check.str_length(min_value=1)),
+    "side": pa.Column(nullable=False, checks=pa.Check.isin(["BUY", "SELL", "LONG", "SHORT"])),
+    "entry_price": pa.Column(float, nullable=False, checks=[pa.Check.gt(0), pa.Check(np.isfinite)]),
+    "exit_price": pa.Column(float, nullable=False, checks=[pa.Check.gt(0), pa.Check(np.isfinite)]),
+    "pnl_percent": pa.Column(float, nullable=False, checks=[pa.Check.ne(0), pa.Check(np.isfinite)]),
+    "confidence": pa.Column(float, nullable=False, checks=pa.Check.in_range(0.0, 1.0)),
+})
+t0 = time.perf_counter()
+frame = pd.read_json(sys.argv[1], lines=True)
+t1 = time.perf_counter()
+schema.validate(frame, lazy=True)
+t2 = time.perf_counter()
+print(t1 - t0, t2 - t1, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "pandas", len(frame), [])
+"""
+
+
+def run(code: str, path: Path) -> tuple[float, float, float, str, int, str]:
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    read_s, check_s, rss_kib, reader, rows, bad = out.stdout.strip().split(" ", 5)
+    return float(read_s), float(check_s), int(rss_kib) / 1024, reader, int(rows), bad
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=Path.home()) as folder:
+        path = Path(folder) / "clm_trades.jsonl"
+        generate(path, args.lines)
+        size = path.stat().st_size
+        print(f"log: {args.lines:,} lines, {size / 2**20:.0f} MiB ({size / args.lines:.0f} bytes/line)")
+        results = {}
+        for name, code in (("calpolicy", OURS), ("naive pandas+pandera", NAIVE)):
+            runs = [run(code, path) for _ in range(args.repeat)]
+            best = min(runs, key=lambda r: r[0] + r[1])
+            results[name] = best[0] + best[1]
+            print(
+                f"{name:22s} read {best[0]:.2f} s + validate {best[1]:.2f} s = {best[0] + best[1]:.2f} s "
+                f"(best of {args.repeat}); peak RSS {max(r[2] for r in runs):.0f} MiB; path={best[3]}; "
+                f"rows={best[4]}; failing={best[5]}"
+            )
+        ratio = results["naive pandas+pandera"] / results["calpolicy"]
+        print(f"speed-up: {ratio:.1f}x  (target >= 4x; ours target <= 2 s, <= 1024 MiB)")
+
+
+if __name__ == "__main__":
+    main()
