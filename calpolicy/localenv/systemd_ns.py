@@ -191,9 +191,9 @@ class SystemdNamespace:
         self.run("journalctl", "--rotate", "-q", check=False)
         self.run("journalctl", "--vacuum-size=1", "-q", check=False)
 
-    def journal_count(self, unit: str) -> int:
+    def journal_count(self, unit: str, containing: str = "") -> int:
         out = self.run("journalctl", "-u", unit, "-o", "cat", "--no-pager", "-q", check=False).stdout
-        return len(out.splitlines())
+        return sum(1 for line in out.splitlines() if containing in line)
 
     def shutdown(self) -> None:
         if self.pid:
@@ -219,10 +219,13 @@ def shell_line(argv: Sequence[str]) -> str:
     return shlex.join(argv)
 
 
-def wait_journal(ns: SystemdNamespace, unit: str, at_least: int, timeout_s: float = 10.0) -> None:
-    """Wait until journald has stored ``at_least`` lines of ``unit`` (stdout reaches it asynchronously)."""
+def wait_journal(ns: SystemdNamespace, unit: str, at_least: int, timeout_s: float = 10.0, containing: str = "") -> None:
+    """Wait until journald holds ``at_least`` lines of ``unit`` (containing ``containing``, if given).
+
+    A unit's stdout reaches the journal asynchronously, so tests wait for it rather than sleep.
+    """
     deadline = time.monotonic() + timeout_s
-    while ns.journal_count(unit) < at_least:
+    while ns.journal_count(unit, containing) < at_least:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{unit} has fewer than {at_least} journal lines after {timeout_s:g} s")
         time.sleep(0.05)

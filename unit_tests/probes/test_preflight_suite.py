@@ -1,0 +1,217 @@
+"""The whole preflight (``pytest -m preflight`` in a child process) against a real local environment.
+
+Healthy, it must say GO; with any one thing broken it must say STOP (exit 1, or 3 when a probe could not
+answer) and name the right checklist item. Nothing here replaces a probe: the faults are real.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from calpolicy.commands import preflight as preflight_command
+from calpolicy.localenv.environment import LocalEnvironment
+from calpolicy.localenv.systemd_ns import wait_journal
+from calpolicy.preflight import PREFLIGHT_IDS, PreflightRun, render, run_preflight
+from calpolicy.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO, EXIT_STOP
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnvironment]:
+    with LocalEnvironment(tmp_path_factory.mktemp("localenv"), systemd=True) as environment:
+        yield environment
+
+
+@pytest.fixture
+def healthy(env: LocalEnvironment) -> LocalEnvironment:
+    if env.redis.process is None or env.redis.process.poll() is not None:
+        env.redis.start()  # a previous test stopped the bus
+    env.make_healthy()
+    return env
+
+
+def _until(hours: float = 30) -> str:
+    return (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
+
+
+def _run(
+    env: LocalEnvironment, overrides: dict[str, Any] | None = None, operator: str | None = "ana", **kw: Any
+) -> PreflightRun:
+    config = env.write_config(overrides=overrides)
+    kw.setdefault("on_call_until", _until())
+    return run_preflight(config, operator=operator, timeout_s=90, **kw)
+
+
+def _failing(run: PreflightRun) -> dict[str, str]:
+    return {f.id: f"{f.status}: {f.message}" for f in run.verdict.failures}
+
+
+def test_a_healthy_environment_is_go(healthy: LocalEnvironment) -> None:
+    run = _run(healthy)
+    assert run.verdict.exit_code == EXIT_GO, render(run)
+    assert {f.id for f in run.verdict.findings} >= set(PREFLIGHT_IDS)
+    assert render(run).startswith("GO — preflight")
+
+
+def _fail_unit(env: LocalEnvironment) -> None:
+    assert env.systemd is not None
+    env.systemd.start_failing("quantum-execution")
+
+
+def _remove_unit(env: LocalEnvironment) -> None:
+    assert env.systemd is not None
+    env.systemd.remove_unit("quantum-learning-monitor")
+
+
+def _restarting_unit(env: LocalEnvironment) -> None:
+    assert env.systemd is not None
+    env.systemd.start_restarting("quantum-learning-api")
+
+
+def _journal_error(env: LocalEnvironment) -> None:
+    assert env.systemd is not None
+    line = '{"ts": "2026-03-11T03:18:56Z", "level": "ERROR", "service": "ai_engine", "msg": "Model load error"}'
+    env.systemd.log_to_journal("quantum-ai-engine", [line])
+    wait_journal(env.systemd, "quantum-ai-engine", 1, containing="Model load error")
+
+
+def _starvation_line(env: LocalEnvironment) -> None:
+    assert env.systemd is not None
+    env.systemd.log_to_journal("quantum-learning-monitor", ["[sCLM] 🚨 STARVATION DETECTED: No trades for 2.4h"])
+    wait_journal(env.systemd, "quantum-learning-monitor", 1, containing="STARVATION")
+
+
+def _execution_log_error(env: LocalEnvironment) -> None:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    with env.execution_log.open("a") as handle:
+        handle.write(f"{stamp} ERROR order rejected: insufficient margin\n")
+
+
+def _not_ready(env: LocalEnvironment) -> None:
+    reason = "❌ Gate failed: Time span: 0.4/3 days"
+    env.readiness.reply.body = {"ready": False, "reason": reason, "actions": ["calibration"]}
+
+
+def _retrain(env: LocalEnvironment) -> None:
+    env.readiness.reply.body = {"ready": True, "actions": ["calibration", "retrain"]}
+
+
+def _market_spike(env: LocalEnvironment) -> None:
+    env.redis.client().hset("quantum:marketstate:ETHUSDT", "volume_ratio", "4.2")
+
+
+CASES: dict[str, tuple[Callable[[LocalEnvironment], None], str, str]] = {
+    "unit-failed": (_fail_unit, "P0.1.b", "quantum-execution is not ACTIVE: it is FAILED"),
+    "unit-not-found": (_remove_unit, "P0.1.c", "does not exist on this host"),
+    "unit-activating": (_restarting_unit, "P0.1.d", "still starting or restarting"),
+    "journal-error": (_journal_error, "P0.1.e", "Model load error"),
+    "starvation-line": (_starvation_line, "S.f", "STARVATION DETECTED"),
+    "execution-log-error": (_execution_log_error, "S.c", "order rejected: insufficient margin"),
+    "halt-key": (lambda e: e.set_halt("quantum:system:mode", "LOCKDOWN"), "S.e", "quantum:system:mode = 'LOCKDOWN'"),
+    "not-ready": (_not_ready, "P0.3.a", "NOT READY (reason: ❌ Gate failed"),
+    "retrain-offered": (_retrain, "P0.3.c", "['retrain'] are outside the allowlist"),
+    "market-spike": (_market_spike, "S.b", "ETHUSDT volume is 4.2× normal"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_fault_stops_with_its_item(healthy: LocalEnvironment, case: str) -> None:
+    breaker, control_id, text = CASES[case]
+    breaker(healthy)
+    run = _run(healthy)
+    failing = _failing(run)
+    assert run.verdict.exit_code == EXIT_STOP, render(run)
+    assert control_id in failing, render(run)
+    assert failing[control_id].startswith("fail: ")
+    assert text in failing[control_id], failing[control_id]
+    assert set(failing) == {control_id}, render(run)  # one fault, one item: nothing else was disturbed
+
+
+def test_a_backlog_stops(healthy: LocalEnvironment) -> None:
+    healthy.add_backlog(20)
+    failing = _failing(_run(healthy, {"redis.max_backlog": 10}))
+    assert failing["P0.1.f"].startswith("fail: Redis backlog above 10")
+    assert "lag 20" in failing["P0.1.f"]
+
+
+def test_a_slow_bus_stops(healthy: LocalEnvironment) -> None:
+    stop = threading.Event()
+    blocker = healthy.redis.client()
+
+    def stall() -> None:
+        while not stop.wait(0.05):
+            blocker.execute_command("DEBUG", "SLEEP", "0.08")
+
+    thread = threading.Thread(target=stall, daemon=True)
+    thread.start()
+    try:
+        run = _run(healthy, {"redis.latency_duration_s": 0.5, "redis.latency_samples": 50})
+    finally:
+        stop.set()
+        thread.join(5)
+    assert run.verdict.exit_code == EXIT_STOP, render(run)
+    assert "Redis latency max" in _failing(run)["P0.1.f"]
+
+
+def test_redis_down_cannot_be_checked(healthy: LocalEnvironment) -> None:
+    config = healthy.write_config()
+    healthy.redis.stop()
+    run = run_preflight(config, operator="ana", on_call_until=_until(), timeout_s=90)
+    failing = _failing(run)
+    assert run.verdict.exit_code == EXIT_COULD_NOT_CHECK, render(run)
+    for control_id in ("P0.1.f", "S.b", "S.e"):
+        assert failing[control_id].startswith("error: could not check"), failing
+        assert "cannot connect to Redis" in failing[control_id]
+
+
+def test_the_checklist_url_cannot_be_checked_and_says_why(healthy: LocalEnvironment) -> None:
+    run = _run(healthy, {"readiness.url": healthy.readiness.checklist_url})
+    failing = _failing(run)
+    assert run.verdict.exit_code == EXIT_COULD_NOT_CHECK
+    assert {"P0.3.a", "P0.3.b", "P0.3.c"} <= set(failing)
+    assert "serves GET /readiness/simple" in failing["P0.3.a"]
+
+
+def test_no_market_source_cannot_be_checked(healthy: LocalEnvironment) -> None:
+    run = _run(healthy, {"market.symbols": []})
+    assert run.verdict.exit_code == EXIT_COULD_NOT_CHECK
+    assert "set market.symbols" in _failing(run)["S.b"]
+
+
+@pytest.mark.parametrize(
+    ("operator", "until", "text"),
+    [(None, None, "no operator attestation"), ("ana", "short", "on call for 2.0 h only")],
+)
+def test_operator_attestation_is_required(
+    healthy: LocalEnvironment, operator: str | None, until: str | None, text: str
+) -> None:
+    run = _run(healthy, operator=operator, on_call_until=_until(2) if until == "short" else until)
+    assert run.verdict.exit_code == EXIT_STOP
+    assert text in _failing(run)["S.d"]
+
+
+def test_a_run_that_executes_no_test_is_stop(healthy: LocalEnvironment) -> None:
+    run = _run(healthy, extra=["-k", "no_test_has_this_name"])
+    assert run.verdict.exit_code == EXIT_COULD_NOT_CHECK
+    assert "the preflight ran no test" in _failing(run)["preflight.run"]
+
+
+def test_the_command_prints_json(healthy: LocalEnvironment, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config")
+    preflight_command.add_parser(parser.add_subparsers())
+    config = healthy.write_config()
+    args = parser.parse_args(
+        ["--config", str(config), "preflight", "--json", "--operator", "ana", "--on-call-until", _until()]
+    )
+    assert args.handler(args) == EXIT_GO
+    document = json.loads(capsys.readouterr().out)
+    assert document["verdict"] == "GO"
+    assert document["exit_code"] == 0
+    assert {f["id"] for f in document["findings"]} >= set(PREFLIGHT_IDS)
