@@ -97,9 +97,7 @@ class LocalEnvironment:
         client.xadd(BACKLOG_STREAM, {"trade_id": "sample_trade_000001"})
         client.xgroup_create(BACKLOG_STREAM, BACKLOG_GROUP, id="$")
         for symbol in MARKET_SYMBOLS:
-            client.hset(
-                f"quantum:marketstate:{symbol}", mapping={"volume_ratio": "1.2", "halt": "0", "sigma": "0.01"}
-            )
+            client.hset(f"quantum:marketstate:{symbol}", mapping={"volume_ratio": "1.2", "halt": "0", "sigma": "0.01"})
         client.close()
         self.readiness.reply = Reply(body=dict(READY_BODY))
         write_sample_log(self.clm_file, n_trades=self.n_trades, now=now)

@@ -52,9 +52,7 @@ class RedisServer:
         ]
         # Redis >= 7 refuses DEBUG (the fault tests' "slow server") unless enabled; older ones reject the flag
         for extra in (["--enable-debug-command", "local"], []):
-            self.process = subprocess.Popen(
-                [*argv, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
+            self.process = subprocess.Popen([*argv, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             process = self.process
             wait_for(
                 lambda: process.poll() is not None or bool(self.client().ping()),  # noqa: B023
