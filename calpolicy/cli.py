@@ -11,6 +11,7 @@ from calpolicy.verdict import EXIT_USAGE
 
 COMMAND_MODULES = (
     "calpolicy.commands.check_data",
+    "calpolicy.commands.preflight",
     "calpolicy.commands.demo",
     "calpolicy.commands.config_show",
 )

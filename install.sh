@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# One command that installs everything calpolicy, its demo and its tests need on a fresh Debian host:
+# redis-server (the demo's and the tests' real Redis), then a virtual environment .venv with calpolicy
+# and its dev extras. Re-running it is harmless.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo apt-get update -qq
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "install.sh: redis-server is missing and I am not root; install the redis-server package" >&2
+    exit 1
+  fi
+fi
+# A package install starts the distribution's own Redis on 6379; calpolicy never uses that one.
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev]'
+echo "installed: $(.venv/bin/calpolicy --help | head -n 1)"
+echo "next: .venv/bin/calpolicy demo    and    .venv/bin/python -m pytest"
