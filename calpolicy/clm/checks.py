@@ -270,17 +270,15 @@ def _confidence(ctx: _Context) -> Iterator[Finding]:
 
 
 def _duplicates(ctx: _Context) -> Iterator[Finding]:
-    """Double delivery: identical content within ``duplicate_window_ms``, or a trade_id seen twice."""
+    """Double delivery: the same symbol, side, prices, PnL and confidences within ``duplicate_window_ms``,
+    or a trade_id seen twice. Two genuine trades never agree on all of those within a second.
+    """
     frame = ctx.frame
     window_ns = ctx.config.data.duplicate_window_ms * 1e6
     if len(frame) < 2:
         yield Finding("CLM.duplicates", "pass", "fewer than two records", {})
         return
-    content = [
-        c
-        for c in frame.columns
-        if c not in ("line", "trade_id", "timestamp_raw", "timestamp", "timestamp_naive")
-    ]
+    content = ["symbol", "side", *PRICE_AND_PNL, "confidence", *[conf_column(m) for m in ctx.log.models]]
     digest = pd.util.hash_pandas_object(frame[content], index=False).to_numpy()
     stamps = frame["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
     order = np.lexsort((stamps, digest))

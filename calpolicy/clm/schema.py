@@ -52,7 +52,7 @@ def _readable(check: str) -> str:
 def schema_violations(frame: pd.DataFrame, models: tuple[str, ...]) -> dict[tuple[str, str], np.ndarray]:
     """``{(column, problem): source line numbers}`` for every schema violation in the frame."""
     try:
-        clm_schema(models).validate(frame, lazy=True)
+        clm_schema(models).validate(frame, lazy=True, inplace=True)  # inplace: no copy; nothing is coerced
     except SchemaErrors as errors:
         cases = errors.failure_cases
     else:
