@@ -8,6 +8,10 @@ auth, timeout, a key of the wrong type) becomes ``ProbeError``: a bus we cannot 
 from __future__ import annotations
 
 import fnmatch
+import json
+import os
+import select
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -172,3 +176,60 @@ def halt_state(client: redis.Redis, halt_keys: dict[str, tuple[str, ...]]) -> Ha
         if any(fnmatch.fnmatchcase(value, pattern) for pattern in patterns):
             tripped[key] = value
     return HaltState(tripped=tripped, checked=tuple(halt_keys))
+
+
+# ------------------------------------------------------------------------------------------ in the background
+
+
+class LatencySampler:
+    """Latency sampling in a forked child, so its (mostly sleeping) seconds overlap the other checks.
+
+    A thread would not do: the CPU-bound data checks running beside it would hold the GIL and show up
+    as bus latency. A child process has its own interpreter and measures only the bus. ``result()``
+    gives the ``LatencyStats`` or raises the child's ``ProbeError``.
+    """
+
+    def __init__(self, config: RedisConfig) -> None:
+        self.config = config
+        read_end, write_end = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: measure, report, and leave without running any parent clean-up
+            os.close(read_end)
+            try:
+                with connect(config) as client:
+                    stats = measure_latency(client, config.latency_samples, config.latency_duration_s)
+                payload = {"stats": stats.__dict__}
+            except ProbeError as error:
+                payload = {"error": str(error)}
+            except BaseException as error:  # the parent must hear about anything at all
+                payload = {"error": f"latency sampling failed: {error!r}"}
+            os.write(write_end, json.dumps(payload).encode())
+            os._exit(0)
+        os.close(write_end)
+        self._read = read_end
+
+    def result(self) -> LatencyStats:
+        budget = self.config.latency_duration_s + 4 * self.config.timeout_s + 5.0
+        chunks: list[bytes] = []
+        deadline = time.monotonic() + budget
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                ready, _, _ = select.select([self._read], [], [], max(0.0, remaining))
+                if not ready:
+                    os.kill(self.pid, signal.SIGKILL)
+                    raise ProbeError(f"Redis latency sampling did not finish within {budget:g} s")
+                chunk = os.read(self._read, 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            os.close(self._read)
+            os.waitpid(self.pid, 0)
+        try:
+            payload = json.loads(b"".join(chunks))
+        except ValueError:
+            raise ProbeError("Redis latency sampling ended without a result") from None
+        if "error" in payload:
+            raise ProbeError(payload["error"])
+        return LatencyStats(**payload["stats"])
