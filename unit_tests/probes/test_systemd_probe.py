@@ -68,9 +68,10 @@ def test_no_systemctl_is_a_probe_error() -> None:
 
 
 def test_a_host_without_systemd_is_a_probe_error() -> None:
-    """This machine does not run systemd as PID 1: the host's own systemctl cannot answer."""
-    with pytest.raises(ProbeError, match=r"systemd is not reachable|exited with status"):
-        query_units([UNIT], SystemdConfig())
+    """systemctl with an empty /run (as on a host or container without systemd as PID 1) cannot answer."""
+    no_systemd = ("unshare", "-m", "/bin/sh", "-c", 'mount -t tmpfs tmpfs /run && exec "$0" "$@"')
+    with pytest.raises(ProbeError, match=r"systemd is not reachable, unit states are unknown"):
+        query_units([UNIT], SystemdConfig(command_prefix=no_systemd))
 
 
 def test_journal_errors_inside_the_window_plain_and_json(systemd_ns: SystemdNamespace) -> None:
