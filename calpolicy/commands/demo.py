@@ -1,4 +1,4 @@
-"""``calpolicy demo``: the gates on a self-contained local environment, a GO case and then a STOP case.
+"""``calpolicy demo``: the gates on a self-contained local environment, each with a GO and a STOP case.
 
 A new user sees what the tool says on a healthy system and on one with production's real defects,
 without any live system at hand.
@@ -14,6 +14,7 @@ from pathlib import Path
 from calpolicy.clm import check_data, read_clm_for
 from calpolicy.commands.common import config_from
 from calpolicy.localenv.defects import double_delivery, short_recorded_as_buy, write_records, zero_pnl
+from calpolicy.localenv.demo import demo_preflight
 from calpolicy.localenv.sample_log import sample_records
 from calpolicy.render import render_verdict
 from calpolicy.verdict import EXIT_GO, EXIT_STOP
@@ -52,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     )
     print(render_verdict(bad, f"CLM data gate on {bad_path}") + "\n")
 
-    as_expected = good.exit_code == EXIT_GO and bad.exit_code == EXIT_STOP
-    print("demo: " + ("both verdicts as expected" if as_expected else "UNEXPECTED verdicts — see above"))
+    data_as_expected = good.exit_code == EXIT_GO and bad.exit_code == EXIT_STOP
+    print("3) The whole pre-flight (Phase 0 and every stop signal) on a live local environment")
+    preflight_as_expected = demo_preflight(root, n_trades=args.trades)
+    as_expected = data_as_expected and preflight_as_expected
+    print("demo: " + ("every verdict as expected" if as_expected else "UNEXPECTED verdicts — see above"))
     return EXIT_GO if as_expected else EXIT_STOP
