@@ -117,6 +117,15 @@ def main() -> None:
             )
         ratio = results["naive pandas+pandera"] / results["calpolicy"]
         print(f"speed-up: {ratio:.1f}x  (target >= 4x; ours target <= 2 s, <= 1024 MiB)")
+        broken = Path(folder) / "one_bad_line.jsonl"
+        lines = path.read_bytes().split(b"\n")
+        lines[len(lines) // 2] = b'{"symbol": "BTCUSDT", '  # a torn write in the middle
+        broken.write_bytes(b"\n".join(lines))
+        read_s, check_s, rss, reader, rows, bad = run(OURS, broken)
+        print(
+            f"{'calpolicy, 1 bad line':22s} read {read_s:.2f} s + validate {check_s:.2f} s = {read_s + check_s:.2f} s;"
+            f" peak RSS {rss:.0f} MiB; path={reader}; rows={rows}; failing={bad}"
+        )
 
 
 if __name__ == "__main__":

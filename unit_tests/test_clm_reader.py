@@ -137,3 +137,16 @@ def test_inputs_that_crash_arrow_take_the_exact_path(raw: bytes) -> None:
     log = parse_clm_bytes(raw)
     assert log.reader == "exact"
     assert log.parse_errors or log.records
+
+
+def test_line_scan_is_exact_across_block_edges(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one-object-per-line proof is computed in blocks; a boundary straddling two blocks still counts."""
+    import calpolicy.clm.reader as reader
+
+    data = FIXTURE_LOG.read_bytes()
+    whole = reader._scan(data)
+    monkeypatch.setattr(reader, "_SCAN_BLOCK", 7)
+    assert reader._scan(data) == whole
+    assert (whole.newlines, whole.boundaries) == (52, 51)
+    gap = data.replace(b"}\n{", b"}\n\n{", 1)
+    assert parse_clm_bytes(gap).reader == "exact"

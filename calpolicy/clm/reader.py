@@ -13,7 +13,8 @@ import hashlib
 import itertools
 import json
 import math
-from concurrent.futures import ThreadPoolExecutor
+import mmap
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from calpolicy.clm.fields import (
 _WHITESPACE = (ord(" "), ord("\t"), ord("\r"), ord("\f"), ord("\v"))
 _ARROW_TYPES = {"number": pa.float64(), "string": pa.string()}
 _MIN_PIECE_BYTES = 8 << 20
+_SCAN_BLOCK = 32 << 20
 _ZONED = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
 
 
@@ -97,30 +99,41 @@ def read_clm(path: str | Path, max_bytes: int | None = None) -> TradeLog:
                     f"{max_bytes / 2**20:.0f} MiB (data.max_file_mb); refusing to load it"
                 ),
             )
-        data = source.read_bytes()
+        with source.open("rb") as handle:
+            if size == 0:
+                return parse_clm_bytes(b"", source)
+            # Mapped, not read: a million-line log is not copied once more before Arrow parses it.
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                return parse_clm_bytes(mapped, source)
     except OSError as error:
         return TradeLog(path=source, exists=True, read_error=f"CLM file cannot be read: {error.strerror}")
-    return parse_clm_bytes(data, source)
 
 
-def parse_clm_bytes(data: bytes, path: Path | str = "<bytes>") -> TradeLog:
-    """Parse an in-memory log; the same code path as ``read_clm`` minus the file system."""
+Buffer = bytes | mmap.mmap
+
+
+def _ends_with(data: Buffer, suffix: bytes) -> bool:
+    return len(data) >= len(suffix) and data[len(data) - len(suffix) :] == suffix
+
+
+def parse_clm_bytes(data: Buffer, path: Path | str = "<bytes>") -> TradeLog:
+    """Parse an in-memory (or memory-mapped) log; the same code path as ``read_clm``."""
     log = TradeLog(path=Path(path), exists=True, size_bytes=len(data))
-    log.missing_final_newline = bool(data) and not data.endswith(b"\n")
+    log.missing_final_newline = len(data) > 0 and not _ends_with(data, b"\n")
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # hashlib releases the GIL: the digest of what was analysed costs no wall time beside the parse.
-        digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+        # The digest and the line counts run beside Arrow's parse, which holds no GIL: no extra wall time.
+        scan = pool.submit(_scan, data)
         try:
-            _fast_read(data, log)
+            _fast_read(data, log, scan)
         except _NotClean:
             for partial in (log.nulls, log.type_errors, log.alias_conflicts, log.aliases_used):
                 partial.clear()  # what the fast path noted before giving up is re-derived line by line
             _slow_read(data, log)
-        log.sha256 = digest.result()
+        log.sha256 = scan.result().sha256
     return log
 
 
-def _slow_read(data: bytes, log: TradeLog) -> None:
+def _slow_read(data: Buffer, log: TradeLog) -> None:
     starts, ends = _line_bounds(data)
     log.line_count = len(starts)
     blank = _blank_mask(data, starts, ends)
@@ -132,17 +145,17 @@ def _slow_read(data: bytes, log: TradeLog) -> None:
     _exact_read(data, starts, ends, blank, log)
 
 
-def _line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+def _line_bounds(data: Buffer) -> tuple[np.ndarray, np.ndarray]:
     buf = np.frombuffer(data, dtype=np.uint8)
     newlines = np.flatnonzero(buf == 10)
     starts = np.concatenate(([0], newlines + 1)).astype(np.int64)
     ends = np.concatenate((newlines, [len(buf)])).astype(np.int64)
-    if len(data) == 0 or data.endswith(b"\n"):
+    if len(data) == 0 or _ends_with(data, b"\n"):
         starts, ends = starts[:-1], ends[:-1]
     return starts, ends
 
 
-def _blank_mask(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def _blank_mask(data: Buffer, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     blank = ends == starts
     if len(starts) == 0:
         return blank
@@ -157,17 +170,36 @@ def _blank_mask(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray
 # ---------------------------------------------------------------------------------------------- fast path
 
 
-def _one_object_per_line(data: bytes, rows: int) -> bool:
+@dataclass(frozen=True)
+class _Scan:
+    sha256: str
+    newlines: int
+    boundaries: int  # occurrences of "}\n{": one between every two records of a clean log
+
+
+def _scan(data: Buffer) -> _Scan:
+    digest = hashlib.sha256(data).hexdigest()
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = boundaries = 0
+    for start in range(0, len(buf), _SCAN_BLOCK):  # in blocks, so the temporaries stay small
+        found = np.flatnonzero(buf[start : start + _SCAN_BLOCK] == ord("\n")) + start
+        newlines += len(found)
+        inner = found[(found > 0) & (found < len(buf) - 1)]
+        boundaries += int(np.count_nonzero((buf[inner - 1] == ord("}")) & (buf[inner + 1] == ord("{"))))
+    return _Scan(digest, newlines, boundaries)
+
+
+def _one_object_per_line(data: Buffer, rows: int, scan: _Scan) -> bool:
     """True when the file is exactly ``rows`` lines of ``{...}``: no blank lines, no two values on a line,
     no object spread over lines. Only then is row i line i + 1, with no line-by-line scan needed.
     """
-    if not data.endswith((b"}\n", b"}")):
+    if not (_ends_with(data, b"}\n") or _ends_with(data, b"}")):
         return False
-    newlines = rows if data.endswith(b"\n") else rows - 1
-    return data.count(b"}\n{") == rows - 1 and data.count(b"\n") == newlines
+    newlines = rows if _ends_with(data, b"\n") else rows - 1
+    return scan.boundaries == rows - 1 and scan.newlines == newlines
 
 
-def _parse_in_parallel(data: bytes) -> pa.Table:
+def _parse_in_parallel(data: Buffer) -> pa.Table:
     """Arrow's JSON reader barely uses a second core on its own, so cut the file at line ends into one
     piece per core and parse the pieces in threads (Arrow releases the GIL); about 2x on two cores.
 
@@ -200,23 +232,25 @@ def _parse_in_parallel(data: bytes) -> pa.Table:
         raise _NotClean(str(error)) from None
 
 
-def _fast_read(data: bytes, log: TradeLog) -> None:
+def _fast_read(data: Buffer, log: TradeLog, scan: Future[_Scan]) -> None:
     """Arrow's reader, for files that are clean one-object-per-line JSON; anything else raises _NotClean."""
     table = _parse_in_parallel(data)
-    if not _one_object_per_line(data, table.num_rows):
+    if not _one_object_per_line(data, table.num_rows, scan.result()):
         raise _NotClean("not exactly one JSON object per line")
     content_lines = np.arange(1, table.num_rows + 1, dtype=np.int64)
     log.line_count = table.num_rows
     columns: dict[str, Any] = {"line": pa.array(content_lines)}
     for spec in FIELDS:
-        arrays = [table.column(alias).combine_chunks() for alias in spec.aliases]
+        arrays = [table.column(alias) for alias in spec.aliases]
         columns[spec.column] = _coalesce(spec, arrays, content_lines, log)
     log.models = _fast_models(table, content_lines, columns, log)
     log.frame = _finish_frame(columns)
     log.reader = "fast"
 
 
-def _coalesce(spec: FieldSpec, arrays: list[pa.Array], lines: np.ndarray, log: TradeLog) -> pa.Array:
+def _coalesce(
+    spec: FieldSpec, arrays: list[pa.ChunkedArray], lines: np.ndarray, log: TradeLog
+) -> pa.ChunkedArray:
     """First non-null alias wins; two aliases present with different values is reported, not resolved.
 
     Stays in Arrow compute throughout: turning a million strings into Python objects costs seconds.
@@ -287,7 +321,7 @@ def _decode_line(raw: bytes) -> tuple[Any, str | None]:
         return None, f"not valid JSON ({error.msg} at column {error.colno})"
 
 
-def _exact_read(data: bytes, starts: np.ndarray, ends: np.ndarray, blank: np.ndarray, log: TradeLog) -> None:
+def _exact_read(data: Buffer, starts: np.ndarray, ends: np.ndarray, blank: np.ndarray, log: TradeLog) -> None:
     records: list[dict[str, Any]] = []
     lines: list[int] = []
     for index in np.flatnonzero(~blank):
@@ -427,7 +461,7 @@ def _finish_frame(columns: dict[str, Any]) -> pd.DataFrame:
     Arrow-backed ``str`` columns and numbers float64 with NaN for missing, whichever path they took.
     """
     raw = columns["timestamp_raw"]
-    raw = raw if isinstance(raw, pa.Array) else pa.array(raw, type=pa.string())
+    raw = raw if isinstance(raw, (pa.Array, pa.ChunkedArray)) else pa.array(raw, type=pa.string())
     arrays = {name: _to_arrow(name, value) for name, value in columns.items()}
     frame = pa.table(arrays).to_pandas(split_blocks=True, self_destruct=True)
     frame["timestamp"] = _parse_timestamps(raw)
@@ -436,8 +470,8 @@ def _finish_frame(columns: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
-def _to_arrow(name: str, value: Any) -> pa.Array:
-    if isinstance(value, pa.Array):
+def _to_arrow(name: str, value: Any) -> pa.Array | pa.ChunkedArray:
+    if isinstance(value, (pa.Array, pa.ChunkedArray)):
         return value
     if value.dtype == object:
         return pa.array(value, type=pa.string(), from_pandas=True)

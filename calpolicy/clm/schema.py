@@ -64,3 +64,16 @@ def schema_violations(frame: pd.DataFrame, models: tuple[str, ...]) -> dict[tupl
         if index is not None and not pd.isna(index):
             rows.append(int(lines[int(index)]))
     return {key: np.unique(np.asarray(value, dtype=np.int64)) for key, value in found.items()}
+
+
+def _warm_up() -> None:
+    """Pandera registers its pandas backends (importing hypothesis) on the first validation: about 0.15 s.
+    Pay it when the module is imported rather than inside the first gate the operator waits for."""
+    strings = ("symbol", "side")
+    empty = pd.DataFrame(
+        {name: pd.Series([], dtype="str" if name in strings else "float64") for name in clm_schema(()).columns}
+    )
+    clm_schema(()).validate(empty, lazy=True)
+
+
+_warm_up()
