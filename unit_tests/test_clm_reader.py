@@ -148,5 +148,31 @@ def test_line_scan_is_exact_across_block_edges(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(reader, "_SCAN_BLOCK", 7)
     assert reader._scan(data) == whole
     assert (whole.newlines, whole.boundaries) == (52, 51)
-    gap = data.replace(b"}\n{", b"}\n\n{", 1)
-    assert parse_clm_bytes(gap).reader == "exact"
+    gap = parse_clm_bytes(data.replace(b"}\n{", b"}\n\n{", 1))
+    assert gap.blank_lines.tolist() == [2]
+    assert gap.frame["line"].tolist() == [1, *range(3, 54)]
+
+
+def test_a_defect_costs_only_its_piece(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broken line sends its own piece line by line; the other pieces stay on Arrow, same result."""
+    import calpolicy.clm.reader as reader
+
+    lines = FIXTURE_LOG.read_bytes().splitlines()
+    lines[24] = lines[24].replace(b'"entry_price": ', b'"entry_price": "oops", "was": ')
+    lines[40] = lines[40].replace(b'"xgb": {', b'"xgb": 7, "old_xgb": {')
+    data = b"\n".join(lines) + b"\n"
+    whole = reader.parse_clm_bytes(data)
+    monkeypatch.setattr(reader, "_PIECE_LINES", 10)
+    pieces = reader.parse_clm_bytes(data)
+    assert (whole.reader, pieces.reader) == ("exact", "mixed")
+    assert pieces.type_errors.keys() == whole.type_errors.keys()
+    for column, found in whole.type_errors.items():
+        assert pieces.type_errors[column].tolist() == found.tolist()
+    assert pieces.type_errors["entry_price"].tolist() == [25]
+    assert pieces.type_errors["conf__xgb"].tolist() == [41]
+    assert pieces.models == whole.models
+    columns = sorted(whole.frame.columns)
+    assert sorted(pieces.frame.columns) == columns
+    pd.testing.assert_frame_equal(
+        pieces.frame[columns].astype(object), whole.frame[columns].astype(object), check_dtype=False
+    )

@@ -316,16 +316,14 @@ def _duplicates(ctx: _Context) -> Iterator[Finding]:
         for a, b in zip(earlier[: ctx.cap], later[: ctx.cap], strict=True)
     ]
     evidence = {**ctx.lines(line[rows]), "pairs": pairs, "window_ms": ctx.config.data.duplicate_window_ms}
+    problems = []
     if len(rows):
-        share = 100 * len(rows) / len(frame)
-        message = (
-            f"{len(rows)} record(s) ({share:.0f}%) repeat an earlier one within "
+        problems.append(
+            f"{len(rows)} record(s) ({100 * len(rows) / len(frame):.0f}%) repeat an earlier one within "
             f"{ctx.config.data.duplicate_window_ms:g} ms or reuse a trade_id "
             f"({format_lines(ctx.lines(line[rows]))})"
         )
-        yield Finding("CLM.duplicates", "fail", message, evidence)
-    else:
-        yield Finding("CLM.duplicates", "pass", "no record is delivered twice", evidence)
+    yield _finding("CLM.duplicates", problems, "no record is delivered twice", evidence)
 
 
 def _constant_confidence(ctx: _Context) -> Iterator[Finding]:
@@ -353,14 +351,13 @@ def _pnl_sign(ctx: _Context) -> Iterator[Finding]:
         bad = (pnl != 0) & (expected != 0) & np.isfinite(expected) & np.isfinite(pnl) & (pnl != expected)
     lines = ctx.log.lines_of(bad)
     evidence = ctx.lines(lines)
+    problems = []
     if len(lines):
-        message = (
+        problems.append(
             f"PnL sign disagrees with side and price move on {len(lines)} record(s), e.g. a short "
             f"recorded as BUY ({format_lines(evidence)})"
         )
-        yield Finding("CLM.pnl_sign", "fail", message, evidence)
-    else:
-        yield Finding("CLM.pnl_sign", "pass", "PnL sign agrees with side and price move", evidence)
+    yield _finding("CLM.pnl_sign", problems, "PnL sign agrees with side and price move", evidence)
 
 
 def _flat_price(ctx: _Context) -> Iterator[Finding]:

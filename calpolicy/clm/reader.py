@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from calpolicy.clm.fields import (
+    FIELD_BY_COLUMN,
     FIELDS,
     MODEL_PREDICTIONS_KEY,
     FieldSpec,
@@ -38,6 +39,7 @@ _WHITESPACE = (ord(" "), ord("\t"), ord("\r"), ord("\f"), ord("\v"))
 _ARROW_TYPES = {"number": pa.float64(), "string": pa.string()}
 _MIN_PIECE_BYTES = 8 << 20
 _SCAN_BLOCK = 32 << 20
+_PIECE_LINES = 50_000
 _ZONED = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
 
 
@@ -134,15 +136,65 @@ def parse_clm_bytes(data: Buffer, path: Path | str = "<bytes>") -> TradeLog:
 
 
 def _slow_read(data: Buffer, log: TradeLog) -> None:
+    """The file is not clean as a whole: read it in pieces of lines, each through Arrow when that piece
+    is clean and line by line when it is not. One torn write then costs one piece, not the whole file.
+    """
     starts, ends = _line_bounds(data)
     log.line_count = len(starts)
     blank = _blank_mask(data, starts, ends)
     log.blank_lines = np.flatnonzero(blank) + 1
-    if blank.all():
+    content = np.flatnonzero(~blank)
+    if not len(content):
         log.reader = "empty"
         log.frame = _empty_frame()
         return
-    _exact_read(data, starts, ends, blank, log)
+    parts = []
+    for first in range(0, len(content), _PIECE_LINES):
+        index = content[first : first + _PIECE_LINES]
+        part = TradeLog(path=log.path, exists=True)
+        try:
+            _fast_piece(data, starts[index], ends[index], index + 1, part)
+        except _NotClean:
+            part = TradeLog(path=log.path, exists=True)
+            _exact_read(data, starts[index], ends[index], index + 1, part)
+        parts.append(part)
+    _merge(parts, log)
+
+
+def _fast_piece(data: Buffer, starts: np.ndarray, ends: np.ndarray, lines: np.ndarray, part: TradeLog) -> None:
+    piece = b"\n".join(data[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)) + b"\n"
+    table = _parse_in_parallel(piece)
+    if not _one_object_per_line(piece, table.num_rows, _scan(piece)) or table.num_rows != len(lines):
+        raise _NotClean("not exactly one JSON object per line")
+    _fill_from_arrow(table, lines, part)
+
+
+def _merge(parts: list[TradeLog], log: TradeLog) -> None:
+    """One log from its pieces; a model a piece never mentions is missing on every line of that piece."""
+    frames = [part.frame for part in parts if len(part.frame)]
+    log.frame = pd.concat(frames, ignore_index=True) if frames else _empty_frame()
+    log.models = tuple(dict.fromkeys(model for part in parts for model in part.models))
+    used: dict[str, set[str]] = {}
+    for part in parts:
+        log.parse_errors.extend(part.parse_errors)
+        for target, source in (
+            (log.nulls, part.nulls),
+            (log.type_errors, part.type_errors),
+            (log.alias_conflicts, part.alias_conflicts),
+        ):
+            for column, lines in source.items():
+                _add_lines(target, column, lines)
+        for column, names in part.aliases_used.items():
+            used.setdefault(column, set()).update(names)
+        for model in log.models:
+            if model not in part.models and len(part.frame):
+                _add_lines(log.nulls, conf_column(model), part.frame["line"].to_numpy())
+    log.aliases_used = {
+        column: [alias for alias in FIELD_BY_COLUMN[column].aliases if alias in names]
+        for column, names in used.items()
+    }
+    readers = {part.reader for part in parts}
+    log.reader = readers.pop() if len(readers) == 1 else "mixed"
 
 
 def _line_bounds(data: Buffer) -> tuple[np.ndarray, np.ndarray]:
@@ -237,13 +289,16 @@ def _fast_read(data: Buffer, log: TradeLog, scan: Future[_Scan]) -> None:
     table = _parse_in_parallel(data)
     if not _one_object_per_line(data, table.num_rows, scan.result()):
         raise _NotClean("not exactly one JSON object per line")
-    content_lines = np.arange(1, table.num_rows + 1, dtype=np.int64)
     log.line_count = table.num_rows
-    columns: dict[str, Any] = {"line": pa.array(content_lines)}
+    _fill_from_arrow(table, np.arange(1, table.num_rows + 1, dtype=np.int64), log)
+
+
+def _fill_from_arrow(table: pa.Table, lines: np.ndarray, log: TradeLog) -> None:
+    columns: dict[str, Any] = {"line": pa.array(lines)}
     for spec in FIELDS:
         arrays = [table.column(alias) for alias in spec.aliases]
-        columns[spec.column] = _coalesce(spec, arrays, content_lines, log)
-    log.models = _fast_models(table, content_lines, columns, log)
+        columns[spec.column] = _coalesce(spec, arrays, lines, log)
+    log.models = _fast_models(table, lines, columns, log)
     log.frame = _finish_frame(columns)
     log.reader = "fast"
 
@@ -321,12 +376,11 @@ def _decode_line(raw: bytes) -> tuple[Any, str | None]:
         return None, f"not valid JSON ({error.msg} at column {error.colno})"
 
 
-def _exact_read(data: Buffer, starts: np.ndarray, ends: np.ndarray, blank: np.ndarray, log: TradeLog) -> None:
+def _exact_read(data: Buffer, starts: np.ndarray, ends: np.ndarray, numbers: np.ndarray, log: TradeLog) -> None:
     records: list[dict[str, Any]] = []
     lines: list[int] = []
-    for index in np.flatnonzero(~blank):
-        line_number = int(index) + 1
-        obj, problem = _decode_line(data[starts[index] : ends[index]])
+    for start, end, line_number in zip(starts.tolist(), ends.tolist(), numbers.tolist(), strict=True):
+        obj, problem = _decode_line(data[start:end])
         if problem is None and not isinstance(obj, dict):
             problem = f"not a JSON object (a JSON {type(obj).__name__})"
         if problem is not None:
