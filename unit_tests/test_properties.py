@@ -43,13 +43,16 @@ def test_random_bytes_never_raise_and_never_go(data: bytes) -> None:
     verdict = _verdict(data)
     assert not verdict.go
     assert verdict.exit_code in (1, 3)
+    assert json.loads(verdict.to_json())["verdict"] == "STOP"  # the --json output never breaks either
 
 
 @SETTINGS
 @given(st.lists(json_values, min_size=0, max_size=60))
 def test_random_json_lines_never_raise_and_never_go(values: list[Any]) -> None:
     data = "".join(json.dumps(v) + "\n" for v in values).encode()
-    assert not _verdict(data).go
+    verdict = _verdict(data)
+    assert not verdict.go
+    assert json.loads(verdict.to_json())["exit_code"] in (1, 3)
 
 
 FIELDS = ("timestamp", "symbol", "action", "entry_price", "exit_price", "pnl_percent", "confidence")
@@ -93,6 +96,7 @@ def test_one_corrupted_field_is_never_go(index: int, field: str, value: Any) -> 
     data = "".join(json.dumps(r) + "\n" for r in records).encode()
     verdict = _verdict(data)
     assert not verdict.go, (field, value)
+    json.loads(verdict.to_json())
     flagged = {n for f in verdict.failures for n in f.evidence.get("lines", [])}
     located = any(f"line {index + 1}" in f.message or (index + 1) in flagged for f in verdict.failures)
     assert located or any(f.id in ("P0.2.c", "CLM.timestamps", "S.a") for f in verdict.failures)
