@@ -180,6 +180,7 @@ def test_missing_file_is_p0_2_a_fail_and_nothing_else_passes(tmp_path: Path) -> 
     assert verdict.exit_code == 1
     assert verdict.by_id("P0.2.a")[0].status == "fail"
     assert all(f.status == "error" for f in verdict.findings if f.id != "P0.2.a")
+    assert {"CLM.parse", "CLM.duplicates", "S.f"} <= {f.id for f in verdict.findings}
 
 
 def test_empty_file_stops(tmp_path: Path) -> None:

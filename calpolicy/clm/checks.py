@@ -19,10 +19,12 @@ from calpolicy.clm.fields import MODEL_PREDICTIONS_KEY, PRICE_AND_PNL, SIDES_LON
 from calpolicy.clm.reader import TradeLog
 from calpolicy.clm.schema import schema_violations
 from calpolicy.config import Config
+from calpolicy.controls import EXTRA
 from calpolicy.verdict import Finding, Verdict, format_lines, line_evidence
 
 _PLACEHOLDER_MODEL = re.compile(r"(?:^|_)(?:none|null|nan)$", re.IGNORECASE)
 _PLACEHOLDER_REASONS = {"unknown", "none", "null", ""}
+_EXTRA_IDS = tuple(control for control in EXTRA if control.startswith("CLM."))
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ def _unreadable(log: TradeLog) -> Verdict:
     first = Finding("P0.2.a", status, log.read_error or "CLM file unavailable", {"path": str(log.path)})
     rest = [
         Finding(control, "error", f"not checked: {log.read_error}", {"path": str(log.path)})
-        for control in ("P0.2.b", "P0.2.c", "P0.2.d", "P0.2.e", "S.a", "S.f")
+        for control in ("P0.2.b", "P0.2.c", "P0.2.d", "P0.2.e", "S.a", "S.f", *_EXTRA_IDS)
     ]
     return Verdict((first, *rest))
 
