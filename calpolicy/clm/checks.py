@@ -345,8 +345,9 @@ def _pnl_sign(ctx: _Context) -> Iterator[Finding]:
     move = np.sign(
         frame["exit_price"].to_numpy(dtype=np.float64) - frame["entry_price"].to_numpy(dtype=np.float64)
     )
-    side = frame["side"].to_numpy(dtype=object)
-    direction = np.where(np.isin(side, SIDES_LONG), 1.0, np.where(np.isin(side, SIDES_SHORT), -1.0, np.nan))
+    side = frame["side"]
+    longs, shorts = side.isin(SIDES_LONG).to_numpy(bool), side.isin(SIDES_SHORT).to_numpy(bool)
+    direction = np.where(longs, 1.0, np.where(shorts, -1.0, np.nan))
     pnl = np.sign(frame["pnl_pct"].to_numpy(dtype=np.float64))
     expected = move * direction
     with np.errstate(invalid="ignore"):
