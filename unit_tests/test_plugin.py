@@ -73,3 +73,15 @@ def test_every_shipped_policy_test_is_traceable() -> None:
     result = run_pytest(str(POLICY_DIR), "--collect-only", cwd=REPO)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "test_clm_integrity.py" in result.stdout
+
+
+def test_phase_marker_alone_selects_the_policy_suite() -> None:
+    """``pytest -m preflight`` with no path is the operator's command: it must reach policy_tests/."""
+    result = run_pytest("-m", "preflight", "--collect-only", cwd=REPO)
+    assert result.returncode == 0, result.stdout[-2000:]
+    collected = [line for line in result.stdout.splitlines() if "::" in line]
+    assert collected
+    assert all(line.startswith("policy_tests/") for line in collected)
+    assert any("test_system_health.py" in line for line in collected)
+    unit = run_pytest("-m", "not preflight", "--collect-only", cwd=REPO)
+    assert "unit_tests/" in unit.stdout
