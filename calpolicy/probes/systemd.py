@@ -18,12 +18,6 @@ from calpolicy.probes.command import ProbeError, run_command
 from calpolicy.verdict import Finding
 
 PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState")
-UNIT_CONTROLS = {
-    "quantum-ai-engine": "P0.1.a",
-    "quantum-execution": "P0.1.b",
-    "quantum-learning-monitor": "P0.1.c",
-    "quantum-learning-api": "P0.1.d",
-}
 _NO_SYSTEMD = ("Failed to connect to bus", "has not been booted with systemd", "Host is down")
 
 
