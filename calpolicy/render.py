@@ -6,9 +6,17 @@ message and evidence so they can act without opening a JSON file.
 
 from __future__ import annotations
 
-from calpolicy.verdict import Verdict
+from calpolicy.verdict import Finding, Verdict
 
 _HEADLINE = {0: "GO", 1: "STOP", 3: "STOP (could not check)"}
+
+
+def _grouped(findings: tuple[Finding, ...]) -> dict[tuple[str, str], list[Finding]]:
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    for finding in findings:
+        first_line = finding.message.split("\n", 1)[0]
+        groups.setdefault((finding.status, first_line), []).append(finding)
+    return groups
 
 
 def render_verdict(verdict: Verdict, title: str, verbose: bool = False) -> str:
@@ -22,9 +30,13 @@ def render_verdict(verdict: Verdict, title: str, verbose: bool = False) -> str:
     else:
         ids = sorted({f.id for f in failing})
         lines = [f"{head} — {title}: {len(ids)} of {checked} items failed ({', '.join(ids)})"]
-    for finding in failing:
-        marker = "FAIL " if finding.status == "fail" else "ERROR"
-        lines.append(f"  {marker} {finding.id:<24} {finding.message}")
+    for (status, first_line), group in _grouped(failing).items():
+        marker = "FAIL " if status == "fail" else "ERROR"
+        if len(group) == 1:
+            lines.append(f"  {marker} {group[0].id:<24} {group[0].message}")
+        else:  # one cause behind many items (say, no CLM file): say it once, name every item
+            ids = list(dict.fromkeys(f.id for f in group))
+            lines.append(f"  {marker} {', '.join(ids)} ({len(ids)} items): {first_line}")
     if verbose or verdict.go:
         for finding in verdict.findings:
             if finding.status in ("pass", "waived"):

@@ -65,3 +65,11 @@ def test_demo_shows_go_then_stop(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "GO — CLM data gate" in result.stdout
     assert "STOP — CLM data gate" in result.stdout
+
+
+def test_one_cause_behind_many_items_is_said_once(tmp_path: Path) -> None:
+    result = run_cli("check-data", str(tmp_path / "absent.jsonl"))
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("STOP")
+    assert sum("not checked: CLM file not found" in line for line in lines) == 1
+    assert "P0.2.b, P0.2.c, P0.2.d, P0.2.e, S.a, S.f" in result.stdout
