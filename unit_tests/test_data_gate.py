@@ -209,3 +209,14 @@ def test_gate_never_modifies_the_log(
     before = path.read_bytes(), path.stat().st_mtime_ns
     gate(path)
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+
+
+def test_a_key_given_twice_is_a_defect_not_a_silent_choice(
+    healthy_records: list[dict[str, Any]], write_lines: Callable[..., Path]
+) -> None:
+    lines = [json.dumps(r) for r in healthy_records]
+    lines[4] = lines[4].replace('"pnl_percent": ', '"pnl_percent": 9.99, "pnl_percent": ', 1)
+    lines[8] = lines[8].replace('"trade_id": "', '"note": "odd \\": text", "trade_id": "', 1)
+    message = failed(gate(write_lines(lines)))["CLM.parse"]
+    assert "line 5: key 'pnl_percent' appears twice" in message
+    assert "line 9" not in message  # a string holding '":' is not a duplicate

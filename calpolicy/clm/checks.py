@@ -220,7 +220,7 @@ def _parse(ctx: _Context) -> Iterator[Finding]:
         yield Finding(
             "CLM.parse",
             "fail",
-            f"{len(errors)} line(s) are not a JSON object: {detail}{more}{tail}",
+            f"{len(errors)} line(s) cannot be read as one record: {detail}{more}{tail}",
             evidence,
         )
     else:

@@ -359,15 +359,49 @@ def _fast_models(
 # --------------------------------------------------------------------------------------------- exact path
 
 
+def _count_keys(value: Any) -> int:
+    if isinstance(value, dict):
+        return len(value) + sum(_count_keys(item) for item in value.values())
+    if isinstance(value, list):
+        return sum(_count_keys(item) for item in value)
+    return 0
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"key {key!r} appears twice in one object: which value is meant cannot be known")
+        seen[key] = value
+    return seen
+
+
+def _duplicate_key(raw: bytes, obj: Any) -> str | None:
+    """Parsers keep the last of two equal keys without a word; a record saying two things is a defect.
+
+    Every key is followed by ``":`` (or ``" :``); more of those than keys parsed means a key was swallowed
+    (or a string holds ``":``), and only then is the line parsed again, slowly, to be sure.
+    """
+    if raw.count(b'":') + raw.count(b'" :') <= _count_keys(obj):
+        return None
+    try:
+        json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
 def _decode_line(raw: bytes) -> tuple[Any, str | None]:
     try:
-        return orjson.loads(raw), None
+        obj = orjson.loads(raw)
+        return obj, _duplicate_key(raw, obj)
     except orjson.JSONDecodeError:
         pass
     try:
         # Python's own json accepts NaN/Infinity, which the engine's json.dumps writes for float('nan'):
         # such a line is a record with a NaN value (reported as such), not "not JSON".
-        return json.loads(raw.decode("utf-8")), None
+        obj = json.loads(raw.decode("utf-8"))
+        return obj, _duplicate_key(raw, obj)
     except UnicodeDecodeError:
         return None, "not valid UTF-8"
     except json.JSONDecodeError as error:
