@@ -238,10 +238,15 @@ def _describe(error: ValidationError, origin_of: dict[str, str]) -> str:
     return "invalid configuration: " + "; ".join(problems)
 
 
-def _build(layers: list[tuple[dict[str, Any], str | None]], sources: dict[str, str]) -> Config:
+Origin = str | dict[str, str] | None  # one name for the whole layer, or one per dotted key
+
+
+def _build(layers: list[tuple[dict[str, Any], Origin]], sources: dict[str, str]) -> Config:
     merged: dict[str, Any] = {}
     for layer, origin in layers:
-        if origin is not None:
+        if isinstance(origin, dict):
+            sources.update(origin)
+        elif origin is not None:
             for key in _flatten(layer):
                 sources[key] = origin
         merged = _merge(merged, layer)
@@ -265,9 +270,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} cannot be read: {error.strerror}") from None
 
 
-def _env_layer(environ: dict[str, str]) -> dict[str, Any]:
-    """``CALPOLICY_REDIS__URL=...`` → ``{"redis": {"url": ...}}``; values parse as JSON where they can."""
+def _env_layer(environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """``CALPOLICY_REDIS__URL=...`` → ``{"redis": {"url": ...}}``; values parse as JSON where they can.
+
+    Each key's origin names its variable, so a bad value points at the exact thing to unset.
+    """
     flat: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_PATH or "__" not in name:
             continue
@@ -277,7 +286,8 @@ def _env_layer(environ: dict[str, str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             value = raw
         flat[dotted] = value
-    return _unflatten(flat)
+        origins[dotted] = f"environment {name}"
+    return _unflatten(flat), origins
 
 
 def load_config(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Config:
@@ -287,14 +297,14 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: dict[str, s
     is read only when present, so an unconfigured host runs on the checklist's values.
     """
     env = dict(os.environ if environ is None else environ)
-    layers: list[tuple[dict[str, Any], str | None]] = []
+    layers: list[tuple[dict[str, Any], Origin]] = []
     chosen = path if path is not None else env.get(ENV_CONFIG_PATH)
     if chosen is not None:
         file_path = Path(chosen)
         layers.append((_read_toml(file_path), str(file_path)))
     elif Path(DEFAULT_CONFIG_FILE).is_file():
         layers.append((_read_toml(Path(DEFAULT_CONFIG_FILE)), DEFAULT_CONFIG_FILE))
-    env_layer = _env_layer(env)
+    env_layer, env_origins = _env_layer(env)
     if env_layer:
-        layers.append((env_layer, "environment"))
+        layers.append((env_layer, env_origins))
     return _build(layers, {})

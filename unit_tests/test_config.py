@@ -37,7 +37,7 @@ def test_toml_then_environment_override_and_are_traced(tmp_path: Path) -> None:
     assert config.cadence.min_trades == 200
     assert config.redis.url == "redis://127.0.0.1:7000/1"
     assert config.sources["cadence.min_trades"] == str(toml)
-    assert config.sources["redis.url"] == "environment"
+    assert config.sources["redis.url"] == "environment CALPOLICY_REDIS__URL"
     shown = config.show()
     assert f"cadence.min_trades = 200  # {toml}" in shown
     assert "cadence.min_symbols = 2  # default" in shown
@@ -69,7 +69,7 @@ def test_bad_config_is_a_clear_error_naming_the_key(tmp_path: Path, text: str, e
 
 
 def test_bad_environment_value_names_the_variable_key() -> None:
-    with pytest.raises(ConfigError, match=r"cadence\.min_trades"):
+    with pytest.raises(ConfigError, match=r"cadence\.min_trades' \(from environment CALPOLICY_CADENCE__MIN_TRADES\)"):
         load_config(environ={"CALPOLICY_CADENCE__MIN_TRADES": "-3"})
 
 
