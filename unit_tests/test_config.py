@@ -86,3 +86,10 @@ def test_cli_config_show_and_usage_error(tmp_path: Path) -> None:
     bad = run_cli("config", "show", cwd=tmp_path)
     assert bad.returncode == 2
     assert "unknown config key 'cadence.bogus' (from calpolicy.toml)" in bad.stderr
+
+
+def test_the_shipped_example_for_the_real_host_is_valid() -> None:
+    example = Path(__file__).parent.parent / "docs" / "calpolicy.example.toml"
+    config = load_config(example, environ={})
+    assert config.readiness.url == "http://127.0.0.1:8003/readiness/simple"
+    assert config.sources["readiness.url"] == str(example)
