@@ -49,6 +49,18 @@ def draw(
     return out
 
 
+def prices(trades: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Entry/exit prices whose move agrees with the side and PnL (or the given ``move`` column, ±1)."""
+    n = len(trades["confidence"])
+    entry = 100.0 + np.arange(n) % 50
+    if "move" in trades:
+        direction = np.asarray(trades["move"], dtype=np.float64)
+    else:
+        side = np.where(np.isin(np.asarray(trades["side"], dtype=object), ("BUY", "LONG")), 1.0, -1.0)
+        direction = side * np.sign(np.asarray(trades["pnl"], dtype=np.float64))
+    return entry, entry * (1.0 + 0.01 * direction)
+
+
 def frame_log(trades: dict[str, np.ndarray], models: tuple[str, ...] = (), sha: str = "synthetic") -> TradeLog:
     n = len(trades["confidence"])
     columns = {
@@ -58,6 +70,9 @@ def frame_log(trades: dict[str, np.ndarray], models: tuple[str, ...] = (), sha: 
         "pnl_pct": trades["pnl"],
         "confidence": trades["confidence"],
     }
+    entry, exit_ = prices(trades)
+    columns["entry_price"] = entry
+    columns["exit_price"] = exit_
     for name in models:
         columns[conf_column(name)] = trades[conf_column(name)]
         columns[action_column(name)] = np.asarray(trades[action_column(name)], dtype=object)
