@@ -139,7 +139,7 @@ def calibration_drift(
             return None
         blocks.append(
             {
-                "n": int(len(p)),
+                "n": len(p),
                 "mean_confidence": float(p.mean()),
                 "win_rate": float(y.mean()),
                 "brier": brier(p, y),
