@@ -133,10 +133,38 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", default=None, choices=sorted(SCENARIOS))
     parser.add_argument("--runs", type=int, default=None)
+    parser.add_argument("--figure", type=Path, default=None, help="PNG of the GO rate against n")
     args = parser.parse_args()
+    rows = []
     for row in sweep(args.only, args.runs):
         print(json.dumps(row), flush=True)
+        rows.append(row)
+    if args.figure is not None:
+        figure(rows, args.figure)
     return 0
+
+
+def figure(rows: list[dict[str, object]], path: Path) -> None:
+    """GO rate against n per scenario, with the 5% line the honesty results are held to."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name in dict.fromkeys(str(r["scenario"]) for r in rows):
+        mine = [r for r in rows if r["scenario"] == name]
+        ax.plot([r["n"] for r in mine], [r["go_rate"] for r in mine], marker="o", label=name)
+    ax.axhline(0.05, color="grey", linestyle="--", linewidth=1, label="5%")
+    ax.set_xscale("log")
+    ax.set_xlabel("trades in the log (n)")
+    ax.set_ylabel("share of runs with GO")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=7)
+    ax.set_title("calpolicy engine v2: GO rate by truth and log size")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":

@@ -136,7 +136,7 @@ class CalibrationConfig(_Section):
     # min_improvement; "point_estimate_and_positive_interval" is the engine v1 reading, kept on request
     improvement_rule: Literal["lower_bound", "point_estimate_and_positive_interval"] = "lower_bound"
     improvement_confidence: float = Field(0.95, ge=0.5, lt=1.0)
-    bootstrap_below: int = Field(20_000, ge=0)
+    bootstrap_below: int = Field(10_000, ge=0)
     bootstrap_resamples: int = Field(2000, ge=200, le=100_000)
     drift_alpha: float = Field(0.05, gt=0.0, lt=0.5)
     reliability_bins: int = Field(10, ge=2, le=100)

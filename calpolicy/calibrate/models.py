@@ -13,9 +13,11 @@ A call on a record whose price did not move is neither right nor wrong: a data d
 The ensemble ``confidence`` is the confidence behind the trade itself, so its target is the trade's
 outcome (``pnl > 0``, the checklist's WIN) on every trade.
 
-This module never cleans data: a NaN or out-of-range confidence, a PnL that is missing or exactly 0, or a
-missing/flat price on a model's call makes ``extract`` raise ``ProposalError`` naming the lines, because the
-data gate (Phase 0) should have stopped such a log before anyone tried to calibrate on it.
+This module never cleans data: a NaN or out-of-range confidence or a PnL that is missing or exactly 0 makes
+``extract`` raise ``ProposalError`` naming the lines, because the data gate (Phase 0) should have stopped
+such a log before anyone tried to calibrate on it. A model call on a record with a missing or flat price
+cannot be judged: that model gets ``problem`` (the lines), an identity map and "insufficient" — never the
+biased fallback of judging it on agreeing trades only.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class ModelData:
     outcome: np.ndarray
     excluded: dict[str, int] = field(default_factory=dict)
     target: str = ENSEMBLE_TARGET
+    problem: str | None = None  # set when the model's calls cannot be judged: its map stays the identity
 
     @property
     def n(self) -> int:
@@ -125,15 +128,17 @@ def extract(log: TradeLog) -> dict[str, ModelData]:
         calls = (action == 1) | (action == -1)
         _check_confidence(log, values, calls, f"model {name!r}'s confidence")
         no_move = calls & ~np.isin(move, (-1, 1))
+        problem = None
         if no_move.any():
-            raise ProposalError(
-                f"model {name!r} made a BUY/SELL call where entry and exit price are missing or equal "
-                f"(neither right nor wrong) on {_lines(log, no_move)}"
+            problem = (
+                f"{int(no_move.sum())} BUY/SELL call(s) on records whose entry and exit price are missing or "
+                f"equal, so the call is neither right nor wrong ({_lines(log, no_move)}); judging the model "
+                "only on the trades it agreed with would be biased, so its map stays the identity"
             )
         rows = np.flatnonzero(calls)
         right = (action[rows] == move[rows]).astype(np.int8)
         excluded = {"hold": int(np.sum(action == 0)), "no_action": int(np.sum(action == 2))}
-        data[name] = ModelData(name, rows, values[rows], right, excluded, MODEL_TARGET)
+        data[name] = ModelData(name, rows, values[rows], right, excluded, MODEL_TARGET, problem)
     return data
 
 

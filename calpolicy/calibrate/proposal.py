@@ -372,7 +372,7 @@ def _evaluate(sample: ModelData, split: TimeSplit, config: Config, root_seed: in
     order = np.argsort(conf[in_train], kind="stable")
     train_conf, train_y = conf[in_train][order], y[in_train][order]
     hold_conf, hold_y = conf[in_hold], y[in_hold]
-    refusal = _refusal(train_conf, train_y, hold_y, settings.min_block_trades)
+    refusal = sample.problem or _refusal(train_conf, train_y, hold_y, settings.min_block_trades)
     if refusal:
         return _insufficient(sample, refusal, int(in_train.sum()), int(in_hold.sum()), drift)
     fitted = fit_sorted(train_conf, train_y, band, min_block=settings.min_block_trades, outside="identity")

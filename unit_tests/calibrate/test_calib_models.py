@@ -42,14 +42,16 @@ def test_a_model_is_judged_on_its_own_call_against_the_price_move() -> None:
     assert "price move" in model.target
 
 
-def test_a_call_on_a_record_without_a_price_move_is_refused_with_its_line() -> None:
+def test_a_call_on_a_record_without_a_price_move_leaves_that_model_unjudged_with_its_line() -> None:
     trades = _trades(["BUY", "SELL", "HOLD", "BUY"], ["BUY", "BUY", "BUY", "BUY"])
     log = frame_log(trades, ("m",))
     log.frame.loc[2, "exit_price"] = log.frame.loc[2, "entry_price"]  # a HOLD there: not needed, fine
-    assert extract(log)["m"].n == 3
+    assert extract(log)["m"].problem is None
     log.frame.loc[1, "exit_price"] = log.frame.loc[1, "entry_price"]
-    with pytest.raises(ProposalError, match=r"model 'm' made a BUY/SELL call .* line 2"):
-        extract(log)
+    problem = extract(log)["m"].problem
+    assert problem is not None
+    assert "line 2" in problem
+    assert "identity" in problem
 
 
 def test_hold_rows_may_hold_nan_confidence_calls_may_not() -> None:

@@ -193,3 +193,17 @@ def test_the_shipped_fixture_is_too_small_to_decide() -> None:
     assert not verdict.go
     assert verdict.exit_code == 1
     assert "insufficient evidence" in verdict.by_id("P2.2.b")[0].message
+
+
+def test_a_model_whose_calls_cannot_be_judged_keeps_the_identity_and_says_why() -> None:
+    trades = draw(3_000, 2, "overconfident", ("m",))
+    log = frame_log(trades, ("m",))
+    log.frame.loc[7, "exit_price"] = np.nan
+    proposal = propose(log, CONFIG)
+    result = proposal.models["m"]
+    assert result.status == "insufficient"
+    assert result.x == (0.0, 1.0)
+    assert result.y == (0.0, 1.0)
+    assert "line 8" in result.reason
+    assert proposal.ensemble.status == "ok"
+    assert not check_bounds(proposal, CONFIG).go
