@@ -211,4 +211,3 @@ def reliability_table(p: np.ndarray, y: np.ndarray, bins: int) -> list[dict[str,
             }
         )
     return rows
-
