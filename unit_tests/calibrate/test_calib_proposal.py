@@ -10,6 +10,7 @@ import pytest
 from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import Proposal, ProposalError, propose
 from calpolicy.calibrate.models import extract
+from calpolicy.calibrate.proposal import apply_engine_mapping
 from calpolicy.calibrate.split import forward_split
 from calpolicy.clm.reader import parse_clm_bytes, read_clm
 from calpolicy.config import Config
@@ -207,3 +208,15 @@ def test_a_model_whose_calls_cannot_be_judged_keeps_the_identity_and_says_why() 
     assert "line 8" in result.reason
     assert proposal.ensemble.status == "ok"
     assert not check_bounds(proposal, CONFIG).go
+
+
+def test_what_ships_leaves_unseen_confidences_alone() -> None:
+    """A log with confidences only at {0.6, 0.7, 0.8}: the shipped mapping sends 0.2 to 0.2 (v1: the flat
+    end of the isotonic fit moved it), as the loader applies it."""
+    trades = slope_trades(3_000, 6, 0.3)
+    trades["confidence"] = np.random.default_rng(6).choice([0.6, 0.7, 0.8], 3_000)
+    proposal = propose(frame_log(trades), CONFIG)
+    mapping = proposal.engine_mapping()
+    assert proposal.ensemble.status == "ok"
+    assert float(apply_engine_mapping(mapping, 0.2)) == 0.2
+    assert float(apply_engine_mapping(mapping, 0.95)) == 0.95
