@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 
 from calpolicy.calibrate.isotonic import CalibrationMap, fit_sorted, shippable
 from calpolicy.calibrate.metrics import (
@@ -332,7 +333,7 @@ def log_seed(log: TradeLog) -> int:
     """A 63-bit seed from the log's sha256 (or, for a log built in memory, from its content)."""
     digest = log.sha256
     if not digest:
-        digest = hashlib.sha256(log.frame.to_csv(index=False).encode()).hexdigest()
+        digest = hashlib.sha256(pd.util.hash_pandas_object(log.frame, index=False).to_numpy().tobytes()).hexdigest()
     return int(hashlib.sha256(digest.encode()).hexdigest()[:16], 16) >> 1
 
 

@@ -220,3 +220,12 @@ def test_what_ships_leaves_unseen_confidences_alone() -> None:
     assert proposal.ensemble.status == "ok"
     assert float(apply_engine_mapping(mapping, 0.2)) == 0.2
     assert float(apply_engine_mapping(mapping, 0.95)) == 0.95
+
+
+def test_a_log_without_a_digest_is_seeded_from_its_content() -> None:
+    trades = slope_trades(1_000, 3, 0.4)
+    a = propose(frame_log(trades, sha=""), CONFIG, seed=1)
+    b = propose(frame_log(trades, sha=""), CONFIG, seed=2)
+    other = propose(frame_log(slope_trades(1_000, 4, 0.4), sha=""), CONFIG)
+    assert a.to_json() == b.to_json()
+    assert a.seed != other.seed
