@@ -1,6 +1,6 @@
-"""Benchmark ``propose`` + ``check_bounds``: five models (ensemble + four), 5-fold out of fold, intervals.
+"""Benchmark ``propose`` + ``check_bounds``: five models (ensemble + four), time split, held-out intervals.
 
-Targets (issue 4): n = 100,000 in ≤ 3 s and n = 1,000,000 in ≤ 10 s and ≤ 1 GiB peak, imports excluded.
+Targets (issues 4 and 7): n = 100,000 in ≤ 3 s and n = 1,000,000 in ≤ 10 s and ≤ 1 GiB peak, imports excluded.
 
 The trade log is built directly as a ``TradeLog`` frame, not parsed from JSON: the reader is benchmarked
 on its own and a million JSON lines would measure it, not the calibration. Confidences are continuous
@@ -40,10 +40,14 @@ def _log(n: int, seed: int, decimals: int | None):  # type: ignore[no-untyped-de
     conf = rng.uniform(0.5, 0.98, n)
     win = rng.random(n) < 0.5 + 0.3 * (conf - 0.5)
     side = np.where(rng.random(n) < 0.5, "BUY", "SELL").astype(object)
+    entry = 100.0 + np.arange(n) % 50
+    move = np.where(side == "BUY", 1.0, -1.0) * np.where(win, 1.0, -1.0)  # price move agrees with side and PnL
     columns = {
         "line": np.arange(1, n + 1),
         "timestamp": pd.date_range("2026-01-01", periods=n, freq="s", tz="UTC"),
         "side": side,
+        "entry_price": entry,
+        "exit_price": entry * (1.0 + 0.01 * move),
         "pnl_pct": np.where(win, 1.0, -1.0) * rng.uniform(0.1, 3.0, n),
         "confidence": conf if decimals is None else np.round(conf, decimals),
     }
@@ -78,7 +82,7 @@ def run_one(n: int, repeat: int, decimals: int | None) -> dict[str, object]:
     return {
         "n": n,
         "models": 1 + len(MODELS),
-        "folds": config.calibration.folds,
+        "holdout_fraction": config.calibration.holdout_fraction,
         "seconds_best": round(min(times), 3),
         "seconds_all": [round(t, 3) for t in times],
         "peak_rss_mib": round(rss_kib / 1024, 1),

@@ -122,16 +122,23 @@ class MarketConfig(_Section):
 
 
 class CalibrationConfig(_Section):
-    """Statistics and the hard safety bounds (checklist 2.2)."""
+    """Statistics and the hard safety bounds (checklist 2.2); docs/calibration.md says why each default."""
 
     max_confidence_change: float = Field(0.15, gt=0.0, le=1.0)
     min_improvement: float = Field(0.05, ge=0.0, le=1.0)
     max_degradation: float = Field(0.0, ge=0.0, le=1.0)
-    folds: int = Field(5, ge=2, le=50)
-    split: Literal["kfold", "walk_forward"] = "kfold"
+    # the most recent share of the time-ordered log, held out from the fit; the decision rests on it alone
+    holdout_fraction: float = Field(0.3, ge=0.05, le=0.5)
     min_trades_for_decision: int = Field(200, ge=1)
-    bootstrap_below: int = Field(5000, ge=0)
-    bootstrap_resamples: int = Field(2000, ge=100, le=100_000)
+    # fewest trades an isotonic step may rest on: no jump to 0 or 1 on a handful of wins
+    min_block_trades: int = Field(50, ge=1)
+    # "lower_bound": GO when the one-sided lower confidence bound of the relative improvement reaches
+    # min_improvement; "point_estimate_and_positive_interval" is the engine v1 reading, kept on request
+    improvement_rule: Literal["lower_bound", "point_estimate_and_positive_interval"] = "lower_bound"
+    improvement_confidence: float = Field(0.95, ge=0.5, lt=1.0)
+    bootstrap_below: int = Field(10_000, ge=0)
+    bootstrap_resamples: int = Field(2000, ge=200, le=100_000)
+    drift_alpha: float = Field(0.05, gt=0.0, lt=0.5)
     reliability_bins: int = Field(10, ge=2, le=100)
 
 

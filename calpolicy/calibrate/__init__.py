@@ -1,4 +1,4 @@
-"""Isotonic calibration per model, out-of-fold evaluation, intervals, the ±band → a ``Proposal``.
+"""Isotonic calibration per model, fitted on the past and scored on the latest trades → a ``Proposal``.
 
 Analysis and proposal only: nothing in this package writes a file, touches a weight or applies a map.
 """

@@ -13,11 +13,27 @@ stored map that a reviewer can verify by looking at the knots, and (3) it is the
 for which "within the band everywhere" is a proof rather than a sample.
 
 A map is ``x`` (strictly increasing, ``x[0] == 0``, ``x[-1] == 1``) and ``y``; applying it is ``np.interp``.
+
+Engine v2 adds what a map that ships needs (``fit(..., min_block=, outside="identity")`` and ``shippable``):
+
+- **a minimum number of trades per isotonic step** (``min_block``): adjacent steps of the fit are pooled,
+  left to right, until each rests on at least that many trades. Pooling neighbours of a non-decreasing
+  step function keeps it non-decreasing, so the result is still isotonic; it removes the classic isotonic
+  spike where the last handful of trades are all wins and the map jumps to 1.0.
+- **the raw confidence outside the range the fit saw** (``outside="identity"``): the data say nothing
+  there, so the map returns to the identity as fast as a continuous non-decreasing map can. Below the
+  lowest fitted confidence ``x0`` with fitted value ``x0 + d``: if ``d < 0`` the map is ``min(c, x0 + d)``
+  (flat, then identity); if ``d > 0`` it rises with slope 2 from ``(x0 − d, x0 − d)`` to ``(x0, x0 + d)``.
+  Symmetrically above the highest. The change there is at most ``|d|``, which is inside the band.
+- **exact, clean knots** (``shippable``): knots rounded to 6 decimals so every key of the engine's mapping
+  is a clean decimal, re-clipped into the band and made non-decreasing. The rounded map is the one that is
+  scored and the one that ships; no grid.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy.optimize import isotonic_regression
@@ -43,35 +59,128 @@ class CalibrationMap:
         return cls(np.array([0.0, 1.0]), np.array([0.0, 1.0]))
 
 
+Outside = Literal["flat", "identity"]
+KNOT_DECIMALS = 6
+
+
 def fit(
-    confidence: np.ndarray, outcome: np.ndarray, band: float, weight: np.ndarray | None = None
+    confidence: np.ndarray,
+    outcome: np.ndarray,
+    band: float,
+    weight: np.ndarray | None = None,
+    *,
+    min_block: int = 1,
+    outside: Outside = "flat",
 ) -> CalibrationMap:
-    """Fit the band-clamped increasing isotonic map on (confidence, outcome); confidence must be in [0, 1]."""
+    """Fit the band-clamped increasing isotonic map on (confidence, outcome); confidence must be in [0, 1].
+
+    ``min_block`` = 1 and ``outside`` = "flat" is scikit-learn's ``IsotonicRegression(out_of_bounds="clip")``
+    clamped to the band; ``propose`` uses a minimum block and the identity outside the data.
+    """
     x = np.asarray(confidence, dtype=np.float64)
+    y = np.asarray(outcome, dtype=np.float64)
+    if len(x) != len(y) or (weight is not None and len(weight) != len(x)):
+        raise ValueError("confidence, outcome and weight must have the same length")
+    if not band >= 0.0:
+        raise ValueError(f"band must be >= 0, got {band}")
     order = np.argsort(x, kind="stable")
     w = None if weight is None else np.asarray(weight, dtype=np.float64)[order]
-    return fit_sorted(x[order], np.asarray(outcome, dtype=np.float64)[order], band, w)
+    return fit_sorted(x[order], y[order], band, w, min_block=min_block, outside=outside)
 
 
 def fit_sorted(
-    x: np.ndarray, y: np.ndarray, band: float, weight: np.ndarray | None = None
+    x: np.ndarray,
+    y: np.ndarray,
+    band: float,
+    weight: np.ndarray | None = None,
+    *,
+    min_block: int = 1,
+    outside: Outside = "flat",
 ) -> CalibrationMap:
-    """Like ``fit`` for inputs sorted by ``x``: the folds reuse one sort per model (speed at 1M rows)."""
+    """Like ``fit`` for inputs sorted by ``x`` (one sort per model matters at 1M rows)."""
     if len(x) == 0:
         return CalibrationMap.identity()
     starts = np.flatnonzero(np.concatenate(([True], x[1:] != x[:-1])))
     unique_x = x[starts]
+    trades = np.diff(np.append(starts, len(x))).astype(np.float64)
     if weight is None:
         totals = np.add.reduceat(y, starts)
-        counts = np.diff(np.append(starts, len(x))).astype(np.float64)
+        counts = trades
     else:
         totals = np.add.reduceat(y * weight, starts)
         counts = np.add.reduceat(weight, starts)
     means = totals / counts
     fitted = isotonic_regression(means, weights=counts, increasing=True).x
+    if min_block > 1:
+        fitted = pool_small_blocks(fitted, counts, trades, min_block)
     knots_x, knots_y = _drop_flat_interior(unique_x, fitted)
-    knots_x, knots_y = _cover_unit_interval(knots_x, knots_y)
-    return clamp_to_band(knots_x, knots_y, band)
+    if outside == "flat":
+        knots_x, knots_y = _cover_unit_interval(knots_x, knots_y)
+        return clamp_to_band(knots_x, knots_y, band)
+    inside = clamp_to_band(knots_x, knots_y, band)
+    return CalibrationMap(*_return_to_identity(inside.x, inside.y))
+
+
+def pool_small_blocks(fitted: np.ndarray, weight: np.ndarray, trades: np.ndarray, min_block: int) -> np.ndarray:
+    """Pool adjacent isotonic steps, left to right, until each rests on ≥ ``min_block`` trades.
+
+    A short last group joins the one before it. The pooled value is the weighted mean of the pooled
+    points, which lies between its neighbours' values, so the result stays non-decreasing.
+    """
+    run_starts = np.flatnonzero(np.concatenate(([True], fitted[1:] != fitted[:-1])))
+    run_trades = np.add.reduceat(trades, run_starts)
+    group_of_run = np.empty(len(run_starts), dtype=np.int64)
+    group, filled = 0, 0.0
+    for index, size in enumerate(run_trades.tolist()):
+        group_of_run[index] = group
+        filled += size
+        if filled >= min_block:
+            group, filled = group + 1, 0.0
+    if filled and group > 0:  # an unfinished last group joins the previous one
+        group_of_run[group_of_run == group] = group - 1
+    run_lengths = np.diff(np.append(run_starts, len(fitted)))
+    label = np.repeat(group_of_run, run_lengths)
+    sums = np.bincount(label, weights=fitted * weight)
+    totals = np.bincount(label, weights=weight)
+    return (sums / totals)[label]
+
+
+def _return_to_identity(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Extend a map fitted on [x[0], x[-1]] to [0, 1], back to the identity as fast as monotony allows."""
+    low_x: list[float] = []
+    low_y: list[float] = []
+    x0, d = float(x[0]), float(y[0] - x[0])
+    start = x0 - abs(d)
+    if start > 0.0:
+        low_x, low_y = [0.0, start], [0.0, start]
+    elif x0 > 0.0:  # the return would start below 0: begin on the line that reaches (x0, x0 + d)
+        low_x, low_y = [0.0], [max(0.0, (d - x0) if d > 0 else 0.0)]
+    x1, e = float(x[-1]), float(y[-1] - x[-1])
+    end = x1 + abs(e)
+    high_x: list[float] = []
+    high_y: list[float] = []
+    if end < 1.0:
+        high_x, high_y = [end, 1.0], [end, 1.0]
+    elif x1 < 1.0:
+        high_x, high_y = [1.0], [min(1.0, (2.0 - x1 + e) if e < 0 else 1.0)]
+    out_x = np.concatenate((low_x, x, high_x))
+    out_y = np.concatenate((low_y, y, high_y))
+    keep = np.concatenate(([True], np.diff(out_x) > 0))
+    return out_x[keep], np.maximum.accumulate(out_y[keep])
+
+
+def shippable(m: CalibrationMap, band: float, decimals: int = KNOT_DECIMALS) -> CalibrationMap:
+    """The map with knots rounded to ``decimals`` (clean keys), still in the band, non-decreasing, in [0, 1].
+
+    Values are the unrounded map at the rounded knots, rounded and clipped to the band edges there; the
+    result is the artifact that is scored and shipped, so any rounding effect is inside the evidence.
+    """
+    x = np.unique(np.round(m.x, decimals))
+    x[0], x[-1] = 0.0, 1.0
+    y = np.round(m(x), decimals)
+    y = np.clip(y, np.round(x - band, decimals + 3), np.round(x + band, decimals + 3))
+    y = np.maximum.accumulate(np.clip(y, 0.0, 1.0))
+    return CalibrationMap(x, y)
 
 
 def _drop_flat_interior(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

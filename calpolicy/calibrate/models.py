@@ -1,18 +1,23 @@
 """Turn a trade log into (confidence, outcome) pairs per model, or refuse it with the lines to look at.
 
-Disagreement rule — **a model is calibrated only on the trades where its action agrees with the trade**.
-A model's confidence is its confidence in *its own* action. On a trade it voted the other way (SELL on a
-BUY) or HOLD on, the trade's outcome says nothing direct about whether the model's own call was right:
-using ``1 − confidence`` would assume a two-outcome world where HOLD and the costs of the opposite trade
-do not exist, and using the raw confidence would calibrate it against someone else's decision. So those
-rows are left out of that model's fit and evaluation, and counted (``disagree``, ``hold``, ``no_action``)
-so the reviewer sees how much of the log each model's map rests on. BUY≡LONG and SELL≡SHORT.
+Target rule — **a model is judged on its own calls.** A model's confidence is its confidence in *its own*
+action, so its call on a record was right when the action's direction matches the record's price move:
+BUY/LONG right when ``exit_price > entry_price``, SELL/SHORT right when ``exit_price < entry_price``. This
+holds whatever side the system traded, so every directional call counts, agreeing or not. Engine v1 kept
+only the calls that agreed with the trade; with trades following a vote, agreeing with the vote is itself
+evidence of being right, so that subset is biased upwards (five perfectly calibrated models got maps
+raising confidence by +0.13). HOLD says nothing about direction and is excluded, as is a missing or
+unknown action; both are counted (``hold``, ``no_action``) so the reviewer sees what each map rests on.
+A call on a record whose price did not move is neither right nor wrong: a data defect, refused.
 
-The ensemble ``confidence`` is the confidence behind the trade itself, so it uses every trade.
+The ensemble ``confidence`` is the confidence behind the trade itself, so its target is the trade's
+outcome (``pnl > 0``, the checklist's WIN) on every trade.
 
-This module never cleans data: a NaN or out-of-range confidence, or a PnL that is missing or exactly 0
-(neither a WIN nor a LOSS), makes ``extract`` raise ``ProposalError`` naming the lines, because the data
-gate (Phase 0) should have stopped such a log before anyone tried to calibrate on it.
+This module never cleans data: a NaN or out-of-range confidence or a PnL that is missing or exactly 0 makes
+``extract`` raise ``ProposalError`` naming the lines, because the data gate (Phase 0) should have stopped
+such a log before anyone tried to calibrate on it. A model call on a record with a missing or flat price
+cannot be judged: that model gets ``problem`` (the lines), an identity map and "insufficient" — never the
+biased fallback of judging it on agreeing trades only.
 """
 
 from __future__ import annotations
@@ -27,9 +32,13 @@ from calpolicy.clm.reader import TradeLog
 
 ENSEMBLE = "ensemble"
 DISAGREEMENT_RULE = (
-    "each model is calibrated and evaluated only on trades where its action agrees with the trade's "
-    "side (BUY=LONG, SELL=SHORT); HOLD, opposite and missing actions are excluded and counted"
+    "each model is judged on its own calls: a BUY/LONG call is right when exit_price > entry_price, a "
+    "SELL/SHORT call when exit_price < entry_price, whatever side was traded, so calls that disagree with "
+    "the trade count too; HOLD and missing actions are excluded and counted. The ensemble confidence is "
+    "judged on the trade's outcome (pnl > 0)"
 )
+ENSEMBLE_TARGET = "trade outcome: pnl > 0 (the checklist's WIN), every trade"
+MODEL_TARGET = "own call vs price move: BUY/LONG right if exit > entry, SELL/SHORT right if exit < entry"
 _MAX_LINES_IN_MESSAGE = 10
 
 
@@ -46,6 +55,8 @@ class ModelData:
     confidence: np.ndarray
     outcome: np.ndarray
     excluded: dict[str, int] = field(default_factory=dict)
+    target: str = ENSEMBLE_TARGET
+    problem: str | None = None  # set when the model's calls cannot be judged: its map stays the identity
 
     @property
     def n(self) -> int:
@@ -108,18 +119,35 @@ def extract(log: TradeLog) -> dict[str, ModelData]:
     if unknown_side.any():
         where = _lines(log, unknown_side)
         raise ProposalError(f"the trade side is missing or not BUY/SELL/LONG/SHORT on {where}")
+    move = _price_move(log)
     for name in log.models:
         if name == ENSEMBLE:
             raise ProposalError("a model named 'ensemble' clashes with the ensemble confidence's name")
         action = _direction(frame[action_column(name)].to_numpy(dtype=object))
         values = frame[conf_column(name)].to_numpy(dtype=np.float64)
-        agree = action == side
-        _check_confidence(log, values, agree, f"model {name!r}'s confidence")
-        rows = np.flatnonzero(agree)
-        excluded = {
-            "disagree": int(np.sum(action == -side)),
-            "hold": int(np.sum(action == 0)),
-            "no_action": int(np.sum(action == 2)),
-        }
-        data[name] = ModelData(name, rows, values[rows], y[rows], excluded)
+        calls = (action == 1) | (action == -1)
+        _check_confidence(log, values, calls, f"model {name!r}'s confidence")
+        no_move = calls & ~np.isin(move, (-1, 1))
+        problem = None
+        if no_move.any():
+            problem = (
+                f"{int(no_move.sum())} BUY/SELL call(s) on records whose entry and exit price are missing or "
+                f"equal, so the call is neither right nor wrong ({_lines(log, no_move)}); judging the model "
+                "only on the trades it agreed with would be biased, so its map stays the identity"
+            )
+        rows = np.flatnonzero(calls)
+        right = (action[rows] == move[rows]).astype(np.int8)
+        excluded = {"hold": int(np.sum(action == 0)), "no_action": int(np.sum(action == 2))}
+        data[name] = ModelData(name, rows, values[rows], right, excluded, MODEL_TARGET, problem)
     return data
+
+
+def _price_move(log: TradeLog) -> np.ndarray:
+    """+1 price up, −1 down, 0 flat or unknown (missing prices): the truth a model's call is judged by."""
+    frame = log.frame
+    if "entry_price" not in frame or "exit_price" not in frame:
+        return np.zeros(len(frame), dtype=np.int8)
+    entry = frame["entry_price"].to_numpy(dtype=np.float64)
+    exit_ = frame["exit_price"].to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(np.sign(exit_ - entry)).astype(np.int8)

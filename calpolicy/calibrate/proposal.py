@@ -1,10 +1,20 @@
-"""``propose``: a validated trade log in, a ``Proposal`` (maps + out-of-fold evidence) out. Nothing applied.
+"""``propose``: a validated trade log in, a ``Proposal`` (maps + held-out evidence) out. Nothing applied.
 
-The decision-relevant numbers are all out of fold: each trade's calibrated confidence comes from a map
-fitted without that trade (K-fold) or without anything after it (walk-forward). In-sample isotonic
-"improves" even a perfectly calibrated model by double-digit percentages at small n, so an in-sample
-figure (``brier_in_sample``) is kept only for contrast and never decides anything. The map finally
-proposed is fitted on all of a model's trades.
+What decides and what ships (docs/calibration.md says why):
+
+- The log is split in time (``split.py``): the map is fitted on the training window and scored on the
+  most recent ``holdout_fraction`` of the trades, which it never saw. **The map that ships is the map that
+  was scored**, rounded to its final knots *before* scoring and applied exactly as the engine's loader
+  applies ``mapping`` (float keys, ``np.interp`` over the sorted keys, clip to [0, 1]). No refit.
+- The evidence per model: Brier before/after on the holdout, the relative improvement, its one-sided lower
+  confidence bound and two-sided intervals (BCa bootstrap, or the delta method for large holdouts), the
+  mean shift the map applies, Spiegelhalter's Z, reliability tables, and a drift check between the
+  earliest and the latest block. ``brier_in_sample`` (the map on its own training window) is contrast only.
+- Randomness (the bootstrap) is seeded from the log's sha256 and the model's name, so the same log gives
+  the same proposal, byte for byte, whatever ``seed`` a caller passes.
+- ``propose`` refuses, per model, what it cannot honestly calibrate (status "insufficient", identity map,
+  a reason): fewer than two distinct confidences, one outcome class, too few trades per isotonic block,
+  an empty window. ``check_bounds`` turns that into STOP.
 
 ``proposal.json`` holds only calibration maps, metrics and the provenance needed to re-derive them —
 no weights, no engine config, no record of anything being applied (checklist 2.1).
@@ -12,51 +22,86 @@ no weights, no engine config, no record of anything being applied (checklist 2.1
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 
-from calpolicy.calibrate import folds as folds_mod
-from calpolicy.calibrate.isotonic import CalibrationMap, fit_sorted
-from calpolicy.calibrate.metrics import brier, mean_interval, reliability_table, spiegelhalter_z
+from calpolicy.calibrate.isotonic import CalibrationMap, fit_sorted, shippable
+from calpolicy.calibrate.metrics import (
+    brier,
+    calibration_drift,
+    improvement_evidence,
+    reliability_table,
+    spiegelhalter_z,
+)
 from calpolicy.calibrate.models import DISAGREEMENT_RULE, ENSEMBLE, ModelData, ProposalError, extract
+from calpolicy.calibrate.split import SPLIT, TimeSplit, forward_split, window
 from calpolicy.clm.reader import TradeLog
 from calpolicy.config import Config
 
-SCHEMA = "calpolicy.proposal/1"
+SCHEMA = "calpolicy.proposal/2"
 METHOD = "isotonic"
-BAND_METHOD = "pointwise clamp of the fitted isotonic curve to raw ± max_confidence_change"
-OPERATIONS = ("isotonic_calibration", "out_of_fold_brier_comparison")
-ENGINE_GRID_STEP = 0.05
+BAND_METHOD = (
+    "isotonic fit with a minimum number of trades per step, pointwise clamp to raw ± max_confidence_change, "
+    "identity outside the fitted range, knots rounded to 6 decimals before scoring"
+)
+OPERATIONS = ("isotonic_calibration", "held_out_brier_comparison")
 
 Status = Literal["ok", "insufficient"]
 
 
+def apply_engine_mapping(mapping: dict[str, float], confidence: np.ndarray | float) -> np.ndarray:
+    """What the engine's loader does with ``confidence_calibration.mapping`` (REAL_SYSTEM.md §5)."""
+    keys = sorted(mapping, key=float)
+    x = np.array([float(k) for k in keys])
+    y = np.array([float(mapping[k]) for k in keys])
+    return np.clip(np.interp(confidence, x, y), 0.0, 1.0)
+
+
+def mapping_of(x: tuple[float, ...] | np.ndarray, y: tuple[float, ...] | np.ndarray) -> dict[str, float]:
+    """Knots as mapping entries: the key is ``repr`` of the knot, so ``float(key)`` is the knot exactly."""
+    out = {}
+    for knot, value in zip(x, y, strict=True):
+        key = repr(float(knot))
+        if float(key) != float(knot):  # pragma: no cover - repr round-trips every float
+            raise ProposalError(f"knot {knot!r} does not survive as a mapping key")
+        out[key] = float(value)
+    return out
+
+
 @dataclass(frozen=True)
 class ModelResult:
-    """One model's proposed map and the out-of-fold evidence for it. ``None`` = could not be computed."""
+    """One model's proposed map and the held-out evidence for it. ``None`` = could not be computed."""
 
     name: str
     n: int
+    n_train: int
     n_evaluated: int
     wins: int
     excluded: dict[str, int]
+    target: str
     status: Status
     reason: str | None
     brier_before: float | None
     brier_after: float | None
     brier_in_sample: float | None
     improvement: float | None
+    improvement_lower: float | None
+    improvement_interval: tuple[float, float] | None
     mean_difference: float | None
     interval: tuple[float, float] | None
     interval_method: str
+    mean_shift: float | None
     spiegelhalter_z_before: float | None
     spiegelhalter_z: float | None
     reliability_before: list[dict[str, Any]]
     reliability: list[dict[str, Any]]
+    drift: dict[str, Any] | None
     x: tuple[float, ...]
     y: tuple[float, ...]
     max_change: float
@@ -69,7 +114,8 @@ class ModelResult:
         out = {name: getattr(self, name) for name in _RESULT_KEYS}
         out["x"] = list(self.x)
         out["y"] = list(self.y)
-        out["interval"] = None if self.interval is None else list(self.interval)
+        for key in _PAIR_KEYS:
+            out[key] = None if out[key] is None else list(out[key])
         return out
 
     @classmethod
@@ -83,27 +129,31 @@ class ModelResult:
                 values[key] = _number(raw[key], int)
             for key in _FLOAT_KEYS:
                 values[key] = None if raw[key] is None else _number(raw[key], float)
-            values["interval"] = (
-                None if raw["interval"] is None else tuple(_number(v, float) for v in raw["interval"])
-            )
+            for key in _PAIR_KEYS:
+                values[key] = None if raw[key] is None else tuple(_number(v, float) for v in raw[key])
+                if values[key] is not None and len(values[key]) != 2:
+                    raise ValueError(f"{key} is not a (lo, hi) pair")
             values["x"] = tuple(_number(v, float) for v in raw["x"])
             values["y"] = tuple(_number(v, float) for v in raw["y"])
         except (TypeError, ValueError) as error:
             raise ProposalError(f"proposal.json: models.{name}: {error}") from None
         if raw["status"] not in ("ok", "insufficient"):
             raise ProposalError(f"proposal.json: models.{name}.status is {raw['status']!r}")
-        if values["interval"] is not None and len(values["interval"]) != 2:
-            raise ProposalError(f"proposal.json: models.{name}.interval is not a (lo, hi) pair")
+        if raw["drift"] is not None and not isinstance(raw["drift"], dict):
+            raise ProposalError(f"proposal.json: models.{name}.drift must be an object or null")
+        if not isinstance(raw["target"], str):
+            raise ProposalError(f"proposal.json: models.{name}.target must be a string")
         if len(values["x"]) != len(values["y"]):
             raise ProposalError(f"proposal.json: models.{name} has x and y of different lengths")
         return cls(**values)
 
 
 _RESULT_KEYS = tuple(ModelResult.__dataclass_fields__)
-_INT_KEYS = ("n", "n_evaluated", "wins")
+_INT_KEYS = ("n", "n_train", "n_evaluated", "wins")
+_PAIR_KEYS = ("interval", "improvement_interval")
 _FLOAT_KEYS = (
-    "brier_before", "brier_after", "brier_in_sample", "improvement", "mean_difference",
-    "spiegelhalter_z_before", "spiegelhalter_z", "max_change",
+    "brier_before", "brier_after", "brier_in_sample", "improvement", "improvement_lower", "mean_difference",
+    "mean_shift", "spiegelhalter_z_before", "spiegelhalter_z", "max_change",
 )  # fmt: skip
 
 
@@ -118,14 +168,14 @@ def _number(value: Any, kind: type) -> Any:
 
 @dataclass(frozen=True)
 class Proposal:
-    """Per-model maps and evidence, the inputs' digest and the settings used. Deterministic per seed."""
+    """Per-model maps and evidence, the inputs' digest, the time windows and the settings used."""
 
     models: dict[str, ModelResult]
     data_models: tuple[str, ...]
     inputs: dict[str, Any]
     seed: int
-    folds: int
     split: str
+    windows: dict[str, Any]
     thresholds: dict[str, Any]
     disagreement_rule: str = DISAGREEMENT_RULE
     method: str = METHOD
@@ -148,15 +198,15 @@ class Proposal:
             "inputs": dict(self.inputs),
             "data_models": list(self.data_models),
             "seed": self.seed,
-            "folds": self.folds,
             "split": self.split,
+            "windows": dict(self.windows),
             "thresholds": dict(self.thresholds),
             "disagreement_rule": self.disagreement_rule,
             "models": {name: result.to_dict() for name, result in self.models.items()},
         }
 
     def to_json(self) -> str:
-        """``proposal.json``: sorted keys, no NaN (missing numbers are null), byte-identical per seed."""
+        """``proposal.json``: sorted keys, no NaN (missing numbers are null), byte-identical per log."""
         return json.dumps(_finite(self.to_dict()), sort_keys=True, indent=1, allow_nan=False) + "\n"
 
     @classmethod
@@ -171,15 +221,16 @@ class Proposal:
             raise ProposalError(f"proposal.json: unsupported schema {raw['schema']!r} (expected {SCHEMA!r})")
         if raw["applied"] is not False:
             raise ProposalError("proposal.json: 'applied' must be false — a proposal is never applied")
-        if not isinstance(raw["models"], dict):
-            raise ProposalError("proposal.json: 'models' must be an object")
+        for key in ("models", "windows", "thresholds", "inputs"):
+            if not isinstance(raw[key], dict):
+                raise ProposalError(f"proposal.json: '{key}' must be an object")
         return cls(
             models={name: ModelResult.from_dict(name, raw["models"][name]) for name in canonical(raw["models"])},
             data_models=tuple(raw["data_models"]),
             inputs=dict(raw["inputs"]),
             seed=int(raw["seed"]),
-            folds=int(raw["folds"]),
             split=str(raw["split"]),
+            windows=dict(raw["windows"]),
             thresholds=dict(raw["thresholds"]),
             disagreement_rule=str(raw["disagreement_rule"]),
             method=str(raw["method"]),
@@ -189,18 +240,15 @@ class Proposal:
             schema=SCHEMA,
         )
 
-    def engine_mapping(self, model: str = ENSEMBLE, step: float = ENGINE_GRID_STEP) -> dict[str, float]:
-        """The map as the engine's ``confidence_calibration.mapping``: clean keys "0.0" … "1.0", 4 decimals.
+    def engine_mapping(self, model: str = ENSEMBLE) -> dict[str, float]:
+        """The map as the engine's ``confidence_calibration.mapping``: its exact knots, no grid.
 
-        Rounding to 4 decimals is monotone and the band edges at grid points are 4-decimal numbers, so the
-        rounded values stay within the band; the engine's interpolation between them stays within it too.
+        Keys are clean decimals (knots are rounded to 6 decimals when fitted; ``float(key)`` is the knot),
+        "0.0" and "1.0" are present, values are floats in [0, 1]. Applied by the loader's rule
+        (``apply_engine_mapping``) this is exactly the map whose held-out Brier is ``brier_after``.
         """
-        steps = round(1.0 / step)
-        if not np.isclose(steps * step, 1.0):
-            raise ValueError(f"step {step} does not divide [0, 1] evenly")
-        grid = np.array([round(i * step, 10) for i in range(steps + 1)])
-        values = self.models[model].map(grid)
-        return {repr(float(round(g, 6))): round(float(v), 4) for g, v in zip(grid, values, strict=True)}
+        result = self.models[model]
+        return mapping_of(result.x, result.y)
 
 
 def canonical(names: Any) -> list[str]:
@@ -217,8 +265,8 @@ _TOP_KEYS = (
     "inputs",
     "data_models",
     "seed",
-    "folds",
     "split",
+    "windows",
     "thresholds",
     "disagreement_rule",
     "models",
@@ -250,15 +298,17 @@ def _finite(value: Any) -> Any:
 
 
 def propose(log: TradeLog, config: Config, seed: int = 0) -> Proposal:
-    """Fit, evaluate out of fold and package every model of ``log``; raises ``ProposalError`` on bad input."""
+    """Fit on the past, score on the most recent trades, package every model; ``ProposalError`` on bad input.
+
+    ``seed`` is accepted for compatibility and ignored: the bootstrap is seeded from the log's digest so
+    the verdict cannot depend on a caller's choice.
+    """
+    del seed
     settings = config.calibration
     data = extract(log)
-    n = log.records
-    if settings.split == "kfold":
-        split = folds_mod.kfold(n, settings.folds, seed)
-    else:
-        split = folds_mod.walk_forward(_time_order(log), settings.folds)
-    results = {name: _evaluate(data[name], split, config, seed) for name in canonical(data)}
+    split = forward_split(log, settings.holdout_fraction)
+    root_seed = log_seed(log)
+    results = {name: _evaluate(data[name], split, config, root_seed) for name in canonical(data)}
     return Proposal(
         models=results,
         data_models=tuple(log.models),
@@ -266,74 +316,105 @@ def propose(log: TradeLog, config: Config, seed: int = 0) -> Proposal:
             "path": str(log.path),
             "sha256": log.sha256,
             "line_count": int(log.line_count),
-            "records": int(n),
+            "records": int(log.records),
         },
-        seed=int(seed),
-        folds=int(settings.folds),
-        split=settings.split,
+        seed=root_seed,
+        split=SPLIT,
+        windows={
+            "train": window(log, split.train),
+            "holdout": window(log, split.holdout),
+            "earliest": window(log, split.earliest),
+        },
         thresholds=settings.model_dump(mode="json"),
     )
 
 
-def _time_order(log: TradeLog) -> np.ndarray:
-    stamps = log.frame["timestamp"]
-    missing = stamps.isna().to_numpy()
-    if missing.any():
-        lines = log.lines_of(missing)[:10].tolist()
-        raise ProposalError(f"walk-forward needs a timestamp on every trade; missing or bad on lines {lines}")
-    naive_utc = stamps.dt.tz_convert("UTC").dt.tz_localize(None) if stamps.dt.tz else stamps
-    ns = naive_utc.to_numpy().astype("datetime64[ns]").astype(np.int64)
-    return np.lexsort((log.frame["line"].to_numpy(), ns))
+def log_seed(log: TradeLog) -> int:
+    """A 63-bit seed from the log's sha256 (or, for a log built in memory, from its content)."""
+    digest = log.sha256
+    if not digest:
+        digest = hashlib.sha256(pd.util.hash_pandas_object(log.frame, index=False).to_numpy().tobytes()).hexdigest()
+    return int(hashlib.sha256(digest.encode()).hexdigest()[:16], 16) >> 1
 
 
-def _evaluate(sample: ModelData, split: folds_mod.Folds, config: Config, seed: int) -> ModelResult:
+def _refusal(conf: np.ndarray, y: np.ndarray, holdout_y: np.ndarray, min_block: int) -> str | None:
+    """Why this training window cannot honestly be calibrated on, or None."""
+    n = len(conf)
+    if n == 0:
+        return "no trades in the training window"
+    if len(holdout_y) == 0:
+        return "no trades in the held-out (most recent) window"
+    distinct = np.unique(conf)
+    if len(distinct) < 2:
+        return f"the confidence is {distinct[0]:g} on every training trade: nothing to calibrate"
+    wins = int(y.sum())
+    if wins in (0, n):
+        return f"every training trade is a {'WIN' if wins else 'LOSS'}: nothing to calibrate against"
+    if n < 2 * min_block or conf[min_block - 1] >= conf[n - min_block]:
+        return (
+            f"too few trades per isotonic block: {n} training trades cannot form two steps of at least "
+            f"{min_block} trades at different confidences"
+        )
+    held_wins = int(holdout_y.sum())
+    if held_wins in (0, len(holdout_y)):
+        return f"every held-out trade is a {'WIN' if held_wins else 'LOSS'}: the score would mean nothing"
+    return None
+
+
+def _evaluate(sample: ModelData, split: TimeSplit, config: Config, root_seed: int) -> ModelResult:
     settings = config.calibration
     band = settings.max_confidence_change
     conf = sample.confidence
     y = sample.outcome.astype(np.float64)
-    n = sample.n
-    wins = int(y.sum())
-    if n == 0:
-        return _insufficient(sample, "no trades where this model's action agrees with the trade", wins)
-    order = np.argsort(conf, kind="stable")
-    sorted_conf, sorted_y = conf[order], y[order]
-    final = fit_sorted(sorted_conf, sorted_y, band)
-    calibrated = np.full(n, np.nan)
-    for train, test in split.splits(sample.rows):
-        fold_map = fit_sorted(sorted_conf[train[order]], sorted_y[train[order]], band)
-        calibrated[test] = fold_map(conf[test])
-    evaluated = ~np.isnan(calibrated)
-    n_eval = int(evaluated.sum())
-    reason = None
-    if n_eval < 2:
-        return _insufficient(sample, f"only {n_eval} trade(s) could be evaluated out of fold", wins, final)
-    if wins in (0, n):
-        reason = f"every trade of this model is a {'WIN' if wins else 'LOSS'}: nothing to calibrate against"
-    raw, cal, yy = conf[evaluated], calibrated[evaluated], y[evaluated]
-    before, after = brier(raw, yy), brier(cal, yy)
-    diff = (raw - yy) ** 2 - (cal - yy) ** 2
-    rng = np.random.default_rng([seed, zlib.crc32(sample.name.encode())])
-    lo, hi, how = mean_interval(diff, rng, settings.bootstrap_below, settings.bootstrap_resamples)
+    in_train = split.train[sample.rows]
+    in_hold = split.holdout[sample.rows]
+    in_early = split.earliest[sample.rows]
+    drift = calibration_drift(conf[in_early], y[in_early], conf[in_hold], y[in_hold], settings.drift_alpha)
+    order = np.argsort(conf[in_train], kind="stable")
+    train_conf, train_y = conf[in_train][order], y[in_train][order]
+    hold_conf, hold_y = conf[in_hold], y[in_hold]
+    refusal = sample.problem or _refusal(train_conf, train_y, hold_y, settings.min_block_trades)
+    if refusal:
+        return _insufficient(sample, refusal, int(in_train.sum()), int(in_hold.sum()), drift)
+    fitted = fit_sorted(train_conf, train_y, band, min_block=settings.min_block_trades, outside="identity")
+    final = shippable(fitted, band)
+    shipped = apply_engine_mapping(mapping_of(final.x, final.y), hold_conf)
+    before, after = brier(hold_conf, hold_y), brier(shipped, hold_y)
+    rng = np.random.default_rng([root_seed, zlib.crc32(sample.name.encode())])
+    evidence = improvement_evidence(
+        (hold_conf - hold_y) ** 2,
+        (shipped - hold_y) ** 2,
+        rng,
+        settings.improvement_confidence,
+        settings.bootstrap_below,
+        settings.bootstrap_resamples,
+    )
     bins = settings.reliability_bins
     return ModelResult(
         name=sample.name,
-        n=n,
-        n_evaluated=n_eval,
-        wins=wins,
+        n=sample.n,
+        n_train=len(train_conf),
+        n_evaluated=len(hold_conf),
+        wins=int(y.sum()),
         excluded=dict(sample.excluded),
-        status="insufficient" if reason else "ok",
-        reason=reason,
+        target=sample.target,
+        status="ok",
+        reason=None,
         brier_before=before,
         brier_after=after,
-        brier_in_sample=brier(final(conf), y),
+        brier_in_sample=brier(apply_engine_mapping(mapping_of(final.x, final.y), train_conf), train_y),
         improvement=(before - after) / before if before > 0 else None,
-        mean_difference=float(diff.mean()),
-        interval=(lo, hi),
-        interval_method=how,
-        spiegelhalter_z_before=spiegelhalter_z(raw, yy),
-        spiegelhalter_z=spiegelhalter_z(cal, yy),
-        reliability_before=reliability_table(raw, yy, bins),
-        reliability=reliability_table(cal, yy, bins),
+        improvement_lower=evidence.lower_bound,
+        improvement_interval=evidence.relative_interval,
+        mean_difference=evidence.mean_difference,
+        interval=evidence.interval,
+        interval_method=evidence.method,
+        mean_shift=float(np.mean(shipped - hold_conf)),
+        spiegelhalter_z_before=spiegelhalter_z(hold_conf, hold_y),
+        spiegelhalter_z=spiegelhalter_z(shipped, hold_y),
+        reliability_before=reliability_table(hold_conf, hold_y, bins),
+        reliability=reliability_table(shipped, hold_y, bins),
+        drift=drift,
         x=tuple(final.x.tolist()),
         y=tuple(final.y.tolist()),
         max_change=final.max_change,
@@ -341,30 +422,36 @@ def _evaluate(sample: ModelData, split: folds_mod.Folds, config: Config, seed: i
 
 
 def _insufficient(
-    sample: ModelData, reason: str, wins: int, fitted: CalibrationMap | None = None
+    sample: ModelData, reason: str, n_train: int, n_holdout: int, drift: dict[str, Any] | None
 ) -> ModelResult:
-    """A result that says plainly why no decision is possible; its map changes nothing unless fitted."""
-    chosen = fitted or CalibrationMap.identity()
+    """A result that says plainly why no decision is possible; its map is the identity (changes nothing)."""
+    identity = CalibrationMap.identity()
     return ModelResult(
         name=sample.name,
         n=sample.n,
-        n_evaluated=0,
-        wins=wins,
+        n_train=n_train,
+        n_evaluated=n_holdout,
+        wins=int(sample.outcome.sum()),
         excluded=dict(sample.excluded),
+        target=sample.target,
         status="insufficient",
         reason=reason,
         brier_before=None,
         brier_after=None,
         brier_in_sample=None,
         improvement=None,
+        improvement_lower=None,
+        improvement_interval=None,
         mean_difference=None,
         interval=None,
         interval_method="none",
+        mean_shift=None,
         spiegelhalter_z_before=None,
         spiegelhalter_z=None,
         reliability_before=[],
         reliability=[],
-        x=tuple(chosen.x.tolist()),
-        y=tuple(chosen.y.tolist()),
-        max_change=chosen.max_change,
+        drift=drift,
+        x=tuple(identity.x.tolist()),
+        y=tuple(identity.y.tolist()),
+        max_change=identity.max_change,
     )

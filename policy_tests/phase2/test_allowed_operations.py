@@ -18,8 +18,8 @@ from calpolicy.calibrate.proposal import OPERATIONS, Proposal
 pytestmark = pytest.mark.proposal
 
 TOP_LEVEL = {
-    "schema", "method", "band_method", "operations", "applied", "inputs", "data_models", "seed", "folds",
-    "split", "thresholds", "disagreement_rule", "models",
+    "schema", "method", "band_method", "operations", "applied", "inputs", "data_models", "seed",
+    "split", "windows", "thresholds", "disagreement_rule", "models",
 }  # fmt: skip
 FORBIDDEN = re.compile(
     r"weight|hold_bias|meta_agent|restart|retrain|deploy|approved|config_file|path_written", re.IGNORECASE
@@ -56,7 +56,7 @@ def test_computes_isotonic_calibration_maps(proposal: Proposal) -> None:
 
 @pytest.mark.control("P2.1.b")
 def test_compares_error_before_and_after(proposal: Proposal) -> None:
-    """Brier (MSE) before and after, out of fold, is reported for every model."""
+    """Brier (MSE) before and after, on the held-out most recent trades, is reported for every model."""
     missing = [
         f"{name} ({result.reason or 'no Brier scores'})"
         for name, result in proposal.models.items()

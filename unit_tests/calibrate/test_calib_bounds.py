@@ -14,37 +14,34 @@ from calpolicy.config import Config
 from unit_tests.calibrate.synth import MODELS, draw, frame_log
 
 CONFIG = Config()
-SEEDS = 100
+SEEDS = 40
 
 
-def _stop_rate(n: int, config: Config) -> float:
-    stops = 0
+def _go_count(n: int, config: Config) -> int:
+    go = 0
     for seed in range(SEEDS):
-        log = frame_log(draw(n, seed, "calibrated"))
-        stops += not check_bounds(propose(log, config, seed=seed), config).go
-    return stops / SEEDS
+        log = frame_log(draw(n, seed, "calibrated"), sha=f"calibrated-{n}-{seed}")
+        go += check_bounds(propose(log, config), config).go
+    return go
 
 
-@pytest.mark.parametrize("n", [50, 200, 1_000])
+@pytest.mark.parametrize("n", [50, 200, 1_000, 5_000])
 def test_honesty_perfectly_calibrated_model_is_stopped(n: int) -> None:
-    """y ~ Bernoulli(c): there is nothing to fix, so the gate must say STOP in ≥ 95% of 100 seeds.
-
-    Observed when written: 100/100 at every n (at n = 50 via the insufficient-evidence rule). In-sample
-    isotonic "improves" these same logs by ≥ 5% in 100/100 seeds at n = 50 and 200.
-    """
-    assert _stop_rate(n, CONFIG) >= 0.95
+    """y ~ Bernoulli(c): nothing to fix, so GO in at most 5% of runs (here ≤ 2 of 40 seeds; the 200-seed
+    sweep in benchmarks/sweep_calibrate.py is in docs/calibration.md)."""
+    assert _go_count(n, CONFIG) <= 2
 
 
 def test_honesty_holds_even_without_the_minimum_size_rule() -> None:
-    """With the 200-trade rule switched off, the out-of-fold statistics alone still stop n = 50
-    (observed 97/100): the minimum-size rule is a second line of defence, not the only one."""
-    assert _stop_rate(50, CONFIG.with_overrides({"calibration.min_trades_for_decision": 1}, "test")) >= 0.95
+    """With the 200-trade rule switched off, the held-out statistics alone still stop n = 200: the
+    minimum-size rule is a second line of defence, not the only one."""
+    assert _go_count(200, CONFIG.with_overrides({"calibration.min_trades_for_decision": 1}, "test")) <= 2
 
 
 def test_strongly_overconfident_model_with_much_data_is_go() -> None:
     """True win rate 0.5 + 0.3·(c − 0.5) at n = 20,000: a real, large miscalibration — GO in every seed."""
-    for seed in range(20):
-        verdict = check_bounds(propose(frame_log(draw(20_000, seed, "overconfident")), CONFIG, seed), CONFIG)
+    for seed in range(5):
+        verdict = check_bounds(propose(frame_log(draw(20_000, seed, "overconfident")), CONFIG), CONFIG)
         assert verdict.go, verdict.to_json()
 
 
@@ -52,7 +49,7 @@ def test_strongly_overconfident_model_with_much_data_is_go() -> None:
 def good() -> tuple[Proposal, object]:
     log = frame_log(draw(5_000, 11, "overconfident", MODELS), MODELS)
     proposal = propose(log, CONFIG)
-    assert check_bounds(proposal, CONFIG, log).go
+    assert check_bounds(proposal, CONFIG, log).go, check_bounds(proposal, CONFIG, log).to_json()
     return proposal, log
 
 
@@ -63,9 +60,7 @@ def _with_model(proposal: Proposal, name: str, **changes: object) -> Proposal:
 
 
 def _status(verdict, control: str, model: str | None = None) -> set[str]:
-    return {
-        f.status for f in verdict.by_id(control) if model is None or f.evidence.get("model") == model
-    }
+    return {f.status for f in verdict.by_id(control) if model is None or f.evidence.get("model") == model}
 
 
 def test_every_bound_reports_per_item(good) -> None:
@@ -111,12 +106,30 @@ def test_malformed_maps_fail_p22a(good, x, y, problem) -> None:
     assert problem in finding.message
 
 
-def test_too_small_an_improvement_or_an_interval_touching_zero_fails_p22b(good) -> None:
+def test_p22b_decides_on_the_lower_bound_and_names_the_rule(good) -> None:
     proposal, _ = good
-    weak = _with_model(proposal, "ensemble", improvement=0.049)
+    verdict = check_bounds(proposal, CONFIG)
+    (finding,) = verdict.by_id("P2.2.b")
+    assert finding.status == "pass"
+    assert finding.evidence["rule"] == "lower_bound"
+    assert "rule lower_bound" in finding.message
+    # a large point estimate does not help when the lower bound is short of 5%
+    weak = _with_model(proposal, "ensemble", improvement=0.2, improvement_lower=0.049)
     assert _status(check_bounds(weak, CONFIG), "P2.2.b") == {"fail"}
+
+
+def test_the_v1_reading_is_an_explicit_choice_and_says_so(good) -> None:
+    proposal, _ = good
+    v1 = CONFIG.with_overrides({"calibration.improvement_rule": "point_estimate_and_positive_interval"}, "test")
+    weak_bound = _with_model(proposal, "ensemble", improvement_lower=0.01)
+    (finding,) = check_bounds(weak_bound, v1).by_id("P2.2.b")
+    assert finding.status == "pass"
+    assert finding.evidence["rule"] == "point_estimate_and_positive_interval"
+    assert "engine v1" in finding.message
+    weak = _with_model(proposal, "ensemble", improvement=0.049)
+    assert _status(check_bounds(weak, v1), "P2.2.b") == {"fail"}
     noisy = _with_model(proposal, "ensemble", interval=(-0.0001, 0.02))
-    assert "may be noise" in check_bounds(noisy, CONFIG).by_id("P2.2.b")[0].message
+    assert "may be noise" in check_bounds(noisy, v1).by_id("P2.2.b")[0].message
 
 
 def test_a_model_getting_worse_fails_p22c(good) -> None:

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.optimize import isotonic_regression
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.datasets import make_blobs
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.naive_bayes import GaussianNB
 
-from calpolicy.calibrate.isotonic import CalibrationMap, clamp_to_band, fit
+from calpolicy.calibrate.isotonic import CalibrationMap, clamp_to_band, fit, pool_small_blocks, shippable
 from calpolicy.calibrate.metrics import brier
 
 GRID = np.linspace(0.0, 1.0, 20_001)
@@ -119,3 +120,72 @@ def test_scikit_learn_calibration_example_is_reproduced() -> None:
     reference = CalibratedClassifierCV(GaussianNB(), cv=2, method="isotonic")
     reference.fit(x_train, y_train, sample_weight=w_train)
     np.testing.assert_allclose(calibrated, reference.predict_proba(x_test)[:, 1], atol=1e-9)
+
+
+# ---------------------------------------------------------------------- engine v2: what a shipped map needs
+
+
+@settings(max_examples=150, deadline=None)
+@given(samples, st.sampled_from([0.05, 0.15]), st.sampled_from([1, 5, 50]))
+def test_shipped_map_is_monotone_in_band_with_clean_knots(sample, band: float, min_block: int) -> None:
+    """What ships: min block, identity outside the data, knots rounded — still monotone, in band, in [0, 1]."""
+    x = np.asarray(sample[0])
+    y = np.asarray(sample[1], dtype=float)
+    m = shippable(fit(x, y, band, min_block=min_block, outside="identity"), band)
+    assert m.x[0] == 0.0
+    assert m.x[-1] == 1.0
+    assert np.all(np.diff(m.x) > 0)
+    assert np.all(np.round(m.x, 6) == m.x)
+    assert all(float(repr(float(k))) == k and len(repr(float(k))) <= 8 for k in m.x)
+    for at in (GRID, x, m.x):
+        values = m(at)
+        assert np.all(np.diff(m(np.sort(at))) >= 0)
+        assert np.all((values >= 0.0) & (values <= 1.0))
+        assert np.max(np.abs(values - at)) <= band + 1e-9
+    # outside the fitted range the map returns to the identity within the size of its edge change
+    lo, hi = x.min(), x.max()
+    edge = max(abs(float(m(lo)) - lo), abs(float(m(hi)) - hi)) + 2e-6
+    outside = GRID[(lo - edge > GRID) | (hi + edge < GRID)]
+    np.testing.assert_allclose(m(outside), outside, atol=1e-6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(samples, st.integers(min_value=2, max_value=60))
+def test_every_step_rests_on_at_least_the_minimum_number_of_trades(sample, min_block: int) -> None:
+    """After pooling, each run of equal fitted values covers ≥ min_block trades (unless all trades are fewer)."""
+    x = np.sort(np.asarray(sample[0]))
+    y = np.asarray(sample[1], dtype=float)
+    starts = np.flatnonzero(np.concatenate(([True], x[1:] != x[:-1])))
+    trades = np.diff(np.append(starts, len(x))).astype(float)
+    means = np.add.reduceat(y, starts) / trades
+    fitted = isotonic_regression(means, weights=trades).x
+    pooled = pool_small_blocks(fitted, trades, trades, min_block)
+    assert np.all(np.diff(pooled) >= -1e-12)
+    runs = np.flatnonzero(np.concatenate(([True], np.abs(np.diff(pooled)) > 1e-12)))
+    sizes = np.add.reduceat(trades, runs)
+    assert sizes.min() >= min(min_block, len(x))
+    assert np.isclose(np.sum(pooled * trades), np.sum(y))  # pooling keeps the total: still a least-squares fit
+
+
+def test_support_at_three_confidences_leaves_the_rest_of_the_range_alone() -> None:
+    """Confidences only at {0.6, 0.7, 0.8}: 0.2 maps to 0.2 and 0.99 to 0.99; the data points move."""
+    rng = np.random.default_rng(0)
+    x = rng.choice([0.6, 0.7, 0.8], 3_000)
+    y = (rng.random(3_000) < 0.5 + 0.3 * (x - 0.5)).astype(float)
+    m = shippable(fit(x, y, 0.15, min_block=50, outside="identity"), 0.15)
+    assert float(m(0.2)) == 0.2
+    assert float(m(0.99)) == 0.99
+    assert float(m(0.8)) < 0.75
+
+
+def test_no_spike_to_one_on_a_handful_of_top_wins() -> None:
+    """Five trades at the top, all wins: v1 jumped to 1.0 there; pooled into a 50-trade step it cannot."""
+    rng = np.random.default_rng(2)
+    x = np.concatenate((rng.uniform(0.5, 0.94, 2_000), np.full(5, 0.948)))
+    y = np.concatenate(((rng.random(2_000) < 0.5 + 0.3 * (x[:2_000] - 0.5)).astype(float), np.ones(5)))
+    spiky = fit(x, y, 1.0)
+    assert float(spiky(0.948)) == 1.0  # the unpooled isotonic fit does spike
+    m = shippable(fit(x, y, 0.15, min_block=50, outside="identity"), 0.15)
+    values = m(np.linspace(0.001, 0.999, 999))
+    assert not np.any((values == 0.0) | (values == 1.0))
+    assert float(m(0.948)) < 0.9

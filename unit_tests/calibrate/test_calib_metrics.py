@@ -5,8 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calpolicy.calibrate.folds import kfold, walk_forward
-from calpolicy.calibrate.metrics import brier, mean_interval, reliability_table, spiegelhalter_z, wilson
+from calpolicy.calibrate.metrics import (
+    brier,
+    calibration_drift,
+    improvement_evidence,
+    reliability_table,
+    spiegelhalter_z,
+    wilson,
+)
+from calpolicy.calibrate.split import forward_split
+from unit_tests.calibrate.synth import draw, frame_log
 
 
 @pytest.mark.parametrize(
@@ -33,17 +41,45 @@ def test_wilson_known_values() -> None:
     assert wilson(0, 0) == (0.0, 1.0)
 
 
-@pytest.mark.parametrize(("n", "method"), [(300, "bootstrap"), (20_000, "normal")])
-def test_mean_interval_covers_the_true_mean(n: int, method: str) -> None:
-    """Across 200 samples the 95% interval covers the true mean roughly 95% of the time."""
+@pytest.mark.parametrize(("n", "method"), [(500, "bca_bootstrap"), (20_000, "normal")])
+def test_improvement_intervals_cover_the_true_ratio(n: int, method: str) -> None:
+    """Skewed per-trade squared errors with a known true relative gain (0.1): the two-sided 95% interval
+    and the one-sided 95% lower bound each cover it in ≥ ~95% of 200 samples (binomial noise allowed)."""
     rng = np.random.default_rng(1)
-    hits = 0
+    two_sided = one_sided = 0
     for _ in range(200):
-        diff = rng.exponential(1.0, n) - 1.0  # skewed, true mean 0
-        lo, hi, how = mean_interval(diff, rng, bootstrap_below=5000, resamples=400)
-        assert how == method
-        hits += lo <= 0.0 <= hi
-    assert 0.88 <= hits / 200 <= 0.99
+        before = rng.exponential(0.25, n)
+        after = before * rng.uniform(0.7, 1.1, n)  # E[after] = 0.9 E[before]: true gain 0.1
+        result = improvement_evidence(before, after, rng, 0.95, bootstrap_below=5000, resamples=400)
+        assert result.method == method
+        two_sided += result.relative_interval[0] <= 0.1 <= result.relative_interval[1]
+        one_sided += result.lower_bound <= 0.1
+        assert result.interval[0] <= result.mean_difference <= result.interval[1]
+    assert two_sided / 200 >= 0.92
+    assert one_sided / 200 >= 0.92
+
+
+def test_improvement_of_an_identity_map_is_exactly_zero() -> None:
+    sq = np.random.default_rng(0).random(300)
+    result = improvement_evidence(sq, sq, np.random.default_rng(0), 0.95, 5000, 400)
+    assert result.relative == result.lower_bound == 0.0
+    assert result.relative_interval == (0.0, 0.0)
+
+
+def test_drift_is_flagged_only_when_calibration_changes() -> None:
+    rng = np.random.default_rng(4)
+    p = rng.uniform(0.5, 0.95, 4000)
+    calibrated = (rng.random(4000) < p).astype(float)
+    over = (rng.random(4000) < 0.5 + 0.3 * (p - 0.5)).astype(float)
+    same = calibration_drift(p[:2000], calibrated[:2000], p[2000:], calibrated[2000:], 0.05)
+    changed = calibration_drift(p[:2000], over[:2000], p[2000:], calibrated[2000:], 0.05)
+    assert same is not None
+    assert changed is not None
+    assert not same["significant"]
+    assert changed["significant"]
+    assert changed["p_value"] < 1e-6
+    assert changed["earliest"]["win_rate"] < changed["latest"]["win_rate"]
+    assert calibration_drift(p[:1], calibrated[:1], p, calibrated, 0.05) is None
 
 
 def test_reliability_table_equal_count_bins() -> None:
@@ -66,25 +102,15 @@ def test_reliability_table_keeps_ties_together() -> None:
     assert [row["n"] for row in table] == [90, 10]
 
 
-def test_kfold_is_seeded_balanced_and_covers_everything() -> None:
-    a, b, c = kfold(103, 5, 0), kfold(103, 5, 0), kfold(103, 5, 1)
-    np.testing.assert_array_equal(a.label, b.label)
-    assert not np.array_equal(a.label, c.label)
-    assert sorted(np.bincount(a.label)) == [20, 20, 21, 21, 21]
-    tested = np.zeros(103, dtype=int)
-    for train, test in a.splits():
-        assert not (train & test).any()
-        assert (train | test).all()
-        tested += test
-    assert (tested == 1).all()
-
-
-def test_walk_forward_never_trains_on_the_future() -> None:
-    rng = np.random.default_rng(3)
-    times = rng.permutation(600)  # row i happened at times[i]
-    folds = walk_forward(np.argsort(times), 5)
-    seen = 0
-    for train, test in folds.splits():
-        assert times[train].max() < times[test].min()
-        seen += test.sum()
-    assert seen == 500  # the first block (100 trades) only ever trains
+def test_forward_split_holds_out_the_latest_trades_in_time_not_in_file_order() -> None:
+    log = frame_log(draw(100, 0, "calibrated"))
+    shuffled = np.random.default_rng(3).permutation(100)
+    log.frame["timestamp"] = log.frame["timestamp"].to_numpy()[shuffled]  # file order is not time order
+    split = forward_split(log, 0.3)
+    assert split.n_holdout == 30
+    assert int(split.earliest.sum()) == 30
+    times = log.frame["timestamp"]
+    assert times[split.train].max() < times[split.holdout].min()
+    assert times[split.earliest].max() < times[~split.earliest].min()
+    assert not (split.train & split.holdout).any()
+    assert (split.train | split.holdout).all()

@@ -9,9 +9,12 @@ import pytest
 
 from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import Proposal, ProposalError, propose
+from calpolicy.calibrate.models import extract
+from calpolicy.calibrate.proposal import apply_engine_mapping
+from calpolicy.calibrate.split import forward_split
 from calpolicy.clm.reader import parse_clm_bytes, read_clm
 from calpolicy.config import Config
-from unit_tests.calibrate.synth import MODELS, draw, frame_log, jsonl_bytes
+from unit_tests.calibrate.synth import MODELS, draw, frame_log, jsonl_bytes, slope_trades
 from unit_tests.conftest import FIXTURE_LOG
 
 CONFIG = Config()
@@ -22,15 +25,20 @@ def over_log():
     return parse_clm_bytes(jsonl_bytes(draw(2_000, 5, "overconfident", MODELS)), "over.jsonl")
 
 
-def test_same_seed_same_bytes_other_seed_other_folds(over_log) -> None:
+def test_the_seed_a_caller_passes_changes_nothing(over_log) -> None:
+    """Randomness (the bootstrap) is derived from the log's digest: same log, same bytes, any seed."""
     first = propose(over_log, CONFIG, seed=0)
     assert propose(over_log, CONFIG, seed=0).to_json() == first.to_json()
-    other = propose(over_log, CONFIG, seed=1)
-    assert other.to_json() != first.to_json()
-    # the proposed map is fitted on all trades, so it does not depend on the fold seed
-    for name in first.models:
-        assert first.models[name].x == other.models[name].x
-        assert first.models[name].y == other.models[name].y
+    assert propose(over_log, CONFIG, seed=12345).to_json() == first.to_json()
+    assert first.ensemble.interval_method == "bca_bootstrap"
+
+
+def test_borderline_verdicts_do_not_depend_on_the_seed() -> None:
+    """v1: 10 of 40 borderline logs changed verdict with the seed. Now seeds cannot reach the verdict."""
+    for index in range(8):
+        log = frame_log(slope_trades(1_500, index, 0.45), sha=f"borderline-{index}")
+        verdicts = {check_bounds(propose(log, CONFIG, seed=seed), CONFIG).go for seed in (0, 1, 99)}
+        assert len(verdicts) == 1
 
 
 def test_json_round_trip_is_exact_and_standard(over_log) -> None:
@@ -43,8 +51,9 @@ def test_json_round_trip_is_exact_and_standard(over_log) -> None:
     assert raw["inputs"]["line_count"] == 2_000
     assert set(raw["models"]) == {"ensemble", *MODELS}
     for result in raw["models"].values():
-        for key in ("n", "brier_before", "brier_after", "improvement", "interval", "spiegelhalter_z",
-                    "reliability", "x", "y", "max_change"):  # fmt: skip
+        for key in ("n", "n_train", "brier_before", "brier_after", "improvement", "improvement_lower",
+                    "improvement_interval", "interval", "spiegelhalter_z", "reliability", "x", "y",
+                    "max_change", "mean_shift", "drift", "target"):  # fmt: skip
             assert result[key] is not None, key
 
 
@@ -61,6 +70,10 @@ def test_json_round_trip_is_exact_and_standard(over_log) -> None:
         lambda raw: raw["models"]["ensemble"].update(n=True),
         lambda raw: raw["models"]["ensemble"].update(status="fine"),
         lambda raw: raw["models"]["ensemble"].update(interval=[0.1]),
+        lambda raw: raw["models"]["ensemble"].update(improvement_interval=[0.1, 0.2, 0.3]),
+        lambda raw: raw["models"]["ensemble"].update(drift=[1]),
+        lambda raw: raw["models"]["ensemble"].update(improvement_lower="0.06"),
+        lambda raw: raw.pop("windows"),
     ],
 )
 def test_from_json_refuses_anything_unexpected(over_log, tamper) -> None:
@@ -75,21 +88,53 @@ def test_from_json_refuses_non_json() -> None:
         Proposal.from_json("{nope")
 
 
-def test_engine_mapping_has_clean_keys_and_stays_in_band(over_log) -> None:
+def test_engine_mapping_is_the_exact_scored_map(over_log) -> None:
+    """Exact knots as clean decimal keys covering 0..1; applied as the real loader applies it (float keys,
+    np.interp over the sorted keys, clip to [0, 1]) it reproduces ``brier_after`` on the held-out trades."""
     proposal = propose(over_log, CONFIG)
-    for name in proposal.models:
-        mapping = proposal.engine_mapping(name)
+    data = extract(over_log)
+    split = forward_split(over_log, CONFIG.calibration.holdout_fraction)
+    for name, result in proposal.models.items():
+        mapping = Proposal.from_json(proposal.to_json()).engine_mapping(name)
         keys = list(mapping)
         assert keys[0] == "0.0"
         assert keys[-1] == "1.0"
-        assert "0.55" in keys
-        assert len(keys) == 21
-        assert all(len(k) <= 4 for k in keys)
-        grid = np.array([float(k) for k in keys])
+        assert all(len(k) <= 8 and float(k) == round(float(k), 6) and repr(float(k)) == k for k in keys)
+        assert [float(k) for k in keys] == list(result.x)
         values = np.array(list(mapping.values()))
         assert np.all(np.diff(values) >= 0)
-        assert np.max(np.abs(values - grid)) <= 0.15 + 1e-12
-        assert all(round(v, 4) == v for v in values)
+        # the loader's rule, written out independently of the library
+        loader_x = np.array(sorted(float(k) for k in mapping))
+        loader_y = np.array([mapping[k] for k in sorted(mapping, key=float)])
+        sample = data[name]
+        held = split.holdout[sample.rows]
+        conf, y = sample.confidence[held], sample.outcome[held]
+        applied = np.clip(np.interp(conf, loader_x, loader_y), 0.0, 1.0)
+        assert np.mean((applied - y) ** 2) == pytest.approx(result.brier_after, rel=1e-12, abs=0)
+        assert np.mean((conf - y) ** 2) == pytest.approx(result.brier_before, rel=1e-12, abs=0)
+        assert result.n_evaluated == int(held.sum())
+        assert np.max(np.abs(applied - conf)) <= 0.15 + 1e-9
+
+
+def test_constant_confidence_is_refused_by_propose_itself() -> None:
+    """The production log has 0.7 on every record; v1 + check_bounds alone said GO with +13.8%."""
+    trades = slope_trades(3_000, 1, 1.0)
+    trades["confidence"] = np.full(3_000, 0.7)
+    proposal = propose(frame_log(trades), CONFIG)
+    assert proposal.ensemble.status == "insufficient"
+    assert proposal.ensemble.max_change == 0.0
+    verdict = check_bounds(proposal, CONFIG)
+    assert not verdict.go
+    assert "0.7 on every training trade" in verdict.by_id("P2.2.b")[0].message
+
+
+def test_too_few_trades_per_block_is_refused_by_propose_itself() -> None:
+    """Two confidences, but one of them on only 10 training trades: no two 50-trade steps are possible."""
+    trades = slope_trades(3_000, 1, 0.5)
+    trades["confidence"] = np.where(np.arange(3_000) < 10, 0.9, 0.6)
+    proposal = propose(frame_log(trades), CONFIG)
+    assert proposal.ensemble.status == "insufficient"
+    assert "too few trades per isotonic block" in proposal.ensemble.reason
 
 
 def test_single_class_of_outcome_is_insufficient_evidence_not_a_crash() -> None:
@@ -99,10 +144,10 @@ def test_single_class_of_outcome_is_insufficient_evidence_not_a_crash() -> None:
     assert proposal.ensemble.status == "insufficient"
     verdict = check_bounds(proposal, CONFIG)
     assert not verdict.go
-    assert "every trade of this model is a WIN" in verdict.by_id("P2.2.b")[0].message
+    assert "every training trade is a WIN" in verdict.by_id("P2.2.b")[0].message
 
 
-def test_model_with_too_few_agreeing_rows_stops_the_whole_proposal() -> None:
+def test_model_with_too_few_calls_stops_the_whole_proposal() -> None:
     trades = draw(3_000, 2, "overconfident", ("m",))
     trades["action__m"][:] = "HOLD"
     trades["action__m"][:3] = trades["side"][:3]
@@ -115,7 +160,7 @@ def test_model_with_too_few_agreeing_rows_stops_the_whole_proposal() -> None:
     assert "insufficient evidence" in finding.message
 
 
-def test_model_that_never_agrees_gets_no_change_and_a_stop() -> None:
+def test_model_that_only_holds_gets_no_change_and_a_stop() -> None:
     trades = draw(1_000, 2, "overconfident", ("m",))
     trades["action__m"][:] = "HOLD"
     proposal = propose(frame_log(trades, ("m",)), CONFIG)
@@ -124,20 +169,22 @@ def test_model_that_never_agrees_gets_no_change_and_a_stop() -> None:
     assert not check_bounds(proposal, CONFIG).go
 
 
-def test_walk_forward_evaluates_later_trades_only(over_log) -> None:
-    config = Config().with_overrides({"calibration.split": "walk_forward"}, "test")
-    proposal = propose(over_log, config)
-    assert proposal.split == "walk_forward"
-    assert proposal.ensemble.n_evaluated == 1_666  # blocks of ~333 in time order; the first only trains
-    assert check_bounds(proposal, config).findings
+def test_the_decision_rests_on_the_latest_trades_and_the_windows_are_recorded(over_log) -> None:
+    proposal = propose(over_log, CONFIG)
+    assert proposal.split == "forward_holdout"
+    assert proposal.ensemble.n_evaluated == 600  # the latest 30% of 2,000 trades
+    assert proposal.ensemble.n_train == 1_400
+    windows = proposal.windows
+    assert windows["holdout"]["records"] == 600
+    assert windows["train"]["to"] < windows["holdout"]["from"]
+    assert windows["earliest"]["first_line"] == 1
 
 
-def test_in_sample_optimism_is_reported_but_out_of_fold_decides() -> None:
-    """On a well-calibrated log the in-sample fit always looks better; the out-of-fold one does not."""
-    proposal = propose(frame_log(draw(300, 4, "calibrated")), CONFIG)
+def test_in_sample_optimism_is_reported_but_the_holdout_decides() -> None:
+    """On a well-calibrated log the fit looks better on its own training window; on the holdout it does not."""
+    proposal = propose(frame_log(draw(1_000, 4, "calibrated")), CONFIG)
     result = proposal.ensemble
-    assert result.brier_in_sample < result.brier_before
-    assert result.brier_after > result.brier_in_sample
+    assert result.brier_in_sample < result.brier_after
 
 
 def test_the_shipped_fixture_is_too_small_to_decide() -> None:
@@ -147,3 +194,38 @@ def test_the_shipped_fixture_is_too_small_to_decide() -> None:
     assert not verdict.go
     assert verdict.exit_code == 1
     assert "insufficient evidence" in verdict.by_id("P2.2.b")[0].message
+
+
+def test_a_model_whose_calls_cannot_be_judged_keeps_the_identity_and_says_why() -> None:
+    trades = draw(3_000, 2, "overconfident", ("m",))
+    log = frame_log(trades, ("m",))
+    log.frame.loc[7, "exit_price"] = np.nan
+    proposal = propose(log, CONFIG)
+    result = proposal.models["m"]
+    assert result.status == "insufficient"
+    assert result.x == (0.0, 1.0)
+    assert result.y == (0.0, 1.0)
+    assert "line 8" in result.reason
+    assert proposal.ensemble.status == "ok"
+    assert not check_bounds(proposal, CONFIG).go
+
+
+def test_what_ships_leaves_unseen_confidences_alone() -> None:
+    """A log with confidences only at {0.6, 0.7, 0.8}: the shipped mapping sends 0.2 to 0.2 (v1: the flat
+    end of the isotonic fit moved it), as the loader applies it."""
+    trades = slope_trades(3_000, 6, 0.3)
+    trades["confidence"] = np.random.default_rng(6).choice([0.6, 0.7, 0.8], 3_000)
+    proposal = propose(frame_log(trades), CONFIG)
+    mapping = proposal.engine_mapping()
+    assert proposal.ensemble.status == "ok"
+    assert float(apply_engine_mapping(mapping, 0.2)) == 0.2
+    assert float(apply_engine_mapping(mapping, 0.95)) == 0.95
+
+
+def test_a_log_without_a_digest_is_seeded_from_its_content() -> None:
+    trades = slope_trades(1_000, 3, 0.4)
+    a = propose(frame_log(trades, sha=""), CONFIG, seed=1)
+    b = propose(frame_log(trades, sha=""), CONFIG, seed=2)
+    other = propose(frame_log(slope_trades(1_000, 4, 0.4), sha=""), CONFIG)
+    assert a.to_json() == b.to_json()
+    assert a.seed != other.seed
