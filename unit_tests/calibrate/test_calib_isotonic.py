@@ -125,7 +125,7 @@ def test_scikit_learn_calibration_example_is_reproduced() -> None:
 # ---------------------------------------------------------------------- engine v2: what a shipped map needs
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(samples, st.sampled_from([0.05, 0.15]), st.sampled_from([1, 5, 50]))
 def test_shipped_map_is_monotone_in_band_with_clean_knots(sample, band: float, min_block: int) -> None:
     """What ships: min block, identity outside the data, knots rounded — still monotone, in band, in [0, 1]."""
