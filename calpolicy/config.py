@@ -140,6 +140,10 @@ class RedisConfig(_Section):
     latency_samples: int = Field(100, ge=1, le=100_000)
     latency_duration_s: float = Field(1.0, gt=0.0, le=60.0)
     timeout_s: float = Field(2.0, gt=0.0)
+    # one wall-clock bound on a whole probe (connect + every command); per-read timeouts alone let a
+    # server that answers one byte at a time hold a probe for minutes. Latency sampling gets it on top
+    # of latency_duration_s.
+    deadline_s: float = Field(10.0, gt=0.0, le=600.0)
     backlog_streams: tuple[str, ...] = ("quantum:stream:trade.closed",)
     max_backlog: int = Field(1000, ge=0)
     halt_keys: dict[str, tuple[str, ...]] = {
