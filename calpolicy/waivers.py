@@ -160,24 +160,22 @@ def waiver_problems(
         value = lookup(key)
         if binding.looser(value) and key not in waivers:
             problems.append(
-                f"config key '{key}' = {_shown(value)} (from {origin(key)}) is looser than the checklist's binding value "
-                f"{_shown(binding.value)} (items {', '.join(binding.controls)}); loosening needs a "
+                f"config key '{key}' = {_shown(value)} (from {origin(key)}) is looser than the checklist's "
+                f"binding value {_shown(binding.value)} (items {', '.join(binding.controls)}); loosening needs a "
                 f'[waivers."{key}"] table with by, why and until (see docs/configuration.md)'
             )
     for key, waiver in waivers.items():
         binding = BINDINGS.get(key)
         if binding is None:
-            problems.append(
-                f"waivers.\"{key}\": not a binding checklist value; waivable keys: {', '.join(BINDINGS)}"
-            )
+            problems.append(f'waivers."{key}": not a binding checklist value; waivable keys: {", ".join(BINDINGS)}')
         elif not binding.looser(lookup(key)):
             problems.append(
-                f"waivers.\"{key}\": the value {_shown(lookup(key))} is not looser than the checklist's "
+                f'waivers."{key}": the value {_shown(lookup(key))} is not looser than the checklist\'s '
                 f"{_shown(binding.value)}, so there is nothing to waive; remove the waiver"
             )
         elif waiver.until <= moment:
             problems.append(
-                f"waivers.\"{key}\" expired at {waiver.until.isoformat(timespec='minutes')} "
+                f'waivers."{key}" expired at {waiver.until.isoformat(timespec="minutes")} '
                 f"(by {waiver.by}): restore the checklist value {_shown(binding.value)} or renew the waiver"
             )
     return problems

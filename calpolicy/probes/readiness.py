@@ -17,6 +17,7 @@ bound, and ``requests`` hides the one and decodes without the other.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import socket
 import threading
@@ -156,10 +157,8 @@ class _Watchdog:
         self.fired = True
         sock = self._connection.sock
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def cancel(self) -> None:
         self._timer.cancel()
@@ -192,8 +191,7 @@ def _one_request(config: ReadinessConfig, url: str, deadline: float) -> tuple[in
         if watchdog.fired:
             raise _DeadlineHit from None
         raise _Transient(
-            f"no answer within the timeout (connect {config.connect_timeout_s:g} s, "
-            f"read {config.read_timeout_s:g} s)"
+            f"no answer within the timeout (connect {config.connect_timeout_s:g} s, read {config.read_timeout_s:g} s)"
         ) from None
     except (OSError, http.client.HTTPException, ValueError) as error:
         if watchdog.fired:
@@ -279,13 +277,9 @@ def readiness_findings(response: ReadinessResponse, config: ReadinessConfig) -> 
             Finding("P0.3.c", "fail", message, evidence),
         ]
     if config.required_action in actions:
-        findings.append(
-            Finding("P0.3.b", "pass", f"'{config.required_action}' is offered: {actions}", evidence)
-        )
+        findings.append(Finding("P0.3.b", "pass", f"'{config.required_action}' is offered: {actions}", evidence))
     else:
-        findings.append(
-            Finding("P0.3.b", "fail", f"'{config.required_action}' is not in actions {actions}", evidence)
-        )
+        findings.append(Finding("P0.3.b", "fail", f"'{config.required_action}' is not in actions {actions}", evidence))
     outside = [a for a in actions if a not in config.allowed_actions]
     if outside:
         findings.append(

@@ -13,6 +13,7 @@ read as "could not check", never as a tripped halt key.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
@@ -46,10 +47,9 @@ class _Watchdog:
 
     def _fire(self) -> None:
         self.fired = True
-        try:
+        # a half-built connection may fail to close; the read it blocks still returns
+        with contextlib.suppress(Exception):
             self._pool.disconnect()
-        except Exception:  # a half-built connection may fail to close; the read it blocks still returns
-            pass
 
     def cancel(self) -> None:
         self._timer.cancel()
