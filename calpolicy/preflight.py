@@ -35,7 +35,7 @@ RUN_ID = "preflight.run"
 # whose test went missing is still caught, because every PREFLIGHT_IDS item must report a result.
 PREFLIGHT_DIRS = ("phase0", "stop_signals")
 TITLE = "preflight (Phase 0 + absolute stop signals)"
-_STATUS = {"pass": "pass", "fail": "fail", "error": "error"}
+_STATUS = {"pass": "pass", "fail": "fail", "error": "error", "waived": "waived"}
 _NOISE = re.compile(r"^(Failed: |(\w+\.)*CouldNotCheck: |AssertionError: )")
 
 
@@ -151,6 +151,8 @@ def build_verdict(rows: list[dict[str, Any]], returncode: int | None, output_tai
                 text = f"the check was skipped, and a skipped check is not a pass: {_clean(message, control_id)}"
             elif status == "pass":
                 text = f"passed ({row.get('nodeid')})"
+            elif status == "waived":
+                text = f"{message or 'passed only under a waiver'} ({row.get('nodeid')})"
             else:
                 text = _clean(message, control_id)
             findings.append(Finding(control_id, status, text, evidence))
@@ -204,6 +206,7 @@ def render(run: PreflightRun, max_lines_per_item: int = 6) -> str:
         trimmed.append(Finding(finding.id, finding.status, "\n      ".join(lines), finding.evidence))
     text = render_verdict(Verdict(tuple(trimmed)), f"{TITLE} in {run.duration_s:.1f} s")
     if verdict.go:  # the passes are listed by render_verdict; one line per item is enough
-        passed = sorted({f.id for f in verdict.findings})
-        text = text.splitlines()[0] + "\n  PASS  " + ", ".join(passed)
+        passed = sorted({f.id for f in verdict.findings if f.status == "pass"})
+        waived = [line for line in text.splitlines()[1:] if line.lstrip().startswith("WAIVED")]
+        text = "\n".join([text.splitlines()[0], "  PASS  " + ", ".join(passed), *waived])
     return text

@@ -208,6 +208,11 @@ def waive_findings(findings: Iterable[Any], waivers: Mapping[str, Waiver]) -> tu
     return tuple(out)
 
 
+def apply_waivers(verdict: Any, waivers: Mapping[str, Waiver]) -> Any:
+    """The verdict with every passing finding of a waived item shown as ``waived`` (see ``waive_findings``)."""
+    return type(verdict)(waive_findings(verdict.findings, waivers))
+
+
 def _shown(value: Any) -> str:
     if isinstance(value, tuple):
         value = list(value)
