@@ -320,6 +320,8 @@ Origin = str | dict[str, str] | None  # one name for the whole layer, or one per
 def _build(layers: list[tuple[dict[str, Any], Origin]], sources: dict[str, str]) -> Config:
     merged: dict[str, Any] = {}
     for layer, origin in layers:
+        if isinstance(layer.get("waivers"), dict):
+            layer = {**layer, "waivers": _dotted_waivers(layer["waivers"])}
         if isinstance(origin, dict):
             sources.update(origin)
         elif origin is not None:
@@ -335,6 +337,19 @@ def _build(layers: list[tuple[dict[str, Any], Origin]], sources: dict[str, str])
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
     return config.model_copy(update={"sources": sources})
+
+
+def _dotted_waivers(table: dict[str, Any]) -> dict[str, Any]:
+    """``[waivers.cadence.min_symbols]`` (unquoted) means the same as ``[waivers."cadence.min_symbols"]``."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        is_section = isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values())
+        if is_section and not {"by", "why", "until"} & set(value):
+            for inner, waiver in value.items():
+                flat[f"{key}.{inner}"] = waiver
+        else:
+            flat[key] = value
+    return flat
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
