@@ -84,6 +84,11 @@ def connect(config: RedisConfig, extra_s: float = 0.0) -> Iterator[redis.Redis]:
             raise _overran(config, budget) from None
         if isinstance(error, redis.RedisError):
             raise _translated(error, config) from None
+        if isinstance(error, AttributeError | TypeError | ValueError | KeyError | IndexError):
+            raise ProbeError(  # redis-py choked on a reply: the server's answer, not ours, is malformed
+                f"Redis at {_safe(config.url)} sent a reply that cannot be interpreted "
+                f"({type(error).__name__}: {str(error)[:120]})"
+            ) from None
         raise
     finally:
         watchdog.cancel()
@@ -99,8 +104,17 @@ def _overran(config: RedisConfig, budget: float) -> ProbeError:
 
 
 def _verify_is_redis(client: redis.Redis, config: RedisConfig) -> None:
+    """Connect (redis-py's HELLO handshake) and ECHO a random token: only Redis gets both right."""
     token = secrets.token_hex(8)
-    answer = client.echo(token)
+    try:
+        answer = client.echo(token)
+    except redis.RedisError:
+        raise
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as error:
+        raise ProbeError(
+            f"the server at {_safe(config.url)} answered the Redis handshake with something Redis never "
+            f"sends ({type(error).__name__}: {str(error)[:120]}): it does not behave like Redis"
+        ) from None
     if answer != token:
         raise ProbeError(
             f"the server at {_safe(config.url)} does not behave like Redis (ECHO {token} answered "
