@@ -62,7 +62,7 @@ class _Deadline:
     def _expired(self, signum: int, frame: FrameType | None) -> None:
         ids = ", ".join(item_controls(self.item)) or "(no control ID)"
         raise CouldNotCheck(
-            f"{ids}: {self.item.name} did not finish {self.what} within the per-test timeout of "
+            f"{ids}: the check did not finish {self.what} ({self.item.name}) within the per-test timeout of "
             f"{self.seconds:g} s and was stopped; the other items are unaffected"
         )
 

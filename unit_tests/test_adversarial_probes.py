@@ -315,7 +315,7 @@ def test_an_unexpected_exception_is_exit_3_with_the_traceback_on_stderr(tmp_path
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0"])
 def test_preflight_timeout_must_be_finite_and_positive(tmp_path: Path, cli: Any, value: str) -> None:
-    result = cli("--config", str(_toml(tmp_path, "")), "preflight", "--timeout", value)
+    result = cli("--config", str(_toml(tmp_path, "")), "preflight", f"--timeout={value}")
     assert result.returncode == EXIT_USAGE
     assert "--timeout must be a positive, finite number of seconds" in result.stderr
 
