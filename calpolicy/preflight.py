@@ -157,7 +157,12 @@ def build_verdict(rows: list[dict[str, Any]], returncode: int | None, output_tai
                 text = _clean(message, control_id)
             findings.append(Finding(control_id, status, text, evidence))
     if not rows:
-        why = "exited with status " + str(returncode) if returncode is not None else "timed out"
+        if returncode is None:
+            why = "timed out"
+        elif returncode < 0:
+            why = f"was killed by {_signal_name(-returncode)}"
+        else:
+            why = f"exited with status {returncode}"
         findings.append(Finding(RUN_ID, "error", f"the preflight ran no test (pytest {why}): {output_tail[-800:]}", {}))
         return Verdict(tuple(findings))
     if returncode is not None and returncode < 0:

@@ -31,7 +31,7 @@ from calpolicy.config import ConfigError, ReadinessConfig, RedisConfig, load_con
 from calpolicy.localenv.redis_server import RedisServer
 from calpolicy.localenv.sample_log import write_sample_log
 from calpolicy.localenv.toml_writer import dumps
-from calpolicy.preflight import run_preflight
+from calpolicy.preflight import build_verdict, run_preflight
 from calpolicy.probes import ProbeError
 from calpolicy.probes.journal import read_journal
 from calpolicy.probes.readiness import MAX_DECODED_BYTES, fetch_readiness, readiness_findings
@@ -105,7 +105,8 @@ def test_a_value_that_is_not_what_it_claims_is_a_usage_error(
     config = _toml(tmp_path, text)
     result = cli("--config", str(config), "config", "show")
     assert result.returncode == EXIT_USAGE, result.stderr
-    assert f"config key '{key}'" in result.stderr and problem in result.stderr, result.stderr
+    assert f"config key '{key}'" in result.stderr, result.stderr
+    assert problem in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -119,7 +120,8 @@ def test_toml_that_is_not_utf8_is_a_usage_error(tmp_path: Path, cli: Any) -> Non
     config.write_bytes('[systemd]\nai_engine_unit = "møtor"\n'.encode("latin-1"))
     result = cli("--config", str(config), "config", "show")
     assert result.returncode == EXIT_USAGE
-    assert "is not UTF-8 text" in result.stderr and "Traceback" not in result.stderr
+    assert "is not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 # ============================================================================ config: the file itself
@@ -228,7 +230,8 @@ def test_loosening_a_checklist_value_without_a_waiver_is_a_usage_error(
 ) -> None:
     result = cli("--config", str(_toml(tmp_path, text)), "config", "show")
     assert result.returncode == EXIT_USAGE, result.stdout
-    assert f"config key '{key}'" in result.stderr and "is looser than the checklist's binding value" in result.stderr
+    assert f"config key '{key}'" in result.stderr
+    assert "is looser than the checklist's binding value" in result.stderr
     assert f'[waivers."{key}"]' in result.stderr
 
 
@@ -254,7 +257,8 @@ def test_tightening_is_always_allowed(tmp_path: Path) -> None:
         "quantum:extra:stop" = ["*"]
         """
     config = load_config(_toml(tmp_path, text), environ={})
-    assert config.cadence.min_symbols == 3 and not config.waivers
+    assert config.cadence.min_symbols == 3
+    assert not config.waivers
 
 
 def _waiver(key: str, until: str = "2099-01-01T00:00:00Z", by: str = "ana.berg", why: str = "pilot INC-1") -> str:
@@ -274,7 +278,8 @@ def _waiver(key: str, until: str = "2099-01-01T00:00:00Z", by: str = "ana.berg",
 def test_a_waiver_that_cannot_be_trusted_is_a_usage_error(tmp_path: Path, cli: Any, text: str, problem: str) -> None:
     result = cli("--config", str(_toml(tmp_path, text)), "config", "show")
     assert result.returncode == EXIT_USAGE
-    assert problem in result.stderr and "waivers" in result.stderr
+    assert problem in result.stderr
+    assert "waivers" in result.stderr
 
 
 def test_a_waived_item_reads_waived_in_check_data_text_and_json(tmp_path: Path, cli: Any) -> None:
@@ -282,14 +287,17 @@ def test_a_waived_item_reads_waived_in_check_data_text_and_json(tmp_path: Path, 
     text = "[cadence]\nmin_symbols = 1\n" + _waiver("cadence.min_symbols", why="single-symbol pilot INC-7")
     config = _toml(tmp_path, text)
     shown = cli("--config", str(config), "config", "show")
-    assert "cadence.min_symbols = 1" in shown.stdout and "WAIVED by ana.berg" in shown.stdout
+    assert "cadence.min_symbols = 1" in shown.stdout
+    assert "WAIVED by ana.berg" in shown.stdout
     result = cli("--config", str(config), "check-data", str(log), "--json")
     verdict = json.loads(result.stdout)
     statuses = {f["id"]: f["status"] for f in verdict["findings"]}
-    assert statuses["P0.2.c"] == "waived" and statuses["S.a"] == "waived", statuses
+    assert statuses["P0.2.c"] == "waived", statuses
+    assert statuses["S.a"] == "waived", statuses
     assert statuses["P0.2.b"] == "pass"  # only the items the loosened key governs
     waived = next(f for f in verdict["findings"] if f["id"] == "P0.2.c")
-    assert "single-symbol pilot INC-7" in waived["message"] and waived["evidence"]["waivers"]
+    assert "single-symbol pilot INC-7" in waived["message"]
+    assert waived["evidence"]["waivers"]
     plain = cli("--config", str(config), "check-data", str(log))
     assert "only under a waiver: P0.2.c, S.a" in plain.stdout.splitlines()[0]
     assert "WAIVED P0.2.c" in plain.stdout
@@ -310,7 +318,8 @@ def test_an_unexpected_exception_is_exit_3_with_the_traceback_on_stderr(tmp_path
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert result.returncode == EXIT_COULD_NOT_CHECK
     assert result.stderr.startswith("calpolicy: internal error: KeyError: 'injected'")
-    assert "Traceback (most recent call last)" in result.stderr and result.stdout == ""
+    assert "Traceback (most recent call last)" in result.stderr
+    assert result.stdout == ""
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0"])
@@ -360,8 +369,11 @@ def test_a_redirect_off_the_configured_host_is_not_followed_and_userinfo_is_mask
                 _fetch(url)
         assert elsewhere.connections == 0
     message = str(caught.value)
-    assert "off the configured host: not followed" in message and target in message
-    assert "s3cret" not in message and "ops" not in message and f"***@127.0.0.1:{server.port}" in message
+    assert "off the configured host: not followed" in message
+    assert target in message
+    assert "s3cret" not in message
+    assert "ops" not in message
+    assert f"***@127.0.0.1:{server.port}" in message
 
 
 def test_a_redirect_to_another_port_is_off_host_too() -> None:
@@ -380,7 +392,8 @@ def test_a_redirect_on_the_same_host_is_followed() -> None:
 
     with RawHTTPServer(answer) as server:
         response = _fetch(f"http://127.0.0.1:{server.port}/old")
-    assert response.body == READY and response.url.endswith("/readiness/simple")
+    assert response.body == READY
+    assert response.url.endswith("/readiness/simple")
 
 
 # ============================================================================ readiness: size caps
@@ -397,8 +410,8 @@ def _gzip_bomb(mib: int) -> bytes:
 def test_a_gzip_bomb_is_refused_at_the_decoded_cap_without_growing_memory(tmp_path: Path) -> None:
     bomb = _gzip_bomb(64)  # 64 MiB of JSON whitespace in ~64 KB
     script = textwrap.dedent(
-        f"""
-        import resource, sys
+        """
+        import sys
         from calpolicy.config import ReadinessConfig
         from calpolicy.probes.readiness import fetch_readiness
         from calpolicy.probes import ProbeError
@@ -435,7 +448,8 @@ def test_an_endless_body_without_length_is_cut_at_the_raw_cap() -> None:
 
     with RawHTTPServer(stream=endless) as server:
         elapsed, error = _timed(lambda: _fetch(server.url, deadline_s=20))
-    assert isinstance(error, ProbeError) and "over the 1048576-byte cap" in str(error)
+    assert isinstance(error, ProbeError)
+    assert "over the 1048576-byte cap" in str(error)
     assert elapsed < 20
 
 
@@ -483,7 +497,8 @@ def test_a_server_answering_pong_to_everything_is_not_redis(query: str, expected
         config = _redis(fake.url + query)
         with pytest.raises(ProbeError) as caught, connect(config) as client:
             halt_state(client, config.halt_keys)  # would read "PONG" as a type and trip every key
-    assert expected in str(caught.value) and "does not behave like Redis" in str(caught.value)
+    assert expected in str(caught.value)
+    assert "does not behave like Redis" in str(caught.value)
 
 
 def test_a_type_answer_outside_redis_vocabulary_is_an_error_not_a_tripped_key() -> None:
@@ -516,7 +531,7 @@ def real_redis() -> Iterator[RedisServer]:
 
 def test_no_backlog_stream_configured_cannot_be_checked(real_redis: RedisServer) -> None:
     config = _redis(real_redis.url)
-    with pytest.raises(ProbeError, match="redis.backlog_streams is empty"), connect(config) as client:
+    with pytest.raises(ProbeError, match=r"redis\.backlog_streams is empty"), connect(config) as client:
         stream_backlogs(client, ())
 
 
@@ -530,7 +545,7 @@ def test_a_stream_without_a_consumer_group_cannot_be_checked(real_redis: RedisSe
 
 
 def test_no_halt_keys_cannot_be_checked(real_redis: RedisServer) -> None:
-    with pytest.raises(ProbeError, match="redis.halt_keys is empty"), connect(_redis(real_redis.url)) as client:
+    with pytest.raises(ProbeError, match=r"redis\.halt_keys is empty"), connect(_redis(real_redis.url)) as client:
         halt_state(client, {})
 
 
@@ -587,10 +602,12 @@ def test_one_slow_probe_costs_its_own_items_and_every_other_finding_survives(tmp
         run = run_preflight(config, operator="ana", on_call_until=until, timeout_s=100, test_timeout_s=4)
         elapsed = time.monotonic() - started
     found = _by_id(run)
-    assert not run.verdict.go and run.verdict.exit_code == EXIT_COULD_NOT_CHECK
+    assert not run.verdict.go
+    assert run.verdict.exit_code == EXIT_COULD_NOT_CHECK
     for cid in ("P0.3.a", "P0.3.b", "P0.3.c"):
         assert {f.status for f in found[cid]} == {"error"}, found[cid]
-        assert "per-test timeout of 4 s" in found[cid][0].message and "P0.3." in found[cid][0].message
+        assert "per-test timeout of 4 s" in found[cid][0].message
+        assert "P0.3." in found[cid][0].message
     for cid in ("S.e", "S.b"):
         assert {f.status for f in found[cid]} == {"error"}, found[cid]
         assert "overall deadline" in found[cid][0].message, found[cid][0].message
@@ -614,15 +631,47 @@ def test_the_preflight_on_a_host_without_a_visible_journal_and_a_fake_redis_neve
             "--timeout", "90",
         )  # fmt: skip
     verdict = json.loads(result.stdout)
-    assert result.returncode == EXIT_COULD_NOT_CHECK and verdict["verdict"] == "STOP"
+    assert result.returncode == EXIT_COULD_NOT_CHECK
+    assert verdict["verdict"] == "STOP"
     found: dict[str, list[dict[str, Any]]] = {}
     for finding in verdict["findings"]:
         found.setdefault(finding["id"], []).append(finding)
     for cid in ("P0.3.a", "P0.3.b", "P0.3.c"):
-        assert found[cid][0]["status"] == "error" and "'ready' appears more than once" in found[cid][0]["message"]
+        assert found[cid][0]["status"] == "error"
+        assert "'ready' appears more than once" in found[cid][0]["message"]
     for cid in ("S.e", "S.b"):  # +PONG to everything: could not check, never a tripped halt key (a fail)
-        assert found[cid][0]["status"] == "error" and "does not behave like Redis" in found[cid][0]["message"]
+        assert found[cid][0]["status"] == "error"
+        assert "does not behave like Redis" in found[cid][0]["message"]
     journal = found["P0.1.e"][0]
-    assert journal["status"] == "error" and "no entry at all, ever" in journal["message"], journal
+    assert journal["status"] == "error", journal
+    assert "no entry at all, ever" in journal["message"], journal
     starvation = [f for f in found["S.f"] if "journal" in (f["evidence"].get("test") or "")]
-    assert starvation and all(f["status"] == "error" for f in starvation), found["S.f"]
+    assert starvation, found["S.f"]
+    assert all(f["status"] == "error" for f in starvation), found["S.f"]
+
+
+# ============================================================================ the verdict from the child's rows
+
+
+def test_a_child_killed_by_a_signal_is_named_and_its_findings_survive() -> None:
+    rows = [{"nodeid": "t::a", "controls": ["S.d"], "status": "pass", "when": "call", "message": ""}]
+    verdict = build_verdict(rows, -11, "Fatal Python error: Segmentation fault")
+    run_errors = [f for f in verdict.findings if f.id == "preflight.run"]
+    assert run_errors
+    assert "killed by SIGSEGV" in run_errors[0].message
+    assert [f.status for f in verdict.by_id("S.d")] == ["pass"]
+    assert not verdict.go
+    silent = build_verdict([], -9, "")
+    assert "was killed by SIGKILL" in silent.by_id("preflight.run")[0].message
+
+
+def test_a_waived_row_stays_waived_in_the_preflight_verdict() -> None:
+    rows = [
+        {"nodeid": "t::s", "controls": ["S.a"], "status": "waived", "when": "call",
+         "message": "passed only under a waiver: cadence.min_symbols (by ana until 2099: pilot)"},
+    ]  # fmt: skip
+    verdict = build_verdict(rows, 0)
+    found = verdict.by_id("S.a")[0]
+    assert found.status == "waived"
+    assert "cadence.min_symbols (by ana" in found.message
+    assert verdict.to_dict()["findings"][0]["status"] == "waived"
