@@ -172,7 +172,13 @@ class SystemdNamespace:
         if self.run("test", "-e", f"{_UNIT_DIR}/{unit}.service", check=False).returncode == 0:
             self.run("rm", "-f", f"{_UNIT_DIR}/{unit}.service")
             self.run("systemctl", "daemon-reload")
-        wait_for(lambda: self.load_state(unit) == "not-found", 10, f"{unit} to be unloaded")
+        try:
+            wait_for(lambda: self.load_state(unit) == "not-found", 3, f"{unit} to be unloaded")
+        except TimeoutError:
+            # Under load a query can race the garbage collection of a stopped transient unit and re-load
+            # it from its leftover fragment, where it then stays "loaded"/"inactive"; a reload forgets it.
+            self.run("systemctl", "daemon-reload", check=False)
+            wait_for(lambda: self.load_state(unit) == "not-found", 10, f"{unit} to be unloaded")
 
     def active_state(self, unit: str) -> str:
         return self.run("systemctl", "show", "-p", "ActiveState", "--value", unit).stdout.strip()
