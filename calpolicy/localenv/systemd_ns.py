@@ -141,12 +141,15 @@ class SystemdNamespace:
 
     def start_failing(self, unit: str, code: int = 3) -> None:
         """A unit whose process exits non-zero at once: systemd marks it ``failed``."""
-        self.start_unit(unit, ["/bin/sh", "-c", f"exit {code}"])
+        # it says one line first, as a real service does: the namespace's systemd logs nothing itself
+        # (--log-target=null), and a unit with no journal entry at all reads as "journal not visible"
+        self.start_unit(unit, ["/bin/sh", "-c", f"echo '{unit}: exiting with status {code}'; exit {code}"])
         wait_for(lambda: self.active_state(unit) == "failed", 10, f"{unit} to fail")
 
     def start_restarting(self, unit: str) -> None:
         """A crashing unit with ``Restart=always``: it sits in ``activating (auto-restart)``."""
-        self.start_unit(unit, ["/bin/sh", "-c", "exit 1"], ["Restart=always", "RestartSec=600"])
+        argv = ["/bin/sh", "-c", f"echo '{unit}: exiting with status 1'; exit 1"]
+        self.start_unit(unit, argv, ["Restart=always", "RestartSec=600"])
         wait_for(lambda: self.active_state(unit) == "activating", 10, f"{unit} to wait for its restart")
 
     def start_installed(self, unit: str, argv: Sequence[str]) -> None:
@@ -172,13 +175,7 @@ class SystemdNamespace:
         if self.run("test", "-e", f"{_UNIT_DIR}/{unit}.service", check=False).returncode == 0:
             self.run("rm", "-f", f"{_UNIT_DIR}/{unit}.service")
             self.run("systemctl", "daemon-reload")
-        try:
-            wait_for(lambda: self.load_state(unit) == "not-found", 3, f"{unit} to be unloaded")
-        except TimeoutError:
-            # Under load a query can race the garbage collection of a stopped transient unit and re-load
-            # it from its leftover fragment, where it then stays "loaded"/"inactive"; a reload forgets it.
-            self.run("systemctl", "daemon-reload", check=False)
-            wait_for(lambda: self.load_state(unit) == "not-found", 10, f"{unit} to be unloaded")
+        wait_for(lambda: self.load_state(unit) == "not-found", 10, f"{unit} to be unloaded")
 
     def active_state(self, unit: str) -> str:
         return self.run("systemctl", "show", "-p", "ActiveState", "--value", unit).stdout.strip()
