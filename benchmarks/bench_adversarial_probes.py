@@ -5,8 +5,8 @@ Measured (each case in its own child process, so peak RSS — ``VmHWM`` — is t
 - a readiness server trickling its headers at 1 byte/s, ``deadline_s = 10``: seconds until the probe gives up;
 - a "Redis" replying 1 byte per 1.5 s, ``timeout_s = 2`` (default ``deadline_s = 10``): seconds for the
   halt-key probe (the issue saw 100 s);
-- a gzip bomb from the readiness API, 2 GiB of JSON whitespace in ~2 MB: seconds and peak RSS (the issue saw
-  6.2 GB and a pass);
+- a gzip bomb from the readiness API, 2 GiB of JSON whitespace in ~2 MB (the issue saw 6.2 GB and a pass;
+  now the raw cap stops it), and 512 MiB in ~0.5 MB (under the raw cap: the decoded cap must stop it);
 - a 50 MB readiness body without Content-Length: seconds and peak RSS.
 
     python benchmarks/bench_adversarial_probes.py
@@ -74,10 +74,13 @@ def main() -> None:
             yield b" " * 65536
 
     gzipped = http_response(bomb, headers={"Content-Encoding": "gzip"})
+    small_bomb = _bomb(512)  # under the raw cap, so the decoded cap must stop it
+    gzipped_small = http_response(small_bomb, headers={"Content-Encoding": "gzip"})
     cases = [
         ("readiness trickling headers 1 B/s, deadline_s=10", "http", RawHTTPServer(http_response(ready), 1.0)),
         ("Redis replying 1 B per 1.5 s, timeout_s=2", "redis", FakeRedis(byte_delay_s=1.5)),
-        ("readiness gzip bomb 2 GiB decoded", "http", RawHTTPServer(gzipped)),
+        ("readiness gzip bomb 2 MB -> 2 GiB", "http", RawHTTPServer(gzipped)),
+        (f"readiness gzip bomb {len(small_bomb) / 1e6:.1f} MB -> 512 MiB", "http", RawHTTPServer(gzipped_small)),
         ("readiness 50 MB body, no Content-Length", "http", RawHTTPServer(stream=endless)),
     ]  # fmt: skip
     for title, kind, server in cases:
