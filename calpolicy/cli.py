@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 
 from calpolicy.commands.common import UsageError, usage_failure
-from calpolicy.verdict import EXIT_USAGE
+from calpolicy.verdict import EXIT_COULD_NOT_CHECK, EXIT_USAGE
 
 COMMAND_MODULES = (
     "calpolicy.commands.check_data",
@@ -41,6 +42,16 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args))
     except UsageError as error:
         return usage_failure(error)
+    except Exception as error:  # last resort: a crash is "could not check", never GO (0) or a policy STOP (1)
+        return internal_error(error)
+
+
+def internal_error(error: BaseException) -> int:
+    """Print ``calpolicy: internal error: …`` and the traceback to stderr; exit 3 (could not check)."""
+    print(f"calpolicy: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+    traceback.print_exception(error, file=sys.stderr)
+    print("calpolicy: nothing was checked to the end; this is a STOP (exit 3)", file=sys.stderr)
+    return EXIT_COULD_NOT_CHECK
 
 
 if __name__ == "__main__":

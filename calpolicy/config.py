@@ -5,21 +5,46 @@ site that configures nothing enforces exactly the binding checklist. Values come
 from the defaults, a TOML file (``calpolicy.toml`` in the working directory, ``CALPOLICY_CONFIG`` or an
 explicit path) and ``CALPOLICY_<SECTION>__<KEY>`` environment variables. Each value remembers where it
 came from so ``calpolicy config show`` can answer "why is this threshold what it is?".
+
+Fail closed on the config itself (docs/configuration.md): numbers must be finite numbers (``true`` is not
+1, ``inf`` is not a size), a value looser than the checklist needs a ``[waivers]`` entry, the file must be
+a small regular file that only its owner (the running user or root) can write, and the keys that decide
+*what* is probed (``SECURITY_KEYS``: commands, URLs, protected paths, waivers) cannot come from the
+environment.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from calpolicy.waivers import Waiver, waiver_problems
 
 DEFAULT_CONFIG_FILE = "calpolicy.toml"
 ENV_CONFIG_PATH = "CALPOLICY_CONFIG"
 ENV_PREFIX = "CALPOLICY_"
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a few KB; anything larger is not one
+# Keys (or whole sections, ending in ".") an environment variable may not set: they decide what runs
+# (command_prefix), what is asked (URLs), what is read as evidence or protected (paths) and what is waived.
+SECURITY_KEYS: tuple[str, ...] = (
+    "systemd.command_prefix",
+    "systemd.execution_log_files",
+    "redis.url",
+    "readiness.url",
+    "paths.protected_paths",
+    "paths.calibration_file",
+    "paths.config_dir",
+    "paths.archive_dir",
+    "signing.",
+    "waivers",
+)
 
 
 class ConfigError(ValueError):
@@ -27,7 +52,25 @@ class ConfigError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    """Every section: unknown keys refused, floats finite, and numbers that are really numbers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: Any) -> Any:
+        """``min_trades = true`` or ``"50"`` is a mistake, not 1 or 50: refuse bools and strings for numbers."""
+        annotation = cls.model_fields[info.field_name].annotation
+        numeric = annotation in (int, float)
+        items: tuple[Any, ...] = (value,)
+        if not numeric and getattr(annotation, "__origin__", None) is tuple:
+            numeric = bool(get_args(annotation)) and all(a in (int, float, Ellipsis) for a in get_args(annotation))
+            items = tuple(value) if isinstance(value, list | tuple) else (value,)
+        if numeric:
+            for item in items:
+                if isinstance(item, bool) or not isinstance(item, int | float):
+                    raise ValueError(f"must be a number, not {type(item).__name__} {item!r}")
+        return value
 
 
 class PathsConfig(_Section):
@@ -82,12 +125,25 @@ class RedisConfig(_Section):
     """The bus: latency bound, backlog bound and the halt/safety keys (P0.1.f, S.e)."""
 
     url: str = "redis://127.0.0.1:6379/0"
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(f"must be a redis://, rediss:// or unix:// URL, not {scheme or 'a bare'}://")
+        return value
+
     max_latency_ms: float = Field(50.0, gt=0.0)
     # which statistic of the sampled PINGs must stay under the bound; "max" is what fails closed
     latency_statistic: Literal["max", "p99", "p50"] = "max"
     latency_samples: int = Field(100, ge=1, le=100_000)
     latency_duration_s: float = Field(1.0, gt=0.0, le=60.0)
     timeout_s: float = Field(2.0, gt=0.0)
+    # one wall-clock bound on a whole probe (connect + every command); per-read timeouts alone let a
+    # server that answers one byte at a time hold a probe for minutes. Latency sampling gets it on top
+    # of latency_duration_s.
+    deadline_s: float = Field(10.0, gt=0.0, le=600.0)
     backlog_streams: tuple[str, ...] = ("quantum:stream:trade.closed",)
     max_backlog: int = Field(1000, ge=0)
     halt_keys: dict[str, tuple[str, ...]] = {
@@ -103,6 +159,15 @@ class ReadinessConfig(_Section):
     """The learning cadence API (P0.3). The default URL is the checklist's; the real route differs."""
 
     url: str = "http://localhost:8003/api/learning/readiness/simple"
+
+    @field_validator("url")
+    @classmethod
+    def _http_scheme(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value
+
     allowed_actions: tuple[str, ...] = ("calibration",)
     required_action: str = "calibration"
     connect_timeout_s: float = Field(2.0, gt=0.0)
@@ -179,6 +244,8 @@ class Config(_Section):
     calibration: CalibrationConfig = CalibrationConfig()
     watch: WatchConfig = WatchConfig()
     operator: OperatorConfig = OperatorConfig()
+    # looser-than-checklist values and who signed them off (calpolicy.waivers); empty on a strict site
+    waivers: dict[str, Waiver] = Field(default_factory=dict)
 
     sources: dict[str, str] = Field(default_factory=dict, exclude=True)
 
@@ -194,15 +261,23 @@ class Config(_Section):
         """Every effective value with its origin, one ``key = value  # source`` line each."""
         lines = []
         for key, value in _flatten(self.as_dict()).items():
-            lines.append(f"{key} = {json.dumps(value)}  # {self.sources.get(key, 'default')}")
+            waived = f" — WAIVED {self.waivers[key].describe()}" if key in self.waivers else ""
+            lines.append(f"{key} = {json.dumps(value)}  # {self.sources.get(key, 'default')}{waived}")
         return "\n".join(lines)
+
+    def lookup(self, dotted: str) -> Any:
+        """The value at ``section.key`` (``redis.halt_keys``)."""
+        node: Any = self
+        for part in dotted.split("."):
+            node = getattr(node, part)
+        return node
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in tree.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and key != "halt_keys":
+        if isinstance(value, dict) and key != "halt_keys" and prefix != "waivers.":
             flat.update(_flatten(value, dotted + "."))
         else:
             flat[dotted] = value
@@ -225,7 +300,7 @@ def _unflatten(flat: dict[str, Any]) -> dict[str, Any]:
 def _merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in layer.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "halt_keys":
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key not in ("halt_keys", "waivers"):
             merged[key] = _merge(merged[key], value)
         else:
             merged[key] = value
@@ -241,7 +316,8 @@ def _describe(error: ValidationError, origin_of: dict[str, str]) -> str:
         if item["type"] == "extra_forbidden":
             problems.append(f"unknown config key '{key}' (from {origin})")
         else:
-            problems.append(f"config key '{key}' (from {origin}): {item['msg']}; got {item.get('input')!r}")
+            text = item["msg"].removeprefix("Value error, ")
+            problems.append(f"config key '{key}' (from {origin}): {text}; got {item.get('input')!r}")
     return "invalid configuration: " + "; ".join(problems)
 
 
@@ -251,6 +327,8 @@ Origin = str | dict[str, str] | None  # one name for the whole layer, or one per
 def _build(layers: list[tuple[dict[str, Any], Origin]], sources: dict[str, str]) -> Config:
     merged: dict[str, Any] = {}
     for layer, origin in layers:
+        if isinstance(layer.get("waivers"), dict):
+            layer = {**layer, "waivers": _dotted_waivers(layer["waivers"])}
         if isinstance(origin, dict):
             sources.update(origin)
         elif origin is not None:
@@ -262,23 +340,83 @@ def _build(layers: list[tuple[dict[str, Any], Origin]], sources: dict[str, str])
         config = Config.model_validate(merged)
     except ValidationError as error:
         raise ConfigError(_describe(error, sources)) from None
+    problems = waiver_problems(config.lookup, config.waivers, origin=lambda k: sources.get(k, "default"))
+    if problems:
+        raise ConfigError("invalid configuration: " + "; ".join(problems))
     return config.model_copy(update={"sources": sources})
 
 
+def _dotted_waivers(table: dict[str, Any]) -> dict[str, Any]:
+    """``[waivers.cadence.min_symbols]`` (unquoted) means the same as ``[waivers."cadence.min_symbols"]``."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        is_section = isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values())
+        if is_section and not {"by", "why", "until"} & set(value):
+            for inner, waiver in value.items():
+                flat[f"{key}.{inner}"] = waiver
+        else:
+            flat[key] = value
+    return flat
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
+    """Parse a config file that is a small regular file only its owner (us or root) can change.
+
+    Opened non-blocking so a FIFO cannot hang the open, checked on the open descriptor (no swap between
+    check and read), and read to at most ``MAX_CONFIG_BYTES`` + 1 so ``/dev/zero`` cannot fill memory.
+    """
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
     except OSError as error:
         raise ConfigError(f"config file {path} cannot be read: {error.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        _refuse_unsafe_file(path, info)
+        data = b""
+        while len(data) <= MAX_CONFIG_BYTES:
+            chunk = os.read(fd, MAX_CONFIG_BYTES + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except OSError as error:
+        raise ConfigError(f"config file {path} cannot be read: {error.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB: not a config file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {error.start}: {data[error.start:error.start + 1]!r}); "
+            "TOML files must be UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+
+
+def _refuse_unsafe_file(path: Path, info: os.stat_result) -> None:
+    """Like ssh with its keys: a config that someone else could have written is not evidence of intent."""
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"config file {path} is not a regular file (a FIFO, device or directory is refused)")
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            f"config file {path} is writable by its group or by everyone (mode {stat.S_IMODE(info.st_mode):o}): "
+            f"refused; run `chmod go-w {path}`"
+        )
+    if info.st_uid not in (os.geteuid(), 0):
+        raise ConfigError(
+            f"config file {path} is owned by uid {info.st_uid}, not by the running user "
+            f"(uid {os.geteuid()}) or root: refused"
+        )
 
 
 def _env_layer(environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """``CALPOLICY_REDIS__URL=...`` → ``{"redis": {"url": ...}}``; values parse as JSON where they can.
+    """``CALPOLICY_REDIS__TIMEOUT_S=3`` → ``{"redis": {"timeout_s": 3}}``; values parse as JSON where they can.
 
     Each key's origin names its variable, so a bad value points at the exact thing to unset.
     """
@@ -288,6 +426,11 @@ def _env_layer(environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]
         if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_PATH or "__" not in name:
             continue
         dotted = name[len(ENV_PREFIX) :].lower().replace("__", ".")
+        if any(dotted == k or dotted.startswith(k if k.endswith(".") else k + ".") for k in SECURITY_KEYS):
+            raise ConfigError(
+                f"environment variable {name} sets '{dotted}', a security-relevant key that only a config "
+                "file may set (see docs/configuration.md); unset it"
+            )
         try:
             value: Any = json.loads(raw)
         except json.JSONDecodeError:
@@ -309,7 +452,7 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: dict[str, s
     if chosen is not None:
         file_path = Path(chosen)
         layers.append((_read_toml(file_path), str(file_path)))
-    elif Path(DEFAULT_CONFIG_FILE).is_file():
+    elif Path(DEFAULT_CONFIG_FILE).exists():
         layers.append((_read_toml(Path(DEFAULT_CONFIG_FILE)), DEFAULT_CONFIG_FILE))
     env_layer, env_origins = _env_layer(env)
     if env_layer:

@@ -20,6 +20,7 @@ import pytest
 from calpolicy.config import Config, ConfigError, load_config
 from calpolicy.controls import KNOWN, unknown_ids
 from calpolicy.verdict import Finding, Verdict, format_lines
+from calpolicy.waivers import waived_controls
 
 PHASE_MARKERS = {
     "preflight": "Phase 0 and the absolute stop signals: must be green before anything runs",
@@ -162,7 +163,7 @@ class _ResultsRecorder:
 
 def _status_of(report: pytest.TestReport, props: dict[str, Any]) -> str:
     if report.passed:
-        return "pass"
+        return "waived" if props.get("calpolicy_waivers") else "pass"
     if report.skipped:
         return "skip"
     if report.when != "call" or props.get("calpolicy_status") == "error":
@@ -171,6 +172,9 @@ def _status_of(report: pytest.TestReport, props: dict[str, Any]) -> str:
 
 
 def _message_of(report: pytest.TestReport) -> str:
+    waivers = dict(report.user_properties).get("calpolicy_waivers")
+    if report.passed and waivers:
+        return "passed only under a waiver: " + "; ".join(waivers)
     if not (report.failed or report.skipped):
         return ""
     crash = getattr(report.longrepr, "reprcrash", None)
@@ -188,6 +192,25 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.excinfo is not None and call.excinfo.errisinstance(CouldNotCheck):
         report.user_properties.append(("calpolicy_status", "error"))
     report.user_properties.append(("calpolicy_controls", item_controls(item)))
+    if report.when == "call" and report.passed:
+        waived = _waived_controls(item.config)
+        reasons = [text for cid in item_controls(item) for text in waived.get(cid, [])]
+        if reasons:  # a pass that holds only because a checklist value was loosened is not a plain pass
+            report.user_properties.append(("calpolicy_waivers", reasons))
+
+
+_WAIVED_KEY = pytest.StashKey[dict[str, list[str]]]()
+
+
+def _waived_controls(config: pytest.Config) -> dict[str, list[str]]:
+    """Control ID → waiver texts of the run's config (a config that does not load waives nothing)."""
+    if _WAIVED_KEY not in config.stash:
+        try:
+            loaded = load_config(config.getoption("--calpolicy-config", default=None))
+            config.stash[_WAIVED_KEY] = waived_controls(loaded.waivers)
+        except ConfigError:
+            config.stash[_WAIVED_KEY] = {}
+    return config.stash[_WAIVED_KEY]
 
 
 # --------------------------------------------------------------------------------------------- fixtures

@@ -11,8 +11,10 @@ item must have produced at least one result.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -33,7 +35,7 @@ RUN_ID = "preflight.run"
 # whose test went missing is still caught, because every PREFLIGHT_IDS item must report a result.
 PREFLIGHT_DIRS = ("phase0", "stop_signals")
 TITLE = "preflight (Phase 0 + absolute stop signals)"
-_STATUS = {"pass": "pass", "fail": "fail", "error": "error"}
+_STATUS = {"pass": "pass", "fail": "fail", "error": "error", "waived": "waived"}
 _NOISE = re.compile(r"^(Failed: |(\w+\.)*CouldNotCheck: |AssertionError: )")
 
 
@@ -87,13 +89,21 @@ def run_preflight(
     now: str | None = None,
     timeout_s: float = 120.0,
     extra: Sequence[str] = (),
+    test_timeout_s: float | None = None,
 ) -> PreflightRun:
-    """Run the preflight suite and turn its per-test results into a verdict."""
+    """Run the preflight suite and turn its per-test results into a verdict.
+
+    Each test's setup and call get ``test_timeout_s`` (default: a third of ``timeout_s``, at most 60 s)
+    inside the child, so one slow probe costs its own item and every other finding survives.
+    """
+    if not (math.isfinite(timeout_s) and timeout_s > 0):
+        raise ValueError(f"the preflight timeout must be a positive number of seconds, got {timeout_s!r}")
+    per_test = test_timeout_s if test_timeout_s is not None else min(60.0, timeout_s / 3)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="calpolicy-preflight-") as tmp:
         results = Path(tmp) / "results.jsonl"
         argv = pytest_argv(results, config_path, operator, on_call_until, clm, now, extra)
-        env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+        env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "CALPOLICY_TEST_TIMEOUT_S": f"{per_test:g}"}
         env.pop("CALPOLICY_RESULTS", None)
         try:
             done = subprocess.run(
@@ -141,14 +151,31 @@ def build_verdict(rows: list[dict[str, Any]], returncode: int | None, output_tai
                 text = f"the check was skipped, and a skipped check is not a pass: {_clean(message, control_id)}"
             elif status == "pass":
                 text = f"passed ({row.get('nodeid')})"
+            elif status == "waived":
+                text = f"{message or 'passed only under a waiver'} ({row.get('nodeid')})"
             else:
                 text = _clean(message, control_id)
             findings.append(Finding(control_id, status, text, evidence))
     if not rows:
-        why = "exited with status " + str(returncode) if returncode is not None else "timed out"
+        if returncode is None:
+            why = "timed out"
+        elif returncode < 0:
+            why = f"was killed by {_signal_name(-returncode)}"
+        else:
+            why = f"exited with status {returncode}"
         findings.append(Finding(RUN_ID, "error", f"the preflight ran no test (pytest {why}): {output_tail[-800:]}", {}))
         return Verdict(tuple(findings))
-    if returncode not in (0, 1):
+    if returncode is not None and returncode < 0:
+        findings.append(
+            Finding(
+                RUN_ID,
+                "error",
+                f"the preflight child was killed by {_signal_name(-returncode)} before it finished; the "
+                f"findings above are the ones it reported before dying: {output_tail[-800:]}",
+                {"returncode": returncode},
+            )
+        )
+    elif returncode not in (0, 1):
         findings.append(
             Finding(
                 RUN_ID,
@@ -161,6 +188,13 @@ def build_verdict(rows: list[dict[str, Any]], returncode: int | None, output_tai
         if control_id not in seen:
             findings.append(Finding(control_id, "error", "no preflight test ran for this item", {}))
     return Verdict(tuple(findings))
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def render(run: PreflightRun, max_lines_per_item: int = 6) -> str:
@@ -177,6 +211,7 @@ def render(run: PreflightRun, max_lines_per_item: int = 6) -> str:
         trimmed.append(Finding(finding.id, finding.status, "\n      ".join(lines), finding.evidence))
     text = render_verdict(Verdict(tuple(trimmed)), f"{TITLE} in {run.duration_s:.1f} s")
     if verdict.go:  # the passes are listed by render_verdict; one line per item is enough
-        passed = sorted({f.id for f in verdict.findings})
-        text = text.splitlines()[0] + "\n  PASS  " + ", ".join(passed)
+        passed = sorted({f.id for f in verdict.findings if f.status == "pass"})
+        waived = [line for line in text.splitlines()[1:] if line.lstrip().startswith("WAIVED")]
+        text = "\n".join([text.splitlines()[0], "  PASS  " + ", ".join(passed), *waived])
     return text

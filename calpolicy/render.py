@@ -23,8 +23,10 @@ def render_verdict(verdict: Verdict, title: str, verbose: bool = False) -> str:
     failing = verdict.failures
     checked = len({f.id for f in verdict.findings})
     head = _HEADLINE.get(verdict.exit_code, "STOP")
+    waived = sorted({f.id for f in verdict.findings if f.status == "waived"})
+    under = f" ({len(waived)} only under a waiver: {', '.join(waived)})" if waived else ""
     if verdict.go:
-        lines = [f"{head} — {title}: all {checked} checked items passed"]
+        lines = [f"{head} — {title}: all {checked} checked items passed{under}"]
     elif not verdict.findings:
         lines = [f"{head} — {title}: no check ran, so nothing is known to be safe"]
     else:
@@ -37,8 +39,7 @@ def render_verdict(verdict: Verdict, title: str, verbose: bool = False) -> str:
         else:  # one cause behind many items (say, no CLM file): say it once, name every item
             ids = list(dict.fromkeys(f.id for f in group))
             lines.append(f"  {marker} {', '.join(ids)} ({len(ids)} items): {first_line}")
-    if verbose or verdict.go:
-        for finding in verdict.findings:
-            if finding.status in ("pass", "waived"):
-                lines.append(f"  {finding.status.upper():<5} {finding.id:<24} {finding.message}")
+    for finding in verdict.findings:  # a waiver is always shown: it is a decision someone must own
+        if finding.status == "waived" or (finding.status == "pass" and (verbose or verdict.go)):
+            lines.append(f"  {finding.status.upper():<5} {finding.id:<24} {finding.message}")
     return "\n".join(lines)

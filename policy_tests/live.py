@@ -23,11 +23,14 @@ def probe(what: str, call: Callable[[], T]) -> T:
         raise CouldNotCheck(f"could not check {what}: {error}") from None
 
 
-def with_redis(config: Config, what: str, call: Callable[[redis.Redis], T]) -> T:
-    """Run ``call`` on a fresh Redis connection; any Redis failure on the way is "could not check"."""
+def with_redis(config: Config, what: str, call: Callable[[redis.Redis], T], extra_s: float = 0.0) -> T:
+    """Run ``call`` on a fresh Redis connection under the probe deadline (``redis.deadline_s`` + ``extra_s``).
+
+    Any Redis failure on the way, and running out of time, is "could not check".
+    """
 
     def run() -> T:
-        with connect(config.redis) as client:
+        with connect(config.redis, extra_s=extra_s) as client:
             return call(client)
 
     return probe(what, run)

@@ -32,12 +32,12 @@ def test_defaults_are_the_checklist_values() -> None:
 
 def test_toml_then_environment_override_and_are_traced(tmp_path: Path) -> None:
     toml = tmp_path / "site.toml"
-    toml.write_text('[cadence]\nmin_trades = 200\n[redis]\nurl = "redis://10.0.0.1:6380/0"\n')
-    config = load_config(toml, environ={"CALPOLICY_REDIS__URL": "redis://127.0.0.1:7000/1"})
+    toml.write_text('[cadence]\nmin_trades = 200\n[redis]\nmax_latency_ms = 40\n')
+    config = load_config(toml, environ={"CALPOLICY_REDIS__MAX_LATENCY_MS": "20"})
     assert config.cadence.min_trades == 200
-    assert config.redis.url == "redis://127.0.0.1:7000/1"
+    assert config.redis.max_latency_ms == 20
     assert config.sources["cadence.min_trades"] == str(toml)
-    assert config.sources["redis.url"] == "environment CALPOLICY_REDIS__URL"
+    assert config.sources["redis.max_latency_ms"] == "environment CALPOLICY_REDIS__MAX_LATENCY_MS"
     shown = config.show()
     assert f"cadence.min_trades = 200  # {toml}" in shown
     assert "cadence.min_symbols = 2  # default" in shown

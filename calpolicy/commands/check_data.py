@@ -6,6 +6,7 @@ import argparse
 
 from calpolicy.clm import check_data, read_clm_for
 from calpolicy.commands.common import config_from, emit, parse_instant
+from calpolicy.waivers import apply_waivers
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,5 +23,5 @@ def run(args: argparse.Namespace) -> int:
     if args.path:
         config = config.with_overrides({"paths.clm_file": args.path}, "command line")
     now = parse_instant(args.now, "--now")
-    verdict = check_data(read_clm_for(config), config, now=now)
+    verdict = apply_waivers(check_data(read_clm_for(config), config, now=now), config.waivers)
     return emit(verdict, f"CLM data gate on {config.paths.clm_file}", args.json, args.verbose)

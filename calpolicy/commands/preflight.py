@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 from calpolicy.commands.common import UsageError, config_from, parse_instant
 from calpolicy.preflight import render, run_preflight
@@ -29,8 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     config_from(args)  # a broken config is a usage error (exit 2) before any probe runs
     parse_instant(args.now, "--now")
-    if args.timeout <= 0:
-        raise UsageError(f"--timeout must be positive, got {args.timeout:g}")
+    if not math.isfinite(args.timeout) or args.timeout <= 0:
+        raise UsageError(f"--timeout must be a positive, finite number of seconds, got {args.timeout!r}")
     outcome = run_preflight(
         config_path=getattr(args, "config", None),
         operator=args.operator,

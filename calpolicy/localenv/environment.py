@@ -151,6 +151,7 @@ class LocalEnvironment:
             tree.setdefault(section, {})[key] = value
         target = Path(path) if path is not None else self.workdir / "calpolicy.toml"
         target.write_text(dumps(tree), encoding="utf-8")
+        target.chmod(0o644)  # calpolicy refuses a config its group or others could write, whatever the umask
         return target
 
 

@@ -141,12 +141,15 @@ class SystemdNamespace:
 
     def start_failing(self, unit: str, code: int = 3) -> None:
         """A unit whose process exits non-zero at once: systemd marks it ``failed``."""
-        self.start_unit(unit, ["/bin/sh", "-c", f"exit {code}"])
+        # it says one line first, as a real service does: the namespace's systemd logs nothing itself
+        # (--log-target=null), and a unit with no journal entry at all reads as "journal not visible"
+        self.start_unit(unit, ["/bin/sh", "-c", f"echo '{unit}: exiting with status {code}'; exit {code}"])
         wait_for(lambda: self.active_state(unit) == "failed", 10, f"{unit} to fail")
 
     def start_restarting(self, unit: str) -> None:
         """A crashing unit with ``Restart=always``: it sits in ``activating (auto-restart)``."""
-        self.start_unit(unit, ["/bin/sh", "-c", "exit 1"], ["Restart=always", "RestartSec=600"])
+        argv = ["/bin/sh", "-c", f"echo '{unit}: exiting with status 1'; exit 1"]
+        self.start_unit(unit, argv, ["Restart=always", "RestartSec=600"])
         wait_for(lambda: self.active_state(unit) == "activating", 10, f"{unit} to wait for its restart")
 
     def start_installed(self, unit: str, argv: Sequence[str]) -> None:

@@ -4,6 +4,11 @@ The AI engine mixes JSON log lines (``{"level": "ERROR", ...}``) with plain ``[E
 journald stores a MESSAGE that is not valid UTF-8 (or contains control characters) as an array of byte
 values instead of a string; both shapes are read here so that no error line hides behind its encoding.
 Every restart of the engine logs model-load errors: they are shown, never filtered out.
+
+"No error lines" means something only when the journal is visible: ``journalctl`` prints nothing and
+exits 0 on a host without journal files, for a unit it has never heard of, or without permission to
+read the system journal. So an empty window is trusted only for a unit with at least one entry ever
+(``journalctl -u UNIT -n 1``); otherwise the probe raises ``ProbeError`` (could not check).
 """
 
 from __future__ import annotations
@@ -106,15 +111,47 @@ def error_entries(entries: Iterable[JournalEntry]) -> list[JournalEntry]:
     ]
 
 
-def read_journal(units: Sequence[str], since: datetime, config: SystemdConfig) -> list[JournalEntry]:
-    """Entries of ``units`` since ``since`` (one ``journalctl`` call), oldest first."""
+def read_journal(
+    units: Sequence[str], since: datetime, config: SystemdConfig, prove_visible: bool = True
+) -> list[JournalEntry]:
+    """Entries of ``units`` since ``since`` (one ``journalctl`` call), oldest first.
+
+    With ``prove_visible`` (the default) each unit without an entry in the window must have one ever,
+    or ``ProbeError`` says the journal is not visible: silence from a journal we cannot see is not calm.
+    """
+    if not units:
+        raise ProbeError("no units configured, so no journal was read (systemd.units is empty)")
     argv = ["journalctl"]
     for unit in units:
         argv += ["-u", unit]
     argv += ["--since", f"@{int(since.timestamp())}", "-o", "json", "--no-pager", "-q"]
     result = run_command(argv, config.command_prefix, config.command_timeout_s)
     cutoff = since.astimezone(UTC)
-    return [e for e in parse_journal_json(result.stdout) if e.when >= cutoff]
+    entries = [e for e in parse_journal_json(result.stdout) if e.when >= cutoff]
+    if prove_visible:
+        heard = {e.unit for e in entries}
+        for unit in units:
+            if unit not in heard and _unit_name(unit) not in heard:
+                require_visible_journal(unit, config)
+    return entries
+
+
+def _unit_name(unit: str) -> str:
+    return unit if "." in unit else f"{unit}.service"
+
+
+def require_visible_journal(unit: str, config: SystemdConfig) -> JournalEntry:
+    """The newest entry the journal has ever had for ``unit``; none at all is ``ProbeError``."""
+    argv = ["journalctl", "-u", unit, "-n", "1", "-o", "json", "--no-pager", "-q"]
+    result = run_command(argv, config.command_prefix, config.command_timeout_s)
+    entries = parse_journal_json(result.stdout)
+    if not entries:
+        raise ProbeError(
+            f"the journal shows no entry at all, ever, for {unit} (`{result.shown}` printed nothing): the "
+            "journal is not visible from here (no journal files, no permission to read them, or the wrong "
+            "host / systemd.command_prefix), so an empty window proves nothing"
+        )
+    return entries[-1]
 
 
 def evidence_lines(entries: Sequence[JournalEntry], cap: int = 20) -> dict[str, object]:

@@ -14,6 +14,7 @@ import redis
 
 from calpolicy.config import MarketConfig
 from calpolicy.probes.command import ProbeError
+from calpolicy.probes.redis_probe import checked_type
 from calpolicy.verdict import Finding
 
 _TRUE = frozenset({"1", "true", "yes", "on", "halt", "halted"})
@@ -31,7 +32,7 @@ def market_finding(client: redis.Redis, config: MarketConfig) -> Finding:
     seen: dict[str, dict[str, str]] = {}
     for symbol in config.symbols:
         key = config.hash_key_pattern.format(symbol=symbol)
-        kind = client.type(key)
+        kind = checked_type(client, key)
         if kind == "none":
             raise ProbeError(f"no market data for {symbol}: Redis key {key} does not exist")
         if kind != "hash":

@@ -4,24 +4,42 @@
 ready, because a gate that accepts a truthy anything is a gate that a serialisation bug can open. The
 checklist's URL answers 404 on the real service (which serves ``/readiness/simple``); the message says so
 instead of leaving the operator to guess.
+
+The exchange is fail-closed against a hostile or broken server: one wall-clock deadline covers every
+attempt, redirect and byte (a watchdog shuts the socket at the deadline, because socket timeouts are
+per read and a server trickling one byte a second never trips them); bodies are capped before and
+after decompression (a gzip bomb is refused at ``MAX_DECODED_BYTES``); a redirect is followed only to
+the configured scheme, host and port; a body with a duplicated key is not interpreted at all. It uses
+``http.client`` rather than ``requests`` because the watchdog needs the socket and the decoder needs a
+bound, and ``requests`` hides the one and decodes without the other.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import http.client
+import socket
+import threading
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-
-import requests
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from calpolicy.config import ReadinessConfig
 from calpolicy.probes.command import ProbeError
+from calpolicy.probes.strict_json import StrictJSONError, loads_strict
+from calpolicy.probes.urls import mask_url
 from calpolicy.verdict import Finding
 
 CHECKLIST_PATH = "/api/learning/readiness/simple"
 REAL_PATH = "/readiness/simple"
 REAL_ALIAS = "/cadence/ready"
+MAX_RAW_BYTES = 1 << 20  # the real answer is ~100 bytes; a MiB is generous and still bounded
+MAX_DECODED_BYTES = 1 << 20
+MAX_REDIRECTS = 3
+_REDIRECTS = (301, 302, 303, 307, 308)
 
 
 @dataclass(frozen=True)
@@ -33,8 +51,16 @@ class ReadinessResponse:
     attempts: int
 
 
+class _Transient(Exception):
+    """A failure worth another attempt inside the deadline (refused, reset, a read timeout, a 5xx)."""
+
+
+class _DeadlineHit(Exception):
+    """The overall deadline ran out mid-exchange."""
+
+
 def _real_route_hint(url: str) -> str:
-    parts = urlsplit(url)
+    parts = urlsplit(mask_url(url))
     if parts.path.rstrip("/") != REAL_PATH:
         suggestion = urlunsplit((parts.scheme, parts.netloc, REAL_PATH, "", ""))
         return (
@@ -44,57 +70,182 @@ def _real_route_hint(url: str) -> str:
     return ""
 
 
-def fetch_readiness(config: ReadinessConfig, session: requests.Session | None = None) -> ReadinessResponse:
-    """GET the readiness URL; retry transport failures and 5xx within a total deadline.
+def fetch_readiness(config: ReadinessConfig) -> ReadinessResponse:
+    """GET the readiness URL; retry transport failures and 5xx, all within ``config.deadline_s``.
 
-    Raises ``ProbeError`` for anything that is not a 200 with a JSON body: the gate's content can only
-    be judged once the service has actually answered.
+    Raises ``ProbeError`` for anything that is not a 200 with a strict JSON body: the gate's content can
+    only be judged once the service has actually answered, once, unambiguously.
     """
-    http = session or requests.Session()
+    shown = mask_url(config.url)
     deadline = time.monotonic() + config.deadline_s
     attempts = 0
     last_problem = "no attempt was made"
     while attempts <= config.retries:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if deadline - time.monotonic() <= 0:
             break
         attempts += 1
-        timeout = (min(config.connect_timeout_s, remaining), min(config.read_timeout_s, remaining))
         started = time.monotonic()
         try:
-            reply = http.get(config.url, timeout=timeout, headers={"Accept": "application/json"})
-        except requests.Timeout:
-            last_problem = f"no answer within the timeout (connect {timeout[0]:g} s, read {timeout[1]:g} s)"
-            continue
-        except requests.ConnectionError as error:
-            last_problem = f"connection failed: {_short(error)}"
+            status, body, final_url = _exchange(config, deadline)
+        except _Transient as problem:
+            last_problem = str(problem)
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
             continue
-        except requests.RequestException as error:
-            raise ProbeError(f"readiness API {config.url}: request failed: {_short(error)}") from None
-        elapsed = (time.monotonic() - started) * 1000.0
-        if reply.status_code == 404:
+        except _DeadlineHit:
             raise ProbeError(
-                f"readiness API {config.url} answered 404 Not Found{_real_route_hint(config.url)}"
-            )
-        if reply.status_code >= 500:
-            last_problem = f"HTTP {reply.status_code}: {reply.text[:200]}"
-            continue
-        if reply.status_code != 200:
-            raise ProbeError(
-                f"readiness API {config.url} answered HTTP {reply.status_code}: {reply.text[:200]}"
-            )
-        try:
-            body = reply.json()
-        except ValueError:
-            raise ProbeError(
-                f"readiness API {config.url} answered 200 but the body is not JSON: {reply.text[:200]!r}"
+                f"readiness API {shown} gave no complete answer within the overall deadline of "
+                f"{config.deadline_s:g} s (readiness.deadline_s): the server is too slow or trickles its bytes"
             ) from None
-        return ReadinessResponse(config.url, reply.status_code, body, elapsed, attempts)
+        elapsed = (time.monotonic() - started) * 1000.0
+        text = body[:200].decode("utf-8", "replace")
+        if status == 404:
+            raise ProbeError(f"readiness API {shown} answered 404 Not Found{_real_route_hint(config.url)}")
+        if status >= 500:
+            last_problem = f"HTTP {status}: {text}"
+            continue
+        if status != 200:
+            raise ProbeError(f"readiness API {shown} answered HTTP {status}: {text}")
+        try:
+            parsed = loads_strict(body)
+        except StrictJSONError as error:
+            raise ProbeError(
+                f"readiness API {shown} answered 200 but the body is not JSON a gate may read ({error}): {text!r}"
+            ) from None
+        return ReadinessResponse(mask_url(final_url), status, parsed, elapsed, attempts)
     raise ProbeError(
-        f"readiness API {config.url} could not be read after {attempts} attempt(s) within "
+        f"readiness API {shown} could not be read after {attempts} attempt(s) within "
         f"{config.deadline_s:g} s: {last_problem}"
     )
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    default = 443 if parts.scheme == "https" else 80
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+def _exchange(config: ReadinessConfig, deadline: float) -> tuple[int, bytes, str]:
+    """One attempt: the GET plus any redirects that stay on the configured scheme, host and port."""
+    url = config.url
+    for _ in range(MAX_REDIRECTS + 1):
+        status, location, body = _one_request(config, url, deadline)
+        if status not in _REDIRECTS:
+            return status, body, url
+        if not location:
+            raise ProbeError(f"readiness API {mask_url(url)} answered HTTP {status} without a Location")
+        target = urljoin(url, location)
+        if _origin(target) != _origin(config.url):
+            raise ProbeError(
+                f"readiness API {mask_url(url)} redirected (HTTP {status}) to {mask_url(target)}, off the "
+                "configured host: not followed; if the service moved, set readiness.url to its new address"
+            )
+        url = target
+    raise ProbeError(f"readiness API {mask_url(config.url)} redirected more than {MAX_REDIRECTS} times")
+
+
+class _Watchdog:
+    """Shuts the connection's socket at the deadline, so a blocked read returns instead of waiting on."""
+
+    def __init__(self, connection: http.client.HTTPConnection, deadline: float) -> None:
+        self.fired = False
+        self._connection = connection
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = self._connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _one_request(config: ReadinessConfig, url: str, deadline: float) -> tuple[int, str | None, bytes]:
+    parts = urlsplit(url)
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise _DeadlineHit
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = kind(parts.hostname or "", parts.port, timeout=min(config.connect_timeout_s, remaining))
+    watchdog = _Watchdog(connection, deadline)
+    headers = {"Accept": "application/json", "Accept-Encoding": "gzip, deflate", "User-Agent": "calpolicy"}
+    if parts.username is not None:
+        user_pass = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(user_pass).decode()
+    try:
+        connection.connect()
+        if connection.sock is not None:
+            connection.sock.settimeout(min(config.read_timeout_s, max(0.001, deadline - time.monotonic())))
+        connection.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), headers=headers)
+        reply = connection.getresponse()
+        raw = _read_capped(reply, deadline, url)
+        body = _decode(raw, reply.getheader("Content-Encoding"), url)
+        return reply.status, reply.getheader("Location"), body
+    except ProbeError:
+        raise
+    except TimeoutError:
+        if watchdog.fired:
+            raise _DeadlineHit from None
+        raise _Transient(
+            f"no answer within the timeout (connect {config.connect_timeout_s:g} s, read {config.read_timeout_s:g} s)"
+        ) from None
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        if watchdog.fired:
+            raise _DeadlineHit from None
+        raise _Transient(f"connection failed: {type(error).__name__}: {_short(error)}") from None
+    finally:
+        watchdog.cancel()
+        connection.close()
+
+
+def _read_capped(reply: http.client.HTTPResponse, deadline: float, url: str) -> bytes:
+    declared = reply.getheader("Content-Length")
+    if declared and declared.strip().isdigit() and int(declared) > MAX_RAW_BYTES:
+        raise ProbeError(
+            f"readiness API {mask_url(url)} announced a {int(declared)}-byte body, over the "
+            f"{MAX_RAW_BYTES}-byte cap: not read"
+        )
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        if time.monotonic() > deadline:
+            raise _DeadlineHit
+        chunk = reply.read1(65536) if hasattr(reply, "read1") else reply.read(65536)
+        if not chunk:
+            return b"".join(chunks)
+        total += len(chunk)
+        if total > MAX_RAW_BYTES:
+            raise ProbeError(
+                f"readiness API {mask_url(url)} sent a body over the {MAX_RAW_BYTES}-byte cap: not read further"
+            )
+        chunks.append(chunk)
+
+
+def _decode(raw: bytes, encoding: str | None, url: str) -> bytes:
+    """Undo gzip/deflate with a bound on the output: a 2 MB bomb must not become 2 GB in memory."""
+    kind = (encoding or "identity").strip().lower()
+    if kind in ("identity", ""):
+        return raw
+    if kind not in ("gzip", "x-gzip", "deflate"):
+        raise ProbeError(f"readiness API {mask_url(url)} used Content-Encoding {kind!r}, which is not supported")
+    wbits = 16 + zlib.MAX_WBITS if kind != "deflate" else zlib.MAX_WBITS
+    try:
+        inflater = zlib.decompressobj(wbits)
+        out = inflater.decompress(raw, MAX_DECODED_BYTES + 1)
+        if len(out) <= MAX_DECODED_BYTES and not inflater.unconsumed_tail:
+            out += inflater.flush(MAX_DECODED_BYTES + 1 - len(out))
+    except zlib.error as error:
+        raise ProbeError(f"readiness API {mask_url(url)} sent a corrupt {kind} body: {error}") from None
+    if len(out) > MAX_DECODED_BYTES or inflater.unconsumed_tail:
+        raise ProbeError(
+            f"readiness API {mask_url(url)} sent a {kind} body that decodes to more than "
+            f"{MAX_DECODED_BYTES} bytes (the decoded-body cap; a compression bomb?): not read"
+        )
+    return out
 
 
 def _short(error: Exception) -> str:
@@ -126,13 +277,9 @@ def readiness_findings(response: ReadinessResponse, config: ReadinessConfig) -> 
             Finding("P0.3.c", "fail", message, evidence),
         ]
     if config.required_action in actions:
-        findings.append(
-            Finding("P0.3.b", "pass", f"'{config.required_action}' is offered: {actions}", evidence)
-        )
+        findings.append(Finding("P0.3.b", "pass", f"'{config.required_action}' is offered: {actions}", evidence))
     else:
-        findings.append(
-            Finding("P0.3.b", "fail", f"'{config.required_action}' is not in actions {actions}", evidence)
-        )
+        findings.append(Finding("P0.3.b", "fail", f"'{config.required_action}' is not in actions {actions}", evidence))
     outside = [a for a in actions if a not in config.allowed_actions]
     if outside:
         findings.append(

@@ -3,15 +3,24 @@
 Latency is measured the way ``redis-cli --latency`` does it — timed PINGs, one after another on one
 connection — so the number means what the operators' command means. Every Redis failure (refused,
 auth, timeout, a key of the wrong type) becomes ``ProbeError``: a bus we cannot read is not a calm bus.
+
+Each probe runs under one wall-clock deadline (``redis.deadline_s``): a watchdog disconnects the pool when
+it runs out, because socket timeouts are per read and a server answering one byte every 1.5 s never
+trips a 2 s timeout. A server is believed to be Redis only after it echoes a random token back, and a
+TYPE answer outside Redis's own vocabulary is an error: a fake that answers ``+PONG`` to everything must
+read as "could not check", never as a tripped halt key.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
+import secrets
 import select
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,43 +30,121 @@ import redis
 
 from calpolicy.config import RedisConfig
 from calpolicy.probes.command import ProbeError
+from calpolicy.probes.urls import mask_url
+
+REDIS_TYPES = frozenset({"none", "string", "list", "set", "zset", "hash", "stream", "ReJSON-RL", "TSDB-TYPE"})
+
+
+class _Watchdog:
+    """Disconnects every connection of a pool at the deadline, so a blocked read returns at once."""
+
+    def __init__(self, pool: redis.ConnectionPool, seconds: float) -> None:
+        self.fired = False
+        self._pool = pool
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        # a half-built connection may fail to close; the read it blocks still returns
+        with contextlib.suppress(Exception):
+            self._pool.disconnect()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 @contextmanager
-def connect(config: RedisConfig) -> Iterator[redis.Redis]:
-    """One connection (no pool sharing between probes), every Redis error translated to ``ProbeError``."""
-    client = redis.Redis.from_url(
-        config.url,
-        socket_timeout=config.timeout_s,
-        socket_connect_timeout=config.timeout_s,
-        decode_responses=True,
-        retry_on_timeout=False,
-        retry=None,
-    )
+def connect(config: RedisConfig, extra_s: float = 0.0) -> Iterator[redis.Redis]:
+    """One verified connection under one deadline (``deadline_s`` + ``extra_s``); errors → ``ProbeError``."""
+    budget = config.deadline_s + extra_s
     try:
+        pool = redis.ConnectionPool.from_url(
+            config.url,
+            socket_timeout=config.timeout_s,
+            socket_connect_timeout=config.timeout_s,
+            decode_responses=True,
+            retry_on_timeout=False,
+            retry=None,
+        )
+    except ValueError as error:
+        raise ProbeError(f"redis.url {mask_url(config.url)} is not a usable Redis URL: {error}") from None
+    watchdog = _Watchdog(pool, budget)
+    client = redis.Redis(connection_pool=pool)
+    try:
+        _verify_is_redis(client, config)
         yield client
-    except redis.AuthenticationError as error:
-        raise ProbeError(f"Redis at {_safe(config.url)} refused our credentials: {error}") from None
-    except redis.TimeoutError as error:
-        raise ProbeError(
-            f"Redis at {_safe(config.url)} did not answer within {config.timeout_s:g} s: {error}"
-        ) from None
-    except redis.ConnectionError as error:
-        raise ProbeError(f"cannot connect to Redis at {_safe(config.url)}: {error}") from None
-    except redis.ResponseError as error:
-        raise ProbeError(f"Redis at {_safe(config.url)} answered with an error: {error}") from None
-    except redis.RedisError as error:
-        raise ProbeError(f"Redis at {_safe(config.url)} failed: {error}") from None
+    except ProbeError:
+        if watchdog.fired:
+            raise _overran(config, budget) from None
+        raise
+    except Exception as error:
+        if watchdog.fired:
+            raise _overran(config, budget) from None
+        if isinstance(error, redis.RedisError):
+            raise _translated(error, config) from None
+        if isinstance(error, AttributeError | TypeError | ValueError | KeyError | IndexError):
+            raise ProbeError(  # redis-py choked on a reply: the server's answer, not ours, is malformed
+                f"Redis at {_safe(config.url)} sent a reply that cannot be interpreted "
+                f"({type(error).__name__}: {str(error)[:120]})"
+            ) from None
+        raise
     finally:
+        watchdog.cancel()
         client.close()
+        pool.disconnect()
+
+
+def _overran(config: RedisConfig, budget: float) -> ProbeError:
+    return ProbeError(
+        f"Redis at {_safe(config.url)} did not finish within the probe's overall deadline of {budget:g} s "
+        f"(redis.deadline_s): the server answers too slowly"
+    )
+
+
+def _verify_is_redis(client: redis.Redis, config: RedisConfig) -> None:
+    """Connect (redis-py's HELLO handshake) and ECHO a random token: only Redis gets both right."""
+    token = secrets.token_hex(8)
+    try:
+        answer = client.echo(token)
+    except redis.RedisError:
+        raise
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as error:
+        raise ProbeError(
+            f"the server at {_safe(config.url)} answered the Redis handshake with something Redis never "
+            f"sends ({type(error).__name__}: {str(error)[:120]}): it does not behave like Redis"
+        ) from None
+    if answer != token:
+        raise ProbeError(
+            f"the server at {_safe(config.url)} does not behave like Redis (ECHO {token} answered "
+            f"{str(answer)[:60]!r}): nothing it says can be trusted"
+        )
+
+
+def checked_type(client: redis.Redis, key: str) -> str:
+    kind = str(client.type(key))
+    if kind not in REDIS_TYPES:
+        raise ProbeError(f"Redis answered TYPE {key} with {kind[:60]!r}, which is not a Redis type")
+    return kind
+
+
+def _translated(error: redis.RedisError, config: RedisConfig) -> ProbeError:
+    where = _safe(config.url)
+    if isinstance(error, redis.AuthenticationError):
+        return ProbeError(f"Redis at {where} refused our credentials: {error}")
+    if isinstance(error, redis.TimeoutError):
+        return ProbeError(f"Redis at {where} did not answer within {config.timeout_s:g} s: {error}")
+    if isinstance(error, redis.ConnectionError):
+        return ProbeError(f"cannot connect to Redis at {where}: {error}")
+    if isinstance(error, redis.ResponseError):
+        return ProbeError(f"Redis at {where} answered with an error: {error}")
+    return ProbeError(f"Redis at {where} failed: {error}")
 
 
 def _safe(url: str) -> str:
-    """The URL without a password, for messages."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.rpartition('@')[2]}"
+    """The URL without user name or password, for messages (the one masking every probe uses)."""
+    return mask_url(url)
 
 
 # ------------------------------------------------------------------------------------------ latency
@@ -120,19 +207,30 @@ class GroupBacklog:
 
 
 def stream_backlogs(client: redis.Redis, streams: tuple[str, ...], cap: int = 100_000) -> list[GroupBacklog]:
-    """Pending entries and lag of every consumer group of each stream; a missing stream is an error.
+    """Pending entries and lag of every consumer group of each stream.
+
+    No stream configured, a missing stream, or a stream without a consumer group is an error: each
+    would otherwise read as "no backlog" with nothing measured.
 
     Redis reports ``lag`` as null when it cannot compute it cheaply (a group created at ``$``, deleted
     entries); then the entries after the group's last-delivered ID are counted, up to ``cap`` + 1.
     """
+    if not streams:
+        raise ProbeError("redis.backlog_streams is empty, so no backlog was measured (an empty source is not calm)")
     found: list[GroupBacklog] = []
     for stream in streams:
-        kind = client.type(stream)
+        kind = checked_type(client, stream)
         if kind == "none":
             raise ProbeError(f"stream {stream} does not exist in Redis (redis.backlog_streams)")
         if kind != "stream":
             raise ProbeError(f"key {stream} is a Redis {kind}, not a stream (redis.backlog_streams)")
-        for info in client.xinfo_groups(stream):
+        groups = client.xinfo_groups(stream)
+        if not groups:
+            raise ProbeError(
+                f"stream {stream} has no consumer group, so its backlog cannot be measured "
+                "(nobody consumes it, or redis.backlog_streams names the wrong stream)"
+            )
+        for info in groups:
             lag = info.get("lag")
             if lag is None:
                 unread = client.xrange(stream, min=f"({info['last-delivered-id']}", max="+", count=cap + 1)
@@ -162,9 +260,11 @@ def halt_state(client: redis.Redis, halt_keys: dict[str, tuple[str, ...]]) -> Ha
     A key whose pattern list is ``("*",)`` may be of any type (existence is the signal); a key with
     specific values must be a string, and another type is an error rather than a guess.
     """
+    if not halt_keys:
+        raise ProbeError("redis.halt_keys is empty, so HALT cannot be ruled out (an empty source is not calm)")
     tripped: dict[str, str] = {}
     for key, patterns in halt_keys.items():
-        kind = client.type(key)
+        kind = checked_type(client, key)
         if kind == "none":
             continue
         if patterns == ("*",) or ("*" in patterns and kind != "string"):
@@ -194,22 +294,26 @@ class LatencySampler:
         read_end, write_end = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:  # the child: measure, report, and leave without running any parent clean-up
-            os.close(read_end)
-            try:
-                with connect(config) as client:
-                    stats = measure_latency(client, config.latency_samples, config.latency_duration_s)
-                payload = {"stats": stats.__dict__}
-            except ProbeError as error:
-                payload = {"error": str(error)}
-            except BaseException as error:  # the parent must hear about anything at all
-                payload = {"error": f"latency sampling failed: {error!r}"}
-            os.write(write_end, json.dumps(payload).encode())
-            os._exit(0)
+            try:  # whatever happens, this copy of the parent must never return into the parent's code
+                os.close(read_end)
+                try:
+                    with connect(config, extra_s=config.latency_duration_s) as client:
+                        stats = measure_latency(client, config.latency_samples, config.latency_duration_s)
+                    payload = {"stats": stats.__dict__}
+                except ProbeError as error:
+                    payload = {"error": str(error)}
+                except BaseException as error:  # the parent must hear about anything at all
+                    payload = {"error": f"latency sampling failed: {error!r}"}
+                os.write(write_end, json.dumps(payload).encode())
+            except BaseException:  # the parent went away (a broken pipe): nobody is left to tell
+                pass
+            finally:
+                os._exit(0)
         os.close(write_end)
         self._read = read_end
 
     def result(self) -> LatencyStats:
-        budget = self.config.latency_duration_s + 4 * self.config.timeout_s + 5.0
+        budget = self.config.latency_duration_s + self.config.deadline_s + 2.0
         chunks: list[bytes] = []
         deadline = time.monotonic() + budget
         try:

@@ -81,6 +81,7 @@ def test_redis_latency(calpolicy_config: Config, latency_sampler: LatencySampler
             calpolicy_config,
             "Redis latency",
             lambda c: measure_latency(c, settings.latency_samples, settings.latency_duration_s),
+            extra_s=settings.latency_duration_s,
         )
     value = getattr(stats, f"{settings.latency_statistic}_ms")
     summary = ", ".join(f"{k} {v}" for k, v in stats.as_dict().items())

@@ -83,7 +83,8 @@ def test_a_server_error_is_retried_then_reported(readiness_server: ReadinessServ
 
 def test_a_non_json_body_is_reported(readiness_server: ReadinessServer) -> None:
     readiness_server.reply = Reply(raw=b"<html>ok</html>", content_type="text/html")
-    with pytest.raises(ProbeError, match="the body is not JSON: '<html>ok</html>'"):
+    expected = r"the body is not JSON a gate may read \(not valid JSON: .*\): '<html>ok</html>'"
+    with pytest.raises(ProbeError, match=expected):
         fetch_readiness(ReadinessConfig(url=readiness_server.url, **FAST))
 
 

@@ -1,0 +1,38 @@
+"""JSON as the probes read it: a duplicated key or a non-standard number is refused, never resolved.
+
+``json.loads`` keeps the last of two equal keys, so ``{"ready": false, "ready": true}`` reads as ready
+and a second ``"actions"`` can hide ``"retrain"``. A body that says two things has no meaning a gate
+may act on: the probe that reads it reports "could not check" with the key named.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class StrictJSONError(ValueError):
+    """The text is not JSON, or is JSON no gate should interpret (a duplicate key, NaN, Infinity)."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise StrictJSONError(f"the key {key!r} appears more than once in one object")
+        seen[key] = value
+    return seen
+
+
+def _no_constant(name: str) -> Any:
+    raise StrictJSONError(f"{name} is not a JSON number")
+
+
+def loads_strict(text: str | bytes) -> Any:
+    """Parse one JSON document; duplicate keys (any whitespace around them), NaN and ±Infinity raise."""
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except StrictJSONError:
+        raise
+    except (ValueError, RecursionError) as error:
+        raise StrictJSONError(f"not valid JSON: {str(error)[:200]}") from None
