@@ -17,6 +17,7 @@ from calpolicy.calibrate.proposal import ModelResult, Proposal, canonical
 from calpolicy.clm.reader import TradeLog
 from calpolicy.config import Config
 from calpolicy.verdict import Finding, Verdict
+from calpolicy.waivers import apply_waivers
 
 GRID_POINTS = 10_001
 # Float noise of clipping at raw ± band (e.g. 0.15000000000000002); far below any meaningful change.
@@ -41,7 +42,7 @@ def check_bounds(proposal: Proposal, config: Config, log: TradeLog | None = None
     for result in ordered:
         findings.append(degradation_finding(result, settings.max_degradation, min_trades))
     findings.append(coverage_finding(proposal, log))
-    return Verdict(tuple(findings))
+    return apply_waivers(Verdict(tuple(findings)), config.waivers)
 
 
 def _data_points(

@@ -110,6 +110,10 @@ BINDINGS: dict[str, Binding] = {
         Binding("calibration.max_confidence_change", 0.15, _above(0.15), ("P2.2.a",)),
         Binding("calibration.min_improvement", 0.05, _below(0.05), ("P2.2.b",)),
         Binding("calibration.max_degradation", 0.0, _above(0.0), ("P2.2.c",)),
+        # The 5 % must be shown with evidence: the point-estimate reading or a lower confidence is looser.
+        Binding("calibration.improvement_rule", "lower_bound", _differs("lower_bound"), ("P2.2.b",)),
+        Binding("calibration.improvement_confidence", 0.95, _below(0.95), ("P2.2.b",)),
+        Binding("calibration.min_trades_for_decision", 200, _below(200), ("P2.2.b", "P2.2.c")),
         Binding("watch.pnl_drift_sd", 0.10, _above(0.10), ("P4.2.a",)),
         Binding("watch.win_rate_delta", 0.05, _above(0.05), ("P4.2.b",)),
         Binding("watch.hold_rate_increase", 0.50, _above(0.50), ("P4.2.c",)),

@@ -14,6 +14,7 @@ from calpolicy.config import Config
 from unit_tests.calibrate.synth import MODELS, draw, frame_log
 
 CONFIG = Config()
+WAIVER = {"by": "test", "why": "a research comparison", "until": "2100-01-01T00:00:00Z"}
 SEEDS = 40
 
 
@@ -35,7 +36,9 @@ def test_honesty_perfectly_calibrated_model_is_stopped(n: int) -> None:
 def test_honesty_holds_even_without_the_minimum_size_rule() -> None:
     """With the 200-trade rule switched off, the held-out statistics alone still stop n = 200: the
     minimum-size rule is a second line of defence, not the only one."""
-    assert _go_count(200, CONFIG.with_overrides({"calibration.min_trades_for_decision": 1}, "test")) <= 2
+    assert _go_count(200, CONFIG.with_overrides(
+        {"calibration.min_trades_for_decision": 1, "waivers": {"calibration.min_trades_for_decision": WAIVER}}, "test"
+    )) <= 2
 
 
 def test_strongly_overconfident_model_with_much_data_is_go() -> None:
@@ -120,10 +123,17 @@ def test_p22b_decides_on_the_lower_bound_and_names_the_rule(good) -> None:
 
 def test_the_v1_reading_is_an_explicit_choice_and_says_so(good) -> None:
     proposal, _ = good
-    v1 = CONFIG.with_overrides({"calibration.improvement_rule": "point_estimate_and_positive_interval"}, "test")
+    v1 = CONFIG.with_overrides(
+        {
+            "calibration.improvement_rule": "point_estimate_and_positive_interval",
+            "waivers": {"calibration.improvement_rule": WAIVER},
+        },
+        "test",
+    )
     weak_bound = _with_model(proposal, "ensemble", improvement_lower=0.01)
     (finding,) = check_bounds(weak_bound, v1).by_id("P2.2.b")
-    assert finding.status == "pass"
+    assert finding.status == "waived"
+    assert "passed only under a waiver" in finding.message
     assert finding.evidence["rule"] == "point_estimate_and_positive_interval"
     assert "engine v1" in finding.message
     weak = _with_model(proposal, "ensemble", improvement=0.049)
