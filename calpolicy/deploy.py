@@ -111,6 +111,7 @@ class Outcome:
     acknowledged: bool | None = None
     restarted: bool = False
     lines: list[str] = field(default_factory=list)
+    entry_id: str | None = None
 
 
 # --------------------------------------------------------------------------------------------- the swap
@@ -175,7 +176,7 @@ def swap(
             apply_history.append(paths.history, {"id": entry_id, "phase": "failed", "error": str(error)})
         raise _fail("cannot write the live config", error, paths.calibration_file) from None
     apply_history.append(paths.history, {"id": entry_id, "phase": "done", "at": datetime.now(UTC).isoformat()})
-    return Outcome(event, live.version, to_version, archived, then_previous)
+    return Outcome(event, live.version, to_version, archived, then_previous, entry_id=entry_id)
 
 
 # --------------------------------------------------------------------------------------------- approve
@@ -329,13 +330,7 @@ def approve_job(
         else:
             say(f"note: job {job_id} was approved by an earlier, interrupted command; resuming it")
         if live.version == job_id:
-            outcome = Outcome(
-                "approve",
-                job_id,
-                job_id,
-                None,
-                apply_history.rollback_target_of(apply_history.read(paths.history), job_id),
-            )
+            outcome = _resumed(paths, job_id)
             say(f"version {job_id} is already live (written before the interruption); recording it")
         else:
             outcome = swap(
@@ -348,6 +343,16 @@ def approve_job(
         if wait:
             _acknowledge(config, paths, outcome, started, allow_restart, say)
     return outcome
+
+
+def _resumed(paths: LivePaths, job_id: str) -> Outcome:
+    """The outcome of an approve whose swap happened before an interruption (read back from the history)."""
+    entries = apply_history.read(paths.history)
+    begin = next((e for e in reversed(entries) if e.get("phase") == "begin" and e.get("to") == job_id), {})
+    archived = Path(begin["archived"]) if begin.get("archived") else None
+    return Outcome(
+        "approve", str(begin.get("from", "?")), job_id, archived, begin.get("then_previous"), entry_id=begin.get("id")
+    )
 
 
 # --------------------------------------------------------------------------------------------- rollback
@@ -496,7 +501,11 @@ def _summary(outcome: Outcome, paths: LivePaths) -> str:
 def _acknowledge(
     config: Config, paths: LivePaths, outcome: Outcome, since: float, allow_restart: bool, say: Say
 ) -> None:
-    """Wait for the loader to serve the new version; at most one restart, and only when allowed."""
+    """Wait for the loader to serve the new version; at most one restart, and only when allowed.
+
+    The answer (and any restart) is appended to the history under the command's entry, so the P4.1 policy
+    tests can tell a restart this command made from one nobody recorded.
+    """
     from calpolicy.probes.command import ProbeError, run_command
 
     unit = config.systemd.ai_engine_unit
@@ -513,6 +522,7 @@ def _acknowledge(
         outcome.lines.append(
             f"the loader acknowledged version {outcome.to_version} (PID {seen.get('pid')}, at {seen.get('at')})"
         )
+        _note(paths, outcome, "ack", acknowledged=True, loader_pid=seen.get("pid"))
         return
     outcome.acknowledged = False
     outcome.lines.append(
@@ -520,25 +530,39 @@ def _acknowledge(
         f"(it last reported {_last_seen(paths)}); hot reload has not been confirmed"
     )
     if not allow_restart:
+        _note(paths, outcome, "ack", acknowledged=False)
         outcome.lines.append(
             f"the AI engine was NOT restarted; rerun with --allow-restart to restart {unit} once, "
             "or investigate the engine's log"
         )
         return
     outcome.restarted = True
+    _note(paths, outcome, "restart", unit=unit, reason=f"no acknowledgement within {timeout:g} s")
     try:
         run_command(["systemctl", "restart", unit], prefix, config.deploy.restart_wait_s)
     except ProbeError as error:
         outcome.lines.append(f"the one allowed restart of {unit} failed: {error}")
+        _note(paths, outcome, "ack", acknowledged=False)
         return
     outcome.lines.append(f"restarted {unit} once (the only restart this command may do)")
     seen = wait_for_version(paths.marker, outcome.to_version, timeout, since)
     outcome.acknowledged = bool(seen)
+    _note(paths, outcome, "ack", acknowledged=bool(seen), after_restart=True)
     outcome.lines.append(
         f"after the restart the loader acknowledged {outcome.to_version}"
         if seen
         else f"after the restart there is still NO acknowledgement of {outcome.to_version}; no further restart"
     )
+
+
+def _note(paths: LivePaths, outcome: Outcome, phase: str, **fields: Any) -> None:
+    if outcome.entry_id is None:
+        return
+    entry = {"id": outcome.entry_id, "phase": phase, "at": datetime.now(UTC).isoformat(), **fields}
+    try:
+        apply_history.append(paths.history, entry)
+    except OSError as error:
+        outcome.lines.append(f"note: could not record the {phase} in {paths.history}: {error.strerror}")
 
 
 def _last_seen(paths: LivePaths) -> str:
