@@ -74,13 +74,16 @@ class Curve:
     def scalar(self, c: float) -> float:
         xs = self.xs
         if c <= xs[0]:
-            return self.ys[0] if c == c else c  # NaN stays NaN, as with np.interp
+            return self.ys[0]
         if c >= xs[-1]:
             return self.ys[-1]
         j = bisect_right(xs, c) - 1
         if c == xs[j]:
             return self.ys[j]
-        return self.slopes[j] * (c - xs[j]) + self.ys[j]
+        try:
+            return self.slopes[j] * (c - xs[j]) + self.ys[j]
+        except IndexError:  # only NaN gets past every comparison; it stays NaN, as with np.interp
+            return c
 
     def array(self, values: np.ndarray) -> np.ndarray:
         return np.interp(values, self.x_array, self.y_array)
