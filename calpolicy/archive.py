@@ -8,6 +8,7 @@ and also by its file stem, so ``rollback cal_X_backup_20260206_060303`` picks th
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,32 +63,52 @@ def store(archive_dir: Path, version: str, data: bytes) -> Path:
     return target
 
 
+def _version_of(path: Path) -> str | None:
+    """The version a file claims, read cheaply (the full validation runs on the file actually chosen)."""
+    try:
+        raw = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    version = raw.get("version") if isinstance(raw, dict) else None
+    return version if isinstance(version, str) else None
+
+
+def _validated(path: Path) -> ArchivedConfig | None:
+    try:
+        data = path.read_bytes()
+        snap = parse_calibration(data, str(path))
+    except (OSError, CalibrationError):
+        return None
+    return ArchivedConfig(path, snap.version, sha256_bytes(data))
+
+
 def index(archive_dir: Path) -> list[ArchivedConfig]:
     """Every valid config in the archive (invalid or unreadable files are left out)."""
-    found = []
     if not archive_dir.is_dir():
-        return found
-    for path in sorted(archive_dir.glob("*.json")):
-        try:
-            data = path.read_bytes()
-            snap = parse_calibration(data, str(path))
-        except (OSError, CalibrationError):
-            continue
-        found.append(ArchivedConfig(path, snap.version, sha256_bytes(data)))
-    return found
+        return []
+    return [entry for path in sorted(archive_dir.glob("*.json")) if (entry := _validated(path)) is not None]
 
 
 def find(archive_dir: Path, wanted: str) -> ArchivedConfig:
-    """The archived config for a version (its own content says so) or a file stem; clear error if none."""
+    """The archived config for a version (its own content says so) or a file stem; clear error if none.
+
+    Preference: the file named ``wanted``; then ``calibration_<v>.json``, ``<v>_deployed.json`` and any
+    other file whose content carries version ``wanted`` (the existing tool's mislabelled backups). A file
+    that does not validate is passed over, never restored.
+    """
     wanted = validate_version(wanted)
-    entries = index(archive_dir)
-    by_stem = [e for e in entries if e.path.stem == wanted]
-    if by_stem:
-        return by_stem[0]
-    by_version = [e for e in entries if e.version == wanted]
-    if not by_version:
-        known = ", ".join(sorted({e.version for e in entries})) or "none"
-        raise ArchiveError(f"no archived config for version {wanted} in {archive_dir} (archived versions: {known})")
-    preferred = [e for e in by_version if e.path.name == f"calibration_{wanted}.json"]
-    preferred += [e for e in by_version if e.path.name == f"{wanted}_deployed.json"]
-    return (preferred or by_version)[0]
+    paths = sorted(archive_dir.glob("*.json")) if archive_dir.is_dir() else []
+    named = [
+        archive_dir / f"{wanted}.json",
+        archive_dir / f"calibration_{wanted}.json",
+        archive_dir / f"{wanted}_deployed.json",
+    ]
+    for path in named:
+        entry = _validated(path) if path.is_file() else None
+        if entry is not None and (path == named[0] or entry.version == wanted):
+            return entry
+    for path in paths:
+        if path not in named and _version_of(path) == wanted and (entry := _validated(path)) is not None:
+            return entry
+    known = ", ".join(sorted({v for p in paths if (v := _version_of(p))})) or "none"
+    raise ArchiveError(f"no archived config for version {wanted} in {archive_dir} (archived versions: {known})")
