@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from calpolicy import apply_history, archive
-from calpolicy.apply_lock import ApplyLock
+from calpolicy.apply_lock import ApplyLock, LockedError
 from calpolicy.atomic_io import clean_stale_temps, remove_durably, sha256_bytes, write_atomic
 from calpolicy.config import Config
 from calpolicy.loader import LOADED_MARKER, NO_CALIBRATION, CalibrationError, parse_calibration, wait_for_version
@@ -51,7 +51,11 @@ class NothingToDo(DeployError):
     """The requested state is already live."""
 
 
-__all__ = ["DeployError", "JobError", "NothingToDo", "validate_job_id"]
+class Locked(DeployError):
+    """Another approve or rollback holds the lock (the message names who, since when, which PID)."""
+
+
+__all__ = ["DeployError", "JobError", "Locked", "NothingToDo", "validate_job_id"]
 
 
 @dataclass(frozen=True)
@@ -320,13 +324,19 @@ def approve_job(
         )
         data = serialize(document)
         if state == "proposed":
-            store.transition(
-                job_id,
-                "approved",
-                approver,
-                note="approved for apply",
-                approval={"by": approver, "at": approved_at, "on_call_until": on_call_until},
-            )
+            try:
+                store.transition(
+                    job_id,
+                    "approved",
+                    approver,
+                    note="approved for apply",
+                    approval={"by": approver, "at": approved_at, "on_call_until": on_call_until},
+                )
+            except (OSError, JobError) as error:
+                raise DeployError(
+                    f"cannot record the approval in job {job_id}'s manifest: {_reason(error)}; "
+                    "the live config was not changed"
+                ) from None
         else:
             say(f"note: job {job_id} was approved by an earlier, interrupted command; resuming it")
         if live.version == job_id:
@@ -336,9 +346,19 @@ def approve_job(
             outcome = swap(
                 paths, data, event="approve", to_version=job_id, then_previous=live.version, by=approver, job_id=job_id
             )
-        store.transition(
-            job_id, "applied", approver, applied_version=job_id, note=f"live; rollback target {outcome.rollback_target}"
-        )
+        try:
+            store.transition(
+                job_id,
+                "applied",
+                approver,
+                applied_version=job_id,
+                note=f"live; rollback target {outcome.rollback_target}",
+            )
+        except (OSError, JobError) as error:
+            raise DeployError(
+                f"version {job_id} IS LIVE, but job {job_id}'s manifest could not be marked applied: {_reason(error)}; "
+                "fix the cause and rerun approve, which finishes the record without rewriting the config"
+            ) from None
         outcome.lines.append(_summary(outcome, paths))
         if wait:
             _acknowledge(config, paths, outcome, started, allow_restart, say)
@@ -449,7 +469,7 @@ def _record_rollback_in_job(config: Config, left: Live, outcome: Outcome, by: st
                 note=f"rolled back to {outcome.to_version}",
                 rolled_back_to=outcome.to_version,
             )
-    except JobError as error:
+    except (OSError, JobError) as error:
         say(f"note: the rollback is done, but job {job_id}'s manifest could not be updated: {error}")
 
 
@@ -472,11 +492,17 @@ class _OpenErrors:
     def __enter__(self) -> ApplyLock:
         try:
             return self.lock.__enter__()
+        except LockedError as error:
+            raise Locked(str(error)) from None
         except OSError as error:
             raise _fail("cannot take the apply lock in", error, self.lock.path.parent) from None
 
     def __exit__(self, *exc: object) -> None:
         self.lock.__exit__(*exc)
+
+
+def _reason(error: Exception) -> str:
+    return (error.strerror or str(error)) if isinstance(error, OSError) else str(error)
 
 
 def _holder(info: dict[str, Any]) -> str:

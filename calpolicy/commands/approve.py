@@ -7,7 +7,6 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from calpolicy.apply_lock import LockedError
 from calpolicy.approval import approval_preconditions
 from calpolicy.commands.common import UsageError, config_from, parse_instant
 from calpolicy.deploy import DeployError, JobError, approve_job, validate_job_id
@@ -69,9 +68,6 @@ def run(args: argparse.Namespace) -> int:
         outcome = approve_job(
             config, args.job_id, args.approver, on_call_until=args.on_call_until, allow_restart=args.allow_restart
         )
-    except LockedError as error:
-        print(f"STOP — {error}", file=sys.stderr)
-        return EXIT_STOP
     except DeployError as error:
         print(f"STOP — {error}", file=sys.stderr)
         return EXIT_COULD_NOT_CHECK if isinstance(error.__cause__, OSError) else EXIT_STOP

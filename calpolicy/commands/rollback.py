@@ -6,7 +6,6 @@ import argparse
 import getpass
 import sys
 
-from calpolicy.apply_lock import LockedError
 from calpolicy.archive import validate_version
 from calpolicy.commands.common import UsageError, config_from
 from calpolicy.deploy import DeployError, NothingToDo, rollback
@@ -44,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     except NothingToDo as error:
         print(f"OK — {error}")
         return EXIT_GO
-    except (LockedError, DeployError) as error:
+    except DeployError as error:
         print(f"STOP — {error}", file=sys.stderr)
         return EXIT_STOP
     print(f"{'ROLLED BACK' if outcome.acknowledged else 'ROLLED BACK, NOT CONFIRMED'} — now {outcome.to_version}")

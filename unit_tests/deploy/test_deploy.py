@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from calpolicy import apply_history
-from calpolicy.apply_lock import ApplyLock, LockedError
+from calpolicy.apply_lock import ApplyLock
 from calpolicy.calibrate import Proposal
-from calpolicy.deploy import DeployError, NothingToDo, approve_job, rollback
+from calpolicy.deploy import DeployError, Locked, NothingToDo, approve_job, rollback
 from calpolicy.loader import CalibrationLoader, parse_calibration
 from unit_tests.deploy.site import EXISTING_TOOL_FILE, EXISTING_VERSION, Site, make_site
 
@@ -177,7 +177,7 @@ def test_an_invalid_archived_file_is_never_restored(site: Site) -> None:
 def test_locked_by_names_the_holder(site: Site) -> None:
     holder = ApplyLock(site.live.parent, "carol", "calpolicy approve cal_x")
     expected = r"locked by carol running `calpolicy approve cal_x` since .*PID \d+"
-    with holder, pytest.raises(LockedError, match=expected):
+    with holder, pytest.raises(Locked, match=expected):
         approve(site, JOB_A)
     approve(site, JOB_A)  # released: the next command goes ahead
 
