@@ -517,11 +517,13 @@ def _known(paths: LivePaths) -> str:
 
 def _summary(outcome: Outcome, paths: LivePaths) -> str:
     kept = f"; previous config archived as {outcome.archived}" if outcome.archived else ""
-    back = outcome.rollback_target or "nothing recorded"
-    return (
-        f"{outcome.event}: {paths.calibration_file} now holds {outcome.to_version} (was {outcome.from_version})"
-        f"{kept}; `calpolicy rollback` would return to {back}"
+    back = outcome.rollback_target or "nothing recorded (name a version, or none)"
+    now = (
+        f"{paths.calibration_file} removed: NO calibration is applied"
+        if outcome.to_version == NO_CALIBRATION
+        else f"{paths.calibration_file} now holds {outcome.to_version}"
     )
+    return f"{outcome.event}: {now} (was {outcome.from_version}){kept}; `calpolicy rollback` would return to {back}"
 
 
 def _acknowledge(
