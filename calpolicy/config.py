@@ -160,6 +160,7 @@ class DeployConfig(_Section):
     # "none": the loader notices the new file by itself (inode/mtime poll); "SIGHUP": also send it
     # through `systemctl kill -s HUP <ai_engine_unit>` (only for an engine that installed the handler)
     reload_signal: Literal["none", "SIGHUP"] = "none"
+    # after the one allowed restart: how long the engine may take to come back and acknowledge
     restart_wait_s: float = Field(60.0, gt=0.0, le=3600.0)
     preflight_timeout_s: float = Field(120.0, gt=0.0)
 

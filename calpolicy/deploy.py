@@ -557,8 +557,8 @@ def _acknowledge(
         f"NO acknowledgement: the loader did not report serving {outcome.to_version} within {timeout:g} s "
         f"(it last reported {_last_seen(paths)}); hot reload has not been confirmed"
     )
+    _note(paths, outcome, "ack", acknowledged=False)
     if not allow_restart:
-        _note(paths, outcome, "ack", acknowledged=False)
         outcome.lines.append(
             f"the AI engine was NOT restarted; rerun with --allow-restart to restart {unit} once, "
             "or investigate the engine's log"
@@ -573,7 +573,7 @@ def _acknowledge(
         _note(paths, outcome, "ack", acknowledged=False)
         return
     outcome.lines.append(f"restarted {unit} once (the only restart this command may do)")
-    seen = wait_for_version(paths.marker, outcome.to_version, timeout, since)
+    seen = wait_for_version(paths.marker, outcome.to_version, config.deploy.restart_wait_s, since)
     outcome.acknowledged = bool(seen)
     _note(paths, outcome, "ack", acknowledged=bool(seen), after_restart=True)
     outcome.lines.append(

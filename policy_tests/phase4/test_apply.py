@@ -117,16 +117,23 @@ def test_at_most_one_restart_and_only_when_reload_failed(
     if restarts:
         before = [a for a in acks if not a.get("after_restart")]
         failed_first = bool(before) and before[0].get("acknowledged") is False
-        assert failed_first, (
-            "P4.1.c FAIL: the AI engine was restarted although hot reload had not been shown to fail"
-        )
-    started = _unit_started(calpolicy_config)
-    if started > apply_record["started"] and not restarts:
+        assert failed_first, "P4.1.c FAIL: the AI engine was restarted although hot reload had not been shown to fail"
+    started = _unit_started(calpolicy_config)  # whole seconds, rounded down
+    unit = calpolicy_config.systemd.ai_engine_unit
+    if not restarts and started > apply_record["started"]:
         pytest.fail(
-            f"P4.1.c FAIL: {calpolicy_config.systemd.ai_engine_unit} (re)started at {started.isoformat()}, after "
-            f"the apply began ({apply_record['started'].isoformat()}), and approve recorded no restart",
+            f"P4.1.c FAIL: {unit} (re)started at {started.isoformat()}, after the apply began "
+            f"({apply_record['started'].isoformat()}), and approve recorded no restart",
             pytrace=False,
         )
+    if restarts:
+        finished = max(datetime.fromisoformat(e["at"]) for e in apply_record["related"])
+        if started > finished + timedelta(seconds=1):
+            pytest.fail(
+                f"P4.1.c FAIL: {unit} started again at {started.isoformat()}, after approve's one restart "
+                f"(approve finished at {finished.isoformat()}): a second restart",
+                pytrace=False,
+            )
 
 
 def _text(message: str) -> str:
