@@ -10,7 +10,7 @@ from pathlib import Path
 from calpolicy.approval import approval_preconditions
 from calpolicy.commands.common import UsageError, config_from, parse_instant
 from calpolicy.deploy import DeployError, JobError, approve_job, validate_job_id
-from calpolicy.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO, EXIT_STOP
+from calpolicy.verdict import EXIT_GO, EXIT_STOP
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except DeployError as error:
         print(f"STOP — {error}", file=sys.stderr)
-        return EXIT_COULD_NOT_CHECK if isinstance(error.__cause__, OSError) else EXIT_STOP
+        return EXIT_STOP
     verdict = "APPLIED" if outcome.acknowledged else "APPLIED, NOT CONFIRMED"
     print(f"{verdict} — version {outcome.to_version}")
     for line in outcome.lines:
