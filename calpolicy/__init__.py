@@ -23,6 +23,7 @@ _EXPORTS = {
     "Proposal": "calpolicy.calibrate",
     "propose": "calpolicy.calibrate",
     "check_bounds": "calpolicy.bounds",
+    "CalibrationLoader": "calpolicy.loader",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -15,6 +15,9 @@ COMMAND_MODULES = (
     "calpolicy.commands.preflight",
     "calpolicy.commands.demo",
     "calpolicy.commands.config_show",
+    "calpolicy.commands.approve",
+    "calpolicy.commands.rollback",
+    "calpolicy.commands.history",
 )
 
 

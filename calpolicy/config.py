@@ -225,6 +225,18 @@ class WatchConfig(_Section):
         return self
 
 
+class DeployConfig(_Section):
+    """Apply and rollback (checklist 4.1): how long to wait for the loader, and how to nudge it."""
+
+    ack_timeout_s: float = Field(10.0, gt=0.0, le=3600.0)
+    # "none": the loader notices the new file by itself (inode/mtime poll); "SIGHUP": also send it
+    # through `systemctl kill -s HUP <ai_engine_unit>` (only for an engine that installed the handler)
+    reload_signal: Literal["none", "SIGHUP"] = "none"
+    # after the one allowed restart: how long the engine may take to come back and acknowledge
+    restart_wait_s: float = Field(60.0, gt=0.0, le=3600.0)
+    preflight_timeout_s: float = Field(120.0, gt=0.0)
+
+
 class OperatorConfig(_Section):
     """Human availability (P3.2.c, S.d)."""
 
@@ -244,6 +256,7 @@ class Config(_Section):
     calibration: CalibrationConfig = CalibrationConfig()
     watch: WatchConfig = WatchConfig()
     operator: OperatorConfig = OperatorConfig()
+    deploy: DeployConfig = DeployConfig()
     # looser-than-checklist values and who signed them off (calpolicy.waivers); empty on a strict site
     waivers: dict[str, Waiver] = Field(default_factory=dict)
 

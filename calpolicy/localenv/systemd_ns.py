@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -36,6 +37,7 @@ _HEALTHY = (
 
 
 _UNIT_DIR = "/run/systemd/system"
+_CGROUP_HIERARCHIES = ("systemd", "unified")  # the hybrid layout's named v1 and v2 trees, where present
 
 
 class SystemdUnavailable(RuntimeError):
@@ -75,6 +77,7 @@ class SystemdNamespace:
     def __init__(self) -> None:
         self.pid = 0
         self._outer: subprocess.Popen[bytes] | None = None
+        self._cgroup = ""
 
     @property
     def prefix(self) -> tuple[str, ...]:
@@ -84,7 +87,14 @@ class SystemdNamespace:
         reason = unavailable_reason()
         if reason:
             raise SystemdUnavailable(reason)
+        # Each namespace gets its own cgroup in the host's named systemd (v1) and unified hierarchies:
+        # without it, namespaces booted at the same time (parallel test runs) share
+        # /sys/fs/cgroup/systemd/system.slice/<unit>.service, so one namespace's process keeps another's
+        # stopped unit from being unloaded.
+        self._cgroup = f"calpolicy-ns-{uuid.uuid4().hex[:12]}"
         script = (
+            f"for h in {' '.join(_CGROUP_HIERARCHIES)}; do d=/sys/fs/cgroup/$h/{self._cgroup}; "
+            '[ -d "/sys/fs/cgroup/$h" ] && mkdir -p "$d" && echo $$ > "$d/cgroup.procs"; done; '
             "mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /var/tmp && "
             "{ [ ! -d /var/log/journal ] || mount -t tmpfs tmpfs /var/log/journal; } && "
             f"exec {SYSTEMD} --system --log-target=null --unit=sysinit.target"
@@ -210,6 +220,24 @@ class SystemdNamespace:
                 os.killpg(self._outer.pid, signal.SIGKILL)
                 self._outer.wait(timeout=10)
             self._outer = None
+        self._remove_cgroups()
+
+    def _remove_cgroups(self) -> None:
+        """Remove this namespace's (now empty) cgroup folders, deepest first; retried while tasks exit."""
+        if not self._cgroup:
+            return
+        for hierarchy in _CGROUP_HIERARCHIES:
+            top = Path("/sys/fs/cgroup") / hierarchy / self._cgroup
+            for _ in range(50):
+                if not top.exists():
+                    break
+                folders = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True)
+                for folder in [*folders, top]:
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
+                if top.exists():
+                    time.sleep(0.05)
+        self._cgroup = ""
 
     def __enter__(self) -> SystemdNamespace:
         return self.boot()

@@ -1,0 +1,78 @@
+"""``calpolicy approve JOB_ID``: a human's decision to apply a proposed, signed, green job (checklist 3.2, 4.1)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from calpolicy.approval import approval_preconditions
+from calpolicy.commands.common import UsageError, config_from, parse_instant
+from calpolicy.deploy import DeployError, JobError, approve_job, validate_job_id
+from calpolicy.verdict import EXIT_GO, EXIT_STOP
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("approve", help="apply a proposed job's calibration to the live config")
+    parser.add_argument("job_id", metavar="JOB_ID", help="the job to apply (cal_YYYYMMDD_HHMMSS)")
+    parser.add_argument("--approver", required=True, help="your name; recorded in the config and the manifest")
+    parser.add_argument("--reviewed", action="store_true", help="I have read the job's report (P3.2.a)")
+    parser.add_argument("--on-call-until", required=True, help="ISO-8601 end of your on-call period (P3.2.c)")
+    parser.add_argument("--yes", action="store_true", help="confirm: write the live config now")
+    parser.add_argument(
+        "--allow-restart", action="store_true", help="if hot reload is not confirmed, restart the AI engine once"
+    )
+    parser.set_defaults(handler=run)
+
+
+def check_arguments(args: argparse.Namespace, min_hours: float) -> None:
+    if not args.approver.strip():
+        raise UsageError("--approver must name a person")
+    if not args.reviewed:
+        raise UsageError("--reviewed is required: the report must have been reviewed before approval (P3.2.a)")
+    if not args.yes:
+        raise UsageError("--yes is required: approve writes the live calibration config")
+    until = parse_instant(args.on_call_until, "--on-call-until")
+    assert until is not None
+    if until < datetime.now(UTC) + timedelta(hours=min_hours):
+        raise UsageError(
+            f"--on-call-until {args.on_call_until} does not cover the {min_hours:g} h watch after apply (P3.2.c)"
+        )
+    try:
+        validate_job_id(args.job_id)
+    except JobError as error:
+        raise UsageError(str(error)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    check_arguments(args, config.operator.min_on_call_hours)
+    job_dir = Path(config.paths.jobs_dir) / args.job_id
+    if not (job_dir / "manifest.json").is_file():
+        raise UsageError(f"no job {args.job_id} in {config.paths.jobs_dir}")
+    print(f"approve {args.job_id}: checking signature, state, policy results, CLM log and a fresh preflight …")
+    problems = approval_preconditions(
+        job_dir,
+        config,
+        operator=args.approver,
+        on_call_until=args.on_call_until,
+        config_path=getattr(args, "config", None),
+    )
+    if problems:
+        print(f"STOP — job {args.job_id} is NOT applied; the live config is unchanged:")
+        for problem in problems:
+            print(f"  - {problem}")
+        return EXIT_STOP
+    try:
+        outcome = approve_job(
+            config, args.job_id, args.approver, on_call_until=args.on_call_until, allow_restart=args.allow_restart
+        )
+    except DeployError as error:
+        print(f"STOP — {error}", file=sys.stderr)
+        return EXIT_STOP
+    verdict = "APPLIED" if outcome.acknowledged else "APPLIED, NOT CONFIRMED"
+    print(f"{verdict} — version {outcome.to_version}")
+    for line in outcome.lines:
+        print(f"  {line}")
+    return EXIT_GO if outcome.acknowledged else EXIT_STOP

@@ -1,0 +1,52 @@
+"""``calpolicy rollback [VERSION|none]``: back to the previous, to any archived, or to no calibration."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from calpolicy.archive import validate_version
+from calpolicy.commands.common import UsageError, config_from
+from calpolicy.deploy import DeployError, NothingToDo, rollback
+from calpolicy.verdict import EXIT_GO, EXIT_STOP
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "rollback", help="return the live config to the previous version, an archived one, or none"
+    )
+    parser.add_argument(
+        "version",
+        nargs="?",
+        default="previous",
+        metavar="VERSION",
+        help="archived version or archive file stem; 'none' = no calibration (default: the previous version)",
+    )
+    parser.add_argument("--by", default=None, help="who rolls back (default: the login name)")
+    parser.add_argument(
+        "--allow-restart", action="store_true", help="if hot reload is not confirmed, restart the AI engine once"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    if args.version != "previous":
+        try:
+            validate_version(args.version)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    by = args.by or getpass.getuser()
+    try:
+        outcome = rollback(config, args.version, by, allow_restart=args.allow_restart)
+    except NothingToDo as error:
+        print(f"OK — {error}")
+        return EXIT_GO
+    except DeployError as error:
+        print(f"STOP — {error}", file=sys.stderr)
+        return EXIT_STOP
+    print(f"{'ROLLED BACK' if outcome.acknowledged else 'ROLLED BACK, NOT CONFIRMED'} — now {outcome.to_version}")
+    for line in outcome.lines:
+        print(f"  {line}")
+    return EXIT_GO if outcome.acknowledged else EXIT_STOP

@@ -1,0 +1,103 @@
+"""A live site on disk for the apply tests: config folder, archive, jobs with real proposals."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from calpolicy.config import Config
+from calpolicy.deploy import LivePaths
+from unit_tests.conftest import DATA
+
+EXISTING_TOOL_FILE = DATA / "calibration_example_existing_tool.json"
+EXISTING_VERSION = "cal_20260206_060303"
+
+
+@dataclass
+class Site:
+    root: Path
+    config: Config
+
+    @property
+    def paths(self) -> LivePaths:
+        return LivePaths.from_config(self.config)
+
+    @property
+    def live(self) -> Path:
+        return self.paths.calibration_file
+
+    @property
+    def jobs(self) -> Path:
+        return Path(self.config.paths.jobs_dir)
+
+    def live_bytes(self) -> bytes | None:
+        try:
+            return self.live.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def add_job(self, job_id: str, proposal_json: str, clm: Path | None = None, state: str = "proposed") -> Path:
+        folder = self.jobs / job_id
+        folder.mkdir(parents=True)
+        (folder / "proposal.json").write_text(proposal_json, encoding="utf-8")
+        clm_info = None
+        if clm is not None:
+            data = clm.read_bytes()
+            clm_info = {
+                "path": str(clm),
+                "bytes": len(data),
+                "lines": data.count(b"\n"),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        now = datetime.now(UTC).isoformat()
+        manifest = {
+            "schema": "calpolicy.manifest/1",
+            "job_id": job_id,
+            "state": state,
+            "history": [{"state": "proposed", "by": "tester", "at": now, "note": ""}],
+            "created_at": now,
+            "operator": "tester",
+            "on_call_until": now,
+            "clm": clm_info,
+            "config_digest": "0" * 64,
+            "calpolicy_version": "0.1.0",
+            "verdict": "GO",
+            "exit_code": 0,
+            "approval": None,
+            "applied_version": None,
+        }
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        rows = [
+            {
+                "nodeid": "policy_tests/phase2/test_safety_bounds.py::test_x",
+                "ids": ["P2.2.a"],
+                "outcome": "pass",
+                "message": "",
+            }
+        ]
+        (folder / "policy_results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        return folder
+
+    def manifest(self, job_id: str) -> dict:
+        return json.loads((self.jobs / job_id / "manifest.json").read_text(encoding="utf-8"))
+
+
+def make_site(root: Path, existing: bool = True, **overrides: object) -> Site:
+    config_dir = root / "config"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    values = {
+        "paths.config_dir": str(config_dir),
+        "paths.calibration_file": str(config_dir / "calibration.json"),
+        "paths.archive_dir": str(config_dir / "calibration_archive"),
+        "paths.jobs_dir": str(root / "jobs"),
+        "deploy.ack_timeout_s": 0.3,
+        **overrides,
+    }
+    config = Config().with_overrides(values, "test")
+    if existing:
+        shutil.copyfile(EXISTING_TOOL_FILE, config_dir / "calibration.json")
+    return Site(root, config)

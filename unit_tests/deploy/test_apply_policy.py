@@ -1,0 +1,127 @@
+"""The P4.1 policy suite (policy_tests/phase4) against a real apply: the AI engine is a real unit in a
+systemd namespace that imports CalibrationLoader and logs to the journal; approve and rollback run for
+real; the suite runs as a child pytest, as an operator would run it, and must say GO and say STOP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import policy_tests
+from calpolicy.deploy import approve_job
+from calpolicy.loader import wait_for_version
+from calpolicy.localenv.systemd_ns import SystemdNamespace, wait_journal
+from calpolicy.localenv.toml_writer import dumps
+from unit_tests.deploy.site import EXISTING_VERSION, Site, make_site
+
+PHASE4 = Path(policy_tests.__file__).parent / "phase4"
+# the unit sees the namespace's own fresh /tmp, so the site lives under the checkout (visible to both)
+WORK = Path(__file__).resolve().parents[2] / ".test-work"
+UNIT = "quantum-ai-engine"
+JOBS = ("cal_20261101_120000", "cal_20261102_120000", "cal_20261103_120000")
+
+
+@pytest.fixture
+def namespace() -> Iterator[SystemdNamespace]:
+    """A fresh namespace per test: its own journal, and no unit left over from another test."""
+    with SystemdNamespace() as ns:
+        yield ns
+
+
+@pytest.fixture
+def site(namespace: SystemdNamespace, proposal_json: str) -> Iterator[Site]:
+    root = WORK / uuid.uuid4().hex[:12]
+    site = make_site(root, **{"systemd.command_prefix": list(namespace.prefix), "deploy.ack_timeout_s": 8.0})
+    for job in JOBS:
+        site.add_job(job, proposal_json)
+    try:
+        yield site
+    finally:
+        namespace.run("systemctl", "stop", UNIT, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def start_engine(ns: SystemdNamespace, site: Site, *extra: str) -> None:
+    argv = [sys.executable, "-u", "-m", "calpolicy.localenv.ai_engine", str(site.live), "--tick", "5", *extra]
+    ns.start_unit(UNIT, argv)
+    wait_journal(ns, UNIT, 1, 30, f"Loaded config version: {EXISTING_VERSION}")
+    assert wait_for_version(site.live.parent / ".calpolicy_loaded", EXISTING_VERSION, 10), "the engine did not start"
+
+
+def run_suite(site: Site, job: str) -> subprocess.CompletedProcess[str]:
+    paths = site.config.paths
+    toml = site.root / "calpolicy.toml"
+    toml.write_text(
+        dumps(
+            {
+                "paths": {
+                    "calibration_file": str(paths.calibration_file),
+                    "archive_dir": str(paths.archive_dir),
+                    "jobs_dir": str(paths.jobs_dir),
+                },
+                "systemd": {"command_prefix": list(site.config.systemd.command_prefix)},
+            }
+        ),
+        encoding="utf-8",
+    )
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(PHASE4),
+        "-m",
+        "apply",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--calpolicy-config",
+        str(toml),
+        "--job",
+        str(site.jobs / job),
+    ]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=180, cwd=site.root, check=False)
+
+
+def test_hot_reload_apply_passes_every_p41_item(namespace: SystemdNamespace, site: Site) -> None:
+    start_engine(namespace, site)
+    outcome = approve_job(site.config, JOBS[0], "alice", say=lambda _: None)
+    assert outcome.acknowledged is True, outcome.lines
+    assert outcome.restarted is False
+    done = run_suite(site, JOBS[0])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "4 passed" in done.stdout
+    marker = json.loads((site.live.parent / ".calpolicy_loaded").read_text())
+    assert marker["version"] == JOBS[0]
+
+
+def test_engine_without_hot_reload_stops_then_one_allowed_restart_fixes_it(
+    namespace: SystemdNamespace, site: Site
+) -> None:
+    start_engine(namespace, site, "--no-reload")
+    site_fast = site.config.with_overrides({"deploy.ack_timeout_s": 1.5}, "test")
+    outcome = approve_job(site_fast, JOBS[0], "alice", say=lambda _: None)
+    assert outcome.acknowledged is False
+    assert outcome.restarted is False  # not allowed: the engine keeps running the old map, and we say so
+    stopped = run_suite(site, JOBS[0])
+    assert stopped.returncode == 1, stopped.stdout[-3000:]
+    assert "P4.1.d FAIL: no '[CalibrationLoader] ✅ Loaded config version: cal_20261101_120000'" in stopped.stdout
+    assert "3 passed" in stopped.stdout
+
+    outcome = approve_job(site.config, JOBS[1], "alice", allow_restart=True, say=lambda _: None)
+    assert outcome.restarted is True
+    assert outcome.acknowledged is True, outcome.lines
+    fixed = run_suite(site, JOBS[1])
+    assert fixed.returncode == 0, fixed.stdout[-3000:] + fixed.stderr[-2000:]
+
+    namespace.run("systemctl", "restart", UNIT)  # a restart nobody recorded
+    unrecorded = run_suite(site, JOBS[1])
+    assert unrecorded.returncode == 1
+    assert "P4.1.c FAIL" in unrecorded.stdout
+    assert "a second restart" in unrecorded.stdout

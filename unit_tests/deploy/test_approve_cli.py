@@ -1,0 +1,183 @@
+"""The approve/rollback/history commands as an operator runs them, and approve's preconditions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from calpolicy.approval import approval_preconditions
+from calpolicy.cli import main
+from calpolicy.localenv.toml_writer import dumps
+from calpolicy.preflight import PreflightRun
+from calpolicy.verdict import Finding, Verdict
+from unit_tests.conftest import run_cli
+from unit_tests.deploy.site import EXISTING_VERSION, Site, make_site
+
+JOB = "cal_20261101_120000"
+UNTIL = "2099-01-01T00:00:00+00:00"
+
+
+@pytest.fixture
+def site(tmp_path: Path, proposal_json: str) -> Site:
+    site = make_site(tmp_path)
+    clm = tmp_path / "clm_trades.jsonl"
+    clm.write_bytes(b'{"a": 1}\n{"a": 2}\n')
+    site.add_job(JOB, proposal_json, clm=clm)
+    return site
+
+
+def write_toml(site: Site) -> Path:
+    paths = site.config.paths
+    tree = {
+        "paths": {
+            "calibration_file": str(paths.calibration_file),
+            "archive_dir": str(paths.archive_dir),
+            "jobs_dir": str(paths.jobs_dir),
+        },
+        "deploy": {"ack_timeout_s": 0.2},
+    }
+    target = site.root / "calpolicy.toml"
+    target.write_text(dumps(tree), encoding="utf-8")
+    return target
+
+
+class _Signing(types.ModuleType):
+    """A stand-in for branch i11's module (not merged here), answering as told."""
+
+    def __init__(self, ok: bool) -> None:
+        super().__init__("calpolicy.signing")
+        self.ok = ok
+
+    def verify_job(self, job_dir: Path, trusted: Path, *, clm_path: Path | None = None) -> Any:
+        return types.SimpleNamespace(ok=self.ok, problems=[] if self.ok else ["statement.sig: untrusted key"])
+
+
+@pytest.fixture
+def signing(monkeypatch: pytest.MonkeyPatch, site: Site) -> Any:
+    def install(ok: bool) -> Any:
+        monkeypatch.setitem(sys.modules, "calpolicy.signing", _Signing(ok))
+        return site.config.model_copy(update={"signing": types.SimpleNamespace(trusted_keys_dir=site.root)})
+
+    return install
+
+
+def go_preflight() -> PreflightRun:
+    return PreflightRun(Verdict((Finding("P0.1.a", "pass", "ok"),)), [], 0, 0.1, "")
+
+
+def stop_preflight() -> PreflightRun:
+    return PreflightRun(
+        Verdict((Finding("S.e", "fail", "HALT is set: quantum:global:kill_switch = 1"),)), [], 1, 0.1, ""
+    )
+
+
+def test_signature_unavailable_fails_closed(monkeypatch: pytest.MonkeyPatch, site: Site) -> None:
+    monkeypatch.setitem(sys.modules, "calpolicy.signing", None)  # import raises ImportError
+    problems = approval_preconditions(site.jobs / JOB, site.config, preflight=go_preflight)
+    assert any(p.startswith("signature verification unavailable") for p in problems), problems
+
+
+def test_all_preconditions_hold(signing: Any, site: Site) -> None:
+    assert approval_preconditions(site.jobs / JOB, signing(True), preflight=go_preflight) == []
+
+
+def test_each_precondition_can_refuse(signing: Any, site: Site) -> None:
+    config = signing(False)
+    job = site.jobs / JOB
+    (job / "policy_results.jsonl").write_text(
+        json.dumps({"nodeid": "t::bounds", "ids": ["P2.2.b"], "outcome": "fail", "message": "4% < 5%"}) + "\n"
+    )
+    manifest = site.manifest(JOB)
+    Path(manifest["clm"]["path"]).write_bytes(b'{"a": 9}\n{"a": 2}\n{"a": 3}\n')  # rewritten, not appended
+    manifest["state"] = "aborted"
+    (job / "manifest.json").write_text(json.dumps(manifest))
+    problems = approval_preconditions(job, config, preflight=go_preflight)
+    text = "\n".join(problems)
+    assert "signature: statement.sig: untrusted key" in text
+    assert "is 'aborted'; only a proposed job can be approved" in text
+    assert "policy test t::bounds did not pass (fail): 4% < 5%" in text
+    assert "not an append-only extension" in text
+
+
+def test_an_appended_clm_log_is_accepted_a_truncated_one_is_not(signing: Any, site: Site) -> None:
+    config = signing(True)
+    clm = Path(site.manifest(JOB)["clm"]["path"])
+    with clm.open("ab") as handle:
+        handle.write(b'{"a": 3}\n')
+    assert approval_preconditions(site.jobs / JOB, config, preflight=go_preflight) == []
+    clm.write_bytes(b'{"a": 1}\n')
+    assert "shorter than" in approval_preconditions(site.jobs / JOB, config, preflight=go_preflight)[0]
+    clm.write_bytes(b'{"a": 1}\n{"a": 2}\n')
+    assert hashlib.sha256(clm.read_bytes()).hexdigest() == site.manifest(JOB)["clm"]["sha256"]
+
+
+def test_a_stop_preflight_refuses(signing: Any, site: Site) -> None:
+    problems = approval_preconditions(site.jobs / JOB, signing(True), preflight=stop_preflight)
+    assert problems == ["fresh preflight is STOP: S.e fail: HALT is set: quantum:global:kill_switch = 1"]
+
+
+def test_cli_approve_refuses_without_signature_and_touches_nothing(site: Site) -> None:
+    toml = write_toml(site)
+    before = site.live.read_bytes()
+    args = ("--config", str(toml), "approve", JOB, "--approver", "alice", "--reviewed", "--on-call-until", UNTIL)
+    done = run_cli(*args, "--yes")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "STOP — job cal_20261101_120000 is NOT applied; the live config is unchanged" in done.stdout
+    assert "signature verification unavailable" in done.stdout
+    assert site.live.read_bytes() == before
+    assert site.manifest(JOB)["state"] == "proposed"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--on-call-until", UNTIL, "--yes"], "--reviewed is required"),
+        (["--on-call-until", UNTIL, "--reviewed"], "--yes is required"),
+        (["--on-call-until", "2000-01-01T00:00:00", "--reviewed", "--yes"], "does not cover the 24 h watch"),
+        (["--on-call-until", "tomorrow", "--reviewed", "--yes"], "must be an ISO-8601 instant"),
+    ],
+)
+def test_cli_approve_usage_errors(
+    site: Site, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(write_toml(site)), "approve", JOB, "--approver", "alice", *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("job", ["../../etc", "cal_20261101_120000/../x", "x"])
+def test_cli_approve_refuses_odd_job_ids(site: Site, job: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["approve", job, "--approver", "a", "--reviewed", "--on-call-until", UNTIL, "--yes"]
+    assert main(["--config", str(write_toml(site)), *args]) == 2
+    assert "invalid job ID" in capsys.readouterr().err
+
+
+def test_cli_rollback_refuses_odd_versions(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(write_toml(site)), "rollback", "../x"]) == 2
+    assert "invalid version" in capsys.readouterr().err
+
+
+def test_cli_rollback_and_history(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    from calpolicy.deploy import approve_job
+
+    toml = write_toml(site)
+    approve_job(site.config, JOB, "alice", wait=False, say=lambda _: None)
+    done = run_cli("--config", str(toml), "rollback", "--by", "bob")
+    assert done.returncode == 1  # rolled back, but no loader acknowledged it within the timeout
+    assert f"ROLLED BACK, NOT CONFIRMED — now {EXISTING_VERSION}" in done.stdout
+    assert "NO acknowledgement" in done.stdout
+    assert main(["--config", str(toml), "rollback", EXISTING_VERSION, "--by", "bob"]) == 0
+    assert "is live already; nothing to do" in capsys.readouterr().out
+    history = run_cli("--config", str(toml), "history")
+    assert history.returncode == 0
+    assert f"live: {EXISTING_VERSION}" in history.stdout
+    assert f"approve  {EXISTING_VERSION} → {JOB}  by alice job {JOB}" in history.stdout
+    assert f"rollback {JOB} → {EXISTING_VERSION}  by bob" in history.stdout
+    assert main(["--config", str(toml), "history", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["history"]
+    assert [r["event"] for r in rows] == ["approve", "rollback"]
