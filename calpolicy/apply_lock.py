@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import socket
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,16 +57,13 @@ class ApplyLock:
     def __enter__(self) -> ApplyLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read(fd)
-            os.close(fd)
-            raise LockedError(
-                f"the live calibration is locked by {describe_holder(holder)}; try again when it is done"
-            ) from None
+            holder = _take_or_name_holder(fd)
         except BaseException:
             os.close(fd)
             raise
+        if holder is not None:
+            os.close(fd)
+            raise LockedError(f"the live calibration is locked by {describe_holder(holder)}; try again when it is done")
         previous = _read(fd)
         if previous and previous.get("pid") and not pid_alive(int(previous["pid"])):
             self.stale = previous  # its holder died mid-command; the kernel already released the flock
@@ -92,6 +90,24 @@ class ApplyLock:
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)
         self.fd = None
+
+
+def _take_or_name_holder(fd: int, patience_s: float = 1.0) -> dict[str, Any] | None:
+    """Take the flock (None), or return its holder's details.
+
+    A holder that took the flock a moment ago may not have written its details yet, and one that is just
+    finishing clears them before it lets go: while the details are empty, keep trying to take the lock.
+    """
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return None
+        except BlockingIOError:
+            holder = _read(fd)
+            if holder or time.monotonic() >= deadline:
+                return holder or {}
+        time.sleep(0.02)
 
 
 def _read(fd: int) -> dict[str, Any] | None:
