@@ -131,7 +131,10 @@ def summary_html(job_dir: Path) -> list[str]:
     try:
         report = json.loads((job_dir / REPORT_JSON).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        return [f'<h2 class="calpolicy-verdict stop">DO NOT APPLY — the job has no readable report ({html.escape(str(error))})</h2>']
+        return [
+            '<h2 class="calpolicy-verdict stop">DO NOT APPLY — the job has no readable report '
+            f"({html.escape(str(error))})</h2>"
+        ]
     ready = report.get("verdict") != "DO NOT APPLY"
     colour = "#1e8449" if ready else "#c0392b"
     out = [

@@ -74,9 +74,7 @@ def generate_keypair(private_path: Path, public_dir: Path) -> Path:
         raise SigningError(f"refusing to overwrite the existing private key {private_path}")
     private_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     try:
         fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -287,7 +285,10 @@ def sign_job(
         "payloadType": PAYLOAD_TYPE,
         "payload": base64.b64encode(statement).decode("ascii"),
         "signatures": [
-            {"keyid": keyid_of(key.public_key()), "sig": base64.b64encode(key.sign(pae(PAYLOAD_TYPE, statement))).decode()}
+            {
+                "keyid": keyid_of(key.public_key()),
+                "sig": base64.b64encode(key.sign(pae(PAYLOAD_TYPE, statement))).decode(),
+            }
         ],
     }
     _atomic_write(job_dir / STATEMENT, statement)

@@ -44,9 +44,14 @@ def _summary(summary: dict[str, Any], report: dict[str, Any]) -> list[str]:
         ["model", "n", "status", "Brier before", "Brier after", "improvement", "max change"],
         [
             [
-                m["model"], m["n"], m["status"], _num(m["brier_before"]), _num(m["brier_after"]),
-                _pct(m["improvement"]), _num(m["max_change"], 3),
-            ]  # fmt: skip
+                m["model"],
+                m["n"],
+                m["status"],
+                _num(m["brier_before"]),
+                _num(m["brier_after"]),
+                _pct(m["improvement"]),
+                _num(m["max_change"], 3),
+            ]
             for m in summary["models"]
         ],
     )
@@ -74,17 +79,32 @@ def _metrics(metrics: dict[str, Any]) -> list[str]:
     rows = []
     for m in metrics["models"]:
         interval = m["interval"]
-        shown = "—" if interval is None else f"[{_num(interval[0], 5)}, {_num(interval[1], 5)}] ({m['interval_method']})"
+        shown = (
+            "—" if interval is None else f"[{_num(interval[0], 5)}, {_num(interval[1], 5)}] ({m['interval_method']})"
+        )
         rows.append(
             [
-                m["model"], m["n_evaluated"], _num(m["brier_before"]), _num(m["brier_after"]),
-                _pct(m["improvement"]), shown, _num(m["spiegelhalter_z_before"], 2),
+                m["model"],
+                m["n_evaluated"],
+                _num(m["brier_before"]),
+                _num(m["brier_after"]),
+                _pct(m["improvement"]),
+                shown,
+                _num(m["spiegelhalter_z_before"], 2),
                 _num(m["spiegelhalter_z_after"], 2),
-            ]  # fmt: skip
+            ]
         )
     out += _table(
-        ["model", "n scored", "Brier before", "Brier after", "rel. improvement",
-         "95% interval of per-trade gain", "Z before", "Z after"],  # fmt: skip
+        [
+            "model",
+            "n scored",
+            "Brier before",
+            "Brier after",
+            "rel. improvement",
+            "95% interval of per-trade gain",
+            "Z before",
+            "Z after",
+        ],
         rows,
     )
     for m in metrics["models"]:
@@ -97,7 +117,9 @@ def _metrics(metrics: dict[str, Any]) -> list[str]:
         if notes:
             out.append(f"- {m['model']}: " + "; ".join(notes))
     out += ["", "Every bound finding:", ""]
-    out += _table(["ID", "status", "result"], [[f["id"], f["status"].upper(), f["message"]] for f in metrics["bound_findings"]])
+    out += _table(
+        ["ID", "status", "result"], [[f["id"], f["status"].upper(), f["message"]] for f in metrics["bound_findings"]]
+    )
     return out
 
 
@@ -113,10 +135,13 @@ def _reliability(reliability: dict[str, Any]) -> list[str]:
             ["bin", "count", "mean confidence", "observed win rate", "95% Wilson", "calibrated"],
             [
                 [
-                    f"{b['confidence_lo']:.3f}–{b['confidence_hi']:.3f}", b["n"], _num(b["mean_confidence"], 3),
-                    _num(b["win_rate"], 3), f"[{b['wilson_lo']:.3f}, {b['wilson_hi']:.3f}]",
+                    f"{b['confidence_lo']:.3f}–{b['confidence_hi']:.3f}",
+                    b["n"],
+                    _num(b["mean_confidence"], 3),
+                    _num(b["win_rate"], 3),
+                    f"[{b['wilson_lo']:.3f}, {b['wilson_hi']:.3f}]",
                     _num(b["calibrated"], 3),
-                ]  # fmt: skip
+                ]
                 for b in table["bins"]
             ],
         )

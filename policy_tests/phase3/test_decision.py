@@ -78,4 +78,6 @@ def test_no_partial_decision(job_manifest: dict, job_proposal: Any) -> None:
     chosen = approval.get("models")
     if chosen is not None:
         assert sorted(chosen) == sorted(job_proposal.models), f"partial approval of {chosen}"
-    assert job_manifest.get("state") in ("proposed", "aborted", *DECIDED), f"unknown state {job_manifest.get('state')!r}"
+    assert job_manifest.get("state") in ("proposed", "aborted", *DECIDED), (
+        f"unknown state {job_manifest.get('state')!r}"
+    )

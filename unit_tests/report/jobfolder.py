@@ -75,7 +75,12 @@ def make_job(
         "created_at": created.isoformat(),
         "operator": "Kari Nordmann",
         "on_call_until": (created + timedelta(hours=26)).isoformat(),
-        "clm": {"path": str(clm), "bytes": len(raw), "lines": raw.count(b"\n"), "sha256": hashlib.sha256(raw).hexdigest()},
+        "clm": {
+            "path": str(clm),
+            "bytes": len(raw),
+            "lines": raw.count(b"\n"),
+            "sha256": hashlib.sha256(raw).hexdigest(),
+        },
         "config_digest": hashlib.sha256(config_json(config).encode()).hexdigest(),
         "calpolicy_version": calpolicy.__version__,
         "verdict": "GO" if verdict.go else "STOP",
