@@ -14,6 +14,9 @@ COMMAND_MODULES = (
     "calpolicy.commands.preflight",
     "calpolicy.commands.demo",
     "calpolicy.commands.config_show",
+    "calpolicy.commands.keygen",
+    "calpolicy.commands.verify",
+    "calpolicy.commands.abort",
 )
 
 

@@ -150,8 +150,11 @@ def manifest_view(manifest: dict[str, Any], history_len: int) -> bytes:
     return canonical_json(view)
 
 
-def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=True).encode()
+def canonical_json(value: Any, indent: int | None = None) -> bytes:
+    """Deterministic JSON bytes: sorted keys, ASCII, no NaN, no fallbacks (``indent`` only for reading)."""
+    separators = (",", ": ") if indent is not None else (",", ":")
+    text = json.dumps(value, sort_keys=True, separators=separators, allow_nan=False, ensure_ascii=True, indent=indent)
+    return text.encode() + (b"\n" if indent is not None else b"")
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -279,7 +282,8 @@ def sign_job(
     job_dir = Path(job_dir)
     key = load_private_key(private_key_path)
     statement = canonical_json(
-        build_statement(job_dir, clm_path=clm_path, config_json=config_json, policy_test_files=policy_test_files)
+        build_statement(job_dir, clm_path=clm_path, config_json=config_json, policy_test_files=policy_test_files),
+        indent=1,
     )
     envelope = {
         "payloadType": PAYLOAD_TYPE,
