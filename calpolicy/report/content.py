@@ -79,7 +79,7 @@ def _decision(bounds: Verdict, data: Verdict, manifest: dict[str, Any]) -> tuple
 def _headline(ready: bool, job_id: Any, reasons: list[str]) -> str:
     if ready:
         return f"Ready for review — calibration job {job_id}: every data check and safety bound passed."
-    first = reasons[0] if reasons else "a check failed"
+    first = _short(reasons[0]) if reasons else "a check failed"
     more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
     return f"DO NOT APPLY — calibration job {job_id}: {first}{more}"
 
