@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command that installs everything calpolicy, its demo and its tests need on a fresh Debian host:
-# redis-server (the demo's and the tests' real Redis) and chromium (the HTML report test), then a virtual environment .venv with calpolicy
-# and its dev extras. Re-running it is harmless.
+# redis-server (the demo's and the tests' real Redis) and chromium (the HTML report test), then a virtual
+# environment .venv with calpolicy and its dev extras. Re-running it is harmless.
 set -euo pipefail
 cd "$(dirname "$0")"
 
