@@ -16,8 +16,12 @@ from unit_tests.report.jobfolder import Job, run_policy_suite
 
 
 def _results(job_dir: Path) -> dict[str, dict]:
+    """Test name → {"status", "message"}; reads the contract's ``outcome`` or the recorder's ``status``."""
     rows = [json.loads(line) for line in (job_dir / "policy_results.jsonl").read_text().splitlines()]
-    return {row["nodeid"].split("::")[-1]: row for row in rows}
+    return {
+        row["nodeid"].split("::")[-1]: {"status": row.get("outcome", row.get("status")), "message": row.get("message")}
+        for row in rows
+    }
 
 
 def test_go_job_report_is_ready_and_complete(go_job: Job) -> None:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from calpolicy.signing import (
     MANIFEST,
@@ -227,3 +231,23 @@ def test_cli_verify_names_the_tampered_file_and_abort_changes_only_the_state(go_
     twice = run_cli("--config", str(config), "abort", go_job.id)
     assert twice.returncode == 2
     assert "cannot become aborted" in twice.stderr
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.sampled_from(ARTIFACTS),
+    position=st.floats(min_value=0.0, max_value=1.0, exclude_max=True),
+    mask=st.integers(min_value=1, max_value=255),
+)
+def test_any_changed_byte_anywhere_fails_by_name(go_job: Job, name: str, position: float, mask: int) -> None:
+    """Property: whichever file, byte and bit pattern, verify fails and names the file."""
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / go_job.id
+        shutil.copytree(go_job.dir, folder)
+        path = folder / name
+        data = bytearray(path.read_bytes())
+        data[int(position * len(data))] ^= mask
+        path.write_bytes(bytes(data))
+        problems = _verify(go_job, folder)
+    assert problems
+    assert any(name in p for p in problems), problems
