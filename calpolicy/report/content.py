@@ -183,26 +183,32 @@ def _metrics(proposal: Any, models: list[Any], bounds: Verdict, thresholds: dict
 
 
 def _model_metrics(m: Any) -> dict[str, Any]:
+    """The contract's fields by name; the others the current engine has are read defensively (``_get``)."""
+    interval = _get(m, "interval")
     row = {
         "model": m.name,
         "status": m.status,
         "reason": m.reason,
         "n": m.n,
-        "n_evaluated": m.n_evaluated,
-        "wins": m.wins,
+        "n_evaluated": _get(m, "n_evaluated"),
+        "wins": _get(m, "wins"),
         "brier_before": m.brier_before,
         "brier_after": m.brier_after,
         "improvement": m.improvement,
-        "mean_difference": m.mean_difference,
-        "interval": None if m.interval is None else list(m.interval),
-        "interval_method": m.interval_method,
-        "spiegelhalter_z_before": m.spiegelhalter_z_before,
-        "spiegelhalter_z_after": m.spiegelhalter_z,
+        "mean_difference": _get(m, "mean_difference"),
+        "interval": None if interval is None else list(interval),
+        "interval_method": _get(m, "interval_method"),
+        "spiegelhalter_z_before": _get(m, "spiegelhalter_z_before"),
+        "spiegelhalter_z_after": _get(m, "spiegelhalter_z"),
         "max_change": m.max_change,
-        "excluded": dict(m.excluded),
+        "excluded": dict(_get(m, "excluded") or {}),
     }
     row["more"] = _extra_fields(m)
     return row
+
+
+def _get(result: Any, name: str) -> Any:
+    return getattr(result, name, None)
 
 
 def _extra_fields(result: Any) -> dict[str, Any]:
@@ -229,7 +235,9 @@ def _extra_fields(result: Any) -> dict[str, Any]:
 def _reliability(models: list[Any]) -> dict[str, Any]:
     tables = []
     for m in models:
-        curve = m.map
+        knots_x = np.asarray(m.x, dtype=np.float64)
+        knots_y = np.asarray(m.y, dtype=np.float64)
+        raw_bins = _get(m, "reliability_before")
         rows = [
             {
                 "confidence_lo": b["confidence_lo"],
@@ -239,11 +247,11 @@ def _reliability(models: list[Any]) -> dict[str, Any]:
                 "win_rate": b["win_rate"],
                 "wilson_lo": b["wilson_lo"],
                 "wilson_hi": b["wilson_hi"],
-                "calibrated": float(curve(np.array([b["mean_confidence"]]))[0]),
+                "calibrated": float(np.clip(np.interp(b["mean_confidence"], knots_x, knots_y), 0.0, 1.0)),
             }
-            for b in m.reliability_before
+            for b in (raw_bins or [])
         ]
-        tables.append({"model": m.name, "bins": rows, "calibrated_bins": list(m.reliability)})
+        tables.append({"model": m.name, "bins": rows, "calibrated_bins": list(_get(m, "reliability") or [])})
     return {"plot": "reliability.png", "tables": tables}
 
 
@@ -282,14 +290,14 @@ def _risks(
         }
     )
     for m in models:
-        if m.n:
+        if m.n and _get(m, "wins") is not None:
             rate = m.wins / m.n
             if not _BALANCE_LOW <= rate <= _BALANCE_HIGH:
                 risks.append(
                     {"kind": "class balance", "text": f"{m.name}: win rate {_pct(rate)} is lopsided ({m.wins}/{m.n})"}
                 )
     ensemble = models[0] if models else None
-    if ensemble is not None and ensemble.n:
+    if ensemble is not None and ensemble.n and _get(ensemble, "wins") is not None:
         risks.append(
             {
                 "kind": "class balance",
