@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from calpolicy import cli
 from calpolicy.signing import (
     MANIFEST,
     SIGNATURE,
@@ -183,29 +184,33 @@ def test_keygen_makes_a_0600_key_and_refuses_to_overwrite(tmp_path: Path) -> Non
     assert private.read_bytes() == before
 
 
-def test_cli_keygen_verify_abort(go_job: Job, tmp_path: Path) -> None:
-    """The commands as the operator runs them: exit codes and what they print."""
-    config = go_job.config_file
+def test_cli_keygen_verify_abort(go_job: Job, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The commands' exit codes and what they print: one real child process, the variants in-process."""
+    config = str(go_job.config_file)
     keys = ["--private-key", str(tmp_path / "k.key"), "--trusted-dir", str(tmp_path / "t")]
-    made = run_cli("--config", str(config), "keygen", *keys)
-    assert made.returncode == 0, made.stderr
-    again = run_cli("--config", str(config), "keygen", *keys)
-    assert again.returncode == 2
-    assert "refusing to overwrite" in again.stdout
-    ok = run_cli("--config", str(config), "verify", go_job.id)
+    ok = run_cli("--config", config, "verify", go_job.id)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout.startswith("VERIFIED")
-    as_json = json.loads(run_cli("--config", str(config), "verify", go_job.id, "--json").stdout)
-    assert as_json["verdict"] == "GO"
-    for bad in ("../etc", "cal_20990101_000000"):
-        refused = run_cli("--config", str(config), "verify", bad)
-        assert refused.returncode == 2, bad
-        assert "calpolicy: error:" in refused.stderr
+
+    def main(*args: str) -> tuple[int, str, str]:
+        code = cli.main(["--config", config, *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    assert main("keygen", *keys)[0] == 0
+    code, out, _ = main("keygen", *keys)
+    assert code == 2
+    assert "refusing to overwrite" in out
+    code, out, _ = main("verify", go_job.id, "--json")
+    assert code == 0
+    assert json.loads(out)["verdict"] == "GO"
+    for bad in ("../etc", "cal_20990101_000000", "cal_20260102_030405/.."):
+        code, _, err = main("verify", bad)
+        assert code == 2, bad
+        assert "calpolicy: error:" in err
 
 
 def test_cli_verify_names_the_tampered_file_and_abort_changes_only_the_state(go_job: Job, tmp_path: Path) -> None:
-    import shutil
-
     jobs = tmp_path / "jobs"
     shutil.copytree(go_job.dir, jobs / go_job.id)
     config = tmp_path / "calpolicy.toml"
@@ -228,9 +233,7 @@ def test_cli_verify_names_the_tampered_file_and_abort_changes_only_the_state(go_
     assert {p.name: p.read_bytes() for p in (jobs / go_job.id).iterdir() if p.name != MANIFEST} == before
     assert go_job.clm.read_bytes() == clm_before
     assert sorted(p.name for p in jobs.iterdir()) == [go_job.id]
-    twice = run_cli("--config", str(config), "abort", go_job.id)
-    assert twice.returncode == 2
-    assert "cannot become aborted" in twice.stderr
+    assert cli.main(["--config", str(config), "abort", go_job.id]) == 2  # already aborted: refused
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
