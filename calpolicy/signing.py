@@ -166,7 +166,7 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 def _job_files(job_dir: Path) -> list[str]:
     names = []
     for path in sorted(job_dir.rglob("*")):
-        if path.is_file() or path.is_symlink():
+        if not path.is_dir() or path.is_symlink():
             rel = path.relative_to(job_dir).as_posix()
             if rel not in (STATEMENT, SIGNATURE):
                 names.append(rel)
@@ -251,8 +251,16 @@ def build_statement(
         raise SigningError("the effective config given to sign differs from the one the job's manifest records")
     subjects = []
     for name in _job_files(job_dir):
+        if (job_dir / name).is_symlink() or not (job_dir / name).is_file():
+            raise SigningError(f"{job_dir / name} is not a regular file: a job folder holds only regular files")
         sha, size, _ = sha256_file(job_dir / name)
         subjects.append({"name": name, "digest": {"sha256": sha}, "bytes": size})
+    try:
+        policy_tests = [
+            {"name": _policy_name(p), "sha256": sha256_file(p)[0]} for p in sorted(map(Path, policy_test_files))
+        ]
+    except OSError as error:
+        raise SigningError(f"cannot read a policy test file: {error}") from None
     history_len = len(manifest.get("history") or [])
     return {
         "_type": STATEMENT_TYPE,
@@ -267,9 +275,7 @@ def build_statement(
                 "signed_view_sha256": hashlib.sha256(manifest_view(manifest, history_len)).hexdigest(),
                 "mutable_keys": list(MUTABLE_MANIFEST_KEYS),
             },
-            "policy_tests": [
-                {"name": _policy_name(p), "sha256": sha256_file(p)[0]} for p in sorted(map(Path, policy_test_files))
-            ],
+            "policy_tests": policy_tests,
             "outcomes": read_outcomes(job_dir),
         },
     }
@@ -381,7 +387,15 @@ def _check_subjects(job_dir: Path, subjects: dict[str, str], predicate: dict[str
     for name in sorted(present - set(subjects)):
         result.problems.append(f"{name} is an unexpected extra file (not in the signed statement)")
     for name in sorted(set(subjects) & present):
-        actual = sha256_file(job_dir / name)[0]
+        path = job_dir / name
+        if path.is_symlink() or not path.is_file():
+            result.problems.append(f"{name} is not a regular file (a symlink or a folder was put in its place)")
+            continue
+        try:
+            actual = sha256_file(path)[0]
+        except OSError as error:
+            result.problems.append(f"{name} cannot be read: {error.strerror}")
+            continue
         result.checked.append(name)
         if actual == subjects[name]:
             continue

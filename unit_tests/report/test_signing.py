@@ -254,3 +254,21 @@ def test_any_changed_byte_anywhere_fails_by_name(go_job: Job, name: str, positio
         problems = _verify(go_job, folder)
     assert problems
     assert any(name in p for p in problems), problems
+
+
+def test_a_symlink_in_place_of_an_artifact_fails(go_job: Job, job_copy: Callable[[Job], Path], tmp_path: Path) -> None:
+    """A symlink to an identical copy still is not the file that was signed."""
+    folder = job_copy(go_job)
+    elsewhere = tmp_path / "report.md"
+    elsewhere.write_bytes((folder / "report.md").read_bytes())
+    (folder / "report.md").unlink()
+    (folder / "report.md").symlink_to(elsewhere)
+    assert _verify(go_job, folder) == ["report.md is not a regular file (a symlink or a folder was put in its place)"]
+    with pytest.raises(SigningError, match="not a regular file"):
+        sign_job(
+            folder,
+            go_job.root / "keys" / "signing.key",
+            clm_path=go_job.clm,
+            config_json=config_json(go_job.config),
+            policy_test_files=[],
+        )
