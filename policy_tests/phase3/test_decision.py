@@ -55,7 +55,11 @@ def test_all_safety_bounds_ok(job_bounds: Verdict, report_md: str, report_json: 
 
 @pytest.mark.control("P3.2.c")
 def test_decider_on_call_for_24h(job_manifest: dict, calpolicy_config: Config) -> None:
-    """The operator is named and on call for at least min_on_call_hours (24) from now (or from approval)."""
+    """The operator is named and on call for min_on_call_hours (24) from the job's start (or from approval).
+
+    The job's ``created_at`` is when the operator attested, so a run that takes a minute does not turn an
+    exact "24 h from now" into a failure; an approval is measured from its own time.
+    """
     operator = str(job_manifest.get("operator") or "").strip()
     assert operator, "the job names no operator"
     until = _instant(job_manifest.get("on_call_until"), "on_call_until")
@@ -65,7 +69,7 @@ def test_decider_on_call_for_24h(job_manifest: dict, calpolicy_config: Config) -
         start = _instant(approval.get("at"), "approval.at")
         assert approval.get("on_call_24h") is True, "the approver did not state they are on call for 24 h"
     else:
-        start = datetime.now(UTC)
+        start = _instant(job_manifest.get("created_at"), "created_at")
     assert until >= start + timedelta(hours=hours), (
         f"{operator} is on call until {until.isoformat()}, less than {hours:g} h after {start.isoformat()}"
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from calpolicy.calibrate import Proposal
@@ -54,7 +55,9 @@ def test_markdown_and_json_carry_the_same_numbers(go_job: Job) -> None:
     assert render_markdown(report) == (go_job.dir / "report.md").read_text(encoding="utf-8")
 
 
-def test_phase3_suite_catches_an_incomplete_or_wrong_report(go_job: Job, job_copy: Callable[[Job], Path]) -> None:
+def test_phase3_suite_catches_a_wrong_report_and_a_bad_decision_record(
+    go_job: Job, job_copy: Callable[[Job], Path]
+) -> None:
     folder = job_copy(go_job)
     md = (folder / "report.md").read_text(encoding="utf-8")
     risks_start = md.index("## Risks")
@@ -63,6 +66,17 @@ def test_phase3_suite_catches_an_incomplete_or_wrong_report(go_job: Job, job_cop
     report["metrics"]["models"][0]["brier_after"] *= 0.9  # a prettier number than the proposal's
     (folder / "report.json").write_text(json.dumps(report), encoding="utf-8")
     (folder / "reliability.png").write_bytes(b"not a png")
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    created = datetime.fromisoformat(manifest["created_at"])
+    manifest["on_call_until"] = (created + timedelta(hours=2)).isoformat()
+    manifest["state"] = "approved"
+    manifest["approval"] = {
+        "at": manifest["created_at"],
+        "reviewed_report": False,
+        "on_call_24h": True,
+        "models": ["ensemble"],
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     tampered = Job(go_job.root, folder, go_job.clm, go_job.config_file, go_job.config, go_job.manifest)
     (folder / "policy_results.jsonl").unlink()
     done = run_policy_suite(tampered, "phase3", html=False)
@@ -73,6 +87,9 @@ def test_phase3_suite_catches_an_incomplete_or_wrong_report(go_job: Job, job_cop
     assert results["test_reliability_tables_and_plot"]["status"] == "fail"
     assert results["test_risk_section"]["status"] == "fail"
     assert "not a PNG" in results["test_reliability_tables_and_plot"]["message"]
+    assert results["test_report_there_to_review"]["status"] == "fail"  # approval without a reviewed report
+    assert "less than 24 h" in results["test_decider_on_call_for_24h"]["message"]
+    assert "partial approval" in results["test_no_partial_decision"]["message"]
 
 
 def test_phase3_without_a_job_could_not_check(go_job: Job, tmp_path: Path) -> None:
