@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # One command that installs everything calpolicy, its demo and its tests need on a fresh Debian host:
-# redis-server (the demo's and the tests' real Redis), then a virtual environment .venv with calpolicy
-# and its dev extras. Re-running it is harmless.
+# redis-server (the demo's and the tests' real Redis) and chromium (the HTML report test), then a virtual
+# environment .venv with calpolicy and its dev extras. Re-running it is harmless.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if ! command -v redis-server >/dev/null 2>&1; then
+# chromium renders policy_report.html in the tests exactly as the on-call person's browser does.
+APT_PACKAGES=()
+command -v redis-server >/dev/null 2>&1 || APT_PACKAGES+=(redis-server)
+command -v chromium >/dev/null 2>&1 || APT_PACKAGES+=(chromium)
+if [ "${#APT_PACKAGES[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${APT_PACKAGES[@]}" >/dev/null
   elif command -v sudo >/dev/null 2>&1; then
     sudo apt-get update -qq
-    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${APT_PACKAGES[@]}" >/dev/null
   else
-    echo "install.sh: redis-server is missing and I am not root; install the redis-server package" >&2
+    echo "install.sh: ${APT_PACKAGES[*]} missing and I am not root; install those Debian packages" >&2
     exit 1
   fi
 fi

@@ -18,6 +18,9 @@ COMMAND_MODULES = (
     "calpolicy.commands.approve",
     "calpolicy.commands.rollback",
     "calpolicy.commands.history",
+    "calpolicy.commands.keygen",
+    "calpolicy.commands.verify",
+    "calpolicy.commands.abort",
 )
 
 

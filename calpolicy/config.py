@@ -243,6 +243,13 @@ class OperatorConfig(_Section):
     min_on_call_hours: float = Field(24.0, gt=0.0)
 
 
+class SigningConfig(_Section):
+    """The job statement's Ed25519 key (``calpolicy keygen``) and the folder of public keys trusted by verify."""
+
+    private_key: Path = Path("calpolicy_keys/signing.key")
+    trusted_keys_dir: Path = Path("calpolicy_keys/trusted")
+
+
 class Config(_Section):
     """The effective configuration; ``sources`` maps each dotted key to where its value came from."""
 
@@ -259,6 +266,7 @@ class Config(_Section):
     deploy: DeployConfig = DeployConfig()
     # looser-than-checklist values and who signed them off (calpolicy.waivers); empty on a strict site
     waivers: dict[str, Waiver] = Field(default_factory=dict)
+    signing: SigningConfig = SigningConfig()
 
     sources: dict[str, str] = Field(default_factory=dict, exclude=True)
 

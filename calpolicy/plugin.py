@@ -31,6 +31,7 @@ PHASE_MARKERS = {
     "watch": "Phase 4.2: the post-apply watch",
 }
 POLICY_DIR_NAME = "policy_tests"
+pytest_plugins = ["calpolicy.html_report"]  # the job's pytest-html report (environment, controls, plot)
 RESULTS_ENV = "CALPOLICY_RESULTS"
 
 

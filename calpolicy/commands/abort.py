@@ -1,0 +1,33 @@
+"""``calpolicy abort JOB_ID [--reason TEXT]``: archive a proposed job; nothing else changes (checklist 3.2).
+
+The job folder stays where it is, as evidence; only its manifest moves to ``aborted`` with who, when and
+why. The live calibration, the CLM log and every other job are not touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+
+from calpolicy.commands.common import UsageError, config_from
+from calpolicy.commands.job_lookup import JobError, store_for
+from calpolicy.verdict import EXIT_GO
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("abort", help="archive a proposed job without applying anything")
+    parser.add_argument("job_id", help="the job to abort (cal_YYYYMMDD_HHMMSS)")
+    parser.add_argument("--reason", default="", help="why the job is aborted (recorded in its manifest)")
+    parser.add_argument("--by", default=None, help="who aborts it (default: the login name)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    by = args.by or getpass.getuser()
+    try:
+        store_for(config).transition(args.job_id, "aborted", by, note=args.reason or "aborted, no reason given")
+    except JobError as error:
+        raise UsageError(str(error)) from None
+    print(f"ABORTED — job {args.job_id} archived by {by}; nothing was applied or changed.")
+    return EXIT_GO

@@ -1,0 +1,61 @@
+"""``calpolicy verify JOB_ID``: is this job folder exactly what was signed, by a key we trust?
+
+Exit 0 only when the signature, every artifact, the policy test files and the analysed CLM bytes all
+verify; otherwise exit 1 and name each file that does not match (or the untrusted signer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from calpolicy.commands.common import UsageError, config_from
+from calpolicy.commands.job_lookup import JobError, store_for
+from calpolicy.signing import STATEMENT, verify_job
+from calpolicy.verdict import EXIT_GO, EXIT_STOP
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("verify", help="check a job's signature and every digest")
+    parser.add_argument("job_id", help="the job to verify (cal_YYYYMMDD_HHMMSS)")
+    parser.add_argument("--clm", help="CLM log to check against the analysed bytes (default: the one signed)")
+    parser.add_argument("--json", action="store_true", help="print the machine-readable verdict")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    try:
+        job_dir = store_for(config).path(args.job_id)
+    except JobError as error:
+        raise UsageError(str(error)) from None
+    clm = Path(args.clm) if args.clm else _signed_clm_path(job_dir)
+    result = verify_job(job_dir, Path(config.signing.trusted_keys_dir), clm_path=clm)
+    code = EXIT_GO if result.ok else EXIT_STOP
+    if args.json:
+        findings = [{"id": "statement", "status": "fail", "message": p, "evidence": {}} for p in result.problems]
+        if result.ok:
+            findings = [
+                {"id": "statement", "status": "pass", "message": "verified", "evidence": {"keyid": result.keyid}}
+            ]
+        print(json.dumps({"verdict": "GO" if result.ok else "STOP", "exit_code": code, "findings": findings}, indent=2))
+        return code
+    if result.ok:
+        print(
+            f"VERIFIED — job {args.job_id}: signed by trusted key {str(result.keyid)[:16]}; "
+            f"{len(result.checked)} files, the policy tests and the CLM bytes ({clm}) all match"
+        )
+    else:
+        print(f"NOT VERIFIED — job {args.job_id}: {len(result.problems)} problem(s); do not approve this job")
+        for problem in result.problems:
+            print(f"  FAIL {problem}")
+    return code
+
+
+def _signed_clm_path(job_dir: Path) -> Path | None:
+    """Where the signed statement says the CLM log was (only to find it; its digest is then verified)."""
+    try:
+        return Path(json.loads((job_dir / STATEMENT).read_bytes())["predicate"]["clm"]["path"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

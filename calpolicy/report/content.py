@@ -1,0 +1,450 @@
+"""The review report as one plain dict, in the issue's order; report.md and report.json both render it.
+
+Building the content once and rendering it twice is what makes "the same content, one for people and one
+for machines" true by construction. Every number is read from the proposal (never recomputed), so the
+phase 3 policy test can hold the report to the proposal's figures. Fields that a newer calibration
+engine adds to a model result (a lower bound, a holdout, a drift statistic) are picked up by name and
+shown, so the report never hides evidence it does not know about yet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from calpolicy.verdict import Verdict
+
+SCHEMA = "calpolicy.report/1"
+READY = "ready for review"
+DO_NOT_APPLY = "DO NOT APPLY"
+SECTION_TITLES = {
+    "summary": "Summary",
+    "metrics": "Before/after metrics (out of sample)",
+    "reliability": "Reliability",
+    "risks": "Risks",
+    "do_not_apply_if": "DO NOT APPLY IF …",
+}
+SECTION_CONTROLS = {
+    "summary": "P3.1.a",
+    "metrics": "P3.1.b",
+    "reliability": "P3.1.c",
+    "risks": "P3.1.d",
+    "do_not_apply_if": "P3.1.e",
+}
+# ModelResult fields the report shows in named columns; any other scalar field is listed as "more".
+_KNOWN_FIELDS = {
+    "name", "n", "n_evaluated", "wins", "excluded", "status", "reason", "brier_before", "brier_after",
+    "brier_in_sample", "improvement", "mean_difference", "interval", "interval_method",
+    "spiegelhalter_z_before", "spiegelhalter_z", "reliability_before", "reliability", "x", "y", "max_change",
+}  # fmt: skip
+_BALANCE_LOW, _BALANCE_HIGH = 0.2, 0.8
+
+
+def build_report(proposal: Any, bounds: Verdict, data: Verdict, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The report's content: verdict first, then the five P3.1 sections in the checklist's order."""
+    ready, reasons = _decision(bounds, data, manifest)
+    models = [proposal.models[name] for name in _ordered(proposal.models)]
+    thresholds = dict(getattr(proposal, "thresholds", {}) or {})
+    timing = _timing(data)
+    report = {
+        "schema": SCHEMA,
+        "job_id": manifest.get("job_id"),
+        "verdict": READY if ready else DO_NOT_APPLY,
+        "headline": _headline(ready, manifest.get("job_id"), reasons),
+        "reasons": reasons,
+        "summary": _summary(proposal, models, bounds, manifest, timing),
+        "metrics": _metrics(proposal, models, bounds, thresholds),
+        "reliability": _reliability(models),
+        "risks": _risks(proposal, models, data, thresholds, timing),
+        "do_not_apply_if": _do_not_apply_if(proposal, bounds, data, manifest, timing, ready),
+    }
+    return _clean(report)
+
+
+# ------------------------------------------------------------------------------------------- decision
+
+
+def _decision(bounds: Verdict, data: Verdict, manifest: dict[str, Any]) -> tuple[bool, list[str]]:
+    reasons = [f"{f.id} {f.status.upper()}: {f.message}" for f in (*data.failures, *bounds.failures)]
+    if not bounds.findings:
+        reasons.append("no safety-bound result at all: the bounds were not checked")
+    if manifest.get("verdict") == "STOP" and not reasons:
+        reasons.append(f"the job's policy run said STOP (exit code {manifest.get('exit_code')})")
+    return not reasons, reasons
+
+
+def _headline(ready: bool, job_id: Any, reasons: list[str]) -> str:
+    if ready:
+        return f"Ready for review — calibration job {job_id}: every data check and safety bound passed."
+    first = _short(reasons[0]) if reasons else "a check failed"
+    more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+    return f"DO NOT APPLY — calibration job {job_id}: {first}{more}"
+
+
+# -------------------------------------------------------------------------------------------- summary
+
+
+def _summary(
+    proposal: Any, models: list[Any], bounds: Verdict, manifest: dict[str, Any], timing: dict[str, Any]
+) -> dict[str, Any]:
+    inputs = dict(getattr(proposal, "inputs", {}) or {})
+    clm = dict(manifest.get("clm") or {})
+    largest = max(models, key=lambda m: m.max_change, default=None)
+    return {
+        "data": {
+            "trades": inputs.get("records"),
+            "lines": clm.get("lines", inputs.get("line_count")),
+            "bytes": clm.get("bytes"),
+            "path": clm.get("path", inputs.get("path")),
+            "sha256": clm.get("sha256", inputs.get("sha256")),
+            "last_trade": timing.get("last_trade"),
+            "span_days": timing.get("span_days"),
+        },
+        "job": {
+            "operator": manifest.get("operator"),
+            "on_call_until": manifest.get("on_call_until"),
+            "created_at": manifest.get("created_at"),
+            "config_digest": manifest.get("config_digest"),
+            "calpolicy_version": manifest.get("calpolicy_version"),
+        },
+        "models": [
+            {
+                "model": m.name,
+                "n": m.n,
+                "status": m.status,
+                "brier_before": m.brier_before,
+                "brier_after": m.brier_after,
+                "improvement": m.improvement,
+                "max_change": m.max_change,
+            }
+            for m in models
+        ],
+        "largest_change": None
+        if largest is None
+        else {"model": largest.name, "max_change": largest.max_change, "at": _where_largest(largest)},
+        "bounds": _bound_lines(bounds),
+    }
+
+
+def _bound_lines(bounds: Verdict) -> list[dict[str, Any]]:
+    """One line per bound: its worst status, and the failing messages (or how many passed)."""
+    lines = []
+    for control in dict.fromkeys(f.id for f in bounds.findings):
+        found = bounds.by_id(control)
+        bad = [f for f in found if f.status in ("fail", "error")]
+        status = "fail" if any(f.status == "fail" for f in bad) else ("error" if bad else "pass")
+        if bad:
+            message = "; ".join(f.message for f in bad)
+        elif len(found) == 1:
+            message = found[0].message
+        else:
+            message = f"all {len(found)} checks passed (one per model)"
+        lines.append({"id": control, "status": status, "message": message})
+    return lines
+
+
+def _where_largest(result: Any) -> float | None:
+    x = np.asarray(result.x, dtype=np.float64)
+    y = np.asarray(result.y, dtype=np.float64)
+    if len(x) == 0:
+        return None
+    return float(x[int(np.argmax(np.abs(y - x)))])
+
+
+def _finding_row(finding: Any) -> dict[str, Any]:
+    return {"id": finding.id, "status": finding.status, "message": finding.message}
+
+
+# -------------------------------------------------------------------------------------------- metrics
+
+
+def _metrics(proposal: Any, models: list[Any], bounds: Verdict, thresholds: dict[str, Any]) -> dict[str, Any]:
+    deciding = [_finding_row(f) for f in bounds.by_id("P2.2.b")]
+    rule = getattr(proposal, "decision_rule", None) or thresholds.get("decision_rule")
+    return {
+        "evaluation": {
+            "split": getattr(proposal, "split", None),
+            "folds": getattr(proposal, "folds", None),
+            "min_improvement": thresholds.get("min_improvement"),
+            "max_degradation": thresholds.get("max_degradation"),
+            "rule": rule
+            or (
+                f"P2.2.b: the ensemble's out-of-sample relative Brier improvement must be at least "
+                f"{_pct(thresholds.get('min_improvement'))}; P2.2.c: no model's Brier may get worse"
+            ),
+            "deciding_findings": deciding,
+        },
+        "bound_findings": [_finding_row(f) for f in bounds.findings],
+        "models": [_model_metrics(m) for m in models],
+    }
+
+
+def _model_metrics(m: Any) -> dict[str, Any]:
+    """The contract's fields by name; the others the current engine has are read defensively (``_get``)."""
+    interval = _get(m, "interval")
+    row = {
+        "model": m.name,
+        "status": m.status,
+        "reason": m.reason,
+        "n": m.n,
+        "n_evaluated": _get(m, "n_evaluated"),
+        "wins": _get(m, "wins"),
+        "brier_before": m.brier_before,
+        "brier_after": m.brier_after,
+        "improvement": m.improvement,
+        "mean_difference": _get(m, "mean_difference"),
+        "interval": None if interval is None else list(interval),
+        "interval_method": _get(m, "interval_method"),
+        "spiegelhalter_z_before": _get(m, "spiegelhalter_z_before"),
+        "spiegelhalter_z_after": _get(m, "spiegelhalter_z"),
+        "max_change": m.max_change,
+        "excluded": dict(_get(m, "excluded") or {}),
+    }
+    row["more"] = _extra_fields(m)
+    return row
+
+
+def _get(result: Any, name: str) -> Any:
+    return getattr(result, name, None)
+
+
+def _extra_fields(result: Any) -> dict[str, Any]:
+    """Scalar (or small) fields a newer engine added: shown under their own names, never dropped."""
+    if not dataclasses.is_dataclass(result):
+        return {}
+    extra = {}
+    for field in dataclasses.fields(result):
+        if field.name in _KNOWN_FIELDS:
+            continue
+        value = getattr(result, field.name, None)
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            extra[field.name] = value
+        elif isinstance(value, (tuple, list)) and len(value) <= 4:
+            extra[field.name] = list(value)
+        elif isinstance(value, dict) and len(value) <= 8:
+            extra[field.name] = dict(value)
+    return extra
+
+
+# ---------------------------------------------------------------------------------------- reliability
+
+
+def _reliability(models: list[Any]) -> dict[str, Any]:
+    tables = []
+    for m in models:
+        knots_x = np.asarray(m.x, dtype=np.float64)
+        knots_y = np.asarray(m.y, dtype=np.float64)
+        raw_bins = _get(m, "reliability_before")
+        rows = [
+            {
+                "confidence_lo": b["confidence_lo"],
+                "confidence_hi": b["confidence_hi"],
+                "n": b["n"],
+                "mean_confidence": b["mean_confidence"],
+                "win_rate": b["win_rate"],
+                "wilson_lo": b["wilson_lo"],
+                "wilson_hi": b["wilson_hi"],
+                "calibrated": float(np.clip(np.interp(b["mean_confidence"], knots_x, knots_y), 0.0, 1.0)),
+            }
+            for b in (raw_bins or [])
+        ]
+        tables.append({"model": m.name, "bins": rows, "calibrated_bins": list(_get(m, "reliability") or [])})
+    return {"plot": "reliability.png", "tables": tables}
+
+
+# ---------------------------------------------------------------------------------------------- risks
+
+
+def _risks(
+    proposal: Any, models: list[Any], data: Verdict, thresholds: dict[str, Any], timing: dict[str, Any]
+) -> list[dict[str, str]]:
+    risks: list[dict[str, str]] = []
+    min_n = thresholds.get("min_trades_for_decision")
+    for m in models:
+        if m.status != "ok":
+            risks.append({"kind": "small n", "text": f"{m.name}: no decision possible — {m.reason}"})
+        elif min_n and m.n < min_n:
+            risks.append({"kind": "small n", "text": f"{m.name}: only {m.n} trades (< {min_n} for a decision)"})
+    smallest = min(models, key=lambda m: m.n, default=None)
+    if smallest is not None:
+        risks.append(
+            {
+                "kind": "small n",
+                "text": f"the smallest sample is {smallest.name} with {smallest.n} trades; a 95% interval on a "
+                f"win rate from n trades is about ±{_pct(1.96 * 0.5 / max(smallest.n, 1) ** 0.5)} wide",
+            }
+        )
+    span = timing.get("span_days")
+    risks.append(
+        {
+            "kind": "time span",
+            "text": (
+                f"the data covers {span:.1f} days up to the last trade at {timing.get('last_trade')}; "
+                "anything the market did not do in that window is untested"
+            )
+            if span is not None
+            else "the time span of the data is unknown (no timestamp evidence from the data gate)",
+        }
+    )
+    for m in models:
+        if m.n and _get(m, "wins") is not None:
+            rate = m.wins / m.n
+            if not _BALANCE_LOW <= rate <= _BALANCE_HIGH:
+                risks.append(
+                    {"kind": "class balance", "text": f"{m.name}: win rate {_pct(rate)} is lopsided ({m.wins}/{m.n})"}
+                )
+    ensemble = models[0] if models else None
+    if ensemble is not None and ensemble.n and _get(ensemble, "wins") is not None:
+        risks.append(
+            {
+                "kind": "class balance",
+                "text": f"{ensemble.name}: {ensemble.wins} wins / {ensemble.n - ensemble.wins} losses "
+                f"(win rate {_pct(ensemble.wins / ensemble.n)})",
+            }
+        )
+    risks.extend(_drift_risks(proposal, models))
+    for finding in data.findings:
+        if finding.status == "waived" or finding.evidence.get("warning"):
+            risks.append({"kind": "data warning", "text": f"{finding.id} {finding.status}: {finding.message}"})
+    risks.append({"kind": "out of sample", "text": _oos_text(proposal)})
+    return risks
+
+
+def _drift_risks(proposal: Any, models: list[Any]) -> list[dict[str, str]]:
+    """Drift between early and recent data, from whatever drift fields the engine provides."""
+    found = []
+    for m in models:
+        for name, value in _extra_fields(m).items():
+            if "drift" in name and value not in (None, {}, []):
+                found.append({"kind": "drift", "text": f"{m.name}: {name} = {_short(value)}"})
+    proposal_drift = getattr(proposal, "drift", None)
+    if proposal_drift:
+        found.append({"kind": "drift", "text": f"proposal drift: {_short(proposal_drift)}"})
+    if not found:
+        found.append(
+            {
+                "kind": "drift",
+                "text": "drift between early and recent trades was not measured by this calibration engine; "
+                "a map fitted on a regime that has since changed can make the present worse",
+            }
+        )
+    return found
+
+
+def _oos_text(proposal: Any) -> str:
+    split = getattr(proposal, "split", None)
+    folds = getattr(proposal, "folds", None)
+    if split == "kfold":
+        how = (
+            f"random {folds}-fold cross-validation: each trade is scored by a map fitted without it, but past "
+            "and future trades are mixed, so a change of regime over time is averaged away"
+        )
+    elif split:
+        how = f"time-ordered evaluation ({split}, {folds} blocks): maps are scored on trades after their fit"
+    else:
+        how = "the evaluation scheme is not recorded"
+    return (
+        f"Out-of-sample numbers come from {how}. They bound the sampling noise of this history; they cannot "
+        "tell how the map will do after a regime change, on symbols or hours not in the data, or once the "
+        "engine itself is retrained."
+    )
+
+
+# ------------------------------------------------------------------------------------ do not apply if
+
+
+def _do_not_apply_if(
+    proposal: Any,
+    bounds: Verdict,
+    data: Verdict,
+    manifest: dict[str, Any],
+    timing: dict[str, Any],
+    ready: bool,
+) -> list[str]:
+    items = []
+    failed = [f"{f.id} ({f.message})" for f in (*data.failures, *bounds.failures)]
+    if failed:
+        items.append("a bound or data test failed — it did in THIS job: " + "; ".join(failed))
+    else:
+        items.append("any bound or data test failed (all passed in this job; re-check that nothing changed)")
+    last = timing.get("last_trade")
+    items.append(
+        f"the market regime changed after the data's last trade ({last or 'time unknown'}): "
+        "a crash, a halt, a volume spike or a new symbol set since then"
+    )
+    clm = dict(manifest.get("clm") or {})
+    inputs = dict(getattr(proposal, "inputs", {}) or {})
+    items.append(
+        f"the CLM log {clm.get('path', inputs.get('path'))} is no longer an extension of the analysed one: "
+        f"its first {clm.get('bytes', '?')} bytes ({clm.get('lines', inputs.get('line_count'))} lines) must "
+        f"still have sha256 {clm.get('sha256', inputs.get('sha256'))}"
+    )
+    until = manifest.get("on_call_until")
+    items.append(
+        f"you cannot watch the system for the next 24 h (the job records {manifest.get('operator') or 'nobody'} "
+        f"on call until {until or 'an unknown time'})"
+    )
+    if until and _on_call_short(manifest):
+        items.append(f"— and {until} is less than 24 h after the job was created: it already applies")
+    items.append(f"`calpolicy verify {manifest.get('job_id')}` does not exit 0 (the files are not this job's)")
+    largest = max(proposal.models.values(), key=lambda m: m.max_change, default=None)
+    if largest is not None and largest.max_change > 0:
+        items.append(
+            f"a confidence shift of up to {largest.max_change:.3f} ({largest.name}) would be surprising to you "
+            "for the current market; the map moves confidences by that much"
+        )
+    if not ready:
+        items.insert(0, "THIS JOB SAID STOP: do not apply it at all")
+    return items
+
+
+def _on_call_short(manifest: dict[str, Any]) -> bool:
+    try:
+        until = _instant(manifest["on_call_until"])
+        created = _instant(manifest["created_at"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return until < created + timedelta(hours=24)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _timing(data: Verdict) -> dict[str, Any]:
+    span = next((f.evidence.get("span_days") for f in data.by_id("S.a") if "span_days" in f.evidence), None)
+    last = next((f.evidence.get("last_trade") for f in data.by_id("S.f") if "last_trade" in f.evidence), None)
+    return {"span_days": span, "last_trade": last}
+
+
+def _instant(raw: str) -> datetime:
+    moment = datetime.fromisoformat(str(raw))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _ordered(names: Any) -> list[str]:
+    return sorted(names, key=lambda name: (name != "ensemble", name))
+
+
+def _pct(value: Any) -> str:
+    return "?" if value is None else f"{100 * float(value):.1f}%"
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 160 else text[:157] + "…"
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe all the way down: numpy scalars to Python, NaN/inf to None, tuples to lists."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
