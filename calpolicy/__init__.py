@@ -23,6 +23,8 @@ _EXPORTS = {
     "Proposal": "calpolicy.calibrate",
     "propose": "calpolicy.calibrate",
     "check_bounds": "calpolicy.bounds",
+    "run_job": "calpolicy.run",
+    "JobStore": "calpolicy.jobs",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -14,6 +14,8 @@ COMMAND_MODULES = (
     "calpolicy.commands.preflight",
     "calpolicy.commands.demo",
     "calpolicy.commands.config_show",
+    "calpolicy.commands.run",
+    "calpolicy.commands.jobs",
 )
 
 

@@ -219,10 +219,22 @@ def calpolicy_now(pytestconfig: pytest.Config) -> datetime:
 
 
 @pytest.fixture(scope="session")
-def clm_log(calpolicy_config: Config) -> Any:
-    from calpolicy.clm import read_clm_for
+def clm_log(calpolicy_config: Config, pytestconfig: pytest.Config) -> Any:
+    """The CLM log, read once; with a results file, which bytes were judged is recorded beside it.
 
-    return read_clm_for(calpolicy_config)
+    ``calpolicy run`` analyses exactly those bytes (their length and sha256), not whatever the file
+    holds by the time the calibration starts.
+    """
+    from calpolicy.clm import read_clm_for
+    from calpolicy.preflight import CLM_JUDGED_SUFFIX
+
+    log = read_clm_for(calpolicy_config)
+    results = pytestconfig.getoption("--calpolicy-results", default=None) or os.environ.get(RESULTS_ENV)
+    if results and log.read_error is None:
+        judged = {"path": str(Path(log.path).resolve()), "bytes": log.size_bytes, "lines": log.line_count,
+                  "sha256": log.sha256}  # fmt: skip
+        Path(str(results) + CLM_JUDGED_SUFFIX).write_text(json.dumps(judged) + "\n", encoding="utf-8")
+    return log
 
 
 @pytest.fixture(scope="session")
