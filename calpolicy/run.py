@@ -112,8 +112,13 @@ def run_job(
     seed: int = 0,
     preflight_timeout_s: float = 120.0,
     timeout_s: float = 1800.0,
+    task: str = CALIBRATION_TASK,
 ) -> RunOutcome:
-    """The gated calibration (see the module docstring). ``config`` is a Config, a TOML path or None."""
+    """The gated calibration (see the module docstring). ``config`` is a Config, a TOML path or None.
+
+    ``task`` is the sandbox task that calibrates (``module:function``); the demo and the tests swap in a
+    misbehaving one to show the lockdown at work. Whatever runs there runs under the same guard.
+    """
     started = time.monotonic()
     try:
         with _effective(config) as (effective, config_path, environ):
@@ -125,7 +130,7 @@ def run_job(
             if not preflight.verdict.go:
                 return RunOutcome(preflight.verdict, None, None, "preflight", preflight, timings=timings)
             return _after_preflight(effective, config_path, environ, preflight, operator, on_call_until, seed,
-                                    timeout_s, timings, started)  # fmt: skip
+                                    timeout_s, timings, started, task)  # fmt: skip
     except ConfigError as error:
         return _stopped(Finding("run.config", "error", str(error), {}), "preflight", None, {})
 
@@ -141,6 +146,7 @@ def _after_preflight(
     timeout_s: float,
     timings: dict[str, float],
     started: float,
+    task: str,
 ) -> RunOutcome:
     judged = preflight.clm
     if judged is None:
@@ -155,7 +161,7 @@ def _after_preflight(
     timings["job_claim_s"] = time.monotonic() - t_job
     try:
         return _in_job(config, config_path, environ, preflight, judged, store, pending, operator, on_call_until,
-                       seed, timeout_s, timings, started)  # fmt: skip
+                       seed, timeout_s, timings, started, task)  # fmt: skip
     except OSError as error:
         where = error.filename or store.jobs_dir
         message = f"cannot write the job in {store.jobs_dir}: {error.strerror or error} ({where})"
@@ -181,6 +187,7 @@ def _in_job(
     timeout_s: float,
     timings: dict[str, float],
     started: float,
+    task: str,
 ) -> RunOutcome:
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
     before = digest_all(config)
@@ -190,7 +197,7 @@ def _in_job(
     }  # fmt: skip
     t_sandbox = time.monotonic()
     try:
-        box = run_sandboxed(CALIBRATION_TASK, pending.tmp_dir, [Path(judged["path"])], args, timeout_s=timeout_s)
+        box = run_sandboxed(task, pending.tmp_dir, [Path(judged["path"])], args, timeout_s=timeout_s)
     except SandboxError as error:
         return _stopped(Finding(SANDBOX_ID, "error", str(error), {}), "sandbox", preflight, timings)
     timings["sandbox_s"] = time.monotonic() - t_sandbox

@@ -193,6 +193,18 @@ def install_roots() -> list[Path]:
 # ============================================================================================ the child
 
 
+def describe(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """A harmless task that reports what the child sees: its network namespace and interfaces."""
+    import socket
+
+    return {
+        "netns": os.stat("/proc/self/ns/net").st_ino,
+        "interfaces": [name for _, name in socket.if_nameindex()],
+        "pid": os.getpid(),
+    }
+
+
+
 def _child_main() -> int:
     started = time.time()
     result_fd = int(sys.argv[sys.argv.index("--result-fd") + 1])

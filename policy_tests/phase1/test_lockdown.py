@@ -176,7 +176,14 @@ def test_protected_paths_unchanged_by_a_real_run(
     else:
         before, after, _ = _digest_run_without_job(calpolicy_config)
         now = after
-    changed = [b["path"] for b, a in zip(before, after, strict=True) if b != a]
+    assert _roots(before) == _roots(after), "the run digested different protected paths before and after"
+    changed = sorted(path for path, digest in _roots(before).items() if _roots(after)[path] != digest)
     assert not changed, f"changed during the calibration run: {changed}"
-    since = [b["path"] for b, n in zip(before, now, strict=True) if b != n]
+    missing = sorted(set(_roots(now)) - set(_roots(before)))
+    assert not missing, f"protected now but not digested by the run (config changed since?): {missing}"
+    since = sorted(path for path, digest in _roots(now).items() if _roots(before)[path] != digest)
     assert not since, f"changed since the run (before review): {since}"
+
+
+def _roots(digests: list[dict[str, str]]) -> dict[str, str]:
+    return {d["path"]: d["sha256"] for d in digests}
