@@ -1,9 +1,10 @@
 """The job store: one folder per calibration job under ``paths.jobs_dir``, on disk, never half-written.
 
-A job is built in a hidden temp folder beside its final place (``.cal_…​.tmp``) and renamed into place
+A job is built in a hidden temp folder beside its final place (``.cal_<id>.tmp``) and renamed into place
 in one step, so a reader sees either no job or a whole one — also after a SIGKILL at any moment. The
-job ID is claimed by creating that temp folder (``mkdir`` fails if the name exists), so two runs in the
-same second get distinct IDs (``cal_YYYYMMDD_HHMMSS``, then ``_1``, ``_2`` …) without a lock. State
+job ID is claimed by renaming a private, never-empty folder (holding the owner's PID) to that temp name:
+the rename fails when another run holds the name, so two runs in the same second get distinct IDs
+(``cal_YYYYMMDD_HHMMSS``, then ``_1``, ``_2`` …) without a lock. Temp folders of dead runs are swept. State
 changes rewrite ``manifest.json`` via temp file + fsync + ``os.replace`` under an exclusive lock, and only
 along the state machine of DESIGN.md, each with who and when. Jobs live on disk, so ``approve`` from a new
 shell finds the job a previous shell made (the existing tool kept them in memory).
@@ -12,13 +13,13 @@ shell finds the job a previous shell made (the existing tool kept them in memory
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +33,6 @@ TMP_SUFFIX = ".tmp"
 OWNER_FILE = ".owner"
 LOCK_FILE = ".lock"
 MAX_SUFFIX = 999
-STALE_WITHOUT_OWNER_S = 60.0
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "proposed": ("approved", "aborted"),
@@ -147,24 +147,31 @@ class JobStore:
             raise JobError(f"cannot create the jobs folder {self.jobs_dir}: {error.strerror}") from None
         self.sweep()
         stamp = (when or datetime.now(UTC)).astimezone(UTC).strftime("cal_%Y%m%d_%H%M%S")
+        claim = self.jobs_dir / f"{TMP_PREFIX}claim-{os.getpid()}-{os.urandom(4).hex()}{TMP_SUFFIX}"
+        try:
+            os.mkdir(claim)
+            write_file_durably(claim / OWNER_FILE, f"{os.getpid()}\n".encode())
+        except OSError as error:
+            shutil.rmtree(claim, ignore_errors=True)
+            raise JobError(f"cannot create a job in {self.jobs_dir}: {error.strerror}") from None
         for n in range(MAX_SUFFIX + 1):
             job_id = stamp if n == 0 else f"{stamp}_{n}"
+            if (self.jobs_dir / job_id).exists():  # a finished job owns it
+                continue
             tmp_dir = self.jobs_dir / f"{TMP_PREFIX}{job_id}{TMP_SUFFIX}"
             try:
-                os.mkdir(tmp_dir)  # the claim: fails if another run holds this ID right now
-            except FileExistsError:
-                continue
+                # the claim: a rename onto a name another run holds fails (its folder is never empty)
+                os.rename(claim, tmp_dir)
             except OSError as error:
+                if error.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    continue
+                shutil.rmtree(claim, ignore_errors=True)
                 raise JobError(f"cannot create a job in {self.jobs_dir}: {error.strerror}") from None
-            if (self.jobs_dir / job_id).exists():  # a finished job already owns it: keep looking
-                shutil.rmtree(tmp_dir, ignore_errors=True)
+            if (self.jobs_dir / job_id).exists():  # finished between our check and our claim: look on
+                os.rename(tmp_dir, claim)
                 continue
-            try:
-                write_file_durably(tmp_dir / OWNER_FILE, f"{os.getpid()}\n".encode())
-            except OSError as error:
-                shutil.rmtree(tmp_dir, ignore_errors=True)
-                raise JobError(f"cannot write a job in {self.jobs_dir}: {error.strerror}") from None
             return PendingJob(self, job_id, tmp_dir)
+        shutil.rmtree(claim, ignore_errors=True)
         raise JobError(f"more than {MAX_SUFFIX} jobs started in the second {stamp}; try again")
 
     def commit(self, pending: PendingJob) -> Path:
@@ -172,9 +179,10 @@ class JobStore:
         if not (pending.tmp_dir / MANIFEST).is_file():
             raise JobError(f"job {pending.job_id} has no {MANIFEST}; refusing to publish it")
         try:
-            (pending.tmp_dir / OWNER_FILE).unlink(missing_ok=True)
             fsync_dir(pending.tmp_dir)
-            os.rename(pending.tmp_dir, pending.final_dir)  # fails if the name is taken by a non-empty folder
+            with self._locked():  # a sweep never sees this folder between losing its owner and its rename
+                (pending.tmp_dir / OWNER_FILE).unlink(missing_ok=True)
+                os.rename(pending.tmp_dir, pending.final_dir)  # fails if the name is taken by a non-empty folder
             fsync_dir(self.jobs_dir)
         except OSError as error:
             raise JobError(f"cannot publish job {pending.job_id} in {self.jobs_dir}: {error.strerror}") from None
@@ -182,13 +190,21 @@ class JobStore:
 
     def sweep(self) -> list[Path]:
         """Remove temp folders of runs that died (owner process gone, or no owner after a minute)."""
-        removed = []
+        removed: list[Path] = []
         try:
             entries = list(os.scandir(self.jobs_dir))
         except OSError:
             return removed
+        if not any(e.name.endswith(TMP_SUFFIX) for e in entries):
+            return removed
+        with self._locked():
+            return self._sweep_locked(entries)
+
+    def _sweep_locked(self, entries: list[os.DirEntry[str]]) -> list[Path]:
+        removed = []
         for entry in entries:
-            if not (entry.name.startswith(TMP_PREFIX + "cal_") and entry.name.endswith(TMP_SUFFIX)):
+            ours = entry.name.startswith((TMP_PREFIX + "cal_", TMP_PREFIX + "claim-"))
+            if not (ours and entry.name.endswith(TMP_SUFFIX)):
                 continue
             if self._owner_alive(Path(entry.path)):
                 continue
@@ -198,13 +214,12 @@ class JobStore:
 
     @staticmethod
     def _owner_alive(tmp_dir: Path) -> bool:
+        named = re.match(r"\.claim-(\d+)-", tmp_dir.name)  # a claim folder carries its owner in its name
         try:
-            pid = int((tmp_dir / OWNER_FILE).read_text().strip())
+            pid = int(named.group(1)) if named else int((tmp_dir / OWNER_FILE).read_text().strip())
         except (OSError, ValueError):
-            try:
-                return time.time() - tmp_dir.stat().st_mtime < STALE_WITHOUT_OWNER_S
-            except OSError:
-                return False
+            # a job folder loses its owner file only inside commit, under the lock we hold: its run died there
+            return False
         if pid == os.getpid():
             return True
         try:
@@ -274,6 +289,7 @@ class JobStore:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        """The store's exclusive lock: commits, sweeps and state changes never interleave."""
         try:
             handle = open(self.jobs_dir / LOCK_FILE, "a")  # noqa: SIM115 - held for the block
         except OSError as error:
