@@ -121,9 +121,7 @@ class PendingJob:
             raise JobError(f"a job file name must be a plain name, got {name!r}")
         target = self.tmp_dir / name
         payload = data.encode("utf-8") if isinstance(data, str) else data
-        if target.exists():
-            target.unlink()
-        write_file_durably(target, payload)
+        replace_durably(target, payload)  # whole or absent, also for a reader of the unpublished job
         return target
 
     def abandon(self) -> None:

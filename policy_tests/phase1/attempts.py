@@ -79,14 +79,6 @@ def connect_tcp(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
     return _swallowing(lambda: socket.create_connection((args["host"], int(args["port"])), timeout=2).close())
 
 
-def bind_tcp(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    def attempt() -> None:
-        with socket.socket() as server:
-            server.bind(("127.0.0.1", 0))
-
-    return _swallowing(attempt)
-
-
 def consume_redis_stream(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
     """Read a Redis stream the way a consumer would (XREAD on the configured URL)."""
     import redis
@@ -104,10 +96,6 @@ def restart_service(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
 
 def shell_command(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
     return _swallowing(lambda: os.system(f"systemctl restart {args['unit']}"))
-
-
-def exec_program(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    return _swallowing(lambda: os.execv("/bin/true", ["/bin/true"]))
 
 
 def fork_process(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
