@@ -72,6 +72,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--operator", default=None, help="name of the operator attesting availability (S.d)")
     group.addoption("--on-call-until", default=None, help="ISO-8601 end of the operator's on-call period")
     group.addoption("--job", default=None, help="job folder whose proposal/report the phase 1-3 tests check")
+    group.addoption(
+        "--job-wait", type=float, default=0.0,
+        help="wait up to this many seconds for the job's manifest.json (calpolicy run starts the tests early)",
+    )  # fmt: skip
     group.addoption("--calpolicy-results", default=None, help="write one JSON line per test to this file")
 
 
@@ -193,6 +197,27 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 # --------------------------------------------------------------------------------------------- fixtures
 
 
+def job_dir(pytestconfig: pytest.Config) -> Path | None:
+    """The ``--job`` folder once its manifest exists (waiting up to ``--job-wait``); None without a job.
+
+    ``calpolicy run`` starts the policy tests while the calibration still runs and writes the manifest
+    last, so a test that reads the job never sees it half-made.
+    """
+    import time
+
+    raw = pytestconfig.getoption("--job")
+    if not raw:
+        return None
+    folder = Path(raw)
+    deadline = time.monotonic() + float(pytestconfig.getoption("--job-wait") or 0.0)
+    while not (folder / "manifest.json").is_file():
+        if time.monotonic() >= deadline:
+            raise CouldNotCheck(f"the job folder {folder} has no manifest.json")
+        time.sleep(0.02)
+    return folder
+
+
+
 @pytest.fixture(scope="session")
 def calpolicy_config(pytestconfig: pytest.Config) -> Config:
     """The effective config, with ``--clm`` applied; a broken config fails every test that needs it."""
@@ -244,4 +269,4 @@ def data_verdict(clm_log: Any, calpolicy_config: Config, calpolicy_now: datetime
     return check_data(clm_log, calpolicy_config, now=calpolicy_now)
 
 
-__all__ = ["KNOWN", "CouldNotCheck", "enforce", "item_controls"]
+__all__ = ["KNOWN", "CouldNotCheck", "enforce", "item_controls", "job_dir"]

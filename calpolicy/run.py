@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -195,35 +196,40 @@ def _in_job(
         "clm_path": judged["path"], "clm_bytes": int(judged["bytes"]), "clm_sha256": judged["sha256"],
         "config": config.as_dict(), "seed": seed,
     }  # fmt: skip
+    # The policy tests start now, beside the calibration: their start-up and the lockdown attempts overlap
+    # the sandbox; the tests that read the job wait until its manifest appears (written last, below).
+    policy = PolicyTests(config_path, pending.tmp_dir, environ, timeout_s)
     t_sandbox = time.monotonic()
     try:
-        box = run_sandboxed(task, pending.tmp_dir, [Path(judged["path"])], args, timeout_s=timeout_s)
-    except SandboxError as error:
-        return _stopped(Finding(SANDBOX_ID, "error", str(error), {}), "sandbox", preflight, timings)
-    timings["sandbox_s"] = time.monotonic() - t_sandbox
-    after = digest_all(config)
-    lockdown = compare(before, after) + _sandbox_findings(box, config)
-    task = box.result or {}
-    if not all(f.status == "pass" for f in lockdown) or "stop" in task or "error" in task:
-        findings = [f for f in lockdown if f.status != "pass"] + _task_findings(task)
-        return _stopped_many(findings or lockdown, "lockdown" if box.violation else "sandbox", preflight, timings)
-    if task.get("propose_s") is not None:
-        timings["propose_in_sandbox_s"] = float(task["propose_s"])
-    if box.startup_s is not None:
-        timings["sandbox_startup_s"] = box.startup_s
+        try:
+            box = run_sandboxed(task, pending.tmp_dir, [Path(judged["path"])], args, timeout_s=timeout_s)
+        except SandboxError as error:
+            return _stopped(Finding(SANDBOX_ID, "error", str(error), {}), "sandbox", preflight, timings)
+        timings["sandbox_s"] = time.monotonic() - t_sandbox
+        after = digest_all(config)
+        lockdown = compare(before, after) + _sandbox_findings(box, config)
+        task = box.result or {}
+        if not all(f.status == "pass" for f in lockdown) or "stop" in task or "error" in task:
+            findings = [f for f in lockdown if f.status != "pass"] + _task_findings(task)
+            return _stopped_many(findings or lockdown, "lockdown" if box.violation else "sandbox", preflight, timings)
+        if task.get("propose_s") is not None:
+            timings["propose_in_sandbox_s"] = float(task["propose_s"])
+        if box.startup_s is not None:
+            timings["sandbox_startup_s"] = box.startup_s
 
-    t_write = time.monotonic()
-    pending.write(PREFLIGHT_RESULTS, "".join(json.dumps(row, default=str) + "\n" for row in preflight.rows))
-    manifest = _manifest(pending.job_id, created_at, operator, on_call_until, task, config, box, before, after)
-    pending.write(MANIFEST, json.dumps(manifest, indent=2) + "\n")
-    timings["job_write_s"] = time.monotonic() - t_write
+        t_write = time.monotonic()
+        pending.write(PREFLIGHT_RESULTS, "".join(json.dumps(row, default=str) + "\n" for row in preflight.rows))
+        manifest = _manifest(pending.job_id, created_at, operator, on_call_until, task, config, box, before, after)
+        pending.write(MANIFEST, json.dumps(manifest, indent=2) + "\n")  # last: the policy tests wait for it
+        timings["job_write_s"] = time.monotonic() - t_write
 
-    t_policy = time.monotonic()
-    policy = _run_policy_tests(config_path, pending.tmp_dir, environ, timeout_s)
-    timings["policy_tests_s"] = time.monotonic() - t_policy
+        rows, policy_verdict = policy.finish()
+        timings["policy_tests_s"] = time.monotonic() - t_sandbox
+    finally:
+        policy.cancel()
     t_write = time.monotonic()
-    pending.write(POLICY_RESULTS, "".join(json.dumps(_contract_row(row)) + "\n" for row in policy["rows"]))
-    verdict = Verdict(tuple(lockdown) + policy["verdict"].findings)
+    pending.write(POLICY_RESULTS, "".join(json.dumps(_contract_row(row)) + "\n" for row in rows))
+    verdict = Verdict(tuple(lockdown) + policy_verdict.findings)
 
     # ==== REVIEW ARTIFACTS: write report, html, statement ===============================================
     # The one place where the lead wires branch i11 in: calpolicy.report.write_report(pending.tmp_dir, ...)
@@ -342,37 +348,49 @@ def _manifest(
     }
 
 
-def _policy_argv(results: Path, job_dir: Path, config_path: Path | None) -> list[str]:
+def _policy_argv(results: Path, job_dir: Path, config_path: Path | None, wait_s: float) -> list[str]:
     argv = [
         sys.executable, "-m", "pytest", *(str(policy_dir() / d) for d in POLICY_DIRS), "-m", POLICY_MARKERS,
         "-p", "calpolicy.plugin", "-p", "no:cacheprovider", "-q", "--no-header", "-rN",
-        "--calpolicy-results", str(results), "--job", str(job_dir),
+        "--calpolicy-results", str(results), "--job", str(job_dir), "--job-wait", f"{wait_s:g}",
     ]  # fmt: skip
     if config_path is not None:
         argv += ["--calpolicy-config", str(config_path)]
     return argv
 
 
-def _run_policy_tests(
-    config_path: Path | None, job_dir: Path, environ: Mapping[str, str], timeout_s: float
-) -> dict[str, Any]:
-    """Phase 1 and 2 on the job, as a child pytest; fail closed like the preflight (skips fail, silence errs)."""
-    with tempfile.TemporaryDirectory(prefix="calpolicy-policy-") as tmp:
-        results = Path(tmp) / "results.jsonl"
+class PolicyTests:
+    """Phase 1 and 2 on the job, as a child pytest started early; fail closed like the preflight."""
+
+    def __init__(self, config_path: Path | None, job_dir: Path, environ: Mapping[str, str], timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.tmp = tempfile.TemporaryDirectory(prefix="calpolicy-policy-")
+        self.results = Path(self.tmp.name) / "results.jsonl"
         env = {**environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
         env.pop("CALPOLICY_RESULTS", None)
+        self.child = subprocess.Popen(
+            _policy_argv(self.results, job_dir, config_path, timeout_s), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, text=True, start_new_session=True,
+        )  # fmt: skip
+
+    def finish(self) -> tuple[list[dict[str, Any]], Verdict]:
         try:
-            done = subprocess.run(
-                _policy_argv(results, job_dir, config_path), capture_output=True, text=True, timeout=timeout_s,
-                env=env, stdin=subprocess.DEVNULL, check=False,
-            )  # fmt: skip
-            returncode: int | None = done.returncode
-            output = (done.stdout + done.stderr).strip()
+            output, _ = self.child.communicate(timeout=self.timeout_s)
+            returncode: int | None = self.child.returncode
         except subprocess.TimeoutExpired:
-            returncode, output = None, f"the policy tests did not finish within {timeout_s:g} s"
-        rows = read_rows(results)
-    tail = "\n".join(output.splitlines()[-15:])
-    return {"rows": rows, "verdict": build_verdict(rows, returncode, tail, POLICY_IDS, "policy tests")}
+            self.cancel()
+            returncode, output = None, f"the policy tests did not finish within {self.timeout_s:g} s"
+        rows = read_rows(self.results)
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        return rows, build_verdict(rows, returncode, tail, POLICY_IDS, "policy tests")
+
+    def cancel(self) -> None:
+        """Stop the child and everything it started (its sandboxes), and drop its scratch folder."""
+        if self.child.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.child.pid, signal.SIGKILL)
+            self.child.communicate()
+        self.tmp.cleanup()
 
 
 def _contract_row(row: dict[str, Any]) -> dict[str, Any]:

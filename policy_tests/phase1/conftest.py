@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from calpolicy.config import Config
-from calpolicy.plugin import CouldNotCheck
+from calpolicy.plugin import CouldNotCheck, job_dir
 from calpolicy.sandbox import SandboxError, SandboxResult, run_sandboxed
 
 ATTEMPTS = "policy_tests.phase1.attempts"
@@ -72,10 +72,10 @@ def assert_refused(result: SandboxResult, operation: str, target: str | None = N
 
 @pytest.fixture(scope="session")
 def job_manifest(pytestconfig: pytest.Config) -> dict[str, Any] | None:
-    job = pytestconfig.getoption("--job")
-    if not job:
+    job = job_dir(pytestconfig)
+    if job is None:
         return None
-    path = Path(job) / "manifest.json"
+    path = job / "manifest.json"
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
