@@ -209,10 +209,11 @@ def job_dir(pytestconfig: pytest.Config) -> Path | None:
     if not raw:
         return None
     folder = Path(raw)
-    deadline = time.monotonic() + float(pytestconfig.getoption("--job-wait") or 0.0)
-    while not (folder / "manifest.json").is_file():
+    wait_s = float(pytestconfig.getoption("--job-wait") or 0.0)
+    deadline = time.monotonic() + wait_s
+    while wait_s > 0 and not (folder / "manifest.json").is_file():
         if time.monotonic() >= deadline:
-            raise CouldNotCheck(f"the job folder {folder} has no manifest.json")
+            raise CouldNotCheck(f"the job folder {folder} got no manifest.json within {wait_s:g} s")
         time.sleep(0.02)
     return folder
 
