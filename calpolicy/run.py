@@ -230,18 +230,21 @@ def _in_job(
     t_write = time.monotonic()
     pending.write(POLICY_RESULTS, "".join(json.dumps(_contract_row(row)) + "\n" for row in rows))
     verdict = Verdict(tuple(lockdown) + policy_verdict.findings)
-
-    # ==== REVIEW ARTIFACTS: write report, html, statement ===============================================
-    # The one place where the lead wires branch i11 in: calpolicy.report.write_report(pending.tmp_dir, ...)
-    # (report.md, report.json, reliability.png), the pytest-html policy_report.html (add --html to
-    # _policy_argv), then calpolicy.signing.sign_job(pending.tmp_dir, ...) over every artifact — after the
-    # manifest below is final, so the statement covers it. Everything here is still in the hidden temp
-    # folder, so a reader never sees a job without its report and statement.
-    # =====================================================================================================
-
     manifest["verdict"] = "GO" if verdict.go else "STOP"
     manifest["exit_code"] = verdict.exit_code
     pending.write(MANIFEST, json.dumps(manifest, indent=2) + "\n")
+
+    # ==== REVIEW ARTIFACTS: write report, html, statement ===============================================
+    # The one place where the lead wires branch i11 in, with the manifest final and the job still in its
+    # hidden temp folder (a reader never sees a job without its report and statement):
+    #   calpolicy.report.write_report(pending.tmp_dir, Proposal.from_json(proposal.json), bounds, data, manifest)
+    #     -> report.md, report.json, reliability.png;
+    #   policy_report.html: add "--html", str(job_dir / "policy_report.html"), "--self-contained-html" (and
+    #     "-p", "pytest_html") to _policy_argv, since PYTEST_DISABLE_PLUGIN_AUTOLOAD is set for the child;
+    #   calpolicy.signing.sign_job(pending.tmp_dir, private_key, clm_path=..., config_json=config_json(config),
+    #     policy_test_files=[...]) -> statement.json + statement.sig, last, over every artifact.
+    # =====================================================================================================
+
     written = tuple(sorted(p.name for p in pending.tmp_dir.iterdir() if not p.name.startswith(".")))
     job_dir = store.commit(pending)
     timings["job_write_s"] += time.monotonic() - t_write

@@ -181,11 +181,18 @@ def _send(fd: int, message: dict[str, Any]) -> None:
 
 
 def install_roots() -> list[Path]:
-    """The Python installation: interpreter prefixes and calpolicy's own code (an editable install too)."""
+    """The Python installation: the standard library, site-packages, the import path, calpolicy's own code.
+
+    Not the whole interpreter prefix: for a system Python that would be all of ``/usr``.
+    """
+    import sysconfig
+
     import calpolicy
     import policy_tests
 
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    paths = sysconfig.get_paths()
+    roots = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
+    roots |= {entry for entry in sys.path if entry and os.path.isdir(entry)}
     roots |= {str(Path(calpolicy.__file__).parent), str(Path(policy_tests.__file__).parent)}
     return [Path(r) for r in sorted(roots)]
 
