@@ -56,7 +56,9 @@ def render(outcome: RunOutcome) -> str:
         if outcome.stage == "preflight" and outcome.preflight is not None:
             from calpolicy.preflight import render as render_preflight
 
-            return render_preflight(outcome.preflight).replace("— preflight", f"— {title}; preflight", 1)
+            text = render_preflight(outcome.preflight)
+            text = text.replace("— preflight", "— calpolicy run stopped at the preflight", 1)
+            return text + "\n  no job was made: nothing is calibrated until the preflight says GO"
         return render_verdict(verdict, title)
     title = f"calpolicy run, job {outcome.job_id}" + (" — ready for review" if verdict.go else "")
     lines = render_verdict(verdict, title).splitlines()
