@@ -184,21 +184,28 @@ def test_sigkill_at_random_moments_leaves_no_half_job(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs")
     rng = random.Random(10)
     store.jobs_dir.mkdir()
+    mid_write = 0
     for _ in range(100):
+        ready, go = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child never returns; SIGKILL ends it
             try:
+                os.close(ready)
+                os.write(go, b"1")
                 _write_jobs_forever(store.jobs_dir)
             finally:
                 os._exit(1)
+        os.close(go)
+        os.read(ready, 1)  # the writer is running: now a random moment of its work
+        os.close(ready)
         time.sleep(rng.uniform(0.0, 0.02))
         os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
         assert os.WIFSIGNALED(status), "the writer died on its own"
         assert os.WTERMSIG(status) == signal.SIGKILL
         _assert_every_visible_job_whole(store)
-    leftovers = [p for p in store.jobs_dir.iterdir() if p.name.endswith(".tmp")]
-    assert leftovers, "no kill landed mid-write: the trial proves nothing"
+        mid_write += any(p.name.endswith(".tmp") for p in store.jobs_dir.iterdir())
+    assert mid_write >= 10, f"only {mid_write} of 100 kills landed mid-write: the trial proves too little"
     job_id = _make(store, datetime.now(UTC))  # the next run works and sweeps the dead runs' temp folders
     assert store.manifest(job_id)["job_id"] == job_id
     assert not [p for p in store.jobs_dir.iterdir() if p.name.endswith(".tmp")]
