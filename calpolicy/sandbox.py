@@ -192,7 +192,7 @@ def install_roots() -> list[Path]:
 
     paths = sysconfig.get_paths()
     roots = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
-    roots |= {entry for entry in sys.path if entry and os.path.isdir(entry)}
+    roots |= {entry for entry in sys.path if entry}  # the import path, also entries that do not exist
     roots |= {str(Path(calpolicy.__file__).parent), str(Path(policy_tests.__file__).parent)}
     return [Path(r) for r in sorted(roots)]
 
