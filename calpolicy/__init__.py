@@ -24,6 +24,8 @@ _EXPORTS = {
     "propose": "calpolicy.calibrate",
     "check_bounds": "calpolicy.bounds",
     "CalibrationLoader": "calpolicy.loader",
+    "run_job": "calpolicy.run",
+    "JobStore": "calpolicy.jobs",
 }
 
 __all__ = sorted(_EXPORTS)

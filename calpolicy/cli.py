@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "calpolicy.commands.keygen",
     "calpolicy.commands.verify",
     "calpolicy.commands.abort",
+    "calpolicy.commands.run",
+    "calpolicy.commands.jobs",
 )
 
 

@@ -81,7 +81,12 @@ class PathsConfig(_Section):
     calibration_file: Path = Path("config/calibration.json")
     archive_dir: Path = Path("config/calibration_archive")
     jobs_dir: Path = Path("calpolicy_jobs")
-    protected_paths: tuple[Path, ...] = ()
+    # digested before and after every run (checklist 1.1); any change is a STOP. The calibration config,
+    # its archive and config_dir are always protected; these name what else the live system must keep.
+    model_weights: tuple[Path, ...] = ()  # P1.1.a: model weight files or folders
+    ensemble_weights: tuple[Path, ...] = ()  # P1.1.b
+    meta_agent_params: tuple[Path, ...] = ()  # P1.1.d: Meta-Agent / RL parameters
+    protected_paths: tuple[Path, ...] = ()  # anything else that must not change
 
 
 class CadenceConfig(_Section):

@@ -31,12 +31,8 @@ from calpolicy import apply_history, archive
 from calpolicy.apply_lock import ApplyLock, LockedError
 from calpolicy.atomic_io import clean_stale_temps, remove_durably, sha256_bytes, write_atomic
 from calpolicy.config import Config
+from calpolicy.jobs import JobError, JobStore, validate_job_id
 from calpolicy.loader import LOADED_MARKER, NO_CALIBRATION, CalibrationError, parse_calibration, wait_for_version
-
-try:  # the job store is branch i10's; until it is merged, the contract's own implementation stands in
-    from calpolicy.jobs import JobError, JobStore, validate_job_id
-except ImportError:  # pragma: no cover - exercised only before the merge
-    from calpolicy._jobs_contract import JobError, JobStore, validate_job_id
 
 SCHEMA = "calpolicy.calibration/1"
 DEFAULT_WEIGHTS = {"xgb": 0.3, "lgbm": 0.3, "nhits": 0.2, "patchtst": 0.2}
@@ -330,7 +326,11 @@ def approve_job(
                     "approved",
                     approver,
                     note="approved for apply",
-                    approval={"by": approver, "at": approved_at, "on_call_until": on_call_until},
+                    approval={
+                        "by": approver, "at": approved_at, "on_call_until": on_call_until,
+                        # the approver's statements, required by the command line (--reviewed, --on-call-until)
+                        "reviewed_report": True, "on_call_24h": True,
+                    },
                 )
             except (OSError, JobError) as error:
                 raise DeployError(

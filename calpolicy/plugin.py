@@ -74,6 +74,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--operator", default=None, help="name of the operator attesting availability (S.d)")
     group.addoption("--on-call-until", default=None, help="ISO-8601 end of the operator's on-call period")
     group.addoption("--job", default=None, help="job folder whose proposal/report the phase 1-3 tests check")
+    group.addoption(
+        "--job-wait", type=float, default=0.0,
+        help="wait up to this many seconds for the job's manifest.json (calpolicy run starts the tests early)",
+    )  # fmt: skip
     group.addoption("--calpolicy-results", default=None, help="write one JSON line per test to this file")
 
 
@@ -217,6 +221,28 @@ def _waived_controls(config: pytest.Config) -> dict[str, list[str]]:
 # --------------------------------------------------------------------------------------------- fixtures
 
 
+def job_dir(pytestconfig: pytest.Config) -> Path | None:
+    """The ``--job`` folder once its manifest exists (waiting up to ``--job-wait``); None without a job.
+
+    ``calpolicy run`` starts the policy tests while the calibration still runs and writes the manifest
+    last, so a test that reads the job never sees it half-made.
+    """
+    import time
+
+    raw = pytestconfig.getoption("--job")
+    if not raw:
+        return None
+    folder = Path(raw)
+    wait_s = float(pytestconfig.getoption("--job-wait") or 0.0)
+    deadline = time.monotonic() + wait_s
+    while wait_s > 0 and not (folder / "manifest.json").is_file():
+        if time.monotonic() >= deadline:
+            raise CouldNotCheck(f"the job folder {folder} got no manifest.json within {wait_s:g} s")
+        time.sleep(0.02)
+    return folder
+
+
+
 @pytest.fixture(scope="session")
 def calpolicy_config(pytestconfig: pytest.Config) -> Config:
     """The effective config, with ``--clm`` applied; a broken config fails every test that needs it."""
@@ -243,10 +269,22 @@ def calpolicy_now(pytestconfig: pytest.Config) -> datetime:
 
 
 @pytest.fixture(scope="session")
-def clm_log(calpolicy_config: Config) -> Any:
-    from calpolicy.clm import read_clm_for
+def clm_log(calpolicy_config: Config, pytestconfig: pytest.Config) -> Any:
+    """The CLM log, read once; with a results file, which bytes were judged is recorded beside it.
 
-    return read_clm_for(calpolicy_config)
+    ``calpolicy run`` analyses exactly those bytes (their length and sha256), not whatever the file
+    holds by the time the calibration starts.
+    """
+    from calpolicy.clm import read_clm_for
+    from calpolicy.preflight import CLM_JUDGED_SUFFIX
+
+    log = read_clm_for(calpolicy_config)
+    results = pytestconfig.getoption("--calpolicy-results", default=None) or os.environ.get(RESULTS_ENV)
+    if results and log.read_error is None:
+        judged = {"path": str(Path(log.path).resolve()), "bytes": log.size_bytes, "lines": log.line_count,
+                  "sha256": log.sha256}  # fmt: skip
+        Path(str(results) + CLM_JUDGED_SUFFIX).write_text(json.dumps(judged) + "\n", encoding="utf-8")
+    return log
 
 
 @pytest.fixture(scope="session")
@@ -256,4 +294,4 @@ def data_verdict(clm_log: Any, calpolicy_config: Config, calpolicy_now: datetime
     return check_data(clm_log, calpolicy_config, now=calpolicy_now)
 
 
-__all__ = ["KNOWN", "CouldNotCheck", "enforce", "item_controls"]
+__all__ = ["KNOWN", "CouldNotCheck", "enforce", "item_controls", "job_dir"]

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from calpolicy.verdict import Finding, Verdict
 
 PREFLIGHT_IDS: tuple[str, ...] = tuple(cid for cid in CHECKLIST if cid.startswith(("P0.1.", "P0.2.", "P0.3.", "S.")))
 RUN_ID = "preflight.run"
+CLM_JUDGED_SUFFIX = ".clm.json"  # beside the results file: the CLM bytes the data checks judged
 # Phase 0 and the stop signals live here (DESIGN.md: preflight = phase0 + stop signals). Collecting only
 # these keeps the gate from importing the calibration stack for tests it would deselect anyway; an item
 # whose test went missing is still caught, because every PREFLIGHT_IDS item must report a result.
@@ -53,6 +54,7 @@ class PreflightRun:
     returncode: int | None
     duration_s: float
     output_tail: str
+    clm: dict[str, Any] | None = None  # the CLM bytes the data checks judged: path, bytes, lines, sha256
 
 
 def pytest_argv(
@@ -90,6 +92,7 @@ def run_preflight(
     timeout_s: float = 120.0,
     extra: Sequence[str] = (),
     test_timeout_s: float | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> PreflightRun:
     """Run the preflight suite and turn its per-test results into a verdict.
 
@@ -103,7 +106,11 @@ def run_preflight(
     with tempfile.TemporaryDirectory(prefix="calpolicy-preflight-") as tmp:
         results = Path(tmp) / "results.jsonl"
         argv = pytest_argv(results, config_path, operator, on_call_until, clm, now, extra)
-        env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "CALPOLICY_TEST_TIMEOUT_S": f"{per_test:g}"}
+        env = {
+            **(os.environ if environ is None else environ),
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+            "CALPOLICY_TEST_TIMEOUT_S": f"{per_test:g}",
+        }
         env.pop("CALPOLICY_RESULTS", None)
         try:
             done = subprocess.run(
@@ -117,8 +124,18 @@ def run_preflight(
                 (error.stdout or b"").decode("utf-8", "replace") if isinstance(error.stdout, bytes) else ""
             )
         rows = read_rows(results)
+        clm = _read_judged(results)
     tail = "\n".join(output.splitlines()[-15:])
-    return PreflightRun(build_verdict(rows, returncode, tail), rows, returncode, time.monotonic() - started, tail)
+    verdict = build_verdict(rows, returncode, tail)
+    return PreflightRun(verdict, rows, returncode, time.monotonic() - started, tail, clm)
+
+
+def _read_judged(results: Path) -> dict[str, Any] | None:
+    path = Path(str(results) + CLM_JUDGED_SUFFIX)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def read_rows(results: Path) -> list[dict[str, Any]]:
@@ -137,8 +154,14 @@ def _clean(message: str, control_id: str) -> str:
     return text or "(no message)"
 
 
-def build_verdict(rows: list[dict[str, Any]], returncode: int | None, output_tail: str = "") -> Verdict:
-    """One finding per (test result, control ID); fail closed on skips, silence and missing items."""
+def build_verdict(
+    rows: list[dict[str, Any]],
+    returncode: int | None,
+    output_tail: str = "",
+    required: Sequence[str] = PREFLIGHT_IDS,
+    suite: str = "preflight",
+) -> Verdict:
+    """One finding per (test result, control ID); fail closed on skips, silence and missing ``required`` items."""
     findings: list[Finding] = []
     seen: set[str] = set()
     for row in rows:
@@ -163,14 +186,15 @@ def build_verdict(rows: list[dict[str, Any]], returncode: int | None, output_tai
             why = f"was killed by {_signal_name(-returncode)}"
         else:
             why = f"exited with status {returncode}"
-        findings.append(Finding(RUN_ID, "error", f"the preflight ran no test (pytest {why}): {output_tail[-800:]}", {}))
+        message = f"the {suite} ran no test (pytest {why}): {output_tail[-800:]}"
+        findings.append(Finding(f"{suite}.run", "error", message, {}))
         return Verdict(tuple(findings))
     if returncode is not None and returncode < 0:
         findings.append(
             Finding(
-                RUN_ID,
+                f"{suite}.run",
                 "error",
-                f"the preflight child was killed by {_signal_name(-returncode)} before it finished; the "
+                f"the {suite} child was killed by {_signal_name(-returncode)} before it finished; the "
                 f"findings above are the ones it reported before dying: {output_tail[-800:]}",
                 {"returncode": returncode},
             )
@@ -178,15 +202,15 @@ def build_verdict(rows: list[dict[str, Any]], returncode: int | None, output_tai
     elif returncode not in (0, 1):
         findings.append(
             Finding(
-                RUN_ID,
+                f"{suite}.run",
                 "error",
-                f"the preflight run did not complete normally (pytest exit {returncode}): {output_tail[-800:]}",
+                f"the {suite} run did not complete normally (pytest exit {returncode}): {output_tail[-800:]}",
                 {"returncode": returncode},
             )
         )
-    for control_id in PREFLIGHT_IDS:
+    for control_id in required:
         if control_id not in seen:
-            findings.append(Finding(control_id, "error", "no preflight test ran for this item", {}))
+            findings.append(Finding(control_id, "error", f"no {suite} test ran for this item", {}))
     return Verdict(tuple(findings))
 
 

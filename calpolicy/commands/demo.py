@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     print(render_verdict(bad, f"CLM data gate on {bad_path}") + "\n")
 
     data_as_expected = good.exit_code == EXIT_GO and bad.exit_code == EXIT_STOP
-    print("3) The whole pre-flight (Phase 0 and every stop signal) on a live local environment")
+    print("3) The whole pre-flight (Phase 0 and every stop signal), then the gated run, on a live local environment")
     preflight_as_expected = demo_preflight(root, n_trades=args.trades)
     as_expected = data_as_expected and preflight_as_expected
     print("demo: " + ("every verdict as expected" if as_expected else "UNEXPECTED verdicts — see above"))

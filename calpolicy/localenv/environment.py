@@ -19,6 +19,7 @@ from calpolicy.localenv.redis_server import RedisServer
 from calpolicy.localenv.sample_log import write_sample_log
 from calpolicy.localenv.systemd_ns import QUANTUM_UNITS, SystemdNamespace, SystemdUnavailable
 from calpolicy.localenv.toml_writer import dumps
+from calpolicy.signing import generate_keypair
 
 BACKLOG_STREAM = "quantum:stream:trade.closed"
 BACKLOG_GROUP = "clm-recorder"
@@ -51,11 +52,17 @@ class LocalEnvironment:
         self.systemd_note: str | None = None
         self.clm_file = self.workdir / "clm_trades.jsonl"
         self.execution_log = self.workdir / "execution.log"
+        self.live_dir = self.workdir / "live"  # the live system's files a run must never change
+        self.jobs_dir = self.workdir / "calpolicy_jobs"
+        self.signing_key = self.workdir / "keys" / "signing.key"
+        self.trusted_keys = self.workdir / "keys" / "trusted"
 
     # ------------------------------------------------------------------------------ lifecycle
 
     def start(self) -> LocalEnvironment:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if not self.signing_key.exists():  # the environment's own key: its jobs are signed and verifiable
+            generate_keypair(self.signing_key, self.trusted_keys)
         try:
             self.redis.start()
             self.readiness.start()
@@ -103,12 +110,26 @@ class LocalEnvironment:
         write_sample_log(self.clm_file, n_trades=self.n_trades, now=now)
         stamp = (now - timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M:%S")
         self.execution_log.write_text(f"{stamp} INFO execution service running\n", encoding="utf-8")
+        self._write_live_files()
         if self.systemd is not None:
             for unit in QUANTUM_UNITS:
                 self.systemd.remove_unit(unit)
             self.systemd.clear_journal()
             for unit in QUANTUM_UNITS:
                 self.systemd.start_healthy(unit)
+
+    def _write_live_files(self) -> None:
+        """Stand-ins for the live engine's config, archive, model weights and Meta-Agent parameters."""
+        config = self.live_dir / "config"
+        (config / "calibration_archive").mkdir(parents=True, exist_ok=True)
+        (config / "calibration.json").write_text(
+            '{"version": "cal_20260206_060303", "ensemble_weights": {"enabled": false}}\n', encoding="utf-8"
+        )
+        for model in ("xgb", "lgbm", "nhits", "patchtst"):
+            (self.live_dir / "models" / model).mkdir(parents=True, exist_ok=True)
+            (self.live_dir / "models" / model / "model.bin").write_bytes(model.encode() * 64)
+        (self.live_dir / "meta_agent").mkdir(parents=True, exist_ok=True)
+        (self.live_dir / "meta_agent" / "policy_params.json").write_text('{"epsilon": 0.05}\n', encoding="utf-8")
 
     def add_backlog(self, entries: int) -> None:
         """Entries nobody in the consumer group has read: the bus is falling behind."""
@@ -127,7 +148,15 @@ class LocalEnvironment:
     def config_values(self) -> dict[str, dict[str, Any]]:
         prefix = list(self.systemd.prefix) if self.systemd is not None else []
         return {
-            "paths": {"clm_file": str(self.clm_file)},
+            "paths": {
+                "clm_file": str(self.clm_file),
+                "config_dir": str(self.live_dir / "config"),
+                "calibration_file": str(self.live_dir / "config" / "calibration.json"),
+                "archive_dir": str(self.live_dir / "config" / "calibration_archive"),
+                "jobs_dir": str(self.jobs_dir),
+                "model_weights": [str(self.live_dir / "models")],
+                "meta_agent_params": [str(self.live_dir / "meta_agent")],
+            },
             "systemd": {
                 "command_prefix": prefix,
                 "execution_log_files": [str(self.execution_log)],
@@ -141,6 +170,7 @@ class LocalEnvironment:
             },
             "readiness": {"url": self.readiness.url},
             "market": {"symbols": list(MARKET_SYMBOLS)},
+            "signing": {"private_key": str(self.signing_key), "trusted_keys_dir": str(self.trusted_keys)},
         }
 
     def write_config(self, path: Path | None = None, overrides: dict[str, Any] | None = None) -> Path:

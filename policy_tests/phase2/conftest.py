@@ -8,13 +8,12 @@ Anything that keeps the proposal from being produced or read is "could not check
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from calpolicy.config import Config
-from calpolicy.plugin import CouldNotCheck
+from calpolicy.plugin import CouldNotCheck, job_dir
 from calpolicy.verdict import Verdict
 
 
@@ -25,9 +24,9 @@ def proposal_json(
     """The proposal's JSON text, exactly as it would sit in the job folder."""
     from calpolicy.calibrate import ProposalError, propose
 
-    job = pytestconfig.getoption("--job")
+    job = job_dir(pytestconfig)
     if job:
-        path = Path(job) / "proposal.json"
+        path = job / "proposal.json"
         try:
             return path.read_text(encoding="utf-8")
         except OSError as error:

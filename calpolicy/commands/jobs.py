@@ -1,0 +1,86 @@
+"""``calpolicy jobs`` and ``calpolicy status``: what jobs exist, in which state, and what is applied."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+from calpolicy.commands.common import config_from
+from calpolicy.jobs import JobError, JobStore
+from calpolicy.verdict import EXIT_COULD_NOT_CHECK
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    jobs = subparsers.add_parser("jobs", help="list the calibration jobs with their state, newest first")
+    jobs.add_argument("--json", action="store_true", help="print the list as JSON")
+    jobs.set_defaults(handler=run_jobs)
+    status = subparsers.add_parser("status", help="the latest job and the applied calibration version")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.set_defaults(handler=run_status)
+
+
+def _row(manifest: dict[str, Any]) -> dict[str, Any]:
+    keys = ("job_id", "state", "verdict", "exit_code", "created_at", "operator", "applied_version")
+    return {key: manifest.get(key) for key in keys}
+
+
+def run_jobs(args: argparse.Namespace) -> int:
+    store = JobStore(config_from(args).paths.jobs_dir)
+    try:
+        manifests, problems = store.list(), store.problems()
+    except JobError as error:
+        print(json.dumps({"error": str(error)}) if args.json else f"calpolicy jobs: {error}")
+        return EXIT_COULD_NOT_CHECK
+    if args.json:
+        print(json.dumps({"jobs_dir": str(store.jobs_dir), "jobs": [_row(m) for m in manifests],
+                          "unreadable": problems}, indent=2))  # fmt: skip
+        return 0
+    if not manifests and not problems:
+        print(f"no jobs in {store.jobs_dir}")
+        return 0
+    print(f"{'JOB':<24} {'STATE':<12} {'VERDICT':<8} {'CREATED (UTC)':<26} OPERATOR")
+    for m in manifests:
+        print(f"{m['job_id']:<24} {m.get('state')!s:<12} {m.get('verdict')!s:<8} {m.get('created_at')!s:<26} "
+              f"{m.get('operator') or '-'}")  # fmt: skip
+    for job_id, problem in problems.items():
+        print(f"{job_id:<24} {'UNREADABLE':<12} {problem}")
+    return 0
+
+
+def applied_version(calibration_file: Path) -> dict[str, Any]:
+    """What the live calibration config says, and what the loader last acknowledged (once apply exists)."""
+    out: dict[str, Any] = {"calibration_file": str(calibration_file), "version": None, "loaded": None}
+    with contextlib.suppress(OSError, json.JSONDecodeError, AttributeError):
+        out["version"] = json.loads(calibration_file.read_text(encoding="utf-8")).get("version")
+    with contextlib.suppress(OSError, json.JSONDecodeError):
+        out["loaded"] = json.loads((calibration_file.parent / ".calpolicy_loaded").read_text(encoding="utf-8"))
+    return out
+
+
+def run_status(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    store = JobStore(config.paths.jobs_dir)
+    try:
+        latest = store.latest()
+    except JobError as error:
+        print(json.dumps({"error": str(error)}) if args.json else f"calpolicy status: {error}")
+        return EXIT_COULD_NOT_CHECK
+    applied = applied_version(config.paths.calibration_file)
+    if args.json:
+        job = None if latest is None else {**_row(latest), "job_dir": str(store.jobs_dir / latest["job_id"])}
+        print(json.dumps({"latest_job": job, "applied": applied}, indent=2))
+        return 0
+    if latest is None:
+        print(f"latest job: none in {store.jobs_dir}")
+    else:
+        print(f"latest job: {latest['job_id']} — {latest.get('state')}, verdict {latest.get('verdict')}, "
+              f"made {latest.get('created_at')} by {latest.get('operator') or '-'}")  # fmt: skip
+        print(f"  folder: {store.jobs_dir / latest['job_id']}")
+    version = applied["version"] or "none (no calibration.json with a version)"
+    print(f"applied calibration: {version} ({applied['calibration_file']})")
+    if applied["loaded"]:
+        print(f"  loader serves: {applied['loaded'].get('version')} since {applied['loaded'].get('at')}")
+    return 0

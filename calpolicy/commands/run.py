@@ -1,0 +1,80 @@
+"""``calpolicy run``: preflight, then the sandboxed calibration → a job folder, then Phase 1-2 on that job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from calpolicy.commands.common import UsageError, config_from, parse_instant
+from calpolicy.render import render_verdict
+from calpolicy.run import RunOutcome, run_job
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run", help="preflight, then calibrate in the sandbox and write a job for review (proposes, never applies)"
+    )
+    parser.add_argument("--operator", help="who attests to being available for review and the 24 h watch (S.d)")
+    parser.add_argument("--on-call-until", help="ISO-8601 end of that operator's on-call period (S.d)")
+    parser.add_argument("--json", action="store_true", help="print the machine-readable verdict with job_id/job_dir")
+    parser.add_argument("--now", help="judge data freshness as of this ISO-8601 instant (default: now)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="preflight time limit in seconds (default 120)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config_from(args)  # a broken config is a usage error (exit 2) before anything runs
+    parse_instant(args.now, "--now")
+    if args.on_call_until is not None:
+        parse_instant(args.on_call_until, "--on-call-until")
+    if args.timeout <= 0:
+        raise UsageError(f"--timeout must be positive, got {args.timeout:g}")
+    outcome = run_job(
+        getattr(args, "config", None),
+        operator=args.operator,
+        on_call_until=args.on_call_until,
+        now=args.now,
+        preflight_timeout_s=args.timeout,
+    )
+    print(json.dumps(outcome.to_dict(), indent=2, default=str) if args.json else render(outcome))
+    return outcome.verdict.exit_code
+
+
+_STAGE = {
+    "preflight": "the preflight did not say GO, so nothing was calibrated and no job was made",
+    "job": "the job could not be written, so no job was made",
+    "sandbox": "the sandboxed calibration did not produce a proposal, so no job was made",
+    "lockdown": "the calibration broke the lockdown and was stopped, so no job was made",
+}
+
+
+def render(outcome: RunOutcome) -> str:
+    """GO/STOP and the job first; then why; then what was written and what to do next."""
+    verdict = outcome.verdict
+    if outcome.job_id is None:
+        title = f"calpolicy run — {_STAGE.get(outcome.stage, 'no job was made')}"
+        if outcome.stage == "preflight" and outcome.preflight is not None:
+            from calpolicy.preflight import render as render_preflight
+
+            text = render_preflight(outcome.preflight)
+            text = text.replace("— preflight", "— calpolicy run stopped at the preflight", 1)
+            return text + "\n  no job was made: nothing is calibrated until the preflight says GO"
+        return render_verdict(verdict, title)
+    title = f"calpolicy run, job {outcome.job_id}" + (" — ready for review" if verdict.go else "")
+    lines = render_verdict(verdict, title).splitlines()
+    if verdict.go:  # the passes are many; the headline and the job matter
+        lines = lines[:1]
+    clm = outcome.details.get("clm", {})
+    grown = outcome.details.get("clm_grown_bytes", 0)
+    lines += [
+        f"  job folder: {outcome.job_dir}",
+        f"  wrote:      {', '.join(outcome.written)}",
+        f"  analysed:   {clm.get('path')} — {clm.get('lines')} lines, {clm.get('bytes')} bytes, "
+        f"sha256 {str(clm.get('sha256'))[:16]}…" + (f" ({grown} bytes appended since were left out)" if grown else ""),
+        f"  lockdown:   audit hook + {outcome.details.get('os_guard')}",
+    ]
+    if verdict.go:
+        lines.append(f"  next:       review the job, then approve or abort {outcome.job_id}")
+    else:
+        lines.append("  next:       do not apply; the job is kept for the record")
+    return "\n".join(lines)

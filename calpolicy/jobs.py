@@ -1,0 +1,328 @@
+"""The job store: one folder per calibration job under ``paths.jobs_dir``, on disk, never half-written.
+
+A job is built in a hidden temp folder beside its final place (``.cal_<id>.tmp``) and renamed into place
+in one step, so a reader sees either no job or a whole one — also after a SIGKILL at any moment. The
+job ID is claimed by renaming a private, never-empty folder (holding the owner's PID) to that temp name:
+the rename fails when another run holds the name, so two runs in the same second get distinct IDs
+(``cal_YYYYMMDD_HHMMSS``, then ``_1``, ``_2`` …) without a lock. Temp folders of dead runs are swept. State
+changes rewrite ``manifest.json`` via temp file + fsync + ``os.replace`` under an exclusive lock, and only
+along the state machine of DESIGN.md, each with who and when. Jobs live on disk, so ``approve`` from a new
+shell finds the job a previous shell made (the existing tool kept them in memory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+JOB_ID_RE = re.compile(r"^cal_\d{8}_\d{6}(_\d{1,3})?$")
+MANIFEST = "manifest.json"
+MANIFEST_SCHEMA = "calpolicy.manifest/1"
+TMP_PREFIX = "."
+TMP_SUFFIX = ".tmp"
+OWNER_FILE = ".owner"
+LOCK_FILE = ".lock"
+MAX_SUFFIX = 999
+
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "proposed": ("approved", "aborted"),
+    "approved": ("applied",),
+    "applied": ("rolled_back",),
+    "aborted": (),
+    "rolled_back": (),
+}
+
+
+class JobError(Exception):
+    """Unknown or malformed job ID, a forbidden state change, or a job that cannot be read or written."""
+
+
+def validate_job_id(raw: str) -> str:
+    """The ID itself if it is a well-formed job ID; a path, ``..``, NUL or anything else is refused."""
+    if not isinstance(raw, str):
+        raise JobError(f"a job ID must be text, got {type(raw).__name__}")
+    if "\x00" in raw or "/" in raw or "\\" in raw or ".." in raw:
+        raise JobError(f"invalid job ID {raw!r}: it must not contain '/', '..' or NUL")
+    if not JOB_ID_RE.fullmatch(raw):
+        raise JobError(f"invalid job ID {raw!r}: expected cal_YYYYMMDD_HHMMSS with an optional _N suffix")
+    return raw
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def canonical_json(value: Any) -> str:
+    """The one serialisation that digests are taken over: sorted keys, no spaces, no NaN, no fallbacks."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_file_durably(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file and fsync it (the folder's own fsync comes with the rename)."""
+    with open(path, "xb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_durably(path: Path, data: bytes) -> None:
+    """Temp file in the target's folder → fsync → ``os.replace`` → fsync the folder; no torn file, ever."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_dir(path.parent)
+
+
+class PendingJob:
+    """A claimed job ID and its hidden temp folder; ``JobStore.commit`` makes it visible in one rename."""
+
+    def __init__(self, store: JobStore, job_id: str, tmp_dir: Path) -> None:
+        self.store = store
+        self.job_id = job_id
+        self.tmp_dir = tmp_dir
+
+    @property
+    def final_dir(self) -> Path:
+        return self.store.jobs_dir / self.job_id
+
+    def write(self, name: str, data: bytes | str) -> Path:
+        """Add one file to the job (fsynced); names are plain file names, never paths."""
+        if "/" in name or name.startswith(".") or not name:
+            raise JobError(f"a job file name must be a plain name, got {name!r}")
+        target = self.tmp_dir / name
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        replace_durably(target, payload)  # whole or absent, also for a reader of the unpublished job
+        return target
+
+    def abandon(self) -> None:
+        """Forget the job: its temp folder goes, nothing was ever visible."""
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+
+
+class JobStore:
+    """The job folders under ``jobs_dir``: create atomically, read, list, and move along the state machine."""
+
+    def __init__(self, jobs_dir: Path) -> None:
+        self.jobs_dir = Path(jobs_dir)
+
+    # ------------------------------------------------------------------------------------- creating
+
+    def begin(self, when: datetime | None = None) -> PendingJob:
+        """Claim a fresh job ID for ``when`` (UTC, default now) and create its hidden temp folder."""
+        try:
+            self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise JobError(f"cannot create the jobs folder {self.jobs_dir}: {error.strerror}") from None
+        self.sweep()
+        stamp = (when or datetime.now(UTC)).astimezone(UTC).strftime("cal_%Y%m%d_%H%M%S")
+        claim = self.jobs_dir / f"{TMP_PREFIX}claim-{os.getpid()}-{os.urandom(4).hex()}{TMP_SUFFIX}"
+        try:
+            os.mkdir(claim)
+            write_file_durably(claim / OWNER_FILE, f"{os.getpid()}\n".encode())
+        except OSError as error:
+            shutil.rmtree(claim, ignore_errors=True)
+            raise JobError(f"cannot create a job in {self.jobs_dir}: {error.strerror}") from None
+        for n in range(MAX_SUFFIX + 1):
+            job_id = stamp if n == 0 else f"{stamp}_{n}"
+            if (self.jobs_dir / job_id).exists():  # a finished job owns it
+                continue
+            tmp_dir = self.jobs_dir / f"{TMP_PREFIX}{job_id}{TMP_SUFFIX}"
+            try:
+                # the claim: a rename onto a name another run holds fails (its folder is never empty)
+                os.rename(claim, tmp_dir)
+            except OSError as error:
+                if error.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    continue
+                shutil.rmtree(claim, ignore_errors=True)
+                raise JobError(f"cannot create a job in {self.jobs_dir}: {error.strerror}") from None
+            if (self.jobs_dir / job_id).exists():  # finished between our check and our claim: look on
+                os.rename(tmp_dir, claim)
+                continue
+            return PendingJob(self, job_id, tmp_dir)
+        shutil.rmtree(claim, ignore_errors=True)
+        raise JobError(f"more than {MAX_SUFFIX} jobs started in the second {stamp}; try again")
+
+    def commit(self, pending: PendingJob) -> Path:
+        """Make a pending job visible, whole, in one rename; it must carry its manifest."""
+        if not (pending.tmp_dir / MANIFEST).is_file():
+            raise JobError(f"job {pending.job_id} has no {MANIFEST}; refusing to publish it")
+        try:
+            fsync_dir(pending.tmp_dir)
+            with self._locked():  # a sweep never sees this folder between losing its owner and its rename
+                (pending.tmp_dir / OWNER_FILE).unlink(missing_ok=True)
+                os.rename(pending.tmp_dir, pending.final_dir)  # fails if the name is taken by a non-empty folder
+            fsync_dir(self.jobs_dir)
+        except OSError as error:
+            raise JobError(f"cannot publish job {pending.job_id} in {self.jobs_dir}: {error.strerror}") from None
+        return pending.final_dir
+
+    def sweep(self) -> list[Path]:
+        """Remove temp folders of runs that died (owner process gone, or no owner after a minute)."""
+        removed: list[Path] = []
+        try:
+            entries = list(os.scandir(self.jobs_dir))
+        except OSError:
+            return removed
+        if not any(e.name.endswith(TMP_SUFFIX) for e in entries):
+            return removed
+        with self._locked():
+            return self._sweep_locked(entries)
+
+    def _sweep_locked(self, entries: list[os.DirEntry[str]]) -> list[Path]:
+        removed = []
+        for entry in entries:
+            ours = entry.name.startswith((TMP_PREFIX + "cal_", TMP_PREFIX + "claim-"))
+            if not (ours and entry.name.endswith(TMP_SUFFIX)):
+                continue
+            if self._owner_alive(Path(entry.path)):
+                continue
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(Path(entry.path))
+        return removed
+
+    @staticmethod
+    def _owner_alive(tmp_dir: Path) -> bool:
+        named = re.match(r"\.claim-(\d+)-", tmp_dir.name)  # a claim folder carries its owner in its name
+        try:
+            pid = int(named.group(1)) if named else int((tmp_dir / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            # a job folder loses its owner file only inside commit, under the lock we hold: its run died there
+            return False
+        if pid == os.getpid():
+            return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    # ------------------------------------------------------------------------------------- reading
+
+    def path(self, job_id: str) -> Path:
+        """The folder of an existing job; the ID is validated first (no paths, no ``..``)."""
+        folder = self.jobs_dir / validate_job_id(job_id)
+        if not (folder / MANIFEST).is_file():
+            raise JobError(f"no job {job_id} in {self.jobs_dir}")
+        return folder
+
+    def manifest(self, job_id: str) -> dict[str, Any]:
+        path = self.path(job_id) / MANIFEST
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise JobError(f"cannot read {path}: {error.strerror}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise JobError(f"{path} is not valid JSON: {error}") from None
+        if not isinstance(manifest, dict) or manifest.get("schema") != MANIFEST_SCHEMA:
+            raise JobError(f"{path} is not a calpolicy manifest ({MANIFEST_SCHEMA})")
+        if manifest.get("job_id") != job_id:
+            raise JobError(f"{path} names job {manifest.get('job_id')!r}, not {job_id!r}")
+        return manifest
+
+    def ids(self) -> list[str]:
+        """IDs of the visible jobs, newest first (temp folders and anything else are ignored)."""
+        try:
+            names = [e.name for e in os.scandir(self.jobs_dir) if e.is_dir() and JOB_ID_RE.fullmatch(e.name)]
+        except FileNotFoundError:
+            return []
+        except OSError as error:
+            raise JobError(f"cannot list {self.jobs_dir}: {error.strerror}") from None
+        return sorted(names, key=_id_order, reverse=True)
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every readable job's manifest, newest first (see ``problems`` for the unreadable ones)."""
+        out = []
+        for job_id in self.ids():
+            with contextlib.suppress(JobError):
+                out.append(self.manifest(job_id))
+        return out
+
+    def problems(self) -> dict[str, str]:
+        """Job folders whose manifest cannot be read, with the reason."""
+        out = {}
+        for job_id in self.ids():
+            try:
+                self.manifest(job_id)
+            except JobError as error:
+                out[job_id] = str(error)
+        return out
+
+    def latest(self) -> dict[str, Any] | None:
+        jobs = self.list()
+        return jobs[0] if jobs else None
+
+    # ------------------------------------------------------------------------------------- changing
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The store's exclusive lock: commits, sweeps and state changes never interleave."""
+        try:
+            handle = open(self.jobs_dir / LOCK_FILE, "a")  # noqa: SIM115 - held for the block
+        except OSError as error:
+            raise JobError(f"cannot lock {self.jobs_dir}: {error.strerror}") from None
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def transition(self, job_id: str, state: str, by: str, **fields: Any) -> dict[str, Any]:
+        """Move a job to ``state`` (only along the state machine), recording who and when; atomic rewrite."""
+        if not by or not str(by).strip():
+            raise JobError("a state change must name who made it")
+        if "state" in fields or "history" in fields or "job_id" in fields:
+            raise JobError("state, history and job_id are set by the transition itself")
+        note = fields.pop("note", "")
+        with self._locked():
+            manifest = self.manifest(job_id)
+            current = manifest.get("state")
+            if state not in TRANSITIONS.get(str(current), ()):
+                allowed = ", ".join(TRANSITIONS.get(str(current), ())) or "none"
+                raise JobError(f"job {job_id} is {current}; it cannot become {state} (allowed: {allowed})")
+            manifest.update(fields)
+            manifest["state"] = state
+            manifest["history"] = [
+                *manifest.get("history", []),
+                {"state": state, "by": str(by), "at": utc_now_iso(), "note": str(note)},
+            ]
+            try:
+                replace_durably(self.path(job_id) / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+            except OSError as error:
+                raise JobError(f"cannot update job {job_id}: {error.strerror}") from None
+        return manifest
+
+
+def _id_order(job_id: str) -> tuple[str, int]:
+    """Newest first means by timestamp, then by same-second suffix (``_10`` after ``_9``)."""
+    parts = job_id.split("_")
+    return ("_".join(parts[:3]), int(parts[3]) if len(parts) == 4 else 0)

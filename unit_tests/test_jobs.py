@@ -1,0 +1,255 @@
+"""The job store: validated IDs, atomic creation, the state machine, restarts, SIGKILL, full and read-only disks."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from calpolicy.jobs import JOB_ID_RE, MANIFEST, MANIFEST_SCHEMA, JobError, JobStore, validate_job_id
+from unit_tests.conftest import run_cli
+
+WHEN = datetime(2026, 11, 28, 9, 30, 5, tzinfo=UTC)
+FILES = {"proposal.json": b'{"p": 1}\n' * 200, "preflight_results.jsonl": b'{"r": 1}\n' * 50}
+
+
+def _manifest(job_id: str) -> bytes:
+    doc = {"schema": MANIFEST_SCHEMA, "job_id": job_id, "state": "proposed", "operator": "ana",
+           "history": [{"state": "proposed", "by": "ana", "at": "2026-11-28T09:30:05+00:00", "note": ""}]}  # fmt: skip
+    return json.dumps(doc).encode()
+
+
+def _make(store: JobStore, when: datetime = WHEN) -> str:
+    pending = store.begin(when)
+    for name, data in FILES.items():
+        pending.write(name, data)
+    pending.write(MANIFEST, _manifest(pending.job_id))
+    store.commit(pending)
+    return pending.job_id
+
+
+# ----------------------------------------------------------------------------------------------- IDs
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "cal_20261128_093005/..", "../cal_20261128_093005", "cal_20261128_093005\x00", "cal_2026_1",
+            "/etc/passwd", "cal_20261128_093005_1000", "cal_20261128_093005 ", "CAL_20261128_093005", ".."],
+)  # fmt: skip
+def test_bad_ids_are_refused(bad: str) -> None:
+    with pytest.raises(JobError, match="invalid job ID"):
+        validate_job_id(bad)
+
+
+@given(st.text(max_size=40))
+def test_any_accepted_id_is_a_plain_job_name(raw: str) -> None:
+    try:
+        accepted = validate_job_id(raw)
+    except JobError:
+        return
+    assert JOB_ID_RE.fullmatch(accepted)
+    assert all(c not in accepted for c in ("/", "..", "\x00"))
+
+
+def test_an_unknown_or_hostile_id_never_reaches_the_filesystem(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / MANIFEST).write_text("{}")
+    with pytest.raises(JobError, match="invalid job ID"):
+        store.path("../secret")
+    with pytest.raises(JobError, match="no job cal_20261128_093005"):
+        store.path("cal_20261128_093005")
+
+
+# ----------------------------------------------------------------------------------------------- create
+
+
+def test_same_second_gives_distinct_ids_in_order(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    ids = [_make(store) for _ in range(12)]
+    assert ids[:3] == ["cal_20261128_093005", "cal_20261128_093005_1", "cal_20261128_093005_2"]
+    assert len(set(ids)) == 12
+    assert [m["job_id"] for m in store.list()] == list(reversed(ids))  # _10, _11 sort after _9
+    assert store.latest()["job_id"] == "cal_20261128_093005_11"
+
+
+def test_concurrent_creators_get_distinct_ids(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    made: list[str] = []
+    threads = [threading.Thread(target=lambda: made.append(_make(JobStore(store.jobs_dir)))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == len(set(made)) == 8
+    assert sorted(store.ids()) == sorted(made)
+
+
+def test_a_job_is_invisible_until_committed(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    pending = store.begin(WHEN)
+    pending.write("proposal.json", b"{}")
+    assert store.ids() == []
+    with pytest.raises(JobError, match=r"no manifest\.json"):
+        store.commit(pending)
+    pending.write(MANIFEST, _manifest(pending.job_id))
+    store.commit(pending)
+    assert store.ids() == [pending.job_id]
+    assert not pending.tmp_dir.exists()
+
+
+def test_file_names_must_be_plain(tmp_path: Path) -> None:
+    pending = JobStore(tmp_path / "jobs").begin(WHEN)
+    for bad in ("../x", "a/b", ".hidden", ""):
+        with pytest.raises(JobError):
+            pending.write(bad, b"")
+
+
+# ----------------------------------------------------------------------------------------------- states
+
+
+def test_state_machine_and_history_survive_a_new_process(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    job_id = _make(store)
+    with pytest.raises(JobError, match="cannot become applied"):
+        store.transition(job_id, "applied", by="ana")
+    store.transition(job_id, "approved", by="ana", note="report reviewed", approval={"by": "ana"})
+    with pytest.raises(JobError, match="must name who"):
+        store.transition(job_id, "applied", by=" ")
+    # a fresh shell: another process reads the same job from disk
+    config = tmp_path / "c.toml"
+    config.write_text(f'[paths]\njobs_dir = "{store.jobs_dir}"\n')
+    listed = run_cli("--config", str(config), "jobs", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["jobs"][0] == {
+        "job_id": job_id, "state": "approved", "verdict": None, "exit_code": None, "created_at": None,
+        "operator": "ana", "applied_version": None,
+    }  # fmt: skip
+    manifest = JobStore(store.jobs_dir).transition(job_id, "applied", by="bo", applied_version=job_id)
+    assert [h["state"] for h in manifest["history"]] == ["proposed", "approved", "applied"]
+    assert manifest["history"][1]["note"] == "report reviewed"
+    assert all(h["by"] and h["at"] for h in manifest["history"])
+    with pytest.raises(JobError, match="cannot become aborted"):
+        store.transition(job_id, "aborted", by="ana")
+
+
+def test_a_corrupt_manifest_is_reported_not_listed(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    good = _make(store)
+    bad = _make(store)
+    (store.jobs_dir / bad / MANIFEST).write_text("{not json")
+    assert [m["job_id"] for m in store.list()] == [good]
+    assert "not valid JSON" in store.problems()[bad]
+    with pytest.raises(JobError, match="not valid JSON"):
+        store.transition(bad, "aborted", by="ana")
+
+
+# ----------------------------------------------------------------------------------------------- faults
+
+def _write_jobs_forever(jobs_dir: Path) -> None:
+    """The job-writing step of a run, in a loop, in a forked child that the test kills at random."""
+    store = JobStore(jobs_dir)
+    payload = b"x" * 65536
+    while True:
+        pending = store.begin()
+        for i in range(4):
+            pending.write(f"part{i}.bin", payload)
+        pending.write(MANIFEST, _manifest(pending.job_id))
+        store.commit(pending)
+
+
+def _assert_every_visible_job_whole(store: JobStore) -> int:
+    for job_id in store.ids():
+        folder = store.jobs_dir / job_id
+        assert store.manifest(job_id)["job_id"] == job_id
+        names = sorted(p.name for p in folder.iterdir())
+        assert names == [MANIFEST, "part0.bin", "part1.bin", "part2.bin", "part3.bin"]
+        assert all((folder / f"part{i}.bin").stat().st_size == 65536 for i in range(4))
+    return len(store.ids())
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_leaves_no_half_job(tmp_path: Path) -> None:
+    """100 writers killed with SIGKILL at random moments: every visible job is whole; the next one works."""
+    store = JobStore(tmp_path / "jobs")
+    rng = random.Random(10)
+    store.jobs_dir.mkdir()
+    mid_write = 0
+    for _ in range(100):
+        ready, go = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child never returns; SIGKILL ends it
+            try:
+                os.close(ready)
+                os.write(go, b"1")
+                _write_jobs_forever(store.jobs_dir)
+            finally:
+                os._exit(1)
+        os.close(go)
+        os.read(ready, 1)  # the writer is running: now a random moment of its work
+        os.close(ready)
+        time.sleep(rng.uniform(0.0, 0.02))
+        os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status), "the writer died on its own"
+        assert os.WTERMSIG(status) == signal.SIGKILL
+        _assert_every_visible_job_whole(store)
+        mid_write += any(p.name.endswith(".tmp") for p in store.jobs_dir.iterdir())
+    assert mid_write >= 10, f"only {mid_write} of 100 kills landed mid-write: the trial proves too little"
+    job_id = _make(store, datetime.now(UTC))  # the next run works and sweeps the dead runs' temp folders
+    assert store.manifest(job_id)["job_id"] == job_id
+    assert not [p for p in store.jobs_dir.iterdir() if p.name.endswith(".tmp")]
+
+
+def _in_private_mount(setup: str, code: str, jobs: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` with ``jobs`` prepared by ``setup`` in a private mount namespace (root; CI runs as root)."""
+    script = f"set -e; {setup}; exec {sys.executable} -c \"$0\" \"$1\""
+    return subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script, code, str(jobs)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+_CREATE = """
+import sys
+from calpolicy.jobs import JobError, JobStore, MANIFEST
+store = JobStore(sys.argv[1])
+pending = None
+try:
+    pending = store.begin()
+    pending.write("proposal.json", b"x" * 200000)
+    pending.write(MANIFEST, b"{}")
+    store.commit(pending)
+except (JobError, OSError) as error:
+    print("refused:", error)
+    if pending is not None:
+        pending.abandon()  # as run_job does on any failure
+print("visible:", store.ids(), "entries:", sorted(p.name for p in store.jobs_dir.iterdir()))
+"""
+
+
+def test_full_disk_leaves_nothing_behind(tmp_path: Path) -> None:
+    assert os.geteuid() == 0, "this test mounts a tiny tmpfs and needs root (CI runs as root)"
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    done = _in_private_mount(f"mount -t tmpfs -o size=64k tmpfs {jobs}", _CREATE, jobs)
+    assert "refused: [Errno 28] No space left on device" in done.stdout, done.stdout + done.stderr
+    assert "visible: [] entries: []" in done.stdout
+
+
+def test_read_only_jobs_dir_is_a_clear_error(tmp_path: Path) -> None:
+    assert os.geteuid() == 0, "this test bind-mounts read-only and needs root (CI runs as root)"
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    done = _in_private_mount(f"mount --bind {jobs} {jobs}; mount -o remount,bind,ro {jobs}", _CREATE, jobs)
+    assert f"refused: cannot create a job in {jobs}: Read-only file system" in done.stdout, done.stdout + done.stderr

@@ -1,0 +1,133 @@
+"""The sandbox's rules, its OS-level guard, and the CLM prefix rule (analyse exactly what was judged)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from calpolicy.calibration_task import ClmChanged, read_judged_prefix
+from calpolicy.config import Config
+from calpolicy.localenv.sample_log import write_sample_log
+from calpolicy.run import violation_id
+from calpolicy.sandbox import Guard, run_sandboxed
+
+
+@pytest.fixture
+def guard(tmp_path: Path) -> Guard:
+    (tmp_path / "job").mkdir()
+    (tmp_path / "lib").mkdir()
+    return Guard(tmp_path / "job", [tmp_path / "clm.jsonl"], [tmp_path / "lib"], result_fd=None)
+
+
+def test_guard_rules(guard: Guard, tmp_path: Path) -> None:
+    job, lib = tmp_path / "job", tmp_path / "lib"
+    allowed = [
+        ("open", (str(job / "proposal.json"), "w", os.O_WRONLY | os.O_CREAT)),
+        ("open", (str(tmp_path / "clm.jsonl"), "r", os.O_RDONLY)),
+        ("open", (str(lib / "x.py"), "rb", os.O_RDONLY)),
+        ("open", (3, "rb", 0)),
+        ("os.mkdir", (str(job / "sub"), 0o777, None)),
+        ("os.listdir", (str(lib),)),
+        ("import", ("json", None, [], [], [])),
+    ]
+    for event, args in allowed:
+        assert guard.check(event, args) is None, (event, args)
+    refused = [
+        ("open", (str(tmp_path / "clm.jsonl"), "a", os.O_WRONLY | os.O_APPEND), "open for writing"),
+        ("open", (str(tmp_path / "other.json"), "r", os.O_RDONLY), "open for reading"),
+        ("open", ("relative.json", None, os.O_WRONLY | os.O_CREAT), "open for writing"),
+        ("os.rename", (str(job / "a"), str(tmp_path / "config.json"), None, None), "os.rename"),
+        ("os.remove", (str(lib / "x.py"), None), "os.remove"),
+        ("socket.connect", (None, ("127.0.0.1", 6379)), "socket.connect"),
+        ("subprocess.Popen", ("systemctl", ("systemctl", "restart"), None, None), "subprocess.Popen"),
+        ("os.kill", (1, 15), "os.kill"),
+        ("ctypes.dlopen", ("libc.so.6",), "ctypes.dlopen"),
+    ]
+    for event, args, operation in refused:
+        assert guard.check(event, args) is not None, (event, args)
+        assert guard.check(event, args)[0] == operation
+    with pytest.raises(PermissionError, match=r"calpolicy lockdown: socket\.connect 127\.0\.0\.1:6379"):
+        guard("socket.connect", (None, ("127.0.0.1", 6379)))
+
+
+def test_a_symlink_out_of_the_job_folder_is_followed(guard: Guard, tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "job" / "link.json").symlink_to(tmp_path / "config.json")
+    assert guard.check("open", (str(tmp_path / "job" / "link.json"), "w", os.O_WRONLY)) == (
+        "open for writing",
+        str(tmp_path / "job" / "link.json"),
+    )
+
+
+def test_violations_map_to_checklist_items() -> None:
+    config = Config().with_overrides(
+        {"redis.url": "redis://127.0.0.1:6390/0", "paths.model_weights": ["/srv/models"]}, "test"
+    )
+    assert violation_id("socket.connect", "127.0.0.1:6390", config) == "P1.2.c"
+    assert violation_id("socket.connect", "203.0.113.5:443", config) == "P1.2.b"
+    assert violation_id("open for reading", "/etc/passwd", config) == "P1.2.a"
+    assert violation_id("subprocess.Popen", "systemctl restart", config) == "P1.1.e"
+    assert violation_id("open for writing", "/srv/models/xgb.bin", config) == "P1.1.a"
+    assert violation_id("open for writing", "/var/tmp/x", config) == "P1.1.c"
+
+
+def test_os_guard_is_a_private_network_namespace(tmp_path: Path) -> None:
+    """As root (CI) the child runs under ``unshare --net``: another namespace with nothing but loopback."""
+    assert os.geteuid() == 0, "the OS-level guard needs root; CI runs as root"
+    result = run_sandboxed("calpolicy.sandbox:describe", tmp_path, [])
+    assert result.ok, result.error
+    assert "unshare --net" in result.os_guard
+    assert result.result["netns"] != os.stat("/proc/self/ns/net").st_ino
+    assert result.result["interfaces"] == ["lo"]
+
+
+def test_the_guard_ignores_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No variable reaches the child: whatever the caller's environment says, the guard is on."""
+    for name in ("CALPOLICY_SANDBOX", "CALPOLICY_LOCKDOWN", "PYTHONPATH", "PYTHONSTARTUP"):
+        monkeypatch.setenv(name, "off")
+    result = run_sandboxed("policy_tests.phase1.attempts:read_file", tmp_path, [], {"target": "/etc/hostname"})
+    assert result.violation == {"operation": "open for reading", "target": "/etc/hostname"}
+
+
+# ------------------------------------------------------------------------------------ the judged prefix
+
+
+@pytest.fixture
+def judged_log(tmp_path: Path) -> tuple[Path, int, str]:
+    path = write_sample_log(tmp_path / "clm.jsonl", n_trades=300)
+    data = path.read_bytes()
+    return path, len(data), hashlib.sha256(data).hexdigest()
+
+
+def test_growth_after_the_preflight_is_left_out(judged_log: tuple[Path, int, str], tmp_path: Path) -> None:
+    path, size, digest = judged_log
+    appended = path.read_bytes().splitlines(keepends=True)[-1]
+    with open(path, "ab") as handle:
+        handle.write(appended)
+    job = tmp_path / "job"
+    job.mkdir()
+    args = {"clm_path": str(path), "clm_bytes": size, "clm_sha256": digest, "config": Config().as_dict()}
+    result = run_sandboxed("calpolicy.calibration_task:calibrate", job, [path], args)
+    assert result.ok, result.error or result.violation
+    assert result.result["clm"] == {"path": str(path), "bytes": size, "lines": 300, "sha256": digest}
+    assert result.result["grown_bytes"] == len(appended)
+    assert (job / "proposal.json").is_file()
+
+
+def test_a_shrunk_log_is_a_stop(judged_log: tuple[Path, int, str]) -> None:
+    path, size, digest = judged_log
+    os.truncate(path, size - 10)
+    with pytest.raises(ClmChanged, match="shrank"):
+        read_judged_prefix(path, size, digest)
+
+
+def test_a_rewritten_log_is_a_stop(judged_log: tuple[Path, int, str]) -> None:
+    path, size, digest = judged_log
+    data = bytearray(path.read_bytes())
+    data[10:11] = b"X"
+    path.write_bytes(bytes(data) + b"\n")
+    with pytest.raises(ClmChanged, match="rewritten, not appended"):
+        read_judged_prefix(path, size, digest)
