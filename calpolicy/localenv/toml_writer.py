@@ -30,7 +30,7 @@ def dumps(tree: dict[str, dict[str, Any]]) -> str:
                 out.append(f"{key} = {_value(value)}")
         out.append("")
         for key, table in tables.items():
-            out.append(f"[{section}.{key}]")
+            out.append(f"[{section}.{json.dumps(key)}]")
             out.extend(f"{json.dumps(k)} = {_value(v)}" for k, v in table.items())
             out.append("")
     return "\n".join(out)
