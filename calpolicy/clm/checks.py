@@ -231,7 +231,7 @@ def _parse(ctx: _Context) -> Iterator[Finding]:
     }
     problems = []
     if log.encoding is not None:
-        problems.append(f"the file is {log.encoding}, not UTF-8 JSON lines; re-export it as UTF-8")
+        problems.append(f"the file is {log.encoding}, not plain UTF-8 JSON lines")
     if count:
         shown = min(5, len(errors))
         detail = "; ".join(f"line {n}: {why}" for n, why in errors[:shown])
@@ -246,9 +246,6 @@ def _parse(ctx: _Context) -> Iterator[Finding]:
         suffix = f", … ({log.blank_count} in all)" if log.blank_count > len(blank) else ""
         word = "line" if log.blank_count == 1 else "lines"
         problems.append(f"{log.blank_count} blank {word} (a writer fault: {word} {listed}{suffix})")
-    if log.encoding is not None:  # not a defect in some lines: the file cannot be judged at all
-        yield Finding("CLM.parse", "error", "; ".join(problems), evidence)
-        return
     yield _finding("CLM.parse", problems, f"every line is a JSON object ({log.records} records)", evidence)
 
 

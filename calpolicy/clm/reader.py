@@ -25,6 +25,7 @@ import math
 import mmap
 import os
 import stat
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,11 +51,13 @@ _WHITESPACE = np.array([ord(" "), ord("\t"), ord("\r"), ord("\f"), ord("\v")], d
 _ARROW_TYPES = {"number": pa.float64(), "string": pa.large_string()}  # large: what pandas 3 str holds
 _MIN_PIECE_BYTES = 8 << 20
 _SCAN_BLOCK = 4 << 20  # newline scan block: its temporaries stay a few tens of MiB whatever the file holds
-_BLOCK = 4 << 20  # the irregular path classifies lines this many bytes at a time
+_BLOCK = 1 << 20  # the irregular path classifies lines this many bytes at a time
+_BLOCK_LINES = 1 << 16
 _PIECE_BYTES = 32 << 20  # object-shaped lines gathered for one Arrow call
 _PIECE_LINES = 64  # below this, a piece Arrow refuses is read line by line instead of halved again
 _ARROW_SAFE_LINE = 4096  # a line this short cannot nest deep enough to overflow Arrow's stack (~20,000)
 _ARROW_MAX_BRACKETS = 1024  # a longer line goes to Arrow only with at most this many '{' and '['
+_ARROW_MAX_LINE = 1 << 20  # a longer line is read alone: Arrow would hold it three times over
 _ZONED = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
 _OPEN, _CLOSE, _NEWLINE, _CR = ord("{"), ord("}"), ord("\n"), ord("\r")
 DEFAULT_MAX_EXAMPLES = 20
@@ -180,6 +183,11 @@ def parse_clm_bytes(data: Buffer, path: Path | str = "<bytes>", max_examples: in
     log = TradeLog(path=Path(path), exists=True, size_bytes=len(data))
     log.missing_final_newline = len(data) > 0 and not _ends_with(data, b"\n")
     log.encoding = _file_encoding(data)
+    if log.encoding is not None and log.encoding.startswith("UTF-16"):
+        # Not a defect in some lines: no line of it can be read, so the gate cannot judge the data.
+        log.read_error = f"CLM file is {log.encoding}, not UTF-8 JSON lines; the recorder writes UTF-8"
+        log.sha256 = hashlib.sha256(data).hexdigest()
+        return log
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The digest runs beside Arrow's parse, which holds no GIL: no extra wall time.
         digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
@@ -220,12 +228,17 @@ def _scan(data: Buffer) -> _Scan:
         boundaries += int(np.count_nonzero(after & ((before == _CLOSE) | (is_cr & (buf[inner - 2] == _CLOSE)))))
         ends = np.concatenate(([previous], found))
         long = np.flatnonzero(np.diff(ends) > _ARROW_SAFE_LINE)
-        safe = safe and all(_few_brackets(buf, int(ends[i]) + 1, int(ends[i + 1])) for i in long)
+        safe = safe and all(_arrow_can_take(buf, int(ends[i]) + 1, int(ends[i + 1])) for i in long)
         if len(found):
             previous = int(found[-1])
     if len(buf) - previous - 1 > _ARROW_SAFE_LINE:
-        safe = safe and _few_brackets(buf, previous + 1, len(buf))
+        safe = safe and _arrow_can_take(buf, previous + 1, len(buf))
     return _Scan(newlines, boundaries, crlf, safe)
+
+
+def _arrow_can_take(buf: np.ndarray, start: int, end: int) -> bool:
+    """A long line goes to Arrow only if it is not huge and holds few brackets (so it cannot nest deep)."""
+    return end - start <= _ARROW_MAX_LINE and _few_brackets(buf, start, end)
 
 
 def _few_brackets(buf: np.ndarray, start: int, end: int) -> bool:
@@ -362,25 +375,29 @@ def _bad_reason(data: Buffer, start: int, end: int) -> str:
     return f"a {end - start}-byte line that is not one JSON object (it starts {head[:20]!r})"
 
 
-def _blocks(data: Buffer) -> list[tuple[int, int]]:
-    """Byte ranges of about ``_BLOCK`` bytes, each ending just after a newline (or at the end)."""
-    bounds = []
+def _blocks(data: Buffer, buf: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``(end, line starts, line ends)`` for successive blocks of whole lines: at most ``_BLOCK`` bytes or
+    ``_BLOCK_LINES`` lines each (a single longer line is a block of its own). Bounded so that the per-line
+    arrays stay small even for a file of ten million two-byte lines."""
     start = 0
     while start < len(data):
-        cut = data.find(b"\n", min(len(data), start + _BLOCK) - 1)
-        end = len(data) if cut < 0 else cut + 1
-        bounds.append((start, end))
+        newlines = np.flatnonzero(buf[start : start + _BLOCK] == _NEWLINE)
+        if len(newlines) > _BLOCK_LINES:
+            newlines = newlines[:_BLOCK_LINES]
+        if len(newlines):
+            end = start + int(newlines[-1]) + 1
+        else:
+            cut = data.find(b"\n", start + _BLOCK)
+            end = len(data) if cut < 0 else cut + 1
+            newlines = np.asarray([end - 1 - start] if cut >= 0 else [], dtype=np.int64)
+        positions = newlines.astype(np.int64) + start
+        starts = np.concatenate(([start], positions + 1))[: len(positions)]
+        ends = positions
+        if end == len(data) and data[end - 1 : end] != b"\n":  # a last line without its newline
+            starts = np.concatenate((starts, [int(positions[-1]) + 1 if len(positions) else start]))
+            ends = np.concatenate((ends, [end]))
+        yield end, starts.astype(np.int64), ends.astype(np.int64)
         start = end
-    return bounds
-
-
-def _block_lines(buf: np.ndarray, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
-    newlines = np.flatnonzero(buf[start:end] == _NEWLINE) + start
-    starts = np.concatenate(([start], newlines + 1))
-    ends = np.concatenate((newlines, [end]))
-    if end == start or buf[end - 1] == _NEWLINE:
-        starts, ends = starts[:-1], ends[:-1]
-    return starts.astype(np.int64), ends.astype(np.int64)
 
 
 _BLANK, _ARROW, _ALONE, _BAD = 0, 1, 2, 3
@@ -407,7 +424,8 @@ def _classify(data: Buffer, buf: np.ndarray, starts: np.ndarray, ends: np.ndarra
     kind[full[shaped]] = _ARROW
     long = full[shaped & ((ends[full] - starts[full]) > _ARROW_SAFE_LINE)]
     for index in long.tolist():
-        if not _few_brackets(buf, int(starts[index]), int(ends[index])):
+        start, end = int(starts[index]), int(ends[index])
+        if not _arrow_can_take(buf, start, end):
             kind[index] = _ALONE
     for index in full[edge].tolist():
         stripped = bytes(data[starts[index] : ends[index]]).strip(b" \t\r\f\v")
@@ -424,13 +442,12 @@ def _slow_read(data: Buffer, log: TradeLog, max_examples: int) -> None:
     buf = np.frombuffer(data, dtype=np.uint8)
     problems = _Problems(max_examples)
     parts: list[TradeLog] = []
-    pending: list[tuple[bytes, np.ndarray]] = []
+    pending: list[tuple[bytes | memoryview, np.ndarray]] = []
     pending_bytes = 0
     line_base = 0
     crlf = 0
     last_start = len(data)
-    for block_start, block_end in _blocks(data):
-        starts, ends = _block_lines(buf, block_start, block_end)
+    for block_end, starts, ends in _blocks(data, buf):
         numbers = np.arange(line_base + 1, line_base + 1 + len(starts), dtype=np.int64)
         line_base += len(starts)
         if len(starts):
@@ -485,12 +502,12 @@ def _gather(
     keep: np.ndarray,
     numbers: np.ndarray,
     block_end: int,
-) -> tuple[bytes, np.ndarray]:
+) -> tuple[bytes | memoryview, np.ndarray]:
     """The kept lines of a block as one newline-separated buffer (a plain slice when all are kept)."""
-    first, last = int(starts[0]), int(ends[-1])
-    if keep.all():
-        chunk = bytes(data[first:last]) + b"\n"
-        return chunk, numbers
+    first = int(starts[0])
+    if keep.all():  # the usual case: the block itself, no copy until the piece is joined
+        chunk = memoryview(data)[first:block_end]
+        return (chunk if buf[block_end - 1] == _NEWLINE else b"".join((chunk, b"\n"))), numbers
     lengths = np.diff(np.concatenate((starts, [block_end])))  # each line with its newline
     mask = np.repeat(keep, lengths)
     chunk = buf[first:block_end][mask].tobytes()
@@ -499,7 +516,9 @@ def _gather(
     return chunk, numbers[keep]
 
 
-def _flush(pending: list[tuple[bytes, np.ndarray]], log: TradeLog, parts: list[TradeLog], problems: _Problems) -> None:
+def _flush(
+    pending: list[tuple[bytes | memoryview, np.ndarray]], log: TradeLog, parts: list[TradeLog], problems: _Problems
+) -> None:
     if not pending:
         return
     piece = b"".join(chunk for chunk, _ in pending)
