@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from calpolicy.clm.fields import (
+    FIELD_BY_COLUMN,
     MODEL_PREDICTIONS_KEY,
     PRICE_AND_PNL,
     SIDES_LONG,
@@ -266,7 +267,12 @@ def _schema(ctx: _Context) -> Iterator[Finding]:
             if what == "missing":
                 continue
             problems.append(_problem(ctx, f"{ctx.name(column)} {what}", lines))
-    aliases = {column: names for column, names in ctx.log.aliases_used.items() if len(names) > 1 or names[0] != column}
+    # Keyed by the field's first (checklist) name, listing the names this log used, when that differs.
+    aliases = {
+        FIELD_BY_COLUMN[column].aliases[0]: names
+        for column, names in ctx.log.aliases_used.items()
+        if names != [FIELD_BY_COLUMN[column].aliases[0]]
+    }
     yield _finding("CLM.schema", problems, "required fields present with the right types", {"aliases": aliases})
 
 
@@ -280,7 +286,12 @@ def _confidence(ctx: _Context) -> Iterator[Finding]:
             lines = ctx.violations.get((column, what))
             if lines is not None and len(lines):
                 problems.append(_problem(ctx, f"{ctx.name(column)} {what}", lines))
-    yield _finding("CLM.confidence", problems, "every confidence is a number in [0, 1]", {"columns": columns})
+    yield _finding(
+        "CLM.confidence",
+        problems,
+        "every confidence is a number in [0, 1]",
+        {"columns": [ctx.name(c) for c in columns]},
+    )
 
 
 def _row_digest(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -345,7 +356,7 @@ def _constant_confidence(ctx: _Context) -> Iterator[Finding]:
     for column in ["confidence", *[conf_column(m) for m in ctx.log.models]]:
         values = ctx.frame[column].to_numpy(dtype=np.float64)
         values = values[np.isfinite(values)]
-        evidence[column] = len(np.unique(values))
+        evidence[ctx.name(column)] = len(np.unique(values))
         if len(values) >= 2 and values.min() == values.max():
             problems.append(f"{ctx.name(column)} is {values[0]:g} on every record: nothing to calibrate")
     yield _finding("CLM.constant_confidence", problems, "confidence varies across records", evidence)

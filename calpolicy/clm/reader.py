@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from calpolicy.clm.decode import decode_line, encoding_problem
+from calpolicy.clm.decode import MAX_DEPTH, decode_line, encoding_problem
 from calpolicy.clm.fields import (
     FIELD_BY_COLUMN,
     FIELDS,
@@ -582,7 +582,17 @@ def _merge(parts: list[TradeLog], log: TradeLog) -> None:
     log.reader = readers.pop() if len(readers) == 1 else "mixed"
 
 
+def _type_depth(kind: pa.DataType) -> int:
+    """Containers nested in an Arrow type: what ``decode.py`` counts as depth, below the record itself."""
+    if kind.num_fields == 0:
+        return 0
+    return 1 + max(_type_depth(kind.field(i).type) for i in range(kind.num_fields))
+
+
 def _fill_from_arrow(table: pa.Table, lines: np.ndarray, log: TradeLog) -> None:
+    if table.num_columns and 1 + max(_type_depth(f.type) for f in table.schema) > MAX_DEPTH:
+        # Arrow parsed it, but the line-by-line path refuses such a line: both paths must agree.
+        raise _NotClean(f"a value nests more than {MAX_DEPTH} levels deep")
     columns: dict[str, Any] = {"line": pa.array(lines)}
     for spec in FIELDS:
         arrays = [table.column(alias) for alias in spec.aliases]
