@@ -312,6 +312,22 @@ def _row_digest(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return digest
 
 
+def _same_content_in_time_order(digest: np.ndarray, stamps: np.ndarray) -> np.ndarray:
+    """Row order grouping equal digests, each group in time order; rows with a unique digest (nearly all
+    of a healthy log) are left out, since they cannot repeat anything. Sorting one key and then only the
+    repeated groups by (digest, time) is several times cheaper than a full two-key lexsort."""
+    by_digest = np.argsort(digest)
+    sorted_digest = digest[by_digest]
+    equal = sorted_digest[1:] == sorted_digest[:-1]
+    if not equal.any():
+        return by_digest[:0]
+    repeated = np.zeros(len(digest), dtype=bool)
+    repeated[1:] |= equal
+    repeated[:-1] |= equal
+    rows = by_digest[repeated]
+    return rows[np.lexsort((stamps[rows], digest[rows]))]
+
+
 def _duplicates(ctx: _Context) -> Iterator[Finding]:
     """Double delivery: the same symbol, side, prices, PnL and confidences within ``duplicate_window_ms``,
     or a trade_id seen twice. Two genuine trades never agree on all of those within a second.
@@ -324,7 +340,7 @@ def _duplicates(ctx: _Context) -> Iterator[Finding]:
     content = ["symbol", "side", *PRICE_AND_PNL, "confidence", *[conf_column(m) for m in ctx.log.models]]
     digest = _row_digest(frame, content)
     stamps = frame["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    order = np.lexsort((stamps, digest))
+    order = _same_content_in_time_order(digest, stamps)
     same = digest[order][1:] == digest[order][:-1]
     gap = np.abs(stamps[order][1:] - stamps[order][:-1])
     repeated = same & (gap <= window_ns)
@@ -427,18 +443,20 @@ def _timestamps(ctx: _Context) -> Iterator[Finding]:
     yield _finding("CLM.timestamps", problems, ok, evidence)
 
 
-def _as_text(column: pd.Series) -> pd.Series:
-    """Vectorised string ops need a string dtype; a column that is null throughout arrives as floats."""
-    return column if pd.api.types.is_string_dtype(column) else column.astype("string")
+def _per_value(column: pd.Series, is_bad: Callable[[str], bool]) -> np.ndarray:
+    """A row mask from a test of each distinct string: a log holds a handful of model ids and exit reasons,
+    so testing the distinct values and mapping back is far cheaper than string ops on a million rows."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    bad = np.asarray([isinstance(value, str) and is_bad(value) for value in uniques] + [False], dtype=bool)
+    return bad[codes]  # code -1 (missing) takes the trailing False
 
 
 def _placeholders(ctx: _Context) -> Iterator[Finding]:
     frame = ctx.frame
     problems = []
     evidence: dict[str, object] = {}
-    bad_model = _as_text(frame["model_id"]).str.contains(_PLACEHOLDER_MODEL, na=False).to_numpy(bool)
-    reason = _as_text(frame["exit_reason"])
-    bad_reason = reason.str.strip().str.lower().isin(_PLACEHOLDER_REASONS).to_numpy(bool) & reason.notna().to_numpy()
+    bad_model = _per_value(frame["model_id"], lambda text: bool(_PLACEHOLDER_MODEL.search(text)))
+    bad_reason = _per_value(frame["exit_reason"], lambda text: text.strip().lower() in _PLACEHOLDER_REASONS)
     size = frame["position_size"].to_numpy(dtype=np.float64)
     for what, mask in (
         ("model_id is a placeholder (e.g. *_None)", bad_model),

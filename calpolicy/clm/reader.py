@@ -799,7 +799,8 @@ def _finish_frame(columns: dict[str, Any]) -> pd.DataFrame:
     arrays = {name: _to_arrow(name, value) for name, value in columns.items()}
     frame = pa.table(arrays).to_pandas(split_blocks=True, self_destruct=True)
     frame["timestamp"] = _parse_timestamps(raw)
-    zoned = pc.fill_null(pc.match_substring_regex(raw, _ZONED), True).to_numpy(zero_copy_only=False)
+    tail = pc.utf8_slice_codeunits(raw, -6)  # the zone, if any, is in the last six characters
+    zoned = pc.fill_null(pc.match_substring_regex(tail, _ZONED), True).to_numpy(zero_copy_only=False)
     frame["timestamp_naive"] = ~zoned
     return frame
 
