@@ -52,7 +52,8 @@ import resource, subprocess, sys, time
 t0 = time.perf_counter()
 code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
 wall = time.perf_counter() - t0
-print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(wall, usage.ru_maxrss, code, usage.ru_utime + usage.ru_stime)
 """
 
 
@@ -95,10 +96,11 @@ def generate(folder: Path, lines: int, seed: int = 1) -> dict[str, Path]:
     return {"clean": clean, "crlf": crlf, "garbage10": junk}
 
 
-def measure(command: list[str]) -> tuple[float, float, int]:
+def measure(command: list[str]) -> tuple[float, float, int, float]:
+    """(wall s, peak RSS MiB, exit code, CPU s): CPU time is what a shared, loaded machine distorts least."""
     out = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=True)
-    wall, rss_kib, code = out.stdout.split()
-    return float(wall), int(rss_kib) / 1024, int(code)
+    wall, rss_kib, code, cpu = out.stdout.split()
+    return float(wall), int(rss_kib) / 1024, int(code), float(cpu)
 
 
 def main() -> None:
@@ -117,16 +119,20 @@ def main() -> None:
         env_cmd = ["env", f"CALPOLICY_CONFIG={folder / 'none.toml'}"]
         (folder / "none.toml").write_text("")
         medians: dict[str, float] = {}
-        contenders = [(name, [*env_cmd, calpolicy, "check-data", str(path), "--now", NOW]) for name, path in files.items()]
+        contenders = [
+            (name, [*env_cmd, calpolicy, "check-data", str(path), "--now", NOW]) for name, path in files.items()
+        ]
         if not args.skip_naive:
             contenders.append(("naive pandas+pandera", [sys.executable, "-c", NAIVE, str(files["clean"])]))
         for name, command in contenders:
             runs = [measure(command) for _ in range(args.repeat)]
-            walls = [wall for wall, _, _ in runs]
+            walls = [run[0] for run in runs]
             medians[name] = statistics.median(walls)
+            cpu = statistics.median(run[3] for run in runs)
             print(
                 f"{name:22s} median {medians[name]:.2f} s (min {min(walls):.2f}, max {max(walls):.2f}, "
-                f"n={args.repeat}); peak RSS {max(r for _, r, _ in runs):.0f} MiB; exit {runs[0][2]}"
+                f"n={args.repeat}); CPU {cpu:.2f} s; peak RSS {max(run[1] for run in runs):.0f} MiB; "
+                f"exit {runs[0][2]}; load {os.getloadavg()[0]:.1f}"
             )
         clean = medians["clean"]
         for name in ("crlf", "garbage10"):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from calpolicy.clm.reader import parse_clm_bytes, read_clm
 from unit_tests.conftest import FIXTURE_LOG
@@ -131,9 +134,7 @@ def test_last_line_without_newline_is_noticed(raw: bytes) -> None:
     assert log.line_count == raw.count(b"\n") + 1
 
 
-@pytest.mark.parametrize(
-    "raw", [b"null\n", b"null\n" + FIXTURE_LOG.read_bytes(), b'  {"a": 1}\n', b"{} null\n"]
-)
+@pytest.mark.parametrize("raw", [b"null\n", b"null\n" + FIXTURE_LOG.read_bytes(), b'  {"a": 1}\n', b"{} null\n"])
 def test_inputs_that_crash_arrow_never_reach_it(raw: bytes) -> None:
     """pyarrow 26 segfaults on a log whose first value is ``null``; such lines must never reach it (they
     are not object-shaped, so they are reported, and only ``{...}`` lines go to Arrow)."""
@@ -179,3 +180,31 @@ def test_a_defect_costs_only_its_piece(monkeypatch: pytest.MonkeyPatch) -> None:
     pd.testing.assert_frame_equal(
         pieces.frame[columns].astype(object), whole.frame[columns].astype(object), check_dtype=False
     )
+
+
+_BAD_VALUES = st.sampled_from([None, 0.0, -1.0, 1.5, float("nan"), float("inf"), "", "HOLD", "x", 7, "BUY", 0.5, 1e309])
+_SCHEMA_FIELDS = st.sampled_from(
+    ["entry_price", "exit_price", "pnl_percent", "confidence", "symbol", "side", "timestamp"]
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(changes=st.lists(st.tuples(st.integers(0, 51), _SCHEMA_FIELDS, _BAD_VALUES), max_size=3))
+def test_vectorised_precheck_never_hides_a_pandera_violation(changes: list[tuple[int, str, Any]]) -> None:
+    """The NumPy pre-check may skip pandera only when pandera would find nothing."""
+    from pandera.errors import SchemaErrors
+
+    from calpolicy.clm import schema
+
+    records = [json.loads(line) for line in FIXTURE_LOG.read_text().splitlines()]
+    for index, key, value in changes:
+        records[index][key] = value
+    log = parse_clm_bytes(("\n".join(json.dumps(r) for r in records) + "\n").encode())
+    try:
+        schema.clm_schema(log.models).validate(log.frame, lazy=True)
+        pandera_clean = True
+    except SchemaErrors:
+        pandera_clean = False
+    if schema._obviously_valid(log.frame, log.models):
+        assert pandera_clean
+    assert (schema.schema_violations(log.frame, log.models) == {}) == pandera_clean
