@@ -217,6 +217,16 @@ def test_twenty_megabytes_of_junk_lines(tmp_path: Path, baseline: Gate) -> None:
     assert gate.wall_s < 120
 
 
+@pytest.mark.parametrize("line", [b"{}", b'{"symbol": "BTCUSDT", "x": "' + b"a" * 60 + b'"}'])
+def test_a_flood_of_tiny_objects(tmp_path: Path, baseline: Gate, line: bytes) -> None:
+    """Objects too short to be a record are counted like junk: 30 MB of them must not become a 2 GB frame."""
+    path = tmp_path / "tiny.jsonl"
+    path.write_bytes((line + b"\n") * (30_000_000 // (len(line) + 1)))
+    gate = run_gate(path)
+    assert_stopped(gate, 1, "CLM.parse", "line 1:", "too short to hold all seven required fields")
+    assert_memory(gate, baseline, path.stat().st_size)
+
+
 @pytest.mark.parametrize("body", [b"x" * (200 * MiB), b'{"a": "' + b"x" * (64 * MiB) + b'"}'])
 def test_one_huge_line(tmp_path: Path, baseline: Gate, body: bytes) -> None:
     path = tmp_path / "huge.jsonl"

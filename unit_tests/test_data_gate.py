@@ -202,9 +202,7 @@ def test_unparseable_lines_stop_with_line_numbers(
     assert f"line {len(lines)}: not a JSON object (a JSON str)" in message
 
 
-def test_gate_never_modifies_the_log(
-    healthy_records: list[dict[str, Any]], write_log: Callable[..., Path]
-) -> None:
+def test_gate_never_modifies_the_log(healthy_records: list[dict[str, Any]], write_log: Callable[..., Path]) -> None:
     path = write_log(DEFECTS["double_delivery"][0](healthy_records))
     before = path.read_bytes(), path.stat().st_mtime_ns
     gate(path)

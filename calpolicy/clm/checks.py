@@ -24,7 +24,7 @@ from calpolicy.clm.fields import (
     conf_column,
     field_path,
 )
-from calpolicy.clm.reader import TradeLog
+from calpolicy.clm.reader import TradeLog, sorted_union
 from calpolicy.clm.schema import schema_violations
 from calpolicy.config import Config
 from calpolicy.controls import EXTRA
@@ -51,7 +51,11 @@ class _Context:
         return self.config.data.max_examples
 
     def lines(self, values: np.ndarray) -> dict[str, object]:
-        return line_evidence(values, self.cap)
+        """``line_evidence`` of only the first ``cap`` lines (it lists its input whole: 8 s for 450,000)."""
+        values = np.asarray(values)
+        evidence = line_evidence(values[: self.cap].tolist(), self.cap)
+        evidence.update(count=len(values), truncated=len(values) > self.cap)
+        return evidence
 
     def name(self, column: str) -> str:
         """The field as the record spells it (``model_predictions.xgb.confidence``), not our column."""
@@ -151,7 +155,7 @@ def _prices_and_pnl(ctx: _Context) -> Iterator[Finding]:
             if col != column:
                 continue
             if what == "missing":
-                lines = np.setdiff1d(lines, np.union1d(nulls, wrong))
+                lines = lines[~np.isin(lines, sorted_union(nulls, wrong))]
                 what = "is NaN"
             if len(lines):
                 problems.append(_problem(ctx, f"{shown} {what}", lines))
@@ -372,7 +376,8 @@ def _constant_confidence(ctx: _Context) -> Iterator[Finding]:
     for column in ["confidence", *[conf_column(m) for m in ctx.log.models]]:
         values = ctx.frame[column].to_numpy(dtype=np.float64)
         values = values[np.isfinite(values)]
-        evidence[ctx.name(column)] = len(np.unique(values))
+        ordered = np.sort(values)
+        evidence[ctx.name(column)] = int(np.count_nonzero(ordered[1:] != ordered[:-1])) + (len(ordered) > 0)
         if len(values) >= 2 and values.min() == values.max():
             problems.append(f"{ctx.name(column)} is {values[0]:g} on every record: nothing to calibrate")
     yield _finding("CLM.constant_confidence", problems, "confidence varies across records", evidence)

@@ -58,6 +58,11 @@ _PIECE_LINES = 64  # below this, a piece Arrow refuses is read line by line inst
 _ARROW_SAFE_LINE = 4096  # a line this short cannot nest deep enough to overflow Arrow's stack (~20,000)
 _ARROW_MAX_BRACKETS = 1024  # a longer line goes to Arrow only with at most this many '{' and '['
 _ARROW_MAX_LINE = 1 << 20  # a longer line is read alone: Arrow would hold it three times over
+# The shortest object holding the seven required keys under their shortest names, each with a one-byte
+# value, is 97 bytes ({"timestamp":1,"symbol":1,"side":1,"entry_price":1,...}): a shorter line lacks a
+# required field however it parses. Such lines are counted like junk, not materialised as records: ten
+# million ``{}`` lines would otherwise make a 2 GB frame out of a 30 MB file.
+_MIN_RECORD_BYTES = 97
 _ZONED = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
 _OPEN, _CLOSE, _NEWLINE, _CR = ord("{"), ord("}"), ord("\n"), ord("\r")
 DEFAULT_MAX_EXAMPLES = 20
@@ -212,7 +217,7 @@ class _Scan:
     newlines: int
     boundaries: int  # occurrences of "}\n{" or "}\r\n{": one between every two records of a clean log
     crlf: int  # lines ending "\r\n"
-    arrow_safe: bool  # no line could nest deep enough to crash Arrow
+    arrow_safe: bool  # no line could nest deep enough to crash Arrow, and none is too short for a record
 
 
 def _scan(data: Buffer) -> _Scan:
@@ -230,12 +235,16 @@ def _scan(data: Buffer) -> _Scan:
         crlf += int(np.count_nonzero(is_cr))
         boundaries += int(np.count_nonzero(after & ((before == _CLOSE) | (is_cr & (buf[inner - 2] == _CLOSE)))))
         ends = np.concatenate(([previous], found))
-        long = np.flatnonzero(np.diff(ends) > _ARROW_SAFE_LINE)
+        lengths = np.diff(ends) - 1
+        safe = safe and not (len(lengths) and lengths.min() < _MIN_RECORD_BYTES)
+        long = np.flatnonzero(lengths >= _ARROW_SAFE_LINE)
         safe = safe and all(_arrow_can_take(buf, int(ends[i]) + 1, int(ends[i + 1])) for i in long)
         if len(found):
             previous = int(found[-1])
     if len(buf) - previous - 1 > _ARROW_SAFE_LINE:
         safe = safe and _arrow_can_take(buf, previous + 1, len(buf))
+    if 0 < len(buf) - previous - 1 < _MIN_RECORD_BYTES:
+        safe = False
     return _Scan(newlines, boundaries, crlf, safe)
 
 
@@ -373,6 +382,11 @@ def _bad_reason(data: Buffer, start: int, end: int) -> str:
         obj, problem = decode_line(bytes(data[start:end]))
         if problem is not None:
             return problem
+        if isinstance(obj, dict):
+            return (
+                f"a {end - start}-byte object: too short to hold all seven required fields "
+                f"(timestamp, symbol, side, entry_price, exit_price, pnl_percent, confidence)"
+            )
         return f"not a JSON object (a JSON {type(obj).__name__})"
     head = bytes(data[start : start + 4096])
     if b"\x00" in head or head.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -405,7 +419,7 @@ def _blocks(data: Buffer, buf: np.ndarray) -> Iterator[tuple[int, np.ndarray, np
         start = end
 
 
-_BLANK, _ARROW, _ALONE, _BAD = 0, 1, 2, 3
+_BLANK, _ARROW, _ALONE, _BAD, _SHORT = 0, 1, 2, 3, 4
 
 
 def _classify(data: Buffer, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -427,6 +441,7 @@ def _classify(data: Buffer, buf: np.ndarray, starts: np.ndarray, ends: np.ndarra
     edge = np.isin(first, _WHITESPACE) | np.isin(last, _WHITESPACE)
     shaped = (first == _OPEN) & (last == _CLOSE) & ~edge
     kind[full[shaped]] = _ARROW
+    kind[full[shaped & ((ends[full] - starts[full]) < _MIN_RECORD_BYTES)]] = _SHORT
     long = full[shaped & ((ends[full] - starts[full]) > _ARROW_SAFE_LINE)]
     for index in long.tolist():
         start, end = int(starts[index]), int(ends[index])
@@ -461,7 +476,7 @@ def _slow_read(data: Buffer, log: TradeLog, max_examples: int) -> None:
         if len(starts):
             last_start = int(starts[-1])
         problems.add_blank(numbers[kind == _BLANK])
-        bad = kind == _BAD
+        bad = (kind == _BAD) | (kind == _SHORT)
         problems.add_bad(data, starts[bad], ends[bad], numbers[bad])
         alone = kind == _ALONE
         if alone.any():
@@ -779,10 +794,19 @@ def _exact_models(
 # ------------------------------------------------------------------------------------------------ shared
 
 
+def sorted_union(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``np.union1d`` by sorting: NumPy 2's hash-based unique takes 0.7 s on 450,000 consecutive ints."""
+    merged = np.concatenate((np.asarray(first, dtype=np.int64), np.asarray(second, dtype=np.int64)))
+    merged.sort(kind="stable")
+    if len(merged) < 2:
+        return merged
+    return merged[np.concatenate(([True], merged[1:] != merged[:-1]))]
+
+
 def _add_lines(target: dict[str, np.ndarray], column: str, lines: np.ndarray) -> None:
     if len(lines):
         existing = target.get(column)
-        merged = lines if existing is None else np.union1d(existing, lines)
+        merged = lines if existing is None else sorted_union(existing, lines)
         target[column] = np.asarray(merged, dtype=np.int64)
 
 

@@ -25,9 +25,7 @@ def overconfident(conf: np.ndarray, strength: float = 0.3) -> np.ndarray:
     return 0.5 + (conf - 0.5) * strength
 
 
-def draw(
-    n: int, seed: int, truth: str = "calibrated", models: tuple[str, ...] = ()
-) -> dict[str, np.ndarray]:
+def draw(n: int, seed: int, truth: str = "calibrated", models: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """Trades whose outcome is Bernoulli(truth(confidence)); each model sees the ensemble's confidence plus
     a little noise and agrees with the trade 90% of the time (otherwise HOLD or the opposite side)."""
     rng = np.random.default_rng(seed)

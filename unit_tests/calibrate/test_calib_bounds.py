@@ -63,9 +63,7 @@ def _with_model(proposal: Proposal, name: str, **changes: object) -> Proposal:
 
 
 def _status(verdict, control: str, model: str | None = None) -> set[str]:
-    return {
-        f.status for f in verdict.by_id(control) if model is None or f.evidence.get("model") == model
-    }
+    return {f.status for f in verdict.by_id(control) if model is None or f.evidence.get("model") == model}
 
 
 def test_every_bound_reports_per_item(good) -> None:
