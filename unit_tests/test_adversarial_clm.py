@@ -296,7 +296,7 @@ def _hostile(draw: st.DrawFn) -> tuple[int, bytes, str]:
     line = HEALTHY[index]
     kind = draw(st.sampled_from(["duplicate", "surrogate", "deep", "torn", "huge_price"]))
     if kind == "duplicate":
-        key = draw(st.sampled_from(["entry_price", "exit_price", "pnl_percent", "confidence", "symbol", "side"]))
+        key = draw(st.sampled_from([key for key in json.loads(line) if key != "model_predictions"]))
         gap = st.text(alphabet=" \t\r", max_size=3)
         value = json.dumps(draw(st.one_of(st.floats(allow_nan=False), st.text(max_size=5), st.none())))
         return index, f'{line[:-1]}, "{key}"{draw(gap)}:{draw(gap)}{value}}}'.encode(), "appears twice"

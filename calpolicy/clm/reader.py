@@ -603,10 +603,20 @@ def _merge(parts: list[TradeLog], log: TradeLog) -> None:
 
 
 def _type_depth(kind: pa.DataType) -> int:
-    """Containers nested in an Arrow type: what ``decode.py`` counts as depth, below the record itself."""
-    if kind.num_fields == 0:
-        return 0
-    return 1 + max(_type_depth(kind.field(i).type) for i in range(kind.num_fields))
+    """Containers nested in an Arrow type: what ``decode.py`` counts as depth, below the record itself.
+
+    Iterative, and it stops counting past ``MAX_DEPTH``: a 4 KiB line can nest 2,000 deep, deeper than
+    Python's recursion limit.
+    """
+    deepest = 0
+    stack = [(kind, 0)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        stack.extend((current.field(i).type, depth + 1) for i in range(current.num_fields))
+    return deepest
 
 
 def _fill_from_arrow(table: pa.Table, lines: np.ndarray, log: TradeLog) -> None:
