@@ -45,9 +45,7 @@ def write_lines(tmp_path: Path) -> Callable[[list[str | bytes]], Path]:
     return _write
 
 
-def run_cli(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The real ``calpolicy`` entry point in a child process, as an operator would run it."""
     return subprocess.run(
         [sys.executable, "-m", "calpolicy.cli", *args],

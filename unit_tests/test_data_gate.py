@@ -128,7 +128,7 @@ def test_confidence_outside_unit_interval(
     records[8]["model_predictions"]["lgbm"]["confidence"] = -0.1
     message = failed(gate(write_log(records)))["CLM.confidence"]
     assert "confidence is outside [0, 1] (line 2)" in message
-    assert "conf__lgbm is outside [0, 1] (line 9)" in message
+    assert "model_predictions.lgbm.confidence is outside [0, 1] (line 9)" in message
 
 
 def test_timestamps_future_backwards_and_garbage(
@@ -161,7 +161,7 @@ def test_conflicting_pnl_names_are_reported(
     records = copy.deepcopy(healthy_records)
     records[4]["actual_pnl_pct"] = records[4]["pnl_percent"] + 1.0
     message = failed(gate(write_log(records)))["CLM.schema"]
-    assert "pnl_pct given twice under different names with different values (line 5)" in message
+    assert "actual_pnl_pct/pnl_percent given twice under different names with different values (line 5)" in message
 
 
 def test_missing_model_prediction_is_reported(
@@ -202,9 +202,7 @@ def test_unparseable_lines_stop_with_line_numbers(
     assert f"line {len(lines)}: not a JSON object (a JSON str)" in message
 
 
-def test_gate_never_modifies_the_log(
-    healthy_records: list[dict[str, Any]], write_log: Callable[..., Path]
-) -> None:
+def test_gate_never_modifies_the_log(healthy_records: list[dict[str, Any]], write_log: Callable[..., Path]) -> None:
     path = write_log(DEFECTS["double_delivery"][0](healthy_records))
     before = path.read_bytes(), path.stat().st_mtime_ns
     gate(path)

@@ -76,7 +76,7 @@ def test_double_delivery_within_milliseconds(tmp_path: Path) -> None:
         ({"exit_reason": "unknown"}, "CLM.placeholders", "exit_reason is 'unknown' (line 7)"),
         ({"position_size": 0.0}, "CLM.placeholders", "position_size is 0.0 (line 7)"),
         ({"side": "__flip__"}, "CLM.pnl_sign", "(line 7)"),
-        ({"timestamp": 1773400000}, "CLM.schema", "timestamp_raw has the wrong JSON type (line 7)"),
+        ({"timestamp": 1773400000}, "CLM.schema", "timestamp has the wrong JSON type (line 7)"),
         ({"side": "HOLD"}, "CLM.schema", "side is not a known value (line 7)"),
     ],
 )

@@ -15,8 +15,16 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from calpolicy.clm.fields import MODEL_PREDICTIONS_KEY, PRICE_AND_PNL, SIDES_LONG, SIDES_SHORT, conf_column
-from calpolicy.clm.reader import TradeLog
+from calpolicy.clm.fields import (
+    FIELD_BY_COLUMN,
+    MODEL_PREDICTIONS_KEY,
+    PRICE_AND_PNL,
+    SIDES_LONG,
+    SIDES_SHORT,
+    conf_column,
+    field_path,
+)
+from calpolicy.clm.reader import TradeLog, sorted_union
 from calpolicy.clm.schema import schema_violations
 from calpolicy.config import Config
 from calpolicy.controls import EXTRA
@@ -43,7 +51,15 @@ class _Context:
         return self.config.data.max_examples
 
     def lines(self, values: np.ndarray) -> dict[str, object]:
-        return line_evidence(values, self.cap)
+        """``line_evidence`` of only the first ``cap`` lines (it lists its input whole: 8 s for 450,000)."""
+        values = np.asarray(values)
+        evidence = line_evidence(values[: self.cap].tolist(), self.cap)
+        evidence.update(count=len(values), truncated=len(values) > self.cap)
+        return evidence
+
+    def name(self, column: str) -> str:
+        """The field as the record spells it (``model_predictions.xgb.confidence``), not our column."""
+        return field_path(column, self.log.aliases_used)
 
 
 def check_data(log: TradeLog, config: Config, now: datetime | None = None) -> Verdict:
@@ -85,12 +101,10 @@ def _problem(ctx: _Context, what: str, lines: np.ndarray) -> str:
 
 def _exists(ctx: _Context) -> Iterator[Finding]:
     evidence = {"path": str(ctx.log.path), "bytes": ctx.log.size_bytes, "sha256": ctx.log.sha256}
-    if ctx.log.size_bytes == 0 or ctx.log.line_count == len(ctx.log.blank_lines):
+    if ctx.log.size_bytes == 0 or ctx.log.line_count == ctx.log.blank_count:
         yield Finding("P0.2.a", "fail", f"CLM file {ctx.log.path} is empty", evidence)
     else:
-        yield Finding(
-            "P0.2.a", "pass", f"CLM file {ctx.log.path} exists ({ctx.log.size_bytes} bytes)", evidence
-        )
+        yield Finding("P0.2.a", "pass", f"CLM file {ctx.log.path} exists ({ctx.log.size_bytes} bytes)", evidence)
 
 
 def _enough_trades(ctx: _Context) -> Iterator[Finding]:
@@ -98,9 +112,7 @@ def _enough_trades(ctx: _Context) -> Iterator[Finding]:
     records = ctx.log.records
     evidence = {"records": records, "lines": ctx.log.line_count, "min_trades": minimum}
     if records < minimum:
-        yield Finding(
-            "P0.2.b", "fail", f"{records} trades, fewer than cadence.min_trades = {minimum}", evidence
-        )
+        yield Finding("P0.2.b", "fail", f"{records} trades, fewer than cadence.min_trades = {minimum}", evidence)
     else:
         yield Finding("P0.2.b", "pass", f"{records} trades (minimum {minimum})", evidence)
 
@@ -132,7 +144,7 @@ def _prices_and_pnl(ctx: _Context) -> Iterator[Finding]:
     problems: list[str] = []
     evidence: dict[str, object] = {}
     for column in PRICE_AND_PNL:
-        shown = "/".join(ctx.log.aliases_used.get(column, [column]))
+        shown = ctx.name(column)
         nulls = ctx.log.nulls.get(column, np.empty(0, dtype=np.int64))
         wrong = ctx.log.type_errors.get(column, np.empty(0, dtype=np.int64))
         if len(nulls):
@@ -143,11 +155,11 @@ def _prices_and_pnl(ctx: _Context) -> Iterator[Finding]:
             if col != column:
                 continue
             if what == "missing":
-                lines = np.setdiff1d(lines, np.union1d(nulls, wrong))
+                lines = lines[~np.isin(lines, sorted_union(nulls, wrong))]
                 what = "is NaN"
             if len(lines):
                 problems.append(_problem(ctx, f"{shown} {what}", lines))
-                evidence[f"{column}: {what}"] = ctx.lines(lines)
+                evidence[f"{shown}: {what}"] = ctx.lines(lines)
     yield _finding(
         "P0.2.e", problems, "entry price, exit price and PnL are finite and non-zero on every line", evidence
     )
@@ -165,9 +177,7 @@ def _cadence_minimum(ctx: _Context) -> Iterator[Finding]:
     if ctx.log.records < cadence.min_trades:
         problems.append(f"{ctx.log.records} trades, below the cadence minimum of {cadence.min_trades}")
     if span_days < cadence.min_span_days:
-        problems.append(
-            f"trades span {span_days:.2f} days, below cadence.min_span_days = {cadence.min_span_days:g}"
-        )
+        problems.append(f"trades span {span_days:.2f} days, below cadence.min_span_days = {cadence.min_span_days:g}")
     evidence = {
         "records": ctx.log.records,
         "span_days": round(span_days, 3),
@@ -192,9 +202,7 @@ def _starvation(ctx: _Context) -> Iterator[Finding]:
         "starvation_hours": limit_h,
     }
     if age_h > limit_h:
-        message = (
-            f"STARVATION: no trade for {age_h:.1f} h (last trade {last.isoformat()}; limit {limit_h:g} h)"
-        )
+        message = f"STARVATION: no trade for {age_h:.1f} h (last trade {last.isoformat()}; limit {limit_h:g} h)"
         yield Finding("S.f", "fail", message, evidence)
     else:
         yield Finding("S.f", "pass", f"last trade {age_h:.2f} h ago", evidence)
@@ -204,58 +212,72 @@ def _starvation(ctx: _Context) -> Iterator[Finding]:
 
 
 def _parse(ctx: _Context) -> Iterator[Finding]:
-    errors = ctx.log.parse_errors
+    """CLM.parse: every line is one JSON object. Blank lines are a writer fault too: reported, not skipped.
+
+    Only the first ``max_examples`` bad lines carry a reason (the reader examined no more); the count is
+    of all of them.
+    """
+    log = ctx.log
+    errors = log.parse_errors
+    count = max(log.parse_error_count, len(errors))
     evidence: dict[str, object] = {
-        **ctx.lines(np.asarray([n for n, _ in errors], dtype=np.int64)),
+        "lines": [n for n, _ in errors[: ctx.cap]],
+        "count": count,
+        "truncated": count > min(len(errors), ctx.cap),
         "reasons": [f"line {n}: {why}" for n, why in errors[: ctx.cap]],
-        "blank_lines": len(ctx.log.blank_lines),
-        "reader": ctx.log.reader,
+        "blank_lines": {
+            "lines": [int(n) for n in log.blank_lines[: ctx.cap]],
+            "count": log.blank_count,
+            "truncated": log.blank_count > ctx.cap,
+        },
+        "reader": log.reader,
+        "encoding": log.encoding,
+        "crlf": log.crlf,
     }
-    if errors:
-        detail = "; ".join(f"line {n}: {why}" for n, why in errors[:5])
-        more = f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
+    problems = []
+    if log.encoding is not None:
+        problems.append(f"the file is {log.encoding}, not plain UTF-8 JSON lines")
+    if count:
+        shown = min(5, len(errors))
+        detail = "; ".join(f"line {n}: {why}" for n, why in errors[:shown])
+        more = f" (+{count - shown} more)" if count > shown else ""
         tail = ""
-        if ctx.log.missing_final_newline and errors[-1][0] == ctx.log.line_count:
+        if log.last_line_torn:
             tail = " — the last line has no newline: the writer may have been mid-append; re-run to check"
-        yield Finding(
-            "CLM.parse",
-            "fail",
-            f"{len(errors)} line(s) cannot be read as one record: {detail}{more}{tail}",
-            evidence,
-        )
-    else:
-        yield Finding(
-            "CLM.parse", "pass", f"every line is a JSON object ({ctx.log.records} records)", evidence
-        )
+        problems.append(f"{count} line(s) cannot be read as one record: {detail}{more}{tail}")
+    if log.blank_count:
+        blank = [int(n) for n in log.blank_lines[: ctx.cap]]
+        listed = ", ".join(str(n) for n in blank)
+        suffix = f", … ({log.blank_count} in all)" if log.blank_count > len(blank) else ""
+        word = "line" if log.blank_count == 1 else "lines"
+        problems.append(f"{log.blank_count} blank {word} (a writer fault: {word} {listed}{suffix})")
+    yield _finding("CLM.parse", problems, f"every line is a JSON object ({log.records} records)", evidence)
 
 
 def _schema(ctx: _Context) -> Iterator[Finding]:
     problems: list[str] = []
     for column in ("timestamp_raw", "symbol", "side"):
         if column in ctx.log.nulls:
-            problems.append(
-                _problem(ctx, f"{column.removesuffix('_raw')} missing or null", ctx.log.nulls[column])
-            )
+            problems.append(_problem(ctx, f"{column.removesuffix('_raw')} missing or null", ctx.log.nulls[column]))
     for column, lines in sorted(ctx.log.type_errors.items()):
         if column not in PRICE_AND_PNL and not column.startswith("conf__") and column != "confidence":
-            problems.append(_problem(ctx, f"{column} has the wrong JSON type", lines))
+            problems.append(_problem(ctx, f"{ctx.name(column)} has the wrong JSON type", lines))
     for column, lines in sorted(ctx.log.alias_conflicts.items()):
         problems.append(
-            _problem(ctx, f"{column} given twice under different names with different values", lines)
+            _problem(ctx, f"{ctx.name(column)} given twice under different names with different values", lines)
         )
     for (column, what), lines in sorted(ctx.violations.items()):
         if column in ("side", "symbol") or column.startswith("action__"):
             if what == "missing":
                 continue
-            problems.append(_problem(ctx, f"{column} {what}", lines))
+            problems.append(_problem(ctx, f"{ctx.name(column)} {what}", lines))
+    # Keyed by the field's first (checklist) name, listing the names this log used, when that differs.
     aliases = {
-        column: names
+        FIELD_BY_COLUMN[column].aliases[0]: names
         for column, names in ctx.log.aliases_used.items()
-        if len(names) > 1 or names[0] != column
+        if names != [FIELD_BY_COLUMN[column].aliases[0]]
     }
-    yield _finding(
-        "CLM.schema", problems, "required fields present with the right types", {"aliases": aliases}
-    )
+    yield _finding("CLM.schema", problems, "required fields present with the right types", {"aliases": aliases})
 
 
 def _confidence(ctx: _Context) -> Iterator[Finding]:
@@ -263,12 +285,17 @@ def _confidence(ctx: _Context) -> Iterator[Finding]:
     columns = ["confidence", *[conf_column(m) for m in ctx.log.models]]
     for column in columns:
         if column in ctx.log.type_errors:
-            problems.append(_problem(ctx, f"{column} is not a number", ctx.log.type_errors[column]))
+            problems.append(_problem(ctx, f"{ctx.name(column)} is not a number", ctx.log.type_errors[column]))
         for what in ("missing", "is outside [0, 1]"):
             lines = ctx.violations.get((column, what))
             if lines is not None and len(lines):
-                problems.append(_problem(ctx, f"{column} {what}", lines))
-    yield _finding("CLM.confidence", problems, "every confidence is a number in [0, 1]", {"columns": columns})
+                problems.append(_problem(ctx, f"{ctx.name(column)} {what}", lines))
+    yield _finding(
+        "CLM.confidence",
+        problems,
+        "every confidence is a number in [0, 1]",
+        {"columns": [ctx.name(c) for c in columns]},
+    )
 
 
 def _row_digest(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -289,6 +316,22 @@ def _row_digest(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return digest
 
 
+def _same_content_in_time_order(digest: np.ndarray, stamps: np.ndarray) -> np.ndarray:
+    """Row order grouping equal digests, each group in time order; rows with a unique digest (nearly all
+    of a healthy log) are left out, since they cannot repeat anything. Sorting one key and then only the
+    repeated groups by (digest, time) is several times cheaper than a full two-key lexsort."""
+    by_digest = np.argsort(digest)
+    sorted_digest = digest[by_digest]
+    equal = sorted_digest[1:] == sorted_digest[:-1]
+    if not equal.any():
+        return by_digest[:0]
+    repeated = np.zeros(len(digest), dtype=bool)
+    repeated[1:] |= equal
+    repeated[:-1] |= equal
+    rows = by_digest[repeated]
+    return rows[np.lexsort((stamps[rows], digest[rows]))]
+
+
 def _duplicates(ctx: _Context) -> Iterator[Finding]:
     """Double delivery: the same symbol, side, prices, PnL and confidences within ``duplicate_window_ms``,
     or a trade_id seen twice. Two genuine trades never agree on all of those within a second.
@@ -301,7 +344,7 @@ def _duplicates(ctx: _Context) -> Iterator[Finding]:
     content = ["symbol", "side", *PRICE_AND_PNL, "confidence", *[conf_column(m) for m in ctx.log.models]]
     digest = _row_digest(frame, content)
     stamps = frame["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    order = np.lexsort((stamps, digest))
+    order = _same_content_in_time_order(digest, stamps)
     same = digest[order][1:] == digest[order][:-1]
     gap = np.abs(stamps[order][1:] - stamps[order][:-1])
     repeated = same & (gap <= window_ns)
@@ -314,8 +357,7 @@ def _duplicates(ctx: _Context) -> Iterator[Finding]:
     rows = np.asarray(sorted(dup_rows), dtype=np.int64)
     line = frame["line"].to_numpy()
     pairs = [
-        f"line {line[b]} repeats line {line[a]}"
-        for a, b in zip(earlier[: ctx.cap], later[: ctx.cap], strict=True)
+        f"line {line[b]} repeats line {line[a]}" for a, b in zip(earlier[: ctx.cap], later[: ctx.cap], strict=True)
     ]
     evidence = {**ctx.lines(line[rows]), "pairs": pairs, "window_ms": ctx.config.data.duplicate_window_ms}
     problems = []
@@ -334,17 +376,16 @@ def _constant_confidence(ctx: _Context) -> Iterator[Finding]:
     for column in ["confidence", *[conf_column(m) for m in ctx.log.models]]:
         values = ctx.frame[column].to_numpy(dtype=np.float64)
         values = values[np.isfinite(values)]
-        evidence[column] = len(np.unique(values))
+        ordered = np.sort(values)
+        evidence[ctx.name(column)] = int(np.count_nonzero(ordered[1:] != ordered[:-1])) + (len(ordered) > 0)
         if len(values) >= 2 and values.min() == values.max():
-            problems.append(f"{column} is {values[0]:g} on every record: nothing to calibrate")
+            problems.append(f"{ctx.name(column)} is {values[0]:g} on every record: nothing to calibrate")
     yield _finding("CLM.constant_confidence", problems, "confidence varies across records", evidence)
 
 
 def _pnl_sign(ctx: _Context) -> Iterator[Finding]:
     frame = ctx.frame
-    move = np.sign(
-        frame["exit_price"].to_numpy(dtype=np.float64) - frame["entry_price"].to_numpy(dtype=np.float64)
-    )
+    move = np.sign(frame["exit_price"].to_numpy(dtype=np.float64) - frame["entry_price"].to_numpy(dtype=np.float64))
     side = frame["side"]
     longs, shorts = side.isin(SIDES_LONG).to_numpy(bool), side.isin(SIDES_SHORT).to_numpy(bool)
     direction = np.where(longs, 1.0, np.where(shorts, -1.0, np.nan))
@@ -407,18 +448,20 @@ def _timestamps(ctx: _Context) -> Iterator[Finding]:
     yield _finding("CLM.timestamps", problems, ok, evidence)
 
 
-def _as_text(column: pd.Series) -> pd.Series:
-    """Vectorised string ops need a string dtype; a column that is null throughout arrives as floats."""
-    return column if pd.api.types.is_string_dtype(column) else column.astype("string")
+def _per_value(column: pd.Series, is_bad: Callable[[str], bool]) -> np.ndarray:
+    """A row mask from a test of each distinct string: a log holds a handful of model ids and exit reasons,
+    so testing the distinct values and mapping back is far cheaper than string ops on a million rows."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    bad = np.asarray([isinstance(value, str) and is_bad(value) for value in uniques] + [False], dtype=bool)
+    return bad[codes]  # code -1 (missing) takes the trailing False
 
 
 def _placeholders(ctx: _Context) -> Iterator[Finding]:
     frame = ctx.frame
     problems = []
     evidence: dict[str, object] = {}
-    bad_model = _as_text(frame["model_id"]).str.contains(_PLACEHOLDER_MODEL, na=False).to_numpy(bool)
-    reason = _as_text(frame["exit_reason"])
-    bad_reason = reason.str.strip().str.lower().isin(_PLACEHOLDER_REASONS).to_numpy(bool) & reason.notna().to_numpy()
+    bad_model = _per_value(frame["model_id"], lambda text: bool(_PLACEHOLDER_MODEL.search(text)))
+    bad_reason = _per_value(frame["exit_reason"], lambda text: text.strip().lower() in _PLACEHOLDER_REASONS)
     size = frame["position_size"].to_numpy(dtype=np.float64)
     for what, mask in (
         ("model_id is a placeholder (e.g. *_None)", bad_model),
@@ -434,9 +477,7 @@ def _placeholders(ctx: _Context) -> Iterator[Finding]:
 
 def _models(ctx: _Context) -> Iterator[Finding]:
     if not ctx.log.models:
-        yield Finding(
-            "CLM.models", "pass", "no per-model predictions in this log (ensemble only)", {"models": []}
-        )
+        yield Finding("CLM.models", "pass", "no per-model predictions in this log (ensemble only)", {"models": []})
         return
     problems = []
     missing = ctx.log.nulls.get(MODEL_PREDICTIONS_KEY)

@@ -58,3 +58,20 @@ def conf_column(model: str) -> str:
 
 def action_column(model: str) -> str:
     return f"action__{model}"
+
+
+def field_path(column: str, aliases_used: dict[str, list[str]] | None = None) -> str:
+    """The record's own name for a normalised column, as the operator sees it in the log.
+
+    ``conf__xgb`` is ``model_predictions.xgb.confidence``; ``timestamp_raw`` is ``timestamp``; a column read
+    under several names shows the names the log used (``pnl_percent``), or all of them.
+    """
+    if column.startswith("conf__"):
+        return f"{MODEL_PREDICTIONS_KEY}.{column.removeprefix('conf__')}.confidence"
+    if column.startswith("action__"):
+        return f"{MODEL_PREDICTIONS_KEY}.{column.removeprefix('action__')}.action"
+    spec = FIELD_BY_COLUMN.get(column)
+    if spec is None:
+        return column
+    used = (aliases_used or {}).get(column) or list(spec.aliases)
+    return "/".join(used)

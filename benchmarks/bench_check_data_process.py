@@ -1,0 +1,146 @@
+"""Benchmark: ``calpolicy check-data`` as a whole process, the way an operator runs it (imports count).
+
+Issue 8's bar: on a 1,000,000-line recorder log written with ``json.dumps`` default spacing (~330 B/line),
+the median wall time of the whole process is <= 2.0 s, >= 4x the naive ``pandas.read_json`` + pandera check
+run the same way, with peak RSS <= 1 GiB; CRLF line endings and 10 % garbage lines each cost <= 2x the
+clean file. Every run is a fresh child process; wall time is measured around it, peak RSS is the child's
+``ru_maxrss`` (read from ``RUSAGE_CHILDREN`` after each child, which is a running maximum, so each
+contender runs in its own measuring wrapper).
+
+Usage: ``python benchmarks/bench_check_data_process.py [--lines N] [--repeat K]``. The machine's load
+average is printed with the figures, since a shared machine skews wall times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "ADAUSDT", "XRPUSDT")
+NOW = "2026-11-21T00:01:00+00:00"
+
+NAIVE = """
+import sys
+import numpy as np, pandas as pd
+import pandera.pandas as pa
+schema = pa.DataFrameSchema({
+    "timestamp": pa.Column(nullable=False),
+    "symbol": pa.Column(nullable=False, checks=pa.Check.str_length(min_value=1)),
+    "side": pa.Column(nullable=False, checks=pa.Check.isin(["BUY", "SELL", "LONG", "SHORT"])),
+    "entry_price": pa.Column(float, nullable=False, checks=[pa.Check.gt(0), pa.Check(np.isfinite)]),
+    "exit_price": pa.Column(float, nullable=False, checks=[pa.Check.gt(0), pa.Check(np.isfinite)]),
+    "pnl_percent": pa.Column(float, nullable=False, checks=[pa.Check.ne(0), pa.Check(np.isfinite)]),
+    "confidence": pa.Column(float, nullable=False, checks=pa.Check.in_range(0.0, 1.0)),
+})
+frame = pd.read_json(sys.argv[1], lines=True)
+schema.validate(frame, lazy=True)
+"""
+
+# Runs one command and prints its wall time and peak RSS: RUSAGE_CHILDREN's ru_maxrss is the largest
+# child so far, so a fresh wrapper per run gives exactly that run's peak.
+MEASURE = """
+import resource, subprocess, sys, time
+t0 = time.perf_counter()
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+wall = time.perf_counter() - t0
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(wall, usage.ru_maxrss, code, usage.ru_utime + usage.ru_stime)
+"""
+
+
+def record(rng: random.Random, i: int, lines: int) -> dict[str, object]:
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    side = "BUY" if rng.random() < 0.5 else "SELL"
+    entry = round(rng.uniform(100, 200), 2)
+    move = rng.uniform(0.05, 2.0) * (1 if rng.random() < 0.5 else -1)
+    exit_ = round(entry * (1 + move / 100), 2)
+    if exit_ == entry:
+        exit_ = round(entry + 0.01, 2)
+    pnl = (exit_ - entry) / entry * 100 * (1 if side == "BUY" else -1)
+    return {
+        "timestamp": (start + timedelta(days=20) / lines * i).isoformat(),
+        "symbol": SYMBOLS[i % len(SYMBOLS)],
+        "side": side,
+        "entry_price": entry,
+        "exit_price": exit_,
+        "pnl_percent": round(pnl, 4) or 0.0001,
+        "confidence": round(rng.uniform(0.5, 0.95), 3),
+        "model_id": "ensemble_v3",
+        "outcome_label": "WIN" if pnl > 0.5 else "LOSS" if pnl < -0.5 else "NEUTRAL",
+        "duration_seconds": rng.randint(30, 9000),
+        "strategy_id": "momentum_v2",
+        "position_size": round(rng.uniform(10, 500), 1),
+        "exit_reason": "take_profit",
+    }
+
+
+def generate(folder: Path, lines: int, seed: int = 1) -> dict[str, Path]:
+    """The clean log (json.dumps default spacing), the same with CRLF, and with 10 % garbage lines."""
+    rng = random.Random(seed)
+    clean, crlf, junk = folder / "clean.jsonl", folder / "crlf.jsonl", folder / "garbage10.jsonl"
+    with clean.open("w") as a, crlf.open("w", newline="") as b, junk.open("w") as c:
+        for i in range(lines):
+            text = json.dumps(record(rng, i, lines))
+            a.write(text + "\n")
+            b.write(text + "\r\n")
+            c.write(("this is not json" if i % 10 == 5 else text) + "\n")
+    return {"clean": clean, "crlf": crlf, "garbage10": junk}
+
+
+def measure(command: list[str]) -> tuple[float, float, int, float]:
+    """(wall s, peak RSS MiB, exit code, CPU s): CPU time is what a shared, loaded machine distorts least."""
+    out = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=True)
+    wall, rss_kib, code, cpu = out.stdout.split()
+    return float(wall), int(rss_kib) / 1024, int(code), float(cpu)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--skip-naive", action="store_true")
+    args = parser.parse_args()
+    calpolicy = shutil.which("calpolicy", path=str(Path(sys.executable).parent)) or "calpolicy"
+    with tempfile.TemporaryDirectory(dir=Path.home()) as raw:
+        folder = Path(raw)
+        files = generate(folder, args.lines)
+        size = files["clean"].stat().st_size
+        print(f"log: {args.lines:,} lines, {size / 2**20:.0f} MiB ({size / args.lines:.0f} B/line)")
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+        env_cmd = ["env", f"CALPOLICY_CONFIG={folder / 'none.toml'}"]
+        (folder / "none.toml").write_text("")
+        medians: dict[str, float] = {}
+        contenders = [
+            (name, [*env_cmd, calpolicy, "check-data", str(path), "--now", NOW]) for name, path in files.items()
+        ]
+        if not args.skip_naive:
+            contenders.append(("naive pandas+pandera", [sys.executable, "-c", NAIVE, str(files["clean"])]))
+        for name, command in contenders:
+            runs = [measure(command) for _ in range(args.repeat)]
+            walls = [run[0] for run in runs]
+            medians[name] = statistics.median(walls)
+            cpu = statistics.median(run[3] for run in runs)
+            print(
+                f"{name:22s} median {medians[name]:.2f} s (min {min(walls):.2f}, max {max(walls):.2f}, "
+                f"n={args.repeat}); CPU {cpu:.2f} s; peak RSS {max(run[1] for run in runs):.0f} MiB; "
+                f"exit {runs[0][2]}; load {os.getloadavg()[0]:.1f}"
+            )
+        clean = medians["clean"]
+        for name in ("crlf", "garbage10"):
+            print(f"{name} / clean: {medians[name] / clean:.2f}x (target <= 2x)")
+        if "naive pandas+pandera" in medians:
+            print(f"speed-up over naive: {medians['naive pandas+pandera'] / clean:.1f}x (target >= 4x; <= 2.0 s)")
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
