@@ -127,8 +127,18 @@ def _clean(message: str, control_id: str) -> str:
     return text or "(no message)"
 
 
-def build_verdict(rows: list[dict[str, Any]], returncode: int | None, output_tail: str = "") -> Verdict:
-    """One finding per (test result, control ID); fail closed on skips, silence and missing items."""
+def build_verdict(
+    rows: list[dict[str, Any]],
+    returncode: int | None,
+    output_tail: str = "",
+    required: Sequence[str] = PREFLIGHT_IDS,
+    what: str = "preflight",
+) -> Verdict:
+    """One finding per (test result, control ID); fail closed on skips, silence and missing items.
+
+    ``calpolicy preflight`` and the plugin's end-of-run verdict (``pytest -m preflight``) both build
+    their verdict here, so the two always agree on the same results.
+    """
     findings: list[Finding] = []
     seen: set[str] = set()
     for row in rows:
@@ -146,20 +156,20 @@ def build_verdict(rows: list[dict[str, Any]], returncode: int | None, output_tai
             findings.append(Finding(control_id, status, text, evidence))
     if not rows:
         why = "exited with status " + str(returncode) if returncode is not None else "timed out"
-        findings.append(Finding(RUN_ID, "error", f"the preflight ran no test (pytest {why}): {output_tail[-800:]}", {}))
+        findings.append(Finding(RUN_ID, "error", f"the {what} ran no test (pytest {why}): {output_tail[-800:]}", {}))
         return Verdict(tuple(findings))
     if returncode not in (0, 1):
         findings.append(
             Finding(
                 RUN_ID,
                 "error",
-                f"the preflight run did not complete normally (pytest exit {returncode}): {output_tail[-800:]}",
+                f"the {what} run did not complete normally (pytest exit {returncode}): {output_tail[-800:]}",
                 {"returncode": returncode},
             )
         )
-    for control_id in PREFLIGHT_IDS:
+    for control_id in required:
         if control_id not in seen:
-            findings.append(Finding(control_id, "error", "no preflight test ran for this item", {}))
+            findings.append(Finding(control_id, "error", f"no {what} test ran for this item", {}))
     return Verdict(tuple(findings))
 
 
