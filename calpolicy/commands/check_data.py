@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from calpolicy.clm import check_data, read_clm_for
 from calpolicy.commands.common import config_from, emit, parse_instant
 
 
@@ -18,9 +17,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    now = parse_instant(args.now, "--now")
     config = config_from(args)
+    from calpolicy.clm import check_data, read_clm_for  # pandas/pyarrow: only once the arguments are good
+
     if args.path:
         config = config.with_overrides({"paths.clm_file": args.path}, "command line")
-    now = parse_instant(args.now, "--now")
     verdict = check_data(read_clm_for(config), config, now=now)
     return emit(verdict, f"CLM data gate on {config.paths.clm_file}", args.json, args.verbose)
