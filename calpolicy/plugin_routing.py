@@ -42,21 +42,23 @@ def installed_suite() -> Path:
 def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
     namespace = early_config.known_args_namespace
     paths = [str(p) for p in (getattr(namespace, "file_or_dir", None) or [])]
+    rootdir = namespace.rootdir or None
     if not paths and selects_a_phase(getattr(namespace, "markexpr", "")):
-        suite = str(installed_suite())
-        args.append(suite)  # the same list pytest parses next: the suite becomes the run's test path
-        paths = [suite]
-    _pin_rootdir(early_config, paths)
+        suite = installed_suite()
+        args.append(str(suite))  # the same list pytest parses next: the suite becomes the run's test path
+        namespace.file_or_dir = paths = [str(suite)]  # and the initial conftests are looked up from it
+        rootdir = rootdir or str(suite.parent)  # node IDs read policy_tests/..., wherever pytest was started
+    _pin_rootdir(early_config, paths, rootdir)
 
 
-def _pin_rootdir(config: pytest.Config, paths: list[str]) -> None:
+def _pin_rootdir(config: pytest.Config, paths: list[str], rootdir: str | None) -> None:
     """Redo pytest's rootdir/ini discovery with the real test paths, not option values taken for paths."""
     namespace = config.known_args_namespace
     rootpath, inipath, inicfg, ignored = determine_setup(
         inifile=namespace.inifilename,
         override_ini=namespace.override_ini,
         args=paths,
-        rootdir_cmd_arg=namespace.rootdir or None,
+        rootdir_cmd_arg=rootdir,
         invocation_dir=config.invocation_params.dir,
     )
     if rootpath == config.rootpath and inipath == config.inipath:
