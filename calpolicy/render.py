@@ -25,7 +25,7 @@ def headline(verdict: Verdict, title: str) -> str:
         return f"{head} — {title}: no check ran, so nothing is known to be safe"
     counts = verdict.counts()
     if verdict.go:
-        return f"{head} — {title}: all {counts.total} items passed"
+        return f"{head} — {title}: all {counts.total} item{'s' if counts.total != 1 else ''} passed"
     parts = []
     if counts.failed:
         parts.append(f"{len(counts.failed)} of {counts.total} items failed ({_id_list(counts.failed)})")
