@@ -203,7 +203,7 @@ class SystemdNamespace:
         if self.run("test", "-e", f"{_UNIT_DIR}/{unit}.service", check=False).returncode == 0:
             self.run("rm", "-f", f"{_UNIT_DIR}/{unit}.service")
             self.run("systemctl", "daemon-reload")
-        wait_for(lambda: self.load_state(unit) == "not-found", 10, f"{unit} to be unloaded")
+        wait_for(lambda: self.load_state(unit) == "not-found", 30, f"{unit} to be unloaded")
 
     def active_state(self, unit: str) -> str:
         return self.run("systemctl", "show", "-p", "ActiveState", "--value", unit).stdout.strip()
