@@ -26,10 +26,6 @@ import pytest
 from calpolicy.plugin import CouldNotCheck, item_controls, result_row
 from calpolicy.verdict import Finding, PolicyFailure, Verdict, describe, format_evidence
 
-_ROWS = pytest.StashKey[list[dict[str, Any]]]()
-_STARTED = pytest.StashKey[float]()
-
-
 # --------------------------------------------------------------------------------------------- failures
 
 
