@@ -37,7 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parser(subparsers)
+    for subparser in subparsers.choices.values():
+        accept_config_after_command(subparser)
     return parser
+
+
+def accept_config_after_command(subparser: argparse.ArgumentParser) -> None:
+    """``calpolicy check-data --config FILE`` as well as ``calpolicy --config FILE check-data``.
+
+    SUPPRESS keeps the subcommand from overwriting a ``--config`` given before it with ``None``.
+    """
+    subparser.add_argument("--config", default=argparse.SUPPRESS, help="calpolicy.toml to use")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -96,12 +96,7 @@ class JobHtml:
 
     # ------------------------------------------------------------------------------------ the table
 
-    def pytest_html_results_table_header(self, cells: list[str]) -> None:
-        cells.insert(2, '<th class="sortable" data-column-type="controls">Controls</th>')
-
-    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
-        ids = dict(report.user_properties).get("calpolicy_controls", [])
-        cells.insert(2, f'<td class="col-controls">{html.escape(" ".join(ids)) or "—"}</td>')
+    # The Controls column itself comes from plugin_output, for every policy run, job or not.
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:

@@ -19,8 +19,13 @@ import pytest
 
 from calpolicy.config import Config, ConfigError, load_config
 from calpolicy.controls import KNOWN, unknown_ids
-from calpolicy.verdict import Finding, Verdict, format_lines
+from calpolicy.verdict import Finding, PolicyFailure, Verdict, describe
 from calpolicy.waivers import waived_controls
+
+# Where ``pytest -m preflight`` finds the suite and its rootdir (plugin_routing), and how a run reads:
+# checklist-shaped failures, one verdict line, pytest-html columns (plugin_output); with --job, the
+# job's own pytest-html report (environment, controls, plot: html_report).
+pytest_plugins = ["calpolicy.plugin_routing", "calpolicy.plugin_output", "calpolicy.html_report"]
 
 PHASE_MARKERS = {
     "preflight": "Phase 0 and the absolute stop signals: must be green before anything runs",
@@ -31,12 +36,18 @@ PHASE_MARKERS = {
     "watch": "Phase 4.2: the post-apply watch",
 }
 POLICY_DIR_NAME = "policy_tests"
-pytest_plugins = ["calpolicy.html_report"]  # the job's pytest-html report (environment, controls, plot)
 RESULTS_ENV = "CALPOLICY_RESULTS"
 
 
 class CouldNotCheck(AssertionError):
-    """A check could not run (probe error, missing input): a STOP that says "unknown", not "bad"."""
+    """A check could not run (probe error, missing input): a STOP that says "unknown", not "bad".
+
+    pytest reports it as ERROR (not FAILED) and without a traceback; ``findings`` carries the evidence.
+    """
+
+    def __init__(self, message: str, findings: tuple[Finding, ...] = ()) -> None:
+        super().__init__(message)
+        self.findings = findings
 
 
 def enforce(verdict: Verdict, control_id: str) -> list[Finding]:
@@ -50,15 +61,10 @@ def enforce(verdict: Verdict, control_id: str) -> list[Finding]:
     failed = [f for f in findings if f.status == "fail"]
     errors = [f for f in findings if f.status == "error"]
     if failed:
-        pytest.fail("\n".join(_describe(f) for f in failed + errors), pytrace=False)
+        raise PolicyFailure(failed + errors)
     if errors:
-        raise CouldNotCheck("\n".join(_describe(f) for f in errors))
+        raise CouldNotCheck("\n".join(describe(f) for f in errors), tuple(errors))
     return findings
-
-
-def _describe(finding: Finding) -> str:
-    where = f" ({format_lines(finding.evidence)})" if finding.evidence.get("lines") else ""
-    return f"{finding.id} {finding.status.upper()}: {finding.message}{where}"
 
 
 # --------------------------------------------------------------------------------------------- options
@@ -85,10 +91,23 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, text in PHASE_MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     config.addinivalue_line("markers", "control(*ids): the checklist item IDs this test enforces")
+    _refuse_malformed_instants(config)
     results = config.getoption("--calpolicy-results", default=None) or os.environ.get(RESULTS_ENV)
     if results and not config.pluginmanager.has_plugin("calpolicy-results"):
         config.pluginmanager.register(_ResultsRecorder(Path(results)), "calpolicy-results")
     _route_phase_selection(config)
+
+
+def _refuse_malformed_instants(config: pytest.Config) -> None:
+    """A malformed instant is a usage error (as in the CLI), not a policy failure of S.d or S.f."""
+    for option in ("--calpolicy-now", "--on-call-until"):
+        raw = config.getoption(option, default=None)
+        if raw is None:
+            continue
+        try:
+            datetime.fromisoformat(raw)
+        except ValueError:
+            raise pytest.UsageError(f"{option} must be an ISO-8601 instant, got {raw!r}") from None
 
 
 def _route_phase_selection(config: pytest.Config) -> None:
@@ -143,27 +162,28 @@ class _ResultsRecorder:
         self.handle = path.open("a", encoding="utf-8")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "call" and not (report.failed or report.skipped):
-            return
-        props = dict(report.user_properties)
-        self.handle.write(
-            json.dumps(
-                {
-                    "nodeid": report.nodeid,
-                    "controls": props.get("calpolicy_controls", []),
-                    "status": _status_of(report, props),
-                    "when": report.when,
-                    "message": _message_of(report),
-                    "duration_s": round(report.duration, 4),
-                },
-                default=str,
-            )
-            + "\n"
-        )
-        self.handle.flush()
+        row = result_row(report)
+        if row is not None:
+            self.handle.write(json.dumps(row, default=str) + "\n")
+            self.handle.flush()
 
     def pytest_sessionfinish(self) -> None:
         self.handle.close()
+
+
+def result_row(report: pytest.TestReport) -> dict[str, Any] | None:
+    """The one result line of a test (its call, or the setup/teardown that failed or skipped it)."""
+    if report.when != "call" and not (report.failed or report.skipped):
+        return None
+    props = dict(report.user_properties)
+    return {
+        "nodeid": report.nodeid,
+        "controls": props.get("calpolicy_controls", []),
+        "status": _status_of(report, props),
+        "when": report.when,
+        "message": _message_of(report),
+        "duration_s": round(report.duration, 4),
+    }
 
 
 def _status_of(report: pytest.TestReport, props: dict[str, Any]) -> str:
@@ -182,6 +202,9 @@ def _message_of(report: pytest.TestReport) -> str:
         return "passed only under a waiver: " + "; ".join(waivers)
     if not (report.failed or report.skipped):
         return ""
+    message = dict(report.user_properties).get("calpolicy_message")
+    if message is not None:  # a policy outcome: the checklist text, without pytest's "Failed: " framing
+        return str(message)
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None:
         return str(crash.message)
@@ -261,10 +284,7 @@ def calpolicy_now(pytestconfig: pytest.Config) -> datetime:
     raw = pytestconfig.getoption("--calpolicy-now")
     if not raw:
         return datetime.now(UTC)
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        raise CouldNotCheck(f"--calpolicy-now is not an ISO-8601 instant: {raw!r}") from None
+    parsed = datetime.fromisoformat(raw)  # validated at configure time
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -294,4 +314,4 @@ def data_verdict(clm_log: Any, calpolicy_config: Config, calpolicy_now: datetime
     return check_data(clm_log, calpolicy_config, now=calpolicy_now)
 
 
-__all__ = ["KNOWN", "CouldNotCheck", "enforce", "item_controls", "job_dir"]
+__all__ = ["KNOWN", "CouldNotCheck", "PolicyFailure", "enforce", "item_controls", "job_dir"]

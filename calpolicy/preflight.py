@@ -161,7 +161,11 @@ def build_verdict(
     required: Sequence[str] = PREFLIGHT_IDS,
     suite: str = "preflight",
 ) -> Verdict:
-    """One finding per (test result, control ID); fail closed on skips, silence and missing ``required`` items."""
+    """One finding per (test result, control ID); fail closed on skips, silence and missing ``required`` items.
+
+    ``calpolicy preflight`` and the plugin's end-of-run verdict (``pytest -m preflight``) both build
+    their verdict here, so the two always agree on the same results.
+    """
     findings: list[Finding] = []
     seen: set[str] = set()
     for row in rows:

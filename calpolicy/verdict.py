@@ -33,6 +33,30 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class ItemCounts:
+    """Items (not findings) by outcome: failed, could not be checked, passed — always counted apart."""
+
+    failed: tuple[str, ...]
+    could_not_check: tuple[str, ...]
+    passed: tuple[str, ...]
+
+    @property
+    def total(self) -> int:
+        return len(self.failed) + len(self.could_not_check) + len(self.passed)
+
+
+class PolicyFailure(AssertionError):
+    """A policy test found its item(s) failing; carries the findings so the report can show the evidence.
+
+    Raised by the plugin's ``enforce``; it lives here (not in the plugin) so it needs no pytest import.
+    """
+
+    def __init__(self, findings: list[Finding] | tuple[Finding, ...]) -> None:
+        self.findings = tuple(findings)
+        super().__init__("\n".join(describe(f) for f in self.findings))
+
+
+@dataclass(frozen=True)
 class Verdict:
     """GO only when every finding passed (or was explicitly waived) and at least one check ran."""
 
@@ -53,6 +77,28 @@ class Verdict:
     @property
     def failures(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.status in ("fail", "error"))
+
+    def item_statuses(self) -> dict[str, str]:
+        """One status per checklist item, in first-seen order: any fail → fail, else any error → error.
+
+        Several findings may back one item (one per unit, one per test); the operator counts items, so
+        every headline (CLI and pytest) counts from here and never counts an item twice.
+        """
+        rank = {"fail": 3, "error": 2, "pass": 1, "waived": 0}
+        statuses: dict[str, str] = {}
+        for finding in self.findings:
+            current = statuses.get(finding.id)
+            if current is None or rank.get(finding.status, 3) > rank.get(current, 3):
+                statuses[finding.id] = finding.status
+        return statuses
+
+    def counts(self) -> ItemCounts:
+        statuses = self.item_statuses()
+        return ItemCounts(
+            failed=tuple(i for i, s in statuses.items() if s == "fail"),
+            could_not_check=tuple(i for i, s in statuses.items() if s == "error"),
+            passed=tuple(i for i, s in statuses.items() if s in ("pass", "waived")),
+        )
 
     def by_id(self, finding_id: str) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.id == finding_id)
@@ -79,8 +125,38 @@ def line_evidence(lines: Any, cap: int) -> dict[str, Any]:
 
 
 def format_lines(evidence: dict[str, Any]) -> str:
-    """``lines 3, 7, 9`` or ``lines 3, 7, … (1204 in all)`` for messages."""
-    shown = ", ".join(str(n) for n in evidence.get("lines", []))
+    """``lines 3, 7, 9`` or ``lines 3, 7, … (1204 in all)`` for messages; ``""`` when there are none.
+
+    Some findings use ``lines`` for a line *count* (P0.2.b: the file's length), not a list of line
+    numbers; that is not a location, so it yields ``""`` instead of a crash.
+    """
+    lines = evidence.get("lines")
+    if not isinstance(lines, list | tuple) or not lines:
+        return ""
+    shown = ", ".join(str(n) for n in lines)
     if evidence.get("truncated"):
         return f"lines {shown}, … ({evidence['count']} in all)"
     return f"line {shown}" if evidence.get("count") == 1 else f"lines {shown}"
+
+
+_LINE_KEYS = ("lines", "count", "truncated")
+
+
+def describe(finding: Finding) -> str:
+    """``ID FAIL: message (lines 2, 4)``; the line list is added only when the message lacks it."""
+    where = format_lines(finding.evidence)
+    suffix = f" ({where})" if where and where not in finding.message else ""
+    return f"{finding.id} {finding.status.upper()}: {finding.message}{suffix}"
+
+
+def format_evidence(evidence: dict[str, Any], width: int = 100, max_items: int = 8) -> str:
+    """The evidence other than line numbers as ``key value; key value``, each value cut to ``width``."""
+    parts = []
+    for key, value in evidence.items():
+        if key in _LINE_KEYS and isinstance(evidence.get("lines"), list | tuple):
+            continue
+        text = json.dumps(value, default=str, ensure_ascii=False) if not isinstance(value, str) else value
+        parts.append(f"{key} {text if len(text) <= width else text[: width - 1] + '…'}")
+    if len(parts) > max_items:
+        parts = [*parts[:max_items], f"… ({len(parts) - max_items} more)"]
+    return "; ".join(parts)

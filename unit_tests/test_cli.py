@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from calpolicy.localenv.defects import DEFECTS
-from unit_tests.conftest import NOW, failing_ids, run_cli, verdict_json
+from unit_tests.conftest import FIXTURE_LOG, NOW, failing_ids, run_cli, verdict_json
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_check_data_go_json(healthy_records: list[dict[str, Any]], write_log: Callable[..., Path]) -> None:
@@ -60,11 +65,73 @@ def test_huge_file_is_refused_with_the_setting_named(tmp_path: Path) -> None:
     assert "data.max_file_mb" in result.stdout
 
 
-def test_demo_shows_go_then_stop(tmp_path: Path) -> None:
-    result = run_cli("demo", "--dir", str(tmp_path / "demo"), "--trades", "200", cwd=tmp_path)
+def test_demo_shows_go_then_stop_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    """The temporary environment (a calpolicy.toml pointing at dead ports) is removed without --keep/--dir."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    result = run_cli("demo", "--trades", "200", cwd=tmp_path, env={**os.environ, "TMPDIR": str(temp)})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "GO — CLM data gate" in result.stdout
     assert "STOP — CLM data gate" in result.stdout
+    assert "demo: removed" in result.stdout
+    assert not list(temp.glob("calpolicy-demo-*"))
+
+
+def test_demo_trades_must_be_positive() -> None:
+    result = run_cli("demo", "--trades", "-5")
+    assert result.returncode == 2
+    assert "--trades: must be at least 1, got -5" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_is_accepted_after_the_subcommand(tmp_path: Path) -> None:
+    strict = tmp_path / "strict.toml"
+    strict.write_text("[cadence]\nmin_trades = 100\n")
+    after = run_cli("check-data", str(FIXTURE_LOG), "--config", str(strict), "--now", "2026-02-06T00:30:00")
+    before = run_cli("--config", str(strict), "check-data", str(FIXTURE_LOG), "--now", "2026-02-06T00:30:00")
+    assert after.returncode == before.returncode == 1
+    assert "fewer than cadence.min_trades = 100" in after.stdout
+    assert after.stdout == before.stdout
+    missing = run_cli("check-data", "--config", str(tmp_path / "nope.toml"))
+    assert missing.returncode == 2
+    assert "nope.toml" in missing.stderr
+
+
+def test_a_malformed_instant_is_a_usage_error_everywhere() -> None:
+    for args in (("check-data", "--now", "notadate"), ("preflight", "--on-call-until", "tomorrow")):
+        result = run_cli(*args)
+        assert result.returncode == 2, args
+        assert "must be an ISO-8601 instant" in result.stderr
+
+
+def test_missing_and_empty_files_are_failed_as_the_readme_says(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert run_cli("check-data", str(empty)).returncode == 1
+    assert run_cli("check-data", str(tmp_path / "absent.jsonl")).returncode == 1
+    readme = (REPO / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| P0.2.a |"))
+    assert "missing or empty: **failed** (exit 1" in row
+
+
+def test_help_and_usage_errors_import_no_heavy_library() -> None:
+    """``calpolicy --help`` took 1–5 s importing pandas, pandera, pyarrow and redis (timed in benchmarks/)."""
+    probe = (
+        "import sys\nfrom calpolicy.cli import main\n"
+        "for argv in (['--help'], ['demo', '--trades', '-5'], ['check-data', '--now', 'x']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        "heavy = ('pandas', 'pandera', 'pyarrow', 'redis', 'sklearn', 'pydantic')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+
+
+def test_the_headline_counts_failed_unknown_and_passed_apart(tmp_path: Path) -> None:
+    """"17 of 17 items failed" for a missing file (16 never checked) was wrong."""
+    first = run_cli("check-data", str(tmp_path / "absent.jsonl")).stdout.splitlines()[0]
+    assert ": 1 of 17 items failed (P0.2.a); 16 could not be checked (P0.2.b, " in first
+    assert first.endswith("; 0 passed")
 
 
 def test_one_cause_behind_many_items_is_said_once(tmp_path: Path) -> None:

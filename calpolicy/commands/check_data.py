@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from calpolicy.clm import check_data, read_clm_for
 from calpolicy.commands.common import config_from, emit, parse_instant
-from calpolicy.waivers import apply_waivers
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,9 +17,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    now = parse_instant(args.now, "--now")
     config = config_from(args)
+    from calpolicy.clm import check_data, read_clm_for  # pandas/pyarrow: only once the arguments are good
+    from calpolicy.waivers import apply_waivers
+
     if args.path:
         config = config.with_overrides({"paths.clm_file": args.path}, "command line")
-    now = parse_instant(args.now, "--now")
     verdict = apply_waivers(check_data(read_clm_for(config), config, now=now), config.waivers)
     return emit(verdict, f"CLM data gate on {config.paths.clm_file}", args.json, args.verbose)

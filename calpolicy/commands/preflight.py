@@ -7,7 +7,6 @@ import json
 import math
 
 from calpolicy.commands.common import UsageError, config_from, parse_instant
-from calpolicy.preflight import render, run_preflight
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,10 +27,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config_from(args)  # a broken config is a usage error (exit 2) before any probe runs
     parse_instant(args.now, "--now")
+    parse_instant(args.on_call_until, "--on-call-until")  # malformed is a usage error, as --now is
     if not math.isfinite(args.timeout) or args.timeout <= 0:
         raise UsageError(f"--timeout must be a positive, finite number of seconds, got {args.timeout!r}")
+    config_from(args)  # a broken config is a usage error (exit 2) before any probe runs
+    from calpolicy.preflight import render, run_preflight
+
     outcome = run_preflight(
         config_path=getattr(args, "config", None),
         operator=args.operator,

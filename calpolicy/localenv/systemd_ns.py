@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -44,6 +44,33 @@ class SystemdUnavailable(RuntimeError):
     """This machine cannot boot a private systemd (not root, no unshare/nsenter, no systemd binary)."""
 
 
+HIDDEN_IN_NAMESPACE = ("/tmp", "/var/tmp")
+
+
+def _hidden(path: str) -> bool:
+    return any(path == top or path.startswith(top + "/") for top in HIDDEN_IN_NAMESPACE)
+
+
+def unit_interpreter(
+    executable: str = sys.executable, which: Callable[[str], str | None] = shutil.which
+) -> str:
+    """A Python the namespace's units can run: the namespace mounts a fresh, empty /tmp and /var/tmp.
+
+    A venv under /tmp is common; its ``bin/python`` is a symlink, so the real interpreter behind it (or
+    the system's ``python3``) is used instead — the units only need the standard library. When every
+    candidate lives under /tmp, the reason is said plainly instead of a raw ``systemd-run`` error.
+    """
+    candidates = [executable, os.path.realpath(executable), which("python3")]
+    for candidate in candidates:
+        if candidate and not _hidden(os.path.abspath(candidate)) and os.access(candidate, os.X_OK):
+            return str(candidate)
+    raise SystemdUnavailable(
+        f"the Python interpreter {executable} lives under /tmp or /var/tmp, which the systemd namespace "
+        "replaces with an empty tmpfs, and no python3 outside them was found: "
+        "install calpolicy (its venv) outside /tmp"
+    )
+
+
 def unavailable_reason() -> str | None:
     """Why a namespace cannot be booted here, or None when it can."""
     if os.geteuid() != 0:
@@ -53,6 +80,10 @@ def unavailable_reason() -> str | None:
             return f"`{tool}` is not installed"
     if not Path(SYSTEMD).exists():
         return f"{SYSTEMD} does not exist"
+    try:
+        unit_interpreter()
+    except SystemdUnavailable as error:
+        return str(error)
     return None
 
 
@@ -143,7 +174,7 @@ class SystemdNamespace:
         self.run("systemd-run", f"--unit={unit}", "--quiet", *props, *argv)
 
     def start_python(self, unit: str, code: str, properties: Sequence[str] = ()) -> None:
-        self.start_unit(unit, [sys.executable, "-u", "-c", code], properties)
+        self.start_unit(unit, [unit_interpreter(), "-u", "-c", code], properties)
 
     def start_healthy(self, unit: str) -> None:
         """A unit that logs one JSON INFO line (the AI engine's shape) and then runs quietly."""
@@ -185,7 +216,9 @@ class SystemdNamespace:
         if self.run("test", "-e", f"{_UNIT_DIR}/{unit}.service", check=False).returncode == 0:
             self.run("rm", "-f", f"{_UNIT_DIR}/{unit}.service")
             self.run("systemctl", "daemon-reload")
-        wait_for(lambda: self.load_state(unit) == "not-found", 10, f"{unit} to be unloaded")
+        # systemd collects a stopped transient unit only once its cgroup is reported empty; on a busy host
+        # the first collection after boot has been seen to take ~45 s, so allow well beyond that
+        wait_for(lambda: self.load_state(unit) == "not-found", 90, f"{unit} to be unloaded")
 
     def active_state(self, unit: str) -> str:
         return self.run("systemctl", "show", "-p", "ActiveState", "--value", unit).stdout.strip()

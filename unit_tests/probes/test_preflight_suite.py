@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -215,3 +219,39 @@ def test_the_command_prints_json(healthy: LocalEnvironment, capsys: pytest.Captu
     assert document["verdict"] == "GO"
     assert document["exit_code"] == 0
     assert {f["id"] for f in document["findings"]} >= set(PREFLIGHT_IDS)
+
+
+def _headline_of(text: str) -> str:
+    """The verdict line, without its duration (the only part that may differ between two runs)."""
+    line = next(ln for ln in reversed(text.splitlines()) if ln.startswith(("GO —", "STOP")))
+    return re.sub(r" in \d+\.\d s: ", ": ", line)
+
+
+@pytest.mark.parametrize("case", ["GO", "STOP"])
+def test_calpolicy_preflight_and_pytest_m_preflight_agree(
+    healthy: LocalEnvironment, case: str, tmp_path: Path
+) -> None:
+    """The operator's two commands give the same verdict on the same inputs (run from outside the checkout)."""
+    if case == "STOP":
+        _fail_unit(healthy)
+        healthy.set_halt("quantum:global:kill_switch", "1")
+    config = str(healthy.write_config())
+    until = _until()
+    cli = subprocess.run(
+        [sys.executable, "-m", "calpolicy.cli", "preflight", "--config", config, "--operator", "ana",
+         "--on-call-until", until],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    plain = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "preflight", "--calpolicy-config", config,
+         "--operator", "ana", "--on-call-until", until],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    expected_exit = EXIT_GO if case == "GO" else EXIT_STOP
+    assert cli.returncode == expected_exit, cli.stdout + cli.stderr
+    assert plain.returncode == expected_exit, plain.stdout[-3000:]
+    assert _headline_of(cli.stdout) == _headline_of(plain.stdout)
+    assert _headline_of(cli.stdout).startswith(case)
+    if case == "STOP":
+        assert "items failed (P0.1.b, S.e)" in _headline_of(plain.stdout)
+        assert "FAIL  P0.1.b" in plain.stdout
