@@ -7,11 +7,13 @@ logs start from a healthy log that gives GO (checked below), so "never GO" is a 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import resource
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,11 +64,19 @@ class Gate:
         return str(self.finding(control)["message"])
 
 
+@functools.cache
+def _empty_config() -> Path:
+    """An empty calpolicy.toml (the checklist's defaults); a config must be a regular file, not /dev/null."""
+    path = Path(tempfile.mkdtemp(prefix="calpolicy-adversarial-")) / "calpolicy.toml"
+    path.write_text("")
+    return path
+
+
 def run_gate(path: Path | str, *, prefix: tuple[str, ...] = ()) -> Gate:
     """``calpolicy check-data PATH --json`` in a child, measured by a wrapper process of its own."""
     command = [*prefix, CALPOLICY, "check-data", str(path), "--json", "--now", NOW.isoformat()]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALPOLICY")}
-    env["CALPOLICY_CONFIG"] = os.devnull  # no stray calpolicy.toml from the working directory
+    env["CALPOLICY_CONFIG"] = str(_empty_config())  # no stray calpolicy.toml from the working directory
     out = subprocess.run(
         [sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, timeout=330, env=env
     )
