@@ -19,12 +19,13 @@ from calpolicy.clm.fields import MODEL_PREDICTIONS_KEY, PRICE_AND_PNL, SIDES_LON
 from calpolicy.clm.reader import TradeLog
 from calpolicy.clm.schema import schema_violations
 from calpolicy.config import Config
-from calpolicy.controls import EXTRA
+from calpolicy.controls import DATA, registered
 from calpolicy.verdict import Finding, Verdict, format_lines, line_evidence
 
 _PLACEHOLDER_MODEL = re.compile(r"(?:^|_)(?:none|null|nan)$", re.IGNORECASE)
 _PLACEHOLDER_REASONS = {"unknown", "none", "null", ""}
-_EXTRA_IDS = tuple(control for control in EXTRA if control.startswith("CLM."))
+# Every item this gate answers for, from the registry; an unreadable log leaves each of them "not checked".
+DATA_IDS = registered(producer=DATA)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ def _unreadable(log: TradeLog) -> Verdict:
     first = Finding("P0.2.a", status, log.read_error or "CLM file unavailable", {"path": str(log.path)})
     rest = [
         Finding(control, "error", f"not checked: {log.read_error}", {"path": str(log.path)})
-        for control in ("P0.2.b", "P0.2.c", "P0.2.d", "P0.2.e", "S.a", "S.f", *_EXTRA_IDS)
+        for control in DATA_IDS
+        if control != "P0.2.a"
     ]
     return Verdict((first, *rest))
 
