@@ -132,3 +132,30 @@ def test_interval_must_lie_strictly_above_zero(lower: float, ok: bool) -> None:
 )
 def test_not_worse_at_the_allowed_degradation(before: float, after: float, allowed: float, ok: bool) -> None:
     assert not_worse(before, after, allowed) is ok
+
+
+def test_latency_evidence_names_statistic_value_bound_and_every_figure() -> None:
+    assert latency_finding(STATS, "p99", 25.0).evidence == {
+        "statistic": "p99", "value_ms": 20.0, "max_latency_ms": 25.0,
+        "samples": 100, "min_ms": 0.1, "p50_ms": 1.0, "p99_ms": 20.0, "max_ms": 50.0,
+    }  # fmt: skip
+    with pytest.raises(ValueError, match=r"^unknown latency statistic 'p90'; expected one of max, p99, p50$"):
+        latency_value(STATS, "p90")
+
+
+def test_backlog_evidence_lists_every_group_checked_pass_or_fail() -> None:
+    groups = [_group(1, None, "calm"), _group(30, 40, "late"), _group(50, 0, "stuck")]
+    expected = {
+        "max_backlog": 10,
+        "groups": [
+            {"stream": "quantum:stream:trade.closed", "group": "calm", "pending": 1, "lag": None},
+            {"stream": "quantum:stream:trade.closed", "group": "late", "pending": 30, "lag": 40},
+            {"stream": "quantum:stream:trade.closed", "group": "stuck", "pending": 50, "lag": 0},
+        ],
+    }
+    failing = backlog_finding(groups, 10)
+    assert failing.evidence == expected
+    assert failing.message.endswith(
+        "group late: pending 30, lag 40; quantum:stream:trade.closed group stuck: pending 50, lag 0"
+    )
+    assert backlog_finding(groups, 100).evidence == {**expected, "max_backlog": 100}
