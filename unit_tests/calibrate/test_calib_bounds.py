@@ -11,6 +11,7 @@ import pytest
 from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import Proposal, propose
 from calpolicy.config import Config
+from calpolicy.controls import BOUNDS, registered
 from unit_tests.calibrate.synth import MODELS, draw, frame_log
 
 CONFIG = Config()
@@ -71,7 +72,7 @@ def _status(verdict, control: str, model: str | None = None) -> set[str]:
 def test_every_bound_reports_per_item(good) -> None:
     proposal, log = good
     verdict = check_bounds(proposal, CONFIG, log)
-    assert {f.id for f in verdict.findings} == {"P2.2.a", "P2.2.b", "P2.2.c", "P2.2.d"}
+    assert {f.id for f in verdict.findings} == set(registered(producer=BOUNDS))
     assert len(verdict.by_id("P2.2.a")) == len(verdict.by_id("P2.2.c")) == 1 + len(MODELS)
     assert all(f.evidence["data_points"] > 0 for f in verdict.by_id("P2.2.a"))
 
@@ -154,3 +155,43 @@ def test_round_tripped_proposal_gets_the_same_verdict(good) -> None:
     proposal, _ = good
     again = Proposal.from_json(proposal.to_json())
     assert json.loads(check_bounds(again, CONFIG).to_json()) == json.loads(check_bounds(proposal, CONFIG).to_json())
+
+
+def test_p22b_at_exactly_its_thresholds(good) -> None:
+    """Improvement exactly ``min_improvement`` is enough; an interval whose lower bound is exactly 0 is not."""
+    proposal, _ = good
+    lo, hi = proposal.models["ensemble"].interval
+    assert lo > 0
+    exactly = _with_model(proposal, "ensemble", improvement=CONFIG.calibration.min_improvement)
+    assert _status(check_bounds(exactly, CONFIG), "P2.2.b") == {"pass"}
+    touching = _with_model(proposal, "ensemble", interval=(0.0, hi))
+    (finding,) = check_bounds(touching, CONFIG).by_id("P2.2.b")
+    assert (finding.status, finding.message.endswith("the interval reaches zero, it may be noise")) == ("fail", True)
+    assert _status(check_bounds(_with_model(proposal, "ensemble", interval=(1e-9, hi)), CONFIG), "P2.2.b") == {"pass"}
+
+
+def test_p22c_equal_brier_is_not_worse(good) -> None:
+    proposal, _ = good
+    before = proposal.models["xgb"].brier_before
+    assert _status(check_bounds(_with_model(proposal, "xgb", brier_after=before), CONFIG), "P2.2.c", "xgb") == {"pass"}
+
+
+def test_p22_too_little_evidence_stops_b_and_c(good) -> None:
+    proposal, _ = good
+    small = _with_model(proposal, "ensemble", n_evaluated=CONFIG.calibration.min_trades_for_decision - 1)
+    verdict = check_bounds(small, CONFIG)
+    assert _status(verdict, "P2.2.b") == {"fail"}
+    assert "insufficient evidence" in verdict.by_id("P2.2.b")[0].message
+    assert _status(verdict, "P2.2.c", "ensemble") == {"fail"}
+    enough = _with_model(proposal, "ensemble", n_evaluated=CONFIG.calibration.min_trades_for_decision)
+    assert _status(check_bounds(enough, CONFIG), "P2.2.b") == {"pass"}
+
+
+def test_p22a_a_move_of_exactly_the_band_passes(good) -> None:
+    proposal, _ = good
+    band = CONFIG.calibration.max_confidence_change
+    shifted = _with_model(proposal, "xgb", x=(0.0, 0.5, 1.0), y=(band, 0.5, 1.0))
+    (finding,) = [f for f in check_bounds(shifted, CONFIG).by_id("P2.2.a") if f.evidence["model"] == "xgb"]
+    assert (finding.status, finding.evidence["max_change"]) == ("pass", band)
+    beyond = _with_model(proposal, "xgb", x=(0.0, 0.5, 1.0), y=(band + 1e-6, 0.5, 1.0))
+    assert _status(check_bounds(beyond, CONFIG), "P2.2.a", "xgb") == {"fail"}
