@@ -139,5 +139,5 @@ def test_clm_option_overrides_the_configured_log(pytester: pytest.Pytester) -> N
         "    assert calpolicy_config.sources['paths.clm_file'] == '--clm'\n"
         "    assert data_verdict.by_id('P0.2.a')[0].status == 'fail'\n",
     )
-    code, rows = _rows(pytester, "--clm", "/nonexistent/clm.jsonl")
+    _code, rows = _rows(pytester, "--clm", "/nonexistent/clm.jsonl")
     assert rows[0]["status"] == "pass", rows[0]["message"]
