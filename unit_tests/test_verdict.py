@@ -89,3 +89,12 @@ def test_line_evidence_is_capped_and_says_so() -> None:
 )
 def test_format_lines(evidence: dict[str, object], text: str) -> None:
     assert format_lines(evidence) == text
+
+
+def test_json_writes_paths_and_instants_in_evidence_as_text() -> None:
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    evidence = {"path": Path("/data/clm.jsonl"), "at": datetime(2026, 11, 20, tzinfo=UTC)}
+    (finding,) = json.loads(Verdict((Finding("P0.2.a", "pass", "ok", evidence),)).to_json())["findings"]
+    assert finding["evidence"] == {"path": "/data/clm.jsonl", "at": "2026-11-20 00:00:00+00:00"}
