@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+# Loaded before pytester snapshots sys.modules: numpy refuses a second import into one process, and the
+# in-process runs below import the data gate.
+import calpolicy.clm  # noqa: F401
+
 pytest_plugins = ("pytester",)
 
 HEADER = "import pytest\nfrom calpolicy.plugin import CouldNotCheck\npytestmark = pytest.mark.preflight\n"
@@ -141,3 +145,90 @@ def test_clm_option_overrides_the_configured_log(pytester: pytest.Pytester) -> N
     )
     _code, rows = _rows(pytester, "--clm", "/nonexistent/clm.jsonl")
     assert rows[0]["status"] == "pass", rows[0]["message"]
+
+
+def test_the_results_recorder_is_registered_once_even_if_configured_twice(pytester: pytest.Pytester) -> None:
+    from calpolicy import plugin
+
+    results = pytester.path / "a" / "b" / "results.jsonl"  # missing parent folders are created
+    config = pytester.parseconfigure("--calpolicy-results", str(results))
+    first = config.pluginmanager.get_plugin("calpolicy-results")
+    assert isinstance(first, plugin._ResultsRecorder)
+    plugin.pytest_configure(config)
+    recorders = [p for p in config.pluginmanager.get_plugins() if isinstance(p, plugin._ResultsRecorder)]
+    assert recorders == [first]
+    assert results.parent.is_dir()
+
+
+def test_the_results_file_can_also_come_from_the_environment(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results = pytester.path / "deep" / "er" / "env.jsonl"
+    monkeypatch.setenv("CALPOLICY_RESULTS", str(results))
+    _policy_suite(pytester, '@pytest.mark.control("S.a")\ndef test_ok():\n    pass\n')
+    assert pytester.runpytest_inprocess("-p", "no:cacheprovider").ret == 0
+    (row,) = [json.loads(line) for line in results.read_text().splitlines()]
+    assert (row["controls"], row["status"]) == (["S.a"], "pass")
+    assert round(row["duration_s"], 4) == row["duration_s"]
+
+
+def test_the_refusal_names_each_offending_test_on_its_own_line(pytester: pytest.Pytester) -> None:
+    _policy_suite(
+        pytester,
+        '@pytest.mark.control("P9.9.z")\ndef test_typo():\n    pass\n'
+        "def test_untraced():\n    pass\n",
+    )
+    outcome = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    assert outcome.ret == pytest.ExitCode.USAGE_ERROR
+    start = outcome.errlines.index("ERROR: calpolicy traceability check failed:")
+    assert outcome.errlines[start + 1 : start + 3] == [
+        "  policy_tests/test_items.py::test_typo: unknown control ID(s) P9.9.z",
+        "  policy_tests/test_items.py::test_untraced: policy test carries no @pytest.mark.control(...) ID",
+    ]
+
+
+def test_a_failed_item_shows_its_message_not_a_traceback(pytester: pytest.Pytester) -> None:
+    _policy_suite(
+        pytester,
+        "from calpolicy.plugin import enforce\nfrom calpolicy.verdict import Finding, Verdict\n"
+        '@pytest.mark.control("S.a")\ndef test_few():\n'
+        '    enforce(Verdict((Finding("S.a", "fail", "12 trades, fewer than 50"),)), "S.a")\n',
+    )
+    outcome = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    assert outcome.ret == 1
+    text = "\n".join(outcome.outlines)
+    assert "S.a FAIL: 12 trades, fewer than 50" in text
+    assert "def test_few" not in text  # pytrace=False: the operator sees the finding, not our source
+    assert "plugin.py" not in text
+
+
+def _report(outcome: str, longrepr: object) -> pytest.TestReport:
+    return pytest.TestReport("t.py::test", ("t.py", 1, "test"), {}, outcome, longrepr, "call")  # type: ignore[arg-type]
+
+
+def test_the_message_of_a_report_whatever_shape_its_longrepr_has() -> None:
+    from calpolicy.plugin import _message_of
+
+    assert _message_of(_report("passed", None)) == ""
+    assert _message_of(_report("skipped", ("t.py", 3, "Skipped: no operator"))) == "Skipped: no operator"
+    assert _message_of(_report("failed", "a plain text failure")) == "a plain text failure"
+
+
+def test_the_phase_marker_alone_runs_the_policy_suite_in_process(pytester: pytest.Pytester) -> None:
+    """With only ``-m <phase>`` and the project's testpaths, the shipped policy suite is collected instead."""
+    pytester.makeini("[pytest]\ntestpaths = unit\n")
+    pytester.mkdir("unit")
+    (pytester.path / "unit" / "test_unit.py").write_text("def test_unit():\n    pass\n")
+
+    def collected(*args: str) -> list[str]:
+        outcome = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--noconftest", "--collect-only", "-q", *args)
+        return [line for line in outcome.outlines if "::" in line]
+
+    routed = collected("-m", "preflight")
+    assert routed
+    assert "unit/test_unit.py::test_unit" not in routed
+    assert any("test_system_health.py" in line for line in routed)
+    assert collected("-m", "not preflight") == ["unit/test_unit.py::test_unit"]
+    assert collected("-m", "slow") == []  # not a phase: left alone, nothing in unit/ carries it
+    assert collected() == ["unit/test_unit.py::test_unit"]
+    assert collected("unit", "-m", "preflight") == []  # an explicit path is never rerouted
