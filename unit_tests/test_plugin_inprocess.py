@@ -99,10 +99,17 @@ def test_tests_outside_the_policy_suite_need_no_control_id(pytester: pytest.Pyte
 
 
 def test_phase_markers_and_control_are_registered(pytester: pytest.Pytester) -> None:
-    _policy_suite(pytester, '@pytest.mark.control("S.a")\ndef test_ok():\n    pass\n')
-    outcome = pytester.runpytest_inprocess("--markers")
-    for marker in ("preflight:", "lockdown:", "proposal:", "report:", "apply:", "watch:", "control(*ids):"):
-        assert any(line.startswith(f"@pytest.mark.{marker}") for line in outcome.outlines), marker
+    text = " ".join(" ".join(pytester.runpytest_inprocess("--markers").outlines).split())
+    for line in (
+        "@pytest.mark.preflight: Phase 0 and the absolute stop signals: must be green before anything runs",
+        "@pytest.mark.lockdown: Phase 1: the calibration run writes nothing and reads only the CLM file",
+        "@pytest.mark.proposal: Phase 2: allowed operations and the hard safety bounds, on a job's proposal",
+        "@pytest.mark.report: Phase 3: the review report is complete",
+        "@pytest.mark.apply: Phase 4.1: atomic apply, archive and reload",
+        "@pytest.mark.watch: Phase 4.2: the post-apply watch",
+        "@pytest.mark.control(*ids): the checklist item IDs this test enforces",
+    ):
+        assert line in text, line
 
 
 def _fixture_suite(pytester: pytest.Pytester, body: str) -> None:
@@ -232,3 +239,25 @@ def test_the_phase_marker_alone_runs_the_policy_suite_in_process(pytester: pytes
     assert collected("-m", "slow") == []  # not a phase: left alone, nothing in unit/ carries it
     assert collected() == ["unit/test_unit.py::test_unit"]
     assert collected("unit", "-m", "preflight") == []  # an explicit path is never rerouted
+
+
+def test_help_lists_every_option_with_its_explanation(pytester: pytest.Pytester) -> None:
+    """What ``pytest --help`` tells the operator, under the gate's own heading."""
+    text = " ".join(" ".join(pytester.runpytest_inprocess("--help").outlines).split())
+    block = text[text.index("calpolicy policy gate:") :]
+    for option, explanation in (
+        ("--calpolicy-config=CALPOLICY_CONFIG", "calpolicy.toml to use (else CALPOLICY_CONFIG)"),
+        ("--clm=CLM", "CLM trade log to check (overrides paths.clm_file)"),
+        ("--calpolicy-now=CALPOLICY_NOW", "ISO-8601 instant to judge freshness against (default: now)"),
+        ("--operator=OPERATOR", "name of the operator attesting availability (S.d)"),
+        ("--on-call-until=ON_CALL_UNTIL", "ISO-8601 end of the operator's on-call period"),
+        ("--job=JOB", "job folder whose proposal/report the phase 1-3 tests check"),
+        ("--calpolicy-results=CALPOLICY_RESULTS", "write one JSON line per test to this file"),
+    ):
+        assert f"{option} {explanation}" in block, option
+
+
+def test_options_default_to_unset(pytester: pytest.Pytester) -> None:
+    config = pytester.parseconfig()
+    for option in ("--calpolicy-config", "--clm", "--calpolicy-now", "--operator", "--on-call-until", "--job"):
+        assert config.getoption(option) is None, option
