@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from calpolicy.preflight import (
     PREFLIGHT_DIRS,
     PREFLIGHT_IDS,
@@ -92,19 +94,34 @@ def test_a_short_failure_is_not_trimmed() -> None:
 
 
 def test_a_real_run_on_a_host_where_nothing_answers_stops_with_every_item(
-    healthy_records: list[dict[str, Any]], write_log: Callable[..., Path], tmp_path: Path
+    healthy_records: list[dict[str, Any]],
+    write_log: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Every option reaches the child: the config (its dead Redis URL), the log, the instant, the operator
+    and extra pytest arguments; and a results file named in our own environment is not written to."""
+    parents_results = tmp_path / "parent-results.jsonl"
+    monkeypatch.setenv("CALPOLICY_RESULTS", str(parents_results))
     log = write_log(healthy_records)
-    run = run_preflight(config_path=_dead_config(tmp_path), clm=str(log), now=NOW.isoformat())
+    run = run_preflight(
+        config_path=_dead_config(tmp_path), clm=str(log), now=NOW.isoformat(), operator="ana",
+        on_call_until="2099-01-01T00:00:00+00:00", extra=("-k", "not test_unit_is_active"),
+    )  # fmt: skip
     assert run.returncode == 1
     assert not run.verdict.go
     assert {f.id for f in run.verdict.findings} == set(PREFLIGHT_IDS)
     assert run.verdict.by_id("CLM.parse")[0].status == "pass"
-    assert run.verdict.by_id("S.e")[0].status == "error"
-    assert run.verdict.by_id("S.d")[0].status == "fail"  # no operator named
+    assert "S.f" in {f.id for f in run.verdict.findings if f.status == "pass"}  # judged at NOW: not starved
+    (halt,) = run.verdict.by_id("S.e")
+    assert (halt.status, "redis://127.0.0.1:1/0" in halt.message) == ("error", True)
+    assert run.verdict.by_id("S.d")[0].status == "pass"  # the operator reached the child
+    for unit_item in ("P0.1.a", "P0.1.b", "P0.1.c", "P0.1.d"):  # deselected by the extra -k
+        assert [f.message for f in run.verdict.by_id(unit_item)] == ["no preflight test ran for this item"]
     assert run.rows
     assert run.duration_s > 0
     assert run.verdict == build_verdict(run.rows, run.returncode, run.output_tail)
+    assert not parents_results.exists()
 
 
 def test_a_run_past_its_deadline_is_could_not_check(tmp_path: Path) -> None:
@@ -114,3 +131,17 @@ def test_a_run_past_its_deadline_is_could_not_check(tmp_path: Path) -> None:
     assert (finding.id, finding.status) == (RUN_ID, "error")
     assert finding.message.startswith("the preflight ran no test (pytest timed out): the preflight suite did not")
     assert json.loads(run.verdict.to_json())["exit_code"] == 3
+
+
+def test_render_trims_at_six_lines_by_default_and_keeps_an_empty_message_empty() -> None:
+    eight = "\n".join(f"l{n}" for n in range(8))
+    text = render(_run([Finding("S.c", "fail", eight, {}), Finding("S.e", "fail", "", {})]))
+    assert "… (2 more lines)" in text
+    assert "l5" in text
+    assert "l6" not in text
+    assert "  FAIL  S.e" in [line.rstrip() for line in text.splitlines()]
+
+
+def test_render_names_the_test_behind_an_error_too() -> None:
+    text = render(_run([Finding("S.e", "error", "redis refused", {"test": "policy_tests/stop_signals/h.py::t"})]))
+    assert text.splitlines()[-1].strip() == "[policy_tests/stop_signals/h.py::t]"
