@@ -136,3 +136,21 @@ def test_a_row_without_control_ids_is_named_as_such() -> None:
     rows = [*_rows(), {"nodeid": "x", "controls": [], "status": "fail", "message": "collection error"}]
     verdict = build_verdict(rows, 1)
     assert [f.status for f in verdict.by_id("(no control ID)")] == ["fail"]
+
+
+def test_the_run_finding_quotes_the_last_800_characters_of_pytests_output() -> None:
+    tail = "a" * 200 + "b" * 800
+    (nothing,) = build_verdict([], 5, tail).findings
+    assert nothing.message == "the preflight ran no test (pytest exited with status 5): " + "b" * 800
+    assert nothing.evidence == {}
+    (abnormal,) = build_verdict(_rows(), 2, tail).by_id(RUN_ID)
+    assert abnormal.message == "the preflight run did not complete normally (pytest exit 2): " + "b" * 800
+    assert build_verdict([], 4).findings[0].message == "the preflight ran no test (pytest exited with status 4): "
+
+
+def test_missing_items_and_missing_messages_are_stated_plainly() -> None:
+    verdict = build_verdict(_rows(skip=("S.b",)), 0)
+    assert verdict.by_id("S.b")[0].evidence == {}
+    rows = _rows()
+    rows[0] = {**rows[0], "status": "fail", "message": None}
+    assert build_verdict(rows, 1).findings[0].message == "(no message)"

@@ -4,6 +4,7 @@ and a real run against a host where nothing answers (every live item "could not 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -119,7 +120,10 @@ def test_a_real_run_on_a_host_where_nothing_answers_stops_with_every_item(
     for unit_item in ("P0.1.a", "P0.1.b", "P0.1.c", "P0.1.d"):  # deselected by the extra -k
         assert [f.message for f in run.verdict.by_id(unit_item)] == ["no preflight test ran for this item"]
     assert run.rows
-    assert run.duration_s > 0
+    assert 0 < run.duration_s < 600
+    tail = run.output_tail.splitlines()
+    assert len(tail) == 15  # the failures print far more; only the last 15 lines are kept
+    assert re.fullmatch(r"\d+ failed, .* in [\d.]+s", tail[-1]), tail[-1]
     assert run.verdict == build_verdict(run.rows, run.returncode, run.output_tail)
     assert not parents_results.exists()
 
