@@ -10,6 +10,7 @@ import pytest
 
 from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import Proposal, propose
+from calpolicy.clm.reader import parse_clm_bytes
 from calpolicy.config import Config
 from calpolicy.controls import BOUNDS, registered
 from unit_tests.calibrate.synth import MODELS, draw, frame_log
@@ -195,3 +196,35 @@ def test_p22a_a_move_of_exactly_the_band_passes(good) -> None:
     assert (finding.status, finding.evidence["max_change"]) == ("pass", band)
     beyond = _with_model(proposal, "xgb", x=(0.0, 0.5, 1.0), y=(band + 1e-6, 0.5, 1.0))
     assert _status(check_bounds(beyond, CONFIG), "P2.2.a", "xgb") == {"fail"}
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "problem"),
+    [
+        ((0.0, 1.0), (0.0, 1.2), "the map leaves [0, 1]"),
+        ((0.0, 1.0), (-0.1, 1.0), "the map leaves [0, 1]"),
+        ((0.0, 0.5, 0.5, 1.0), (0.0, 0.5, 0.5, 1.0), "map knots x are not strictly increasing"),
+        ((0.1, 0.5, 0.9), (0.1, 0.5, 0.9), "map covers [0.1, 0.9], not the whole of [0, 1]"),
+        ((0.0, 0.5, 1.0), (0.2, 0.1, 1.0), "the map is not non-decreasing (a higher confidence would map lower)"),
+        ((0.0,), (0.0,), "the map is not a finite list of at least two (x, y) knots"),
+        ((0.0, 0.5, 1.0), (0.0, 1.0), "the map is not a finite list of at least two (x, y) knots"),
+        ((0.0, None, 1.0), (0.0, 0.5, 1.0), "the map is not a finite list of at least two (x, y) knots"),
+        ((0.0, 0.5, 1.0), (0.0, None, 1.0), "the map is not a finite list of at least two (x, y) knots"),
+    ],
+)
+def test_each_malformed_map_is_named_exactly(good, x, y, problem) -> None:
+    proposal, _ = good
+    verdict = check_bounds(_with_model(proposal, "xgb", x=x, y=y), CONFIG)
+    (finding,) = [f for f in verdict.by_id("P2.2.a") if f.evidence["model"] == "xgb"]
+    assert (finding.status, finding.message) == ("fail", f"xgb: {problem}")
+    assert finding.evidence == {"model": "xgb", "band": 0.15, "knots": len(x)}
+
+
+def test_a_log_whose_data_points_cannot_be_read_is_could_not_check_for_p22a(good) -> None:
+    proposal, _ = good
+    broken = parse_clm_bytes(b"not json\n", "broken.jsonl")
+    errors = [f for f in check_bounds(proposal, CONFIG, broken).by_id("P2.2.a") if f.status == "error"]
+    assert [(f.message, f.evidence) for f in errors] == [(
+        "could not read the data points to check the band at: "
+        "the CLM log has 1 unparseable line(s); run the data gate", {},
+    )]  # fmt: skip
