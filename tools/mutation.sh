@@ -3,6 +3,8 @@
 #
 #   tools/mutation.sh                          every gate module
 #   tools/mutation.sh calpolicy/verdict.py     one module (several may be given)
+#   MUTATION_ONLY='calpolicy.clm.checks.x__duplicates*' tools/mutation.sh calpolicy/clm/checks.py
+#                                              only the mutants whose names match (fnmatch patterns)
 #
 # Each module is mutated in a throw-away copy of this worktree (mutmut writes a mutants/ folder next to
 # pyproject.toml) and only its fast tests run against each mutant: no systemd, no child pytest whose
@@ -53,7 +55,8 @@ for module in "${modules[@]}"; do
     fi
   } >> "$stage/pyproject.toml"
   echo "== $module  (tests: $tests)"
-  (cd "$stage" && "$mutmut" run --max-children "${MUTATION_JOBS:-2}" > mutmut.log 2>&1) || {
+  # shellcheck disable=SC2086  # MUTATION_ONLY holds zero or more patterns
+  (cd "$stage" && "$mutmut" run --max-children "${MUTATION_JOBS:-2}" ${MUTATION_ONLY:-} > mutmut.log 2>&1) || {
     echo "mutation: mutmut failed on $module; see $stage/mutmut.log" >&2; tail -20 "$stage/mutmut.log" >&2; exit 1; }
   (cd "$stage" && "$mutmut" export-cicd-stats > /dev/null)
   read -r killed survived other < <(python3 - "$stage/mutants/mutmut-cicd-stats.json" <<'PY'
