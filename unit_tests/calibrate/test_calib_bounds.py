@@ -228,3 +228,58 @@ def test_a_log_whose_data_points_cannot_be_read_is_could_not_check_for_p22a(good
         "could not read the data points to check the band at: "
         "the CLM log has 1 unparseable line(s); run the data gate", {},
     )]  # fmt: skip
+
+
+def test_the_reviewer_sees_each_bounds_number_under_its_own_name(good) -> None:
+    """The evidence of P2.2.b–d carries the figures the decision used, named as the report names them."""
+    proposal, log = good
+    verdict = check_bounds(proposal, CONFIG, log)
+    ens = proposal.models["ensemble"]
+    (b,) = verdict.by_id("P2.2.b")
+    assert b.evidence == {
+        "model": "ensemble", "n_evaluated": ens.n_evaluated, "brier_before": ens.brier_before,
+        "brier_after": ens.brier_after, "improvement": ens.improvement, "interval": list(ens.interval),
+        "min_improvement": 0.05,
+    }  # fmt: skip
+    assert b.message == (
+        f"out-of-fold Brier {ens.brier_before:.4f} → {ens.brier_after:.4f} ({ens.improvement:+.1%}; 95% interval "
+        f"of the per-trade gain {ens.interval[0]:+.5f} … {ens.interval[1]:+.5f})"
+    )
+    c = next(f for f in verdict.by_id("P2.2.c") if f.evidence["model"] == "xgb")
+    xgb = proposal.models["xgb"]
+    assert c.evidence == {
+        "model": "xgb", "n_evaluated": xgb.n_evaluated, "brier_before": xgb.brier_before,
+        "brier_after": xgb.brier_after, "max_degradation": 0.0,
+    }  # fmt: skip
+    assert c.message == f"xgb: out-of-fold Brier {xgb.brier_before:.4f} → {xgb.brier_after:.4f}: not worse"
+    (d,) = verdict.by_id("P2.2.d")
+    names = sorted(proposal.models)
+    assert (d.message, d.evidence) == (
+        f"all {len(names)} models covered: {', '.join(names)}", {"expected": names, "proposed": names},
+    )  # fmt: skip
+
+
+def test_failing_bounds_say_why_in_full(good) -> None:
+    proposal, log = good
+    weak = check_bounds(_with_model(proposal, "ensemble", improvement=0.01), CONFIG).by_id("P2.2.b")[0]
+    assert weak.message.endswith(": below the required 5%")
+    assert weak.evidence["improvement"] == 0.01
+    unknown = _with_model(proposal, "ensemble", status="insufficient", reason=None)
+    assert check_bounds(unknown, CONFIG).by_id("P2.2.b")[0].message == (
+        "insufficient evidence — STOP: the evidence could not be computed"
+    )
+    no_brier = _with_model(proposal, "ensemble", brier_after=None)
+    assert check_bounds(no_brier, CONFIG).by_id("P2.2.b")[0].message == (
+        "insufficient evidence — STOP: the out-of-fold Brier scores could not be computed"
+    )
+    models = {k: v for k, v in proposal.models.items() if k != "ensemble"}
+    alone = check_bounds(dataclasses.replace(proposal, models=models), CONFIG).by_id("P2.2.b")[0]
+    assert (alone.status, alone.message) == ("fail", "the proposal has no ensemble result to judge")
+    extra = {**proposal.models, "a": proposal.models["xgb"], "b": proposal.models["xgb"]}
+    other = dataclasses.replace(proposal, models=extra, inputs={**proposal.inputs, "sha256": "0" * 64})
+    d = check_bounds(other, CONFIG, log).by_id("P2.2.d")[0]
+    assert d.message == (
+        "maps for models not in the data: a, b; the proposal was not made from this CLM file (sha256 differs)"
+        " — all models or none"
+    )
+    assert d.evidence["sha256"] == {"proposal": "0" * 64, "log": log.sha256}
