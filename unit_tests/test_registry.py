@@ -59,11 +59,21 @@ def test_the_data_gate_answers_for_exactly_its_registered_items(
 
 
 def test_an_unreadable_log_leaves_every_data_item_not_checked(tmp_path: Path) -> None:
-    verdict = check_data(read_clm(tmp_path / "absent.jsonl"), CONFIG, now=NOW)
-    statuses = {f.id: f.status for f in verdict.findings}
-    assert list(statuses) == list(DATA_IDS)
-    assert statuses.pop("P0.2.a") == "fail"
-    assert set(statuses.values()) == {"error"}
+    missing = tmp_path / "absent.jsonl"
+    verdict = check_data(read_clm(missing), CONFIG, now=NOW)
+    assert [f.id for f in verdict.findings] == list(DATA_IDS)
+    first, *rest = verdict.findings
+    why = f"CLM file not found: {missing}"
+    assert (first.status, first.message, first.evidence) == ("fail", why, {"path": str(missing)})
+    assert {(f.status, f.message) for f in rest} == {("error", f"not checked: {why}")}
+    assert all(f.evidence == {"path": str(missing)} for f in rest)
+
+
+def test_a_log_that_exists_but_cannot_be_read_is_could_not_check_not_missing(tmp_path: Path) -> None:
+    """A folder where the file should be: P0.2.a is "could not check" (error), not "the file is missing"."""
+    verdict = check_data(read_clm(tmp_path), CONFIG, now=NOW)
+    assert {f.status for f in verdict.findings} == {"error"}
+    assert verdict.findings[0].message == f"CLM path is not a regular file: {tmp_path}"
 
 
 @pytest.mark.parametrize(
