@@ -98,7 +98,8 @@ def _exists(ctx: _Context) -> Iterator[Finding]:
 def _enough_trades(ctx: _Context) -> Iterator[Finding]:
     minimum = ctx.config.cadence.min_trades
     records = ctx.log.records
-    evidence = {"records": records, "lines": ctx.log.line_count, "min_trades": minimum}
+    # "lines" is reserved for line-number lists (verdict.line_evidence); this is a count
+    evidence = {"records": records, "line_count": ctx.log.line_count, "min_trades": minimum}
     if records < minimum:
         yield Finding(
             "P0.2.b", "fail", f"{records} trades, fewer than cadence.min_trades = {minimum}", evidence
