@@ -16,12 +16,12 @@ from calpolicy.calibrate.models import ENSEMBLE, ProposalError, extract
 from calpolicy.calibrate.proposal import ModelResult, Proposal, canonical
 from calpolicy.clm.reader import TradeLog
 from calpolicy.config import Config
+from calpolicy.decisions import BAND_TOLERANCE, improves_enough, interval_above_zero, not_worse, within_band
 from calpolicy.verdict import Finding, Verdict
 from calpolicy.waivers import apply_waivers
 
 GRID_POINTS = 10_001
-# Float noise of clipping at raw ± band (e.g. 0.15000000000000002); far below any meaningful change.
-TOLERANCE = 1e-9
+TOLERANCE = BAND_TOLERANCE
 
 
 def check_bounds(proposal: Proposal, config: Config, log: TradeLog | None = None) -> Verdict:
@@ -90,7 +90,7 @@ def band_finding(result: ModelResult, band: float, data: np.ndarray | None = Non
     change = np.abs(np.interp(where, x, y) - where)
     worst = int(np.argmax(change))
     evidence.update(max_change=float(change[worst]), at_confidence=float(where[worst]))
-    if change[worst] > band + TOLERANCE:
+    if not within_band(float(change[worst]), band):
         return Finding(
             "P2.2.a",
             "fail",
@@ -162,14 +162,14 @@ def improvement_finding(
     if rule == "lower_bound":
         lower = result.improvement_lower if result.improvement_lower is not None else float("-inf")
         text += f", one-sided {level:.0%} lower bound {lower:+.1%}); {rule_text}"
-        if not lower >= min_improvement:
+        if not improves_enough(lower, min_improvement):
             return Finding("P2.2.b", "fail", f"{text}: not shown", evidence)
         return Finding("P2.2.b", "pass", text, evidence)
     lo, hi = result.interval if result.interval is not None else (float("-inf"), float("nan"))
     text += f"; 95% interval of the per-trade gain {lo:+.5f} … {hi:+.5f}); {rule_text}"
-    if improvement < min_improvement:
+    if not improves_enough(improvement, min_improvement):
         return Finding("P2.2.b", "fail", f"{text}: below the required {min_improvement:.0%}", evidence)
-    if not lo > 0.0:
+    if not interval_above_zero(lo):
         return Finding("P2.2.b", "fail", f"{text}: the interval reaches zero, it may be noise", evidence)
     return Finding("P2.2.b", "pass", text, evidence)
 
@@ -188,7 +188,7 @@ def degradation_finding(result: ModelResult, max_degradation: float, min_trades:
         return Finding("P2.2.c", "fail", f"{result.name}: insufficient evidence — STOP: {short}", evidence)
     before, after = float(result.brier_before), float(result.brier_after)  # type: ignore[arg-type]
     text = f"{result.name}: held-out Brier {before:.4f} → {after:.4f}"
-    if after > before * (1.0 + max_degradation):
+    if not not_worse(before, after, max_degradation):
         return Finding("P2.2.c", "fail", f"{text}: this model gets worse", evidence)
     return Finding("P2.2.c", "pass", f"{text}: not worse", evidence)
 

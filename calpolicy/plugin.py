@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from calpolicy.config import Config, ConfigError, load_config
-from calpolicy.controls import KNOWN, unknown_ids
+from calpolicy.controls import KNOWN, traceability_problems
 from calpolicy.verdict import Finding, PolicyFailure, Verdict, describe
 from calpolicy.waivers import waived_controls
 
@@ -130,12 +130,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Refuse the run when a policy test's control IDs are missing or unknown: traceability is the gate."""
     problems = []
     for item in items:
-        ids = item_controls(item)
-        bad = unknown_ids(ids)
-        if bad:
-            problems.append(f"{item.nodeid}: unknown control ID(s) {', '.join(bad)}")
-        elif not ids and POLICY_DIR_NAME in Path(str(item.path)).parts:
-            problems.append(f"{item.nodeid}: policy test carries no @pytest.mark.control(...) ID")
+        markers = {marker.name for marker in item.iter_markers()}
+        in_policy_suite = POLICY_DIR_NAME in Path(str(item.path)).parts
+        for problem in traceability_problems(item_controls(item), markers, in_policy_suite):
+            problems.append(f"{item.nodeid}: {problem}")
     if problems:
         raise pytest.UsageError("calpolicy traceability check failed:\n  " + "\n  ".join(problems))
 

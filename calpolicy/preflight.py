@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from calpolicy.controls import CHECKLIST
+from calpolicy.controls import registered
 from calpolicy.render import render_verdict
 from calpolicy.verdict import Finding, Verdict
 
-PREFLIGHT_IDS: tuple[str, ...] = tuple(cid for cid in CHECKLIST if cid.startswith(("P0.1.", "P0.2.", "P0.3.", "S.")))
+# Every item the registry says a preflight test enforces — the CLM.* data checks included — must report.
+PREFLIGHT_IDS: tuple[str, ...] = registered("preflight")
 RUN_ID = "preflight.run"
 CLM_JUDGED_SUFFIX = ".clm.json"  # beside the results file: the CLM bytes the data checks judged
 # Phase 0 and the stop signals live here (DESIGN.md: preflight = phase0 + stop signals). Collecting only

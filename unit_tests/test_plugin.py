@@ -44,16 +44,19 @@ def test_policy_test_without_control_id_fails_collection(tmp_path: Path) -> None
     assert "carries no @pytest.mark.control" in result.stderr
 
 
-def test_unregistered_marker_is_refused(tmp_path: Path) -> None:
+def test_misspelt_phase_marker_is_refused_by_the_plugin_itself(tmp_path: Path) -> None:
+    """No ``--strict-markers`` here: the plugin's own traceability check must refuse the test, because a
+    misspelt phase marker would silently drop it from ``pytest -m preflight``."""
     folder = _suite(tmp_path, '@pytest.mark.preflihgt\n@pytest.mark.control("S.a")\ndef test_x():\n    pass\n')
-    result = run_pytest("--strict-markers", str(folder), cwd=tmp_path)
-    assert result.returncode != 0
-    assert "preflihgt" in result.stdout + result.stderr
+    result = run_pytest(str(folder), "-W", "ignore::pytest.PytestUnknownMarkWarning", cwd=tmp_path)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "S.a is enforced in phase 'preflight' but the test carries no @pytest.mark.preflight" in result.stderr
 
 
 def test_results_file_records_pass_fail_and_could_not_check(tmp_path: Path) -> None:
     folder = _suite(
         tmp_path,
+        "pytestmark = pytest.mark.preflight\n"
         '@pytest.mark.control("S.a")\ndef test_ok():\n    pass\n'
         '@pytest.mark.control("S.b")\ndef test_bad():\n    assert False, "market halted"\n'
         '@pytest.mark.control("S.e")\ndef test_unknown():\n    raise CouldNotCheck("redis refused")\n',

@@ -58,3 +58,17 @@ def test_missing_log_fails_and_reports_could_not_check(tmp_path: Path) -> None:
     assert code == 1
     assert statuses["P0.2.a"] == "fail"
     assert statuses["P0.2.b"] == "error"
+
+
+def test_too_few_trades_fails_with_the_gates_own_sentence(
+    healthy_records: list[dict[str, Any]], write_log: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The message the operator reads is the finding's, not a crash while formatting its evidence."""
+    results = tmp_path / "results.jsonl"
+    run_pytest(
+        SUITE, "--clm", str(write_log(healthy_records[:30])), "--calpolicy-now", NOW.isoformat(),
+        "--calpolicy-results", str(results), "-k", "P0.2.b", cwd=REPO,
+    )  # fmt: skip
+    (row,) = [json.loads(line) for line in results.read_text().splitlines()]
+    assert row["status"] == "fail"
+    assert row["message"] == "Failed: P0.2.b FAIL: 30 trades, fewer than cadence.min_trades = 50"

@@ -27,12 +27,13 @@ from calpolicy.clm.fields import (
 from calpolicy.clm.reader import TradeLog, sorted_union
 from calpolicy.clm.schema import schema_violations
 from calpolicy.config import Config
-from calpolicy.controls import EXTRA
+from calpolicy.controls import DATA, registered
 from calpolicy.verdict import Finding, Verdict, format_lines, line_evidence
 
 _PLACEHOLDER_MODEL = re.compile(r"(?:^|_)(?:none|null|nan)$", re.IGNORECASE)
 _PLACEHOLDER_REASONS = {"unknown", "none", "null", ""}
-_EXTRA_IDS = tuple(control for control in EXTRA if control.startswith("CLM."))
+# Every item this gate answers for, from the registry; an unreadable log leaves each of them "not checked".
+DATA_IDS = registered(producer=DATA)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ def _unreadable(log: TradeLog) -> Verdict:
     first = Finding("P0.2.a", status, log.read_error or "CLM file unavailable", {"path": str(log.path)})
     rest = [
         Finding(control, "error", f"not checked: {log.read_error}", {"path": str(log.path)})
-        for control in ("P0.2.b", "P0.2.c", "P0.2.d", "P0.2.e", "S.a", "S.f", *_EXTRA_IDS)
+        for control in DATA_IDS
+        if control != "P0.2.a"
     ]
     return Verdict((first, *rest))
 
@@ -110,7 +112,8 @@ def _exists(ctx: _Context) -> Iterator[Finding]:
 def _enough_trades(ctx: _Context) -> Iterator[Finding]:
     minimum = ctx.config.cadence.min_trades
     records = ctx.log.records
-    evidence = {"records": records, "lines": ctx.log.line_count, "min_trades": minimum}
+    # "lines" is reserved for line-number lists (verdict.line_evidence); this is a count
+    evidence = {"records": records, "line_count": ctx.log.line_count, "min_trades": minimum}
     if records < minimum:
         yield Finding("P0.2.b", "fail", f"{records} trades, fewer than cadence.min_trades = {minimum}", evidence)
     else:

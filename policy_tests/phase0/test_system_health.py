@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from calpolicy.config import Config, load_config
+from calpolicy.decisions import backlog_finding, latency_finding
 from calpolicy.plugin import CouldNotCheck, enforce
 from calpolicy.probes.journal import error_entries, evidence_lines, read_journal
 from calpolicy.probes.redis_probe import LatencySampler, measure_latency, stream_backlogs
@@ -83,14 +84,7 @@ def test_redis_latency(calpolicy_config: Config, latency_sampler: LatencySampler
             lambda c: measure_latency(c, settings.latency_samples, settings.latency_duration_s),
             extra_s=settings.latency_duration_s,
         )
-    value = getattr(stats, f"{settings.latency_statistic}_ms")
-    summary = ", ".join(f"{k} {v}" for k, v in stats.as_dict().items())
-    if value >= settings.max_latency_ms:
-        pytest.fail(
-            f"P0.1.f FAIL: Redis latency {settings.latency_statistic} {value:.1f} ms >= "
-            f"{settings.max_latency_ms:g} ms ({summary})",
-            pytrace=False,
-        )
+    enforce(Verdict((latency_finding(stats, settings.latency_statistic, settings.max_latency_ms),)), "P0.1.f")
 
 
 @pytest.mark.control("P0.1.f")
@@ -102,10 +96,4 @@ def test_redis_no_backlog(calpolicy_config: Config) -> None:
         "the Redis stream backlog",
         lambda c: stream_backlogs(c, settings.backlog_streams, settings.max_backlog),
     )
-    behind = [g for g in groups if g.backlog > settings.max_backlog]
-    if behind:
-        shown = "; ".join(f"{g.stream} group {g.group}: pending {g.pending}, lag {g.lag}" for g in behind)
-        pytest.fail(
-            f"P0.1.f FAIL: Redis backlog above {settings.max_backlog} (redis.max_backlog): {shown}",
-            pytrace=False,
-        )
+    enforce(Verdict((backlog_finding(groups, settings.max_backlog),)), "P0.1.f")

@@ -10,7 +10,9 @@ import pytest
 
 from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import Proposal, propose
+from calpolicy.clm.reader import parse_clm_bytes
 from calpolicy.config import Config
+from calpolicy.controls import BOUNDS, registered
 from unit_tests.calibrate.synth import MODELS, draw, frame_log
 
 CONFIG = Config()
@@ -69,7 +71,7 @@ def _status(verdict, control: str, model: str | None = None) -> set[str]:
 def test_every_bound_reports_per_item(good) -> None:
     proposal, log = good
     verdict = check_bounds(proposal, CONFIG, log)
-    assert {f.id for f in verdict.findings} == {"P2.2.a", "P2.2.b", "P2.2.c", "P2.2.d"}
+    assert {f.id for f in verdict.findings} == set(registered(producer=BOUNDS))
     assert len(verdict.by_id("P2.2.a")) == len(verdict.by_id("P2.2.c")) == 1 + len(MODELS)
     assert all(f.evidence["data_points"] > 0 for f in verdict.by_id("P2.2.a"))
 
@@ -177,3 +179,130 @@ def test_round_tripped_proposal_gets_the_same_verdict(good) -> None:
     proposal, _ = good
     again = Proposal.from_json(proposal.to_json())
     assert json.loads(check_bounds(again, CONFIG).to_json()) == json.loads(check_bounds(proposal, CONFIG).to_json())
+
+
+def test_p22b_at_exactly_its_thresholds(good) -> None:
+    """Improvement exactly ``min_improvement`` is enough; an interval whose lower bound is exactly 0 is not."""
+    proposal, _ = good
+    lo, hi = proposal.models["ensemble"].interval
+    assert lo > 0
+    exactly = _with_model(proposal, "ensemble", improvement=CONFIG.calibration.min_improvement)
+    assert _status(check_bounds(exactly, CONFIG), "P2.2.b") == {"pass"}
+    touching = _with_model(proposal, "ensemble", interval=(0.0, hi))
+    (finding,) = check_bounds(touching, CONFIG).by_id("P2.2.b")
+    assert (finding.status, finding.message.endswith("the interval reaches zero, it may be noise")) == ("fail", True)
+    assert _status(check_bounds(_with_model(proposal, "ensemble", interval=(1e-9, hi)), CONFIG), "P2.2.b") == {"pass"}
+
+
+def test_p22c_equal_brier_is_not_worse(good) -> None:
+    proposal, _ = good
+    before = proposal.models["xgb"].brier_before
+    assert _status(check_bounds(_with_model(proposal, "xgb", brier_after=before), CONFIG), "P2.2.c", "xgb") == {"pass"}
+
+
+def test_p22_too_little_evidence_stops_b_and_c(good) -> None:
+    proposal, _ = good
+    small = _with_model(proposal, "ensemble", n_evaluated=CONFIG.calibration.min_trades_for_decision - 1)
+    verdict = check_bounds(small, CONFIG)
+    assert _status(verdict, "P2.2.b") == {"fail"}
+    assert "insufficient evidence" in verdict.by_id("P2.2.b")[0].message
+    assert _status(verdict, "P2.2.c", "ensemble") == {"fail"}
+    enough = _with_model(proposal, "ensemble", n_evaluated=CONFIG.calibration.min_trades_for_decision)
+    assert _status(check_bounds(enough, CONFIG), "P2.2.b") == {"pass"}
+
+
+def test_p22a_a_move_of_exactly_the_band_passes(good) -> None:
+    proposal, _ = good
+    band = CONFIG.calibration.max_confidence_change
+    shifted = _with_model(proposal, "xgb", x=(0.0, 0.5, 1.0), y=(band, 0.5, 1.0))
+    (finding,) = [f for f in check_bounds(shifted, CONFIG).by_id("P2.2.a") if f.evidence["model"] == "xgb"]
+    assert (finding.status, finding.evidence["max_change"]) == ("pass", band)
+    beyond = _with_model(proposal, "xgb", x=(0.0, 0.5, 1.0), y=(band + 1e-6, 0.5, 1.0))
+    assert _status(check_bounds(beyond, CONFIG), "P2.2.a", "xgb") == {"fail"}
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "problem"),
+    [
+        ((0.0, 1.0), (0.0, 1.2), "the map leaves [0, 1]"),
+        ((0.0, 1.0), (-0.1, 1.0), "the map leaves [0, 1]"),
+        ((0.0, 0.5, 0.5, 1.0), (0.0, 0.5, 0.5, 1.0), "map knots x are not strictly increasing"),
+        ((0.1, 0.5, 0.9), (0.1, 0.5, 0.9), "map covers [0.1, 0.9], not the whole of [0, 1]"),
+        ((0.0, 0.5, 1.0), (0.2, 0.1, 1.0), "the map is not non-decreasing (a higher confidence would map lower)"),
+        ((0.0,), (0.0,), "the map is not a finite list of at least two (x, y) knots"),
+        ((0.0, 0.5, 1.0), (0.0, 1.0), "the map is not a finite list of at least two (x, y) knots"),
+        ((0.0, None, 1.0), (0.0, 0.5, 1.0), "the map is not a finite list of at least two (x, y) knots"),
+        ((0.0, 0.5, 1.0), (0.0, None, 1.0), "the map is not a finite list of at least two (x, y) knots"),
+    ],
+)
+def test_each_malformed_map_is_named_exactly(good, x, y, problem) -> None:
+    proposal, _ = good
+    verdict = check_bounds(_with_model(proposal, "xgb", x=x, y=y), CONFIG)
+    (finding,) = [f for f in verdict.by_id("P2.2.a") if f.evidence["model"] == "xgb"]
+    assert (finding.status, finding.message) == ("fail", f"xgb: {problem}")
+    assert finding.evidence == {"model": "xgb", "band": 0.15, "knots": len(x)}
+
+
+def test_a_log_whose_data_points_cannot_be_read_is_could_not_check_for_p22a(good) -> None:
+    proposal, _ = good
+    broken = parse_clm_bytes(b"not json\n", "broken.jsonl")
+    errors = [f for f in check_bounds(proposal, CONFIG, broken).by_id("P2.2.a") if f.status == "error"]
+    assert [(f.message, f.evidence) for f in errors] == [(
+        "could not read the data points to check the band at: "
+        "the CLM log has 1 unparseable line(s); run the data gate", {},
+    )]  # fmt: skip
+
+
+def test_the_reviewer_sees_each_bounds_number_under_its_own_name(good) -> None:
+    """The evidence of P2.2.b–d carries the figures the decision used, named as the report names them."""
+    proposal, log = good
+    verdict = check_bounds(proposal, CONFIG, log)
+    ens = proposal.models["ensemble"]
+    (b,) = verdict.by_id("P2.2.b")
+    assert b.evidence == {
+        "model": "ensemble", "n_evaluated": ens.n_evaluated, "brier_before": ens.brier_before,
+        "brier_after": ens.brier_after, "improvement": ens.improvement, "interval": list(ens.interval),
+        "min_improvement": 0.05,
+    }  # fmt: skip
+    assert b.message == (
+        f"out-of-fold Brier {ens.brier_before:.4f} → {ens.brier_after:.4f} ({ens.improvement:+.1%}; 95% interval "
+        f"of the per-trade gain {ens.interval[0]:+.5f} … {ens.interval[1]:+.5f})"
+    )
+    c = next(f for f in verdict.by_id("P2.2.c") if f.evidence["model"] == "xgb")
+    xgb = proposal.models["xgb"]
+    assert c.evidence == {
+        "model": "xgb", "n_evaluated": xgb.n_evaluated, "brier_before": xgb.brier_before,
+        "brier_after": xgb.brier_after, "max_degradation": 0.0,
+    }  # fmt: skip
+    assert c.message == f"xgb: out-of-fold Brier {xgb.brier_before:.4f} → {xgb.brier_after:.4f}: not worse"
+    (d,) = verdict.by_id("P2.2.d")
+    names = sorted(proposal.models)
+    assert (d.message, d.evidence) == (
+        f"all {len(names)} models covered: {', '.join(names)}", {"expected": names, "proposed": names},
+    )  # fmt: skip
+
+
+def test_failing_bounds_say_why_in_full(good) -> None:
+    proposal, log = good
+    weak = check_bounds(_with_model(proposal, "ensemble", improvement=0.01), CONFIG).by_id("P2.2.b")[0]
+    assert weak.message.endswith(": below the required 5%")
+    assert weak.evidence["improvement"] == 0.01
+    unknown = _with_model(proposal, "ensemble", status="insufficient", reason=None)
+    assert check_bounds(unknown, CONFIG).by_id("P2.2.b")[0].message == (
+        "insufficient evidence — STOP: the evidence could not be computed"
+    )
+    no_brier = _with_model(proposal, "ensemble", brier_after=None)
+    assert check_bounds(no_brier, CONFIG).by_id("P2.2.b")[0].message == (
+        "insufficient evidence — STOP: the out-of-fold Brier scores could not be computed"
+    )
+    models = {k: v for k, v in proposal.models.items() if k != "ensemble"}
+    alone = check_bounds(dataclasses.replace(proposal, models=models), CONFIG).by_id("P2.2.b")[0]
+    assert (alone.status, alone.message) == ("fail", "the proposal has no ensemble result to judge")
+    extra = {**proposal.models, "a": proposal.models["xgb"], "b": proposal.models["xgb"]}
+    other = dataclasses.replace(proposal, models=extra, inputs={**proposal.inputs, "sha256": "0" * 64})
+    d = check_bounds(other, CONFIG, log).by_id("P2.2.d")[0]
+    assert d.message == (
+        "maps for models not in the data: a, b; the proposal was not made from this CLM file (sha256 differs)"
+        " — all models or none"
+    )
+    assert d.evidence["sha256"] == {"proposal": "0" * 64, "log": log.sha256}

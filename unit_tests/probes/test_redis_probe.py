@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-import redis
 
 from calpolicy.config import MarketConfig, RedisConfig
 from calpolicy.localenv.redis_server import RedisServer
@@ -163,7 +162,18 @@ def test_market_without_source_or_data_cannot_be_checked(fresh_redis: RedisServe
             market_finding(client, MarketConfig(symbols=("ETHUSDT",)))
 
 
-def test_redis_errors_are_never_swallowed_outside_connect(fresh_redis: RedisServer) -> None:
-    """A plain client raises; only ``connect`` translates — so no probe can forget to fail."""
-    with pytest.raises(redis.ResponseError):
-        fresh_redis.client().xinfo_groups("absent")
+def test_a_redis_error_inside_connect_is_a_probe_error_naming_the_server(fresh_redis: RedisServer) -> None:
+    """Whatever a probe asks inside ``connect``, a Redis error reply comes out as ``ProbeError``."""
+    expected = r"^Redis at redis://127\.0\.0\.1:\d+/0 answered with an error: "
+    with pytest.raises(ProbeError, match=expected), connect(_config(fresh_redis)) as client:
+        client.xinfo_groups("absent")
+
+
+def test_a_password_in_the_url_never_reaches_a_message() -> None:
+    server = RedisServer().start()
+    url = server.url.replace("redis://", "redis://user:hunter2@")
+    server.stop()
+    with pytest.raises(ProbeError) as caught, connect(RedisConfig(url=url)) as client:
+        client.ping()
+    assert "hunter2" not in str(caught.value)
+    assert "redis://***@127.0.0.1:" in str(caught.value)

@@ -1,0 +1,79 @@
+"""The gate's decisions as pure functions: a measured value and a bound in, a verdict out.
+
+The probes measure and the policy tests enforce; what sits between — which statistic is compared, whether
+"at the bound" passes, which side of zero is safe — lives here, so each decision can be tested at exactly
+its boundary without a live Redis or a proposal. A comparison written inline in a policy test can only be
+tested by running the whole live suite, and a flipped ``>=`` there would go unnoticed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from calpolicy.probes.redis_probe import GroupBacklog, LatencyStats
+from calpolicy.verdict import Finding
+
+LATENCY_ID = BACKLOG_ID = "P0.1.f"
+# Float noise of clipping at raw ± band (e.g. 0.15000000000000002); far below any meaningful change.
+BAND_TOLERANCE = 1e-9
+
+
+# ------------------------------------------------------------------------------------------ P0.1.f
+
+
+def latency_value(stats: LatencyStats, statistic: str) -> float:
+    """The configured statistic (``max``, ``p99`` or ``p50``) of the sampled PINGs, in milliseconds."""
+    values = {"max": stats.max_ms, "p99": stats.p99_ms, "p50": stats.p50_ms}
+    if statistic not in values:
+        raise ValueError(f"unknown latency statistic {statistic!r}; expected one of {', '.join(values)}")
+    return values[statistic]
+
+
+def latency_finding(stats: LatencyStats, statistic: str, max_latency_ms: float) -> Finding:
+    """P0.1.f "Redis latency < 50 ms": strictly below the bound passes; exactly at the bound fails."""
+    value = latency_value(stats, statistic)
+    summary = ", ".join(f"{k} {v}" for k, v in stats.as_dict().items())
+    evidence = {"statistic": statistic, "value_ms": value, "max_latency_ms": max_latency_ms, **stats.as_dict()}
+    if value < max_latency_ms:
+        text = f"Redis latency {statistic} {value:.1f} ms < {max_latency_ms:g} ms ({summary})"
+        return Finding(LATENCY_ID, "pass", text, evidence)
+    text = f"Redis latency {statistic} {value:.1f} ms >= {max_latency_ms:g} ms ({summary})"
+    return Finding(LATENCY_ID, "fail", text, evidence)
+
+
+def backlog_finding(groups: Sequence[GroupBacklog], max_backlog: int) -> Finding:
+    """P0.1.f "no backlog": every consumer group's backlog (pending or lag) at most ``redis.max_backlog``."""
+    behind = [g for g in groups if g.backlog > max_backlog]
+    evidence = {
+        "max_backlog": max_backlog,
+        "groups": [{"stream": g.stream, "group": g.group, "pending": g.pending, "lag": g.lag} for g in groups],
+    }
+    if behind:
+        shown = "; ".join(f"{g.stream} group {g.group}: pending {g.pending}, lag {g.lag}" for g in behind)
+        text = f"Redis backlog above {max_backlog} (redis.max_backlog): {shown}"
+        return Finding(BACKLOG_ID, "fail", text, evidence)
+    text = f"{len(groups)} consumer group(s), none with a backlog above {max_backlog}"
+    return Finding(BACKLOG_ID, "pass", text, evidence)
+
+
+# ------------------------------------------------------------------------------------------ P2.2
+
+
+def within_band(change: float, band: float) -> bool:
+    """P2.2.a: a confidence may move by at most ``band`` (exactly ``band`` is allowed)."""
+    return change <= band + BAND_TOLERANCE
+
+
+def improves_enough(improvement: float, min_improvement: float) -> bool:
+    """P2.2.b "MSE improvement ≥ 5%": exactly ``min_improvement`` is enough."""
+    return improvement >= min_improvement
+
+
+def interval_above_zero(lower: float) -> bool:
+    """P2.2.b: the gain's interval must lie strictly above zero; a lower bound of exactly 0 may be noise."""
+    return lower > 0.0
+
+
+def not_worse(before: float, after: float, max_degradation: float) -> bool:
+    """P2.2.c: a model's Brier may rise by at most ``max_degradation`` (a fraction; 0 = not at all)."""
+    return after <= before * (1.0 + max_degradation)

@@ -1,0 +1,151 @@
+"""``calpolicy.preflight`` without a systemd: the child's command line, its results file, the screen text,
+and a real run against a host where nothing answers (every live item "could not check")."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from calpolicy.preflight import (
+    PREFLIGHT_DIRS,
+    PREFLIGHT_IDS,
+    RUN_ID,
+    PreflightRun,
+    build_verdict,
+    policy_dir,
+    pytest_argv,
+    read_rows,
+    render,
+    run_preflight,
+)
+from calpolicy.verdict import Finding, Verdict
+from unit_tests.conftest import NOW
+from unit_tests.test_registry import _dead_config
+
+
+def test_the_child_runs_only_the_preflight_folders_with_only_our_plugin(tmp_path: Path) -> None:
+    results = tmp_path / "r.jsonl"
+    argv = pytest_argv(results)
+    assert argv[:3] == [sys.executable, "-m", "pytest"]
+    assert argv[3:5] == [str(policy_dir() / d) for d in PREFLIGHT_DIRS] == [
+        str(policy_dir() / "phase0"), str(policy_dir() / "stop_signals"),
+    ]  # fmt: skip
+    assert argv[5:] == [
+        "-m", "preflight", "-p", "calpolicy.plugin", "-p", "no:cacheprovider", "-q", "--no-header", "-rN",
+        "--calpolicy-results", str(results),
+    ]  # fmt: skip
+
+
+def test_every_option_given_is_passed_on_and_none_other(tmp_path: Path) -> None:
+    argv = pytest_argv(
+        tmp_path / "r.jsonl", Path("/etc/c.toml"), "ana", "2026-11-21T12:00:00Z", "/d/clm.jsonl", "2026-11-20",
+        extra=("-x",),
+    )  # fmt: skip
+    assert argv[-11:] == [
+        "--calpolicy-config", "/etc/c.toml", "--operator", "ana", "--on-call-until", "2026-11-21T12:00:00Z",
+        "--clm", "/d/clm.jsonl", "--calpolicy-now", "2026-11-20", "-x",
+    ]  # fmt: skip
+    assert "--operator" not in pytest_argv(tmp_path / "r.jsonl", clm="/d/clm.jsonl")
+
+
+def test_read_rows_skips_blank_lines_and_a_missing_file_is_no_rows(tmp_path: Path) -> None:
+    assert read_rows(tmp_path / "absent.jsonl") == []
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"controls": ["S.a"], "status": "pass"}\n\n  \n{"controls": ["S.b"], "status": "fail"}\n')
+    assert [row["controls"] for row in read_rows(path)] == [["S.a"], ["S.b"]]
+
+
+def _run(findings: list[Finding]) -> PreflightRun:
+    return PreflightRun(Verdict(tuple(findings)), [], 1, 2.25, "")
+
+
+def test_a_go_screen_is_one_headline_and_one_line_of_items() -> None:
+    text = render(_run([Finding("S.b", "pass", "calm"), Finding("S.a", "pass", "x"), Finding("S.a", "pass", "y")]))
+    assert text == (
+        "GO — preflight (Phase 0 + absolute stop signals) in 2.2 s: all 2 checked items passed\n  PASS  S.a, S.b"
+    )
+
+
+def test_a_stop_screen_trims_long_messages_and_names_the_test() -> None:
+    long = "\n".join(f"line {n}" for n in range(10))
+    text = render(_run([
+        Finding("S.c", "fail", long, {"test": "policy_tests/stop_signals/t.py::test_c"}),
+        Finding("S.a", "pass", "fine", {"test": "policy_tests/x.py::test_a"}),
+    ]), max_lines_per_item=3)  # fmt: skip
+    lines = text.splitlines()
+    assert lines[0].startswith("STOP — preflight (Phase 0 + absolute stop signals) in 2.2 s: 1 of 2 items failed (S.c)")
+    assert lines[1].endswith("line 0")
+    assert [line.strip() for line in lines[2:]] == [
+        "line 1", "line 2", "… (7 more lines)", "[policy_tests/stop_signals/t.py::test_c]",
+    ]  # fmt: skip
+    assert "fine" not in text
+    assert "test_a" not in text
+
+
+def test_a_short_failure_is_not_trimmed() -> None:
+    text = render(_run([Finding("S.c", "error", "a\nb", {})]), max_lines_per_item=2)
+    assert "more lines" not in text
+    assert text.splitlines()[1:] == ["  ERROR S.c                      a", "      b"]
+
+
+def test_a_real_run_on_a_host_where_nothing_answers_stops_with_every_item(
+    healthy_records: list[dict[str, Any]],
+    write_log: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every option reaches the child: the config (its dead Redis URL), the log, the instant, the operator
+    and extra pytest arguments; and a results file named in our own environment is not written to."""
+    parents_results = tmp_path / "parent-results.jsonl"
+    monkeypatch.setenv("CALPOLICY_RESULTS", str(parents_results))
+    log = write_log(healthy_records)
+    run = run_preflight(
+        config_path=_dead_config(tmp_path), clm=str(log), now=NOW.isoformat(), operator="ana",
+        on_call_until="2099-01-01T00:00:00+00:00", extra=("-k", "not test_unit_is_active"),
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert not run.verdict.go
+    assert {f.id for f in run.verdict.findings} == set(PREFLIGHT_IDS)
+    assert run.verdict.by_id("CLM.parse")[0].status == "pass"
+    assert "S.f" in {f.id for f in run.verdict.findings if f.status == "pass"}  # judged at NOW: not starved
+    (halt,) = run.verdict.by_id("S.e")
+    assert (halt.status, "redis://127.0.0.1:1/0" in halt.message) == ("error", True)
+    assert run.verdict.by_id("S.d")[0].status == "pass"  # the operator reached the child
+    for unit_item in ("P0.1.a", "P0.1.b", "P0.1.c", "P0.1.d"):  # deselected by the extra -k
+        assert [f.message for f in run.verdict.by_id(unit_item)] == ["no preflight test ran for this item"]
+    assert run.rows
+    assert 0 < run.duration_s < 600
+    tail = run.output_tail.splitlines()
+    assert len(tail) == 15  # the failures print far more; only the last 15 lines are kept
+    assert re.fullmatch(r"\d+ failed, .* in [\d.]+s", tail[-1]), tail[-1]
+    assert run.verdict == build_verdict(run.rows, run.returncode, run.output_tail)
+    assert not parents_results.exists()
+
+
+def test_a_run_past_its_deadline_is_could_not_check(tmp_path: Path) -> None:
+    run = run_preflight(config_path=_dead_config(tmp_path), clm=str(tmp_path / "none.jsonl"), timeout_s=0.05)
+    assert run.returncode is None
+    (finding,) = run.verdict.findings
+    assert (finding.id, finding.status) == (RUN_ID, "error")
+    assert finding.message.startswith("the preflight ran no test (pytest timed out): the preflight suite did not")
+    assert json.loads(run.verdict.to_json())["exit_code"] == 3
+
+
+def test_render_trims_at_six_lines_by_default_and_keeps_an_empty_message_empty() -> None:
+    eight = "\n".join(f"l{n}" for n in range(8))
+    text = render(_run([Finding("S.c", "fail", eight, {}), Finding("S.e", "fail", "", {})]))
+    assert "… (2 more lines)" in text
+    assert "l5" in text
+    assert "l6" not in text
+    assert "  FAIL  S.e" in [line.rstrip() for line in text.splitlines()]
+
+
+def test_render_names_the_test_behind_an_error_too() -> None:
+    text = render(_run([Finding("S.e", "error", "redis refused", {"test": "policy_tests/stop_signals/h.py::t"})]))
+    assert text.splitlines()[-1].strip() == "[policy_tests/stop_signals/h.py::t]"
