@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "calpolicy.commands.preflight",
     "calpolicy.commands.demo",
     "calpolicy.commands.config_show",
+    "calpolicy.commands.watch",
 )
 
 
