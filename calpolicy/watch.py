@@ -137,11 +137,13 @@ def parse_confidence(number: str, percent: str) -> float:
 def parse_decisions(entries: Iterable[JournalEntry], dedupe_window_s: float = 2.0) -> list[Decision]:
     """Each decision once, from its "Action confirmed" or "No actionable signal" line.
 
-    The engine logs a decision several times (plain and JSON-wrapped, and again by other loggers): the
-    same decision text within ``dedupe_window_s`` of its previous sighting is the same decision.
+    The engine logs a decision several times in a row (plain and JSON-wrapped, and again by other
+    loggers): a decision line identical to the previous decision line and within ``dedupe_window_s`` of it
+    is a repeat. Only consecutive repeats merge, so two decisions with the same text (the confirmed line
+    names no symbol) count twice as long as any other decision came between them.
     """
     decisions: list[Decision] = []
-    last_seen: dict[str, datetime] = {}
+    previous: tuple[str, datetime] | None = None
     for entry in sorted(entries, key=lambda e: e.when):
         text = _text_of(entry.message)
         confirmed = _CONFIRMED.search(text)
@@ -149,10 +151,11 @@ def parse_decisions(entries: Iterable[JournalEntry], dedupe_window_s: float = 2.
         if not confirmed and not hold:
             continue
         key = (confirmed or hold).group(0)
-        previous = last_seen.get(key)
-        last_seen[key] = entry.when
-        if previous is not None and (entry.when - previous).total_seconds() <= dedupe_window_s:
+        repeat = previous is not None and previous[0] == key
+        if repeat and (entry.when - previous[1]).total_seconds() <= dedupe_window_s:
+            previous = (key, entry.when)
             continue
+        previous = (key, entry.when)
         if confirmed:
             confidence = parse_confidence(confirmed["conf"], confirmed["pct"])
             decisions.append(Decision(entry.when, confirmed["action"], confidence, key))

@@ -10,8 +10,10 @@ import argparse
 import json
 import shlex
 import sys
+from datetime import UTC, datetime, timedelta
 
 from calpolicy.commands.common import config_from, parse_instant
+from calpolicy.config import Config
 
 _MARK = {"ok": "OK    ", "breach": "BREACH", "inconclusive": "HOLD  "}
 
@@ -22,6 +24,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the machine-readable verdict")
     parser.add_argument("--now", help="judge as of this ISO-8601 instant (default: now)")
+    parser.add_argument(
+        "--in-window",
+        action="store_true",
+        help="only say whether the watch window (watch.hours after approved_at) is open: exit 0 yes, 1 no",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -32,11 +39,29 @@ def rollback_command(args: argparse.Namespace) -> str:
     return shlex.join([*words, "rollback"])
 
 
+def in_window(config: Config, now: datetime | None) -> int:
+    """For the timer's ExecCondition: 0 while the watch window is open, 1 (skip this run) otherwise."""
+    from calpolicy.watch import WatchError, applied_calibration
+
+    try:
+        version, approved_at = applied_calibration(config.paths.calibration_file)
+    except WatchError as error:
+        print(f"watch window closed: {error}")
+        return 1
+    end = approved_at + timedelta(hours=config.watch.hours)
+    if (now or datetime.now(UTC)) > end:
+        print(f"watch window closed: {version} was approved {config.watch.hours:g} h before {end.isoformat()}")
+        return 1
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from calpolicy.watch import EXIT_COULD_NOT_CHECK, WatchError, watch
 
     config = config_from(args)
     now = parse_instant(args.now, "--now")
+    if args.in_window:
+        return in_window(config, now)
     try:
         report = watch(config, now)
     except WatchError as error:

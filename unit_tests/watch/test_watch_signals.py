@@ -192,3 +192,10 @@ def test_judge_recommends_rollback_on_any_breach() -> None:
     report = judged(T0 + timedelta(hours=7), post_pnl=losing)
     assert report.exit_code == 1
     assert {s.id for s in report.signals if s.status == "breach"} == {"P4.2.a", "P4.2.b"}
+
+
+def test_the_same_text_twice_with_another_decision_between_is_two_decisions() -> None:
+    sell = "[AI-ENGINE] ✅ Action confirmed: SELL (confidence=0.72)"
+    hold = "[AI-ENGINE] ⚠️ No actionable signal for ETHUSDT"
+    decisions = parse_decisions([entry(0, sell), entry(0.1, hold), entry(0.2, sell)])
+    assert [d.action for d in decisions] == ["SELL", "HOLD", "SELL"]
