@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "calpolicy.commands.abort",
     "calpolicy.commands.run",
     "calpolicy.commands.jobs",
+    "calpolicy.commands.watch",
 )
 
 

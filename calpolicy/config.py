@@ -221,6 +221,12 @@ class WatchConfig(_Section):
     confidence_range: tuple[float, float] = (0.50, 0.95)
     recent_trades: int = Field(20, ge=1)
     hours: float = Field(24.0, gt=0.0)
+    baseline_hours: float = Field(24.0, gt=0.0)
+    baseline_min_trades: int = Field(50, ge=2)
+    min_post_trades: int = Field(20, ge=2)
+    min_decisions: int = Field(20, ge=1)
+    min_post_hours: float = Field(1.0, gt=0.0)
+    decision_dedupe_s: float = Field(2.0, ge=0.0)
 
     @model_validator(mode="after")
     def _range_ordered(self) -> WatchConfig:

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The two commands of a fresh machine. Each installs what it needs on first use (install.sh: redis-server,
+# chromium and a .venv with calpolicy), then runs:
+#   ./calpolicy.sh demo [demo options]   the whole checklist end to end on an embedded local environment
+#   ./calpolicy.sh test [pytest options] ruff, then the whole test suite (what CI runs)
+# It works from any directory: it finds the checkout beside itself.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$here"
+
+ensure_installed() {
+  # Re-install when the project's requirements changed since the last install.
+  if [ ! -x .venv/bin/calpolicy ] || [ ! -f .venv/.calpolicy-installed ] || [ pyproject.toml -nt .venv/.calpolicy-installed ]; then
+    bash install.sh >&2
+    touch .venv/.calpolicy-installed
+  fi
+}
+
+command="${1:-}"
+[ $# -gt 0 ] && shift
+case "$command" in
+  demo)
+    ensure_installed
+    exec .venv/bin/calpolicy demo "$@"
+    ;;
+  test)
+    ensure_installed
+    .venv/bin/ruff check calpolicy policy_tests unit_tests benchmarks tools conftest.py
+    exec .venv/bin/python -m pytest "$@"
+    ;;
+  *)
+    echo "usage: $0 demo [options] | test [pytest options]" >&2
+    exit 2
+    ;;
+esac
