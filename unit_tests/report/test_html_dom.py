@@ -61,7 +61,7 @@ def test_rendered_report_has_every_row_its_controls_the_environment_and_the_plot
         assert f">{result['nodeid']}<" in row
         controls = re.search(r'<td class="col-controls">(.*?)</td>', row)
         assert controls is not None, f"{result['nodeid']}: no Controls cell"
-        assert controls.group(1).split() == result.get("ids", result.get("controls"))
+        assert re.split(r"[,\s]+", controls.group(1).strip()) == result.get("ids", result.get("controls"))
     environment = re.search(r'<table id="environment">(.*?)</table>', dom, flags=re.S)
     assert environment is not None, "no environment table"
     table = environment.group(1)
