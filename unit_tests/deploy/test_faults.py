@@ -25,13 +25,16 @@ def _approve_when_told(
 ) -> None:
     from calpolicy.config import Config
 
-    config = Config().with_overrides(config_dict, "test")
     go.wait()
     try:
+        config = Config().with_overrides(config_dict, "test")
         approve_job(config, JOB, f"pid{os.getpid()}", wait=False, say=lambda _: None)
         results.put("ok")
     except DeployError as error:
         results.put(f"refused: {error}")
+    except BaseException as error:  # anything else is a bug the test must show, not a silent dead worker
+        results.put(f"crashed: {type(error).__name__}: {error}")
+        raise
 
 
 @pytest.mark.parametrize("attempt", range(3))
@@ -40,7 +43,7 @@ def test_two_approves_started_together_exactly_one_succeeds(tmp_path: Path, prop
     site.add_job(JOB, proposal_json)
     ctx = multiprocessing.get_context("fork")
     go, results = ctx.Event(), ctx.Queue()
-    overrides = {f"paths.{k}": str(v) for k, v in site.config.paths.model_dump().items() if k != "protected_paths"}
+    overrides = {f"paths.{k}": str(v) for k, v in site.config.paths.model_dump().items() if isinstance(v, (str, Path))}
     workers = [ctx.Process(target=_approve_when_told, args=(overrides, go, results)) for _ in range(2)]
     for worker in workers:
         worker.start()
