@@ -129,7 +129,7 @@ def test_cli_approve_refuses_without_signature_and_touches_nothing(site: Site) -
     done = run_cli(*args, "--yes")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "STOP — job cal_20261101_120000 is NOT applied; the live config is unchanged" in done.stdout
-    assert "signature verification unavailable" in done.stdout
+    assert "signature: statement.sig is missing: the job was never signed" in done.stdout
     assert site.live.read_bytes() == before
     assert site.manifest(JOB)["state"] == "proposed"
 
