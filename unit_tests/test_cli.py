@@ -114,17 +114,44 @@ def test_missing_and_empty_files_are_failed_as_the_readme_says(tmp_path: Path) -
     assert "missing or empty: **failed** (exit 1" in row
 
 
+HEAVY_LIBRARIES = (
+    "pandas", "pyarrow", "pandera", "pydantic", "redis", "sklearn", "scipy", "matplotlib", "cryptography",
+)  # fmt: skip
+
+
 def test_help_and_usage_errors_import_no_heavy_library() -> None:
     """``calpolicy --help`` took 1–5 s importing pandas, pandera, pyarrow and redis (timed in benchmarks/)."""
     probe = (
         "import sys\nfrom calpolicy.cli import main\n"
         "for argv in (['--help'], ['demo', '--trades', '-5'], ['check-data', '--now', 'x']):\n"
         "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
-        "heavy = ('pandas', 'pandera', 'pyarrow', 'redis', 'sklearn', 'pydantic')\n"
+        f"heavy = {HEAVY_LIBRARIES!r}\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+
+
+def test_no_command_module_imports_a_heavy_library_to_build_its_parser() -> None:
+    """Each module in ``COMMAND_MODULES``, alone in a fresh process, adds its parser without a heavy import.
+
+    One process per module, so a module that is light only because another one ran first cannot hide.
+    """
+    from calpolicy.cli import COMMAND_MODULES
+
+    assert len(COMMAND_MODULES) >= 13
+    probe = (
+        "import argparse, importlib, sys\n"
+        "importlib.import_module(sys.argv[1]).add_parser(argparse.ArgumentParser().add_subparsers())\n"
+        f"heavy = {HEAVY_LIBRARIES!r}\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    loaded = {}
+    for name in COMMAND_MODULES:
+        result = subprocess.run([sys.executable, "-c", probe, name], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        loaded[name] = result.stdout.strip().splitlines()[-1]
+    assert {name: found for name, found in loaded.items() if found != "[]"} == {}
 
 
 def test_the_headline_counts_failed_unknown_and_passed_apart(tmp_path: Path) -> None:

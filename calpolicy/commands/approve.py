@@ -7,9 +7,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from calpolicy.approval import approval_preconditions
 from calpolicy.commands.common import UsageError, config_from, parse_instant
-from calpolicy.deploy import DeployError, JobError, approve_job, validate_job_id
 from calpolicy.verdict import EXIT_GO, EXIT_STOP
 
 
@@ -39,6 +37,8 @@ def check_arguments(args: argparse.Namespace, min_hours: float) -> None:
         raise UsageError(
             f"--on-call-until {args.on_call_until} does not cover the {min_hours:g} h watch after apply (P3.2.c)"
         )
+    from calpolicy.deploy import JobError, validate_job_id  # pydantic, numpy: only once the command runs
+
     try:
         validate_job_id(args.job_id)
     except JobError as error:
@@ -46,6 +46,9 @@ def check_arguments(args: argparse.Namespace, min_hours: float) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from calpolicy.approval import approval_preconditions  # pydantic, numpy: only once the command runs
+    from calpolicy.deploy import DeployError, approve_job
+
     config = config_from(args)
     check_arguments(args, config.operator.min_on_call_hours)
     job_dir = Path(config.paths.jobs_dir) / args.job_id

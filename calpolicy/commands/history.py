@@ -7,7 +7,6 @@ import json
 
 from calpolicy import apply_history
 from calpolicy.commands.common import config_from
-from calpolicy.deploy import LivePaths, read_live
 from calpolicy.verdict import EXIT_GO
 
 
@@ -18,6 +17,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from calpolicy.deploy import LivePaths, read_live  # pydantic, numpy: only once the command runs
+
     paths = LivePaths.from_config(config_from(args))
     rows = apply_history.completed(apply_history.read(paths.history))
     live = read_live(paths).version

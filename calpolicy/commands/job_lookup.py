@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from calpolicy.config import Config
 from calpolicy.jobs import JobError, JobStore, validate_job_id
+
+if TYPE_CHECKING:
+    from calpolicy.config import Config  # pydantic: the parser must not pay for it
 
 
 def store_for(config: Config) -> JobStore:

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from calpolicy.commands.common import config_from
-from calpolicy.signing import SigningError, generate_keypair
 from calpolicy.verdict import EXIT_GO, EXIT_USAGE
 
 
@@ -18,6 +17,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from calpolicy.signing import SigningError, generate_keypair  # cryptography: only once the command runs
+
     config = config_from(args)
     private = Path(args.private_key or config.signing.private_key)
     trusted = Path(args.trusted_dir or config.signing.trusted_keys_dir)

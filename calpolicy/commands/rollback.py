@@ -6,9 +6,7 @@ import argparse
 import getpass
 import sys
 
-from calpolicy.archive import validate_version
 from calpolicy.commands.common import UsageError, config_from
-from calpolicy.deploy import DeployError, NothingToDo, rollback
 from calpolicy.verdict import EXIT_GO, EXIT_STOP
 
 
@@ -31,6 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from calpolicy.archive import validate_version  # pydantic, numpy: only once the command runs
+    from calpolicy.deploy import DeployError, NothingToDo, rollback
+
     config = config_from(args)
     if args.version != "previous":
         try:

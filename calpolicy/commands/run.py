@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from calpolicy.commands.common import UsageError, config_from, parse_instant
 from calpolicy.render import render_verdict
-from calpolicy.run import RunOutcome, run_job
+
+if TYPE_CHECKING:
+    from calpolicy.run import RunOutcome
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
         parse_instant(args.on_call_until, "--on-call-until")
     if args.timeout <= 0:
         raise UsageError(f"--timeout must be positive, got {args.timeout:g}")
+    from calpolicy.run import run_job  # pandas, pyarrow, redis, cryptography: only once the arguments are good
+
     outcome = run_job(
         getattr(args, "config", None),
         operator=args.operator,

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from calpolicy.commands.common import UsageError, config_from
 from calpolicy.commands.job_lookup import JobError, store_for
-from calpolicy.signing import STATEMENT, verify_job
 from calpolicy.verdict import EXIT_GO, EXIT_STOP
 
 
@@ -25,6 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from calpolicy.signing import verify_job  # cryptography: only once the command runs
+
     config = config_from(args)
     try:
         job_dir = store_for(config).path(args.job_id)
@@ -55,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _signed_clm_path(job_dir: Path) -> Path | None:
     """Where the signed statement says the CLM log was (only to find it; its digest is then verified)."""
+    from calpolicy.signing import STATEMENT
+
     try:
         return Path(json.loads((job_dir / STATEMENT).read_bytes())["predicate"]["clm"]["path"])
     except (OSError, ValueError, KeyError, TypeError):
