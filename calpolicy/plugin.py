@@ -86,6 +86,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="wait up to this many seconds for the job's manifest.json (calpolicy run starts the tests early)",
     )  # fmt: skip
     group.addoption("--calpolicy-results", default=None, help="write one JSON line per test to this file")
+    group.addoption(
+        "--calpolicy-trace", default=None,
+        help="write every collected test's node ID and control IDs as JSON to this file (calpolicy controls)",
+    )  # fmt: skip
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -145,6 +149,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     And when the whole policy suite was collected, refuse it too if a registered ID has no test at all:
     an item whose only test was deleted would otherwise stop being enforced without a word.
     """
+    trace = config.getoption("--calpolicy-trace", default=None)
+    if trace:  # before any refusal: ``calpolicy controls`` shows an untested ID as such, not a crash
+        tests = {item.nodeid: item_controls(item) for item in items}
+        Path(trace).write_text(json.dumps(tests, indent=1) + "\n", encoding="utf-8")
     _refuse_untested_controls(config, items)
     problems = []
     for item in items:
