@@ -66,8 +66,8 @@ def collect_tests(suite: Path | None = None, timeout_s: float = 300.0) -> dict[s
     suite = (suite or installed_suite()).resolve()
     with tempfile.TemporaryDirectory(prefix="calpolicy-trace-") as scratch:
         trace = Path(scratch) / "trace.json"
-        argv = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                "-o", "addopts=", "--rootdir", str(suite.parent), "--calpolicy-trace", str(trace), str(suite)]  # fmt: skip
+        argv = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                "--rootdir", str(suite.parent), "--calpolicy-trace", str(trace), str(suite)]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if k not in ("CALPOLICY_RESULTS", "PYTEST_ADDOPTS")}
         try:
             child = subprocess.run(
@@ -131,13 +131,14 @@ def render_text(rows: list[ControlRow], with_results: bool) -> str:
     lines = []
     for row in rows:
         result = f"  [{(row.result or 'no result').upper()}]" if with_results else ""
-        lines.append(f"{row.id:<26} {row.text}{result}")
+        lines.append(f"{row.id:<24}{row.text}{result}")
         lines.extend(f"    {nodeid}" for nodeid in row.tests)
         if not row.tests:
             lines.append("    NO TEST names this ID")
     missing = untested(rows)
     tested = len(rows) - len(missing)
-    lines.append(f"\n{tested} of {len(rows)} IDs have a policy test" + (f"; none: {', '.join(missing)}" if missing else ""))
+    none = f"; none: {', '.join(missing)}" if missing else ""
+    lines.append(f"\n{tested} of {len(rows)} IDs have a policy test{none}")
     return "\n".join(lines)
 
 
