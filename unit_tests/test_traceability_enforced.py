@@ -41,3 +41,13 @@ def test_a_part_of_the_suite_is_not_judged_as_the_whole(tmp_path: Path) -> None:
     suite = _copy_without(tmp_path, "phase4/test_watch.py")
     result = run_pytest(str(suite / "phase0"), "--collect-only", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+def test_a_misspelt_id_is_named_before_the_id_it_left_untested(tmp_path: Path) -> None:
+    suite = _copy_without(tmp_path, "phase0/test_cadence_gate.py")
+    watch = suite / "phase4" / "test_watch.py"
+    watch.write_text(watch.read_text().replace('"P4.2.a"', '"P4.2.z"'))
+    result = run_pytest(str(suite), "--collect-only", cwd=tmp_path)
+    assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
+    unknown = result.stderr.index("unknown control ID(s) P4.2.z")
+    assert result.stderr.index("4 checklist ID(s) have no test: P0.3.a, P0.3.b, P0.3.c, P4.2.a") > unknown
