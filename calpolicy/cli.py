@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "calpolicy.commands.run",
     "calpolicy.commands.jobs",
     "calpolicy.commands.watch",
+    "calpolicy.commands.controls",
 )
 
 

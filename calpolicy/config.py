@@ -54,7 +54,9 @@ class ConfigError(ValueError):
 class _Section(BaseModel):
     """Every section: unknown keys refused, floats finite, and numbers that are really numbers."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False, use_attribute_docstrings=True
+    )  # each field's docstring is its description: docs/configuration-reference.md is generated from them
 
     @field_validator("*", mode="before")
     @classmethod
@@ -77,35 +79,53 @@ class PathsConfig(_Section):
     """Where the live system keeps what calpolicy reads and (only on approve/rollback) writes."""
 
     clm_file: Path = Path("data/clm_trades.jsonl")
+    """The CLM trade log (JSON lines) the data gate judges and the calibration learns from (P0.2.a, P1.2.a)."""
     config_dir: Path = Path("config")
+    """The live system's config folder; always digested before and after a run (P1.1.c)."""
     calibration_file: Path = Path("config/calibration.json")
+    """The live calibration.json that approve writes and rollback restores (P4.1.a)."""
     archive_dir: Path = Path("config/calibration_archive")
+    """Where every replaced calibration version is kept intact (P4.1.b)."""
     jobs_dir: Path = Path("calpolicy_jobs")
+    """Where `calpolicy run` creates its job folders (proposal, report, digests)."""
     # digested before and after every run (checklist 1.1); any change is a STOP. The calibration config,
     # its archive and config_dir are always protected; these name what else the live system must keep.
     model_weights: tuple[Path, ...] = ()  # P1.1.a: model weight files or folders
+    """Model weight files or folders that must not change during a run (P1.1.a)."""
     ensemble_weights: tuple[Path, ...] = ()  # P1.1.b
+    """Ensemble weight files that must not change during a run (P1.1.b)."""
     meta_agent_params: tuple[Path, ...] = ()  # P1.1.d: Meta-Agent / RL parameters
+    """Meta-Agent / RL parameter files that must not change during a run (P1.1.d)."""
     protected_paths: tuple[Path, ...] = ()  # anything else that must not change
+    """Anything else the live system must keep unchanged during a run (P1.1.c)."""
 
 
 class CadenceConfig(_Section):
     """The learning-cadence minimum (checklist P0.2.b/c, S.a) and the real gate's time span."""
 
     min_trades: int = Field(50, ge=1)
+    """Fewest CLM trades the log must hold before calibrating (P0.2.b, S.a)."""
     min_symbols: int = Field(2, ge=1)
+    """Fewest distinct symbols in the log (P0.2.c)."""
     min_span_days: float = Field(3.0, ge=0.0)
+    """Shortest time span the log must cover, as the real cadence gate's min_days (S.a)."""
 
 
 class DataConfig(_Section):
     """Integrity rules the schema alone cannot express (REAL_SYSTEM.md §1 defects)."""
 
     duplicate_window_ms: float = Field(1000.0, ge=0.0)
+    """Two records of the same trade closer than this are one record delivered twice (CLM.duplicates)."""
     future_tolerance_s: float = Field(300.0, ge=0.0)
+    """How far in the future a timestamp may be before it is refused (CLM.timestamps)."""
     backwards_tolerance_s: float = Field(0.0, ge=0.0)
+    """How far timestamps may step backwards before the log is refused (CLM.timestamps)."""
     starvation_hours: float = Field(2.0, gt=0.0)
+    """Hours without a new trade that count as STARVATION (S.f)."""
     max_file_mb: float = Field(2048.0, gt=0.0)
+    """Largest CLM file read at all; a bigger one is refused, not read into memory (P0.2.a)."""
     max_examples: int = Field(20, ge=1, le=10_000)
+    """How many offending lines a finding quotes as evidence."""
 
 
 class SystemdConfig(_Section):
@@ -117,19 +137,28 @@ class SystemdConfig(_Section):
         "quantum-learning-monitor",
         "quantum-learning-api",
     )
+    """The units that must be ACTIVE before anything runs (P0.1.a, P0.1.b, P0.1.c, P0.1.d)."""
     ai_engine_unit: str = "quantum-ai-engine"
+    """The AI engine's unit: its journal is searched for errors and it reloads the calibration (P0.1.e, P4.1.c)."""
     execution_unit: str = "quantum-execution"
+    """The execution service's unit, whose errors stop a calibration (S.c)."""
     command_prefix: tuple[str, ...] = ()
+    """Prefix for every systemctl/journalctl call (e.g. a namespace or ssh wrapper)."""
     journal_window_minutes: float = Field(30.0, gt=0.0)
+    """How far back the AI engine's journal must be free of ERROR/TRACEBACK (P0.1.e)."""
     execution_error_window_minutes: float = Field(60.0, gt=0.0)
+    """How far back execution errors stop a calibration (S.c)."""
     execution_log_files: tuple[Path, ...] = (Path("/var/log/quantum/execution.log"),)
+    """Execution log files searched for errors besides the journal (S.c)."""
     command_timeout_s: float = Field(15.0, gt=0.0)
+    """Longest wait for one systemctl/journalctl call."""
 
 
 class RedisConfig(_Section):
     """The bus: latency bound, backlog bound and the halt/safety keys (P0.1.f, S.e)."""
 
     url: str = "redis://127.0.0.1:6379/0"
+    """The Redis bus whose latency, backlog and halt keys are probed (P0.1.f, S.e)."""
 
     @field_validator("url")
     @classmethod
@@ -140,17 +169,25 @@ class RedisConfig(_Section):
         return value
 
     max_latency_ms: float = Field(50.0, gt=0.0)
+    """Largest Redis round-trip latency allowed (P0.1.f)."""
     # which statistic of the sampled PINGs must stay under the bound; "max" is what fails closed
     latency_statistic: Literal["max", "p99", "p50"] = "max"
+    """Which statistic of the sampled PINGs must stay under the bound; `max` fails closed (P0.1.f)."""
     latency_samples: int = Field(100, ge=1, le=100_000)
+    """How many PINGs the latency check samples (P0.1.f)."""
     latency_duration_s: float = Field(1.0, gt=0.0, le=60.0)
+    """How long the latency check samples for (P0.1.f)."""
     timeout_s: float = Field(2.0, gt=0.0)
+    """Socket timeout of one Redis command."""
     # one wall-clock bound on a whole probe (connect + every command); per-read timeouts alone let a
     # server that answers one byte at a time hold a probe for minutes. Latency sampling gets it on top
     # of latency_duration_s.
     deadline_s: float = Field(10.0, gt=0.0, le=600.0)
+    """Wall-clock bound on a whole Redis probe, so a slow server cannot hold it for minutes."""
     backlog_streams: tuple[str, ...] = ("quantum:stream:trade.closed",)
+    """Streams whose consumer groups' unread entries count as backlog (P0.1.f)."""
     max_backlog: int = Field(1000, ge=0)
+    """Largest backlog allowed on those streams (P0.1.f)."""
     halt_keys: dict[str, tuple[str, ...]] = {
         "quantum:global:kill_switch": ("1",),
         "quantum:governor:halt": ("*",),
@@ -158,12 +195,14 @@ class RedisConfig(_Section):
         "quantum:learning:frozen": ("*",),
         "quantum:safety:safe_mode": ("*",),
     }
+    """Redis keys and the values that mean HALT; `*` means any value (S.e)."""
 
 
 class ReadinessConfig(_Section):
     """The learning cadence API (P0.3). The default URL is the checklist's; the real route differs."""
 
     url: str = "http://localhost:8003/api/learning/readiness/simple"
+    """The learning cadence readiness API (P0.3.a)."""
 
     @field_validator("url")
     @classmethod
@@ -174,59 +213,94 @@ class ReadinessConfig(_Section):
         return value
 
     allowed_actions: tuple[str, ...] = ("calibration",)
+    """Actions the readiness API may offer; anything else (retrain, weights_update) is a STOP (P0.3.c)."""
     required_action: str = "calibration"
+    """The action the readiness API must offer (P0.3.b)."""
     connect_timeout_s: float = Field(2.0, gt=0.0)
+    """Connect timeout of the readiness request."""
     read_timeout_s: float = Field(5.0, gt=0.0)
+    """Read timeout of the readiness request."""
     deadline_s: float = Field(10.0, gt=0.0)
+    """Wall-clock bound on the whole readiness probe, retries included."""
     retries: int = Field(2, ge=0, le=10)
+    """Retries of a readiness request that failed."""
 
 
 class MarketConfig(_Section):
     """Where the market-extreme stop signal (S.b) reads from; no volume source exists upstream yet."""
 
     symbols: tuple[str, ...] = ()
+    """Symbols whose market state is checked for extremes (S.b)."""
     hash_key_pattern: str = "quantum:marketstate:{symbol}"
+    """Redis hash holding a symbol's market state (S.b)."""
     volume_ratio_field: str = "volume_ratio"
+    """Field of that hash with volume relative to normal (S.b)."""
     max_volume_ratio: float = Field(3.0, gt=0.0)
+    """Volume ratio above which the market is extreme (S.b)."""
     halt_field: str = "halt"
+    """Field of that hash that flags a trading halt or flash crash (S.b)."""
 
 
 class CalibrationConfig(_Section):
     """Statistics and the hard safety bounds (checklist 2.2); docs/calibration.md says why each default."""
 
     max_confidence_change: float = Field(0.15, gt=0.0, le=1.0)
+    """Largest change of any confidence the proposal may make (P2.2.a)."""
     min_improvement: float = Field(0.05, ge=0.0, le=1.0)
+    """Smallest relative MSE/Brier improvement that justifies a change (P2.2.b)."""
     max_degradation: float = Field(0.0, ge=0.0, le=1.0)
+    """Largest error increase any one model may show (P2.2.c)."""
     # the most recent share of the time-ordered log, held out from the fit; the decision rests on it alone
     holdout_fraction: float = Field(0.3, ge=0.05, le=0.5)
+    """Most recent share of the log held out from the fit; the decision rests on it alone (P2.1.b)."""
     min_trades_for_decision: int = Field(200, ge=1)
+    """Fewest held-out trades a GO may rest on (P2.2.b, P2.2.c)."""
     # fewest trades an isotonic step may rest on: no jump to 0 or 1 on a handful of wins
     min_block_trades: int = Field(50, ge=1)
+    """Fewest trades an isotonic step may rest on (P2.1.a)."""
     # "lower_bound": GO when the one-sided lower confidence bound of the relative improvement reaches
     # min_improvement; "point_estimate_and_positive_interval" is the engine v1 reading, kept on request
     improvement_rule: Literal["lower_bound", "point_estimate_and_positive_interval"] = "lower_bound"
+    """How the improvement is shown: the lower confidence bound, or the engine v1 point estimate (P2.2.b)."""
     improvement_confidence: float = Field(0.95, ge=0.5, lt=1.0)
+    """Confidence level of that lower bound (P2.2.b)."""
     bootstrap_below: int = Field(10_000, ge=0)
+    """Below this many held-out trades the interval is bootstrapped (P2.2.b)."""
     bootstrap_resamples: int = Field(2000, ge=200, le=100_000)
+    """Bootstrap resamples for the interval (P2.2.b)."""
     drift_alpha: float = Field(0.05, gt=0.0, lt=0.5)
+    """Significance level of the test for drift between the earliest and the held-out trades."""
     reliability_bins: int = Field(10, ge=2, le=100)
+    """Bins of the reliability plot and table (P3.1.c)."""
 
 
 class WatchConfig(_Section):
     """Post-apply watch thresholds (checklist 4.2)."""
 
     pnl_drift_sd: float = Field(0.10, gt=0.0)
+    """Largest |mean PnL after - before| in baseline standard deviations (P4.2.a)."""
     win_rate_delta: float = Field(0.05, gt=0.0, le=1.0)
+    """Largest change in win rate of the recent trades vs the baseline (P4.2.b)."""
     hold_rate_increase: float = Field(0.50, gt=0.0)
+    """Largest relative rise of the HOLD rate over the baseline (P4.2.c)."""
     confidence_range: tuple[float, float] = (0.50, 0.95)
+    """Range the mean and 5th/95th percentiles of confidence must stay in (P4.2.d)."""
     recent_trades: int = Field(20, ge=1)
+    """How many of the latest trades the win rate is taken over (P4.2.b)."""
     hours: float = Field(24.0, gt=0.0)
+    """How long the watch lasts after an apply."""
     baseline_hours: float = Field(24.0, gt=0.0)
+    """The window before approval that is the baseline."""
     baseline_min_trades: int = Field(50, ge=2)
+    """Fewest baseline trades; with fewer, the baseline reaches further back."""
     min_post_trades: int = Field(20, ge=2)
+    """Fewest post-apply trades before the trade signals say anything but INCONCLUSIVE (P4.2.a, P4.2.b)."""
     min_decisions: int = Field(20, ge=1)
+    """Fewest post-apply decisions before the decision signals say anything but INCONCLUSIVE (P4.2.c, P4.2.d)."""
     min_post_hours: float = Field(1.0, gt=0.0)
+    """Shortest post-apply time before the HOLD rate says anything but INCONCLUSIVE (P4.2.c)."""
     decision_dedupe_s: float = Field(2.0, ge=0.0)
+    """Journal lines of one decision within this many seconds are counted once (P4.2.c)."""
 
     @model_validator(mode="after")
     def _range_ordered(self) -> WatchConfig:
@@ -240,25 +314,32 @@ class DeployConfig(_Section):
     """Apply and rollback (checklist 4.1): how long to wait for the loader, and how to nudge it."""
 
     ack_timeout_s: float = Field(10.0, gt=0.0, le=3600.0)
+    """How long to wait for the AI engine to acknowledge the new version (P4.1.c, P4.1.d)."""
     # "none": the loader notices the new file by itself (inode/mtime poll); "SIGHUP": also send it
     # through `systemctl kill -s HUP <ai_engine_unit>` (only for an engine that installed the handler)
     reload_signal: Literal["none", "SIGHUP"] = "none"
+    """`none`: the loader notices the new file itself; `SIGHUP`: also signal the engine (P4.1.c)."""
     # after the one allowed restart: how long the engine may take to come back and acknowledge
     restart_wait_s: float = Field(60.0, gt=0.0, le=3600.0)
+    """After the one allowed restart, how long the engine may take to acknowledge (P4.1.c)."""
     preflight_timeout_s: float = Field(120.0, gt=0.0)
+    """Longest the preflight re-run before an apply may take."""
 
 
 class OperatorConfig(_Section):
     """Human availability (P3.2.c, S.d)."""
 
     min_on_call_hours: float = Field(24.0, gt=0.0)
+    """How long the operator must be on call after the apply (S.d, P3.2.c)."""
 
 
 class SigningConfig(_Section):
     """The job statement's Ed25519 key (``calpolicy keygen``) and the folder of public keys trusted by verify."""
 
     private_key: Path = Path("calpolicy_keys/signing.key")
+    """The Ed25519 key that signs job statements (`calpolicy keygen`)."""
     trusted_keys_dir: Path = Path("calpolicy_keys/trusted")
+    """Folder of public keys `calpolicy verify` trusts."""
 
 
 class Config(_Section):
@@ -277,6 +358,7 @@ class Config(_Section):
     deploy: DeployConfig = DeployConfig()
     # looser-than-checklist values and who signed them off (calpolicy.waivers); empty on a strict site
     waivers: dict[str, Waiver] = Field(default_factory=dict)
+    """Looser-than-checklist values and who signed them off (by, why, until); empty on a strict site."""
     signing: SigningConfig = SigningConfig()
 
     sources: dict[str, str] = Field(default_factory=dict, exclude=True)

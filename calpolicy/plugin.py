@@ -8,6 +8,7 @@ without parsing pytest's text. This is the only module of the library that impor
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -85,6 +86,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="wait up to this many seconds for the job's manifest.json (calpolicy run starts the tests early)",
     )  # fmt: skip
     group.addoption("--calpolicy-results", default=None, help="write one JSON line per test to this file")
+    group.addoption(
+        "--calpolicy-trace", default=None,
+        help="write every collected test's node ID and control IDs as JSON to this file (calpolicy controls)",
+    )  # fmt: skip
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -126,16 +131,90 @@ def _route_phase_selection(config: pytest.Config) -> None:
     config.args[:] = [str(Path(policy_tests.__file__).parent)]
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    """Remember every test module that was collected cleanly: the whole-suite rule compares them to disk."""
+    outcome = yield
+    if isinstance(collector, pytest.Module) and outcome.get_result().passed:
+        collector.config.stash.setdefault(_COLLECTED_MODULES, set()).add(Path(collector.path).resolve())
+
+
+_COLLECTED_MODULES = pytest.StashKey[set[Path]]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m``/``-k`` deselect: the suite is judged whole, not the selection
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Refuse the run when a policy test's control IDs are missing or unknown: traceability is the gate."""
+    """Refuse the run when a policy test's control IDs are missing or unknown: traceability is the gate.
+
+    And when the whole policy suite was collected, refuse it too if a registered ID has no test at all:
+    an item whose only test was deleted would otherwise stop being enforced without a word.
+    """
+    trace = config.getoption("--calpolicy-trace", default=None)
+    if trace:  # before any refusal: ``calpolicy controls`` shows an untested ID as such, not a crash
+        tests = {item.nodeid: item_controls(item) for item in items}
+        Path(trace).write_text(json.dumps(tests, indent=1) + "\n", encoding="utf-8")
     problems = []
     for item in items:
         markers = {marker.name for marker in item.iter_markers()}
         in_policy_suite = POLICY_DIR_NAME in Path(str(item.path)).parts
         for problem in traceability_problems(item_controls(item), markers, in_policy_suite):
             problems.append(f"{item.nodeid}: {problem}")
+    problems.extend(untested_in_whole_suite(config, items))  # after them: a misspelt ID is named as such
     if problems:
         raise pytest.UsageError("calpolicy traceability check failed:\n  " + "\n  ".join(problems))
+
+
+def policy_suite_root(path: Path) -> Path | None:
+    """The ``policy_tests`` package a test file belongs to; None outside one.
+
+    Only a package (with ``__init__.py``, as the shipped suite and any copy of it are) counts as the policy
+    suite: the plugin's own tests build throw-away ``policy_tests`` folders of one file, which are not it.
+    """
+    parts = path.parts
+    if POLICY_DIR_NAME not in parts:
+        return None
+    root = Path(*parts[: len(parts) - parts[::-1].index(POLICY_DIR_NAME)])
+    return root if (root / "__init__.py").is_file() else None
+
+
+def suite_modules(root: Path, config: pytest.Config) -> set[Path]:
+    """Every test module on disk under ``root``, by the run's own ``python_files`` patterns."""
+    patterns = config.getini("python_files")
+    return {
+        path.resolve()
+        for path in root.rglob("*.py")
+        if "__pycache__" not in path.parts and any(fnmatch.fnmatch(path.name, p) for p in patterns)
+    }
+
+
+def untested_controls(tested: set[str]) -> list[str]:
+    """Registry IDs, in checklist order, that no collected policy test names."""
+    return [cid for cid in KNOWN if cid not in tested]
+
+
+def untested_in_whole_suite(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    """The whole-suite rule: every test module of the policy package collected ⇒ every registry ID tested.
+
+    "Whole" is exact: each ``test_*.py`` file under the suite's folder was collected without error (a
+    module that failed to import is pytest's own collection error, reported as such). A run of one phase
+    folder or one file is a part of the suite and is not judged; ``-m``/``-k`` select after this check.
+    """
+    roots = {root for item in items if (root := policy_suite_root(Path(str(item.path))))}
+    collected = config.stash.get(_COLLECTED_MODULES, set())
+    problems = []
+    for root in sorted(roots):
+        if not suite_modules(root, config) <= collected:
+            continue
+        tested = {
+            cid for item in items if policy_suite_root(Path(str(item.path))) == root for cid in item_controls(item)
+        }
+        missing = untested_controls(tested)
+        if missing:
+            problems.append(
+                f"the whole policy suite ({root}) was collected, but {len(missing)} checklist ID(s) have no "
+                f"test: {', '.join(missing)}"
+            )
+    return problems
 
 
 def item_controls(item: pytest.Item) -> list[str]:
