@@ -182,16 +182,30 @@ def test_round_tripped_proposal_gets_the_same_verdict(good) -> None:
 
 
 def test_p22b_at_exactly_its_thresholds(good) -> None:
-    """Improvement exactly ``min_improvement`` is enough; an interval whose lower bound is exactly 0 is not."""
+    """Default rule: a lower bound of exactly ``min_improvement`` is enough and a hair below is not. The v1
+    reading (waived): an improvement of exactly ``min_improvement`` is enough; an interval whose lower
+    bound is exactly 0 is not."""
     proposal, _ = good
+    least = CONFIG.calibration.min_improvement
+    at = _with_model(proposal, "ensemble", improvement_lower=least)
+    assert _status(check_bounds(at, CONFIG), "P2.2.b") == {"pass"}
+    (below,) = check_bounds(_with_model(proposal, "ensemble", improvement_lower=least - 1e-9), CONFIG).by_id("P2.2.b")
+    assert (below.status, below.message.endswith(": not shown")) == ("fail", True)
+    v1 = CONFIG.with_overrides(
+        {
+            "calibration.improvement_rule": "point_estimate_and_positive_interval",
+            "waivers": {"calibration.improvement_rule": WAIVER},
+        },
+        "test",
+    )
     lo, hi = proposal.models["ensemble"].interval
     assert lo > 0
-    exactly = _with_model(proposal, "ensemble", improvement=CONFIG.calibration.min_improvement)
-    assert _status(check_bounds(exactly, CONFIG), "P2.2.b") == {"pass"}
+    exactly = _with_model(proposal, "ensemble", improvement=least)
+    assert _status(check_bounds(exactly, v1), "P2.2.b") == {"waived"}
     touching = _with_model(proposal, "ensemble", interval=(0.0, hi))
-    (finding,) = check_bounds(touching, CONFIG).by_id("P2.2.b")
+    (finding,) = check_bounds(touching, v1).by_id("P2.2.b")
     assert (finding.status, finding.message.endswith("the interval reaches zero, it may be noise")) == ("fail", True)
-    assert _status(check_bounds(_with_model(proposal, "ensemble", interval=(1e-9, hi)), CONFIG), "P2.2.b") == {"pass"}
+    assert _status(check_bounds(_with_model(proposal, "ensemble", interval=(1e-9, hi)), v1), "P2.2.b") == {"waived"}
 
 
 def test_p22c_equal_brier_is_not_worse(good) -> None:
@@ -259,14 +273,15 @@ def test_the_reviewer_sees_each_bounds_number_under_its_own_name(good) -> None:
     verdict = check_bounds(proposal, CONFIG, log)
     ens = proposal.models["ensemble"]
     (b,) = verdict.by_id("P2.2.b")
-    assert b.evidence == {
+    assert {k: b.evidence[k] for k in ("model", "n_evaluated", "brier_before", "brier_after", "improvement",
+                                       "improvement_lower", "rule", "min_improvement")} == {
         "model": "ensemble", "n_evaluated": ens.n_evaluated, "brier_before": ens.brier_before,
-        "brier_after": ens.brier_after, "improvement": ens.improvement, "interval": list(ens.interval),
-        "min_improvement": 0.05,
+        "brier_after": ens.brier_after, "improvement": ens.improvement, "improvement_lower": ens.improvement_lower,
+        "rule": "lower_bound", "min_improvement": 0.05,
     }  # fmt: skip
-    assert b.message == (
-        f"out-of-fold Brier {ens.brier_before:.4f} → {ens.brier_after:.4f} ({ens.improvement:+.1%}; 95% interval "
-        f"of the per-trade gain {ens.interval[0]:+.5f} … {ens.interval[1]:+.5f})"
+    assert b.message.startswith(
+        f"held-out Brier {ens.brier_before:.4f} → {ens.brier_after:.4f} on the latest {ens.n_evaluated} trades "
+        f"({ens.improvement:+.1%}, one-sided 95% lower bound {ens.improvement_lower:+.1%})"
     )
     c = next(f for f in verdict.by_id("P2.2.c") if f.evidence["model"] == "xgb")
     xgb = proposal.models["xgb"]
@@ -274,7 +289,7 @@ def test_the_reviewer_sees_each_bounds_number_under_its_own_name(good) -> None:
         "model": "xgb", "n_evaluated": xgb.n_evaluated, "brier_before": xgb.brier_before,
         "brier_after": xgb.brier_after, "max_degradation": 0.0,
     }  # fmt: skip
-    assert c.message == f"xgb: out-of-fold Brier {xgb.brier_before:.4f} → {xgb.brier_after:.4f}: not worse"
+    assert c.message == f"xgb: held-out Brier {xgb.brier_before:.4f} → {xgb.brier_after:.4f}: not worse"
     (d,) = verdict.by_id("P2.2.d")
     names = sorted(proposal.models)
     assert (d.message, d.evidence) == (
@@ -284,16 +299,16 @@ def test_the_reviewer_sees_each_bounds_number_under_its_own_name(good) -> None:
 
 def test_failing_bounds_say_why_in_full(good) -> None:
     proposal, log = good
-    weak = check_bounds(_with_model(proposal, "ensemble", improvement=0.01), CONFIG).by_id("P2.2.b")[0]
-    assert weak.message.endswith(": below the required 5%")
-    assert weak.evidence["improvement"] == 0.01
+    weak = check_bounds(_with_model(proposal, "ensemble", improvement_lower=0.01), CONFIG).by_id("P2.2.b")[0]
+    assert weak.message.endswith(": not shown")
+    assert weak.evidence["improvement_lower"] == 0.01
     unknown = _with_model(proposal, "ensemble", status="insufficient", reason=None)
     assert check_bounds(unknown, CONFIG).by_id("P2.2.b")[0].message == (
         "insufficient evidence — STOP: the evidence could not be computed"
     )
     no_brier = _with_model(proposal, "ensemble", brier_after=None)
     assert check_bounds(no_brier, CONFIG).by_id("P2.2.b")[0].message == (
-        "insufficient evidence — STOP: the out-of-fold Brier scores could not be computed"
+        "insufficient evidence — STOP: the held-out Brier scores could not be computed"
     )
     models = {k: v for k, v in proposal.models.items() if k != "ensemble"}
     alone = check_bounds(dataclasses.replace(proposal, models=models), CONFIG).by_id("P2.2.b")[0]
