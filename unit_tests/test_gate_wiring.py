@@ -9,9 +9,9 @@ import pytest
 
 from calpolicy.plugin import CouldNotCheck, enforce
 from calpolicy.preflight import PREFLIGHT_IDS, RUN_ID, build_verdict
-from calpolicy.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO, EXIT_STOP, Finding, Verdict
+from calpolicy.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO, EXIT_STOP, Finding, PolicyFailure, Verdict
 
-FAILED = pytest.fail.Exception
+FAILED = PolicyFailure  # a policy failure: checklist-shaped, no traceback (not "could not check")
 
 
 def _verdict(*findings: tuple[str, str, str]) -> Verdict:

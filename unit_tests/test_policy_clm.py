@@ -71,4 +71,4 @@ def test_too_few_trades_fails_with_the_gates_own_sentence(
     )  # fmt: skip
     (row,) = [json.loads(line) for line in results.read_text().splitlines()]
     assert row["status"] == "fail"
-    assert row["message"] == "Failed: P0.2.b FAIL: 30 trades, fewer than cadence.min_trades = 50"
+    assert row["message"] == "P0.2.b FAIL: 30 trades, fewer than cadence.min_trades = 50"
