@@ -23,10 +23,14 @@ def run_pytest(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _suite(tmp_path: Path, body: str) -> Path:
+def _suite(tmp_path: Path, body: str, phase: str | None = "preflight") -> Path:
+    """A one-file policy suite; its tests carry the ``phase`` marker their IDs are registered under."""
     folder = tmp_path / "policy_tests"
     folder.mkdir()
-    (folder / "test_items.py").write_text("import pytest\nfrom calpolicy.plugin import CouldNotCheck\n" + body)
+    header = "import pytest\nfrom calpolicy.plugin import CouldNotCheck\n\n"
+    if phase:
+        header += f"pytestmark = pytest.mark.{phase}\n\n"
+    (folder / "test_items.py").write_text(header + body)
     return folder
 
 
@@ -47,7 +51,7 @@ def test_policy_test_without_control_id_fails_collection(tmp_path: Path) -> None
 def test_misspelt_phase_marker_is_refused_by_the_plugin_itself(tmp_path: Path) -> None:
     """No ``--strict-markers`` here: the plugin's own traceability check must refuse the test, because a
     misspelt phase marker would silently drop it from ``pytest -m preflight``."""
-    folder = _suite(tmp_path, '@pytest.mark.preflihgt\n@pytest.mark.control("S.a")\ndef test_x():\n    pass\n')
+    folder = _suite(tmp_path, '@pytest.mark.preflihgt\n@pytest.mark.control("S.a")\ndef test_x():\n    pass\n', phase=None)
     result = run_pytest(str(folder), "-W", "ignore::pytest.PytestUnknownMarkWarning", cwd=tmp_path)
     assert result.returncode == 4, result.stdout + result.stderr
     assert "S.a is enforced in phase 'preflight' but the test carries no @pytest.mark.preflight" in result.stderr
