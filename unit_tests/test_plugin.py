@@ -51,7 +51,8 @@ def test_policy_test_without_control_id_fails_collection(tmp_path: Path) -> None
 def test_misspelt_phase_marker_is_refused_by_the_plugin_itself(tmp_path: Path) -> None:
     """No ``--strict-markers`` here: the plugin's own traceability check must refuse the test, because a
     misspelt phase marker would silently drop it from ``pytest -m preflight``."""
-    folder = _suite(tmp_path, '@pytest.mark.preflihgt\n@pytest.mark.control("S.a")\ndef test_x():\n    pass\n', phase=None)
+    body = '@pytest.mark.preflihgt\n@pytest.mark.control("S.a")\ndef test_x():\n    pass\n'
+    folder = _suite(tmp_path, body, phase=None)
     result = run_pytest(str(folder), "-W", "ignore::pytest.PytestUnknownMarkWarning", cwd=tmp_path)
     assert result.returncode == 4, result.stdout + result.stderr
     assert "S.a is enforced in phase 'preflight' but the test carries no @pytest.mark.preflight" in result.stderr
