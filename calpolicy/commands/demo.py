@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -59,9 +60,20 @@ def run(args: argparse.Namespace) -> int:
         parent.mkdir(parents=True, exist_ok=True)
         root = Path(tempfile.mkdtemp(prefix="calpolicy-demo-", dir=parent))
     print("calpolicy demo: preflight → run → verify → approve → reload → trades → watch → rollback, and a STOP case")
+    # the policy suite's child pytest runs make their own temporary folders: keep them inside the demo's
+    scratch = root / "tmp"
+    scratch.mkdir(exist_ok=True)
+    saved = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(scratch)
+    tempfile.tempdir = None
     try:
         return EXIT_GO if demo_flow(root, n_trades=args.trades) else EXIT_STOP
     finally:
+        if saved is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved
+        tempfile.tempdir = None
         if not args.dir and not args.keep:
             shutil.rmtree(root, ignore_errors=True)
             with contextlib.suppress(OSError):

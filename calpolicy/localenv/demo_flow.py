@@ -134,24 +134,48 @@ def demo_flow(workdir: Path, out: Callable[[str], None] = print, n_trades: int =
 
         made = run_job(config, operator="demo", on_call_until=until)
         job, job_dir = made.job_id, made.job_dir
-        step(out, _word(made.verdict.exit_code), "run", f"job {job}: {_headline(made.verdict)}",
-             [f"report: {job_dir / 'policy_report.html'}", f"report: {job_dir / 'report.md'}"] if job_dir else [])
+        step(
+            out,
+            _word(made.verdict.exit_code),
+            "run",
+            f"job {job}: {_headline(made.verdict)}",
+            [f"report: {job_dir / 'policy_report.html'}", f"report: {job_dir / 'report.md'}"] if job_dir else [],
+        )
         if made.verdict.exit_code != 0 or job is None:
             return False
 
         code, lines = cli("verify", job, "--config", str(config))
-        step(out, f"{'OK' if code == 0 else 'STOP'} (exit {code})", "verify", lines[0] if lines else "",
-             [] if code == 0 else lines[1:6])
+        step(
+            out,
+            f"{'OK' if code == 0 else 'STOP'} (exit {code})",
+            "verify",
+            lines[0] if lines else "",
+            [] if code == 0 else lines[1:6],
+        )
         if code != 0:
             return False
 
-        code, lines = cli("approve", job, "--approver", "demo", "--reviewed", "--on-call-until", until, "--yes",
-                          "--config", str(config))
+        code, lines = cli(
+            "approve",
+            job,
+            "--approver",
+            "demo",
+            "--reviewed",
+            "--on-call-until",
+            until,
+            "--yes",
+            "--config",
+            str(config),
+        )
         applied = [line for line in lines if line.startswith(("APPLIED", "STOP"))]
-        step(out, f"{'GO' if code == 0 else 'STOP'} (exit {code})", "approve",
-             (applied[0] if applied else "(no verdict)") + " — after signature, state, policy results, "
-             "CLM prefix and a fresh preflight",
-             [line.strip() for line in lines if "acknowledg" in line] if code == 0 else lines[1:6])
+        step(
+            out,
+            f"{'GO' if code == 0 else 'STOP'} (exit {code})",
+            "approve",
+            (applied[0] if applied else "(no verdict)") + " — after signature, state, policy results, "
+            "CLM prefix and a fresh preflight",
+            [line.strip() for line in lines if "acknowledg" in line] if code == 0 else lines[1:6],
+        )
         if code != 0:
             return False
 
@@ -168,8 +192,12 @@ def demo_flow(workdir: Path, out: Callable[[str], None] = print, n_trades: int =
         now = datetime.now(UTC)
         added = post_apply_trades(env.clm_file, approved_at, now)
         decisions = ns.journal_count(ENGINE, "[AI-ENGINE]")
-        step(out, "--", "trades", f"{added} post-apply trades appended to {env.clm_file}; "
-             f"{decisions} decision lines in {ENGINE}'s journal")
+        step(
+            out,
+            "--",
+            "trades",
+            f"{added} post-apply trades appended to {env.clm_file}; {decisions} decision lines in {ENGINE}'s journal",
+        )
 
         baseline_hours = max((approved_at - engine_since).total_seconds(), 1.0) / 3600.0
         watch_config = env.write_config(
@@ -181,16 +209,26 @@ def demo_flow(workdir: Path, out: Callable[[str], None] = print, n_trades: int =
             },
         )
         code, lines = cli("watch", "--config", str(watch_config))
-        step(out, f"{lines[0].split(' ')[0] if lines else '?'} (exit {code})", "watch",
-             f"demo windows ({watch_config.name}: post-apply ≥ 2 s, baseline = the engine's "
-             f"{baseline_hours * 3600:.0f} s before approval)", [line.strip() for line in lines[1:6]])
+        step(
+            out,
+            f"{lines[0].split(' ')[0] if lines else '?'} (exit {code})",
+            "watch",
+            f"demo windows ({watch_config.name}: post-apply ≥ 2 s, baseline = the engine's "
+            f"{baseline_hours * 3600:.0f} s before approval)",
+            [line.strip() for line in lines[1:6]],
+        )
         ok = ok and code == 0
 
         code, lines = cli("rollback", "--by", "demo", "--config", str(config))
         back = ns.journal_count(ENGINE, f"[CalibrationLoader] ✅ Loaded config version: {EXISTING}")
-        step(out, f"{'OK' if code == 0 else 'STOP'} (exit {code})", "rollback",
-             lines[0] if lines else "", [line.strip() for line in lines if "acknowledg" in line]
-             + [f"{ENGINE}'s journal: 'Loaded config version: {EXISTING}' {back} times (start, then rollback)"])
+        step(
+            out,
+            f"{'OK' if code == 0 else 'STOP'} (exit {code})",
+            "rollback",
+            lines[0] if lines else "",
+            [line.strip() for line in lines if "acknowledg" in line]
+            + [f"{ENGINE}'s journal: 'Loaded config version: {EXISTING}' {back} times (start, then rollback)"],
+        )
         ok = ok and code == 0 and back >= 2
 
         env.set_halt("quantum:global:kill_switch", "1")
@@ -200,8 +238,10 @@ def demo_flow(workdir: Path, out: Callable[[str], None] = print, n_trades: int =
         ok = ok and bad.verdict.exit_code == 1
 
         ns.stop_unit(ENGINE)
-    out(f"demo: {'every step as expected' if ok else 'UNEXPECTED verdicts — see above'} "
-        f"in {time.monotonic() - started:.1f} s")
+    out(
+        f"demo: {'every step as expected' if ok else 'UNEXPECTED verdicts — see above'} "
+        f"in {time.monotonic() - started:.1f} s"
+    )
     return ok
 
 
