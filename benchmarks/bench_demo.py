@@ -35,7 +35,8 @@ def main() -> int:
             return 1
     median = statistics.median(times)
     print(
-        f"calpolicy demo: median {median:.1f} s, max {max(times):.1f} s over {len(times)} runs (target < {TARGET_S:g} s)"
+        f"calpolicy demo: median {median:.1f} s, max {max(times):.1f} s over {len(times)} runs "
+        f"(target < {TARGET_S:g} s)"
     )
     return 0 if max(times) < TARGET_S else 1
 

@@ -181,3 +181,15 @@ def test_one_cause_behind_many_items_is_said_once(tmp_path: Path) -> None:
     assert lines[0].startswith("STOP")
     assert sum("not checked: CLM file not found" in line for line in lines) == 1
     assert "P0.2.b, P0.2.c, P0.2.d, P0.2.e, S.a, S.f" in result.stdout
+
+
+def test_demo_without_systemd_says_what_cannot_run_and_shows_no_go(tmp_path: Path) -> None:
+    from calpolicy.localenv.demo_flow import demo_flow
+
+    lines: list[str] = []
+    assert demo_flow(tmp_path, out=lines.append, n_trades=300, systemd=False) is True
+    text = "\n".join(lines)
+    assert "NOT RUN: the AI-engine unit, approve, reload, watch and rollback need systemd here" in text
+    assert "no systemd namespace was requested" in text
+    assert not any(line.startswith("GO") for line in lines), text
+    assert any(line.startswith("STOP") and "preflight" in line for line in lines), text

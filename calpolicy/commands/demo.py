@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from calpolicy.commands.common import config_from, positive_int
+from calpolicy.commands.common import UsageError, config_from, positive_int
 from calpolicy.verdict import EXIT_GO, EXIT_STOP
 
 
@@ -33,14 +33,26 @@ def demo_parent() -> Path:
     """Where the temporary environment goes: somewhere the systemd namespace's units can see.
 
     The namespace mounts an empty tmpfs on /tmp and /var/tmp, so the AI-engine unit could not read a
-    calibration.json kept there; the usual temporary folder is used only when it lies elsewhere.
+    calibration.json kept there; the usual temporary folder is used when it lies elsewhere, or when no
+    namespace can be booted here anyway.
     """
-    from calpolicy.localenv.systemd_ns import _hidden
+    from calpolicy.localenv.systemd_ns import _hidden, unavailable_reason
 
     temp = Path(tempfile.gettempdir()).resolve()
-    if not _hidden(str(temp)):
+    if not _hidden(str(temp)) or unavailable_reason() is not None:  # no namespace: /tmp is fine
         return temp
     return Path.home() / ".cache" / "calpolicy"
+
+
+def _check_visible(root: Path) -> None:
+    """A ``--dir`` the namespace's AI-engine unit could not see would make the flow fail half-way."""
+    from calpolicy.localenv.systemd_ns import _hidden, unavailable_reason
+
+    if _hidden(str(root.resolve())) and unavailable_reason() is None:
+        raise UsageError(
+            f"--dir {root} is under /tmp or /var/tmp, which the demo's systemd namespace replaces with an empty "
+            "tmpfs (its AI-engine unit could not read the live calibration.json): choose a folder elsewhere"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     config_from(args)  # a broken --config is a usage error before anything starts
     if args.dir:
         root = Path(args.dir)
+        _check_visible(root)
         root.mkdir(parents=True, exist_ok=True)
     else:
         parent = demo_parent()

@@ -97,8 +97,13 @@ def post_apply_trades(log: Path, approved_at: datetime, until: datetime, count: 
     return count
 
 
-def demo_flow(workdir: Path, out: Callable[[str], None] = print, n_trades: int = 1100) -> bool:
-    """The whole checklist on a local environment; True when every step's verdict is the expected one."""
+def demo_flow(
+    workdir: Path, out: Callable[[str], None] = print, n_trades: int = 1100, systemd: bool | None = None
+) -> bool:
+    """The whole checklist on a local environment; True when every step's verdict is the expected one.
+
+    ``systemd=False`` runs it as on a machine without root/systemd (what cannot run is said plainly).
+    """
     from calpolicy.localenv.systemd_ns import _hidden
     from calpolicy.preflight import run_preflight
     from calpolicy.run import run_job
@@ -106,7 +111,7 @@ def demo_flow(workdir: Path, out: Callable[[str], None] = print, n_trades: int =
     started = time.monotonic()
     workdir = Path(workdir).resolve()
     until = (datetime.now(UTC) + timedelta(hours=30)).isoformat(timespec="seconds")
-    with LocalEnvironment(workdir / "env", n_trades=n_trades) as env:
+    with LocalEnvironment(workdir / "env", n_trades=n_trades, systemd=systemd) as env:
         config = env.write_config(overrides={"deploy.ack_timeout_s": 10.0})
         ns = env.systemd
         where = f"systemd namespace PID {ns.pid}" if ns else "NO systemd"
