@@ -80,7 +80,10 @@ def run(args: argparse.Namespace) -> int:
     os.environ["TMPDIR"] = str(scratch)
     tempfile.tempdir = None
     try:
-        return EXIT_GO if demo_flow(root, n_trades=args.trades) else EXIT_STOP
+        if demo_flow(root, n_trades=args.trades):
+            return EXIT_GO
+        print("demo: STOP — a step did not give its expected verdict (see its line above)")
+        return EXIT_STOP
     finally:
         if saved is None:
             os.environ.pop("TMPDIR", None)
