@@ -33,6 +33,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from calpolicy.jobs import OWNER_FILE
+
 STATEMENT = "statement.json"
 SIGNATURE = "statement.sig"
 MANIFEST = "manifest.json"
@@ -168,7 +170,8 @@ def _job_files(job_dir: Path) -> list[str]:
     for path in sorted(job_dir.rglob("*")):
         if not path.is_dir() or path.is_symlink():
             rel = path.relative_to(job_dir).as_posix()
-            if rel not in (STATEMENT, SIGNATURE):
+            # the job store's claim marker lives only until the job is published: never a signed subject
+            if rel not in (STATEMENT, SIGNATURE, OWNER_FILE):
                 names.append(rel)
     return names
 

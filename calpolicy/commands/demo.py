@@ -1,32 +1,58 @@
-"""``calpolicy demo``: the gates on a self-contained local environment, each with a GO and a STOP case.
+"""``calpolicy demo``: the whole checklist end to end on a self-contained local environment (issue 13).
 
-A new user sees what the tool says on a healthy system and on one with production's real defects,
-without any live system at hand.
+A new user sees preflight, run, verify, approve, the hot reload, the watch and a rollback on a real
+redis-server, readiness API and systemd namespace, and one STOP with its reason, without a live system.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import shutil
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from calpolicy.commands.common import config_from, positive_int
+from calpolicy.commands.common import UsageError, config_from, positive_int
 from calpolicy.verdict import EXIT_GO, EXIT_STOP
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="run the gates on an embedded local environment")
+    parser = subparsers.add_parser("demo", help="the whole checklist end to end on an embedded local environment")
     parser.add_argument("--dir", help="where to build the environment (default: a new temporary folder)")
     parser.add_argument(
-        "--trades", type=positive_int, default=400, help="trades in the sample log (default 400)"
+        "--trades", type=positive_int, default=1100, help="trades in the sample log (default 1100: enough to decide)"
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the temporary environment folder (always kept with --dir)"
     )
     parser.set_defaults(handler=run)
+
+
+def demo_parent() -> Path:
+    """Where the temporary environment goes: somewhere the systemd namespace's units can see.
+
+    The namespace mounts an empty tmpfs on /tmp and /var/tmp, so the AI-engine unit could not read a
+    calibration.json kept there; the usual temporary folder is used when it lies elsewhere, or when no
+    namespace can be booted here anyway.
+    """
+    from calpolicy.localenv.systemd_ns import _hidden, unavailable_reason
+
+    temp = Path(tempfile.gettempdir()).resolve()
+    if not _hidden(str(temp)) or unavailable_reason() is not None:  # no namespace: /tmp is fine
+        return temp
+    return Path.home() / ".cache" / "calpolicy"
+
+
+def _check_visible(root: Path) -> None:
+    """A ``--dir`` the namespace's AI-engine unit could not see would make the flow fail half-way."""
+    from calpolicy.localenv.systemd_ns import _hidden, unavailable_reason
+
+    if _hidden(str(root.resolve())) and unavailable_reason() is None:
+        raise UsageError(
+            f"--dir {root} is under /tmp or /var/tmp, which the demo's systemd namespace replaces with an empty "
+            "tmpfs (its AI-engine unit could not read the live calibration.json): choose a folder elsewhere"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,49 +61,39 @@ def run(args: argparse.Namespace) -> int:
     A leftover temporary folder would hold a ``calpolicy.toml`` pointing at ports and a namespace that
     no longer exist, so it is removed unless the user asked to keep it.
     """
-    config = config_from(args)
-    root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="calpolicy-demo-"))
-    root.mkdir(parents=True, exist_ok=True)
+    from calpolicy.localenv.demo_flow import demo_flow
+
+    config_from(args)  # a broken --config is a usage error before anything starts
+    if args.dir:
+        root = Path(args.dir)
+        _check_visible(root)
+        root.mkdir(parents=True, exist_ok=True)
+    else:
+        parent = demo_parent()
+        parent.mkdir(parents=True, exist_ok=True)
+        root = Path(tempfile.mkdtemp(prefix="calpolicy-demo-", dir=parent))
+    print("calpolicy demo: preflight → run → verify → approve → reload → trades → watch → rollback, and a STOP case")
+    # the policy suite's child pytest runs make their own temporary folders: keep them inside the demo's
+    scratch = root / "tmp"
+    scratch.mkdir(exist_ok=True)
+    saved = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(scratch)
+    tempfile.tempdir = None
     try:
-        return _run_demo(root, config, args.trades)
+        if demo_flow(root, n_trades=args.trades):
+            return EXIT_GO
+        print("demo: STOP — a step did not give its expected verdict (see its line above)")
+        return EXIT_STOP
     finally:
+        if saved is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved
+        tempfile.tempdir = None
         if not args.dir and not args.keep:
             shutil.rmtree(root, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                root.parent.rmdir()  # ~/.cache/calpolicy, when the demo made it and it is empty
             print(f"demo: removed {root} (use --keep or --dir DIR to keep the environment)")
-
-
-def _run_demo(root: Path, config: Any, trades: int) -> int:
-    from calpolicy.clm import check_data, read_clm_for
-    from calpolicy.localenv.defects import double_delivery, short_recorded_as_buy, write_records, zero_pnl
-    from calpolicy.localenv.demo import demo_preflight
-    from calpolicy.localenv.sample_log import sample_records
-    from calpolicy.render import render_verdict
-
-    now = datetime.now(UTC)
-    healthy = sample_records(n_trades=trades, now=now, seed=7)
-    print(f"calpolicy demo — environment in {root}\n")
-
-    good_path = write_records(root / "data" / "clm_trades.jsonl", healthy)
-    print(f"1) Data gate on a healthy log ({len(healthy)} trades): expect GO")
-    good = check_data(
-        read_clm_for(config.with_overrides({"paths.clm_file": str(good_path)}, "demo")), config, now
-    )
-    print(render_verdict(good, f"CLM data gate on {good_path}") + "\n")
-
-    broken = short_recorded_as_buy(zero_pnl(double_delivery(healthy)))
-    bad_path = write_records(root / "data_defective" / "clm_trades.jsonl", broken)
-    print(
-        "2) Data gate on the same log with production's defects "
-        "(double delivery, a zero PnL, a short recorded as BUY): expect STOP"
-    )
-    bad = check_data(
-        read_clm_for(config.with_overrides({"paths.clm_file": str(bad_path)}, "demo")), config, now
-    )
-    print(render_verdict(bad, f"CLM data gate on {bad_path}") + "\n")
-
-    data_as_expected = good.exit_code == EXIT_GO and bad.exit_code == EXIT_STOP
-    print("3) The whole pre-flight (Phase 0 and every stop signal), then the gated run, on a live local environment")
-    preflight_as_expected = demo_preflight(root, n_trades=trades)
-    as_expected = data_as_expected and preflight_as_expected
-    print("demo: " + ("every verdict as expected" if as_expected else "UNEXPECTED verdicts — see above"))
-    return EXIT_GO if as_expected else EXIT_STOP
+        else:
+            print(f"demo: kept {root}")
