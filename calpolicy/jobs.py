@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from calpolicy.atomic_io import fsync_dir, write_atomic
+
 JOB_ID_RE = re.compile(r"^cal_\d{8}_\d{6}(_\d{1,3})?$")
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "calpolicy.manifest/1"
@@ -79,30 +81,6 @@ def write_file_durably(path: Path, data: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def replace_durably(path: Path, data: bytes) -> None:
-    """Temp file in the target's folder → fsync → ``os.replace`` → fsync the folder; no torn file, ever."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    fsync_dir(path.parent)
-
-
 class PendingJob:
     """A claimed job ID and its hidden temp folder; ``JobStore.commit`` makes it visible in one rename."""
 
@@ -121,7 +99,7 @@ class PendingJob:
             raise JobError(f"a job file name must be a plain name, got {name!r}")
         target = self.tmp_dir / name
         payload = data.encode("utf-8") if isinstance(data, str) else data
-        replace_durably(target, payload)  # whole or absent, also for a reader of the unpublished job
+        write_atomic(target, payload)  # whole or absent, also for a reader of the unpublished job
         return target
 
     def abandon(self) -> None:
@@ -316,7 +294,7 @@ class JobStore:
                 {"state": state, "by": str(by), "at": utc_now_iso(), "note": str(note)},
             ]
             try:
-                replace_durably(self.path(job_id) / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+                write_atomic(self.path(job_id) / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
             except OSError as error:
                 raise JobError(f"cannot update job {job_id}: {error.strerror}") from None
         return manifest

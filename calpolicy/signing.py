@@ -24,7 +24,6 @@ import base64
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from calpolicy.atomic_io import write_atomic
 from calpolicy.jobs import OWNER_FILE
 
 STATEMENT = "statement.json"
@@ -90,7 +90,7 @@ def generate_keypair(private_path: Path, public_dir: Path) -> Path:
     public_dir = Path(public_dir)
     public_dir.mkdir(parents=True, exist_ok=True)
     public_path = public_dir / f"{keyid_of(public)[:16]}.pub"
-    _atomic_write(
+    write_atomic(
         public_path, public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     return public_path
@@ -304,8 +304,8 @@ def sign_job(
             }
         ],
     }
-    _atomic_write(job_dir / STATEMENT, statement)
-    _atomic_write(job_dir / SIGNATURE, canonical_json(envelope))
+    write_atomic(job_dir / STATEMENT, statement)
+    write_atomic(job_dir / SIGNATURE, canonical_json(envelope))
 
 
 # ------------------------------------------------------------------------------------------ verifying
@@ -448,21 +448,3 @@ def _check_clm(clm_path: Path, signed: dict[str, Any], result: VerifyResult) -> 
             f"CLM log {clm_path} is no longer an extension of the analysed one: its first {size} bytes "
             f"({lines} lines) have sha256 {sha[:16]}…, signed {str(signed.get('sha256'))[:16]}…"
         )
-
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    finally:
-        Path(tmp).unlink(missing_ok=True)

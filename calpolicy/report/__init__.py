@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from calpolicy.atomic_io import write_atomic
 from calpolicy.report.content import DO_NOT_APPLY, READY, SECTION_CONTROLS, SECTION_TITLES, build_report
 from calpolicy.report.markdown import render_markdown
 from calpolicy.report.plot import PANELS_KEY, write_plot
@@ -42,16 +43,7 @@ def write_report(job_dir: Path, proposal: Any, bounds: Verdict, data: Verdict, m
 
 
 def _atomic(path: Path, payload: bytes) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    write_atomic(path, payload)
     return path
 
 
