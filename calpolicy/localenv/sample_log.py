@@ -22,7 +22,7 @@ SYMBOL_PRICES: dict[str, float] = {
     "ADAUSDT": 0.52,
 }
 REGIMES = ("bullish", "bearish", "volatile", "ranging")
-OVERCONFIDENCE = 0.15
+OVERCONFIDENCE = 0.25  # well past the 5 % bar, so a demo or test run is a clear GO at a few hundred trades
 
 
 def _price_digits(price: float) -> int:
