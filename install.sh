@@ -30,4 +30,4 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'
 echo "installed: $(.venv/bin/calpolicy --help | head -n 1)"
-echo "next: .venv/bin/calpolicy demo    and    .venv/bin/python -m pytest"
+echo "next: ./calpolicy.sh demo    and    ./calpolicy.sh test   (or .venv/bin/calpolicy, .venv/bin/python -m pytest)"
