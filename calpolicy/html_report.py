@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,18 @@ _KEY = pytest.StashKey["JobHtml"]()
 def pytest_configure(config: pytest.Config) -> None:
     """Before pytest-html builds its report object: make it self-contained and hook the job in."""
     job = config.getoption(JOB_OPTION, default=None)
-    if not job or not config.getoption("htmlpath", default=None) or not config.pluginmanager.hasplugin("html"):
+    if not job or not config.getoption("htmlpath", default=None) or not _html_loaded(config):
         return
     config.option.self_contained_html = True
     plugin = JobHtml(Path(job))
     config.stash[_KEY] = plugin
     config.pluginmanager.register(plugin, "calpolicy-job-html")
+
+
+def _html_loaded(config: pytest.Config) -> bool:
+    """pytest-html under its entry-point name, or loaded by module (``-p pytest_html.plugin``, as ``run`` does
+    with plugin autoloading off)."""
+    return any(config.pluginmanager.hasplugin(name) for name in ("html", "pytest_html.plugin"))
 
 
 def job_metadata(job_dir: Path) -> dict[str, str]:
@@ -71,6 +78,11 @@ class JobHtml:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # ``calpolicy run`` starts the tests before the job is written: its table must show the job, so
+        # wait (as the tests do, ``--job-wait``) for the manifest, which is written after the report.
+        deadline = time.monotonic() + float(session.config.getoption("--job-wait", default=0.0) or 0.0)
+        while not (self.job_dir / "manifest.json").is_file() and time.monotonic() < deadline:
+            time.sleep(0.05)
         try:
             from pytest_metadata.plugin import metadata_key
         except ImportError:  # pytest-html depends on pytest-metadata; without it there is no table
@@ -92,7 +104,7 @@ class JobHtml:
 
     def pytest_html_report_title(self, report: Any) -> None:
         verdict = self._report_json().get("verdict", "no report")
-        report.title = f"calpolicy job {self.job_dir.name} — {verdict}"
+        report.title = f"calpolicy job {job_metadata(self.job_dir)['Job ID']} — {verdict}"
 
     # ------------------------------------------------------------------------------------ the table
 

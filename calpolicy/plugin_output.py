@@ -171,8 +171,9 @@ def run_identity(config: pytest.Config) -> dict[str, str]:
     from calpolicy.config import ConfigError, load_config
 
     identity = {"calpolicy host": socket.gethostname()}
-    identity["calpolicy operator"] = config.getoption("--operator", default=None) or "(none given: --operator)"
-    identity["calpolicy on call until"] = config.getoption("--on-call-until", default=None) or "(none given)"
+    if not config.getoption("--job", default=None):  # a job's own table names the job's operator (html_report)
+        identity["calpolicy operator"] = config.getoption("--operator", default=None) or "(none given: --operator)"
+        identity["calpolicy on call until"] = config.getoption("--on-call-until", default=None) or "(none given)"
     try:
         effective = load_config(config.getoption("--calpolicy-config", default=None))
         clm = config.getoption("--clm", default=None)
