@@ -55,7 +55,12 @@ def _check_job(job_dir: Path, clm: Path) -> dict[str, Any]:
     """A published job is whole: the contract's files and manifest, and the bytes it says it analysed."""
     names = {p.name for p in job_dir.iterdir()}
     assert {"manifest.json", "proposal.json", "preflight_results.jsonl", "policy_results.jsonl"} <= names
+    assert {"report.md", "report.json", "reliability.png", "policy_report.html", "statement.json"} <= names
     assert not [n for n in names if n.startswith(".")], names
+    html = (job_dir / "policy_report.html").read_text()
+    # the job's own environment table: read from its manifest, not from the hidden folder it was built in
+    assert f"calpolicy job {job_dir.name} — ready for review" in html
+    assert "UNREADABLE" not in html
     manifest = json.loads((job_dir / "manifest.json").read_text())
     assert set(manifest) >= MANIFEST_KEYS
     assert manifest["job_id"] == job_dir.name
