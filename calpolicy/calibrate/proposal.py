@@ -300,6 +300,9 @@ def _finite(value: Any) -> Any:
 def propose(log: TradeLog, config: Config, seed: int = 0) -> Proposal:
     """Fit on the past, score on the most recent trades, package every model; ``ProposalError`` on bad input.
 
+    Ungated: a pure function for research and tests. It runs no preflight, no lockdown and writes no job;
+    an operator's calibration goes through ``calpolicy.run_job`` (``calpolicy run``), which is gated.
+
     ``seed`` is accepted for compatibility and ignored: the bootstrap is seeded from the log's digest so
     the verdict cannot depend on a caller's choice.
     """
