@@ -101,8 +101,9 @@ def extract(log: TradeLog) -> dict[str, ModelData]:
     """The ensemble first, then every model of the log in the log's order."""
     if log.read_error:
         raise ProposalError(log.read_error)
-    if log.parse_errors:
-        raise ProposalError(f"the CLM log has {len(log.parse_errors)} unparseable line(s); run the data gate")
+    if log.parse_errors or log.parse_error_count:  # parse_errors holds only the first examples
+        count = max(log.parse_error_count, len(log.parse_errors))
+        raise ProposalError(f"the CLM log has {count} unparseable line(s); run the data gate")
     frame = log.frame
     n = len(frame)
     if n == 0:
