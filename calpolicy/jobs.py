@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from calpolicy.apply_lock import pid_alive
 from calpolicy.atomic_io import fsync_dir, write_atomic
 
 JOB_ID_RE = re.compile(r"^cal_\d{8}_\d{6}(_\d{1,3})?$")
@@ -196,15 +197,7 @@ class JobStore:
         except (OSError, ValueError):
             # a job folder loses its owner file only inside commit, under the lock we hold: its run died there
             return False
-        if pid == os.getpid():
-            return True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pid == os.getpid() or pid_alive(pid)
 
     # ------------------------------------------------------------------------------------- reading
 

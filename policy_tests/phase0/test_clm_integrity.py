@@ -3,6 +3,9 @@
 Each test fails with the gate's own message and the offending line numbers, so the pytest report tells
 the operator exactly which lines to look at. The extra CLM.* checks are the defects production has shown
 (REAL_SYSTEM.md §1); any of them means the data would have to be cleaned by hand, which is a STOP.
+
+The items come from the registry (``calpolicy.controls``, producer ``clm.check_data``), not from a list
+here: "P0.2.a" … "P0.2.e", "S.a", "S.f" and every "CLM.*" check, each one parametrized test.
 """
 
 from __future__ import annotations
