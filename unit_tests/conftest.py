@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import pytest
 
 from calpolicy.localenv.defects import write_records
 from calpolicy.localenv.sample_log import sample_records
+from calpolicy.localenv.systemd_ns import SystemdNamespace, unavailable_reason
 
 DATA = Path(__file__).parent / "data"
 FIXTURE_LOG = DATA / "mock_clm_trades.jsonl"
@@ -63,3 +64,13 @@ def verdict_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 
 def failing_ids(verdict: dict[str, Any]) -> set[str]:
     return {f["id"] for f in verdict["findings"] if f["status"] in ("fail", "error")}
+
+
+@pytest.fixture(scope="module")
+def systemd_ns() -> Iterator[SystemdNamespace]:
+    """A booted private systemd; one that cannot boot is a test failure, not a skip (CI runs as root)."""
+    reason = unavailable_reason()
+    if reason:
+        pytest.fail(f"a private systemd is required for these tests and cannot boot here: {reason}")
+    with SystemdNamespace() as namespace:
+        yield namespace

@@ -38,20 +38,21 @@ def _read_json(path: Path) -> Any:
         raise CouldNotCheck(f"{path} cannot be read as JSON: {error}") from None
 
 
+def _read_object(job_dir: Path, name: str) -> dict[str, Any]:
+    value = _read_json(job_dir / name)
+    if not isinstance(value, dict):
+        raise CouldNotCheck(f"{name} is not a JSON object")
+    return value
+
+
 @pytest.fixture(scope="session")
 def job_manifest(job_dir: Path) -> dict[str, Any]:
-    manifest = _read_json(job_dir / "manifest.json")
-    if not isinstance(manifest, dict):
-        raise CouldNotCheck("manifest.json is not a JSON object")
-    return manifest
+    return _read_object(job_dir, "manifest.json")
 
 
 @pytest.fixture(scope="session")
 def report_json(job_dir: Path) -> dict[str, Any]:
-    report = _read_json(job_dir / "report.json")
-    if not isinstance(report, dict):
-        raise CouldNotCheck("report.json is not a JSON object")
-    return report
+    return _read_object(job_dir, "report.json")
 
 
 @pytest.fixture(scope="session")

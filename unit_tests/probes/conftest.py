@@ -13,7 +13,6 @@ import pytest
 
 from calpolicy.localenv.readiness_server import ReadinessServer
 from calpolicy.localenv.redis_server import RedisServer
-from calpolicy.localenv.systemd_ns import SystemdNamespace, unavailable_reason
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +33,3 @@ def readiness_server() -> Iterator[ReadinessServer]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def systemd_ns() -> Iterator[SystemdNamespace]:
-    reason = unavailable_reason()
-    if reason:
-        pytest.fail(f"a private systemd is required for these tests and cannot boot here: {reason}")
-    with SystemdNamespace() as namespace:
-        yield namespace

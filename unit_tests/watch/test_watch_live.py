@@ -22,7 +22,7 @@ import pytest
 
 from calpolicy.localenv.defects import write_records
 from calpolicy.localenv.ports import wait_for
-from calpolicy.localenv.systemd_ns import SystemdNamespace, unavailable_reason
+from calpolicy.localenv.systemd_ns import SystemdNamespace
 from calpolicy.localenv.toml_writer import dumps
 from calpolicy.localenv.watch_data import decision_lines, trades_around
 from unit_tests.conftest import run_cli
@@ -32,12 +32,8 @@ CONTRIB = Path(__file__).resolve().parents[2] / "contrib" / "systemd"
 
 
 @pytest.fixture(scope="module")
-def ns() -> Iterator[SystemdNamespace]:
-    reason = unavailable_reason()
-    if reason:
-        pytest.fail(f"a private systemd is required for these tests and cannot boot here: {reason}")
-    with SystemdNamespace() as namespace:
-        yield namespace
+def ns(systemd_ns: SystemdNamespace) -> SystemdNamespace:
+    return systemd_ns
 
 
 @pytest.fixture
