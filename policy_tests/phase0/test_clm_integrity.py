@@ -5,7 +5,8 @@ the operator exactly which lines to look at. The extra CLM.* checks are the defe
 (REAL_SYSTEM.md §1); any of them means the data would have to be cleaned by hand, which is a STOP.
 
 The items come from the registry (``calpolicy.controls``, producer ``clm.check_data``), not from a list
-here: "P0.2.a" … "P0.2.e", "S.a", "S.f" and every "CLM.*" check, each one parametrized test.
+here: "P0.2.a", "P0.2.b", "P0.2.c", "P0.2.d", "P0.2.e", "S.a", "S.f" and every "CLM.*" check, each one
+parametrized test.
 """
 
 from __future__ import annotations
