@@ -113,6 +113,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=Path.home()) as raw:
         folder = Path(raw)
         files = generate(folder, args.lines)
+        os.sync()  # the writeback of a freshly written GiB would otherwise run during the first timings
         size = files["clean"].stat().st_size
         print(f"log: {args.lines:,} lines, {size / 2**20:.0f} MiB ({size / args.lines:.0f} B/line)")
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
@@ -125,6 +126,7 @@ def main() -> None:
         if not args.skip_naive:
             contenders.append(("naive pandas+pandera", [sys.executable, "-c", NAIVE, str(files["clean"])]))
         for name, command in contenders:
+            measure(command)  # warm-up, not counted: the log in the page cache, as a live recorder's is
             runs = [measure(command) for _ in range(args.repeat)]
             walls = [run[0] for run in runs]
             medians[name] = statistics.median(walls)

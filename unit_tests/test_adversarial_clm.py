@@ -237,6 +237,27 @@ def test_a_flood_of_tiny_objects(tmp_path: Path, baseline: Gate, line: bytes) ->
     assert_memory(gate, baseline, path.stat().st_size)
 
 
+@pytest.mark.parametrize(
+    "record",
+    [
+        {f"k{i}": 1 for i in range(16)},  # no field the gate reads: every one of its columns is empty
+        {"entry_price": 1, "exit_price": 2, "pnl_percent": 1, "confidence": 0.5, "x": 1, "y": 2, "z": 3},
+    ],
+    ids=["unknown-keys-only", "numbers-without-strings"],
+)
+def test_short_records_missing_fields_stay_within_four_times_the_file(
+    tmp_path: Path, baseline: Gate, record: dict[str, int | float]
+) -> None:
+    """Lines of 100-160 bytes whose fields the gate mostly does not read: Arrow's columns for them (8 bytes
+    per key per line) outgrew the file, and peak memory reached 6.6x its size before issue 9's fix."""
+    line = json.dumps(record).encode() + b"\n"
+    path = tmp_path / "short.jsonl"
+    path.write_bytes(line * (60 * MiB // len(line)))
+    gate = run_gate(path)
+    assert_stopped(gate, 1, "CLM.schema")
+    assert_memory(gate, baseline, path.stat().st_size)
+
+
 @pytest.mark.parametrize("body", [b"x" * (200 * MiB), b'{"a": "' + b"x" * (64 * MiB) + b'"}'])
 def test_one_huge_line(tmp_path: Path, baseline: Gate, body: bytes) -> None:
     path = tmp_path / "huge.jsonl"

@@ -17,6 +17,8 @@ only when it holds few brackets.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import hashlib
 import heapq
@@ -47,9 +49,21 @@ from calpolicy.clm.fields import (
     conf_column,
 )
 
+
+def _load_libc() -> ctypes.CDLL | None:
+    """glibc, for ``malloc_trim``; ``None`` on a C library without it (musl, macOS)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
 _WHITESPACE = np.array([ord(" "), ord("\t"), ord("\r"), ord("\f"), ord("\v")], dtype=np.uint8)
 _ARROW_TYPES = {"number": pa.float64(), "string": pa.large_string()}  # large: what pandas 3 str holds
 _MIN_PIECE_BYTES = 8 << 20
+_PARSE_PIECE_BYTES = 32 << 20  # the fast path parses pieces of about this size, one per core at a time
 _SCAN_BLOCK = 4 << 20  # newline scan block: its temporaries stay a few tens of MiB whatever the file holds
 _BLOCK = 1 << 20  # the irregular path classifies lines this many bytes at a time
 _BLOCK_LINES = 1 << 16
@@ -66,6 +80,9 @@ _MIN_RECORD_BYTES = 97
 _ZONED = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
 _OPEN, _CLOSE, _NEWLINE, _CR = ord("{"), ord("}"), ord("\n"), ord("\r")
 DEFAULT_MAX_EXAMPLES = 20
+_ARROW_SCHEMA = pa.schema([(alias, _ARROW_TYPES[spec.kind]) for spec in FIELDS for alias in spec.aliases])
+_GATE_COLUMNS = frozenset([*_ARROW_SCHEMA.names, MODEL_PREDICTIONS_KEY])  # every other field is never read
+_LIBC = _load_libc()
 # The C library's allocator for the big Arrow buffers: Arrow's default (mimalloc) hands freed pages back and
 # faults them in again, which cost 0.2-0.4 s of system time and 40 MiB more peak per million lines here.
 _POOL = pa.system_memory_pool()
@@ -274,13 +291,17 @@ def _one_object_per_line(data: Buffer, rows: int, scan: _Scan) -> bool:
 
 
 def _parse_in_parallel(data: Buffer) -> pa.Table:
-    """Arrow's JSON reader barely uses a second core on its own, so cut the file at line ends into one
-    piece per core and parse the pieces in threads (Arrow releases the GIL); about 2x on two cores.
+    """Cut the file at line ends into pieces of about ``_PARSE_PIECE_BYTES`` and parse them in one thread
+    per core (Arrow releases the GIL; its reader barely uses a second core on its own).
+
+    Bounded pieces bound memory: each piece keeps only the columns the gate reads as soon as it is
+    parsed, so fields the gate never looks at (a log of short lines full of unknown keys makes Arrow
+    columns larger than the file) cost one piece's worth of memory, not the whole file's.
 
     Every piece must open with ``{``: a piece whose first value is a bare ``null`` segfaults
     ``pyarrow.json.read_json`` (Arrow 26, found by the hypothesis tests), so no such input reaches it.
     """
-    pieces = max(1, min(pa.cpu_count(), len(data) // _MIN_PIECE_BYTES))
+    pieces = max(1, min(len(data) // _MIN_PIECE_BYTES, max(pa.cpu_count(), len(data) // _PARSE_PIECE_BYTES)))
     cuts = [0]
     for index in range(1, pieces):
         cut = data.find(b"\n", len(data) * index // pieces) + 1
@@ -291,23 +312,33 @@ def _parse_in_parallel(data: Buffer) -> pa.Table:
     chunks = [view[start:end] for start, end in itertools.pairwise(cuts) if end > start]
     if not chunks or any(chunk[:1] != b"{" for chunk in chunks):
         raise _NotClean("a piece does not open with a JSON object")
-    schema = pa.schema([(alias, _ARROW_TYPES[spec.kind]) for spec in FIELDS for alias in spec.aliases])
-    options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
-    read_options = pa_json.ReadOptions(block_size=16 << 20, use_threads=len(chunks) == 1)
-
-    def parse(chunk: memoryview) -> pa.Table:
-        return pa_json.read_json(
-            pa.py_buffer(chunk), read_options=read_options, parse_options=options, memory_pool=_POOL
-        )
-
     try:
         if len(chunks) == 1:
-            return parse(chunks[0])
-        with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
-            tables = list(pool.map(parse, chunks))
+            return _parse_piece(chunks[0], use_threads=True)
+        with ThreadPoolExecutor(max_workers=min(len(chunks), pa.cpu_count())) as pool:
+            tables = list(pool.map(_parse_piece, chunks))
         return pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
         raise _NotClean(str(error)) from None
+
+
+def _parse_piece(chunk: memoryview, use_threads: bool = False) -> pa.Table:
+    """Arrow's parse of one piece, cut down to the fields the gate reads once their depth is checked."""
+    options = pa_json.ParseOptions(explicit_schema=_ARROW_SCHEMA, unexpected_field_behavior="infer")
+    read_options = pa_json.ReadOptions(block_size=16 << 20, use_threads=use_threads)
+    table = pa_json.read_json(pa.py_buffer(chunk), read_options=read_options, parse_options=options, memory_pool=_POOL)
+    _refuse_deep(table)
+    return table.select([name for name in table.column_names if name in _GATE_COLUMNS])
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed in threads' heaps back to the system (glibc ``malloc_trim``; a no-op elsewhere).
+
+    Arrow's parse threads allocate from per-thread heaps, which the main thread's allocations never
+    reuse: without this, their freed scratch space stays resident while the frame is built beside it.
+    """
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 def _fast_read(data: Buffer, log: TradeLog) -> None:
@@ -317,7 +348,10 @@ def _fast_read(data: Buffer, log: TradeLog) -> None:
     scan = _scan(data)
     if not scan.arrow_safe:
         raise _NotClean("a long line holds many brackets: it may nest deeper than Arrow can parse")
-    table = _parse_in_parallel(data)
+    try:
+        table = _parse_in_parallel(data)
+    finally:
+        release_freed_memory()  # the parser's scratch space, freed in the worker threads' own heaps
     if not _one_object_per_line(data, table.num_rows, scan):
         raise _NotClean("not exactly one JSON object per line")
     log.line_count = table.num_rows
@@ -492,6 +526,7 @@ def _slow_read(data: Buffer, log: TradeLog, max_examples: int) -> None:
             _flush(pending, log, parts, problems)
             pending, pending_bytes = [], 0
     _flush(pending, log, parts, problems)
+    release_freed_memory()
     log.line_count = line_base
     log.crlf = crlf > 0
     log.parse_errors = problems.examples()
@@ -619,10 +654,14 @@ def _type_depth(kind: pa.DataType) -> int:
     return deepest
 
 
-def _fill_from_arrow(table: pa.Table, lines: np.ndarray, log: TradeLog) -> None:
+def _refuse_deep(table: pa.Table) -> None:
     if table.num_columns and 1 + max(_type_depth(f.type) for f in table.schema) > MAX_DEPTH:
         # Arrow parsed it, but the line-by-line path refuses such a line: both paths must agree.
         raise _NotClean(f"a value nests more than {MAX_DEPTH} levels deep")
+
+
+def _fill_from_arrow(table: pa.Table, lines: np.ndarray, log: TradeLog) -> None:
+    _refuse_deep(table)
     columns: dict[str, Any] = {"line": pa.array(lines)}
     for spec in FIELDS:
         arrays = [table.column(alias) for alias in spec.aliases]
