@@ -8,7 +8,9 @@ Every restart of the engine logs model-load errors: they are shown, never filter
 "No error lines" means something only when the journal is visible: ``journalctl`` prints nothing and
 exits 0 on a host without journal files, for a unit it has never heard of, or without permission to
 read the system journal. So an empty window is trusted only for a unit with at least one entry ever
-(``journalctl -u UNIT -n 1``); otherwise the probe raises ``ProbeError`` (could not check).
+(``journalctl -u UNIT -n 1``); otherwise the probe raises ``ProbeError`` (could not check), and its
+message uses ``journalctl --disk-usage`` to say whether no journal files are visible at all or the files
+hold nothing for that unit.
 """
 
 from __future__ import annotations
@@ -141,17 +143,46 @@ def _unit_name(unit: str) -> str:
 
 
 def require_visible_journal(unit: str, config: SystemdConfig) -> JournalEntry:
-    """The newest entry the journal has ever had for ``unit``; none at all is ``ProbeError``."""
+    """The newest entry the journal has ever had for ``unit``; none at all is ``ProbeError``.
+
+    The error says which of two different problems it is, from the journal's own disk usage: no journal
+    files visible at all (journald not persisting, no permission, the wrong host), or files that hold
+    nothing for this unit (a unit name that never logged here). Either way the item is could-not-check.
+    """
     argv = ["journalctl", "-u", unit, "-n", "1", "-o", "json", "--no-pager", "-q"]
     result = run_command(argv, config.command_prefix, config.command_timeout_s)
     entries = parse_journal_json(result.stdout)
     if not entries:
         raise ProbeError(
-            f"the journal shows no entry at all, ever, for {unit} (`{result.shown}` printed nothing): the "
-            "journal is not visible from here (no journal files, no permission to read them, or the wrong "
-            "host / systemd.command_prefix), so an empty window proves nothing"
+            f"the journal shows no entry at all, ever, for {unit} (`{result.shown}` printed nothing): "
+            f"{_why_invisible(unit, config)}, so an empty window proves nothing"
         )
     return entries[-1]
+
+
+_DISK_USAGE = re.compile(r"take up (?P<size>\S+) in the file system")
+
+
+def _why_invisible(unit: str, config: SystemdConfig) -> str:
+    """What ``journalctl --disk-usage`` says about the journal files this user can see."""
+    try:
+        argv = ["journalctl", "--disk-usage", "--no-pager"]
+        usage = run_command(argv, config.command_prefix, config.command_timeout_s)
+    except ProbeError as error:
+        return f"the journal is not visible from here (`journalctl --disk-usage` failed: {error})"
+    found = _DISK_USAGE.search(usage.stdout.decode("utf-8", "replace"))
+    size = found.group("size") if found else None
+    if size is None or size.rstrip("B") in ("0", ""):
+        return (
+            "no journal files are visible from here (`journalctl --disk-usage`: "
+            f"{size or 'no size reported'}): journald keeps no files, this user may not read them, or this "
+            "is the wrong host / systemd.command_prefix"
+        )
+    return (
+        f"the journal files visible here take up {size}, but none of them holds an entry for {unit}: the "
+        "unit has never logged on this host (is the name in systemd.units right?) or this user may not "
+        "read its entries"
+    )
 
 
 def evidence_lines(entries: Sequence[JournalEntry], cap: int = 20) -> dict[str, object]:

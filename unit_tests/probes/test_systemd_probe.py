@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,29 @@ def test_journal_lines_before_the_window_are_not_reported(systemd_ns: SystemdNam
     config = SystemdConfig(command_prefix=systemd_ns.prefix)
     assert read_journal([UNIT], since, config) == []
     assert len(error_entries(read_journal([UNIT], since - timedelta(minutes=1), config))) == 1
+
+
+def test_a_unit_that_never_logged_beside_a_live_journal_is_named_as_such(systemd_ns: SystemdNamespace) -> None:
+    """journald has files here, just none for this unit: could not check, and the message says which case."""
+    systemd_ns.log_to_journal(UNIT, ["INFO the journal has files"])
+    wait_journal(systemd_ns, UNIT, 1)
+    never = "quantum-never-logged"
+    with pytest.raises(ProbeError) as caught:
+        read_journal([never], datetime.now(UTC) - timedelta(minutes=5), SystemdConfig(command_prefix=systemd_ns.prefix))
+    message = str(caught.value)
+    assert f"the journal shows no entry at all, ever, for {never}" in message
+    assert "the journal files visible here take up" in message
+    assert f"none of them holds an entry for {never}" in message
+
+
+def test_no_journal_files_at_all_is_named_as_such(tmp_path: Path) -> None:
+    """A real journalctl pointed at an empty journal folder, as on a host whose journald keeps no files."""
+    empty = tmp_path / "journal"
+    empty.mkdir()
+    prefix = ("/bin/sh", "-c", f'exec "$0" "$@" --directory={empty}')
+    with pytest.raises(ProbeError) as caught:
+        read_journal([UNIT], datetime.now(UTC) - timedelta(minutes=5), SystemdConfig(command_prefix=prefix))
+    message = str(caught.value)
+    assert f"the journal shows no entry at all, ever, for {UNIT}" in message
+    assert "no journal files are visible from here" in message
+    assert "an empty window proves nothing" in message
