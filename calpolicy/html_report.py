@@ -155,7 +155,7 @@ def summary_html(job_dir: Path) -> list[str]:
         "<p>"
         + html.escape(
             f"Data analysed: {data.get('trades')} trades ({data.get('lines')} lines) of {data.get('path')}, "
-            f"sha256 {data.get('sha256')}; span {data.get('span_days')} days, last trade {data.get('last_trade')}."
+            f"sha256 {data.get('sha256')}; {_span_text(data)}."
         )
         + "</p>"
     )
@@ -194,3 +194,10 @@ def _fmt(value: Any, percent: bool = False) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return "—" if value is None else str(value)
+
+
+def _span_text(data: dict[str, Any]) -> str:
+    span = data.get("span_days")
+    if not isinstance(span, (int, float)):
+        return "time span unknown"
+    return f"span {span:.1f} days, last trade {data.get('last_trade')}"

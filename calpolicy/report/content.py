@@ -48,7 +48,7 @@ def build_report(proposal: Any, bounds: Verdict, data: Verdict, manifest: dict[s
     ready, reasons = _decision(bounds, data, manifest)
     models = [proposal.models[name] for name in _ordered(proposal.models)]
     thresholds = dict(getattr(proposal, "thresholds", {}) or {})
-    timing = _timing(data)
+    timing = _timing(data, proposal)
     report = {
         "schema": SCHEMA,
         "job_id": manifest.get("job_id"),
@@ -168,6 +168,7 @@ def _metrics(proposal: Any, models: list[Any], bounds: Verdict, thresholds: dict
         "evaluation": {
             "split": getattr(proposal, "split", None),
             "folds": getattr(proposal, "folds", None),
+            "description": _evaluation_text(proposal),
             "min_improvement": thresholds.get("min_improvement"),
             "max_degradation": thresholds.get("max_degradation"),
             "rule": rule
@@ -334,10 +335,30 @@ def _drift_risks(proposal: Any, models: list[Any]) -> list[dict[str, str]]:
     return found
 
 
+def _evaluation_text(proposal: Any) -> str:
+    """How the maps were scored, in the words of the windows the proposal recorded."""
+    split = getattr(proposal, "split", None)
+    windows = getattr(proposal, "windows", None) or {}
+    train, holdout = windows.get("train"), windows.get("holdout")
+    if split == "forward_holdout" and isinstance(train, dict) and isinstance(holdout, dict):
+        return (
+            f"forward holdout: maps fitted on {train.get('records')} trades (lines {train.get('first_line')}–"
+            f"{train.get('last_line')}), scored on the newest {holdout.get('records')} (lines "
+            f"{holdout.get('first_line')}–{holdout.get('last_line')}, {holdout.get('from')} to {holdout.get('to')})"
+        )
+    folds = getattr(proposal, "folds", None)
+    return f"{split or 'not recorded'}" + (f", {folds} folds" if folds else "")
+
+
 def _oos_text(proposal: Any) -> str:
     split = getattr(proposal, "split", None)
     folds = getattr(proposal, "folds", None)
-    if split == "kfold":
+    if split == "forward_holdout":
+        how = (
+            "a forward holdout: the maps are fitted on the older trades and scored only on the newest ones, "
+            "the present regime"
+        )
+    elif split == "kfold":
         how = (
             f"random {folds}-fold cross-validation: each trade is scored by a map fitted without it, but past "
             "and future trades are mixed, so a change of regime over time is averaged away"
@@ -413,9 +434,22 @@ def _on_call_short(manifest: dict[str, Any]) -> bool:
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _timing(data: Verdict) -> dict[str, Any]:
+def _timing(data: Verdict, proposal: Any) -> dict[str, Any]:
+    """The data's span and last trade: from the data gate's evidence when it carries them, else from the
+    proposal's own windows. The preflight's passing rows carry no evidence, and the windows are exactly
+    the trades the maps were fitted and scored on, so the report never says "unknown" for a run."""
     span = next((f.evidence.get("span_days") for f in data.by_id("S.a") if "span_days" in f.evidence), None)
     last = next((f.evidence.get("last_trade") for f in data.by_id("S.f") if "last_trade" in f.evidence), None)
+    windows = [w for w in (getattr(proposal, "windows", None) or {}).values() if isinstance(w, dict)]
+    try:
+        starts = [datetime.fromisoformat(w["from"]) for w in windows if w.get("from")]
+        ends = [datetime.fromisoformat(w["to"]) for w in windows if w.get("to")]
+    except (TypeError, ValueError):
+        starts, ends = [], []
+    if span is None and starts and ends:
+        span = round((max(ends) - min(starts)).total_seconds() / 86400, 3)
+    if last is None and ends:
+        last = max(ends).isoformat()
     return {"span_days": span, "last_trade": last}
 
 

@@ -71,7 +71,7 @@ def _metrics(metrics: dict[str, Any]) -> list[str]:
     out = _heading("metrics")
     ev = metrics["evaluation"]
     out += [
-        f"Evaluation: {_v(ev['split'])}, {_v(ev['folds'])} folds. Deciding rule: {ev['rule']}",
+        f"Evaluation: {ev.get('description') or _v(ev['split'])}. Deciding rule: {ev['rule']}",
         "",
     ]
     out += [f"- decided by {f['id']} {f['status'].upper()}: {f['message']}" for f in ev["deciding_findings"]]

@@ -150,3 +150,23 @@ def test_report_shows_fields_a_newer_engine_adds(go_job: Job) -> None:
     assert md.startswith("# Ready for review")
     no_bounds = build_report(newer, Verdict(()), Verdict(()), {"job_id": "cal_20260101_000000"})
     assert render_markdown(no_bounds).startswith("# DO NOT APPLY"), "no bound result must never read as ready"
+
+
+def test_a_run_reports_its_data_span_and_holdout_when_the_data_verdict_has_no_evidence(go_job: Job) -> None:
+    """A run hands the report the preflight's verdict, whose passing rows carry no evidence: the span, the
+    last trade and the scored window must come from the proposal's windows, never read "— days"."""
+    proposal = Proposal.from_json((go_job.dir / "proposal.json").read_text(encoding="utf-8"))
+    silent = Verdict((Finding("S.a", "pass", ""), Finding("S.f", "pass", "")))
+    bounds = Verdict((Finding("P2.2.b", "pass", "lower bound 7.1% ≥ 5%"),))
+    report = build_report(proposal, bounds, silent, {"job_id": go_job.id})
+    windows = proposal.windows
+    first = min(datetime.fromisoformat(w["from"]) for w in windows.values())
+    last = max(datetime.fromisoformat(w["to"]) for w in windows.values())
+    data = report["summary"]["data"]
+    assert data["last_trade"] == last.isoformat()
+    assert data["span_days"] == round((last - first).total_seconds() / 86400, 3) > 0
+    md = render_markdown(report)
+    assert f"Span: {data['span_days']:.1f} days, last trade {last.isoformat()}" in md
+    holdout = windows["holdout"]
+    assert f"scored on the newest {holdout['records']} (lines {holdout['first_line']}–{holdout['last_line']}" in md
+    assert "— folds" not in md and "None folds" not in md
