@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 
@@ -52,6 +53,9 @@ def accept_config_after_command(subparser: argparse.ArgumentParser) -> None:
     subparser.add_argument("--config", default=argparse.SUPPRESS, help="calpolicy.toml to use")
 
 
+EXIT_OUTPUT_CLOSED = 141
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -62,8 +66,20 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args))
     except UsageError as error:
         return usage_failure(error)
+    except BrokenPipeError:
+        return output_closed()
     except Exception as error:  # last resort: a crash is "could not check", never GO (0) or a policy STOP (1)
         return internal_error(error)
+
+
+def output_closed() -> int:
+    """The reader of our output went away (``calpolicy … | head``): not a crash, so no traceback; but the
+    verdict was not delivered whole, so never exit 0. 141 is what a shell reports for death by SIGPIPE.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush of stdout must not fail again
+    os.close(devnull)
+    return EXIT_OUTPUT_CLOSED
 
 
 def internal_error(error: BaseException) -> int:

@@ -220,3 +220,17 @@ def test_demo_without_systemd_says_what_cannot_run_and_shows_no_go(tmp_path: Pat
     assert "no systemd namespace was requested" in text
     assert not any(line.startswith("GO") for line in lines), text
     assert any(line.startswith("STOP") and "preflight" in line for line in lines), text
+
+
+def test_a_reader_that_goes_away_is_not_a_crash_and_never_exit_0() -> None:
+    """``calpolicy … | head`` with the pipe closed before the verdict is written: no traceback, exit 141."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "calpolicy", "controls"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert child.stdout is not None
+    assert child.stderr is not None
+    child.stdout.close()  # before the child has written a byte: its first write meets EPIPE
+    stderr = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 141, stderr
+    assert "Traceback" not in stderr, stderr
+    assert "internal error" not in stderr, stderr

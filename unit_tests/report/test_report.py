@@ -169,4 +169,5 @@ def test_a_run_reports_its_data_span_and_holdout_when_the_data_verdict_has_no_ev
     assert f"Span: {data['span_days']:.1f} days, last trade {last.isoformat()}" in md
     holdout = windows["holdout"]
     assert f"scored on the newest {holdout['records']} (lines {holdout['first_line']}–{holdout['last_line']}" in md
-    assert "— folds" not in md and "None folds" not in md
+    assert "— folds" not in md
+    assert "None folds" not in md
