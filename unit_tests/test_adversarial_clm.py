@@ -139,13 +139,13 @@ def assert_memory(gate: Gate, baseline: Gate, file_bytes: int) -> None:
 def test_duplicate_key_with_any_json_whitespace(tmp_path: Path, baseline: Gate, before: str, after: str) -> None:
     line = HEALTHY[10][:-1] + f', "entry_price"{before}:{after}1.0}}'
     gate = run_gate(write(tmp_path / "clm.jsonl", mutated(10, line)))
-    assert_stopped(gate, 1, "CLM.parse", "line 11", "'entry_price' appears twice")
+    assert_stopped(gate, 1, "CLM.parse", "line 11", "'entry_price' appears more than once")
 
 
 def test_duplicate_key_inside_model_predictions(tmp_path: Path, baseline: Gate) -> None:
     line = HEALTHY[3].replace('"confidence": ', '"confidence" \t: 0.99, "confidence": ', 2)
     gate = run_gate(write(tmp_path / "clm.jsonl", mutated(3, line)))
-    assert_stopped(gate, 1, "CLM.parse", "line 4", "'confidence' appears twice")
+    assert_stopped(gate, 1, "CLM.parse", "line 4", "'confidence' appears more than once")
 
 
 # ------------------------------------------------------------------------------------- crashes
@@ -330,7 +330,7 @@ def _hostile(draw: st.DrawFn) -> tuple[int, bytes, str]:
         key = draw(st.sampled_from([key for key in json.loads(line) if key != "model_predictions"]))
         gap = st.text(alphabet=" \t\r", max_size=3)
         value = json.dumps(draw(st.one_of(st.floats(allow_nan=False), st.text(max_size=5), st.none())))
-        return index, f'{line[:-1]}, "{key}"{draw(gap)}:{draw(gap)}{value}}}'.encode(), "appears twice"
+        return index, f'{line[:-1]}, "{key}"{draw(gap)}:{draw(gap)}{value}}}'.encode(), "appears more than once"
     if kind == "surrogate":
         unit = draw(st.integers(0xD800, 0xDFFF))
         return index, line.replace('"symbol": "', f'"symbol": "\\u{unit:04x}', 1).encode(), "surrogate"

@@ -216,5 +216,5 @@ def test_a_key_given_twice_is_a_defect_not_a_silent_choice(
     lines[4] = lines[4].replace('"pnl_percent": ', '"pnl_percent": 9.99, "pnl_percent": ', 1)
     lines[8] = lines[8].replace('"trade_id": "', '"note": "odd \\": text", "trade_id": "', 1)
     message = failed(gate(write_lines(lines)))["CLM.parse"]
-    assert "line 5: key 'pnl_percent' appears twice" in message
+    assert "line 5: the key 'pnl_percent' appears more than once" in message
     assert "line 9" not in message  # a string holding '":' is not a duplicate

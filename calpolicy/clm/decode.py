@@ -12,23 +12,12 @@ from typing import Any
 
 import orjson
 
+from calpolicy.strict_json import DuplicateKeyError, reject_duplicate_keys
+
 MAX_DEPTH = 64  # a trade record nests three levels (record, model_predictions, model); 64 is generous
 MAX_INT_DIGITS = 300  # a longer integer cannot be a float without overflow; it is read as infinity
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _UTF8_BOM = b"\xef\xbb\xbf"
-
-
-class _DuplicateKey(ValueError):
-    """A key given twice in one object: which value is meant cannot be known."""
-
-
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise _DuplicateKey(f"key {key!r} appears twice in one object: which value is meant cannot be known")
-        seen[key] = value
-    return seen
 
 
 def _parse_int(text: str) -> int | float:
@@ -38,7 +27,7 @@ def _parse_int(text: str) -> int | float:
 
 
 def _strict_loads(text: str) -> Any:
-    return json.loads(text, object_pairs_hook=_reject_duplicates, parse_int=_parse_int)
+    return json.loads(text, object_pairs_hook=reject_duplicate_keys, parse_int=_parse_int)
 
 
 def _shape(obj: Any) -> tuple[int, int, int, bool]:
@@ -113,7 +102,7 @@ def decode_line(raw: bytes) -> tuple[Any, str | None]:
             return None, encoding_problem(raw)
         try:
             obj = _strict_loads(text)
-        except _DuplicateKey as error:
+        except DuplicateKeyError as error:
             return None, str(error)
         except RecursionError:
             return None, f"nested more than {MAX_DEPTH} levels deep: not a trade record"
@@ -130,7 +119,7 @@ def decode_line(raw: bytes) -> tuple[Any, str | None]:
     if not strict and _needs_strict_parse(raw, keys, colons):
         try:
             _strict_loads(raw.decode("utf-8"))
-        except _DuplicateKey as error:
+        except DuplicateKeyError as error:
             return None, str(error)
         except (ValueError, RecursionError):
             pass  # orjson read it; only the duplicate question was open
