@@ -14,33 +14,20 @@ average is printed with the figures, since a shared machine skews wall times.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import random
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "ADAUSDT", "XRPUSDT")
-NOW = "2026-11-21T00:01:00+00:00"
+sys.path.insert(0, str(Path(__file__).parent))
+from recorder_log import NAIVE_SCHEMA, write_log
 
-NAIVE = """
+NOW = "2026-11-21T00:01:00+00:00"
+NAIVE = NAIVE_SCHEMA + """
 import sys
-import numpy as np, pandas as pd
-import pandera.pandas as pa
-schema = pa.DataFrameSchema({
-    "timestamp": pa.Column(nullable=False),
-    "symbol": pa.Column(nullable=False, checks=pa.Check.str_length(min_value=1)),
-    "side": pa.Column(nullable=False, checks=pa.Check.isin(["BUY", "SELL", "LONG", "SHORT"])),
-    "entry_price": pa.Column(float, nullable=False, checks=[pa.Check.gt(0), pa.Check(np.isfinite)]),
-    "exit_price": pa.Column(float, nullable=False, checks=[pa.Check.gt(0), pa.Check(np.isfinite)]),
-    "pnl_percent": pa.Column(float, nullable=False, checks=[pa.Check.ne(0), pa.Check(np.isfinite)]),
-    "confidence": pa.Column(float, nullable=False, checks=pa.Check.in_range(0.0, 1.0)),
-})
 frame = pd.read_json(sys.argv[1], lines=True)
 schema.validate(frame, lazy=True)
 """
@@ -57,42 +44,14 @@ print(wall, usage.ru_maxrss, code, usage.ru_utime + usage.ru_stime)
 """
 
 
-def record(rng: random.Random, i: int, lines: int) -> dict[str, object]:
-    start = datetime(2026, 11, 1, tzinfo=UTC)
-    side = "BUY" if rng.random() < 0.5 else "SELL"
-    entry = round(rng.uniform(100, 200), 2)
-    move = rng.uniform(0.05, 2.0) * (1 if rng.random() < 0.5 else -1)
-    exit_ = round(entry * (1 + move / 100), 2)
-    if exit_ == entry:
-        exit_ = round(entry + 0.01, 2)
-    pnl = (exit_ - entry) / entry * 100 * (1 if side == "BUY" else -1)
-    return {
-        "timestamp": (start + timedelta(days=20) / lines * i).isoformat(),
-        "symbol": SYMBOLS[i % len(SYMBOLS)],
-        "side": side,
-        "entry_price": entry,
-        "exit_price": exit_,
-        "pnl_percent": round(pnl, 4) or 0.0001,
-        "confidence": round(rng.uniform(0.5, 0.95), 3),
-        "model_id": "ensemble_v3",
-        "outcome_label": "WIN" if pnl > 0.5 else "LOSS" if pnl < -0.5 else "NEUTRAL",
-        "duration_seconds": rng.randint(30, 9000),
-        "strategy_id": "momentum_v2",
-        "position_size": round(rng.uniform(10, 500), 1),
-        "exit_reason": "take_profit",
-    }
-
-
 def generate(folder: Path, lines: int, seed: int = 1) -> dict[str, Path]:
     """The clean log (json.dumps default spacing), the same with CRLF, and with 10 % garbage lines."""
-    rng = random.Random(seed)
     clean, crlf, junk = folder / "clean.jsonl", folder / "crlf.jsonl", folder / "garbage10.jsonl"
-    with clean.open("w") as a, crlf.open("w", newline="") as b, junk.open("w") as c:
-        for i in range(lines):
-            text = json.dumps(record(rng, i, lines))
-            a.write(text + "\n")
-            b.write(text + "\r\n")
-            c.write(("this is not json" if i % 10 == 5 else text) + "\n")
+    write_log(clean, lines, seed)
+    with clean.open("rb") as source, crlf.open("wb") as b, junk.open("wb") as c:
+        for i, text in enumerate(source):
+            b.write(text[:-1] + b"\r\n")
+            c.write(b"this is not json\n" if i % 10 == 5 else text)
     return {"clean": clean, "crlf": crlf, "garbage10": junk}
 
 

@@ -9,47 +9,13 @@ The issue's targets: ours <= 2 s and <= 1 GiB, and >= 4x faster than
 from __future__ import annotations
 
 import argparse
-import json
-import random
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "ADAUSDT", "XRPUSDT")
-
-
-def generate(path: Path, lines: int, seed: int = 1) -> None:
-    rng = random.Random(seed)
-    start = datetime(2026, 11, 1, tzinfo=UTC)
-    step = timedelta(days=20) / lines
-    with path.open("w", encoding="utf-8") as handle:
-        for i in range(lines):
-            side = "BUY" if rng.random() < 0.5 else "SELL"
-            entry = round(rng.uniform(100, 200), 2)
-            move = rng.uniform(0.05, 2.0) * (1 if rng.random() < 0.5 else -1)
-            exit_ = round(entry * (1 + move / 100), 2)
-            if exit_ == entry:
-                exit_ = round(entry + 0.01, 2)
-            pnl = (exit_ - entry) / entry * 100 * (1 if side == "BUY" else -1)
-            record = {
-                "timestamp": (start + step * i).isoformat(timespec="milliseconds"),
-                "symbol": SYMBOLS[i % len(SYMBOLS)],
-                "side": side,
-                "entry_price": entry,
-                "exit_price": exit_,
-                "pnl_percent": round(pnl, 4) or 0.0001,
-                "confidence": round(rng.uniform(0.5, 0.95), 3),
-                "model_id": "ens_v3",
-                "outcome_label": "WIN" if pnl > 0.5 else "LOSS" if pnl < -0.5 else "NEUTRAL",
-                "duration_seconds": rng.randint(30, 9000),
-                "strategy_id": None,
-                "position_size": round(rng.uniform(10, 500), 1),
-                "exit_reason": "tp",
-            }
-            handle.write(json.dumps(record, separators=(",", ":")) + "\n")
-
+sys.path.insert(0, str(Path(__file__).parent))
+from recorder_log import NAIVE_SCHEMA, write_log
 
 OURS = """
 import sys, time, resource
@@ -66,19 +32,8 @@ bad = [f.id for f in verdict.failures]
 print(t1 - t0, t2 - t1, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, log.reader, log.records, bad)
 """
 
-NAIVE = """
+NAIVE = NAIVE_SCHEMA + """
 import sys, time, resource
-import numpy as np, pandas as pd
-import pandera.pandas as pa
-schema = pa.DataFrameSchema({
-    "timestamp": pa.Column(nullable=False),
-    "symbol": pa.Column(nullable=False, checks=pa.Check.str_length(min_value=1)),
-    "side": pa.Column(nullable=False, checks=pa.Check.isin(["BUY", "SELL", "LONG", "SHORT"])),
-    "entry_price": pa.Column(float, nullable=False, checks=[pa.Check.gt(0), pa.Check(np.isfinite)]),
-    "exit_price": pa.Column(float, nullable=False, checks=[pa.Check.gt(0), pa.Check(np.isfinite)]),
-    "pnl_percent": pa.Column(float, nullable=False, checks=[pa.Check.ne(0), pa.Check(np.isfinite)]),
-    "confidence": pa.Column(float, nullable=False, checks=pa.Check.in_range(0.0, 1.0)),
-})
 t0 = time.perf_counter()
 frame = pd.read_json(sys.argv[1], lines=True)
 t1 = time.perf_counter()
@@ -101,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=Path.home()) as folder:
         path = Path(folder) / "clm_trades.jsonl"
-        generate(path, args.lines)
+        write_log(path, args.lines, compact=True)
         size = path.stat().st_size
         print(f"log: {args.lines:,} lines, {size / 2**20:.0f} MiB ({size / args.lines:.0f} bytes/line)")
         results = {}

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_check_data_process import generate
+from recorder_log import write_log
 
 GOOD = '{"timestamp": "2026-11-01T00:00:00Z", "symbol": "BTCUSDT", "entry_price": 1.5, "confidence": 0.5}'
 MUST_REFUSE = {
@@ -78,7 +78,9 @@ def main() -> None:
     except ImportError:
         print("polars is not installed: only Arrow is measured (pip install polars to compare)")
     with tempfile.TemporaryDirectory(dir=Path.home()) as raw:
-        data = generate(Path(raw), args.lines)["clean"].read_bytes()
+        log = Path(raw) / "clean.jsonl"
+        write_log(log, args.lines)
+        data = log.read_bytes()
     print(f"log: {args.lines:,} lines, {len(data) / 2**20:.0f} MiB")
     for name, parse in candidates.items():
         walls, cpus = [], []
