@@ -11,13 +11,11 @@ from __future__ import annotations
 import contextlib
 import socket
 import socketserver
-import threading
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
-from calpolicy.localenv.ports import free_port
+from calpolicy.localenv.loopback import LoopbackServer
 
 
 def http_response(body: bytes, status: str = "200 OK", headers: dict[str, str] | None = None) -> bytes:
@@ -27,13 +25,11 @@ def http_response(body: bytes, status: str = "200 OK", headers: dict[str, str] |
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-class _Server:
+class _Server(LoopbackServer):
     """A threaded TCP server on 127.0.0.1 whose per-connection behaviour is ``self.serve(sock)``."""
 
     def __init__(self) -> None:
-        self.port = 0
         self.connections = 0
-        self._server: socketserver.ThreadingTCPServer | None = None
 
     def serve(self, sock: socket.socket) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -47,24 +43,7 @@ class _Server:
                 with contextlib.suppress(OSError):  # the probe gave up and closed: what a deadline should do
                     owner.serve(self.request)
 
-        socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self.port = free_port()
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> Any:
-        return self.start()
-
-    def __exit__(self, *exc: object | TracebackType) -> None:
-        self.stop()
+        return self._launch(socketserver.ThreadingTCPServer, Handler, type(self).__name__)
 
 
 class RawHTTPServer(_Server):

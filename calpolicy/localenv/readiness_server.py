@@ -8,14 +8,12 @@ gate, a closed one, a malformed body, a server error or a slow answer.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
-from calpolicy.localenv.ports import free_port
+from calpolicy.localenv.loopback import LoopbackServer
 
 READY_BODY: dict[str, Any] = {"ready": True, "reason": "✅ Gate passed", "actions": ["calibration"]}
 
@@ -36,16 +34,13 @@ class Reply:
         return json.dumps(READY_BODY if self.body is None else self.body).encode()
 
 
-class ReadinessServer:
+class ReadinessServer(LoopbackServer):
     """``start()``/``stop()`` or ``with``; ``url`` is the real route, ``checklist_url`` the checklist's."""
 
     def __init__(self, path: str = "/readiness/simple") -> None:
         self.path = path
         self.reply = Reply()
         self.requests = 0
-        self.port = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -79,21 +74,4 @@ class ReadinessServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self.port = free_port()
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="readiness", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> ReadinessServer:
-        return self.start()
-
-    def __exit__(self, *exc: object | TracebackType) -> None:
-        self.stop()
+        return self._launch(ThreadingHTTPServer, Handler, "readiness")
