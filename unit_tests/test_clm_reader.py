@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calpolicy.clm.reader import parse_clm_bytes, read_clm
+from calpolicy.clm.reader import _zoned, parse_clm_bytes, read_clm
 from unit_tests.conftest import FIXTURE_LOG
 
 RECORDER_LINE = {
@@ -202,3 +204,19 @@ def test_vectorised_schema_equals_pandera(changes: list[tuple[int, str, Any]]) -
     ours = schema.schema_violations(log.frame, log.models)
     theirs = schema.pandera_violations(log.frame, log.models)
     assert {k: v.tolist() for k, v in ours.items()} == {k: v.tolist() for k, v in theirs.items()}
+
+
+_ENDINGS = st.sampled_from(["Z", "z", "+00:00", "-05:30", "+0530", "+05", "", "+5", "+00:0", "Z\n", "é", "+00:00 "])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.tuples(st.text(max_size=12), _ENDINGS).map("".join)), max_size=40))
+def test_a_stamp_is_naive_exactly_when_it_names_no_zone_at_its_end(stamps: list[str | None]) -> None:
+    """The zone test runs once per distinct ending and is mapped back: it must agree, stamp by stamp, with
+    the rule applied to each stamp on its own (Z, or ±hh[:mm] as the last characters; missing = zoned)."""
+    rule = re.compile(r"(?:Z|z|[+-][0-9]{2}(?::?[0-9]{2})?)\Z")
+    expected = [s is None or bool(rule.search(s)) for s in stamps]
+    half = len(stamps) // 2
+    chunked = pa.chunked_array([stamps[:half], stamps[half:]], type=pa.large_string())
+    assert _zoned(chunked).tolist() == expected
+    assert _zoned(pa.array(stamps, type=pa.large_string())).tolist() == expected

@@ -353,10 +353,8 @@ def _duplicates(ctx: _Context) -> Iterator[Finding]:
     repeated = same & (gap <= window_ns)
     later = np.maximum(order[1:][repeated], order[:-1][repeated])
     earlier = np.minimum(order[1:][repeated], order[:-1][repeated])
-    trade_ids = frame["trade_id"]
-    id_dups = trade_ids.notna() & trade_ids.duplicated(keep="first")
     # In NumPy, not a Python set: a log of empty records repeats itself on every line (a million rows).
-    rows = sorted_union(later, np.flatnonzero(id_dups.to_numpy()))
+    rows = sorted_union(later, _reused_trade_ids(frame["trade_id"]))
     line = frame["line"].to_numpy()
     pairs = [
         f"line {line[b]} repeats line {line[a]}" for a, b in zip(earlier[: ctx.cap], later[: ctx.cap], strict=True)
@@ -370,6 +368,15 @@ def _duplicates(ctx: _Context) -> Iterator[Finding]:
             f"({format_lines(ctx.lines(line[rows]))})"
         )
     yield _finding("CLM.duplicates", problems, "no record is delivered twice", evidence)
+
+
+def _reused_trade_ids(trade_ids: pd.Series) -> np.ndarray:
+    """Rows whose trade_id an earlier row already used; only rows that carry one are hashed (the recorder
+    format carries none, and hashing a million missing values costs as much as real ones)."""
+    present = trade_ids.notna().to_numpy()
+    if not present.any():
+        return np.empty(0, dtype=np.int64)
+    return np.flatnonzero(present)[trade_ids[present].duplicated(keep="first").to_numpy()]
 
 
 def _constant_confidence(ctx: _Context) -> Iterator[Finding]:
