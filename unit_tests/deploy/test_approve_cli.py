@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,11 @@ import pytest
 
 from calpolicy.approval import approval_preconditions
 from calpolicy.cli import main
+from calpolicy.config import Config
 from calpolicy.localenv.toml_writer import dumps
 from calpolicy.preflight import PreflightRun
+from calpolicy.run import config_json
+from calpolicy.signing import default_policy_test_files, generate_keypair, sign_job
 from calpolicy.verdict import Finding, Verdict
 from unit_tests.conftest import run_cli
 from unit_tests.deploy.site import EXISTING_VERSION, Site, make_site
@@ -47,24 +50,28 @@ def write_toml(site: Site) -> Path:
     return target
 
 
-class _Signing(types.ModuleType):
-    """A stand-in for branch i11's module (not merged here), answering as told."""
-
-    def __init__(self, ok: bool) -> None:
-        super().__init__("calpolicy.signing")
-        self.ok = ok
-
-    def verify_job(self, job_dir: Path, trusted: Path, *, clm_path: Path | None = None) -> Any:
-        return types.SimpleNamespace(ok=self.ok, problems=[] if self.ok else ["statement.sig: untrusted key"])
-
-
 @pytest.fixture
-def signing(monkeypatch: pytest.MonkeyPatch, site: Site) -> Any:
-    def install(ok: bool) -> Any:
-        monkeypatch.setitem(sys.modules, "calpolicy.signing", _Signing(ok))
-        return site.config.model_copy(update={"signing": types.SimpleNamespace(trusted_keys_dir=site.root)})
+def signing(site: Site) -> Callable[[bool], Config]:
+    """Sign the job for real (Ed25519, calpolicy.signing); ``trusted=False`` signs with a key whose public
+    half is not in the trusted folder, as a job signed on another host would be."""
 
-    return install
+    def sign(trusted: bool) -> Config:
+        key = site.root / "keys" / "signing.key"
+        trusted_dir = site.root / "trusted"
+        trusted_dir.mkdir(exist_ok=True)
+        generate_keypair(key, trusted_dir if trusted else site.root / "elsewhere")
+        job = site.jobs / JOB
+        manifest = site.manifest(JOB)
+        effective = config_json(site.config)
+        manifest["config_digest"] = hashlib.sha256(effective.encode("utf-8")).hexdigest()  # as `run` records it
+        (job / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        clm = Path(manifest["clm"]["path"])
+        sign_job(job, key, clm_path=clm, config_json=effective, policy_test_files=default_policy_test_files())
+        return site.config.model_copy(
+            update={"signing": site.config.signing.model_copy(update={"trusted_keys_dir": trusted_dir})}
+        )
+
+    return sign
 
 
 def go_preflight() -> PreflightRun:
@@ -99,7 +106,8 @@ def test_each_precondition_can_refuse(signing: Any, site: Site) -> None:
     (job / "manifest.json").write_text(json.dumps(manifest))
     problems = approval_preconditions(job, config, preflight=go_preflight)
     text = "\n".join(problems)
-    assert "signature: statement.sig: untrusted key" in text
+    assert "signature: statement.sig: the signer" in text
+    assert "is not trusted" in text
     assert "is 'aborted'; only a proposed job can be approved" in text
     assert "policy test t::bounds did not pass (fail): 4% < 5%" in text
     assert "not an append-only extension" in text
