@@ -140,25 +140,32 @@ def run_job(
             timings = {"preflight_s": preflight.duration_s}
             if not preflight.verdict.go:
                 return RunOutcome(preflight.verdict, None, None, "preflight", preflight, timings=timings)
-            return _after_preflight(effective, config_path, environ, preflight, operator, on_call_until, seed,
-                                    timeout_s, timings, started, task)  # fmt: skip
+            run = _Run(effective, config_path, environ, preflight, operator, on_call_until, seed, timeout_s,
+                       timings, started, task)  # fmt: skip
+            return _after_preflight(run)
     except ConfigError as error:
         return _stopped(Finding("run.config", "error", str(error), {}), "preflight", None, {})
 
 
-def _after_preflight(
-    config: Config,
-    config_path: Path | None,
-    environ: dict[str, str],
-    preflight: PreflightRun,
-    operator: str | None,
-    on_call_until: str | None,
-    seed: int,
-    timeout_s: float,
-    timings: dict[str, float],
-    started: float,
-    task: str,
-) -> RunOutcome:
+@dataclass
+class _Run:
+    """What one run carries from the preflight to the signed job; ``timings`` fills in as it goes."""
+
+    config: Config
+    config_path: Path | None
+    environ: dict[str, str]
+    preflight: PreflightRun
+    operator: str | None
+    on_call_until: str | None
+    seed: int
+    timeout_s: float
+    timings: dict[str, float]
+    started: float
+    task: str
+
+
+def _after_preflight(run: _Run) -> RunOutcome:
+    config, preflight, timings = run.config, run.preflight, run.timings
     judged = preflight.clm
     if judged is None:
         message = "the preflight did not record which CLM bytes it judged, so the calibration cannot use them"
@@ -171,8 +178,7 @@ def _after_preflight(
         return _job_failed(str(error), store, preflight, timings)
     timings["job_claim_s"] = time.monotonic() - t_job
     try:
-        return _in_job(config, config_path, environ, preflight, judged, store, pending, operator, on_call_until,
-                       seed, timeout_s, timings, started, task)  # fmt: skip
+        return _in_job(run, judged, store, pending)
     except OSError as error:
         where = error.filename or store.jobs_dir
         message = f"cannot write the job in {store.jobs_dir}: {error.strerror or error} ({where})"
@@ -184,35 +190,21 @@ def _after_preflight(
             pending.abandon()
 
 
-def _in_job(
-    config: Config,
-    config_path: Path | None,
-    environ: dict[str, str],
-    preflight: PreflightRun,
-    judged: dict[str, Any],
-    store: JobStore,
-    pending: PendingJob,
-    operator: str | None,
-    on_call_until: str | None,
-    seed: int,
-    timeout_s: float,
-    timings: dict[str, float],
-    started: float,
-    task: str,
-) -> RunOutcome:
+def _in_job(run: _Run, judged: dict[str, Any], store: JobStore, pending: PendingJob) -> RunOutcome:
+    config, preflight, timings = run.config, run.preflight, run.timings
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
     before = digest_all(config)
     args = {
         "clm_path": judged["path"], "clm_bytes": int(judged["bytes"]), "clm_sha256": judged["sha256"],
-        "config": config.as_dict(), "seed": seed,
+        "config": config.as_dict(), "seed": run.seed,
     }  # fmt: skip
     # The policy tests start now, beside the calibration: their start-up and the lockdown attempts overlap
     # the sandbox; the tests that read the job wait until its manifest appears (written last, below).
-    policy = PolicyTests(config_path, pending.tmp_dir, environ, timeout_s)
+    policy = PolicyTests(run.config_path, pending.tmp_dir, run.environ, run.timeout_s)
     t_sandbox = time.monotonic()
     try:
         try:
-            box = run_sandboxed(task, pending.tmp_dir, [Path(judged["path"])], args, timeout_s=timeout_s)
+            box = run_sandboxed(run.task, pending.tmp_dir, [Path(judged["path"])], args, timeout_s=run.timeout_s)
         except SandboxError as error:
             return _stopped(Finding(SANDBOX_ID, "error", str(error), {}), "sandbox", preflight, timings)
         timings["sandbox_s"] = time.monotonic() - t_sandbox
@@ -229,7 +221,9 @@ def _in_job(
 
         t_write = time.monotonic()
         pending.write(PREFLIGHT_RESULTS, "".join(json.dumps(row, default=str) + "\n" for row in preflight.rows))
-        manifest = _manifest(pending.job_id, created_at, operator, on_call_until, task, config, box, before, after)
+        manifest = _manifest(
+            pending.job_id, created_at, run.operator, run.on_call_until, task, config, box, before, after
+        )
         proposal = Proposal.from_json((pending.tmp_dir / PROPOSAL).read_text(encoding="utf-8"))
         bounds = check_bounds(proposal, config)
         # The report comes before the manifest: the phase 3 tests wait for the manifest and then read it.
@@ -262,7 +256,7 @@ def _in_job(
     written = tuple(sorted(p.name for p in pending.tmp_dir.iterdir() if not p.name.startswith(".")))
     job_dir = store.commit(pending)
     timings["job_write_s"] += time.monotonic() - t_write
-    timings["total_s"] = time.monotonic() - started
+    timings["total_s"] = time.monotonic() - run.started
     details = {"clm": manifest["clm"], "clm_grown_bytes": task.get("grown_bytes", 0), "os_guard": box.os_guard}
     return RunOutcome(verdict, pending.job_id, job_dir, "done", preflight, written, timings, details)
 
