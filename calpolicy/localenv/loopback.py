@@ -14,14 +14,27 @@ from typing import Any
 from calpolicy.localenv.ports import free_port
 
 
-class LoopbackServer:
+class Managed:
+    """``start()``/``stop()``, or ``with``: the life cycle every local stand-in (server, process) shares."""
+
+    def start(self) -> Any:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def stop(self) -> None:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc: object | TracebackType) -> None:
+        self.stop()
+
+
+class LoopbackServer(Managed):
     """Subclasses define ``start()`` as ``return self._launch(ServerClass, Handler, name)``."""
 
     port: int = 0
     _server: socketserver.BaseServer | None = None
-
-    def start(self) -> Any:  # pragma: no cover - every subclass defines it
-        raise NotImplementedError
 
     def _launch(self, server_class: type[socketserver.BaseServer], handler: type, name: str) -> Any:
         # A subclass, not a class attribute set on socketserver's own classes for the whole process.
@@ -36,9 +49,3 @@ class LoopbackServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-
-    def __enter__(self) -> Any:
-        return self.start()
-
-    def __exit__(self, *exc: object | TracebackType) -> None:
-        self.stop()

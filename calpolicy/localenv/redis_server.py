@@ -6,16 +6,16 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
 import redis
 
+from calpolicy.localenv.loopback import Managed
 from calpolicy.localenv.ports import free_port, wait_for
 
 REDIS_SERVER = "redis-server"
 
 
-class RedisServer:
+class RedisServer(Managed):
     """Start with ``start()`` (or ``with``); ``url`` for clients; ``stop()`` kills only this server."""
 
     def __init__(self, executable: str | None = None) -> None:
@@ -71,9 +71,3 @@ class RedisServer:
         if self._dir is not None:
             self._dir.cleanup()
             self._dir = None
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(self, *exc: object | TracebackType) -> None:
-        self.stop()
