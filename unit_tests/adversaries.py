@@ -51,7 +51,8 @@ class _Server:
         self.port = free_port()
         self._server = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # a short poll: stop() waits one poll interval, and the default 0.5 s adds up over the tests
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def stop(self) -> None:
