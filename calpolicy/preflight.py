@@ -122,13 +122,22 @@ def run_preflight(
         except subprocess.TimeoutExpired as error:
             returncode = None
             output = f"the preflight suite did not finish within {timeout_s:g} s and was stopped. " + (
-                (error.stdout or b"").decode("utf-8", "replace") if isinstance(error.stdout, bytes) else ""
+                partial_output(error.stdout)
             )
         rows = read_rows(results)
         clm = _read_judged(results)
     tail = "\n".join(output.splitlines()[-15:])
     verdict = build_verdict(rows, returncode, tail)
     return PreflightRun(verdict, rows, returncode, time.monotonic() - started, tail, clm)
+
+
+def partial_output(stdout: object) -> str:
+    """What a child killed at its deadline had written, as text for the "did not finish" message.
+
+    ``subprocess`` hands over the raw bytes read so far even with ``text=True`` (or ``None`` when nothing
+    arrived); bytes that are not UTF-8 — a write cut mid-character by the kill — are replaced, not fatal.
+    """
+    return stdout.decode("utf-8", "replace") if isinstance(stdout, bytes) else ""
 
 
 def _read_judged(results: Path) -> dict[str, Any] | None:

@@ -16,20 +16,28 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 mutmut="$repo/.venv/bin/mutmut"
 [ -x "$mutmut" ] || { echo "mutation: $mutmut missing; run: .venv/bin/pip install -e '.[dev]'" >&2; exit 2; }
 
-# module -> the fast tests that guard it (paths relative to the repository)
+# module -> the fast tests that guard it (paths or node IDs relative to the repository). The adversarial
+# probe tests that run in-process are listed one by one: the gzip-bomb case runs the probe in a child.
+ADV=unit_tests/test_adversarial_probes.py
 declare -A TESTS=(
   [calpolicy/plugin.py]="unit_tests/test_gate_wiring.py unit_tests/test_plugin_inprocess.py"
   [calpolicy/preflight.py]="unit_tests/test_gate_wiring.py unit_tests/test_preflight_fast.py"
   [calpolicy/verdict.py]="unit_tests/test_verdict.py unit_tests/test_gate_wiring.py unit_tests/test_decisions.py"
   [calpolicy/bounds.py]="unit_tests/calibrate/test_calib_bounds.py unit_tests/test_decisions.py"
   [calpolicy/decisions.py]="unit_tests/test_decisions.py"
-  [calpolicy/clm/checks.py]="unit_tests/test_data_gate.py unit_tests/test_properties.py unit_tests/test_registry.py"
-  [calpolicy/probes/readiness.py]="unit_tests/probes/test_readiness_probe.py"
-  [calpolicy/probes/redis_probe.py]="unit_tests/probes/test_redis_probe.py unit_tests/test_decisions.py"
+  [calpolicy/clm/checks.py]="unit_tests/test_data_gate.py unit_tests/test_data_gate_exact.py unit_tests/test_data_gate_golden.py unit_tests/test_properties.py unit_tests/test_registry.py"
+  [calpolicy/probes/readiness.py]="unit_tests/probes/test_readiness_probe.py $ADV::test_a_readiness_body_that_says_two_things_is_not_judged $ADV::test_a_clean_body_still_passes_through_the_same_path $ADV::test_a_redirect_off_the_configured_host_is_not_followed_and_userinfo_is_masked $ADV::test_a_redirect_to_another_port_is_off_host_too $ADV::test_a_redirect_on_the_same_host_is_followed $ADV::test_a_body_announced_over_the_cap_is_not_read $ADV::test_an_endless_body_without_length_is_cut_at_the_raw_cap $ADV::test_a_server_trickling_one_byte_a_second_is_stopped_at_the_deadline"
+  [calpolicy/probes/redis_probe.py]="unit_tests/probes/test_redis_probe.py unit_tests/test_decisions.py $ADV::test_a_server_answering_pong_to_everything_is_not_redis $ADV::test_a_type_answer_outside_redis_vocabulary_is_an_error_not_a_tripped_key $ADV::test_redis_replying_one_byte_per_1_5_s_is_stopped_at_the_probe_deadline $ADV::test_no_backlog_stream_configured_cannot_be_checked $ADV::test_a_stream_without_a_consumer_group_cannot_be_checked $ADV::test_no_halt_keys_cannot_be_checked"
 )
 # optional pytest -k expression per module, to leave out slow statistical sweeps
 declare -A SELECT=(
   [calpolicy/bounds.py]="not honesty and not strongly_overconfident"
+  # the whole policy suite through pytester: 6 s per mutant, and every data item is also asserted directly
+  [calpolicy/clm/checks.py]="not test_every_registered_id_reaches_a_policy_test"
+)
+# optional environment per module: the data gate's property tests run 8 fixed examples each, not 40 random
+declare -A ENVIRONMENT=(
+  [calpolicy/clm/checks.py]="CALPOLICY_PROPERTY_EXAMPLES=8"
 )
 ORDER=(calpolicy/verdict.py calpolicy/decisions.py calpolicy/plugin.py calpolicy/preflight.py calpolicy/bounds.py
        calpolicy/clm/checks.py calpolicy/probes/readiness.py calpolicy/probes/redis_probe.py)
@@ -55,8 +63,9 @@ for module in "${modules[@]}"; do
     fi
   } >> "$stage/pyproject.toml"
   echo "== $module  (tests: $tests)"
-  # shellcheck disable=SC2086  # MUTATION_ONLY holds zero or more patterns
-  (cd "$stage" && "$mutmut" run --max-children "${MUTATION_JOBS:-2}" ${MUTATION_ONLY:-} > mutmut.log 2>&1) || {
+  # shellcheck disable=SC2086  # MUTATION_ONLY and ENVIRONMENT hold zero or more words
+  (cd "$stage" && env ${ENVIRONMENT[$module]:-} "$mutmut" run --max-children "${MUTATION_JOBS:-2}" ${MUTATION_ONLY:-} \
+     > mutmut.log 2>&1) || {
     echo "mutation: mutmut failed on $module; see $stage/mutmut.log" >&2; tail -20 "$stage/mutmut.log" >&2; exit 1; }
   (cd "$stage" && "$mutmut" export-cicd-stats > /dev/null)
   read -r killed survived other < <(python3 - "$stage/mutants/mutmut-cicd-stats.json" <<'PY'

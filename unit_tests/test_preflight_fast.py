@@ -18,6 +18,7 @@ from calpolicy.preflight import (
     RUN_ID,
     PreflightRun,
     build_verdict,
+    partial_output,
     policy_dir,
     pytest_argv,
     read_rows,
@@ -149,3 +150,16 @@ def test_render_trims_at_six_lines_by_default_and_keeps_an_empty_message_empty()
 def test_render_names_the_test_behind_an_error_too() -> None:
     text = render(_run([Finding("S.e", "error", "redis refused", {"test": "policy_tests/stop_signals/h.py::t"})]))
     assert text.splitlines()[-1].strip() == "[policy_tests/stop_signals/h.py::t]"
+
+
+def test_a_killed_childs_partial_output_is_kept_and_a_character_cut_by_the_kill_is_replaced() -> None:
+    """What the child wrote before its deadline decorates the "did not finish" message; ``subprocess`` hands
+    it over as raw bytes, and a kill can cut a UTF-8 character in half — that must not crash the gate."""
+    cut = "tempê".encode()[:-1]  # "ê" is two bytes; the kill kept only the first
+    assert partial_output(b"collected 9 items\n..F " + cut) == "collected 9 items\n..F temp\ufffd"
+    assert partial_output("déjà".encode()) == "déjà"
+
+
+def test_a_child_killed_before_it_wrote_anything_leaves_no_partial_output() -> None:
+    assert partial_output(None) == ""
+    assert partial_output(b"") == ""

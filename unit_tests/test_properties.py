@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +31,15 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 HEALTHY = sample_records(n_trades=60, now=NOW, seed=11)
 LINES = [json.dumps(r).encode() + b"\n" for r in HEALTHY]
 HEALTHY_BYTES = b"".join(LINES)
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# CALPOLICY_PROPERTY_EXAMPLES=n: n examples, always the same ones (tools/mutation.sh runs these tests once per
+# mutant; a small fixed set keeps that fast and its result repeatable). Unset: 40 fresh examples per test.
+_EXAMPLES = os.environ.get("CALPOLICY_PROPERTY_EXAMPLES")
+SETTINGS = settings(
+    max_examples=int(_EXAMPLES or 40),
+    derandomize=_EXAMPLES is not None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 # Items that judge the whole log rather than one line; a defect may show there instead of at its line.
 WHOLE_LOG_ITEMS = {"P0.2.c", "S.a"}
 

@@ -41,7 +41,9 @@ class LoopbackServer(Managed):
         threaded = type(f"{name}-server", (server_class,), {"allow_reuse_address": True, "daemon_threads": True})
         self.port = free_port()
         self._server = threaded(("127.0.0.1", self.port), handler)
-        threading.Thread(target=self._server.serve_forever, name=name, daemon=True).start()
+        # a short poll: stop() waits one poll interval, and the default 0.5 s adds up over the tests
+        serve = self._server.serve_forever
+        threading.Thread(target=serve, kwargs={"poll_interval": 0.05}, name=name, daemon=True).start()
         return self
 
     def stop(self) -> None:

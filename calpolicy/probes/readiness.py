@@ -188,7 +188,7 @@ def _one_request(config: ReadinessConfig, url: str, deadline: float) -> tuple[in
     except ProbeError:
         raise
     except TimeoutError:
-        if watchdog.fired:
+        if watchdog.fired or time.monotonic() >= deadline:  # the socket's timeout can beat the watchdog to it
             raise _DeadlineHit from None
         raise _Transient(
             f"no answer within the timeout (connect {config.connect_timeout_s:g} s, read {config.read_timeout_s:g} s)"

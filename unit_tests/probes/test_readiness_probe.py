@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import zlib
+
 import pytest
 
 from calpolicy.config import ReadinessConfig
 from calpolicy.localenv.ports import free_port
 from calpolicy.localenv.readiness_server import ReadinessServer, Reply
 from calpolicy.probes import ProbeError
-from calpolicy.probes.readiness import fetch_readiness, readiness_findings
+from calpolicy.probes.readiness import MAX_DECODED_BYTES, _origin, fetch_readiness, readiness_findings
+from calpolicy.verdict import Finding
+from unit_tests.adversaries import RawHTTPServer, http_response
 
 FAST = {"connect_timeout_s": 0.5, "read_timeout_s": 0.5, "deadline_s": 2.0, "retries": 1}
 
@@ -99,3 +104,142 @@ def test_connection_refused_is_reported() -> None:
     url = f"http://127.0.0.1:{free_port()}/readiness/simple"
     with pytest.raises(ProbeError, match="connection failed"):
         fetch_readiness(ReadinessConfig(url=url, **FAST))
+
+
+# ---------------------------------------------------------------- exact findings: what the operator reads
+
+
+def _findings(server: ReadinessServer, body: object) -> tuple[ReadinessConfig, list[Finding]]:
+    server.reply = Reply(body=body)
+    config = ReadinessConfig(url=server.url, **FAST)
+    return config, readiness_findings(fetch_readiness(config), config)
+
+
+def test_each_finding_names_its_item_and_carries_the_url_and_the_body_it_judged(
+    readiness_server: ReadinessServer,
+) -> None:
+    for body in (
+        {"ready": True, "actions": ["calibration"]},
+        {"actions": ["calibration"]},
+        {"ready": False, "actions": ["calibration"]},
+        {"ready": "true", "actions": ["calibration"]},
+        ["calibration"],
+    ):
+        _, findings = _findings(readiness_server, body)
+        assert [f.id for f in findings] == ["P0.3.a", "P0.3.b", "P0.3.c"], body
+        for finding in findings:
+            assert finding.evidence == {"url": readiness_server.url, "body": body}, finding
+
+
+def test_the_ready_verdicts_read_exactly(readiness_server: ReadinessServer) -> None:
+    cases = {
+        "pass: the learning cadence is READY": {"ready": True, "actions": []},
+        "fail: the readiness answer has no 'ready' field": {"actions": []},
+        "fail: the learning cadence is NOT READY": {"ready": False, "reason": "", "actions": []},
+        "fail: 'ready' must be the JSON boolean true, got str 'true'": {"ready": "true", "actions": []},
+        "fail: 'ready' must be the JSON boolean true, got int 1 (reason: warming up)": {
+            "ready": 1, "reason": "warming up", "actions": [],
+        },
+    }  # fmt: skip
+    for expected, body in cases.items():
+        _, findings = _findings(readiness_server, body)
+        assert f"{findings[0].status}: {findings[0].message}" == expected
+
+
+def test_a_404_on_the_real_route_adds_no_route_hint(readiness_server: ReadinessServer) -> None:
+    readiness_server.reply = Reply()
+    url = f"http://127.0.0.1:{readiness_server.port}/readiness/simple/"  # the real route; the server wants no "/"
+    with pytest.raises(ProbeError) as caught:
+        fetch_readiness(ReadinessConfig(url=url, **FAST))
+    assert str(caught.value) == f"readiness API {url} answered 404 Not Found"
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [("/api/learning/readiness/simple", "/api/learning/readiness/simple"), ("", "/"), ("/readiness/simpleX", None)],
+)
+def test_a_404_elsewhere_names_the_path_that_was_asked_and_the_real_one(
+    readiness_server: ReadinessServer, path: str, shown: str | None
+) -> None:
+    readiness_server.reply = Reply()
+    url = f"http://127.0.0.1:{readiness_server.port}{path}"
+    with pytest.raises(ProbeError) as caught:
+        fetch_readiness(ReadinessConfig(url=url, **FAST))
+    real = f"http://127.0.0.1:{readiness_server.port}/readiness/simple"
+    assert str(caught.value) == (
+        f"readiness API {url} answered 404 Not Found; the real quantum-learning-api serves GET /readiness/simple "
+        f'(alias /cadence/ready), not {shown or path} — set readiness.url = "{real}"'
+    )
+
+
+def test_the_same_origin_rule_fills_in_the_default_port_and_ignores_the_hosts_case() -> None:
+    assert _origin("http://Ready.Example/x") == ("http", "ready.example", 80)
+    assert _origin("https://ready.example/x") == ("https", "ready.example", 443)
+    assert _origin("https://ready.example:8443/x") == ("https", "ready.example", 8443)
+    assert _origin("http:///x") == ("http", "", 80)
+
+
+def test_a_redirect_to_another_host_on_the_same_port_is_not_followed() -> None:
+    """127.0.0.2 is loopback too, but another host: the rule compares hosts, not only ports."""
+    hop = RawHTTPServer(lambda _: http_response(b"", "302 Found", {"Location": f"http://127.0.0.2:{hop.port}/r"}))
+    with hop, pytest.raises(ProbeError, match="off the configured host: not followed"):
+        fetch_readiness(ReadinessConfig(url=hop.url, **FAST))
+
+
+@pytest.mark.parametrize(
+    ("length", "shown"), [(239, "x" * 237 + "\r\n"), (240, "x" * 238 + "\r\n…"), (402, "x" * 240 + "…")]
+)
+def test_a_transport_error_of_240_characters_or_more_is_cut_at_240_with_an_ellipsis(length: int, shown: str) -> None:
+    """A garbage status line is quoted in the message (http.client's BadStatusLine), but never at length."""
+    with RawHTTPServer(b"x" * (length - 2) + b"\r\n") as server, pytest.raises(ProbeError) as caught:
+        fetch_readiness(ReadinessConfig(url=server.url, **{**FAST, "retries": 0}))
+    assert str(caught.value).endswith(" 1 attempt(s) within 2 s: connection failed: BadStatusLine: " + shown)
+
+
+# ---------------------------------------------------------------- compressed bodies
+
+
+def _compressed(data: bytes, kind: str) -> bytes:
+    packer = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS if kind == "deflate" else 16 + zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+def _fetch_encoded(body: bytes, encoding: str) -> object:
+    with RawHTTPServer(http_response(body, headers={"Content-Encoding": encoding})) as server:
+        return fetch_readiness(ReadinessConfig(url=server.url, **{**FAST, "retries": 0})).body
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "x-gzip", "deflate", " GZip "])
+def test_a_gzip_or_deflate_body_is_decoded_before_it_is_judged(encoding: str) -> None:
+    ready = {"ready": True, "actions": ["calibration"]}
+    kind = encoding.strip().lower()
+    assert _fetch_encoded(_compressed(json.dumps(ready).encode(), kind), encoding) == ready
+
+
+@pytest.mark.parametrize("encoding", ["identity", "IDENTITY"])
+def test_an_identity_body_is_read_as_it_came(encoding: str) -> None:
+    assert _fetch_encoded(b'{"ready": true}', encoding) == {"ready": True}
+
+
+def test_an_unsupported_content_encoding_is_refused_by_name() -> None:
+    with pytest.raises(ProbeError, match=r"/readiness/simple used Content-Encoding 'br', which is not supported$"):
+        _fetch_encoded(b'{"ready": true}', "BR")
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_a_corrupt_compressed_body_is_refused_by_kind(encoding: str) -> None:
+    with pytest.raises(ProbeError, match=rf"/readiness/simple sent a corrupt {encoding} body: Error -3 "):
+        _fetch_encoded(b"this is not compressed at all", encoding)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_a_body_decoding_to_exactly_the_cap_is_read_and_one_byte_more_is_refused(encoding: str) -> None:
+    ready = b'{"ready": true}'
+    at_cap = ready + b" " * (MAX_DECODED_BYTES - len(ready))
+    assert _fetch_encoded(_compressed(at_cap, encoding), encoding) == {"ready": True}
+    with pytest.raises(ProbeError) as caught:
+        _fetch_encoded(_compressed(at_cap + b" ", encoding), encoding)
+    assert str(caught.value).endswith(
+        f"/readiness/simple sent a {encoding} body that decodes to more than {MAX_DECODED_BYTES} bytes (the "
+        "decoded-body cap; a compression bomb?): not read"
+    )

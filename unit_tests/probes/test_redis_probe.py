@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -10,7 +11,16 @@ from calpolicy.config import MarketConfig, RedisConfig
 from calpolicy.localenv.redis_server import RedisServer
 from calpolicy.probes import ProbeError
 from calpolicy.probes.market import market_finding
-from calpolicy.probes.redis_probe import connect, halt_state, measure_latency, stream_backlogs
+from calpolicy.probes.redis_probe import (
+    GroupBacklog,
+    LatencySampler,
+    LatencyStats,
+    _quantile,
+    connect,
+    halt_state,
+    measure_latency,
+    stream_backlogs,
+)
 
 HALT_KEYS = RedisConfig().halt_keys
 
@@ -177,3 +187,99 @@ def test_a_password_in_the_url_never_reaches_a_message() -> None:
         client.ping()
     assert "hunter2" not in str(caught.value)
     assert "redis://***@127.0.0.1:" in str(caught.value)
+
+
+# ---------------------------------------------------------------- exact values (issue 14: mutation-tested)
+
+
+def test_a_group_whose_lag_redis_cannot_tell_counts_the_unread_entries(fresh_redis: RedisServer) -> None:
+    """After an XDEL Redis reports ``lag`` as null; the probe counts what follows last-delivered-id itself."""
+    client = fresh_redis.client()
+    ids = [client.xadd("s", {"n": n}) for n in range(5)]
+    client.xgroup_create("s", "g", id="0")
+    client.xdel("s", ids[2])
+    client.xreadgroup("g", "c1", {"s": ">"}, count=1)  # delivers ids[0]; ids[1], ids[3], ids[4] are unread
+    assert client.xinfo_groups("s")[0]["lag"] is None
+    with connect(_config(fresh_redis)) as probe:
+        assert stream_backlogs(probe, ("s",)) == [GroupBacklog("s", "g", pending=1, lag=3)]
+        assert stream_backlogs(probe, ("s",), cap=1) == [GroupBacklog("s", "g", pending=1, lag=2)]  # cap + 1
+
+
+def test_every_group_of_every_stream_is_reported(fresh_redis: RedisServer) -> None:
+    client = fresh_redis.client()
+    for stream in ("a", "b"):
+        client.xadd(stream, {"n": 0})
+        for group in ("g1", "g2"):
+            client.xgroup_create(stream, group, id="0")
+    with connect(_config(fresh_redis)) as probe:
+        found = stream_backlogs(probe, ("a", "b"))
+    assert [(g.stream, g.group, g.pending, g.lag) for g in found] == [
+        ("a", "g1", 0, 1), ("a", "g2", 0, 1), ("b", "g1", 0, 1), ("b", "g2", 0, 1),
+    ]  # fmt: skip
+
+
+def test_a_backlog_is_the_larger_of_pending_and_lag_and_an_unknown_lag_counts_nothing() -> None:
+    assert GroupBacklog("s", "g", pending=4, lag=None).backlog == 4
+    assert GroupBacklog("s", "g", pending=0, lag=None).backlog == 0
+    assert GroupBacklog("s", "g", pending=2, lag=7).backlog == 7
+
+
+def test_a_key_watched_for_any_value_trips_on_any_type_and_names_it(fresh_redis: RedisServer) -> None:
+    client = fresh_redis.client()
+    client.hset("quantum:governor:halt", "why", "manual")
+    client.set("quantum:safety:safe_mode", "on")
+    keys = {"quantum:governor:halt": ("*",), "quantum:safety:safe_mode": ("*",), "absent": ("*",)}
+    with connect(_config(fresh_redis)) as probe:
+        state = halt_state(probe, keys)
+    assert state.tripped == {"quantum:governor:halt": "<hash>", "quantum:safety:safe_mode": "on"}
+    assert state.checked == ("quantum:governor:halt", "quantum:safety:safe_mode", "absent")
+
+
+def test_a_wildcard_among_values_trips_a_key_of_another_type_but_matches_a_string(fresh_redis: RedisServer) -> None:
+    client = fresh_redis.client()
+    client.rpush("mode-list", "x")
+    client.set("mode", "DEGRADED")
+    keys = {"mode-list": ("LOCKDOWN", "*"), "mode": ("LOCK*", "HALT")}
+    with connect(_config(fresh_redis)) as probe:
+        assert halt_state(probe, keys).tripped == {"mode-list": "<list>"}
+        client.set("mode", "LOCKDOWN_FULL")
+        assert halt_state(probe, keys).tripped == {"mode-list": "<list>", "mode": "LOCKDOWN_FULL"}
+
+
+def test_latency_figures_are_rounded_to_the_microsecond() -> None:
+    stats = LatencyStats(samples=3, min_ms=0.12345, p50_ms=1.23456, p99_ms=12.34567, max_ms=123.45678)
+    assert stats.as_dict() == {"samples": 3, "min_ms": 0.123, "p50_ms": 1.235, "p99_ms": 12.346, "max_ms": 123.457}
+
+
+def test_the_quantiles_are_the_nearest_rank() -> None:
+    values = [float(n) for n in range(101)]
+    assert (_quantile(values, 0.0), _quantile(values, 0.5), _quantile(values, 0.99), _quantile(values, 1.0)) == (
+        0.0, 50.0, 99.0, 100.0,
+    )  # fmt: skip
+    assert _quantile([7.0], 0.99) == 7.0
+
+
+def test_the_pings_are_spread_over_the_duration(fresh_redis: RedisServer) -> None:
+    """Five PINGs over 0.4 s go 0.1 s apart: the run cannot be shorter than the last one's start."""
+    with connect(_config(fresh_redis)) as client:
+        started = time.monotonic()
+        stats = measure_latency(client, samples=5, duration_s=0.5)
+        elapsed = time.monotonic() - started
+    assert stats.samples == 5
+    assert stats.min_ms <= stats.p50_ms <= stats.max_ms
+    assert elapsed >= 0.4
+
+
+def test_the_background_sampler_returns_the_configured_number_of_samples(fresh_redis: RedisServer) -> None:
+    sampler = LatencySampler(_config(fresh_redis, latency_samples=7, latency_duration_s=0.05))
+    stats = sampler.result()
+    assert stats.samples == 7
+    assert 0 < stats.min_ms <= stats.max_ms
+
+
+def test_the_background_sampler_reports_a_refused_connection_as_a_probe_error() -> None:
+    server = RedisServer().start()
+    config = _config(server, latency_samples=3, latency_duration_s=0.05)
+    server.stop()
+    with pytest.raises(ProbeError, match=r"^cannot connect to Redis at redis://127\.0\.0\.1:\d+/0: "):
+        LatencySampler(config).result()

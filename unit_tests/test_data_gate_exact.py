@@ -1,0 +1,161 @@
+"""The data gate's findings word for word and value for value: the sentences the operator reads, and the
+evidence the JSON verdict and the signed report carry. (``test_data_gate.py`` proves each defect stops
+the right item; these prove what is said about it.)"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from calpolicy.clm import check_data, read_clm
+from calpolicy.config import load_config
+from calpolicy.verdict import Finding
+from unit_tests.conftest import NOW
+
+CONFIG = load_config(environ={})
+CAP = CONFIG.data.max_examples  # 20: the lines a finding lists before it only counts
+Records = list[dict[str, Any]]
+
+
+def _finding(path: Path, control: str) -> Finding:
+    (finding,) = check_data(read_clm(path), CONFIG, now=NOW).by_id(control)
+    return finding
+
+
+def _later(record: dict[str, Any], seconds: float) -> str:
+    return (datetime.fromisoformat(record["timestamp"]) + timedelta(seconds=seconds)).isoformat()
+
+
+def test_a_healthy_logs_passes_carry_their_evidence(healthy_records: Records, write_log: Callable[..., Path]) -> None:
+    path = write_log(healthy_records)
+    exists = _finding(path, "P0.2.a")
+    assert (exists.status, exists.message) == ("pass", f"CLM file {path} exists ({path.stat().st_size} bytes)")
+    assert exists.evidence == {
+        "path": str(path), "bytes": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }  # fmt: skip
+    wins = _finding(path, "P0.2.d")
+    assert wins.status == "pass"
+    assert wins.message == f"{wins.evidence['wins']} wins and {wins.evidence['losses']} losses"
+    assert wins.evidence["wins"] + wins.evidence["losses"] == len(healthy_records)
+
+
+def test_two_problems_of_one_item_are_joined_with_a_semicolon(
+    healthy_records: Records, write_log: Callable[..., Path]
+) -> None:
+    records = copy.deepcopy(healthy_records)
+    for record in records:
+        record["pnl_percent"] = 0.0
+    finding = _finding(write_log(records), "P0.2.d")
+    assert finding.message == "no WIN (pnl > 0) in the log; no LOSS (pnl < 0) in the log"
+    assert finding.evidence == {"wins": 0, "losses": 0}
+
+
+def test_a_field_is_named_as_the_log_spells_it(healthy_records: Records, write_log: Callable[..., Path]) -> None:
+    """The sample log writes ``pnl_percent`` (production's name), not the checklist's ``actual_pnl_pct``."""
+    records = copy.deepcopy(healthy_records)
+    records[2]["pnl_percent"] = None
+    assert _finding(write_log(records), "P0.2.e").message == "pnl_percent missing or null (line 3)"
+
+
+def test_a_defect_on_more_lines_than_the_cap_lists_the_first_ones_and_counts_them_all(
+    healthy_records: Records, write_log: Callable[..., Path]
+) -> None:
+    for bad, truncated in ((CAP, False), (CAP + 1, True)):
+        records = copy.deepcopy(healthy_records)
+        for record in records[:bad]:
+            record["exit_price"] = record["entry_price"]
+        finding = _finding(write_log(records), "CLM.flat_price")
+        assert finding.status == "fail"
+        assert finding.evidence["lines"] == list(range(1, CAP + 1))
+        assert (finding.evidence["count"], finding.evidence["truncated"]) == (bad, truncated)
+
+
+def test_a_record_delivered_three_times_is_two_duplicates(
+    healthy_records: Records, write_log: Callable[..., Path]
+) -> None:
+    records = copy.deepcopy(healthy_records[:10])
+    copies = [{**copy.deepcopy(records[4]), "timestamp": _later(records[4], 0.1 * n)} for n in (1, 2)]
+    records[5:5] = copies  # lines 5, 6 and 7 are one trade, delivered 0.1 s apart
+    finding = _finding(write_log(records), "CLM.duplicates")
+    assert finding.evidence["lines"] == [6, 7]
+    assert finding.evidence["pairs"] == ["line 6 repeats line 5", "line 7 repeats line 6"]
+
+
+def test_every_record_the_same_is_all_duplicates_but_the_first(
+    healthy_records: Records, write_log: Callable[..., Path]
+) -> None:
+    records = [copy.deepcopy(healthy_records[0]) for _ in range(4)]
+    assert _finding(write_log(records), "CLM.duplicates").evidence["lines"] == [2, 3, 4]
+
+
+def test_different_trades_in_the_same_second_are_not_duplicates(
+    healthy_records: Records, write_log: Callable[..., Path]
+) -> None:
+    """Only the same content within the window repeats a record: a second trade of another symbol, side,
+    price, PnL or confidence in the same second is a trade, whatever the content digest mixes."""
+    records = copy.deepcopy(healthy_records)
+    base = records[-1]
+    for n, (field, value) in enumerate(
+        [("symbol", "SOLUSDT"), ("action", "BUY" if base["action"] == "SELL" else "SELL"), ("entry_price", 1.5),
+         ("exit_price", 2.5),
+         ("pnl_percent", 0.25), ("confidence", 0.51)],
+    ):  # fmt: skip
+        twin = copy.deepcopy(base)
+        twin.update({field: value, "trade_id": f"twin_{n}", "timestamp": _later(base, 0.001 * (n + 1))})
+        records.append(twin)
+    finding = _finding(write_log(records), "CLM.duplicates")
+    assert (finding.status, finding.evidence["lines"]) == ("pass", [])
+
+
+def test_a_missing_pnl_does_not_repeat_a_zero_pnl(healthy_records: Records, write_log: Callable[..., Path]) -> None:
+    records = copy.deepcopy(healthy_records)
+    twin = copy.deepcopy(records[-1])
+    records[-1]["pnl_percent"] = 0.0
+    twin.update({"pnl_percent": None, "trade_id": "twin", "timestamp": _later(twin, 0.5)})
+    records.append(twin)
+    assert _finding(write_log(records), "CLM.duplicates").evidence["lines"] == []
+
+
+def test_a_burst_of_distinct_trades_in_one_second_has_no_duplicate(
+    healthy_records: Records, write_log: Callable[..., Path]
+) -> None:
+    """The content digest must tell apart trades that differ in one price by a cent: 200 in one second."""
+    records = copy.deepcopy(healthy_records)
+    base = records[-1]
+    for n in range(200):
+        records.append(
+            {**copy.deepcopy(base), "trade_id": f"burst_{n}", "timestamp": _later(base, 0.004 * (n + 1)),
+             "exit_price": round(base["exit_price"] + 0.01 * (n + 1), 2)}
+        )  # fmt: skip
+    assert _finding(write_log(records), "CLM.duplicates").evidence["lines"] == []
+
+
+def test_a_one_byte_log_exists_and_is_not_called_empty(tmp_path: Path) -> None:
+    path = tmp_path / "one.jsonl"
+    path.write_bytes(b"x")
+    assert _finding(path, "P0.2.a").message == f"CLM file {path} exists (1 bytes)"
+    assert _finding(path, "CLM.parse").status == "fail"
+
+
+def test_an_empty_symbol_is_not_a_symbol(healthy_records: Records, write_log: Callable[..., Path]) -> None:
+    records = copy.deepcopy(healthy_records)
+    for n, record in enumerate(records):
+        record["symbol"] = "BTCUSDT" if n % 2 else ""
+    finding = _finding(write_log(records), "P0.2.c")
+    assert (finding.status, finding.message) == ("fail", "1 symbol(s) ['BTCUSDT'], fewer than 2")
+
+
+def test_the_symbols_evidence_lists_fifty_and_counts_them_all(
+    healthy_records: Records, write_log: Callable[..., Path]
+) -> None:
+    records = copy.deepcopy(healthy_records)
+    for n, record in enumerate(records[:51]):
+        record["symbol"] = f"S{n:02d}USDT"
+    every = sorted({r["symbol"] for r in records})
+    assert len(every) > 51
+    evidence = _finding(write_log(records), "P0.2.c").evidence
+    assert (evidence["symbols"], evidence["count"]) == (every[:50], len(every))
