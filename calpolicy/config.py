@@ -199,10 +199,12 @@ class RedisConfig(_Section):
 
 
 class ReadinessConfig(_Section):
-    """The learning cadence API (P0.3). The default URL is the checklist's; the real route differs."""
+    """The learning cadence API (P0.3). The default URL is the checklist's; on a 404 there, the probe reads
+    the real service's route (/readiness/simple) on the same host and says so."""
 
     url: str = "http://localhost:8003/api/learning/readiness/simple"
-    """The learning cadence readiness API (P0.3.a)."""
+    """The learning cadence readiness API (P0.3.a). The checklist's path answers 404 on the real service; the
+    probe then reads /readiness/simple on the same scheme, host and port, and its findings say so."""
 
     @field_validator("url")
     @classmethod

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import http.client
 import socket
 import threading
@@ -49,6 +50,7 @@ class ReadinessResponse:
     body: Any
     elapsed_ms: float
     attempts: int
+    note: str = ""  # how the answer was reached when it was not at the configured URL
 
 
 class _Transient(Exception):
@@ -70,13 +72,26 @@ def _real_route_hint(url: str) -> str:
     return ""
 
 
+def _real_route_for(url: str) -> str | None:
+    """The real service's route on the same origin, when ``url`` is the checklist's path (which answers
+    404 there); ``None`` for any other URL, which is the operator's own choice and is never second-guessed."""
+    parts = urlsplit(url)
+    if parts.path.rstrip("/") != CHECKLIST_PATH:
+        return None
+    return urlunsplit((parts.scheme, parts.netloc, REAL_PATH, parts.query, ""))
+
+
 def fetch_readiness(config: ReadinessConfig) -> ReadinessResponse:
     """GET the readiness URL; retry transport failures and 5xx, all within ``config.deadline_s``.
 
     Raises ``ProbeError`` for anything that is not a 200 with a strict JSON body: the gate's content can
-    only be judged once the service has actually answered, once, unambiguously.
+    only be judged once the service has actually answered, once, unambiguously. The checklist's URL
+    (``/api/learning/readiness/simple``) answers 404 on the real service, so a 404 there is followed by
+    one try of the real route (``/readiness/simple``) on the same scheme, host and port, inside the same
+    deadline; the answer then says which URL spoke.
     """
     shown = mask_url(config.url)
+    url, fallback, note = config.url, _real_route_for(config.url), ""
     deadline = time.monotonic() + config.deadline_s
     attempts = 0
     last_problem = "no attempt was made"
@@ -86,35 +101,43 @@ def fetch_readiness(config: ReadinessConfig) -> ReadinessResponse:
         attempts += 1
         started = time.monotonic()
         try:
-            status, body, final_url = _exchange(config, deadline)
+            status, body, final_url = _exchange(config, url, deadline)
         except _Transient as problem:
             last_problem = str(problem)
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
             continue
         except _DeadlineHit:
             raise ProbeError(
-                f"readiness API {shown} gave no complete answer within the overall deadline of "
+                f"readiness API {mask_url(url)} gave no complete answer within the overall deadline of "
                 f"{config.deadline_s:g} s (readiness.deadline_s): the server is too slow or trickles its bytes"
             ) from None
         elapsed = (time.monotonic() - started) * 1000.0
         text = body[:200].decode("utf-8", "replace")
+        if status == 404 and fallback is not None and url != fallback:
+            note = (
+                f"the checklist's URL {shown} answered 404 Not Found, as it does on the real service; "
+                f"read the real route {mask_url(fallback)} instead"
+            )
+            url, attempts = fallback, attempts - 1  # the 404 was an answer, not a failed attempt
+            continue
         if status == 404:
-            raise ProbeError(f"readiness API {shown} answered 404 Not Found{_real_route_hint(config.url)}")
+            raise ProbeError(f"readiness API {mask_url(url)} answered 404 Not Found{_real_route_hint(url)}")
         if status >= 500:
             last_problem = f"HTTP {status}: {text}"
             continue
         if status != 200:
-            raise ProbeError(f"readiness API {shown} answered HTTP {status}: {text}")
+            raise ProbeError(f"readiness API {mask_url(url)} answered HTTP {status}: {text}")
         try:
             parsed = loads_strict(body)
         except StrictJSONError as error:
             raise ProbeError(
-                f"readiness API {shown} answered 200 but the body is not JSON a gate may read ({error}): {text!r}"
+                f"readiness API {mask_url(url)} answered 200 but the body is not JSON a gate may read ({error}): "
+                f"{text!r}"
             ) from None
-        return ReadinessResponse(mask_url(final_url), status, parsed, elapsed, attempts)
+        return ReadinessResponse(mask_url(final_url), status, parsed, elapsed, attempts, note)
     raise ProbeError(
-        f"readiness API {shown} could not be read after {attempts} attempt(s) within "
-        f"{config.deadline_s:g} s: {last_problem}"
+        f"readiness API {mask_url(url)} could not be read after {attempts} attempt(s) within "
+        f"{config.deadline_s:g} s: {last_problem}" + (f" ({note})" if note else "")
     )
 
 
@@ -124,9 +147,9 @@ def _origin(url: str) -> tuple[str, str, int]:
     return parts.scheme, (parts.hostname or "").lower(), parts.port or default
 
 
-def _exchange(config: ReadinessConfig, deadline: float) -> tuple[int, bytes, str]:
+def _exchange(config: ReadinessConfig, start_url: str, deadline: float) -> tuple[int, bytes, str]:
     """One attempt: the GET plus any redirects that stay on the configured scheme, host and port."""
-    url = config.url
+    url = start_url
     for _ in range(MAX_REDIRECTS + 1):
         status, location, body = _one_request(config, url, deadline)
         if status not in _REDIRECTS:
@@ -140,7 +163,7 @@ def _exchange(config: ReadinessConfig, deadline: float) -> tuple[int, bytes, str
                 "configured host: not followed; if the service moved, set readiness.url to its new address"
             )
         url = target
-    raise ProbeError(f"readiness API {mask_url(config.url)} redirected more than {MAX_REDIRECTS} times")
+    raise ProbeError(f"readiness API {mask_url(start_url)} redirected more than {MAX_REDIRECTS} times")
 
 
 class _Watchdog:
@@ -256,11 +279,14 @@ def _short(error: Exception) -> str:
 def readiness_findings(response: ReadinessResponse, config: ReadinessConfig) -> list[Finding]:
     """P0.3.a (ready is JSON true), P0.3.b (the required action is offered), P0.3.c (nothing else)."""
     body = response.body
-    evidence = {"url": response.url, "body": body}
+    evidence = {"url": response.url, "body": body, **({"note": response.note} if response.note else {})}
     if not isinstance(body, dict):
         message = f"the readiness API answered {type(body).__name__} JSON, not an object: {body!r:.200}"
         return [Finding(i, "fail", message, evidence) for i in ("P0.3.a", "P0.3.b", "P0.3.c")]
-    findings = [_ready_finding(body, evidence)]
+    ready = _ready_finding(body, evidence)
+    if response.note:  # the operator sees which URL answered, not only the evidence
+        ready = dataclasses.replace(ready, message=f"{ready.message} ({response.note})")
+    findings = [ready]
     actions = body.get("actions", _MISSING)
     if actions is _MISSING:
         message = "the readiness answer has no 'actions' field"

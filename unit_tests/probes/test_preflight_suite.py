@@ -21,6 +21,7 @@ import pytest
 
 from calpolicy.commands import preflight as preflight_command
 from calpolicy.localenv.environment import LocalEnvironment
+from calpolicy.localenv.readiness_server import Reply
 from calpolicy.localenv.systemd_ns import wait_journal
 from calpolicy.preflight import PREFLIGHT_IDS, PreflightRun, render, run_preflight
 from calpolicy.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO, EXIT_STOP
@@ -174,8 +175,24 @@ def test_redis_down_cannot_be_checked(healthy: LocalEnvironment) -> None:
         assert "cannot connect to Redis" in failing[control_id]
 
 
-def test_the_checklist_url_cannot_be_checked_and_says_why(healthy: LocalEnvironment) -> None:
-    run = _run(healthy, {"readiness.url": healthy.readiness.checklist_url})
+def test_the_checklist_url_reaches_the_real_route_and_says_so(healthy: LocalEnvironment) -> None:
+    """Configured with the checklist's URL (a 404 on the real service), the preflight still reads the real
+    route on the same host and judges P0.3 on its answer; a failure there says which URL answered."""
+    config = {"readiness.url": healthy.readiness.checklist_url}
+    run = _run(healthy, config)
+    assert run.verdict.exit_code == EXIT_GO, render(run)
+    healthy.readiness.reply = Reply(body={"ready": False, "reason": "Time span: 0.4/3 days", "actions": []})
+    try:
+        failing = _failing(_run(healthy, config))
+    finally:
+        healthy.readiness.reply = Reply()
+    assert failing["P0.3.a"].startswith("fail: the learning cadence is NOT READY (reason: Time span: 0.4/3 days)")
+    assert f"read the real route {healthy.readiness.url} instead" in failing["P0.3.a"]
+
+
+def test_a_readiness_url_that_answers_404_cannot_be_checked_and_says_why(healthy: LocalEnvironment) -> None:
+    wrong = healthy.readiness.url.replace("/readiness/simple", "/api/readiness")
+    run = _run(healthy, {"readiness.url": wrong})
     failing = _failing(run)
     assert run.verdict.exit_code == EXIT_COULD_NOT_CHECK
     assert {"P0.3.a", "P0.3.b", "P0.3.c"} <= set(failing)

@@ -67,15 +67,37 @@ def test_a_json_array_body_fails_every_item(readiness_server: ReadinessServer) -
     assert all(v.startswith("fail: the readiness API answered list JSON") for v in found.values())
 
 
-def test_the_checklist_url_404_names_the_real_route(readiness_server: ReadinessServer) -> None:
-    readiness_server.reply = Reply()
+def test_the_checklist_url_falls_back_to_the_real_route_on_the_same_host(readiness_server: ReadinessServer) -> None:
+    """The real service answers 404 at the checklist's URL and serves /readiness/simple: the default config
+    works against it, and the operator is told which URL answered."""
+    readiness_server.reply = Reply(body={"ready": True, "reason": "ok", "actions": ["calibration"]})
     config = ReadinessConfig(url=readiness_server.checklist_url, **FAST)
-    with pytest.raises(ProbeError) as caught:
-        fetch_readiness(config)
-    message = str(caught.value)
-    assert "answered 404 Not Found" in message
-    assert "serves GET /readiness/simple (alias /cadence/ready)" in message
-    assert f'readiness.url = "http://127.0.0.1:{readiness_server.port}/readiness/simple"' in message
+    response = fetch_readiness(config)
+    real = f"http://127.0.0.1:{readiness_server.port}/readiness/simple"
+    assert response.url == real
+    assert response.attempts == 1
+    assert response.note == (
+        f"the checklist's URL {readiness_server.checklist_url} answered 404 Not Found, as it does on the real "
+        f"service; read the real route {real} instead"
+    )
+    findings = {f.id: f for f in readiness_findings(response, config)}
+    assert all(f.status == "pass" for f in findings.values()), findings
+    assert findings["P0.3.a"].message == f"the learning cadence is READY ({response.note})"
+    assert findings["P0.3.b"].evidence["note"] == response.note
+
+
+def test_a_service_at_the_checklist_url_is_read_there() -> None:
+    with ReadinessServer(path="/api/learning/readiness/simple") as server:
+        response = fetch_readiness(ReadinessConfig(url=server.checklist_url, **FAST))
+    assert response.url == server.checklist_url
+    assert response.note == ""
+
+
+def test_a_404_at_the_checklist_url_and_at_the_real_route_is_could_not_check() -> None:
+    with ReadinessServer(path="/somewhere/else") as server, pytest.raises(ProbeError) as caught:
+        fetch_readiness(ReadinessConfig(url=server.checklist_url, **FAST))
+    real = f"http://127.0.0.1:{server.port}/readiness/simple"
+    assert str(caught.value) == f"readiness API {real} answered 404 Not Found"
 
 
 def test_a_server_error_is_retried_then_reported(readiness_server: ReadinessServer) -> None:
@@ -156,7 +178,7 @@ def test_a_404_on_the_real_route_adds_no_route_hint(readiness_server: ReadinessS
 
 @pytest.mark.parametrize(
     ("path", "shown"),
-    [("/api/learning/readiness/simple", "/api/learning/readiness/simple"), ("", "/"), ("/readiness/simpleX", None)],
+    [("/api/learning/readiness/simpleX", None), ("", "/"), ("/readiness/simpleX", None)],
 )
 def test_a_404_elsewhere_names_the_path_that_was_asked_and_the_real_one(
     readiness_server: ReadinessServer, path: str, shown: str | None
