@@ -65,7 +65,13 @@ def enforce(verdict: Verdict, control_id: str) -> list[Finding]:
         raise PolicyFailure(failed + errors)
     if errors:
         raise CouldNotCheck("\n".join(describe(f) for f in errors), tuple(errors))
+    _PASSED.extend((f.id, f.message) for f in findings if f.message)
     return findings
+
+
+# What the findings the running test enforced said when they passed: a GO lists what was verified, in the
+# checks' own words, not only which tests passed. Filled by ``enforce``, taken by the report hook below.
+_PASSED: list[tuple[str, str]] = []
 
 
 # --------------------------------------------------------------------------------------------- options
@@ -259,6 +265,7 @@ def result_row(report: pytest.TestReport) -> dict[str, Any] | None:
         "status": _status_of(report, props),
         "when": report.when,
         "message": _message_of(report),
+        "passed": [list(pair) for pair in props.get("calpolicy_passed", [])],  # (control ID, what passed)
         "duration_s": round(report.duration, 4),
     }
 
@@ -278,7 +285,7 @@ def _message_of(report: pytest.TestReport) -> str:
     if report.passed and waivers:
         return "passed only under a waiver: " + "; ".join(waivers)
     if not (report.failed or report.skipped):
-        return ""
+        return "; ".join(text for _, text in dict(report.user_properties).get("calpolicy_passed") or [])
     message = dict(report.user_properties).get("calpolicy_message")
     if message is not None:  # a policy outcome: the checklist text, without pytest's "Failed: " framing
         return str(message)
@@ -291,9 +298,17 @@ def _message_of(report: pytest.TestReport) -> str:
 
 
 @pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    _PASSED.clear()  # only this test's findings
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     outcome = yield
     report = outcome.get_result()
+    if report.when == "call" and report.passed and _PASSED:
+        report.user_properties.append(("calpolicy_passed", list(dict.fromkeys(_PASSED))))
     if call.excinfo is not None and call.excinfo.errisinstance(CouldNotCheck):
         report.user_properties.append(("calpolicy_status", "error"))
     report.user_properties.append(("calpolicy_controls", item_controls(item)))

@@ -164,6 +164,12 @@ def _clean(message: str, control_id: str) -> str:
     return text or "(no message)"
 
 
+def _passed_text(row: dict[str, Any], control_id: str) -> str:
+    """What this item's checks said when they passed, as the plugin recorded it (``row["passed"]``)."""
+    said = [pair for pair in row.get("passed") or [] if isinstance(pair, list | tuple) and len(pair) == 2]
+    return "; ".join(str(text) for cid, text in said if cid == control_id)
+
+
 def build_verdict(
     rows: list[dict[str, Any]],
     returncode: int | None,
@@ -186,8 +192,8 @@ def build_verdict(
             seen.add(control_id)
             if row.get("status") == "skip":
                 text = f"the check was skipped, and a skipped check is not a pass: {_clean(message, control_id)}"
-            elif status == "pass":
-                text = f"passed ({row.get('nodeid')})"
+            elif status == "pass":  # the checks' own words when the test recorded them (see plugin.enforce)
+                text = _passed_text(row, control_id) or f"passed ({row.get('nodeid')})"
             elif status == "waived":
                 text = f"{message or 'passed only under a waiver'} ({row.get('nodeid')})"
             else:
@@ -235,8 +241,9 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def render(run: PreflightRun, max_lines_per_item: int = 6) -> str:
-    """GO/STOP first, then each failing item (ID, message, test), trimmed to fit one screen."""
+def render(run: PreflightRun, max_lines_per_item: int = 6, verbose: bool = False) -> str:
+    """GO/STOP first, then each failing item (ID, message, test), trimmed to fit one screen; ``verbose``
+    also lists each passing item with what its checks verified."""
     verdict = run.verdict
     trimmed = []
     for finding in verdict.findings:
@@ -247,8 +254,8 @@ def render(run: PreflightRun, max_lines_per_item: int = 6) -> str:
         if finding.status in ("fail", "error") and test:
             lines.append(f"[{test}]")
         trimmed.append(Finding(finding.id, finding.status, "\n      ".join(lines), finding.evidence))
-    text = render_verdict(Verdict(tuple(trimmed)), f"{TITLE} in {run.duration_s:.1f} s")
-    if verdict.go:  # the passes are listed by render_verdict; one line per item is enough
+    text = render_verdict(Verdict(tuple(trimmed)), f"{TITLE} in {run.duration_s:.1f} s", verbose=verbose)
+    if verdict.go and not verbose:  # the passes are listed by render_verdict; one line per item is enough
         passed = sorted({f.id for f in verdict.findings if f.status == "pass"})
         waived = [line for line in text.splitlines()[1:] if line.lstrip().startswith("WAIVED")]
         text = "\n".join([text.splitlines()[0], "  PASS  " + ", ".join(passed), *waived])

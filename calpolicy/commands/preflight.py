@@ -23,6 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--timeout", type=float, default=120.0, help="stop the suite after this many seconds (default 120)"
     )
+    parser.add_argument("-v", "--verbose", action="store_true", help="list every passing item with what was verified")
     parser.set_defaults(handler=run)
 
 
@@ -47,5 +48,5 @@ def run(args: argparse.Namespace) -> int:
         document["duration_s"] = round(outcome.duration_s, 3)
         print(json.dumps(document, indent=2, default=str))
     else:
-        print(render(outcome))
+        print(render(outcome, verbose=args.verbose))
     return outcome.verdict.exit_code

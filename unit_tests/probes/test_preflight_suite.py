@@ -62,6 +62,11 @@ def test_a_healthy_environment_is_go(healthy: LocalEnvironment) -> None:
     assert run.verdict.exit_code == EXIT_GO, render(run)
     assert {f.id for f in run.verdict.findings} >= set(PREFLIGHT_IDS)
     assert render(run).startswith("GO — preflight")
+    # A GO lists what was verified in the checks' own words (recorded through plugin.enforce), not test names.
+    listed = render(run, verbose=True).splitlines()
+    assert "  PASS  P0.3.a                   the learning cadence is READY" in listed
+    assert any(re.fullmatch(r"  PASS  P0\.2\.b +\d+ trades \(minimum 50\)", line) for line in listed), listed
+    assert not [line for line in listed if "passed (policy_tests/" in line and "P0.2" in line], listed
 
 
 def _fail_unit(env: LocalEnvironment) -> None:
