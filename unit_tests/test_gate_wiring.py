@@ -154,3 +154,18 @@ def test_missing_items_and_missing_messages_are_stated_plainly() -> None:
     rows = _rows()
     rows[0] = {**rows[0], "status": "fail", "message": None}
     assert build_verdict(rows, 1).findings[0].message == "(no message)"
+
+
+def test_a_passing_item_reads_as_what_its_checks_verified_and_only_its_own_words() -> None:
+    rows = _rows()
+    for row in rows:
+        if row["controls"] == ["S.a"]:
+            row["controls"] = ["S.a", "P0.2.b"]  # one test enforcing two items, as the cadence test does
+            row["passed"] = [["S.a", "60 trades over 4.0 days"], ["S.a", "span ok"], ["P0.2.b", "60 trades"]]
+        if row["controls"] == ["S.f"]:
+            row["passed"] = [["S.f"], "not a pair", ["S.f", "last trade 0.1 h ago", "extra"]]  # malformed
+    verdict = build_verdict(rows, 0)
+    assert verdict.go
+    assert [f.message for f in verdict.by_id("S.a")] == ["60 trades over 4.0 days; span ok"]
+    assert "60 trades" in [f.message for f in verdict.by_id("P0.2.b")]
+    assert verdict.by_id("S.f")[0].message == "passed (policy_tests/t.py::test[S.f])"

@@ -261,3 +261,25 @@ def test_options_default_to_unset(pytester: pytest.Pytester) -> None:
     config = pytester.parseconfig()
     for option in ("--calpolicy-config", "--clm", "--calpolicy-now", "--operator", "--on-call-until", "--job"):
         assert config.getoption(option) is None, option
+
+
+def test_a_passing_row_carries_what_its_own_checks_said_and_nothing_from_the_test_before(
+    pytester: pytest.Pytester,
+) -> None:
+    _policy_suite(
+        pytester,
+        "from calpolicy.plugin import enforce\nfrom calpolicy.verdict import Finding, Verdict\n"
+        "V = Verdict((Finding('S.a', 'pass', '60 trades over 4.0 days'), Finding('S.a', 'pass', ''),\n"
+        "             Finding('S.f', 'pass', 'last trade 0.1 h ago')))\n"
+        '@pytest.mark.control("S.a")\ndef test_first():\n    enforce(V, "S.a")\n    enforce(V, "S.a")\n'
+        '@pytest.mark.control("S.b")\ndef test_second():\n    pass\n'
+        '@pytest.mark.control("S.f")\ndef test_third():\n    enforce(V, "S.f")\n',
+    )
+    code, rows = _rows(pytester)
+    assert code == 0
+    seen = {str(row["nodeid"]).split("::")[-1]: row for row in rows}
+    assert seen["test_first"]["passed"] == [["S.a", "60 trades over 4.0 days"]]  # once, and no empty message
+    assert seen["test_first"]["message"] == "60 trades over 4.0 days"
+    assert seen["test_second"]["passed"] == []
+    assert seen["test_second"]["message"] == ""
+    assert seen["test_third"]["passed"] == [["S.f", "last trade 0.1 h ago"]]
