@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import errno
 import hashlib
 import heapq
 import itertools
 import math
 import mmap
-import os
 import re
-import stat
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,6 +46,7 @@ from calpolicy.clm.fields import (
     action_column,
     conf_column,
 )
+from calpolicy.clm.raw import RawLog, read_raw
 
 
 def _load_libc() -> ctypes.CDLL | None:
@@ -142,48 +140,14 @@ def read_clm(path: str | Path, max_bytes: int | None = None, max_examples: int =
     Every operating-system refusal (no permission on a folder on the way, a name too long, a loop of
     links) becomes a read error naming the cause: the gate then says "could not check", never crashes.
     """
-    source = Path(path)
-    try:
-        status = os.stat(source)
-    except OSError as error:
-        if error.errno in (errno.ENOENT, errno.ENOTDIR):
-            return TradeLog(path=source, exists=False, read_error=f"CLM file not found: {source}")
-        return TradeLog(path=source, exists=True, read_error=_os_problem(source, error))
-    except ValueError as error:  # an embedded NUL byte in the path
-        return TradeLog(path=source, exists=False, read_error=f"CLM path is not usable: {error}")
-    if not stat.S_ISREG(status.st_mode):
-        return TradeLog(path=source, exists=True, read_error=f"CLM path is not a regular file: {source}")
-    size = status.st_size
-    if max_bytes is not None and size > max_bytes:
-        return TradeLog(
-            path=source,
-            exists=True,
-            size_bytes=size,
-            read_error=(
-                f"CLM file is {size / 2**20:.0f} MiB, above the configured limit of "
-                f"{max_bytes / 2**20:.0f} MiB (data.max_file_mb); refusing to load it"
-            ),
-        )
-    try:
-        # Read, not memory-mapped: a log truncated while mapped (logrotate's copytruncate) would kill the
-        # process with SIGBUS instead of giving a message; the copy costs about 0.2 s per million lines.
-        with open(source, "rb") as handle:
-            data = handle.read(size if max_bytes is None else max_bytes + 1)
-    except OSError as error:
-        return TradeLog(path=source, exists=True, read_error=_os_problem(source, error))
-    if max_bytes is not None and len(data) > max_bytes:  # it grew between stat and read
-        problem = "CLM file grew past data.max_file_mb while being read"
-        return TradeLog(path=source, exists=True, size_bytes=len(data), read_error=problem)
-    return parse_clm_bytes(data, source, max_examples)
+    return parse_raw(read_raw(path, max_bytes), max_examples)
 
 
-def _os_problem(source: Path, error: OSError) -> str:
-    reason = error.strerror or str(error)
-    if error.errno == errno.EACCES:
-        return f"CLM file cannot be read: permission denied on {source} or a folder above it"
-    if error.errno == errno.ENAMETOOLONG:
-        return f"CLM file cannot be read: its name is too long for the file system ({len(source.name)} characters)"
-    return f"CLM file cannot be read: {reason}"
+def parse_raw(raw: RawLog, max_examples: int = DEFAULT_MAX_EXAMPLES) -> TradeLog:
+    """The log from bytes already read (by ``read_raw`` or a ``Prefetch``), or the reason there are none."""
+    if raw.read_error is not None:
+        return TradeLog(path=raw.path, exists=raw.exists, size_bytes=raw.size_bytes, read_error=raw.read_error)
+    return parse_clm_bytes(raw.data, raw.path, max_examples, sha256=raw.sha256)
 
 
 Buffer = bytes | mmap.mmap
@@ -204,8 +168,13 @@ def _file_encoding(data: Buffer) -> str | None:
     return None
 
 
-def parse_clm_bytes(data: Buffer, path: Path | str = "<bytes>", max_examples: int = DEFAULT_MAX_EXAMPLES) -> TradeLog:
-    """Parse an in-memory (or memory-mapped) log; the same code path as ``read_clm``."""
+def parse_clm_bytes(
+    data: Buffer, path: Path | str = "<bytes>", max_examples: int = DEFAULT_MAX_EXAMPLES, sha256: str | None = None
+) -> TradeLog:
+    """Parse an in-memory (or memory-mapped) log; the same code path as ``read_clm``.
+
+    ``sha256`` is the digest when the caller already has it (a ``Prefetch`` hashed while importing).
+    """
     log = TradeLog(path=Path(path), exists=True, size_bytes=len(data))
     log.missing_final_newline = len(data) > 0 and not _ends_with(data, b"\n")
     log.encoding = _file_encoding(data)
@@ -215,8 +184,8 @@ def parse_clm_bytes(data: Buffer, path: Path | str = "<bytes>", max_examples: in
         log.sha256 = hashlib.sha256(data).hexdigest()
         return log
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # The digest runs beside Arrow's parse, which holds no GIL: no extra wall time.
-        digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+        # Unless the caller hashed it already, the digest runs beside Arrow's parse, which holds no GIL.
+        digest = pool.submit(lambda: sha256 or hashlib.sha256(data).hexdigest())
         try:
             _fast_read(data, log)
         except _NotClean:

@@ -19,10 +19,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     now = parse_instant(args.now, "--now")
     config = config_from(args)
+    if args.path:
+        config = config.with_overrides({"paths.clm_file": args.path}, "command line")
+    from calpolicy.clm import max_bytes_for
+    from calpolicy.clm.raw import Prefetch
+
+    # The read and the digest run on the other core while pandas and Arrow are imported.
+    prefetch = Prefetch(config.paths.clm_file, max_bytes_for(config))
     from calpolicy.clm import check_data, read_clm_for  # pandas/pyarrow: only once the arguments are good
     from calpolicy.waivers import apply_waivers
 
-    if args.path:
-        config = config.with_overrides({"paths.clm_file": args.path}, "command line")
-    verdict = apply_waivers(check_data(read_clm_for(config), config, now=now), config.waivers)
+    verdict = apply_waivers(check_data(read_clm_for(config, prefetch.result()), config, now=now), config.waivers)
     return emit(verdict, f"CLM data gate on {config.paths.clm_file}", args.json, args.verbose)
