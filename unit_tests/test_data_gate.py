@@ -9,9 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from calpolicy.clm import check_data, read_clm
+from calpolicy.clm.checks import _same_content_in_time_order
 from calpolicy.config import load_config
 from calpolicy.localenv.defects import DEFECTS
 from calpolicy.verdict import Verdict
@@ -218,3 +222,19 @@ def test_a_key_given_twice_is_a_defect_not_a_silent_choice(
     message = failed(gate(write_lines(lines)))["CLM.parse"]
     assert "line 5: the key 'pnl_percent' appears more than once" in message
     assert "line 9" not in message  # a string holding '":' is not a duplicate
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 6), st.integers(-5, 5)), min_size=0, max_size=60),
+)
+def test_rows_of_repeated_digests_come_grouped_and_in_time_order(rows: list[tuple[int, int]]) -> None:
+    """The duplicate check's grouping keeps exactly the rows whose digest occurs more than once, ordered by
+    (digest, time): the order the window comparison walks."""
+    digest = np.array([d for d, _ in rows], dtype=np.uint64)
+    stamps = np.array([t for _, t in rows], dtype=np.int64)
+    order = _same_content_in_time_order(digest, stamps)
+    counts = {d: int(np.count_nonzero(digest == d)) for d in set(digest.tolist())}
+    assert sorted(order.tolist()) == [i for i, d in enumerate(digest.tolist()) if counts[d] > 1]
+    keys = [(int(digest[i]), int(stamps[i])) for i in order]
+    assert keys == sorted(keys)

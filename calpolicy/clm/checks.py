@@ -321,17 +321,16 @@ def _row_digest(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
 
 def _same_content_in_time_order(digest: np.ndarray, stamps: np.ndarray) -> np.ndarray:
     """Row order grouping equal digests, each group in time order; rows with a unique digest (nearly all
-    of a healthy log) are left out, since they cannot repeat anything. Sorting one key and then only the
-    repeated groups by (digest, time) is several times cheaper than a full two-key lexsort."""
-    sorted_digest = np.sort(digest)  # a plain sort first: in a healthy log no digest repeats, and then
-    equal = sorted_digest[1:] == sorted_digest[:-1]  # the twice dearer argsort is never needed
+    of a healthy log) are left out, since they cannot repeat anything. A plain sort finds the repeated
+    digests, a binary search their rows, and only those rows are sorted by (digest, time): several times
+    cheaper than an argsort of every row, let alone a full two-key lexsort."""
+    sorted_digest = np.sort(digest)
+    equal = sorted_digest[1:] == sorted_digest[:-1]
     if not equal.any():
         return np.empty(0, dtype=np.intp)
-    by_digest = np.argsort(digest, kind="stable")
-    repeated = np.zeros(len(digest), dtype=bool)
-    repeated[1:] |= equal
-    repeated[:-1] |= equal
-    rows = by_digest[repeated]
+    repeated_values = np.unique(sorted_digest[1:][equal])
+    at = np.minimum(np.searchsorted(repeated_values, digest), len(repeated_values) - 1)
+    rows = np.flatnonzero(repeated_values[at] == digest)
     return rows[np.lexsort((stamps[rows], digest[rows]))]
 
 
