@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -234,3 +235,29 @@ def test_a_reader_that_goes_away_is_not_a_crash_and_never_exit_0() -> None:
     assert child.wait(timeout=60) == 141, stderr
     assert "Traceback" not in stderr, stderr
     assert "internal error" not in stderr, stderr
+
+
+@pytest.mark.parametrize("closed_early", [False, True])
+def test_check_data_ends_without_teardown_but_delivers_its_whole_verdict(tmp_path: Path, closed_early: bool) -> None:
+    """check-data skips the interpreter's teardown (``os._exit``) after flushing: the verdict still arrives
+    whole and with its exit code, and a reader that went away is exit 141, not a silent 0 or 1."""
+    log = tmp_path / "one_line.jsonl"
+    log.write_text(FIXTURE_LOG.read_text().splitlines()[0] + "\n")
+    (tmp_path / "none.toml").write_text("")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "calpolicy", "check-data", str(log), "--json", "--now", NOW.isoformat()],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "CALPOLICY_CONFIG": str(tmp_path / "none.toml")},
+    )
+    assert child.stdout is not None
+    assert child.stderr is not None
+    if closed_early:
+        child.stdout.close()
+        assert child.wait(timeout=60) == 141, child.stderr.read().decode()
+        return
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 1, err
+    verdict = json.loads(out)
+    assert verdict["verdict"] == "STOP", out
+    assert "S.a" in failing_ids(verdict), out

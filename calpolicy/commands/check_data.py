@@ -13,7 +13,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the machine-readable verdict")
     parser.add_argument("--now", help="judge freshness as of this ISO-8601 instant (default: now)")
     parser.add_argument("-v", "--verbose", action="store_true", help="also list the passing checks")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, exit_without_teardown=True)
 
 
 def run(args: argparse.Namespace) -> int:
