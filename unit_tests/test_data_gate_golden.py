@@ -82,9 +82,16 @@ def _findings(path: Path) -> list[dict[str, Any]]:
     return json.loads(text)["findings"]
 
 
-@pytest.fixture(scope="module")
-def actual(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
-    folder = tmp_path_factory.mktemp("golden")
+LOGS = ("healthy", "line_defects", "whole_log_defects", "missing", "empty")
+
+
+def _actual(folder: Path, log: str) -> list[dict[str, Any]]:
+    """The findings for one of the five logs, computed inside the test that compares them.
+
+    Not a module-scoped fixture: mutation testing (mutmut) credits the code a fixture runs to the first
+    test that needed it, so a defect that changes only the third log's findings would be tried against the
+    first log's test alone, and survive.
+    """
     healthy = sample_records(n_trades=120, now=NOW, seed=3)
 
     def write(name: str, lines: list[str]) -> Path:
@@ -92,22 +99,25 @@ def actual(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str,
         path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         return path
 
+    if log == "healthy":
+        return _findings(write("healthy.jsonl", [json.dumps(r) for r in healthy]))
+    if log == "line_defects":
+        return _findings(write("line.jsonl", _line_defects(healthy)))
+    if log == "whole_log_defects":
+        return _findings(write("whole.jsonl", [json.dumps(r) for r in _whole_log_defects(healthy)]))
+    if log == "missing":
+        return _findings(folder / "absent.jsonl")
     (folder / "empty.jsonl").write_bytes(b"")
-    found = {
-        "healthy": _findings(write("healthy.jsonl", [json.dumps(r) for r in healthy])),
-        "line_defects": _findings(write("line.jsonl", _line_defects(healthy))),
-        "whole_log_defects": _findings(write("whole.jsonl", [json.dumps(r) for r in _whole_log_defects(healthy)])),
-        "missing": _findings(folder / "absent.jsonl"),
-        "empty": _findings(folder / "empty.jsonl"),
-    }
+    return _findings(folder / "empty.jsonl")
+
+
+@pytest.mark.parametrize("log", LOGS)
+def test_the_data_gate_says_exactly_what_the_golden_file_says(tmp_path: Path, log: str) -> None:
+    actual = _actual(tmp_path, log)
     if os.environ.get("CALPOLICY_WRITE_GOLDEN") == "1":
-        GOLDEN.write_text(json.dumps(found, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    return found
-
-
-@pytest.mark.parametrize("log", ["healthy", "line_defects", "whole_log_defects", "missing", "empty"])
-def test_the_data_gate_says_exactly_what_the_golden_file_says(actual: dict[str, Any], log: str) -> None:
+        golden = json.loads(GOLDEN.read_text(encoding="utf-8")) if GOLDEN.exists() else {}
+        GOLDEN.write_text(json.dumps({**golden, log: actual}, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     expected = json.loads(GOLDEN.read_text(encoding="utf-8"))[log]
-    assert [f["id"] for f in actual[log]] == [f["id"] for f in expected]
-    for got, want in zip(actual[log], expected, strict=True):
+    assert [f["id"] for f in actual] == [f["id"] for f in expected]
+    for got, want in zip(actual, expected, strict=True):
         assert got == want
