@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from calpolicy.clm import check_data, read_clm
-from calpolicy.clm.checks import _same_content_in_time_order
+from calpolicy.clm.checks import _reused_trade_ids, _same_content_in_time_order
 from calpolicy.config import load_config
 from calpolicy.localenv.defects import DEFECTS
 from calpolicy.verdict import Verdict
@@ -238,3 +239,12 @@ def test_rows_of_repeated_digests_come_grouped_and_in_time_order(rows: list[tupl
     assert sorted(order.tolist()) == [i for i, d in enumerate(digest.tolist()) if counts[d] > 1]
     keys = [(int(digest[i]), int(stamps[i])) for i in order]
     assert keys == sorted(keys)
+
+
+def test_a_reused_trade_id_is_found_only_where_ids_are_present() -> None:
+    """Rows reusing an earlier row's trade_id, and none at all when the log carries no ids (the recorder
+    format): a missing id never equals another missing id."""
+    none = _reused_trade_ids(pd.Series([None, None, None], dtype="str"))
+    assert none.tolist() == []
+    some = _reused_trade_ids(pd.Series(["a", None, "b", "a", None, "b", "a"], dtype="str"))
+    assert some.tolist() == [3, 5, 6]

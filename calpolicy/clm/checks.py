@@ -78,8 +78,10 @@ def check_data(log: TradeLog, config: Config, now: datetime | None = None) -> Ve
 
 
 def _unreadable(log: TradeLog) -> Verdict:
+    """A missing file is a failed P0.2.a (checked: there is nothing); an unreadable one could not be checked."""
+    assert log.read_error is not None
     status = "fail" if not log.exists else "error"
-    first = Finding("P0.2.a", status, log.read_error or "CLM file unavailable", {"path": str(log.path)})
+    first = Finding("P0.2.a", status, log.read_error, {"path": str(log.path)})
     rest = [
         Finding(control, "error", f"not checked: {log.read_error}", {"path": str(log.path)})
         for control in DATA_IDS
