@@ -5,6 +5,7 @@ the right item; these prove what is said about it.)"""
 from __future__ import annotations
 
 import copy
+import json
 import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -159,3 +160,17 @@ def test_the_symbols_evidence_lists_fifty_and_counts_them_all(
     assert len(every) > 51
     evidence = _finding(write_log(records), "P0.2.c").evidence
     assert (evidence["symbols"], evidence["count"]) == (every[:50], len(every))
+
+
+def test_a_nan_price_is_named_as_nan_not_as_missing(healthy_records: Records, tmp_path: Path) -> None:
+    """JSON's ``NaN`` constant parses as a number, so the price is neither null nor of a wrong type: the
+    operator is told it is NaN, on its own line."""
+    records = copy.deepcopy(healthy_records)
+    lines = [json.dumps(record) for record in records]
+    lines[3] = lines[3].replace(json.dumps({"entry_price": records[3]["entry_price"]})[1:-1], '"entry_price": NaN')
+    assert '"entry_price": NaN' in lines[3]
+    path = tmp_path / "nan.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    finding = _finding(path, "P0.2.e")
+    assert (finding.status, finding.message) == ("fail", "entry_price is NaN (line 4)")
+    assert finding.evidence["entry_price: is NaN"] == {"lines": [4], "count": 1, "truncated": False}
