@@ -5,8 +5,8 @@ the right item; these prove what is said about it.)"""
 from __future__ import annotations
 
 import copy
-import json
 import hashlib
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
