@@ -13,7 +13,7 @@ import pytest
 
 # Loaded before pytester snapshots sys.modules: numpy refuses a second import into one process, and the
 # in-process runs below import the data gate.
-import calpolicy.clm  # noqa: F401
+import calpolicy.clm.checks  # noqa: F401  (the data gate and, through it, numpy, pandas and Arrow)
 
 pytest_plugins = ("pytester",)
 
