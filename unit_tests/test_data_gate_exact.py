@@ -174,3 +174,51 @@ def test_a_nan_price_is_named_as_nan_not_as_missing(healthy_records: Records, tm
     finding = _finding(path, "P0.2.e")
     assert (finding.status, finding.message) == ("fail", "entry_price is NaN (line 4)")
     assert finding.evidence["entry_price: is NaN"] == {"lines": [4], "count": 1, "truncated": False}
+
+
+def _spread(records: Records, first: datetime, last: datetime) -> Records:
+    """The records with timestamps evenly from ``first`` to ``last`` exactly (naive stamps read as UTC)."""
+    out = copy.deepcopy(records)
+    step = (last - first) / (len(out) - 1)
+    for n, record in enumerate(out):
+        record["timestamp"] = (first + step * n).replace(tzinfo=None).isoformat()
+    out[-1]["timestamp"] = last.replace(tzinfo=None).isoformat()
+    return out
+
+
+def test_a_span_of_exactly_min_span_days_is_enough(healthy_records: Records, write_log: Callable[..., Path]) -> None:
+    """S.a's span rule at its threshold: 3 days exactly passes, a second less fails."""
+    last = NOW - timedelta(minutes=30)
+    exact = _spread(healthy_records, last - timedelta(days=CONFIG.cadence.min_span_days), last)
+    finding = _finding(write_log(exact, "exact.jsonl"), "S.a")
+    assert finding.status == "pass", finding.message
+    assert finding.evidence["span_days"] == 3.0
+    short = _spread(healthy_records, last - timedelta(days=CONFIG.cadence.min_span_days) + timedelta(seconds=1), last)
+    finding = _finding(write_log(short, "short.jsonl"), "S.a")
+    assert finding.status == "fail"
+    assert finding.message == "trades span 3.00 days, below cadence.min_span_days = 3"
+
+
+def test_a_last_trade_exactly_starvation_hours_old_is_not_starved(
+    healthy_records: Records, write_log: Callable[..., Path]
+) -> None:
+    """S.f at its threshold: a last trade exactly ``starvation_hours`` old passes; a second older fails."""
+    limit = timedelta(hours=CONFIG.data.starvation_hours)
+    for age, status in ((limit, "pass"), (limit + timedelta(seconds=1), "fail")):
+        records = _spread(healthy_records, NOW - age - timedelta(days=4), NOW - age)
+        (finding,) = check_data(read_clm(write_log(records, f"age{age.seconds}.jsonl")), CONFIG, now=NOW).by_id("S.f")
+        assert finding.status == status, finding.message
+        assert finding.evidence["age_hours"] == round(age.total_seconds() / 3600, 3)
+
+
+def test_blank_lines_up_to_the_example_cap_are_listed_in_full(
+    healthy_records: Records, tmp_path: Path
+) -> None:
+    """CLM.parse lists blank lines up to ``max_examples``; only beyond it is the list marked truncated."""
+    for blanks, truncated in ((CAP, False), (CAP + 1, True)):
+        lines = [json.dumps(record) for record in healthy_records] + [""] * blanks + [json.dumps(healthy_records[0])]
+        path = tmp_path / f"blank{blanks}.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        (finding,) = check_data(read_clm(path), CONFIG, now=NOW).by_id("CLM.parse")
+        assert finding.evidence["blank_lines"]["count"] == blanks
+        assert finding.evidence["blank_lines"]["truncated"] is truncated, finding.evidence
