@@ -222,3 +222,29 @@ def test_blank_lines_up_to_the_example_cap_are_listed_in_full(
         (finding,) = check_data(read_clm(path), CONFIG, now=NOW).by_id("CLM.parse")
         assert finding.evidence["blank_lines"]["count"] == blanks
         assert finding.evidence["blank_lines"]["truncated"] is truncated, finding.evidence
+
+
+def test_unreadable_lines_show_five_reasons_then_a_count(healthy_records: Records, tmp_path: Path) -> None:
+    """CLM.parse's sentence names the first five bad lines with their reasons, joined by '; ', and counts
+    the rest as '(+N more)'; at exactly five nothing is left to count."""
+    for bad, more in ((5, ""), (7, " (+2 more)")):
+        lines = [json.dumps(record) for record in healthy_records]
+        for n in range(bad):
+            lines[10 + n] = "not json"
+        path = tmp_path / f"bad{bad}.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        (finding,) = check_data(read_clm(path), CONFIG, now=NOW).by_id("CLM.parse")
+        head, _, detail = finding.message.partition(": ")
+        assert head == f"{bad} line(s) cannot be read as one record"
+        reasons = detail.removesuffix(more).split("; ")
+        assert [reason.split(":")[0] for reason in reasons] == [f"line {11 + n}" for n in range(5)], finding.message
+        assert finding.message.endswith(f"{reasons[-1]}{more}"), finding.message
+
+
+def test_a_byte_order_mark_is_named_in_the_parse_finding(healthy_records: Records, tmp_path: Path) -> None:
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + "".join(json.dumps(r) + "\n" for r in healthy_records).encode())
+    (finding,) = check_data(read_clm(path), CONFIG, now=NOW).by_id("CLM.parse")
+    assert finding.status == "fail"
+    assert finding.message.startswith("the file is UTF-8 with a byte-order mark (BOM), not plain UTF-8 JSON lines; ")
+    assert finding.evidence["encoding"] == "UTF-8 with a byte-order mark (BOM)"
