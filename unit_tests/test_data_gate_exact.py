@@ -248,3 +248,15 @@ def test_a_byte_order_mark_is_named_in_the_parse_finding(healthy_records: Record
     assert finding.status == "fail"
     assert finding.message.startswith("the file is UTF-8 with a byte-order mark (BOM), not plain UTF-8 JSON lines; ")
     assert finding.evidence["encoding"] == "UTF-8 with a byte-order mark (BOM)"
+
+
+def test_a_torn_last_line_carries_the_mid_append_hint(healthy_records: Records, tmp_path: Path) -> None:
+    """Only a last line cut off without its newline gets the 'writer may have been mid-append' hint."""
+    text = "".join(json.dumps(r) + "\n" for r in healthy_records)
+    path = tmp_path / "torn.jsonl"
+    path.write_text(text + json.dumps(healthy_records[0])[:40])
+    (finding,) = check_data(read_clm(path), CONFIG, now=NOW).by_id("CLM.parse")
+    assert finding.message.startswith(f"1 line(s) cannot be read as one record: line {len(healthy_records) + 1}: ")
+    assert finding.message.endswith(
+        " — the last line has no newline: the writer may have been mid-append; re-run to check"
+    ), finding.message
