@@ -215,13 +215,20 @@ def test_blank_lines_up_to_the_example_cap_are_listed_in_full(
     healthy_records: Records, tmp_path: Path
 ) -> None:
     """CLM.parse lists blank lines up to ``max_examples``; only beyond it is the list marked truncated."""
-    for blanks, truncated in ((CAP, False), (CAP + 1, True)):
+    first = len(healthy_records) + 1
+    listed = ", ".join(str(first + n) for n in range(CAP))
+    for blanks, truncated, message in (
+        (1, False, f"1 blank line (a writer fault: line {first})"),
+        (CAP, False, f"{CAP} blank lines (a writer fault: lines {listed})"),
+        (CAP + 1, True, f"{CAP + 1} blank lines (a writer fault: lines {listed}, … ({CAP + 1} in all))"),
+    ):
         lines = [json.dumps(record) for record in healthy_records] + [""] * blanks + [json.dumps(healthy_records[0])]
         path = tmp_path / f"blank{blanks}.jsonl"
         path.write_text("\n".join(lines) + "\n")
         (finding,) = check_data(read_clm(path), CONFIG, now=NOW).by_id("CLM.parse")
         assert finding.evidence["blank_lines"]["count"] == blanks
         assert finding.evidence["blank_lines"]["truncated"] is truncated, finding.evidence
+        assert finding.message == message
 
 
 def test_unreadable_lines_show_five_reasons_then_a_count(healthy_records: Records, tmp_path: Path) -> None:
@@ -260,3 +267,11 @@ def test_a_torn_last_line_carries_the_mid_append_hint(healthy_records: Records, 
     assert finding.message.endswith(
         " — the last line has no newline: the writer may have been mid-append; re-run to check"
     ), finding.message
+
+
+def test_a_null_timestamp_is_named_by_its_field(healthy_records: Records, write_log: Callable[..., Path]) -> None:
+    records = copy.deepcopy(healthy_records)
+    records[4]["timestamp"] = None
+    finding = _finding(write_log(records), "CLM.schema")
+    assert finding.status == "fail"
+    assert "timestamp missing or null (line 5)" in finding.message.split("; "), finding.message
