@@ -275,3 +275,38 @@ def test_a_null_timestamp_is_named_by_its_field(healthy_records: Records, write_
     finding = _finding(write_log(records), "CLM.schema")
     assert finding.status == "fail"
     assert "timestamp missing or null (line 5)" in finding.message.split("; "), finding.message
+
+
+def _schema_problems(records: Records, write_log: Callable[..., Path]) -> list[str]:
+    finding = _finding(write_log(records), "CLM.schema")
+    return finding.message.split("; ") if finding.status == "fail" else []
+
+
+def test_a_models_unknown_action_is_a_schema_problem(healthy_records: Records, write_log: Callable[..., Path]) -> None:
+    records = copy.deepcopy(healthy_records)
+    records[6]["model_predictions"]["xgb"]["action"] = "HODL"
+    assert _schema_problems(records, write_log) == ["model_predictions.xgb.action is not a known value (line 7)"]
+
+
+def test_a_models_confidence_of_the_wrong_type_is_left_to_clm_confidence(
+    healthy_records: Records, write_log: Callable[..., Path]
+) -> None:
+    """One defect, one item: a string where a model's confidence belongs is CLM.confidence's to report."""
+    records = copy.deepcopy(healthy_records)
+    records[6]["model_predictions"]["xgb"]["confidence"] = "high"
+    path = write_log(records)
+    assert _schema_problems(records, write_log) == []
+    confidence = _finding(path, "CLM.confidence")
+    assert confidence.message == "model_predictions.xgb.confidence is not a number (line 7)"
+
+
+def test_a_missing_side_does_not_hide_the_next_schema_problem(
+    healthy_records: Records, write_log: Callable[..., Path]
+) -> None:
+    """A missing side is reported once (as missing); the problems sorted after it are still reported."""
+    records = copy.deepcopy(healthy_records)
+    del records[2]["action"]
+    records[5]["symbol"] = ""
+    problems = _schema_problems(records, write_log)
+    assert "symbol is empty (line 6)" in problems, problems
+    assert [p for p in problems if p.startswith("side")] == ["side missing or null (line 3)"], problems
