@@ -310,3 +310,26 @@ def test_a_missing_side_does_not_hide_the_next_schema_problem(
     problems = _schema_problems(records, write_log)
     assert "symbol is empty (line 6)" in problems, problems
     assert [p for p in problems if p.startswith("side")] == ["side missing or null (line 3)"], problems
+
+
+def test_a_repeat_exactly_at_the_window_is_a_duplicate_and_one_microsecond_later_is_not(
+    healthy_records: Records, write_log: Callable[..., Path]
+) -> None:
+    window = timedelta(milliseconds=CONFIG.data.duplicate_window_ms)
+    for gap, repeated in ((window, True), (window + timedelta(microseconds=1), False)):
+        records = copy.deepcopy(healthy_records)
+        later = _later(records[30], gap.total_seconds())
+        records[31] = {**copy.deepcopy(records[30]), "trade_id": "other", "timestamp": later}
+        finding = _finding(write_log(records, f"gap{gap.microseconds}.jsonl"), "CLM.duplicates")
+        assert (finding.status == "fail") is repeated, (gap, finding.message)
+        assert finding.evidence["pairs"] == (["line 32 repeats line 31"] if repeated else [])
+
+
+def test_two_records_that_repeat_each_other_are_a_duplicate(
+    healthy_records: Records, write_log: Callable[..., Path]
+) -> None:
+    """The smallest log that can hold a double delivery is two lines."""
+    first = healthy_records[0]
+    finding = _finding(write_log([first, {**copy.deepcopy(first), "timestamp": _later(first, 0.2)}]), "CLM.duplicates")
+    assert finding.status == "fail"
+    assert finding.evidence["pairs"] == ["line 2 repeats line 1"]
