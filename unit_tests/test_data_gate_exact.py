@@ -333,3 +333,17 @@ def test_two_records_that_repeat_each_other_are_a_duplicate(
     finding = _finding(write_log([first, {**copy.deepcopy(first), "timestamp": _later(first, 0.2)}]), "CLM.duplicates")
     assert finding.status == "fail"
     assert finding.evidence["pairs"] == ["line 2 repeats line 1"]
+
+
+def test_several_double_deliveries_are_each_paired_with_their_original(
+    healthy_records: Records, write_log: Callable[..., Path]
+) -> None:
+    records = copy.deepcopy(healthy_records)
+    for original in (30, 60, 90):
+        again = {"trade_id": f"again{original}", "timestamp": _later(records[original], 0.3)}
+        records[original + 1] = {**copy.deepcopy(records[original]), **again}
+    finding = _finding(write_log(records), "CLM.duplicates")
+    assert finding.evidence["pairs"] == [f"line {n + 2} repeats line {n + 1}" for n in (30, 60, 90)]
+    assert finding.message == (
+        "3 record(s) (2%) repeat an earlier one within 1000 ms or reuse a trade_id (lines 32, 62, 92)"
+    )  # 3 of 120 is 2.5 %, shown as Python rounds it
