@@ -347,3 +347,19 @@ def test_several_double_deliveries_are_each_paired_with_their_original(
     assert finding.message == (
         "3 record(s) (2%) repeat an earlier one within 1000 ms or reuse a trade_id (lines 32, 62, 92)"
     )  # 3 of 120 is 2.5 %, shown as Python rounds it
+
+
+def test_constant_confidence_from_two_records_on_and_a_single_value_counted_once(
+    healthy_records: Records, write_log: Callable[..., Path]
+) -> None:
+    """Two records with one confidence already say 'nothing to calibrate'; one record cannot, and its
+    single value counts as one distinct value in the evidence."""
+    first, second = copy.deepcopy(healthy_records[:2])
+    first["confidence"] = second["confidence"] = 0.6
+    both = _finding(write_log([first, second], "two.jsonl"), "CLM.constant_confidence")
+    assert both.status == "fail"
+    assert both.message.split("; ")[0] == "confidence is 0.6 on every record: nothing to calibrate"
+    assert both.evidence["confidence"] == 1
+    alone = _finding(write_log([first], "one.jsonl"), "CLM.constant_confidence")
+    assert alone.status == "pass"
+    assert alone.evidence["confidence"] == 1
