@@ -363,3 +363,27 @@ def test_constant_confidence_from_two_records_on_and_a_single_value_counted_once
     alone = _finding(write_log([first], "one.jsonl"), "CLM.constant_confidence")
     assert alone.status == "pass"
     assert alone.evidence["confidence"] == 1
+
+
+def test_a_stamp_exactly_at_the_future_tolerance_is_not_in_the_future(
+    healthy_records: Records, write_log: Callable[..., Path]
+) -> None:
+    tolerance = timedelta(seconds=CONFIG.data.future_tolerance_s)
+    for ahead, future in ((tolerance, False), (tolerance + timedelta(microseconds=1), True)):
+        records = copy.deepcopy(healthy_records)
+        records[-1]["timestamp"] = (NOW + ahead).isoformat()
+        finding = _finding(write_log(records, f"ahead{ahead.microseconds}.jsonl"), "CLM.timestamps")
+        assert finding.evidence["future"]["lines"] == ([len(records)] if future else []), finding.message
+
+
+def test_a_step_back_within_the_configured_tolerance_is_in_order(
+    healthy_records: Records, write_log: Callable[..., Path]
+) -> None:
+    """With data.backwards_tolerance_s = 5, a stamp 2 s before its predecessor is in order, one 6 s before
+    it goes backwards, and every forward step stays in order."""
+    config = CONFIG.with_overrides({"data.backwards_tolerance_s": 5.0}, "test")
+    records = copy.deepcopy(healthy_records)
+    records[10]["timestamp"] = _later(records[9], -2)
+    records[20]["timestamp"] = _later(records[19], -6)
+    (finding,) = check_data(read_clm(write_log(records)), config, now=NOW).by_id("CLM.timestamps")
+    assert finding.evidence["backwards"]["lines"] == [21], finding.message
