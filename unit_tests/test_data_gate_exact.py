@@ -387,3 +387,17 @@ def test_a_step_back_within_the_configured_tolerance_is_in_order(
     records[20]["timestamp"] = _later(records[19], -6)
     (finding,) = check_data(read_clm(write_log(records)), config, now=NOW).by_id("CLM.timestamps")
     assert finding.evidence["backwards"]["lines"] == [21], finding.message
+
+
+def test_real_model_ids_and_exit_reasons_are_not_placeholders(
+    healthy_records: Records, write_log: Callable[..., Path]
+) -> None:
+    """The recorder's own values pass; only a placeholder is named."""
+    records = copy.deepcopy(healthy_records)
+    for record in records:
+        record.update({"model_id": "ensemble_v3", "exit_reason": "take_profit", "position_size": 241.4})
+    assert _finding(write_log(records, "real.jsonl"), "CLM.placeholders").status == "pass"
+    records[7]["exit_reason"] = "unknown"
+    finding = _finding(write_log(records, "one.jsonl"), "CLM.placeholders")
+    assert finding.status == "fail"
+    assert "(line 8)" in finding.message, finding.message
