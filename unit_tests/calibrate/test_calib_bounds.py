@@ -321,3 +321,73 @@ def test_failing_bounds_say_why_in_full(good) -> None:
         " — all models or none"
     )
     assert d.evidence["sha256"] == {"proposal": "0" * 64, "log": log.sha256}
+
+
+def _p22b(proposal: Proposal, config: Config = CONFIG):
+    (finding,) = check_bounds(proposal, config).by_id("P2.2.b")
+    return finding
+
+
+def test_p22b_says_every_figure_and_the_rule_word_for_word(good) -> None:
+    """The sentence and the evidence the reviewer signs off, on each of P2.2.b's paths."""
+    proposal, _ = good
+    ens = proposal.models["ensemble"]
+    head = (
+        f"held-out Brier {ens.brier_before:.4f} → {ens.brier_after:.4f} on the latest {ens.n_evaluated} trades "
+        f"({ens.improvement:+.1%}"
+    )
+    rule = "rule lower_bound: the one-sided 95% lower bound of the improvement must reach 5%"
+    passed = _p22b(proposal)
+    assert passed.message == f"{head}, one-sided 95% lower bound {ens.improvement_lower:+.1%}); {rule}"
+    assert passed.evidence == {
+        "model": "ensemble", "rule": "lower_bound", "confidence_level": 0.95, "n_evaluated": ens.n_evaluated,
+        "brier_before": ens.brier_before, "brier_after": ens.brier_after, "improvement": ens.improvement,
+        "improvement_lower": ens.improvement_lower, "improvement_interval": list(ens.improvement_interval),
+        "interval": list(ens.interval), "min_improvement": 0.05,
+    }  # fmt: skip
+    short = _with_model(proposal, "ensemble", status="insufficient", reason="only 12 held-out trades")
+    insufficient = _p22b(short)
+    assert insufficient.message == "insufficient evidence — STOP: only 12 held-out trades"
+    assert insufficient.evidence["n_evaluated"] == ens.n_evaluated
+    v1 = CONFIG.with_overrides(
+        {"calibration.improvement_rule": "point_estimate_and_positive_interval",
+         "waivers": {"calibration.improvement_rule": WAIVER}}, "test",
+    )  # fmt: skip
+    v1_rule = (
+        "rule point_estimate_and_positive_interval (engine v1, chosen in the config): the point estimate must "
+        "reach 5% and the 95% interval of the per-trade gain must lie above 0"
+    )
+    lo, hi = ens.interval
+    below = _p22b(_with_model(proposal, "ensemble", improvement=0.049), v1)
+    assert below.message == (
+        f"held-out Brier {ens.brier_before:.4f} → {ens.brier_after:.4f} on the latest {ens.n_evaluated} trades "
+        f"(+4.9%; 95% interval of the per-trade gain {lo:+.5f} … {hi:+.5f}); {v1_rule}: below the required 5%"
+    )
+    assert below.evidence["rule"] == "point_estimate_and_positive_interval"
+    noisy = _p22b(_with_model(proposal, "ensemble", interval=(0.0, 0.02)), v1)
+    assert noisy.message == (
+        f"{head}; 95% interval of the per-trade gain +0.00000 … +0.02000); {v1_rule}: the interval reaches zero, "
+        "it may be noise"
+    )
+    assert noisy.evidence["interval"] == [0.0, 0.02]
+
+
+def test_p22a_names_the_worst_move_and_where_it_is(good) -> None:
+    proposal, log = good
+    xgb = proposal.models["xgb"]
+    (passed,) = [f for f in check_bounds(proposal, CONFIG, log).by_id("P2.2.a") if f.evidence["model"] == "xgb"]
+    change = passed.evidence["max_change"]
+    assert passed.message == f"xgb: every confidence in [0, 1] moves by at most {change:.4f} (±0.15)"
+    assert set(passed.evidence) == {"model", "band", "knots", "data_points", "max_change", "at_confidence"}
+    assert passed.evidence["knots"] == len(xgb.x)
+    assert 0.0 <= passed.evidence["at_confidence"] <= 1.0
+    lifted = _with_model(proposal, "xgb", x=[0.0, 0.5, 1.0], y=[0.0, 0.75, 1.0])
+    (failed,) = [f for f in check_bounds(lifted, CONFIG).by_id("P2.2.a") if f.evidence["model"] == "xgb"]
+    assert failed.message == "xgb: the map moves confidence 0.5000 by 0.2500, more than ±0.15"
+    assert (failed.evidence["max_change"], failed.evidence["at_confidence"]) == (0.25, 0.5)
+    both = _with_model(proposal, "xgb", x=[0.0, 0.6, 0.5], y=[0.0, 0.7, 0.6])
+    (broken,) = [f for f in check_bounds(both, CONFIG).by_id("P2.2.a") if f.evidence["model"] == "xgb"]
+    assert broken.message == (
+        "xgb: map knots x are not strictly increasing; map covers [0.0, 0.5], not the whole of [0, 1]; "
+        "the map is not non-decreasing (a higher confidence would map lower)"
+    )
