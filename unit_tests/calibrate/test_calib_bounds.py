@@ -391,3 +391,18 @@ def test_p22a_names_the_worst_move_and_where_it_is(good) -> None:
         "xgb: map knots x are not strictly increasing; map covers [0.0, 0.5], not the whole of [0, 1]; "
         "the map is not non-decreasing (a higher confidence would map lower)"
     )
+
+
+def test_p22c_and_p22d_failures_name_the_model(good) -> None:
+    proposal, _ = good
+    xgb = proposal.models["xgb"]
+    worse = _with_model(proposal, "xgb", brier_after=xgb.brier_before + 0.01)
+    (c,) = [f for f in check_bounds(worse, CONFIG).by_id("P2.2.c") if f.evidence["model"] == "xgb"]
+    after = xgb.brier_before + 0.01
+    assert c.message == f"xgb: held-out Brier {xgb.brier_before:.4f} → {after:.4f}: this model gets worse"
+    short = _with_model(proposal, "xgb", status="insufficient", reason="only 12 held-out trades")
+    (c,) = [f for f in check_bounds(short, CONFIG).by_id("P2.2.c") if f.evidence["model"] == "xgb"]
+    assert c.message == "xgb: insufficient evidence — STOP: only 12 held-out trades"
+    models = {k: v for k, v in proposal.models.items() if k not in ("lgbm", "nhits")}
+    (d,) = check_bounds(dataclasses.replace(proposal, models=models), CONFIG).by_id("P2.2.d")
+    assert d.message.startswith("no map for lgbm, nhits"), d.message
