@@ -163,3 +163,21 @@ def test_a_killed_childs_partial_output_is_kept_and_a_character_cut_by_the_kill_
 def test_a_child_killed_before_it_wrote_anything_leaves_no_partial_output() -> None:
     assert partial_output(None) == ""
     assert partial_output(b"") == ""
+
+
+def test_a_go_screen_still_shows_each_waiver_in_full_even_the_first_line() -> None:
+    text = render(_run([Finding("S.a", "waived", "waived by ana: feed lags (t::a)"), Finding("S.b", "pass", "calm")]))
+    assert text.splitlines() == [
+        "GO — preflight (Phase 0 + absolute stop signals) in 2.2 s: all 2 items passed (1 only under a waiver: S.a)",
+        "  PASS  S.b",
+        "  WAIVED S.a                      waived by ana: feed lags (t::a)",
+    ]
+
+
+def test_verbose_lists_what_each_passing_item_verified_on_a_stop_screen_too() -> None:
+    findings = [Finding("S.c", "fail", "too few", {}), Finding("S.a", "pass", "60 trades over 4.0 days", {})]
+    assert render(_run(findings), verbose=True).splitlines()[1:] == [
+        "  FAIL  S.c                      too few",
+        "  PASS  S.a                      60 trades over 4.0 days",
+    ]
+    assert "60 trades" not in render(_run(findings))
