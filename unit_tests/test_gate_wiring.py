@@ -169,3 +169,46 @@ def test_a_passing_item_reads_as_what_its_checks_verified_and_only_its_own_words
     assert [f.message for f in verdict.by_id("S.a")] == ["60 trades over 4.0 days; span ok"]
     assert "60 trades" in [f.message for f in verdict.by_id("P0.2.b")]
     assert verdict.by_id("S.f")[0].message == "passed (policy_tests/t.py::test[S.f])"
+
+
+def test_a_waived_row_keeps_the_waivers_words_and_names_its_test() -> None:
+    rows = _rows()
+    said = "waived by ana until 2026-12-01: feed known to lag"
+    rows[0] = {**rows[0], "status": "waived", "message": said}
+    rows[1] = {**rows[1], "status": "waived", "message": ""}
+    verdict = build_verdict(rows, 0)
+    assert verdict.go
+    first, second = verdict.findings[:2]
+    assert (first.status, first.message) == ("waived", f"{said} ({rows[0]['nodeid']})")
+    assert (second.status, second.message) == ("waived", f"passed only under a waiver ({rows[1]['nodeid']})")
+
+
+@pytest.mark.parametrize(
+    ("returncode", "why"),
+    [(-9, "was killed by SIGKILL"), (-15, "was killed by SIGTERM"), (-200, "was killed by signal 200"),
+     (0, "exited with status 0")],
+)  # fmt: skip
+def test_a_run_with_no_rows_says_how_pytest_ended(returncode: int, why: str) -> None:
+    (finding,) = build_verdict([], returncode, "tail").findings
+    assert finding == Finding(RUN_ID, "error", f"the preflight ran no test (pytest {why}): tail", {})
+    assert build_verdict([], returncode).exit_code == EXIT_COULD_NOT_CHECK
+
+
+def test_a_child_killed_after_reporting_keeps_its_findings_and_adds_one_could_not_check() -> None:
+    tail = "a" * 200 + "b" * 800
+    verdict = build_verdict(_rows(), -15, tail)
+    assert not verdict.go
+    assert verdict.exit_code == EXIT_COULD_NOT_CHECK
+    assert verdict.by_id(RUN_ID) == (
+        Finding(
+            RUN_ID,
+            "error",
+            "the preflight child was killed by SIGTERM before it finished; the findings above are the ones it "
+            "reported before dying: " + "b" * 800,
+            {"returncode": -15},
+        ),
+    )
+    assert len(verdict.findings) == len(PREFLIGHT_IDS) + 1
+    assert {f.status for f in verdict.findings if f.id != RUN_ID} == {"pass"}
+    (unknown,) = build_verdict(_rows(), -200, "").by_id(RUN_ID)
+    assert unknown.message.startswith("the preflight child was killed by signal 200 before it finished")

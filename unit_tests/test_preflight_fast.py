@@ -3,7 +3,9 @@ and a real run against a host where nothing answers (every live item "could not 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from calpolicy.preflight import (
     run_preflight,
 )
 from calpolicy.verdict import Finding, Verdict
+from unit_tests.adversaries import RawHTTPServer, http_response
 from unit_tests.conftest import NOW
 from unit_tests.test_registry import _dead_config
 
@@ -101,14 +104,16 @@ def test_a_real_run_on_a_host_where_nothing_answers_stops_with_every_item(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Every option reaches the child: the config (its dead Redis URL), the log, the instant, the operator
-    and extra pytest arguments; and a results file named in our own environment is not written to."""
+    """Every option reaches the child: the config (its dead Redis URL), the log, the instant, the operator,
+    extra pytest arguments and the environment given (not ours); a results file named in our own environment
+    is not written to; and the run says which CLM bytes the data checks judged."""
     parents_results = tmp_path / "parent-results.jsonl"
     monkeypatch.setenv("CALPOLICY_RESULTS", str(parents_results))
     log = write_log(healthy_records)
+    environ = {**os.environ, "CALPOLICY_CADENCE__MIN_TRADES": "1000000"}  # only the child's environment has it
     run = run_preflight(
         config_path=_dead_config(tmp_path), clm=str(log), now=NOW.isoformat(), operator="ana",
-        on_call_until="2099-01-01T00:00:00+00:00", extra=("-k", "not test_unit_is_active"),
+        on_call_until="2099-01-01T00:00:00+00:00", extra=("-k", "not test_unit_is_active"), environ=environ,
     )  # fmt: skip
     assert run.returncode == 1
     assert not run.verdict.go
@@ -118,6 +123,13 @@ def test_a_real_run_on_a_host_where_nothing_answers_stops_with_every_item(
     (halt,) = run.verdict.by_id("S.e")
     assert (halt.status, "redis://127.0.0.1:1/0" in halt.message) == ("error", True)
     assert run.verdict.by_id("S.d")[0].status == "pass"  # the operator reached the child
+    (cadence,) = run.verdict.by_id("P0.2.b")
+    assert (cadence.status, "1000000" in cadence.message) == ("fail", True), cadence  # the environment did
+    data = log.read_bytes()
+    assert run.clm == {
+        "path": str(log.resolve()), "bytes": len(data), "lines": data.count(b"\n"),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }  # fmt: skip
     for unit_item in ("P0.1.a", "P0.1.b", "P0.1.c", "P0.1.d"):  # deselected by the extra -k
         assert [f.message for f in run.verdict.by_id(unit_item)] == ["no preflight test ran for this item"]
     assert run.rows
@@ -163,3 +175,69 @@ def test_a_killed_childs_partial_output_is_kept_and_a_character_cut_by_the_kill_
 def test_a_child_killed_before_it_wrote_anything_leaves_no_partial_output() -> None:
     assert partial_output(None) == ""
     assert partial_output(b"") == ""
+
+
+def test_a_go_screen_still_shows_each_waiver_in_full_even_the_first_line() -> None:
+    text = render(_run([Finding("S.a", "waived", "waived by ana: feed lags (t::a)"), Finding("S.b", "pass", "calm")]))
+    assert text.splitlines() == [
+        "GO — preflight (Phase 0 + absolute stop signals) in 2.2 s: all 2 items passed (1 only under a waiver: S.a)",
+        "  PASS  S.b",
+        "  WAIVED S.a                      waived by ana: feed lags (t::a)",
+    ]
+
+
+def test_verbose_lists_what_each_passing_item_verified_on_a_stop_screen_too() -> None:
+    findings = [Finding("S.c", "fail", "too few", {}), Finding("S.a", "pass", "60 trades over 4.0 days", {})]
+    assert render(_run(findings), verbose=True).splitlines()[1:] == [
+        "  FAIL  S.c                      too few",
+        "  PASS  S.a                      60 trades over 4.0 days",
+    ]
+    assert "60 trades" not in render(_run(findings))
+
+
+@pytest.mark.parametrize("timeout_s", [0, -1.0, float("inf"), float("nan")])
+def test_a_deadline_that_is_not_a_positive_number_of_seconds_is_refused_before_anything_runs(
+    timeout_s: float, tmp_path: Path
+) -> None:
+    said = f"the preflight timeout must be a positive number of seconds, got {timeout_s!r}"
+    with pytest.raises(ValueError, match=f"^{re.escape(said)}$"):
+        run_preflight(config_path=_dead_config(tmp_path), timeout_s=timeout_s)
+
+
+def _trickling_readiness_config(tmp_path: Path, url: str) -> Path:
+    """Every live target dead except readiness, which trickles one byte a second under a far probe deadline:
+    only the per-test timeout stops it."""
+    path = _dead_config(tmp_path)
+    text = path.read_text().replace(
+        'url = "http://127.0.0.1:1/api/learning/readiness/simple"\nretries = 0\ndeadline_s = 1\n',
+        f'url = "{url}"\nretries = 0\ndeadline_s = 300\nread_timeout_s = 60\nconnect_timeout_s = 5\n',
+    )
+    path.write_text(text)
+    return path
+
+
+def test_each_test_gets_a_third_of_the_deadline_when_no_per_test_timeout_is_given(tmp_path: Path) -> None:
+    with RawHTTPServer(http_response(b'{"ready": true, "actions": ["calibration"]}'), byte_delay_s=1.0) as slow:
+        run = run_preflight(config_path=_trickling_readiness_config(tmp_path, slow.url), timeout_s=12)
+    assert run.returncode == 1, run.output_tail
+    for item in ("P0.3.a", "P0.3.b", "P0.3.c"):
+        (finding,) = run.verdict.by_id(item)
+        assert finding.status == "error"
+        assert "within the per-test timeout of 4 s and was stopped" in finding.message, finding.message
+
+
+def test_a_child_still_hung_at_the_deadline_is_stopped_and_what_it_wrote_says_where(tmp_path: Path) -> None:
+    """The per-test timeout given (30 s) is the child's, not a third of the deadline (2.7 s, which would let the
+    run finish): the parent's deadline stops it, and the child's unbuffered output names the file it hung in."""
+    environ = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with RawHTTPServer(http_response(b'{"ready": true, "actions": ["calibration"]}'), byte_delay_s=1.0) as slow:
+        run = run_preflight(
+            config_path=_trickling_readiness_config(tmp_path, slow.url), timeout_s=8, test_timeout_s=30,
+            extra=("-v",), environ=environ,
+        )  # fmt: skip
+    assert run.returncode is None
+    (finding,) = run.verdict.findings
+    said = "the preflight ran no test (pytest timed out): the preflight suite did not finish within 8 s and was "
+    said += "stopped. "
+    assert finding.message.startswith(said), finding.message
+    assert "policy_tests/phase0/test_cadence_gate.py" in finding.message[len(said) :]
