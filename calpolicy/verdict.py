@@ -79,12 +79,13 @@ class Verdict:
         return tuple(f for f in self.findings if f.status in ("fail", "error"))
 
     def item_statuses(self) -> dict[str, str]:
-        """One status per checklist item, in first-seen order: any fail → fail, else any error → error.
+        """One status per checklist item, in first-seen order: any fail → fail, else any error → error,
+        else any waived → waived (an item that passed only in part under a waiver is shown as waived).
 
         Several findings may back one item (one per unit, one per test); the operator counts items, so
         every headline (CLI and pytest) counts from here and never counts an item twice.
         """
-        rank = {"fail": 3, "error": 2, "pass": 1, "waived": 0}
+        rank = {"fail": 3, "error": 2, "waived": 1, "pass": 0}
         statuses: dict[str, str] = {}
         for finding in self.findings:
             current = statuses.get(finding.id)
