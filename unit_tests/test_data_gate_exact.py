@@ -7,13 +7,18 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from calpolicy.clm import check_data, read_clm
 from calpolicy.config import load_config
+from calpolicy.localenv.defects import write_records
+from calpolicy.localenv.sample_log import sample_records
 from calpolicy.verdict import Finding
 from unit_tests.conftest import NOW
 
@@ -401,3 +406,25 @@ def test_real_model_ids_and_exit_reasons_are_not_placeholders(
     finding = _finding(write_log(records, "one.jsonl"), "CLM.placeholders")
     assert finding.status == "fail"
     assert "(line 8)" in finding.message, finding.message
+
+
+def test_now_is_an_instant_whatever_form_it_is_given_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``now`` omitted is the current UTC instant even on a host whose local zone is not UTC; a naive
+    ``now`` is read as UTC; an aware one in another zone is the same instant."""
+    path = write_records(tmp_path / "recent.jsonl", sample_records(n_trades=120, now=datetime.now(UTC), seed=3))
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        current = check_data(read_clm(path), CONFIG)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert current.by_id("CLM.timestamps")[0].status == "pass", current.by_id("CLM.timestamps")[0].message
+    assert current.by_id("S.f")[0].status == "pass"
+    older = write_records(tmp_path / "older.jsonl", sample_records(n_trades=120, now=NOW, seed=3))
+    as_utc = check_data(read_clm(older), CONFIG, now=NOW).by_id("S.f")[0].evidence
+    naive = check_data(read_clm(older), CONFIG, now=NOW.replace(tzinfo=None)).by_id("S.f")[0].evidence
+    elsewhere = NOW.astimezone(timezone(timedelta(hours=2)))
+    shifted = check_data(read_clm(older), CONFIG, now=elsewhere).by_id("S.f")[0].evidence
+    assert naive == as_utc
+    assert shifted["age_hours"] == as_utc["age_hours"]
