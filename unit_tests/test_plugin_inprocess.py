@@ -302,7 +302,7 @@ def test_a_passing_row_carries_what_its_own_checks_said_and_nothing_from_the_tes
 
 
 def test_a_pass_under_a_waiver_is_recorded_as_waived_with_every_waivers_reason(pytester: pytest.Pytester) -> None:
-    config = pytester.path / "calpolicy.toml"
+    config = pytester.path / "waived.toml"  # not ./calpolicy.toml: only --calpolicy-config may find it
     config.write_text(
         "[cadence]\nmin_trades = 40\nmin_symbols = 1\n"
         '[waivers."cadence.min_trades"]\nby = "ana.berg"\nwhy = "pilot INC-1"\nuntil = 2099-01-01T00:00:00Z\n'
