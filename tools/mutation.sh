@@ -20,7 +20,7 @@ mutmut="$repo/.venv/bin/mutmut"
 # probe tests that run in-process are listed one by one: the gzip-bomb case runs the probe in a child.
 ADV=unit_tests/test_adversarial_probes.py
 declare -A TESTS=(
-  [calpolicy/plugin.py]="unit_tests/test_gate_wiring.py unit_tests/test_plugin_inprocess.py"
+  [calpolicy/plugin.py]="unit_tests/test_gate_wiring.py unit_tests/test_plugin_inprocess.py unit_tests/test_plugin_suite_and_job.py"
   [calpolicy/preflight.py]="unit_tests/test_gate_wiring.py unit_tests/test_preflight_fast.py"
   [calpolicy/verdict.py]="unit_tests/test_verdict.py unit_tests/test_gate_wiring.py unit_tests/test_decisions.py"
   [calpolicy/bounds.py]="unit_tests/calibrate/test_calib_bounds.py unit_tests/test_decisions.py"

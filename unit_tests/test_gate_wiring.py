@@ -47,6 +47,7 @@ def test_enforce_reports_an_error_finding_as_could_not_check() -> None:
     with pytest.raises(CouldNotCheck) as caught:
         enforce(verdict, "S.a")
     assert str(caught.value) == "S.a ERROR: probe refused\nS.a ERROR: again"
+    assert caught.value.findings == verdict.findings[1:]  # the evidence travels with it, for the report
 
 
 def test_enforce_message_carries_the_offending_lines() -> None:

@@ -116,11 +116,17 @@ def _fixture_suite(pytester: pytest.Pytester, body: str) -> None:
     _policy_suite(pytester, '@pytest.mark.control("S.a")\n' + body)
 
 
-def test_a_bad_now_is_a_usage_error(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("option", ["--calpolicy-now", "--on-call-until"])
+def test_a_malformed_instant_is_a_usage_error_naming_the_option(pytester: pytest.Pytester, option: str) -> None:
     """A malformed instant is a usage error (pytest exit 4), as in the CLI: no test runs on a wrong clock."""
     _fixture_suite(pytester, "def test_now(calpolicy_now):\n    pass\n")
-    code, rows = _rows(pytester, "--calpolicy-now", "yesterday")
-    assert (code, rows) == (4, [])
+    results = pytester.path / "out" / "results.jsonl"
+    outcome = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "--calpolicy-results", str(results), option, "yesterday"
+    )
+    assert outcome.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"ERROR: {option} must be an ISO-8601 instant, got 'yesterday'" in outcome.errlines
+    assert not results.exists()
 
 
 def test_now_is_read_as_utc_when_it_has_no_zone(pytester: pytest.Pytester) -> None:
@@ -136,10 +142,12 @@ def test_now_is_read_as_utc_when_it_has_no_zone(pytester: pytest.Pytester) -> No
 def test_a_broken_config_is_could_not_check(pytester: pytest.Pytester) -> None:
     bad = pytester.path / "bad.toml"
     bad.write_text("[cadence]\nmin_trades = -3\n")
-    _fixture_suite(pytester, "def test_config(calpolicy_config):\n    pass\n")
+    _fixture_suite(pytester, "def test_config(calpolicy_config):\n    pass\n" + '@pytest.mark.control("S.b")\n'
+                   "def test_plain():\n    pass\n")  # fmt: skip
     code, rows = _rows(pytester, "--calpolicy-config", str(bad))
     assert (code, rows[0]["status"], rows[0]["when"]) == (1, "error", "setup")
     assert "min_trades" in str(rows[0]["message"])
+    assert (rows[1]["status"], rows[1]["message"]) == ("pass", "")  # a config that does not load waives nothing
 
 
 def test_clm_option_overrides_the_configured_log(pytester: pytest.Pytester) -> None:
@@ -253,6 +261,14 @@ def test_help_lists_every_option_with_its_explanation(pytester: pytest.Pytester)
         ("--on-call-until=ON_CALL_UNTIL", "ISO-8601 end of the operator's on-call period"),
         ("--job=JOB", "job folder whose proposal/report the phase 1-3 tests check"),
         ("--calpolicy-results=CALPOLICY_RESULTS", "write one JSON line per test to this file"),
+        (
+            "--job-wait=JOB_WAIT",
+            "wait up to this many seconds for the job's manifest.json (calpolicy run starts the tests early)",
+        ),
+        (
+            "--calpolicy-trace=CALPOLICY_TRACE",
+            "write every collected test's node ID and control IDs as JSON to this file (calpolicy controls)",
+        ),
     ):
         assert f"{option} {explanation}" in block, option
 
@@ -283,3 +299,104 @@ def test_a_passing_row_carries_what_its_own_checks_said_and_nothing_from_the_tes
     assert seen["test_second"]["passed"] == []
     assert seen["test_second"]["message"] == ""
     assert seen["test_third"]["passed"] == [["S.f", "last trade 0.1 h ago"]]
+
+
+def test_a_pass_under_a_waiver_is_recorded_as_waived_with_every_waivers_reason(pytester: pytest.Pytester) -> None:
+    config = pytester.path / "waived.toml"  # not ./calpolicy.toml: only --calpolicy-config may find it
+    config.write_text(
+        "[cadence]\nmin_trades = 40\nmin_symbols = 1\n"
+        '[waivers."cadence.min_trades"]\nby = "ana.berg"\nwhy = "pilot INC-1"\nuntil = 2099-01-01T00:00:00Z\n'
+        '[waivers."cadence.min_symbols"]\nby = "bo.li"\nwhy = "one symbol"\nuntil = 2099-01-01T00:00:00Z\n'
+    )
+    _policy_suite(
+        pytester,
+        '@pytest.mark.control("S.a")\ndef test_cadence():\n    pass\n'
+        '@pytest.mark.control("S.b")\ndef test_other():\n    pass\n',
+    )
+    code, rows = _rows(pytester, "--calpolicy-config", str(config))
+    assert code == 0
+    seen = {str(row["nodeid"]).split("::")[-1]: (row["status"], row["message"]) for row in rows}
+    assert seen == {
+        "test_cadence": (
+            "waived",
+            "passed only under a waiver: cadence.min_trades (by ana.berg until 2099-01-01T00:00+00:00: pilot INC-1); "
+            "cadence.min_symbols (by bo.li until 2099-01-01T00:00+00:00: one symbol)",
+        ),
+        "test_other": ("pass", ""),  # S.b is governed by neither value
+    }
+
+
+def test_a_crash_in_setup_is_an_error_not_a_failure(pytester: pytest.Pytester) -> None:
+    _policy_suite(
+        pytester,
+        "@pytest.fixture\ndef buggy():\n    raise RuntimeError('bug in a fixture')\n"
+        '@pytest.mark.control("S.a")\ndef test_x(buggy):\n    pass\n',
+    )
+    _code, (row,) = _rows(pytester)
+    assert (row["status"], row["when"], row["message"]) == ("error", "setup", "RuntimeError: bug in a fixture")
+
+
+def test_could_not_check_is_an_error_even_without_the_checklist_shaped_output(pytester: pytest.Pytester) -> None:
+    """With ``-p no:calpolicy.plugin_output`` pytest reports it as a failed call; the row still says error."""
+    _policy_suite(
+        pytester, '@pytest.mark.control("S.e")\ndef test_unknown():\n    raise CouldNotCheck("redis refused")\n'
+    )
+    _code, (row,) = _rows(pytester, "-p", "no:calpolicy.plugin_output")
+    assert (row["status"], row["when"]) == ("error", "call")
+    assert row["message"] == "calpolicy.plugin.CouldNotCheck: redis refused"
+
+
+def test_a_failed_finding_is_recorded_as_its_sentence_and_shown_with_its_evidence(pytester: pytest.Pytester) -> None:
+    _policy_suite(
+        pytester,
+        "from calpolicy.plugin import enforce\nfrom calpolicy.verdict import Finding, Verdict\n"
+        '@pytest.mark.control("S.a")\ndef test_few():\n'
+        '    enforce(Verdict((Finding("S.a", "fail", "12 trades", {"trades": 12}),)), "S.a")\n'
+        '@pytest.mark.control("S.e")\ndef test_probe():\n'
+        '    enforce(Verdict((Finding("S.e", "error", "refused", {"host": "r1"}),)), "S.e")\n',
+    )
+    results = pytester.path / "out" / "results.jsonl"
+    outcome = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--calpolicy-results", str(results))
+    rows = {row["nodeid"].split("::")[-1]: row for row in map(json.loads, results.read_text().splitlines())}
+    assert (rows["test_few"]["status"], rows["test_few"]["message"]) == ("fail", "S.a FAIL: 12 trades")
+    assert (rows["test_probe"]["status"], rows["test_probe"]["message"]) == ("error", "S.e ERROR: refused")
+    text = "\n".join(outcome.outlines)
+    assert "S.a FAIL: 12 trades\n    evidence: trades 12" in text
+    assert "S.e ERROR: refused\n    evidence: host r1" in text  # could-not-check carries its findings too
+
+
+def test_a_plain_assertion_is_recorded_as_pytests_one_line_crash_message(pytester: pytest.Pytester) -> None:
+    _policy_suite(pytester, '@pytest.mark.control("P0.2.a")\ndef test_assert():\n    assert 1 == 2, "one is not two"\n')
+    _code, (row,) = _rows(pytester)
+    assert (row["status"], row["message"]) == ("fail", "AssertionError: one is not two\nassert 1 == 2")
+
+
+def test_a_test_enforcing_two_items_records_both_passing_sentences(pytester: pytest.Pytester) -> None:
+    _policy_suite(
+        pytester,
+        "from calpolicy.plugin import enforce\nfrom calpolicy.verdict import Finding, Verdict\n"
+        "V = Verdict((Finding('S.a', 'pass', '60 trades'), Finding('S.f', 'pass', 'last trade 0.1 h ago')))\n"
+        '@pytest.mark.control("S.a", "S.f")\ndef test_both():\n    enforce(V, "S.a")\n    enforce(V, "S.f")\n',
+    )
+    _code, (row,) = _rows(pytester)
+    assert row["message"] == "60 trades; last trade 0.1 h ago"
+    assert row["passed"] == [["S.a", "60 trades"], ["S.f", "last trade 0.1 h ago"]]
+
+
+def test_a_checkout_that_loads_the_plugin_from_its_conftest_still_routes_a_phase_to_the_policy_suite(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No entry point (a checkout, not installed): the plugin arrives with the root conftest, too late for
+    its early routing hook, and ``pytest_configure`` points ``-m <phase>`` at the suite instead."""
+    import policy_tests
+
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makeini("[pytest]\ntestpaths = unit\n")
+    pytester.makeconftest('pytest_plugins = ["calpolicy.plugin"]\n')
+    pytester.mkdir("unit")
+    suite = str(Path(policy_tests.__file__).parent)
+    assert pytester.parseconfigure("-m", "preflight").args == [suite]
+    assert pytester.parseconfigure("-m", "proposal or report").args == [suite]
+    assert pytester.parseconfigure("-m", "preflightX").args == ["unit"]  # a longer marker name is no phase
+    assert pytester.parseconfigure("-m", "not preflight").args == ["unit"]
+    assert pytester.parseconfigure().args == ["unit"]
