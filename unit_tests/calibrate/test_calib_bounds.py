@@ -406,3 +406,12 @@ def test_p22c_and_p22d_failures_name_the_model(good) -> None:
     models = {k: v for k, v in proposal.models.items() if k not in ("lgbm", "nhits")}
     (d,) = check_bounds(dataclasses.replace(proposal, models=models), CONFIG).by_id("P2.2.d")
     assert d.message.startswith("no map for lgbm, nhits"), d.message
+
+
+def test_a_stricter_confidence_level_in_the_config_is_the_one_p22b_names(good) -> None:
+    """Tightening calibration.improvement_confidence needs no waiver, and the finding states the level used."""
+    proposal, _ = good
+    strict = CONFIG.with_overrides({"calibration.improvement_confidence": 0.99}, "test")
+    finding = _p22b(proposal, strict)
+    assert finding.evidence["confidence_level"] == 0.99
+    assert "the one-sided 99% lower bound of the improvement must reach 5%" in finding.message
