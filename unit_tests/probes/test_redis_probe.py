@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -372,3 +373,36 @@ def test_a_sampler_child_that_dies_without_a_word_is_could_not_check(fresh_redis
     with pytest.raises(ProbeError) as caught:
         sampler.result()
     assert str(caught.value) == "Redis latency sampling ended without a result"
+
+
+def test_a_handshake_reply_redis_never_sends_is_named_with_its_error_cut_at_120_characters() -> None:
+    fake = FakeRedis(reply=b"$" + b"x" * 200 + b"\r\n")  # a bulk string whose length is not a number
+    with fake, pytest.raises(ProbeError) as caught, connect(RedisConfig(url=fake.url, timeout_s=1.0)) as client:
+        client.ping()
+    detail = f"invalid literal for int() with base 10: b'{'x' * 200}'"[:120]
+    assert str(caught.value) == (
+        f"the server at {fake.url} answered the Redis handshake with something Redis never sends (ValueError: "
+        f"{detail}): it does not behave like Redis"
+    )
+
+
+def test_an_echo_that_is_not_the_token_is_quoted_cut_at_60_characters() -> None:
+    with FakeRedis(reply=b"+" + b"z" * 100 + b"\r\n") as fake:
+        url = fake.url + "?protocol=2"  # no HELLO: the ECHO is the first question
+        with pytest.raises(ProbeError) as caught, connect(RedisConfig(url=url, timeout_s=1.0)) as client:
+            client.ping()
+    assert re.fullmatch(
+        rf"the server at {re.escape(url)} does not behave like Redis \(ECHO [0-9a-f]{{16}} answered "
+        rf"'{'z' * 60}'\): nothing it says can be trusted",
+        str(caught.value),
+    ), caught.value
+
+
+def test_the_watchdog_cuts_a_trickling_reply_at_the_deadline_not_at_its_end() -> None:
+    """+PONG at 0.4 s a byte takes 2.8 s and never trips the 2 s socket timeout; the 1 s deadline stops it."""
+    slow = FakeRedis(byte_delay_s=0.4)
+    started = time.monotonic()
+    with slow, pytest.raises(ProbeError) as caught, connect(RedisConfig(url=slow.url, deadline_s=1.0)) as client:
+        client.ping()
+    assert time.monotonic() - started < 2.3
+    assert "did not finish within the probe's overall deadline of 1 s" in str(caught.value)
