@@ -357,6 +357,7 @@ def test_a_sampler_child_that_hangs_is_killed_at_its_budget(fresh_redis: RedisSe
     """A child that stops (here: SIGSTOP) outlives its own watchdog; the parent gives up at duration + deadline
     + 2 s, kills it and says so."""
     sampler = LatencySampler(_config(fresh_redis, latency_samples=3, latency_duration_s=0.5, deadline_s=0.2))
+    assert sampler.pid > 0  # never signal pid 0: that is this whole process group
     os.kill(sampler.pid, signal.SIGSTOP)
     started = time.monotonic()
     with pytest.raises(ProbeError) as caught:
@@ -369,6 +370,7 @@ def test_a_sampler_child_that_hangs_is_killed_at_its_budget(fresh_redis: RedisSe
 
 def test_a_sampler_child_that_dies_without_a_word_is_could_not_check(fresh_redis: RedisServer) -> None:
     sampler = LatencySampler(_config(fresh_redis, latency_samples=3, latency_duration_s=0.5))
+    assert sampler.pid > 0  # never signal pid 0: that is this whole process group
     os.kill(sampler.pid, signal.SIGKILL)
     with pytest.raises(ProbeError) as caught:
         sampler.result()
