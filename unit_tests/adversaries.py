@@ -50,6 +50,7 @@ class RawHTTPServer(_Server):
     """Answers every request with ``payload`` (bytes, or a function of the request line).
 
     ``byte_delay_s`` sends the answer one byte at a time; ``stream`` may instead yield chunks forever.
+    ``requests`` holds each request's line and headers as received, so a test can read what the probe asked.
     """
 
     def __init__(
@@ -62,6 +63,7 @@ class RawHTTPServer(_Server):
         self.payload = payload
         self.byte_delay_s = byte_delay_s
         self.stream = stream
+        self.requests: list[bytes] = []
 
     @property
     def url(self) -> str:
@@ -74,6 +76,7 @@ class RawHTTPServer(_Server):
             if not chunk:
                 return
             request += chunk
+        self.requests.append(request)
         line = request.split(b"\r\n", 1)[0].decode("latin-1")
         if self.stream is not None:
             for chunk in self.stream():

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
+import socket
+import time
+import tracemalloc
 import zlib
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -11,7 +17,7 @@ from calpolicy.config import ReadinessConfig
 from calpolicy.localenv.ports import free_port
 from calpolicy.localenv.readiness_server import ReadinessServer, Reply
 from calpolicy.probes import ProbeError
-from calpolicy.probes.readiness import MAX_DECODED_BYTES, _origin, fetch_readiness, readiness_findings
+from calpolicy.probes.readiness import MAX_DECODED_BYTES, MAX_RAW_BYTES, _origin, fetch_readiness, readiness_findings
 from calpolicy.verdict import Finding
 from unit_tests.adversaries import RawHTTPServer, http_response
 
@@ -146,6 +152,9 @@ def test_each_finding_names_its_item_and_carries_the_url_and_the_body_it_judged(
         {"ready": False, "actions": ["calibration"]},
         {"ready": "true", "actions": ["calibration"]},
         ["calibration"],
+        {"ready": True},
+        {"ready": True, "actions": "calibration"},
+        {"ready": True, "actions": []},
     ):
         _, findings = _findings(readiness_server, body)
         assert [f.id for f in findings] == ["P0.3.a", "P0.3.b", "P0.3.c"], body
@@ -166,6 +175,40 @@ def test_the_ready_verdicts_read_exactly(readiness_server: ReadinessServer) -> N
     for expected, body in cases.items():
         _, findings = _findings(readiness_server, body)
         assert f"{findings[0].status}: {findings[0].message}" == expected
+
+
+@pytest.mark.parametrize(
+    ("actions", "offered", "allowed"),
+    [
+        (
+            ["calibration"],
+            "pass: 'calibration' is offered: ['calibration']",
+            "pass: every action is allowed: ['calibration']",
+        ),
+        ([], "fail: 'calibration' is not in actions []", "pass: every action is allowed: []"),
+        ("calibration", *["fail: 'actions' must be a list of strings, got 'calibration'"] * 2),
+        (["calibration", 7], *["fail: 'actions' must be a list of strings, got ['calibration', 7]"] * 2),
+        (
+            ["retrain"],
+            "fail: 'calibration' is not in actions ['retrain']",
+            "fail: actions ['retrain'] are outside the allowlist ['calibration'] (readiness.allowed_actions): the "
+            "cadence wants more than calibration",
+        ),
+    ],
+)
+def test_the_action_verdicts_read_exactly(
+    readiness_server: ReadinessServer, actions: object, offered: str, allowed: str
+) -> None:
+    """P0.3.b and P0.3.c as the operator reads them, for each shape of 'actions' (P0.3.c fails on a malformed
+    list too: a list the gate cannot read is not a list of allowed actions)."""
+    _, findings = _findings(readiness_server, {"ready": True, "actions": actions})
+    assert [f"{f.status}: {f.message}" for f in findings[1:]] == [offered, allowed]
+
+
+def test_a_forbidden_action_is_named_in_the_evidence(readiness_server: ReadinessServer) -> None:
+    body = {"ready": True, "actions": ["calibration", "retrain", "promotion"]}
+    _, findings = _findings(readiness_server, body)
+    assert findings[2].evidence == {"url": readiness_server.url, "body": body, "forbidden": ["retrain", "promotion"]}
 
 
 def test_a_404_on_the_real_route_adds_no_route_hint(readiness_server: ReadinessServer) -> None:
@@ -238,7 +281,7 @@ def test_a_gzip_or_deflate_body_is_decoded_before_it_is_judged(encoding: str) ->
     assert _fetch_encoded(_compressed(json.dumps(ready).encode(), kind), encoding) == ready
 
 
-@pytest.mark.parametrize("encoding", ["identity", "IDENTITY"])
+@pytest.mark.parametrize("encoding", ["identity", "IDENTITY", "\x0b"])  # a blank value (http.client keeps \x0b)
 def test_an_identity_body_is_read_as_it_came(encoding: str) -> None:
     assert _fetch_encoded(b'{"ready": true}', encoding) == {"ready": True}
 
@@ -254,6 +297,26 @@ def test_a_corrupt_compressed_body_is_refused_by_kind(encoding: str) -> None:
         _fetch_encoded(b"this is not compressed at all", encoding)
 
 
+def test_a_body_labelled_gzip_must_be_gzip_not_another_zlib_format() -> None:
+    """The label says how to decode; a zlib-wrapped (deflate) body sent as gzip is corrupt, not guessed at."""
+    with pytest.raises(ProbeError, match=r"/readiness/simple sent a corrupt gzip body: Error -3 .*incorrect header"):
+        _fetch_encoded(_compressed(b'{"ready": true}', "deflate"), "gzip")
+
+
+def test_a_gzip_bomb_is_inflated_no_further_than_the_cap() -> None:
+    """In process, so the bound itself is measured: 16 MiB of whitespace must never all be in memory at once."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    bomb = b"".join([packer.compress(b"{"), *(packer.compress(b" " * 2**20) for _ in range(16)), packer.flush()])
+    tracemalloc.start()
+    try:
+        with pytest.raises(ProbeError, match=f"decodes to more than {MAX_DECODED_BYTES} bytes"):
+            _fetch_encoded(bomb, "gzip")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 6 * MAX_DECODED_BYTES, peak  # the cap and some change, not the 16 MiB the bomb expands to
+
+
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
 def test_a_body_decoding_to_exactly_the_cap_is_read_and_one_byte_more_is_refused(encoding: str) -> None:
     ready = b'{"ready": true}'
@@ -265,3 +328,222 @@ def test_a_body_decoding_to_exactly_the_cap_is_read_and_one_byte_more_is_refused
         f"/readiness/simple sent a {encoding} body that decodes to more than {MAX_DECODED_BYTES} bytes (the "
         "decoded-body cap; a compression bomb?): not read"
     )
+
+
+# ---------------------------------------------------------------- the exchange: attempts, deadline, statuses
+
+
+def test_the_checklist_url_with_a_trailing_slash_falls_back_to_the_real_route_too(
+    readiness_server: ReadinessServer,
+) -> None:
+    readiness_server.reply = Reply(body={"ready": True, "actions": ["calibration"]})
+    response = fetch_readiness(ReadinessConfig(url=readiness_server.checklist_url + "/", **FAST))
+    assert response.url == f"http://127.0.0.1:{readiness_server.port}/readiness/simple"
+    assert response.note.startswith(f"the checklist's URL {readiness_server.checklist_url}/ answered 404 Not Found")
+
+
+def test_a_refused_connection_is_tried_retries_plus_one_times_a_fifth_of_a_second_apart() -> None:
+    url = f"http://127.0.0.1:{free_port()}/readiness/simple"
+    started = time.monotonic()
+    with pytest.raises(ProbeError) as caught:
+        fetch_readiness(ReadinessConfig(url=url, **{**FAST, "retries": 2, "deadline_s": 10.0}))
+    elapsed = time.monotonic() - started
+    assert str(caught.value) == (
+        f"readiness API {url} could not be read after 3 attempt(s) within 10 s: connection failed: "
+        "ConnectionRefusedError: [Errno 111] Connection refused"
+    )
+    assert 0.5 <= elapsed < 2.0, elapsed  # three pauses of 0.2 s; the deadline (10 s) is not waited out
+
+
+def test_the_pause_after_a_failed_attempt_never_outlasts_the_deadline() -> None:
+    url = f"http://127.0.0.1:{free_port()}/readiness/simple"
+    started = time.monotonic()
+    with pytest.raises(ProbeError, match=r"could not be read after 1 attempt\(s\) within 0\.05 s"):
+        fetch_readiness(ReadinessConfig(url=url, **{**FAST, "retries": 5, "deadline_s": 0.05}))
+    assert time.monotonic() - started < 0.15  # a full 0.2 s pause would overrun the 0.05 s deadline
+
+
+def test_a_deadline_too_short_for_any_attempt_says_no_attempt_was_made(readiness_server: ReadinessServer) -> None:
+    before = readiness_server.requests
+    with pytest.raises(ProbeError) as caught:
+        fetch_readiness(ReadinessConfig(url=readiness_server.url, **{**FAST, "deadline_s": 1e-9}))
+    assert str(caught.value) == (
+        f"readiness API {readiness_server.url} could not be read after 0 attempt(s) within 1e-09 s: no attempt was made"
+    )
+    assert readiness_server.requests == before
+
+
+def test_the_response_carries_the_status_and_the_time_the_answer_took(readiness_server: ReadinessServer) -> None:
+    readiness_server.reply = Reply(delay_s=0.3)
+    response = fetch_readiness(ReadinessConfig(url=readiness_server.url, **FAST))
+    assert response.status_code == 200
+    assert 300.0 <= response.elapsed_ms < 2000.0, response.elapsed_ms
+
+
+def test_an_unexpected_status_is_reported_with_the_first_200_bytes_of_its_body_even_if_not_utf8(
+    readiness_server: ReadinessServer,
+) -> None:
+    readiness_server.reply = Reply(status=403, raw=b"\xff" + b"x" * 300, content_type="text/plain")
+    with pytest.raises(ProbeError) as caught:
+        fetch_readiness(ReadinessConfig(url=readiness_server.url, **FAST))
+    assert str(caught.value) == f"readiness API {readiness_server.url} answered HTTP 403: \ufffd" + "x" * 199
+
+
+def test_a_failing_real_route_behind_the_checklist_url_says_how_it_was_reached(
+    readiness_server: ReadinessServer,
+) -> None:
+    readiness_server.reply = Reply(body={"detail": "database is locked"}, status=503)
+    with pytest.raises(ProbeError) as caught:
+        fetch_readiness(ReadinessConfig(url=readiness_server.checklist_url, **FAST))
+    real = f"http://127.0.0.1:{readiness_server.port}/readiness/simple"
+    assert str(caught.value) == (
+        f'readiness API {real} could not be read after 2 attempt(s) within 2 s: HTTP 503: {{"detail": "database is '
+        f"locked\"}} (the checklist's URL {readiness_server.checklist_url} answered 404 Not Found, as it does on the "
+        f"real service; read the real route {real} instead)"
+    )
+
+
+def test_the_overall_deadline_holds_when_it_is_shorter_than_a_second() -> None:
+    """A server trickling a byte every 0.1 s never trips the socket timeout; the watchdog stops it at 0.4 s."""
+    full = http_response(b'{"ready": true, "actions": ["calibration"]}')
+    with RawHTTPServer(full, byte_delay_s=0.1) as server:
+        started = time.monotonic()
+        with pytest.raises(ProbeError, match=r"within the overall deadline of 0\.4 s \(readiness\.deadline_s\)"):
+            fetch_readiness(ReadinessConfig(url=server.url, connect_timeout_s=5, read_timeout_s=5, deadline_s=0.4))
+        assert time.monotonic() - started < 0.8
+
+
+# ---------------------------------------------------------------- redirects
+
+
+def _hops(line: str) -> bytes:
+    """``/hop/N`` redirects to ``/hop/N-1`` on the same host; ``/hop/0`` answers ready."""
+    left = int(line.split()[1].rsplit("/", 1)[1])
+    if left:
+        return http_response(b"", "302 Found", {"Location": f"/hop/{left - 1}"})
+    return http_response(b'{"ready": true}')
+
+
+def test_three_redirects_on_the_same_host_are_followed_and_a_fourth_is_not() -> None:
+    with RawHTTPServer(_hops) as server:
+        response = fetch_readiness(ReadinessConfig(url=f"http://127.0.0.1:{server.port}/hop/3", **FAST))
+        assert (response.body, response.url) == ({"ready": True}, f"http://127.0.0.1:{server.port}/hop/0")
+        url = f"http://127.0.0.1:{server.port}/hop/4"
+        with pytest.raises(ProbeError) as caught:
+            fetch_readiness(ReadinessConfig(url=url, **FAST))
+    assert str(caught.value) == f"readiness API {url} redirected more than 3 times"
+
+
+def test_a_redirect_without_a_location_names_its_status() -> None:
+    with RawHTTPServer(http_response(b"", "303 See Other")) as server, pytest.raises(ProbeError) as caught:
+        fetch_readiness(ReadinessConfig(url=server.url, **FAST))
+    assert str(caught.value) == f"readiness API {server.url} answered HTTP 303 without a Location"
+
+
+# ---------------------------------------------------------------- the raw-body cap
+
+
+def test_a_body_of_exactly_the_raw_cap_is_read_and_one_byte_more_is_refused() -> None:
+    at_cap = b'{"ready": true}' + b" " * (MAX_RAW_BYTES - len(b'{"ready": true}'))
+    with RawHTTPServer(http_response(at_cap)) as server:  # announced, and read in many chunks
+        assert fetch_readiness(ReadinessConfig(url=server.url, **FAST)).body == {"ready": True}
+    with RawHTTPServer(http_response(at_cap + b" ")) as server, pytest.raises(ProbeError) as caught:
+        fetch_readiness(ReadinessConfig(url=server.url, **FAST))
+    assert str(caught.value) == (
+        f"readiness API {server.url} announced a {MAX_RAW_BYTES + 1}-byte body, over the {MAX_RAW_BYTES}-byte "
+        "cap: not read"
+    )
+
+    def unannounced(body: bytes) -> Iterator[bytes]:
+        yield b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" + body
+
+    with RawHTTPServer(stream=lambda: unannounced(at_cap)) as server:
+        assert fetch_readiness(ReadinessConfig(url=server.url, **FAST)).body == {"ready": True}
+    with RawHTTPServer(stream=lambda: unannounced(at_cap + b" ")) as server, pytest.raises(ProbeError) as caught:
+        fetch_readiness(ReadinessConfig(url=server.url, **FAST))
+    assert str(caught.value) == (
+        f"readiness API {server.url} sent a body over the {MAX_RAW_BYTES}-byte cap: not read further"
+    )
+
+
+# ---------------------------------------------------------------- the request itself
+
+
+def _asked(url_of: Callable[[int], str]) -> tuple[str, dict[str, str]]:
+    """The request line and headers (names lower-cased) the probe sent for ``url_of(port)``."""
+    with RawHTTPServer(http_response(b'{"ready": true}')) as server:
+        fetch_readiness(ReadinessConfig(url=url_of(server.port), **FAST))
+    line, *fields = server.requests[0].decode("latin-1").split("\r\n\r\n")[0].split("\r\n")
+    return line, {name.lower(): value.strip() for name, value in (field.split(":", 1) for field in fields)}
+
+
+def test_the_request_asks_for_json_offers_compression_names_itself_and_sends_the_urls_credentials() -> None:
+    line, headers = _asked(lambda port: f"http://ops:s%3Acr%40t@127.0.0.1:{port}/readiness/simple?window=3d")
+    assert line == "GET /readiness/simple?window=3d HTTP/1.1"
+    assert headers["accept"].lower() == "application/json"  # media types and codings are case-insensitive
+    assert headers["accept-encoding"].lower() == "gzip, deflate"
+    assert headers["user-agent"] == "calpolicy"  # what the service's access log shows for the gate
+    scheme, credentials = headers["authorization"].split(" ")
+    assert scheme.lower() == "basic"
+    assert base64.b64decode(credentials) == b"ops:s:cr@t"  # percent-escapes undone before encoding
+
+
+def test_a_user_name_without_a_password_is_sent_with_an_empty_password() -> None:
+    _, headers = _asked(lambda port: f"http://ops@127.0.0.1:{port}/readiness/simple")
+    assert base64.b64decode(headers["authorization"].split(" ")[1]) == b"ops:"
+
+
+def test_a_url_without_path_or_query_asks_for_the_root_and_sends_no_credentials() -> None:
+    line, headers = _asked(lambda port: f"http://127.0.0.1:{port}")
+    assert line == "GET / HTTP/1.1"
+    assert "authorization" not in headers
+
+
+def test_an_https_url_is_spoken_in_tls_so_a_plain_http_server_cannot_answer_it(
+    readiness_server: ReadinessServer,
+) -> None:
+    url = readiness_server.url.replace("http://", "https://")
+    with pytest.raises(ProbeError, match=r"could not be read after 1 attempt\(s\).*connection failed: SSLError"):
+        fetch_readiness(ReadinessConfig(url=url, **{**FAST, "retries": 0}))
+
+
+@pytest.fixture
+def unanswered_port() -> Iterator[int]:
+    """A port whose listener never accepts and whose backlog is full: a connect there hangs (SYNs dropped)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    time.sleep(0.05)
+    yield port
+    for sock in (*fillers, listener):
+        sock.close()
+
+
+def test_a_connect_that_hangs_is_given_up_at_the_connect_timeout(unanswered_port: int) -> None:
+    url = f"http://127.0.0.1:{unanswered_port}/readiness/simple"
+    started = time.monotonic()
+    with pytest.raises(ProbeError) as caught:
+        fetch_readiness(ReadinessConfig(url=url, connect_timeout_s=0.3, read_timeout_s=5, deadline_s=5, retries=0))
+    assert str(caught.value) == (
+        f"readiness API {url} could not be read after 1 attempt(s) within 5 s: no answer within the timeout "
+        "(connect 0.3 s, read 5 s)"
+    )
+    assert time.monotonic() - started < 2.0
+
+
+def test_a_connect_that_hangs_is_given_up_at_the_overall_deadline_when_that_comes_first(unanswered_port: int) -> None:
+    """The watchdog cannot shut a socket that is still connecting: the connect's own timeout must be the rest
+    of the deadline."""
+    url = f"http://127.0.0.1:{unanswered_port}/readiness/simple"
+    started = time.monotonic()
+    with pytest.raises(ProbeError, match=r"no complete answer within the overall deadline of 0\.4 s"):
+        fetch_readiness(ReadinessConfig(url=url, connect_timeout_s=5, read_timeout_s=5, deadline_s=0.4, retries=3))
+    assert time.monotonic() - started < 2.0

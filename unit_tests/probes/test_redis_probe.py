@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import threading
 import time
 
 import pytest
+import redis
 
 from calpolicy.config import MarketConfig, RedisConfig
 from calpolicy.localenv.redis_server import RedisServer
@@ -16,11 +20,13 @@ from calpolicy.probes.redis_probe import (
     LatencySampler,
     LatencyStats,
     _quantile,
+    checked_type,
     connect,
     halt_state,
     measure_latency,
     stream_backlogs,
 )
+from unit_tests.adversaries import FakeRedis
 
 HALT_KEYS = RedisConfig().halt_keys
 
@@ -283,3 +289,122 @@ def test_the_background_sampler_reports_a_refused_connection_as_a_probe_error() 
     server.stop()
     with pytest.raises(ProbeError, match=r"^cannot connect to Redis at redis://127\.0\.0\.1:\d+/0: "):
         LatencySampler(config).result()
+
+
+# ---------------------------------------------------------------- issue 14, second pass: what the first run missed
+
+
+def test_a_lag_redis_reports_is_taken_as_it_is_not_recounted_up_to_the_cap(fresh_redis: RedisServer) -> None:
+    client = fresh_redis.client()
+    client.xadd("s", {"n": 0})
+    client.xgroup_create("s", "g", id="0")
+    for n in range(1, 5):
+        client.xadd("s", {"n": n})
+    assert client.xinfo_groups("s")[0]["lag"] == 5
+    with connect(_config(fresh_redis)) as probe:
+        assert stream_backlogs(probe, ("s",), cap=1) == [GroupBacklog("s", "g", pending=0, lag=5)]
+
+
+def test_a_type_answer_that_is_not_a_redis_type_is_quoted_cut_at_60_characters() -> None:
+    with FakeRedis(reply=b"+" + b"y" * 100 + b"\r\n") as fake:
+        client = redis.Redis.from_url(fake.url + "?protocol=2", decode_responses=True)
+        with pytest.raises(ProbeError) as caught:
+            checked_type(client, "k")
+        client.close()
+    assert str(caught.value) == f"Redis answered TYPE k with {'y' * 60!r}, which is not a Redis type"
+
+
+def test_a_reply_outside_the_protocol_is_reported_as_a_failure_of_the_server() -> None:
+    fake = FakeRedis(reply=b"?what\r\n")
+    with fake, pytest.raises(ProbeError) as caught, connect(RedisConfig(url=fake.url, timeout_s=1.0)) as client:
+        client.ping()
+    assert str(caught.value) == f"Redis at {fake.url} failed: Protocol Error: b'?what'"
+
+
+def test_a_single_sample_is_every_statistic_at_once(fresh_redis: RedisServer) -> None:
+    with connect(_config(fresh_redis)) as client:
+        stats = measure_latency(client, samples=1, duration_s=0.01)
+    assert stats.samples == 1
+    assert stats.min_ms == stats.p50_ms == stats.p99_ms == stats.max_ms > 0
+
+
+def test_one_stalled_ping_among_101_shows_in_the_maximum_only(fresh_redis: RedisServer) -> None:
+    """With 101 samples p99 is the second-largest: one 0.3 s stall moves the maximum, not p99 or the median."""
+    sleeper = threading.Thread(
+        target=lambda: fresh_redis.client().execute_command("DEBUG", "SLEEP", "0.3"), daemon=True
+    )
+    with connect(_config(fresh_redis)) as client:
+        threading.Timer(0.1, sleeper.start).start()
+        stats = measure_latency(client, samples=101, duration_s=0.3)
+    sleeper.join(5)
+    assert stats.max_ms >= 200, stats
+    assert stats.p99_ms < 200, stats
+    assert stats.p50_ms < 200, stats
+
+
+def test_the_background_sampler_gets_its_sampling_time_on_top_of_the_deadline(fresh_redis: RedisServer) -> None:
+    """1 s of sampling under a 0.5 s deadline: the probe's deadline covers the connection, not the samples."""
+    stats = LatencySampler(_config(fresh_redis, latency_samples=5, latency_duration_s=1.0, deadline_s=0.5)).result()
+    assert stats.samples == 5
+
+
+def test_the_background_sampler_waits_for_its_child_even_when_the_deadline_is_short(fresh_redis: RedisServer) -> None:
+    stats = LatencySampler(_config(fresh_redis, latency_samples=3, latency_duration_s=0.2, deadline_s=0.1)).result()
+    assert stats.samples == 3
+
+
+def test_a_sampler_child_that_hangs_is_killed_at_its_budget(fresh_redis: RedisServer) -> None:
+    """A child that stops (here: SIGSTOP) outlives its own watchdog; the parent gives up at duration + deadline
+    + 2 s, kills it and says so."""
+    sampler = LatencySampler(_config(fresh_redis, latency_samples=3, latency_duration_s=0.5, deadline_s=0.2))
+    assert sampler.pid > 0  # never signal pid 0: that is this whole process group
+    os.kill(sampler.pid, signal.SIGSTOP)
+    started = time.monotonic()
+    with pytest.raises(ProbeError) as caught:
+        sampler.result()
+    assert str(caught.value) == "Redis latency sampling did not finish within 2.7 s"
+    assert 2.0 < time.monotonic() - started < 6.0
+    with pytest.raises(ChildProcessError):
+        os.waitpid(sampler.pid, os.WNOHANG)  # killed and reaped: no stopped child left behind
+
+
+def test_a_sampler_child_that_dies_without_a_word_is_could_not_check(fresh_redis: RedisServer) -> None:
+    sampler = LatencySampler(_config(fresh_redis, latency_samples=3, latency_duration_s=0.5))
+    assert sampler.pid > 0  # never signal pid 0: that is this whole process group
+    os.kill(sampler.pid, signal.SIGKILL)
+    with pytest.raises(ProbeError) as caught:
+        sampler.result()
+    assert str(caught.value) == "Redis latency sampling ended without a result"
+
+
+def test_a_handshake_reply_redis_never_sends_is_named_with_its_error_cut_at_120_characters() -> None:
+    fake = FakeRedis(reply=b"$" + b"x" * 200 + b"\r\n")  # a bulk string whose length is not a number
+    with fake, pytest.raises(ProbeError) as caught, connect(RedisConfig(url=fake.url, timeout_s=1.0)) as client:
+        client.ping()
+    detail = f"invalid literal for int() with base 10: b'{'x' * 200}'"[:120]
+    assert str(caught.value) == (
+        f"the server at {fake.url} answered the Redis handshake with something Redis never sends (ValueError: "
+        f"{detail}): it does not behave like Redis"
+    )
+
+
+def test_an_echo_that_is_not_the_token_is_quoted_cut_at_60_characters() -> None:
+    with FakeRedis(reply=b"+" + b"z" * 100 + b"\r\n") as fake:
+        url = fake.url + "?protocol=2"  # no HELLO: the ECHO is the first question
+        with pytest.raises(ProbeError) as caught, connect(RedisConfig(url=url, timeout_s=1.0)) as client:
+            client.ping()
+    assert re.fullmatch(
+        rf"the server at {re.escape(url)} does not behave like Redis \(ECHO [0-9a-f]{{16}} answered "
+        rf"'{'z' * 60}'\): nothing it says can be trusted",
+        str(caught.value),
+    ), caught.value
+
+
+def test_the_watchdog_cuts_a_trickling_reply_at_the_deadline_not_at_its_end() -> None:
+    """+PONG at 0.4 s a byte takes 2.8 s and never trips the 2 s socket timeout; the 1 s deadline stops it."""
+    slow = FakeRedis(byte_delay_s=0.4)
+    started = time.monotonic()
+    with slow, pytest.raises(ProbeError) as caught, connect(RedisConfig(url=slow.url, deadline_s=1.0)) as client:
+        client.ping()
+    assert time.monotonic() - started < 2.3
+    assert "did not finish within the probe's overall deadline of 1 s" in str(caught.value)
