@@ -343,9 +343,17 @@ def test_one_stalled_ping_among_101_shows_in_the_maximum_only(fresh_redis: Redis
 
 
 def test_the_background_sampler_gets_its_sampling_time_on_top_of_the_deadline(fresh_redis: RedisServer) -> None:
-    """1 s of sampling under a 0.5 s deadline: the probe's deadline covers the connection, not the samples."""
-    stats = LatencySampler(_config(fresh_redis, latency_samples=5, latency_duration_s=1.0, deadline_s=0.5)).result()
+    """1 s of sampling under a 0.5 s deadline: the probe's deadline covers the connection, not the samples. A
+    0.6 s stall from 0.2 s on holds a PING across the 0.5 s mark; it is measured, not cut off as an overrun."""
+    sleeper = threading.Thread(
+        target=lambda: fresh_redis.client().execute_command("DEBUG", "SLEEP", "0.6"), daemon=True
+    )
+    sampler = LatencySampler(_config(fresh_redis, latency_samples=5, latency_duration_s=1.0, deadline_s=0.5))
+    threading.Timer(0.2, sleeper.start).start()
+    stats = sampler.result()
+    sleeper.join(5)
     assert stats.samples == 5
+    assert stats.max_ms >= 300, stats
 
 
 def test_the_background_sampler_waits_for_its_child_even_when_the_deadline_is_short(fresh_redis: RedisServer) -> None:
