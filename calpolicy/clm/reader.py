@@ -181,7 +181,7 @@ def parse_clm_bytes(
     if log.encoding is not None and log.encoding.startswith("UTF-16"):
         # Not a defect in some lines: no line of it can be read, so the gate cannot judge the data.
         log.read_error = f"CLM file is {log.encoding}, not UTF-8 JSON lines; the recorder writes UTF-8"
-        log.sha256 = hashlib.sha256(data).hexdigest()
+        log.sha256 = sha256 or hashlib.sha256(data).hexdigest()
         return log
     with ThreadPoolExecutor(max_workers=1) as pool:
         # Unless the caller hashed it already, the digest runs beside Arrow's parse, which holds no GIL.
