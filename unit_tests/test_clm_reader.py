@@ -148,12 +148,12 @@ def test_inputs_that_crash_arrow_never_reach_it(raw: bytes) -> None:
 
 def test_line_scan_is_exact_across_block_edges(monkeypatch: pytest.MonkeyPatch) -> None:
     """The one-object-per-line proof is computed in blocks; a boundary straddling two blocks still counts."""
-    import calpolicy.clm.reader as reader
+    import calpolicy.clm.scan as scan
 
     data = FIXTURE_LOG.read_bytes()
-    whole = reader._scan(data)
-    monkeypatch.setattr(reader, "_SCAN_BLOCK", 7)
-    assert reader._scan(data) == whole
+    whole = scan.scan_lines(data)
+    monkeypatch.setattr(scan, "SCAN_BLOCK", 7)
+    assert scan.scan_lines(data) == whole
     assert (whole.newlines, whole.boundaries) == (52, 51)
     gap = parse_clm_bytes(data.replace(b"}\n{", b"}\n\n{", 1))
     assert gap.blank_lines.tolist() == [2]

@@ -10,9 +10,9 @@ first ``max_examples`` of them are examined, so memory stays a small multiple of
 the file holds. The reader never drops, repairs or rewrites a record: a defective value is kept as
 missing and reported.
 
-Arrow's parser recurses per nesting level and overflows the stack (SIGSEGV) at about 20,000 levels, so no
-line that could nest deeply ever reaches it: a line longer than ``_ARROW_SAFE_LINE`` bytes goes to Arrow
-only when it holds few brackets.
+Arrow's parser overflows the stack (SIGSEGV) on lines nested about 20,000 deep, so no line that could
+nest deeply ever reaches it: ``scan.py`` proves the whole file safe first, and the irregular path sends a
+long line with many brackets to be read alone.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import itertools
 import math
 import mmap
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +47,17 @@ from calpolicy.clm.fields import (
     conf_column,
 )
 from calpolicy.clm.raw import RawLog, read_raw
+from calpolicy.clm.scan import (
+    ARROW_SAFE_LINE,
+    CLOSE,
+    CR,
+    MIN_RECORD_BYTES,
+    NEWLINE,
+    OPEN,
+    Scan,
+    arrow_can_take,
+    scan_lines,
+)
 
 
 def _load_libc() -> ctypes.CDLL | None:
@@ -63,21 +74,11 @@ _WHITESPACE = np.array([ord(" "), ord("\t"), ord("\r"), ord("\f"), ord("\v")], d
 _ARROW_TYPES = {"number": pa.float64(), "string": pa.large_string()}  # large: what pandas 3 str holds
 _MIN_PIECE_BYTES = 8 << 20
 _PARSE_PIECE_BYTES = 32 << 20  # the fast path parses pieces of about this size, one per core at a time
-_SCAN_BLOCK = 4 << 20  # newline scan block: its temporaries stay a few tens of MiB whatever the file holds
 _BLOCK = 1 << 20  # the irregular path classifies lines this many bytes at a time
 _BLOCK_LINES = 1 << 16
 _PIECE_BYTES = 32 << 20  # object-shaped lines gathered for one Arrow call
 _PIECE_LINES = 64  # below this, a piece Arrow refuses is read line by line instead of halved again
-_ARROW_SAFE_LINE = 4096  # a line this short cannot nest deep enough to overflow Arrow's stack (~20,000)
-_ARROW_MAX_BRACKETS = 1024  # a longer line goes to Arrow only with at most this many '{' and '['
-_ARROW_MAX_LINE = 1 << 20  # a longer line is read alone: Arrow would hold it three times over
-# The shortest object holding the seven required keys under their shortest names, each with a one-byte
-# value, is 97 bytes ({"timestamp":1,"symbol":1,"side":1,"entry_price":1,...}): a shorter line lacks a
-# required field however it parses. Such lines are counted like junk, not materialised as records: ten
-# million ``{}`` lines would otherwise make a 2 GB frame out of a 30 MB file.
-_MIN_RECORD_BYTES = 97
 _ZONED = re.compile(r"(?:Z|z|[+-][0-9]{2}(?::?[0-9]{2})?)\Z")  # at the very end: no newline may follow
-_OPEN, _CLOSE, _NEWLINE, _CR = ord("{"), ord("}"), ord("\n"), ord("\r")
 DEFAULT_MAX_EXAMPLES = 20
 _ARROW_SCHEMA = pa.schema([(alias, _ARROW_TYPES[spec.kind]) for spec in FIELDS for alias in spec.aliases])
 _GATE_COLUMNS = frozenset([*_ARROW_SCHEMA.names, MODEL_PREDICTIONS_KEY])  # every other field is never read
@@ -147,7 +148,7 @@ def parse_raw(raw: RawLog, max_examples: int = DEFAULT_MAX_EXAMPLES) -> TradeLog
     """The log from bytes already read (by ``read_raw`` or a ``Prefetch``), or the reason there are none."""
     if raw.read_error is not None:
         return TradeLog(path=raw.path, exists=raw.exists, size_bytes=raw.size_bytes, read_error=raw.read_error)
-    return parse_clm_bytes(raw.data, raw.path, max_examples, sha256=raw.sha256)
+    return parse_clm_bytes(raw.data, raw.path, max_examples, sha256=raw.sha256 or raw.digest, scan=raw.scan)
 
 
 Buffer = bytes | mmap.mmap
@@ -169,11 +170,16 @@ def _file_encoding(data: Buffer) -> str | None:
 
 
 def parse_clm_bytes(
-    data: Buffer, path: Path | str = "<bytes>", max_examples: int = DEFAULT_MAX_EXAMPLES, sha256: str | None = None
+    data: Buffer,
+    path: Path | str = "<bytes>",
+    max_examples: int = DEFAULT_MAX_EXAMPLES,
+    sha256: str | Callable[[], str] | None = None,
+    scan: Scan | None = None,
 ) -> TradeLog:
     """Parse an in-memory (or memory-mapped) log; the same code path as ``read_clm``.
 
-    ``sha256`` is the digest when the caller already has it (a ``Prefetch`` hashed while importing).
+    ``sha256`` is the digest, or a call that waits for it, when the caller is already hashing the bytes
+    (a ``Prefetch`` hashes while the interpreter imports); ``scan`` likewise is ``scan_lines(data)``.
     """
     log = TradeLog(path=Path(path), exists=True, size_bytes=len(data))
     log.missing_final_newline = len(data) > 0 and not _ends_with(data, b"\n")
@@ -181,76 +187,31 @@ def parse_clm_bytes(
     if log.encoding is not None and log.encoding.startswith("UTF-16"):
         # Not a defect in some lines: no line of it can be read, so the gate cannot judge the data.
         log.read_error = f"CLM file is {log.encoding}, not UTF-8 JSON lines; the recorder writes UTF-8"
-        log.sha256 = sha256 or hashlib.sha256(data).hexdigest()
+        log.sha256 = _digest(sha256, data)
         return log
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # Unless the caller hashed it already, the digest runs beside Arrow's parse, which holds no GIL.
-        digest = pool.submit(lambda: sha256 or hashlib.sha256(data).hexdigest())
+        # Unless the caller is hashing it already, the digest runs beside Arrow's parse, which holds no GIL.
+        digest = pool.submit(hashlib.sha256, data) if sha256 is None else None
         try:
-            _fast_read(data, log)
+            _fast_read(data, log, scan)
         except _NotClean:
             for partial in (log.nulls, log.type_errors, log.alias_conflicts, log.aliases_used):
                 partial.clear()  # what the fast path noted before giving up is re-derived piece by piece
             _slow_read(data, log, max_examples)
-        log.sha256 = digest.result()
+        log.sha256 = digest.result().hexdigest() if digest is not None else _digest(sha256, data)
     return log
+
+
+def _digest(sha256: str | Callable[[], str] | None, data: Buffer) -> str:
+    if sha256 is None:
+        return hashlib.sha256(data).hexdigest()
+    return sha256 if isinstance(sha256, str) else sha256()
 
 
 # ---------------------------------------------------------------------------------------------- fast path
 
 
-@dataclass(frozen=True)
-class _Scan:
-    newlines: int
-    boundaries: int  # occurrences of "}\n{" or "}\r\n{": one between every two records of a clean log
-    crlf: int  # lines ending "\r\n"
-    arrow_safe: bool  # no line could nest deep enough to crash Arrow, and none is too short for a record
-
-
-def _scan(data: Buffer) -> _Scan:
-    """Count lines and record boundaries, and prove every line safe for Arrow, in bounded blocks."""
-    buf = np.frombuffer(data, dtype=np.uint8)
-    newlines = boundaries = crlf = 0
-    previous = -1  # position of the last newline seen, for line lengths across blocks
-    safe = True
-    for start in range(0, len(buf), _SCAN_BLOCK):
-        found = np.flatnonzero(buf[start : start + _SCAN_BLOCK] == _NEWLINE) + start
-        newlines += len(found)
-        inner = found[(found > 1) & (found < len(buf) - 1)]
-        before, after = buf[inner - 1], buf[inner + 1] == _OPEN
-        is_cr = before == _CR
-        crlf += int(np.count_nonzero(is_cr))
-        boundaries += int(np.count_nonzero(after & ((before == _CLOSE) | (is_cr & (buf[inner - 2] == _CLOSE)))))
-        ends = np.concatenate(([previous], found))
-        lengths = np.diff(ends) - 1
-        safe = safe and not (len(lengths) and lengths.min() < _MIN_RECORD_BYTES)
-        long = np.flatnonzero(lengths >= _ARROW_SAFE_LINE)
-        safe = safe and all(_arrow_can_take(buf, int(ends[i]) + 1, int(ends[i + 1])) for i in long)
-        if len(found):
-            previous = int(found[-1])
-    if len(buf) - previous - 1 > _ARROW_SAFE_LINE:
-        safe = safe and _arrow_can_take(buf, previous + 1, len(buf))
-    if 0 < len(buf) - previous - 1 < _MIN_RECORD_BYTES:
-        safe = False
-    return _Scan(newlines, boundaries, crlf, safe)
-
-
-def _arrow_can_take(buf: np.ndarray, start: int, end: int) -> bool:
-    """A long line goes to Arrow only if it is not huge and holds few brackets (so it cannot nest deep)."""
-    return end - start <= _ARROW_MAX_LINE and _few_brackets(buf, start, end)
-
-
-def _few_brackets(buf: np.ndarray, start: int, end: int) -> bool:
-    brackets = 0
-    for at in range(start, end, _SCAN_BLOCK):
-        piece = buf[at : min(end, at + _SCAN_BLOCK)]
-        brackets += int(np.count_nonzero(piece == _OPEN)) + int(np.count_nonzero(piece == ord("[")))
-        if brackets > _ARROW_MAX_BRACKETS:
-            return False
-    return True
-
-
-def _one_object_per_line(data: Buffer, rows: int, scan: _Scan) -> bool:
+def _one_object_per_line(data: Buffer, rows: int, scan: Scan) -> bool:
     """True when the file is exactly ``rows`` lines of ``{...}``: no blank lines, no two values on a line,
     no object spread over lines. Only then is row i line i + 1, with no line-by-line scan needed.
     """
@@ -311,11 +272,14 @@ def release_freed_memory() -> None:
         _LIBC.malloc_trim(0)
 
 
-def _fast_read(data: Buffer, log: TradeLog) -> None:
-    """Arrow's reader, for files that are clean one-object-per-line JSON; anything else raises _NotClean."""
+def _fast_read(data: Buffer, log: TradeLog, scan: Scan | None = None) -> None:
+    """Arrow's reader, for files that are clean one-object-per-line JSON; anything else raises _NotClean.
+
+    ``scan`` is ``scan_lines(data)`` when the caller (a ``Prefetch``) has already run it.
+    """
     if data[:1] != b"{":
         raise _NotClean("the file does not open with a JSON object")
-    scan = _scan(data)
+    scan = scan or scan_lines(data)
     if not scan.arrow_safe:
         raise _NotClean("a long line holds many brackets: it may nest deeper than Arrow can parse")
     try:
@@ -404,7 +368,7 @@ def _blocks(data: Buffer, buf: np.ndarray) -> Iterator[tuple[int, np.ndarray, np
     arrays stay small even for a file of ten million two-byte lines."""
     start = 0
     while start < len(data):
-        newlines = np.flatnonzero(buf[start : start + _BLOCK] == _NEWLINE)
+        newlines = np.flatnonzero(buf[start : start + _BLOCK] == NEWLINE)
         if len(newlines) > _BLOCK_LINES:
             newlines = newlines[:_BLOCK_LINES]
         if len(newlines):
@@ -440,16 +404,16 @@ def _classify(data: Buffer, buf: np.ndarray, starts: np.ndarray, ends: np.ndarra
         return kind
     first = buf[starts[full]]
     last_at = ends[full] - 1
-    cr = (buf[last_at] == _CR) & (last_at > starts[full])
+    cr = (buf[last_at] == CR) & (last_at > starts[full])
     last = buf[np.where(cr, last_at - 1, last_at)]
     edge = np.isin(first, _WHITESPACE) | np.isin(last, _WHITESPACE)
-    shaped = (first == _OPEN) & (last == _CLOSE) & ~edge
+    shaped = (first == OPEN) & (last == CLOSE) & ~edge
     kind[full[shaped]] = _ARROW
-    kind[full[shaped & ((ends[full] - starts[full]) < _MIN_RECORD_BYTES)]] = _SHORT
-    long = full[shaped & ((ends[full] - starts[full]) > _ARROW_SAFE_LINE)]
+    kind[full[shaped & ((ends[full] - starts[full]) < MIN_RECORD_BYTES)]] = _SHORT
+    long = full[shaped & ((ends[full] - starts[full]) > ARROW_SAFE_LINE)]
     for index in long.tolist():
         start, end = int(starts[index]), int(ends[index])
-        if not _arrow_can_take(buf, start, end):
+        if not arrow_can_take(buf, start, end):
             kind[index] = _ALONE
     for index in full[edge].tolist():
         stripped = bytes(data[starts[index] : ends[index]]).strip(b" \t\r\f\v")
@@ -475,7 +439,7 @@ def _slow_read(data: Buffer, log: TradeLog, max_examples: int) -> None:
         numbers = np.arange(line_base + 1, line_base + 1 + len(starts), dtype=np.int64)
         line_base += len(starts)
         if len(starts):
-            crlf += int(np.count_nonzero((ends > starts) & (buf[np.maximum(ends - 1, 0)] == _CR)))
+            crlf += int(np.count_nonzero((ends > starts) & (buf[np.maximum(ends - 1, 0)] == CR)))
         kind = _classify(data, buf, starts, ends)
         if len(starts):
             last_start = int(starts[-1])
@@ -532,7 +496,7 @@ def _gather(
     first = int(starts[0])
     if keep.all():  # the usual case: the block itself, no copy until the piece is joined
         chunk = memoryview(data)[first:block_end]
-        return (chunk if buf[block_end - 1] == _NEWLINE else b"".join((chunk, b"\n"))), numbers
+        return (chunk if buf[block_end - 1] == NEWLINE else b"".join((chunk, b"\n"))), numbers
     lengths = np.diff(np.concatenate((starts, [block_end])))  # each line with its newline
     mask = np.repeat(keep, lengths)
     chunk = buf[first:block_end][mask].tobytes()
@@ -565,7 +529,7 @@ def _arrow_or_halve(piece: bytes, lines: np.ndarray, log: TradeLog, parts: list[
     except _NotClean:
         pass
     buf = np.frombuffer(piece, dtype=np.uint8)
-    newlines = np.flatnonzero(buf == _NEWLINE)
+    newlines = np.flatnonzero(buf == NEWLINE)
     starts = np.concatenate(([0], newlines[:-1] + 1)).astype(np.int64)
     ends = newlines.astype(np.int64)
     if len(lines) <= _PIECE_LINES:
