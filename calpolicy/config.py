@@ -54,9 +54,9 @@ class ConfigError(ValueError):
 class _Section(BaseModel):
     """Every section: unknown keys refused, floats finite, and numbers that are really numbers."""
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False, use_attribute_docstrings=True
-    )  # each field's docstring is its description: docs/configuration-reference.md is generated from them
+    # Each field's docstring is its description: docs/configuration-reference.md is generated from them
+    # (``calpolicy.docs_gen``). Not ``use_attribute_docstrings``, which reads this file's source on every import.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
     @field_validator("*", mode="before")
     @classmethod
