@@ -220,3 +220,47 @@ def test_a_stamp_is_naive_exactly_when_it_names_no_zone_at_its_end(stamps: list[
     chunked = pa.chunked_array([stamps[:half], stamps[half:]], type=pa.large_string())
     assert _zoned(chunked).tolist() == expected
     assert _zoned(pa.array(stamps, type=pa.large_string())).tolist() == expected
+
+
+_NUMBER = st.one_of(st.none(), st.integers(-(10**6), 10**6), st.floats(-1e6, 1e6, allow_nan=False))
+_TEXT = st.one_of(st.none(), st.sampled_from(["BUY", "SELL", "LONG", "x", ""]))
+
+
+@st.composite
+def _records_with_aliases(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Recorder lines where each record picks its own names: side or action (or both), pnl_percent or
+    actual_pnl_pct, seconds or minutes, each maybe null, maybe absent, and maybe disagreeing."""
+    records = []
+    for _ in range(draw(st.integers(1, 12))):
+        record = dict(RECORDER_LINE)
+        for first, second, values in (
+            ("side", "action", _TEXT),
+            ("pnl_percent", "actual_pnl_pct", _NUMBER),
+            ("duration_seconds", "duration_minutes", _NUMBER),
+        ):
+            record.pop(first)
+            for name in draw(st.sampled_from([(first,), (second,), (first, second), ()])):
+                record[name] = draw(values)
+        records.append(record)
+    return records
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records=_records_with_aliases())
+def test_fast_and_exact_paths_agree_on_every_mix_of_field_names(records: list[dict[str, Any]]) -> None:
+    """Arrow's columns are coalesced alias by alias; the line-by-line path decides per record. Whatever
+    names each record uses, both give the same values, the same missing lines and the same conflicts."""
+    data = "".join(json.dumps(record) + "\n" for record in records).encode()
+    fast, exact = parse_clm_bytes(data), _exact(data)
+    assert fast.reader == "fast"
+    columns = list(fast.frame.columns)
+    pd.testing.assert_frame_equal(
+        fast.frame[columns].astype(object),
+        exact.frame.iloc[: len(records)][columns].astype(object),
+        check_dtype=False,
+    )
+    for name in ("nulls", "alias_conflicts", "type_errors"):
+        assert {k: v.tolist() for k, v in getattr(fast, name).items()} == {
+            k: v.tolist() for k, v in getattr(exact, name).items()
+        }, name
+    assert fast.aliases_used == exact.aliases_used

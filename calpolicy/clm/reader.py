@@ -610,14 +610,18 @@ def _coalesce(spec: FieldSpec, arrays: list[pa.ChunkedArray], lines: np.ndarray,
 
     Stays in Arrow compute throughout: turning a million strings into Python objects costs seconds.
     """
-    scales = spec.scale or (1.0,) * len(spec.aliases)
-    if spec.kind == "number":
-        arrays = [
-            pc.multiply(array, scale) if scale != 1.0 else array for array, scale in zip(arrays, scales, strict=True)
-        ]
-    used = [alias for alias, array in zip(spec.aliases, arrays, strict=True) if array.null_count < len(array)]
-    if used:
-        log.aliases_used[spec.column] = used
+    scales = dict(zip(spec.aliases, spec.scale or (1.0,) * len(spec.aliases), strict=True))
+    named = list(zip(spec.aliases, arrays, strict=True))
+    present = [(alias, array) for alias, array in named if array.null_count < len(array)]
+    if present:
+        log.aliases_used[spec.column] = [alias for alias, _ in present]
+    # An alias the log never uses can neither fill nor contradict another: a recorder log has no
+    # ``action``, ``actual_pnl_pct`` or ``duration_minutes``, and coalescing a million nulls costs passes.
+    kept = present or named[:1]
+    arrays = [
+        pc.multiply(array, scales[alias]) if spec.kind == "number" and scales[alias] != 1.0 else array
+        for alias, array in kept
+    ]
     result = arrays[0] if len(arrays) == 1 else pc.coalesce(*arrays)
     for later in arrays[1:]:
         differs = pc.fill_null(pc.not_equal(result, later), False)
