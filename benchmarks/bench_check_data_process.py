@@ -7,8 +7,10 @@ clean file. Every run is a fresh child process; wall time is measured around it,
 ``ru_maxrss`` (read from ``RUSAGE_CHILDREN`` after each child, which is a running maximum, so each
 contender runs in its own measuring wrapper).
 
-Usage: ``python benchmarks/bench_check_data_process.py [--lines N] [--repeat K]``. The machine's load
-average is printed with the figures, since a shared machine skews wall times.
+Usage: ``python benchmarks/bench_check_data_process.py [--lines N] [--repeat K]``. The contenders run in
+rounds (each once per round), so a drift in the machine's speed hits all of them alike; the speed-up is
+also given round by round. The load average is printed with the figures, since a shared machine skews
+wall times.
 """
 
 from __future__ import annotations
@@ -97,16 +99,29 @@ def main() -> None:
         ]
         if not args.skip_naive:
             contenders.append(("naive pandas+pandera", [sys.executable, "-c", NAIVE, str(files["clean"])]))
-        for name, command in contenders:
+        for _, command in contenders:
             measure(command)  # warm-up, not counted: the log in the page cache, as a live recorder's is
-            runs = [measure(command) for _ in range(args.repeat)]
-            walls = [run[0] for run in runs]
+        # Rounds, each running every contender once: this machine's speed drifts by a third over minutes,
+        # and contenders measured one after another would compare different machine states.
+        runs: dict[str, list[tuple[float, float, int, float]]] = {name: [] for name, _ in contenders}
+        for _ in range(args.repeat):
+            for name, command in contenders:
+                runs[name].append(measure(command))
+        for name, _ in contenders:
+            walls = [run[0] for run in runs[name]]
             medians[name] = statistics.median(walls)
-            cpu = statistics.median(run[3] for run in runs)
+            cpu = statistics.median(run[3] for run in runs[name])
             print(
                 f"{name:22s} median {medians[name]:.2f} s (min {min(walls):.2f}, max {max(walls):.2f}, "
-                f"n={args.repeat}); CPU {cpu:.2f} s; peak RSS {max(run[1] for run in runs):.0f} MiB; "
-                f"exit {runs[0][2]}; load {os.getloadavg()[0]:.1f}"
+                f"n={args.repeat}); CPU {cpu:.2f} s; peak RSS {max(run[1] for run in runs[name]):.0f} MiB; "
+                f"exit {runs[name][0][2]}"
+            )
+        if "naive pandas+pandera" in runs:
+            pairs = zip(runs["naive pandas+pandera"], runs["clean"], strict=True)
+            ratios = [naive[0] / ours[0] for naive, ours in pairs]
+            print(
+                f"speed-up within each round: median {statistics.median(ratios):.1f}x "
+                f"(min {min(ratios):.1f}, max {max(ratios):.1f})"
             )
         clean = medians["clean"]
         for name in ("crlf", "garbage10"):
