@@ -57,7 +57,7 @@ def _logs(tmp_path: Path) -> dict[str, Path]:
 def test_prefetched_log_equals_the_direct_read(tmp_path: Path, name: str) -> None:
     path = _logs(tmp_path)[name]
     raw = Prefetch(path).result()
-    assert raw.data == path.read_bytes()
+    assert raw.data[:] == path.read_bytes()
     log = parse_raw(raw)
     _same(log, read_clm(path))
     assert log.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
@@ -114,3 +114,31 @@ def test_a_record_read_ahead_is_the_record_on_disk(tmp_path: Path) -> None:
     log = parse_raw(Prefetch(path).result())
     assert log.reader == "fast"
     assert log.frame["confidence"].tolist() == [record["confidence"]]
+
+
+def test_the_copy_read_is_untouched_when_the_log_is_truncated_or_rewritten(tmp_path: Path) -> None:
+    """logrotate's copytruncate empties the log in place; a mapping of the log would then die of SIGBUS.
+    The bytes ``read_raw`` returns are a copy: truncated, rewritten, removed, the log changes nothing in
+    them, and what was read is what is hashed and parsed."""
+    path = tmp_path / "clm.jsonl"
+    body = FIXTURE_LOG.read_bytes()
+    path.write_bytes(body)
+    raw = read_raw(path)
+    with path.open("r+b") as handle:
+        handle.truncate(0)
+    path.write_bytes(b"rotated\n")
+    path.unlink()
+    assert raw.data[:] == body
+    log = parse_raw(raw)
+    assert (log.reader, log.records, log.sha256) == ("fast", 52, hashlib.sha256(body).hexdigest())
+
+
+def test_a_log_above_the_limit_is_refused_before_it_is_copied(tmp_path: Path) -> None:
+    path = tmp_path / "clm.jsonl"
+    path.write_bytes(FIXTURE_LOG.read_bytes())
+    size = path.stat().st_size
+    assert read_raw(path, size).data[:] == path.read_bytes()
+    refused = read_raw(path, size - 1)
+    assert refused.data == b""
+    assert refused.read_error is not None
+    assert "above the configured limit" in refused.read_error
