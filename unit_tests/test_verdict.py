@@ -161,6 +161,14 @@ def test_each_status_alone_lands_in_exactly_one_count(status: str) -> None:
     assert len(counts.failed) + len(counts.could_not_check) + len(counts.passed) == 1
 
 
+def test_an_item_with_a_status_outside_the_four_is_counted_as_failed_not_lost() -> None:
+    """It ranks as a failure and makes the verdict STOP; the headline's counts must say so too, or a STOP
+    would read "0 failed, 0 could not be checked"."""
+    verdict = Verdict((Finding("S.a", "bogus", "x"), Finding("S.b", "pass", "y")))  # type: ignore[arg-type]
+    assert verdict.counts() == ItemCounts(failed=("S.a",), could_not_check=(), passed=("S.b",))
+    assert not verdict.go
+
+
 # ------------------------------------------------------------------------------- line lists in messages
 
 
