@@ -14,6 +14,7 @@ import pytest
 # Loaded before pytester snapshots sys.modules: numpy refuses a second import into one process, and the
 # in-process runs below import the data gate.
 import calpolicy.clm.checks  # noqa: F401  (the data gate and, through it, numpy, pandas and Arrow)
+import numpy.fft  # noqa: F401  (the runs load it; dropped with the snapshot, a later scipy import would fail)
 
 pytest_plugins = ("pytester",)
 
