@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy.fft  # noqa: F401  (the runs below load it: dropped with pytester's snapshot, scipy would then fail)
 import pytest
 
 # Loaded before pytester snapshots sys.modules: numpy refuses a second import into one process, and the
 # in-process runs below import the data gate.
 import calpolicy.clm.checks  # noqa: F401  (the data gate and, through it, numpy, pandas and Arrow)
-import numpy.fft  # noqa: F401  (the runs load it; dropped with the snapshot, a later scipy import would fail)
 
 pytest_plugins = ("pytester",)
 
