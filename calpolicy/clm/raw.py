@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import mmap
 import os
 import stat
 import threading
@@ -33,8 +34,7 @@ class RawLog:
     data: bytes = b""
     size_bytes: int = 0
     read_error: str | None = None
-    sha256: str | None = None  # known digest; with neither this nor ``digest`` the parser hashes the bytes
-    digest: Callable[[], str] | None = None  # waits for a digest still being computed (``Prefetch``)
+    digest: Callable[[], str] | None = None  # waits for the digest a ``Prefetch`` is computing; else the parser hashes
     scan: Scan | None = None  # ``scan_lines(data)``, when a ``Prefetch`` ran it
 
 
@@ -102,7 +102,7 @@ class Prefetch:
         try:
             raw = read_raw(self._path, self._max_bytes)
             if raw.read_error is None:
-                raw.digest = _digest_in_background(raw.data)
+                raw.digest = digest_in_background(raw.data)
                 if raw.data[:1] == b"{":  # anything else goes line by line, where no whole-file scan is used
                     from calpolicy.clm.scan import scan_lines
 
@@ -119,8 +119,9 @@ class Prefetch:
         return self._raw
 
 
-def _digest_in_background(data: bytes) -> Callable[[], str]:
-    """Start hashing ``data`` in a daemon thread; the returned call waits for the hex digest."""
+def digest_in_background(data: bytes | mmap.mmap) -> Callable[[], str]:
+    """Start hashing ``data`` in a daemon thread (``hashlib`` releases the GIL); the returned call waits for
+    the hex digest and raises whatever the hashing raised."""
     future: Future[str] = Future()
 
     def work() -> None:

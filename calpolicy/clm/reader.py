@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import hashlib
 import heapq
 import itertools
 import math
@@ -46,7 +45,7 @@ from calpolicy.clm.fields import (
     action_column,
     conf_column,
 )
-from calpolicy.clm.raw import RawLog, read_raw
+from calpolicy.clm.raw import RawLog, digest_in_background, read_raw
 from calpolicy.clm.scan import (
     ARROW_SAFE_LINE,
     CLOSE,
@@ -148,7 +147,7 @@ def parse_raw(raw: RawLog, max_examples: int = DEFAULT_MAX_EXAMPLES) -> TradeLog
     """The log from bytes already read (by ``read_raw`` or a ``Prefetch``), or the reason there are none."""
     if raw.read_error is not None:
         return TradeLog(path=raw.path, exists=raw.exists, size_bytes=raw.size_bytes, read_error=raw.read_error)
-    return parse_clm_bytes(raw.data, raw.path, max_examples, sha256=raw.sha256 or raw.digest, scan=raw.scan)
+    return parse_clm_bytes(raw.data, raw.path, max_examples, digest=raw.digest, scan=raw.scan)
 
 
 Buffer = bytes | mmap.mmap
@@ -173,39 +172,32 @@ def parse_clm_bytes(
     data: Buffer,
     path: Path | str = "<bytes>",
     max_examples: int = DEFAULT_MAX_EXAMPLES,
-    sha256: str | Callable[[], str] | None = None,
+    digest: Callable[[], str] | None = None,
     scan: Scan | None = None,
 ) -> TradeLog:
     """Parse an in-memory (or memory-mapped) log; the same code path as ``read_clm``.
 
-    ``sha256`` is the digest, or a call that waits for it, when the caller is already hashing the bytes
-    (a ``Prefetch`` hashes while the interpreter imports); ``scan`` likewise is ``scan_lines(data)``.
+    ``digest`` waits for the SHA-256 when the caller is already hashing the bytes (a ``Prefetch`` hashes
+    while the interpreter imports); ``scan`` likewise is ``scan_lines(data)`` when the caller ran it.
+    Without ``digest``, the bytes are hashed in a thread beside Arrow's parse, which holds no GIL.
     """
+    wait_for_digest = digest or digest_in_background(data)
     log = TradeLog(path=Path(path), exists=True, size_bytes=len(data))
     log.missing_final_newline = len(data) > 0 and not _ends_with(data, b"\n")
     log.encoding = _file_encoding(data)
     if log.encoding is not None and log.encoding.startswith("UTF-16"):
         # Not a defect in some lines: no line of it can be read, so the gate cannot judge the data.
         log.read_error = f"CLM file is {log.encoding}, not UTF-8 JSON lines; the recorder writes UTF-8"
-        log.sha256 = _digest(sha256, data)
+        log.sha256 = wait_for_digest()
         return log
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # Unless the caller is hashing it already, the digest runs beside Arrow's parse, which holds no GIL.
-        digest = pool.submit(hashlib.sha256, data) if sha256 is None else None
-        try:
-            _fast_read(data, log, scan)
-        except _NotClean:
-            for partial in (log.nulls, log.type_errors, log.alias_conflicts, log.aliases_used):
-                partial.clear()  # what the fast path noted before giving up is re-derived piece by piece
-            _slow_read(data, log, max_examples)
-        log.sha256 = digest.result().hexdigest() if digest is not None else _digest(sha256, data)
+    try:
+        _fast_read(data, log, scan)
+    except _NotClean:
+        for partial in (log.nulls, log.type_errors, log.alias_conflicts, log.aliases_used):
+            partial.clear()  # what the fast path noted before giving up is re-derived piece by piece
+        _slow_read(data, log, max_examples)
+    log.sha256 = wait_for_digest()
     return log
-
-
-def _digest(sha256: str | Callable[[], str] | None, data: Buffer) -> str:
-    if sha256 is None:
-        return hashlib.sha256(data).hexdigest()
-    return sha256 if isinstance(sha256, str) else sha256()
 
 
 # ---------------------------------------------------------------------------------------------- fast path
