@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "calpolicy.commands.config_show",
     "calpolicy.commands.approve",
     "calpolicy.commands.rollback",
+    "calpolicy.commands.confirm",
     "calpolicy.commands.history",
     "calpolicy.commands.keygen",
     "calpolicy.commands.verify",

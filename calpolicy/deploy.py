@@ -8,8 +8,9 @@ Every write follows the same order, under one exclusive lock (``apply_lock``):
 4. write ``calibration.json`` by temp file + fsync + ``os.replace`` + directory fsync (or, for
    ``rollback none``, unlink it + directory fsync);
 5. append a ``done`` line; move the job's manifest along;
-6. nudge the loader (optional signal) and wait for its acknowledgement in ``.calpolicy_loaded``; only
-   with ``allow_restart`` restart the AI engine unit, once, and look again.
+6. confirm from the engine's own evidence that it serves the new version (``calpolicy.confirmation``: the
+   acknowledgement or log line of the unit's current main process); a ``reload_signal`` that ends the
+   engine counts as the one restart; otherwise only with ``allow_restart`` restart the unit, once.
 
 A SIGKILL at any instant leaves ``calibration.json`` either the old bytes or the new bytes, every config
 that was ever live in the archive, and the lock free (see unit_tests/deploy/test_crash_safety.py).
@@ -27,12 +28,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from calpolicy import apply_history, archive
+from calpolicy import apply_history, archive, engine_weights
 from calpolicy.apply_lock import ApplyLock, LockedError
 from calpolicy.atomic_io import clean_stale_temps, remove_durably, sha256_bytes, write_atomic
 from calpolicy.config import Config
 from calpolicy.jobs import JobError, JobStore, validate_job_id
-from calpolicy.loader import LOADED_MARKER, NO_CALIBRATION, CalibrationError, parse_calibration, wait_for_version
+from calpolicy.loader import LOADED_MARKER, NO_CALIBRATION, CalibrationError, parse_calibration
 
 SCHEMA = "calpolicy.calibration/1"
 DEFAULT_WEIGHTS = {"xgb": 0.3, "lgbm": 0.3, "nhits": 0.2, "patchtst": 0.2}
@@ -112,6 +113,7 @@ class Outcome:
     restarted: bool = False
     lines: list[str] = field(default_factory=list)
     entry_id: str | None = None
+    confirmation: Any = None  # calpolicy.confirmation.Confirmation, once the engine was asked
 
 
 # --------------------------------------------------------------------------------------------- the swap
@@ -319,6 +321,12 @@ def approve_job(
             proposal, meta, job_id, approver, approved_at, _digest_file(job_dir / "statement.json"), weights
         )
         data = serialize(document)
+        moved = engine_weights.change(live.data, data) if live.version != job_id else None
+        if moved:
+            raise DeployError(
+                f"{moved}. A calibration must never change the ensemble weights (P1.1.b, P2.1); "
+                "the live config was not changed (docs/apply.md, 'Ensemble weights')"
+            )
         if state == "proposed":
             try:
                 store.transition(
@@ -444,6 +452,9 @@ def rollback(
             )
         _record_rollback_in_job(config, live, outcome, by, say)
         outcome.lines.append(_summary(outcome, paths))
+        moved = engine_weights.change(live.data, None if wanted == NO_CALIBRATION else data)
+        if moved:  # a rollback restores a state that was live before, weights included (docs/apply.md)
+            outcome.lines.append(f"note: {moved}: the weights of the restored state")
         if wait:
             _acknowledge(config, paths, outcome, started, allow_restart, say)
     return outcome
@@ -529,58 +540,25 @@ def _summary(outcome: Outcome, paths: LivePaths) -> str:
 def _acknowledge(
     config: Config, paths: LivePaths, outcome: Outcome, since: float, allow_restart: bool, say: Say
 ) -> None:
-    """Wait for the loader to serve the new version; at most one restart, and only when allowed.
+    """Confirm from the engine's own evidence that it serves the new version (``calpolicy.confirmation``).
 
-    The answer (and any restart) is appended to the history under the command's entry, so the P4.1 policy
-    tests can tell a restart this command made from one nobody recorded.
+    At most one restart, and only when allowed (or caused by ``deploy.reload_signal``); every answer and
+    restart is appended to the history under the command's entry, for the P4.1.c policy test.
     """
-    from calpolicy.probes.command import ProbeError, run_command
+    from calpolicy.confirmation import confirm_live
 
-    unit = config.systemd.ai_engine_unit
-    prefix = config.systemd.command_prefix
-    timeout = config.deploy.ack_timeout_s
-    if config.deploy.reload_signal == "SIGHUP":
-        try:
-            run_command(["systemctl", "kill", "-s", "HUP", unit], prefix, config.systemd.command_timeout_s)
-        except ProbeError as error:
-            say(f"could not send the reload signal: {error}")
-    seen = wait_for_version(paths.marker, outcome.to_version, timeout, since)
-    if seen:
-        outcome.acknowledged = True
-        outcome.lines.append(
-            f"the loader acknowledged version {outcome.to_version} (PID {seen.get('pid')}, at {seen.get('at')})"
-        )
-        _note(paths, outcome, "ack", acknowledged=True, loader_pid=seen.get("pid"))
-        return
-    outcome.acknowledged = False
-    outcome.lines.append(
-        f"NO acknowledgement: the loader did not report serving {outcome.to_version} within {timeout:g} s "
-        f"(it last reported {_last_seen(paths)}); hot reload has not been confirmed"
+    result = confirm_live(
+        config,
+        paths.marker,
+        outcome.to_version,
+        since,
+        allow_restart,
+        lambda phase, **fields: _note(paths, outcome, phase, **fields),
     )
-    _note(paths, outcome, "ack", acknowledged=False)
-    if not allow_restart:
-        outcome.lines.append(
-            f"the AI engine was NOT restarted; rerun with --allow-restart to restart {unit} once, "
-            "or investigate the engine's log"
-        )
-        return
-    outcome.restarted = True
-    _note(paths, outcome, "restart", unit=unit, reason=f"no acknowledgement within {timeout:g} s")
-    try:
-        run_command(["systemctl", "restart", unit], prefix, config.deploy.restart_wait_s)
-    except ProbeError as error:
-        outcome.lines.append(f"the one allowed restart of {unit} failed: {error}")
-        _note(paths, outcome, "ack", acknowledged=False)
-        return
-    outcome.lines.append(f"restarted {unit} once (the only restart this command may do)")
-    seen = wait_for_version(paths.marker, outcome.to_version, config.deploy.restart_wait_s, since)
-    outcome.acknowledged = bool(seen)
-    _note(paths, outcome, "ack", acknowledged=bool(seen), after_restart=True)
-    outcome.lines.append(
-        f"after the restart the loader acknowledged {outcome.to_version}"
-        if seen
-        else f"after the restart there is still NO acknowledgement of {outcome.to_version}; no further restart"
-    )
+    outcome.acknowledged = result.live
+    outcome.restarted = result.restarted
+    outcome.confirmation = result
+    outcome.lines.extend(result.lines)
 
 
 def _note(paths: LivePaths, outcome: Outcome, phase: str, **fields: Any) -> None:
@@ -591,12 +569,3 @@ def _note(paths: LivePaths, outcome: Outcome, phase: str, **fields: Any) -> None
         apply_history.append(paths.history, entry)
     except OSError as error:
         outcome.lines.append(f"note: could not record the {phase} in {paths.history}: {error.strerror}")
-
-
-def _last_seen(paths: LivePaths) -> str:
-    from calpolicy.loader import read_marker
-
-    seen = read_marker(paths.marker)
-    if not seen:
-        return f"nothing: {paths.marker} is missing or unreadable"
-    return f"version {seen.get('version')} at {seen.get('at')}"

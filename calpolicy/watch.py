@@ -434,6 +434,15 @@ def applied_calibration(path: Any) -> tuple[str | None, datetime]:
     )
 
 
+def require_served(config: Any, version: str | None) -> None:
+    """Never judge a version the engine does not serve: the real engine loads only at start (issue 20)."""
+    from calpolicy.confirmation import make_live_command, served_problem
+
+    problem = served_problem(config, version)
+    if problem is not None:
+        raise WatchError(f"{problem[1]}; nothing was judged (to make it live: {make_live_command(None)})")
+
+
 def watch(config: Any, now: datetime | None = None) -> WatchReport:
     """Judge the live system: the applied calibration, the CLM log and the AI engine's journal."""
     from calpolicy.clm import read_clm_for
@@ -442,6 +451,7 @@ def watch(config: Any, now: datetime | None = None) -> WatchReport:
 
     now = now or datetime.now(UTC)
     version, approved_at = applied_calibration(config.paths.calibration_file)
+    require_served(config, version)
     log = read_clm_for(config)
     if log.read_error:
         raise WatchError(f"cannot read the CLM log: {log.read_error}")

@@ -19,7 +19,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--on-call-until", required=True, help="ISO-8601 end of your on-call period (P3.2.c)")
     parser.add_argument("--yes", action="store_true", help="confirm: write the live config now")
     parser.add_argument(
-        "--allow-restart", action="store_true", help="if hot reload is not confirmed, restart the AI engine once"
+        "--allow-restart",
+        action="store_true",
+        help="if the engine does not confirm the new version (no hot reload), restart the AI engine unit once",
     )
     parser.set_defaults(handler=run)
 
@@ -74,8 +76,10 @@ def run(args: argparse.Namespace) -> int:
     except DeployError as error:
         print(f"STOP — {error}", file=sys.stderr)
         return EXIT_STOP
-    verdict = "APPLIED" if outcome.acknowledged else "APPLIED, NOT CONFIRMED"
-    print(f"{verdict} — version {outcome.to_version}")
+    from calpolicy.confirmation import headline
+
+    marker = Path(config.paths.calibration_file).parent / ".calpolicy_loaded"
+    print(headline("APPLIED", outcome.to_version, outcome.confirmation, marker, getattr(args, "config", None)))
     for line in outcome.lines:
         print(f"  {line}")
     return EXIT_GO if outcome.acknowledged else EXIT_STOP

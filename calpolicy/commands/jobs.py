@@ -69,6 +69,12 @@ def run_status(args: argparse.Namespace) -> int:
         print(json.dumps({"error": str(error)}) if args.json else f"calpolicy status: {error}")
         return EXIT_COULD_NOT_CHECK
     applied = applied_version(config.paths.calibration_file)
+    if applied["version"]:
+        from calpolicy.confirmation import served_problem  # the engine's own evidence (issue 20)
+
+        problem = served_problem(config, applied["version"])
+        applied["live"] = problem is None
+        applied["not_live_because"] = None if problem is None else problem[1]
     if args.json:
         job = None if latest is None else {**_row(latest), "job_dir": str(store.jobs_dir / latest["job_id"])}
         print(json.dumps({"latest_job": job, "applied": applied}, indent=2))
@@ -81,6 +87,6 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"  folder: {store.jobs_dir / latest['job_id']}")
     version = applied["version"] or "none (no calibration.json with a version)"
     print(f"applied calibration: {version} ({applied['calibration_file']})")
-    if applied["loaded"]:
-        print(f"  loader serves: {applied['loaded'].get('version')} since {applied['loaded'].get('at')}")
+    if applied["version"]:
+        print("  applied, live" if applied["live"] else f"  written, not live: {applied['not_live_because']}")
     return 0

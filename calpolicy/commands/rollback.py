@@ -23,7 +23,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--by", default=None, help="who rolls back (default: the login name)")
     parser.add_argument(
-        "--allow-restart", action="store_true", help="if hot reload is not confirmed, restart the AI engine once"
+        "--allow-restart",
+        action="store_true",
+        help="if the engine does not confirm the version (no hot reload), restart the AI engine unit once",
     )
     parser.set_defaults(handler=run)
 
@@ -47,7 +49,12 @@ def run(args: argparse.Namespace) -> int:
     except DeployError as error:
         print(f"STOP — {error}", file=sys.stderr)
         return EXIT_STOP
-    print(f"{'ROLLED BACK' if outcome.acknowledged else 'ROLLED BACK, NOT CONFIRMED'} — now {outcome.to_version}")
+    from pathlib import Path
+
+    from calpolicy.confirmation import headline
+
+    marker = Path(config.paths.calibration_file).parent / ".calpolicy_loaded"
+    print(headline("ROLLED BACK", outcome.to_version, outcome.confirmation, marker, getattr(args, "config", None)))
     for line in outcome.lines:
         print(f"  {line}")
     return EXIT_GO if outcome.acknowledged else EXIT_STOP
