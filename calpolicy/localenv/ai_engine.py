@@ -71,7 +71,9 @@ class LoadOnceLoader:
             points = sorted((float(k), float(v)) for k, v in section.get("mapping", {}).items())
             self._xs, self._ys = [p[0] for p in points], [p[1] for p in points]
             weights = config.get("ensemble_weights", {})
-            self.ensemble_weights = dict(weights.get("weights", {})) if weights.get("enabled", False) else None
+            chosen = weights.get("weights", {})
+            models = ("xgb", "lgbm", "nhits", "patchtst")
+            self.ensemble_weights = {m: chosen.get(m) for m in models} if weights.get("enabled", False) else None
             self.calibration_loaded = True
             LOG.info("[CalibrationLoader] ✅ Loaded calibration: %s", self.version)
             LOG.info("[CalibrationLoader]    Based on %s trades", config.get("based_on_trades"))

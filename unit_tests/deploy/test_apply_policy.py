@@ -1,6 +1,7 @@
 """The P4.1 policy suite (policy_tests/phase4) against a real apply: the AI engine is a real unit in a
-systemd namespace that imports CalibrationLoader and logs to the journal; approve and rollback run for
-real; the suite runs as a child pytest, as an operator would run it, and must say GO and say STOP."""
+systemd namespace (Restart=always) that loads the file once at start and logs the real engine's lines, or,
+as the upgrade path, hot-reloads with CalibrationLoader; approve runs for real; the suite runs as a child
+pytest, as an operator would run it, and must say GO and say STOP."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 import policy_tests
 from calpolicy.deploy import approve_job
 from calpolicy.loader import wait_for_version
+from calpolicy.localenv.ai_engine import UNIT_PROPERTIES, engine_argv
 from calpolicy.localenv.systemd_ns import SystemdNamespace, wait_journal
 from calpolicy.localenv.toml_writer import dumps
 from unit_tests.deploy.site import EXISTING_VERSION, Site, make_site
@@ -49,10 +51,13 @@ def site(namespace: SystemdNamespace, proposal_json: str) -> Iterator[Site]:
 
 
 def start_engine(ns: SystemdNamespace, site: Site, *extra: str) -> None:
-    argv = [sys.executable, "-u", "-m", "calpolicy.localenv.ai_engine", str(site.live), "--tick", "5", *extra]
-    ns.start_unit(UNIT, argv)
-    wait_journal(ns, UNIT, 1, 30, f"Loaded config version: {EXISTING_VERSION}")
-    assert wait_for_version(site.live.parent / ".calpolicy_loaded", EXISTING_VERSION, 10), "the engine did not start"
+    """The engine unit as on the host (Restart=always); it loads the live file once, or hot-reloads."""
+    ns.start_unit(UNIT, engine_argv(sys.executable, site.live, "--tick", "5", *extra), UNIT_PROPERTIES)
+    if "--hot-reload" in extra:
+        wait_journal(ns, UNIT, 1, 30, f"Loaded config version: {EXISTING_VERSION}")
+        assert wait_for_version(site.live.parent / ".calpolicy_loaded", EXISTING_VERSION, 10), "no start"
+    else:
+        wait_journal(ns, UNIT, 1, 30, f"Loaded calibration: {EXISTING_VERSION}")
 
 
 def run_suite(site: Site, job: str) -> subprocess.CompletedProcess[str]:
@@ -90,7 +95,7 @@ def run_suite(site: Site, job: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_hot_reload_apply_passes_every_p41_item(namespace: SystemdNamespace, site: Site) -> None:
-    start_engine(namespace, site)
+    start_engine(namespace, site, "--hot-reload")
     outcome = approve_job(site.config, JOBS[0], "alice", say=lambda _: None)
     assert outcome.acknowledged is True, outcome.lines
     assert outcome.restarted is False
@@ -104,14 +109,14 @@ def test_hot_reload_apply_passes_every_p41_item(namespace: SystemdNamespace, sit
 def test_engine_without_hot_reload_stops_then_one_allowed_restart_fixes_it(
     namespace: SystemdNamespace, site: Site
 ) -> None:
-    start_engine(namespace, site, "--no-reload")
+    start_engine(namespace, site)  # loads once at start, as the real engine
     site_fast = site.config.with_overrides({"deploy.ack_timeout_s": 1.5}, "test")
     outcome = approve_job(site_fast, JOBS[0], "alice", say=lambda _: None)
     assert outcome.acknowledged is False
     assert outcome.restarted is False  # not allowed: the engine keeps running the old map, and we say so
     stopped = run_suite(site, JOBS[0])
     assert stopped.returncode == 1, stopped.stdout[-3000:]
-    assert "P4.1.d FAIL: no '[CalibrationLoader] ✅ Loaded config version: cal_20261101_120000'" in stopped.stdout
+    assert "P4.1.d FAIL: no '[CalibrationLoader] ✅ Loaded calibration: cal_20261101_120000'" in stopped.stdout
     assert "3 passed" in stopped.stdout
 
     outcome = approve_job(site.config, JOBS[1], "alice", allow_restart=True, say=lambda _: None)

@@ -176,9 +176,9 @@ def test_cli_rollback_and_history(site: Site, capsys: pytest.CaptureFixture[str]
     toml = write_toml(site)
     approve_job(site.config, JOB, "alice", wait=False, say=lambda _: None)
     done = run_cli("--config", str(toml), "rollback", "--by", "bob")
-    assert done.returncode == 1  # rolled back, but no loader acknowledged it within the timeout
-    assert f"ROLLED BACK, NOT CONFIRMED — now {EXISTING_VERSION}" in done.stdout
-    assert "NO acknowledgement" in done.stdout
+    assert done.returncode == 1  # rolled back, but no engine unit can be seen here to confirm it
+    assert f"ROLLED BACK, NOT CONFIRMED — version {EXISTING_VERSION} is written" in done.stdout
+    assert "NOT CONFIRMED: cannot see the AI engine unit" in done.stdout
     assert main(["--config", str(toml), "rollback", EXISTING_VERSION, "--by", "bob"]) == 0
     assert "is live already; nothing to do" in capsys.readouterr().out
     history = run_cli("--config", str(toml), "history")

@@ -11,7 +11,7 @@ from calpolicy import apply_history
 from calpolicy.apply_lock import ApplyLock
 from calpolicy.calibrate import Proposal
 from calpolicy.deploy import DeployError, Locked, NothingToDo, approve_job, rollback
-from calpolicy.loader import CalibrationLoader, parse_calibration
+from calpolicy.loader import CalibrationLoader, parse_calibration, wait_for_version
 from unit_tests.deploy.site import EXISTING_TOOL_FILE, EXISTING_VERSION, Site, make_site
 
 JOB_A = "cal_20261101_120000"
@@ -182,25 +182,29 @@ def test_locked_by_names_the_holder(site: Site) -> None:
     approve(site, JOB_A)  # released: the next command goes ahead
 
 
-def test_ack_timeout_is_reported_not_hidden(site: Site) -> None:
-    outcome = approve_job(site.config, JOB_A, "alice", say=quiet)
+def test_without_an_engine_unit_nothing_is_confirmed(site: Site) -> None:
+    """No systemd here: the engine cannot be seen, so the written version is not called live (fail closed)."""
+    outcome = approve_job(site.config, JOB_A, "alice", allow_restart=True, say=quiet)
     assert outcome.acknowledged is False
-    assert any("NO acknowledgement" in line for line in outcome.lines)
-    assert any("NOT restarted" in line for line in outcome.lines)
+    assert outcome.restarted is False
+    assert any(line.startswith("NOT CONFIRMED: cannot see the AI engine unit") for line in outcome.lines)
     acks = [e for e in apply_history.read(site.paths.history) if e.get("phase") == "ack"]
     assert acks[-1]["acknowledged"] is False
 
 
-def test_loader_acknowledges_the_new_version(site: Site) -> None:
+def test_an_in_process_loader_hot_reloads_but_cannot_confirm_for_the_engine(site: Site) -> None:
+    """The loader follows approve and rollback; its acknowledgement is not the engine unit's (issue 20.6)."""
     loader = CalibrationLoader(site.live, poll_interval_s=0.05)
     try:
-        config = site.config.with_overrides({"deploy.ack_timeout_s": 5.0}, "test")
-        outcome = approve_job(config, JOB_A, "alice", say=quiet)
-        assert outcome.acknowledged is True, outcome.lines
+        outcome = approve_job(site.config, JOB_A, "alice", say=quiet)
+        assert outcome.acknowledged is False, outcome.lines
+        assert wait_for_version(site.paths.marker, JOB_A, 5)
         assert loader.version == JOB_A
-        assert rollback(config, by="bob", say=quiet).acknowledged is True
+        rollback(site.config, by="bob", wait=False, say=quiet)
+        assert wait_for_version(site.paths.marker, EXISTING_VERSION, 5)
         assert loader.version == EXISTING_VERSION
-        assert rollback(config, "none", "bob", say=quiet).acknowledged is True
+        rollback(site.config, "none", "bob", wait=False, say=quiet)
+        assert wait_for_version(site.paths.marker, "none", 5)
         assert loader.version == "none"
         assert loader.apply(0.7) == 0.7
     finally:
