@@ -97,18 +97,20 @@ def test_demo_runs_the_whole_checklist_and_leaves_nothing_behind(tmp_path: Path)
     assert steps["verify"].startswith("OK (exit 0)"), out
     assert f"VERIFIED — job {job}" in steps["verify"], out
     assert steps["approve"].startswith("GO (exit 0)"), out
-    assert f"APPLIED — version {job}" in steps["approve"], out
-    assert f"the loader acknowledged version {job}" in out
+    assert f"APPLIED — version {job} is live" in steps["approve"], out
+    assert "--allow-restart: quantum-ai-engine restarted (main PID" in out, out  # the engine has no hot reload
+    assert "LIVE: quantum-ai-engine's own log line, from PID" in out, out
+    assert f"'[CalibrationLoader] ✅ Loaded calibration: {job}'" in out, out
     assert steps["reload"].startswith("OK"), out
-    assert f"Loaded config version: {job}" in steps["reload"], out
+    assert f"Loaded calibration: {job}" in steps["reload"], out
     assert "40 post-apply trades appended" in steps["trades"], out
     assert steps["watch"].startswith("OK (exit 0)"), out
     for signal in ("P4.2.a", "P4.2.b", "P4.2.c", "P4.2.d"):
         assert any(line.split()[:2] == ["OK", signal] for line in out.splitlines()), (signal, out)
     assert steps["rollback"].startswith("OK (exit 0)"), out
-    assert "ROLLED BACK — now cal_20260206_060303" in out, out
-    assert "the loader acknowledged version cal_20260206_060303" in out
-    assert "'Loaded config version: cal_20260206_060303' 2 times" in out
+    assert "ROLLED BACK — version cal_20260206_060303 is live" in out, out
+    assert "'[CalibrationLoader] ✅ Loaded calibration: cal_20260206_060303'" in out, out
+    assert "'Loaded calibration: cal_20260206_060303' 2 times" in out
     assert steps["stop case"].startswith("STOP"), out
     assert "S.e: the system reports HALT: quantum:global:kill_switch = '1'" in out
     assert "demo: every step as expected" in out
