@@ -63,7 +63,11 @@ def applied_setup(
     approved_at = datetime.now(UTC)
     baseline_hours = (approved_at - baseline_start).total_seconds() / 3600
     time.sleep(0.2)
-    log_decisions(ns, decision_lines(40, confidence=post_confidence, percent=percent), f"post-done-{post_confidence}")
+    # the engine's run after the apply: it loaded the applied version at start, as the real engine logs it
+    # (watch judges only a version the engine's current run serves)
+    loaded = "[CalibrationLoader] ✅ Loaded calibration: cal_20261120_120000"
+    post = [loaded, *decision_lines(40, confidence=post_confidence, percent=percent)]
+    log_decisions(ns, post, f"post-done-{post_confidence}")
     calibration = workdir / "calibration.json"
     calibration.write_text(json.dumps({"version": "cal_20261120_120000", "approved_at": approved_at.isoformat()}))
     clm = write_records(workdir / "clm_trades.jsonl", trades_around(approved_at))
