@@ -437,4 +437,5 @@ def headline(done: str, version: str, result: Confirmation | None, marker: Path,
             else f"its loader did not acknowledge it ({marker.name} is not from the engine or names another version)"
         )
         return f"written, NOT LIVE — version {version}: {why}; to make it live: {make_live_command(config_path)}"
-    return f"{done}, NOT CONFIRMED — version {version} is written, but the engine was not shown to serve it"
+    prefix = "NOT CONFIRMED" if done == "CONFIRMED" else f"{done}, NOT CONFIRMED"
+    return f"{prefix} — version {version} is written, but the engine was not shown to serve it"

@@ -73,7 +73,7 @@ def run_status(args: argparse.Namespace) -> int:
         from calpolicy.confirmation import served_problem  # the engine's own evidence (issue 20)
 
         problem = served_problem(config, applied["version"])
-        applied["live"] = problem is None
+        applied["live"] = None if problem is not None and problem[0] == "unknown" else problem is None
         applied["not_live_because"] = None if problem is None else problem[1]
     if args.json:
         job = None if latest is None else {**_row(latest), "job_dir": str(store.jobs_dir / latest["job_id"])}
@@ -88,5 +88,10 @@ def run_status(args: argparse.Namespace) -> int:
     version = applied["version"] or "none (no calibration.json with a version)"
     print(f"applied calibration: {version} ({applied['calibration_file']})")
     if applied["version"]:
-        print("  applied, live" if applied["live"] else f"  written, not live: {applied['not_live_because']}")
+        if applied["live"]:
+            print("  applied, live")
+        elif applied["live"] is None:
+            print(f"  written; live or not is UNKNOWN: {applied['not_live_because']}")
+        else:
+            print(f"  written, not live: {applied['not_live_because']}")
     return 0

@@ -136,6 +136,26 @@ def test_without_allow_restart_it_is_written_not_live_and_says_the_exact_command
     assert len(restarts) == 1, restarts  # the second confirm found it live and restarted nothing
 
 
+def test_never_a_second_restart_even_when_the_first_did_not_make_it_live(
+    namespace: SystemdNamespace, site: Site
+) -> None:
+    """An engine that comes back serving the old version: one restart, NOT LIVE, and confirm adds none."""
+    stubborn = f"import time\nprint('[CalibrationLoader] ✅ Loaded calibration: {EXISTING_VERSION}', flush=True)\n"
+    namespace.start_unit(UNIT, [unit_interpreter(), "-u", "-c", stubborn + "time.sleep(600)\n"], UNIT_PROPERTIES)
+    wait_journal(namespace, UNIT, 1, 30, EXISTING_VERSION)
+    outcome = approve_job(site.config, JOB_A, "alice", allow_restart=True, say=quiet)
+    assert outcome.acknowledged is False
+    assert outcome.restarted is True
+    assert any(line.startswith("still NOT LIVE after the restart") for line in outcome.lines), outcome.lines
+    after = unit_run(site.config.systemd)
+    done = run_cli("--config", str(write_toml(site)), "confirm", "--allow-restart")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.startswith(f"NOT CONFIRMED — version {JOB_A} is written, but the engine was not shown")
+    assert "was already done for this change" in done.stdout
+    assert unit_run(site.config.systemd).main_pid == after.main_pid
+    assert [e["phase"] for e in history_of(site, outcome.entry_id)].count("restart") == 1
+
+
 def test_a_stale_line_from_the_previous_main_pid_does_not_confirm(namespace: SystemdNamespace, site: Site) -> None:
     start_engine(namespace, site)
     outcome = approve_job(site.config, JOB_A, "alice", allow_restart=True, say=quiet)
