@@ -49,6 +49,9 @@ EXISTING_CALIBRATION = {
     "ensemble_weights": {"enabled": False, "weights": {"xgb": 0.3, "lgbm": 0.3, "nhits": 0.2, "patchtst": 0.2}},
 }
 DEMO_MIN_POST_HOURS = 2.0 / 3600.0
+# demo-only: its engine (like the real one) never acknowledges, so approve and rollback would wait the full
+# deploy.ack_timeout_s (10 s on a host, time for a hot-reloading loader to answer) before their one restart
+DEMO_ACK_TIMEOUT_S = 3.0
 POST_TRADES = 40
 ENGINE_TICK_S = 0.05
 
@@ -119,7 +122,7 @@ def demo_flow(
     workdir = Path(workdir).resolve()
     until = (datetime.now(UTC) + timedelta(hours=30)).isoformat(timespec="seconds")
     with LocalEnvironment(workdir / "env", n_trades=n_trades, systemd=systemd) as env:
-        config = env.write_config(overrides={"deploy.ack_timeout_s": 10.0})
+        config = env.write_config(overrides={"deploy.ack_timeout_s": DEMO_ACK_TIMEOUT_S})
         ns = env.systemd
         where = f"systemd namespace PID {ns.pid}" if ns else "NO systemd"
         out(f"environment: {env.workdir} (redis {env.redis.url}, readiness {env.readiness.url}, {where})")
@@ -223,7 +226,7 @@ def demo_flow(
         watch_config = env.write_config(
             workdir / "env" / "calpolicy-watch-demo.toml",
             overrides={
-                "deploy.ack_timeout_s": 10.0,
+                "deploy.ack_timeout_s": DEMO_ACK_TIMEOUT_S,
                 "watch.baseline_hours": baseline_hours,
                 "watch.min_post_hours": DEMO_MIN_POST_HOURS,
             },
