@@ -11,10 +11,9 @@ import time
 import pytest
 import redis
 
-from calpolicy.config import MarketConfig, RedisConfig
+from calpolicy.config import RedisConfig
 from calpolicy.localenv.redis_server import RedisServer
 from calpolicy.probes import ProbeError
-from calpolicy.probes.market import market_finding
 from calpolicy.probes.redis_probe import (
     GroupBacklog,
     LatencySampler,
@@ -184,30 +183,6 @@ def test_halt_key_of_the_wrong_type_is_a_probe_error(fresh_redis: RedisServer) -
     fresh_redis.client().hset("quantum:system:mode", "x", "1")
     with pytest.raises(ProbeError, match="is a Redis hash"), connect(_config(fresh_redis)) as client:
         halt_state(client, HALT_KEYS)
-
-
-def _market(server: RedisServer, **fields: str) -> str:
-    server.client().hset("quantum:marketstate:BTCUSDT", mapping=fields)
-    with connect(_config(server)) as client:
-        finding = market_finding(client, MarketConfig(symbols=("BTCUSDT",)))
-    return f"{finding.status}: {finding.message}"
-
-
-def test_market_calm_spike_and_halt(fresh_redis: RedisServer) -> None:
-    assert _market(fresh_redis, volume_ratio="1.5", halt="0").startswith("pass")
-    assert _market(fresh_redis, volume_ratio="3.5").startswith("fail: market extreme: BTCUSDT volume is 3.5×")
-    assert "BTCUSDT is halted" in _market(fresh_redis, volume_ratio="1.0", halt="1")
-
-
-def test_market_without_source_or_data_cannot_be_checked(fresh_redis: RedisServer) -> None:
-    with connect(_config(fresh_redis)) as client:
-        with pytest.raises(ProbeError, match=r"set market\.symbols"):
-            market_finding(client, MarketConfig())
-        with pytest.raises(ProbeError, match="no market data for ETHUSDT"):
-            market_finding(client, MarketConfig(symbols=("ETHUSDT",)))
-        client.hset("quantum:marketstate:ETHUSDT", "halt", "0")
-        with pytest.raises(ProbeError, match="no field 'volume_ratio'"):
-            market_finding(client, MarketConfig(symbols=("ETHUSDT",)))
 
 
 def test_a_redis_error_inside_connect_is_a_probe_error_naming_the_server(fresh_redis: RedisServer) -> None:
