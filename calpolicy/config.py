@@ -44,6 +44,7 @@ SECURITY_KEYS: tuple[str, ...] = (
     "paths.archive_dir",
     "signing.",
     "waivers",
+    "doctor.engine_python",
 )
 
 
@@ -401,6 +402,13 @@ class SigningConfig(_Section):
     """Folder of public keys `calpolicy verify` trusts."""
 
 
+class DoctorConfig(_Section):
+    """``calpolicy doctor``: what it needs beyond the other sections to check a host's set-up."""
+
+    engine_python: str = ""
+    """The AI engine's Python, asked whether it imports `calpolicy_loader`; empty = the engine unit's ExecStart."""
+
+
 class Config(_Section):
     """The effective configuration; ``sources`` maps each dotted key to where its value came from."""
 
@@ -419,6 +427,7 @@ class Config(_Section):
     waivers: dict[str, Waiver] = Field(default_factory=dict)
     """Looser-than-checklist values and who signed them off (by, why, until); empty on a strict site."""
     signing: SigningConfig = SigningConfig()
+    doctor: DoctorConfig = DoctorConfig()
 
     sources: dict[str, str] = Field(default_factory=dict, exclude=True)
 
