@@ -295,7 +295,7 @@ class MarketConfig(_Section):
     """Oldest market state accepted; older (the publisher stopped) is could-not-check (S.b)."""
     baseline_hours: float = Field(24.0, gt=0.0)
     """How far back the stream is read for a symbol's normal volatility (S.b)."""
-    min_baseline_points: int = Field(30, ge=3)
+    min_baseline_points: int = Field(10, ge=3)
     """Fewest stream entries of a symbol its normal may rest on; fewer is could-not-check (S.b)."""
     max_stream_entries: int = Field(10_000, ge=10, le=1_000_000)
     """Most stream entries read for the baseline (the host's stream maxlen) (S.b)."""

@@ -19,7 +19,7 @@ from calpolicy.probes.redis_probe import connect
 from calpolicy.verdict import Finding
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
-NOW = time.time()
+NOW = float(int(time.time()))  # whole seconds, as the publisher writes ts_timestamp: ages come out exact
 
 
 def _seeded(server: RedisServer, **kw: object) -> RedisServer:
@@ -96,7 +96,7 @@ def test_too_little_history_cannot_be_checked(fresh_redis: RedisServer) -> None:
     _seeded(fresh_redis, history_points=5)
     assert _error(fresh_redis).startswith(
         "only 5 entries for BTCUSDT in quantum:stream:marketstate over the last 24 h, fewer than "
-        "market.min_baseline_points = 30"
+        "market.min_baseline_points = 10"
     )
 
 
@@ -106,8 +106,8 @@ def test_no_history_stream_cannot_be_checked(fresh_redis: RedisServer) -> None:
 
 
 def test_history_older_than_the_baseline_window_is_not_the_normal(fresh_redis: RedisServer) -> None:
-    _seeded(fresh_redis, history_points=60, interval_s=3600.0)  # 60 h of hourly entries: 24 inside 24 h
-    assert "only 24 entries for BTCUSDT" in _error(fresh_redis)
+    _seeded(fresh_redis, history_points=60, interval_s=3.5 * 3600)  # 210 h of entries: 6 inside the last 24 h
+    assert "only 6 entries for BTCUSDT" in _error(fresh_redis)
 
 
 @pytest.mark.parametrize("value", ["abc", "nan", "inf"])
