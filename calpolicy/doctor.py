@@ -335,7 +335,9 @@ _EXEC_PATH = re.compile(r"\bpath=(\S+)")
 
 
 def engine_python(config: Config) -> str:
-    """The interpreter the engine unit runs: ``doctor.engine_python`` or the unit's ExecStart path."""
+    """The interpreter the engine unit runs: ``doctor.engine_python``, else the unit's ExecStart program (the
+    real unit runs ``/opt/quantum/venvs/ai-engine/bin/python -m uvicorn ...``), or the ``python`` beside a
+    venv console script it runs instead (``bin/uvicorn``)."""
     if config.doctor.engine_python:
         return config.doctor.engine_python
     unit = config.systemd.ai_engine_unit
@@ -348,7 +350,11 @@ def engine_python(config: Config) -> str:
     found = _EXEC_PATH.search(text)
     if not found:
         raise ProbeError(f"{unit} has no ExecStart (is it installed?): {text.strip()[:200]!r}")
-    return found.group(1)
+    path = found.group(1)
+    name = path.rsplit("/", 1)[-1]
+    if not name.startswith("python") and "/" in path:  # a venv's console script (bin/uvicorn): its python
+        return path.rsplit("/", 1)[0] + "/python"
+    return path
 
 
 def check_loader(config: Config) -> Check:
