@@ -434,3 +434,21 @@ def test_the_watchdog_cuts_a_trickling_reply_at_the_deadline_not_at_its_end() ->
         client.ping()
     assert time.monotonic() - started < 2.3
     assert "did not finish within the probe's overall deadline of 1 s" in str(caught.value)
+
+
+def test_one_real_stall_among_the_pings_is_shown_but_does_not_turn_go_into_stop(fresh_redis: RedisServer) -> None:
+    """Issue 22 §1 on a real server: one 80 ms stall (DEBUG SLEEP from another connection) among 50 PINGs is a
+    GO on the default p95, and the stall is in the finding as its maximum."""
+    from calpolicy.decisions import latency_finding
+
+    sleeper = threading.Thread(
+        target=lambda: fresh_redis.client().execute_command("DEBUG", "SLEEP", "0.08"), daemon=True
+    )
+    with connect(_config(fresh_redis)) as client:
+        threading.Timer(0.1, sleeper.start).start()
+        stats = measure_latency(client, samples=50, duration_s=0.5)
+    sleeper.join(5)
+    finding = latency_finding(stats, RedisConfig().latency_statistic, RedisConfig().max_latency_ms)
+    assert stats.max_ms >= 50, stats
+    assert finding.status == "pass", finding.message
+    assert f"over 50 PING(s), max {stats.max_ms:.1f} ms" in finding.message
