@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "calpolicy.commands.jobs",
     "calpolicy.commands.watch",
     "calpolicy.commands.controls",
+    "calpolicy.commands.doctor",
 )
 
 

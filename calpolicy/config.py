@@ -44,6 +44,7 @@ SECURITY_KEYS: tuple[str, ...] = (
     "paths.archive_dir",
     "signing.",
     "waivers",
+    "doctor.engine_python",
 )
 
 
@@ -170,9 +171,11 @@ class RedisConfig(_Section):
 
     max_latency_ms: float = Field(50.0, gt=0.0)
     """Largest Redis round-trip latency allowed (P0.1.f)."""
-    # which statistic of the sampled PINGs must stay under the bound; "max" is what fails closed
-    latency_statistic: Literal["max", "p99", "p50"] = "max"
-    """Which statistic of the sampled PINGs must stay under the bound; `max` fails closed (P0.1.f)."""
+    # which statistic of the sampled PINGs must stay under the bound. "Redis latency < 50 ms" as
+    # `redis-cli --latency(-history)` reports it is a typical figure over many samples, not the worst
+    # single one: p95 (nearest rank) over latency_samples PINGs; the maximum is always shown as evidence.
+    latency_statistic: Literal["max", "p99", "p95", "p90", "p50"] = "p95"
+    """Statistic of the sampled PINGs that must stay under the bound: nearest-rank `p95`; `max` is stricter (P0.1.f)."""
     latency_samples: int = Field(100, ge=1, le=100_000)
     """How many PINGs the latency check samples (P0.1.f)."""
     latency_duration_s: float = Field(1.0, gt=0.0, le=60.0)
@@ -189,13 +192,28 @@ class RedisConfig(_Section):
     max_backlog: int = Field(1000, ge=0)
     """Largest backlog allowed on those streams (P0.1.f)."""
     halt_keys: dict[str, tuple[str, ...]] = {
-        "quantum:global:kill_switch": ("1",),
-        "quantum:governor:halt": ("*",),
+        "quantum:global:kill_switch": ("@bool",),
+        "quantum:governor:halt": ("@bool",),
         "quantum:system:mode": ("FREEZE", "LOCKDOWN"),
-        "quantum:learning:frozen": ("*",),
-        "quantum:safety:safe_mode": ("*",),
+        "quantum:learning:frozen": ("@bool",),
+        "quantum:safety:safe_mode": ("@bool",),
     }
-    """Redis keys and the values that mean HALT; `*` means any value (S.e)."""
+    """Redis keys and the values that mean HALT: `@bool` = a boolean value (`halt_true_values`), `*` = any (S.e)."""
+    # the host's own boolean vocabulary (REAL_SYSTEM.md §4): its ops scripts SET ... true/false, its lockdown
+    # guard writes 1, its apply layer halts on true/1/yes. A value in neither list cannot be judged.
+    halt_true_values: tuple[str, ...] = ("true", "1", "yes", "on")
+    """Values of an `@bool` halt key that mean HALT, compared case-insensitively (S.e)."""
+    halt_false_values: tuple[str, ...] = ("false", "0", "no", "off", "")
+    """Values of an `@bool` halt key that mean not halted; any other value is could-not-check (S.e)."""
+
+    @model_validator(mode="after")
+    def _vocabularies_disjoint(self) -> RedisConfig:
+        both = {v.strip().casefold() for v in self.halt_true_values} & {
+            v.strip().casefold() for v in self.halt_false_values
+        }
+        if both:
+            raise ValueError(f"halt_true_values and halt_false_values share {sorted(both)}: a value cannot mean both")
+        return self
 
 
 class ReadinessConfig(_Section):
@@ -214,8 +232,24 @@ class ReadinessConfig(_Section):
             raise ValueError("must be an http:// or https:// URL with a host")
         return value
 
-    allowed_actions: tuple[str, ...] = ("calibration",)
-    """Actions the readiness API may offer; anything else (retrain, weights_update) is a STOP (P0.3.c)."""
+    # P0.3.c: each offered action is classified, case-insensitively. The real cadence policy offers
+    # `shadow` (a candidate model trained beside live, no live effect) as soon as >= 100 trades span >= 3
+    # days, so a healthy host answers ["calibration", "shadow"]. Forbidden: actions that change what trades
+    # live (the checklist's retrain, weights_update "or anything like them"; the host's promotion).
+    # Anything neither allowed nor forbidden is unknown: a STOP that names it.
+    allowed_actions: tuple[str, ...] = ("calibration", "shadow")
+    """Actions the readiness API may offer (no live effect); matched exactly, case-insensitively (P0.3.c)."""
+    forbidden_actions: tuple[str, ...] = ("retrain", "weights_update", "promotion")
+    """Actions that change what trades live: a STOP naming them (P0.3.c)."""
+    forbidden_patterns: tuple[str, ...] = ("retrain", "train", "weight", "promot", "deploy", "rollout")
+    """Parts of an action name that make it forbidden ("anything like them"); allowed matches first (P0.3.c)."""
+
+    @model_validator(mode="after")
+    def _patterns_not_empty(self) -> ReadinessConfig:
+        if any(not p.strip() for p in self.forbidden_patterns):
+            raise ValueError("forbidden_patterns must not contain an empty pattern")
+        return self
+
     required_action: str = "calibration"
     """The action the readiness API must offer (P0.3.b)."""
     connect_timeout_s: float = Field(2.0, gt=0.0)
@@ -229,18 +263,42 @@ class ReadinessConfig(_Section):
 
 
 class MarketConfig(_Section):
-    """Where the market-extreme stop signal (S.b) reads from; no volume source exists upstream yet."""
+    """Where the market-extreme stop signal (S.b) reads from (docs/configuration.md, "Market extreme").
+
+    The real host publishes, per symbol, the hash ``quantum:marketstate:{SYMBOL}`` (sigma, mu, ts = trend
+    strength, dp, vr = variance ratio, spike_proxy, ts_timestamp = publish time, ...) and the history stream
+    ``quantum:stream:marketstate``; it has no volume and no halt field. A volume field is used when a host
+    has one; otherwise volatility against its own recent normal stands in for it.
+    """
 
     symbols: tuple[str, ...] = ()
-    """Symbols whose market state is checked for extremes (S.b)."""
+    """Symbols whose market state is checked (S.b); empty = every `hash_key_pattern` hash found by SCAN."""
     hash_key_pattern: str = "quantum:marketstate:{symbol}"
     """Redis hash holding a symbol's market state (S.b)."""
     volume_ratio_field: str = "volume_ratio"
-    """Field of that hash with volume relative to normal (S.b)."""
+    """Field with volume relative to normal, used when the hash has it (S.b)."""
     max_volume_ratio: float = Field(3.0, gt=0.0)
-    """Volume ratio above which the market is extreme (S.b)."""
+    """Volume ratio above which the market is extreme: the checklist's 300 % (S.b)."""
     halt_field: str = "halt"
-    """Field of that hash that flags a trading halt or flash crash (S.b)."""
+    """Field that flags a trading halt or flash crash, used when the hash has it (S.b)."""
+    sigma_field: str = "sigma"
+    """Field with the symbol's current volatility (S.b)."""
+    spike_field: str = "spike_proxy"
+    """Field with robust / recent volatility (the host's spike_proxy = sigma_MAD / sigma_EWMA) (S.b)."""
+    timestamp_field: str = "ts_timestamp"
+    """Field with the publish time in epoch seconds (the host's `ts` is trend strength, not a time) (S.b)."""
+    stream: str = "quantum:stream:marketstate"
+    """History stream of every symbol's sigma: its recent median is the symbol's normal volatility (S.b)."""
+    max_volatility_ratio: float = Field(3.0, gt=0.0)
+    """Sigma over its recent median, or recent over robust volatility, that is extreme: the 300 % (S.b)."""
+    max_age_s: float = Field(300.0, gt=0.0)
+    """Oldest market state accepted; older (the publisher stopped) is could-not-check (S.b)."""
+    baseline_hours: float = Field(24.0, gt=0.0)
+    """How far back the stream is read for a symbol's normal volatility (S.b)."""
+    min_baseline_points: int = Field(10, ge=3)
+    """Fewest stream entries of a symbol its normal may rest on; fewer is could-not-check (S.b)."""
+    max_stream_entries: int = Field(10_000, ge=10, le=1_000_000)
+    """Most stream entries read for the baseline (the host's stream maxlen) (S.b)."""
 
 
 class CalibrationConfig(_Section):
@@ -344,6 +402,13 @@ class SigningConfig(_Section):
     """Folder of public keys `calpolicy verify` trusts."""
 
 
+class DoctorConfig(_Section):
+    """``calpolicy doctor``: what it needs beyond the other sections to check a host's set-up."""
+
+    engine_python: str = ""
+    """The AI engine's Python, asked whether it imports `calpolicy_loader`; empty = the engine unit's ExecStart."""
+
+
 class Config(_Section):
     """The effective configuration; ``sources`` maps each dotted key to where its value came from."""
 
@@ -362,6 +427,7 @@ class Config(_Section):
     waivers: dict[str, Waiver] = Field(default_factory=dict)
     """Looser-than-checklist values and who signed them off (by, why, until); empty on a strict site."""
     signing: SigningConfig = SigningConfig()
+    doctor: DoctorConfig = DoctorConfig()
 
     sources: dict[str, str] = Field(default_factory=dict, exclude=True)
 

@@ -43,15 +43,13 @@ def _range_wider(low: float, high: float) -> Callable[[Any], bool]:
     return lambda value: value[0] < low or value[1] > high
 
 
-def _admits_more(allowed: tuple[str, ...]) -> Callable[[Any], bool]:
-    return lambda value: any(item not in allowed for item in value)
-
-
 def _differs(binding: Any) -> Callable[[Any], bool]:
     return lambda value: value != binding
 
 
-_STATISTIC_STRICTNESS = {"max": 2, "p99": 1, "p50": 0}
+# "Redis latency < 50 ms" is a typical figure (docs/configuration.md, "Redis latency"): p95 is the binding
+# reading; the maximum and p99 are stricter, p90 and the median looser.
+_STATISTIC_STRICTNESS = {"max": 4, "p99": 3, "p95": 2, "p90": 1, "p50": 0}
 
 
 def _halt_keys_looser(binding: Mapping[str, tuple[str, ...]]) -> Callable[[Any], bool]:
@@ -61,6 +59,8 @@ def _halt_keys_looser(binding: Mapping[str, tuple[str, ...]]) -> Callable[[Any],
         for key, patterns in binding.items():
             mine = tuple(value.get(key, ()))
             if "*" in mine:
+                continue
+            if "@bool" in patterns and "@bool" in mine:
                 continue
             if not mine or any(p not in mine for p in patterns):
                 return True
@@ -80,12 +80,31 @@ class Binding:
 
 
 DEFAULT_HALT_KEYS: dict[str, tuple[str, ...]] = {
-    "quantum:global:kill_switch": ("1",),
-    "quantum:governor:halt": ("*",),
+    "quantum:global:kill_switch": ("@bool",),
+    "quantum:governor:halt": ("@bool",),
     "quantum:system:mode": ("FREEZE", "LOCKDOWN"),
-    "quantum:learning:frozen": ("*",),
-    "quantum:safety:safe_mode": ("*",),
+    "quantum:learning:frozen": ("@bool",),
+    "quantum:safety:safe_mode": ("@bool",),
 }
+DEFAULT_HALT_TRUE = ("true", "1", "yes", "on")
+DEFAULT_HALT_FALSE = ("false", "0", "no", "off", "")
+DEFAULT_ALLOWED_ACTIONS = ("calibration", "shadow")
+DEFAULT_FORBIDDEN_ACTIONS = ("retrain", "weights_update", "promotion")
+DEFAULT_FORBIDDEN_PATTERNS = ("retrain", "train", "weight", "promot", "deploy", "rollout")
+
+
+def _folded(values: Iterable[str]) -> set[str]:
+    return {v.strip().casefold() for v in values}
+
+
+def _drops_any(binding: tuple[str, ...]) -> Callable[[Any], bool]:
+    """A list whose every default must stay (halt values, forbidden actions): dropping one is looser."""
+    return lambda value: not _folded(binding) <= _folded(value)
+
+
+def _adds_any(binding: tuple[str, ...]) -> Callable[[Any], bool]:
+    """A list that must not grow (values read as "not halted", allowed actions): adding one is looser."""
+    return lambda value: not _folded(value) <= _folded(binding)
 
 BINDINGS: dict[str, Binding] = {
     b.key: b
@@ -95,18 +114,30 @@ BINDINGS: dict[str, Binding] = {
         Binding("redis.max_latency_ms", 50.0, _above(50.0), ("P0.1.f",)),
         Binding(
             "redis.latency_statistic",
-            "max",
-            lambda v: _STATISTIC_STRICTNESS.get(v, -1) < _STATISTIC_STRICTNESS["max"],
+            "p95",
+            lambda v: _STATISTIC_STRICTNESS.get(v, -1) < _STATISTIC_STRICTNESS["p95"],
             ("P0.1.f",),
         ),
         Binding("redis.max_backlog", 1000, _above(1000), ("P0.1.f",)),
         Binding("redis.halt_keys", DEFAULT_HALT_KEYS, _halt_keys_looser(DEFAULT_HALT_KEYS), ("S.e",)),
+        Binding("redis.halt_true_values", DEFAULT_HALT_TRUE, _drops_any(DEFAULT_HALT_TRUE), ("S.e",)),
+        Binding("redis.halt_false_values", DEFAULT_HALT_FALSE, _adds_any(DEFAULT_HALT_FALSE), ("S.e",)),
         Binding("systemd.journal_window_minutes", 30.0, _below(30.0), ("P0.1.e",)),
         Binding("systemd.execution_error_window_minutes", 60.0, _below(60.0), ("S.c",)),
         Binding("data.starvation_hours", 2.0, _above(2.0), ("S.f",)),
-        Binding("readiness.allowed_actions", ("calibration",), _admits_more(("calibration",)), ("P0.3.c",)),
+        Binding("readiness.allowed_actions", DEFAULT_ALLOWED_ACTIONS, _adds_any(DEFAULT_ALLOWED_ACTIONS), ("P0.3.c",)),
+        Binding(
+            "readiness.forbidden_actions", DEFAULT_FORBIDDEN_ACTIONS, _drops_any(DEFAULT_FORBIDDEN_ACTIONS), ("P0.3.c",)
+        ),
+        Binding(
+            "readiness.forbidden_patterns",
+            DEFAULT_FORBIDDEN_PATTERNS,
+            _drops_any(DEFAULT_FORBIDDEN_PATTERNS),
+            ("P0.3.c",),
+        ),
         Binding("readiness.required_action", "calibration", _differs("calibration"), ("P0.3.b",)),
         Binding("market.max_volume_ratio", 3.0, _above(3.0), ("S.b",)),
+        Binding("market.max_volatility_ratio", 3.0, _above(3.0), ("S.b",)),
         Binding("calibration.max_confidence_change", 0.15, _above(0.15), ("P2.2.a",)),
         Binding("calibration.min_improvement", 0.05, _below(0.05), ("P2.2.b",)),
         Binding("calibration.max_degradation", 0.0, _above(0.0), ("P2.2.c",)),

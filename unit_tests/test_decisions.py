@@ -17,10 +17,12 @@ from calpolicy.decisions import (
 from calpolicy.probes.redis_probe import GroupBacklog, LatencyStats
 
 # Every statistic distinct, so choosing the wrong one shows.
-STATS = LatencyStats(samples=100, min_ms=0.1, p50_ms=1.0, p99_ms=20.0, max_ms=50.0)
+STATS = LatencyStats(samples=100, min_ms=0.1, p50_ms=1.0, p99_ms=20.0, max_ms=50.0, p90_ms=5.0, p95_ms=10.0)
 
 
-@pytest.mark.parametrize(("statistic", "value"), [("max", 50.0), ("p99", 20.0), ("p50", 1.0)])
+@pytest.mark.parametrize(
+    ("statistic", "value"), [("max", 50.0), ("p99", 20.0), ("p95", 10.0), ("p90", 5.0), ("p50", 1.0)]
+)
 def test_latency_compares_the_configured_statistic(statistic: str, value: float) -> None:
     assert latency_value(STATS, statistic) == value
 
@@ -50,11 +52,42 @@ def test_latency_finding_at_the_bound(statistic: str, bound: float, status: str)
 
 def test_latency_bound_is_in_milliseconds_and_the_message_says_which_statistic() -> None:
     finding = latency_finding(STATS, "max", 50.0)
-    assert finding.message.startswith("Redis latency max 50.0 ms >= 50 ms (samples 100, min_ms 0.1")
+    assert finding.message.startswith(
+        "Redis latency max 50.0 ms >= 50 ms over 100 PING(s), max 50.0 ms (samples 100, min_ms 0.1"
+    )
     slow = LatencyStats(samples=3, min_ms=51.0, p50_ms=60.0, p99_ms=70.0, max_ms=80.0)
     assert latency_finding(slow, "p50", 50.0).status == "fail"
     assert latency_finding(slow, "p50", 0.06).status == "fail"  # a bound given in seconds would be wrong
     assert latency_finding(STATS, "p50", 50.0).message.startswith("Redis latency p50 1.0 ms < 50 ms")
+
+
+def test_one_scheduling_spike_among_the_pings_does_not_turn_go_into_stop() -> None:
+    """Issue 22 §1: p50 0.4 ms and one 52.1 ms spike among 25 PINGs is GO on the default p95, the spike shown."""
+    from calpolicy.config import RedisConfig
+    from calpolicy.probes.redis_probe import stats_of
+
+    stats = stats_of([0.4] * 24 + [52.1])
+    finding = latency_finding(stats, RedisConfig().latency_statistic, 50.0)
+    assert finding.status == "pass"
+    assert finding.message.startswith("Redis latency p95 0.4 ms < 50 ms over 25 PING(s), max 52.1 ms (")
+    assert (finding.evidence["max_ms"], finding.evidence["samples"]) == (52.1, 25)
+
+
+def test_a_slow_tail_is_still_a_stop() -> None:
+    """Not looser where it matters: 2 slow PINGs in 25 (8 %) put p95 over the bound."""
+    from calpolicy.probes.redis_probe import stats_of
+
+    assert latency_finding(stats_of([0.4] * 23 + [52.1, 60.0]), "p95", 50.0).status == "fail"
+    assert latency_finding(stats_of([51.0] * 100), "p95", 50.0).status == "fail"
+
+
+def test_a_percentile_that_is_the_maximum_over_few_samples_is_judged_and_named_as_the_maximum() -> None:
+    from calpolicy.probes.redis_probe import stats_of
+
+    finding = latency_finding(stats_of([0.4] * 18 + [52.1]), "p95", 50.0)  # rank ceil(0.95 * 19) = 19 of 19
+    assert finding.status == "fail"
+    assert finding.evidence["statistic"] == "max"
+    assert "with 19 sample(s) p95 is the maximum" in finding.message
 
 
 def _group(pending: int, lag: int | None, name: str = "g") -> GroupBacklog:
@@ -136,11 +169,11 @@ def test_not_worse_at_the_allowed_degradation(before: float, after: float, allow
 
 def test_latency_evidence_names_statistic_value_bound_and_every_figure() -> None:
     assert latency_finding(STATS, "p99", 25.0).evidence == {
-        "statistic": "p99", "value_ms": 20.0, "max_latency_ms": 25.0,
-        "samples": 100, "min_ms": 0.1, "p50_ms": 1.0, "p99_ms": 20.0, "max_ms": 50.0,
+        "statistic": "p99", "configured_statistic": "p99", "value_ms": 20.0, "max_latency_ms": 25.0,
+        "samples": 100, "min_ms": 0.1, "p50_ms": 1.0, "p90_ms": 5.0, "p95_ms": 10.0, "p99_ms": 20.0, "max_ms": 50.0,
     }  # fmt: skip
-    with pytest.raises(ValueError, match=r"^unknown latency statistic 'p90'; expected one of max, p99, p50$"):
-        latency_value(STATS, "p90")
+    with pytest.raises(ValueError, match=r"^unknown latency statistic 'p80'; expected one of max, p99, p95, p90, p50$"):
+        latency_value(STATS, "p80")
 
 
 def test_backlog_evidence_lists_every_group_checked_pass_or_fail() -> None:

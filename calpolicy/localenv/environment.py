@@ -15,7 +15,7 @@ from typing import Any
 
 from calpolicy.config import RedisConfig
 from calpolicy.localenv.readiness_server import READY_BODY, ReadinessServer, Reply
-from calpolicy.localenv.redis_server import RedisServer
+from calpolicy.localenv.redis_server import HALT_KEYS_CLEAR, MarketRefresher, RedisServer, publish_market_state
 from calpolicy.localenv.sample_log import write_sample_log
 from calpolicy.localenv.systemd_ns import QUANTUM_UNITS, SystemdNamespace, SystemdUnavailable
 from calpolicy.localenv.toml_writer import dumps
@@ -38,7 +38,7 @@ class LocalEnvironment:
         workdir: Path,
         systemd: bool | None = None,
         latency_duration_s: float = 0.25,
-        latency_samples: int = 25,
+        latency_samples: int = 50,
         n_trades: int = 300,
     ) -> None:
         self.workdir = Path(workdir)
@@ -47,6 +47,7 @@ class LocalEnvironment:
         self.latency_samples = latency_samples
         self.n_trades = n_trades
         self.redis = RedisServer()
+        self.market = MarketRefresher(self.redis, MARKET_SYMBOLS)
         self.readiness = ReadinessServer()
         self.systemd: SystemdNamespace | None = None
         self.systemd_note: str | None = None
@@ -66,6 +67,7 @@ class LocalEnvironment:
         try:
             self.redis.start()
             self.readiness.start()
+            self.market.start()
             if self.want_systemd is not False:
                 try:
                     self.systemd = SystemdNamespace().boot()
@@ -85,6 +87,7 @@ class LocalEnvironment:
         if self.systemd is not None:
             self.systemd.shutdown()
             self.systemd = None
+        self.market.stop()
         self.readiness.stop()
         self.redis.stop()
 
@@ -100,11 +103,13 @@ class LocalEnvironment:
         """Every target in its GO state: units active and quiet, bus calm, cadence ready, data valid."""
         now = now or datetime.now(UTC)
         client = self.redis.client()
-        client.flushall()
-        client.xadd(BACKLOG_STREAM, {"trade_id": "sample_trade_000001"})
-        client.xgroup_create(BACKLOG_STREAM, BACKLOG_GROUP, id="$")
-        for symbol in MARKET_SYMBOLS:
-            client.hset(f"quantum:marketstate:{symbol}", mapping={"volume_ratio": "1.2", "halt": "0", "sigma": "0.01"})
+        with self.market.lock:  # as the real host publishes: market hash + history stream, halt values as strings
+            client.flushall()
+            client.xadd(BACKLOG_STREAM, {"trade_id": "sample_trade_000001"})
+            client.xgroup_create(BACKLOG_STREAM, BACKLOG_GROUP, id="$")
+            publish_market_state(client, MARKET_SYMBOLS, now.timestamp())
+            client.mset(HALT_KEYS_CLEAR)
+        self.market.resume()
         client.close()
         self.readiness.reply = Reply(body=dict(READY_BODY))
         write_sample_log(self.clm_file, n_trades=self.n_trades, now=now)
@@ -138,7 +143,7 @@ class LocalEnvironment:
             client.xadd(BACKLOG_STREAM, {"trade_id": f"late_{i}"})
         client.close()
 
-    def set_halt(self, key: str = "quantum:global:kill_switch", value: str = "1") -> None:
+    def set_halt(self, key: str = "quantum:global:kill_switch", value: str = "true") -> None:
         client = self.redis.client()
         client.set(key, value)
         client.close()

@@ -1,8 +1,11 @@
 """A stand-in for ``quantum-learning-api``'s readiness route, on loopback, with a settable answer.
 
-It serves the real route (``/readiness/simple``) and answers 404 elsewhere, exactly like the real
-service does for the checklist's URL. Tests and the demo change ``reply`` between runs to play a ready
-gate, a closed one, a malformed body, a server error or a slow answer.
+It serves the real route (``/readiness/simple``) and its alias (``/cadence/ready``) and answers 404
+elsewhere, exactly like the real service does for the checklist's URL. The default answer is the real
+host's healthy one: ``microservices/learning/cadence_policy.py`` offers ``shadow`` beside ``calibration``
+as soon as >= 100 trades span >= 3 days, so a host with enough data to calibrate answers both. Tests and
+the demo change ``reply`` between runs to play a ready gate, a closed one, a malformed body, a server
+error or a slow answer.
 """
 
 from __future__ import annotations
@@ -15,7 +18,13 @@ from typing import Any
 
 from calpolicy.localenv.loopback import LoopbackServer
 
-READY_BODY: dict[str, Any] = {"ready": True, "reason": "✅ Gate passed", "actions": ["calibration"]}
+READY_BODY: dict[str, Any] = {
+    "ready": True,
+    "reason": "✅ All gates passed: 300 trades, Time span: 6.0/3 days, Diversity: WIN=50.0% (min 20%), "
+    "LOSS=50.0% (min 20%)",
+    "actions": ["calibration", "shadow"],
+}
+REAL_ALIAS = "/cadence/ready"
 
 
 @dataclass
@@ -35,7 +44,8 @@ class Reply:
 
 
 class ReadinessServer(LoopbackServer):
-    """``start()``/``stop()`` or ``with``; ``url`` is the real route, ``checklist_url`` the checklist's."""
+    """``start()``/``stop()`` or ``with``; ``url`` is the real route, ``alias_url`` its alias, ``checklist_url``
+    the checklist's (which answers 404, as on the real service)."""
 
     def __init__(self, path: str = "/readiness/simple") -> None:
         self.path = path
@@ -45,6 +55,10 @@ class ReadinessServer(LoopbackServer):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{self.path}"
+
+    @property
+    def alias_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{REAL_ALIAS}"
 
     @property
     def checklist_url(self) -> str:
@@ -57,7 +71,7 @@ class ReadinessServer(LoopbackServer):
             def do_GET(self) -> None:
                 owner.requests += 1
                 reply = owner.reply
-                if self.path.split("?")[0] != owner.path:
+                if self.path.split("?")[0] not in (owner.path, REAL_ALIAS):
                     reply = Reply(body={"detail": "Not Found"}, status=404)
                 if reply.delay_s:
                     time.sleep(reply.delay_s)

@@ -306,20 +306,50 @@ def readiness_findings(response: ReadinessResponse, config: ReadinessConfig) -> 
         findings.append(Finding("P0.3.b", "pass", f"'{config.required_action}' is offered: {actions}", evidence))
     else:
         findings.append(Finding("P0.3.b", "fail", f"'{config.required_action}' is not in actions {actions}", evidence))
-    outside = [a for a in actions if a not in config.allowed_actions]
-    if outside:
-        findings.append(
-            Finding(
-                "P0.3.c",
-                "fail",
-                f"actions {outside} are outside the allowlist {list(config.allowed_actions)} "
-                "(readiness.allowed_actions): the cadence wants more than calibration",
-                {**evidence, "forbidden": outside},
-            )
-        )
-    else:
-        findings.append(Finding("P0.3.c", "pass", f"every action is allowed: {actions}", evidence))
+    findings.append(action_finding(actions, config, evidence))
     return findings
+
+
+def classify_action(action: str, config: ReadinessConfig) -> str:
+    """``allowed``, ``forbidden`` or ``unknown``, case-insensitively.
+
+    The allowed list is matched first and exactly (``shadow`` has no live effect); then the forbidden list
+    exactly, then its patterns as parts of the name, so ``retrain_full`` or ``weights_rebalance`` is
+    forbidden as "anything like" the checklist's ``retrain`` and ``weights_update``. What none of them
+    names is unknown: fail closed on the unknown, not on the known.
+    """
+    word = action.strip().casefold()
+    if word in {a.strip().casefold() for a in config.allowed_actions}:
+        return "allowed"
+    if word in {a.strip().casefold() for a in config.forbidden_actions}:
+        return "forbidden"
+    if any(p.strip().casefold() in word for p in config.forbidden_patterns):
+        return "forbidden"
+    return "unknown"
+
+
+def action_finding(actions: list[str], config: ReadinessConfig, evidence: dict[str, Any]) -> Finding:
+    """P0.3.c: every action named with its class; a forbidden or an unknown one is a STOP."""
+    classes = {a: classify_action(a, config) for a in actions}
+    shown = ", ".join(f"{a}: {c}" for a, c in classes.items()) or "no action"
+    detail = {**evidence, "classes": [{"action": a, "class": c} for a, c in classes.items()]}
+    forbidden = [a for a, c in classes.items() if c == "forbidden"]
+    unknown = [a for a, c in classes.items() if c == "unknown"]
+    detail.update({k: v for k, v in (("forbidden", forbidden), ("unknown", unknown)) if v})
+    problems = []
+    if forbidden:
+        problems.append(
+            f"forbidden action(s) {forbidden}: they change what trades live "
+            "(readiness.forbidden_actions / readiness.forbidden_patterns)"
+        )
+    if unknown:
+        problems.append(
+            f"unknown action(s) {unknown}: nobody has classified them, so they may change what trades live "
+            "(add each to readiness.allowed_actions, with a waiver, or to readiness.forbidden_actions)"
+        )
+    if problems:
+        return Finding("P0.3.c", "fail", f"{'; '.join(problems)} — offered: {shown}", detail)
+    return Finding("P0.3.c", "pass", f"every action is allowed (no live effect): {shown}", detail)
 
 
 _MISSING = object()

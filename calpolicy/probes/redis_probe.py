@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import json
+import math
 import os
 import secrets
 import select
@@ -108,18 +109,29 @@ def _verify_is_redis(client: redis.Redis, config: RedisConfig) -> None:
     token = secrets.token_hex(8)
     try:
         answer = client.echo(token)
+    except redis.exceptions.InvalidResponse as error:  # redis-py >= 5 names a malformed reply itself
+        raise _not_redis(config, error) from None
     except redis.RedisError:
         raise
-    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as error:
-        raise ProbeError(
-            f"the server at {_safe(config.url)} answered the Redis handshake with something Redis never "
-            f"sends ({type(error).__name__}: {str(error)[:120]}): it does not behave like Redis"
-        ) from None
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as error:  # older redis-py chokes
+        raise _not_redis(config, error) from None
     if answer != token:
         raise ProbeError(
             f"the server at {_safe(config.url)} does not behave like Redis (ECHO {token} answered "
             f"{str(answer)[:60]!r}): nothing it says can be trusted"
         )
+
+
+def _not_redis(config: RedisConfig, error: Exception) -> ProbeError:
+    """Our message for a handshake reply Redis never sends; redis-py's own words are quoted, cut at 120
+    characters, whatever they are (they differ between releases)."""
+    return ProbeError(
+        f"the server at {_safe(config.url)} answered the Redis handshake with something Redis never "
+        f"sends ({type(error).__name__}: {str(error)[:DETAIL_CHARS]}): it does not behave like Redis"
+    )
+
+
+DETAIL_CHARS = 120
 
 
 def checked_type(client: redis.Redis, key: str) -> str:
@@ -152,25 +164,36 @@ def _safe(url: str) -> str:
 
 @dataclass(frozen=True)
 class LatencyStats:
+    """The sampled PINGs in figures. ``p90_ms``, ``p95_ms`` and ``mean_ms`` are optional for stats built by
+    hand; ``measure_latency`` always fills them."""
+
     samples: int
     min_ms: float
     p50_ms: float
     p99_ms: float
     max_ms: float
+    p90_ms: float | None = None
+    p95_ms: float | None = None
+    mean_ms: float | None = None
 
     def as_dict(self) -> dict[str, float]:
-        return {
-            "samples": self.samples,
-            "min_ms": round(self.min_ms, 3),
-            "p50_ms": round(self.p50_ms, 3),
-            "p99_ms": round(self.p99_ms, 3),
-            "max_ms": round(self.max_ms, 3),
-        }
+        shown: dict[str, float] = {"samples": self.samples}
+        for name in ("min_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms"):
+            value = getattr(self, name)
+            if value is not None:
+                shown[name] = round(value, 3)
+        return shown
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
-    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[index]
+    """Nearest rank: the smallest sample with at least ``q`` of all samples at or below it."""
+    rank = math.ceil(q * len(sorted_values))
+    return sorted_values[min(len(sorted_values), max(1, rank)) - 1]
+
+
+def quantile_rank(samples: int, q: float) -> int:
+    """The 1-based rank ``_quantile`` picks among ``samples`` values (``samples`` = it is the maximum)."""
+    return min(samples, max(1, math.ceil(q * samples)))
 
 
 def measure_latency(client: redis.Redis, samples: int, duration_s: float) -> LatencyStats:
@@ -187,8 +210,22 @@ def measure_latency(client: redis.Redis, samples: int, duration_s: float) -> Lat
         t0 = time.perf_counter()
         client.ping()
         timings.append((time.perf_counter() - t0) * 1000.0)
+    return stats_of(timings)
+
+
+def stats_of(timings: list[float]) -> LatencyStats:
+    """Every figure of a list of round trips in milliseconds (at least one)."""
     ordered = sorted(timings)
-    return LatencyStats(len(ordered), ordered[0], _quantile(ordered, 0.5), _quantile(ordered, 0.99), ordered[-1])
+    return LatencyStats(
+        samples=len(ordered),
+        min_ms=ordered[0],
+        p50_ms=_quantile(ordered, 0.5),
+        p99_ms=_quantile(ordered, 0.99),
+        max_ms=ordered[-1],
+        p90_ms=_quantile(ordered, 0.90),
+        p95_ms=_quantile(ordered, 0.95),
+        mean_ms=sum(ordered) / len(ordered),
+    )
 
 
 # ------------------------------------------------------------------------------------------ backlog
@@ -242,27 +279,59 @@ def stream_backlogs(client: redis.Redis, streams: tuple[str, ...], cap: int = 10
 # ------------------------------------------------------------------------------------------ halt keys
 
 
+BOOLEAN_PATTERN = "@bool"
+"""A halt-key pattern meaning "read the value as the host means a boolean" (``redis.halt_true_values``)."""
+
+
 @dataclass(frozen=True)
 class HaltState:
-    """Which configured halt keys are set, and to what."""
+    """Which configured halt keys are set, to what, and which held a value that cannot be judged."""
 
     tripped: dict[str, str] = field(default_factory=dict)
     checked: tuple[str, ...] = ()
+    unreadable: dict[str, str] = field(default_factory=dict)
 
     @property
     def halted(self) -> bool:
         return bool(self.tripped)
 
 
-def halt_state(client: redis.Redis, halt_keys: dict[str, tuple[str, ...]]) -> HaltState:
-    """A key trips when it exists and its value matches one of its patterns (``*`` = any value).
+def _vocabulary(values: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(v.strip().casefold() for v in values)
 
-    A key whose pattern list is ``("*",)`` may be of any type (existence is the signal); a key with
-    specific values must be a string, and another type is an error rather than a guess.
+
+def boolean_halt(value: str, true_values: tuple[str, ...], false_values: tuple[str, ...]) -> bool | None:
+    """The host's boolean reading of a halt value: True halted, False clear, None neither (cannot judge).
+
+    The host's ops scripts write ``true``/``false``, its lockdown guard ``1``, its apply layer halts on
+    ``true``/``1``/``yes`` (REAL_SYSTEM.md §4): case and surrounding blanks do not change the meaning.
+    """
+    word = value.strip().casefold()
+    if word in _vocabulary(true_values):
+        return True
+    if word in _vocabulary(false_values):
+        return False
+    return None
+
+
+def halt_state(
+    client: redis.Redis,
+    halt_keys: dict[str, tuple[str, ...]],
+    true_values: tuple[str, ...] = ("true", "1", "yes", "on"),
+    false_values: tuple[str, ...] = ("false", "0", "no", "off", ""),
+) -> HaltState:
+    """A key trips when it exists and its value matches one of its patterns.
+
+    Patterns: ``*`` = any value (and any type: existence is the signal); ``@bool`` = the value read as a
+    boolean (``true_values`` halt, ``false_values`` do not, anything else is unreadable); anything else is
+    a glob matched case-insensitively (``FREEZE`` matches ``freeze``). A key with specific values must be
+    a string; another type is an error rather than a guess. When no key trips but one holds a value that
+    cannot be judged, that is a ``ProbeError`` naming the key and what it held: an unknown is not calm.
     """
     if not halt_keys:
         raise ProbeError("redis.halt_keys is empty, so HALT cannot be ruled out (an empty source is not calm)")
     tripped: dict[str, str] = {}
+    unreadable: dict[str, str] = {}
     for key, patterns in halt_keys.items():
         kind = checked_type(client, key)
         if kind == "none":
@@ -273,9 +342,24 @@ def halt_state(client: redis.Redis, halt_keys: dict[str, tuple[str, ...]]) -> Ha
         if kind != "string":
             raise ProbeError(f"halt key {key} is a Redis {kind}, expected a string value")
         value = str(client.get(key))
-        if any(fnmatch.fnmatchcase(value, pattern) for pattern in patterns):
+        globs = [p for p in patterns if p != BOOLEAN_PATTERN]
+        if any(fnmatch.fnmatchcase(value.casefold(), p.casefold()) for p in globs):
             tripped[key] = value
-    return HaltState(tripped=tripped, checked=tuple(halt_keys))
+            continue
+        if BOOLEAN_PATTERN in patterns:
+            reading = boolean_halt(value, true_values, false_values)
+            if reading:
+                tripped[key] = value
+            elif reading is None:
+                unreadable[key] = value
+    if unreadable and not tripped:
+        shown = "; ".join(f"{k} = {v[:80]!r}" for k, v in unreadable.items())
+        raise ProbeError(
+            f"halt key value(s) that are neither a halt ({', '.join(true_values)}) nor clear "
+            f"({', '.join(v if v else repr(v) for v in false_values)}), case-insensitive: {shown}; "
+            "cannot tell whether the system is halted (redis.halt_true_values / redis.halt_false_values)"
+        )
+    return HaltState(tripped=tripped, checked=tuple(halt_keys), unreadable=unreadable)
 
 
 # ------------------------------------------------------------------------------------------ in the background

@@ -1,4 +1,4 @@
-"""Checklist 0.3 — the learning cadence gate (HARD): READY, calibration offered, nothing more."""
+"""Checklist 0.3 — the learning cadence gate (HARD): READY, calibration offered, nothing with a live effect."""
 
 from __future__ import annotations
 
@@ -32,5 +32,6 @@ def test_calibration_is_offered(readiness_response: ReadinessResponse, calpolicy
 def test_nothing_beyond_the_allowlist(
     readiness_response: ReadinessResponse, calpolicy_config: Config
 ) -> None:
-    """P0.3.c: no ``retrain``, ``weights_update`` or anything else outside ``readiness.allowed_actions``."""
+    """P0.3.c: every action classified; ``retrain``, ``weights_update``, ``promotion`` and their like, or an
+    action nobody has classified, is a STOP naming it (``calibration`` and ``shadow`` have no live effect)."""
     enforce(_verdict(readiness_response, calpolicy_config), "P0.3.c")

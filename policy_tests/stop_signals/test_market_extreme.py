@@ -1,4 +1,9 @@
-"""S.b — no calibration in an extreme market (flash crash, halt, volume > 300 % of normal)."""
+"""S.b — no calibration in an extreme market (flash crash, halt, volume > 300 % of normal).
+
+Judged on what the host publishes (``calpolicy.probes.market``): a volume field when there is one, else
+volatility against its own recent normal and the recent price-move ratio, each against the 300 %; a
+missing or stale market state is could-not-check.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ pytestmark = pytest.mark.preflight
 
 @pytest.mark.control("S.b")
 def test_market_is_not_extreme(calpolicy_config: Config) -> None:
-    """S.b: every configured symbol's volume ratio under the bound and no halt flag; no source = STOP."""
+    """S.b: every symbol's volume (or, without one, volatility) within 300 % of normal, no halt; no source = STOP."""
     finding = with_redis(
         calpolicy_config, "the market state (S.b)", lambda c: market_finding(c, calpolicy_config.market)
     )

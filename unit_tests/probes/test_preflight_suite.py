@@ -113,7 +113,19 @@ def _retrain(env: LocalEnvironment) -> None:
 
 
 def _market_spike(env: LocalEnvironment) -> None:
+    """The host publishes no volume: a volatility jump to 4x its own median is the extreme it can show."""
+    client = env.redis.client()
+    normal = float(client.hget("quantum:marketstate:ETHUSDT", "sigma") or 0)
+    client.hset("quantum:marketstate:ETHUSDT", "sigma", f"{normal * 4:.8f}")
+
+
+def _market_volume(env: LocalEnvironment) -> None:
+    """A host that does publish a volume ratio is judged on it."""
     env.redis.client().hset("quantum:marketstate:ETHUSDT", "volume_ratio", "4.2")
+
+
+def _promotion(env: LocalEnvironment) -> None:
+    env.readiness.reply.body = {"ready": True, "actions": ["calibration", "shadow", "promotion"]}
 
 
 CASES: dict[str, tuple[Callable[[LocalEnvironment], None], str, str]] = {
@@ -124,9 +136,14 @@ CASES: dict[str, tuple[Callable[[LocalEnvironment], None], str, str]] = {
     "starvation-line": (_starvation_line, "S.f", "STARVATION DETECTED"),
     "execution-log-error": (_execution_log_error, "S.c", "order rejected: insufficient margin"),
     "halt-key": (lambda e: e.set_halt("quantum:system:mode", "LOCKDOWN"), "S.e", "quantum:system:mode = 'LOCKDOWN'"),
+    "kill-switch-TRUE": (
+        lambda e: e.set_halt("quantum:global:kill_switch", "TRUE"), "S.e", "quantum:global:kill_switch = 'TRUE'"
+    ),
     "not-ready": (_not_ready, "P0.3.a", "NOT READY (reason: ❌ Gate failed"),
-    "retrain-offered": (_retrain, "P0.3.c", "['retrain'] are outside the allowlist"),
-    "market-spike": (_market_spike, "S.b", "ETHUSDT volume is 4.2× normal"),
+    "retrain-offered": (_retrain, "P0.3.c", "forbidden action(s) ['retrain']"),
+    "promotion-offered": (_promotion, "P0.3.c", "forbidden action(s) ['promotion']"),
+    "market-spike": (_market_spike, "S.b", "ETHUSDT volatility sigma"),
+    "market-volume": (_market_volume, "S.b", "ETHUSDT volume is 4.2× normal"),
 }
 
 
@@ -166,7 +183,7 @@ def test_a_slow_bus_stops(healthy: LocalEnvironment) -> None:
         stop.set()
         thread.join(5)
     assert run.verdict.exit_code == EXIT_STOP, render(run)
-    assert "Redis latency max" in _failing(run)["P0.1.f"]
+    assert "Redis latency p95" in _failing(run)["P0.1.f"]
 
 
 def test_redis_down_cannot_be_checked(healthy: LocalEnvironment) -> None:
@@ -205,9 +222,13 @@ def test_a_readiness_url_that_answers_404_cannot_be_checked_and_says_why(healthy
 
 
 def test_no_market_source_cannot_be_checked(healthy: LocalEnvironment) -> None:
+    """No symbols configured: discovered by SCAN; none published (the publisher is down) is could-not-check."""
+    healthy.market.pause()
+    client = healthy.redis.client()
+    client.delete("quantum:marketstate:BTCUSDT", "quantum:marketstate:ETHUSDT")
     run = _run(healthy, {"market.symbols": []})
     assert run.verdict.exit_code == EXIT_COULD_NOT_CHECK
-    assert "set market.symbols" in _failing(run)["S.b"]
+    assert "no market state found: no Redis key matches quantum:marketstate:*" in _failing(run)["S.b"]
 
 
 @pytest.mark.parametrize(

@@ -61,11 +61,57 @@ def test_actions_must_be_a_list_of_strings(readiness_server: ReadinessServer) ->
     assert found["P0.3.b"].startswith("fail: 'actions' must be a list of strings")
 
 
-@pytest.mark.parametrize("extra", ["retrain", "weights_update", "shadow", "promotion"])
-def test_an_action_outside_the_allowlist_fails(readiness_server: ReadinessServer, extra: str) -> None:
+@pytest.mark.parametrize(
+    "extra", ["retrain", "weights_update", "promotion", "PROMOTION", "retrain_full", "model_deploy", "rollout"]
+)
+def test_a_forbidden_action_or_one_like_it_fails_naming_it(readiness_server: ReadinessServer, extra: str) -> None:
     found = _verdict(readiness_server, Reply(body={"ready": True, "actions": ["calibration", extra]}))
     assert found["P0.3.b"].startswith("pass")
-    assert found["P0.3.c"].startswith(f"fail: actions ['{extra}'] are outside the allowlist ['calibration']")
+    assert found["P0.3.c"] == (
+        f"fail: forbidden action(s) ['{extra}']: they change what trades live (readiness.forbidden_actions / "
+        f"readiness.forbidden_patterns) — offered: calibration: allowed, {extra}: forbidden"
+    )
+
+
+def test_the_real_hosts_healthy_answer_passes_without_a_waiver(readiness_server: ReadinessServer) -> None:
+    """Issue 20 point 2: cadence_policy.py offers shadow once >= 100 trades span >= 3 days; the default lets it by."""
+    body = {"ready": True, "reason": "✅ All gates passed", "actions": ["calibration", "shadow"]}
+    readiness_server.reply = Reply(body=body)
+    config = ReadinessConfig(url=readiness_server.url, **FAST)
+    findings = {f.id: f for f in readiness_findings(fetch_readiness(config), config)}
+    assert {f.status for f in findings.values()} == {"pass"}, findings
+    assert findings["P0.3.c"].message == (
+        "every action is allowed (no live effect): calibration: allowed, shadow: allowed"
+    )
+    assert findings["P0.3.c"].evidence["classes"] == [
+        {"action": "calibration", "class": "allowed"},
+        {"action": "shadow", "class": "allowed"},
+    ]
+
+
+def test_an_unknown_action_is_a_stop_naming_it(readiness_server: ReadinessServer) -> None:
+    found = _verdict(readiness_server, Reply(body={"ready": True, "actions": ["calibration", "shadow", "rebalance"]}))
+    assert found["P0.3.c"].startswith("fail: unknown action(s) ['rebalance']: nobody has classified them")
+    assert found["P0.3.c"].endswith("offered: calibration: allowed, shadow: allowed, rebalance: unknown")
+
+
+def test_the_real_alias_route_is_read_as_well(readiness_server: ReadinessServer) -> None:
+    readiness_server.reply = Reply()  # the localenv's default: the real host's healthy answer
+    config = ReadinessConfig(url=readiness_server.alias_url, **FAST)
+    response = fetch_readiness(config)
+    assert response.body["actions"] == ["calibration", "shadow"]
+    assert {f.status for f in readiness_findings(response, config)} == {"pass"}
+
+
+def test_the_action_classes_are_configurable() -> None:
+    from calpolicy.probes.readiness import classify_action
+
+    config = ReadinessConfig(allowed_actions=("calibration",), forbidden_actions=("shadow",), forbidden_patterns=("x",))
+    assert [classify_action(a, config) for a in ("Calibration", "shadow", "xgb_refit", "retrain")] == [
+        "allowed", "forbidden", "forbidden", "unknown",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="empty pattern"):
+        ReadinessConfig(forbidden_patterns=("train", " "))
 
 
 def test_a_json_array_body_fails_every_item(readiness_server: ReadinessServer) -> None:
@@ -159,7 +205,8 @@ def test_each_finding_names_its_item_and_carries_the_url_and_the_body_it_judged(
         _, findings = _findings(readiness_server, body)
         assert [f.id for f in findings] == ["P0.3.a", "P0.3.b", "P0.3.c"], body
         for finding in findings:
-            assert finding.evidence == {"url": readiness_server.url, "body": body}, finding
+            evidence = {k: v for k, v in finding.evidence.items() if k != "classes"}  # P0.3.c adds each action's class
+            assert evidence == {"url": readiness_server.url, "body": body}, finding
 
 
 def test_the_ready_verdicts_read_exactly(readiness_server: ReadinessServer) -> None:
@@ -183,16 +230,16 @@ def test_the_ready_verdicts_read_exactly(readiness_server: ReadinessServer) -> N
         (
             ["calibration"],
             "pass: 'calibration' is offered: ['calibration']",
-            "pass: every action is allowed: ['calibration']",
+            "pass: every action is allowed (no live effect): calibration: allowed",
         ),
-        ([], "fail: 'calibration' is not in actions []", "pass: every action is allowed: []"),
+        ([], "fail: 'calibration' is not in actions []", "pass: every action is allowed (no live effect): no action"),
         ("calibration", *["fail: 'actions' must be a list of strings, got 'calibration'"] * 2),
         (["calibration", 7], *["fail: 'actions' must be a list of strings, got ['calibration', 7]"] * 2),
         (
             ["retrain"],
             "fail: 'calibration' is not in actions ['retrain']",
-            "fail: actions ['retrain'] are outside the allowlist ['calibration'] (readiness.allowed_actions): the "
-            "cadence wants more than calibration",
+            "fail: forbidden action(s) ['retrain']: they change what trades live (readiness.forbidden_actions / "
+            "readiness.forbidden_patterns) — offered: retrain: forbidden",
         ),
     ],
 )
@@ -208,7 +255,16 @@ def test_the_action_verdicts_read_exactly(
 def test_a_forbidden_action_is_named_in_the_evidence(readiness_server: ReadinessServer) -> None:
     body = {"ready": True, "actions": ["calibration", "retrain", "promotion"]}
     _, findings = _findings(readiness_server, body)
-    assert findings[2].evidence == {"url": readiness_server.url, "body": body, "forbidden": ["retrain", "promotion"]}
+    assert findings[2].evidence == {
+        "url": readiness_server.url,
+        "body": body,
+        "classes": [
+            {"action": "calibration", "class": "allowed"},
+            {"action": "retrain", "class": "forbidden"},
+            {"action": "promotion", "class": "forbidden"},
+        ],
+        "forbidden": ["retrain", "promotion"],
+    }
 
 
 def test_a_404_on_the_real_route_adds_no_route_hint(readiness_server: ReadinessServer) -> None:
