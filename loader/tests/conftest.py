@@ -53,3 +53,9 @@ def replace(path: Path, data: bytes) -> None:
     temp = path.with_name(path.name + ".tmp")
     temp.write_bytes(data)
     temp.replace(path)
+
+
+def pytest_report_header() -> str:
+    import numpy
+
+    return f"calpolicy-loader tests on numpy {numpy.__version__}"

@@ -54,11 +54,11 @@ CONTENT_CASES: dict[str, tuple[bytes, str]] = {
     "nesting 100,000 deep": (deep(100_000), "nested more than"),
     "nesting 33 deep": (deep(33), "nested more than"),
     "subnormal knot distance": (
-        config_bytes("cal_sub", {"0": 0.0, "5e-324": 1.0, "1": 1.0}),
+        config_bytes("cal_sub", {"0": 0.0, "1e-320": 1.0, "1": 1.0}),
         "too close together",
     ),
     "subnormal per-model knots": (
-        config_bytes("cal_sub", {"0": 0.0, "1": 1.0}, {"xgb": {"x": [0.0, 5e-324, 1.0], "y": [0.0, 1.0, 1.0]}}),
+        config_bytes("cal_sub", {"0": 0.0, "1": 1.0}, {"xgb": {"x": [0.0, 1e-320, 1.0], "y": [0.0, 1.0, 1.0]}}),
         "too close together",
     ),
     "map value above 1": (config_bytes("cal_hi", {"0": 0.0, "1": 1.0000001}), "outside"),
