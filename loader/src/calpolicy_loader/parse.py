@@ -102,15 +102,18 @@ class Curve:
         return clamp_unit(value)  # a rounding step past a knot at 0 or 1
 
     def array(self, values: np.ndarray) -> np.ndarray:
-        return _unit_array(np.interp(values, self.x_array, self.y_array))
+        return unit_array(np.interp(values, self.x_array, self.y_array), fresh=True)
 
 
-def _unit_array(values: np.ndarray) -> np.ndarray:
-    out = np.clip(values, 0.0, 1.0)
-    if out.ndim == 0:
-        return np.float64(NAN_CONFIDENCE) if np.isnan(out) else out
-    out[np.isnan(out)] = NAN_CONFIDENCE
-    return out
+def unit_array(values: Any, fresh: bool = False) -> Any:
+    """``values`` clamped to [0, 1] with NaN as ``NAN_CONFIDENCE`` (0.0): ``fmax`` drops a NaN for the 0.
+
+    ``fresh`` says ``values`` is our own new array, so it is clamped in place (two passes, no copy).
+    """
+    if np.ndim(values) == 0:
+        return np.float64(clamp_unit(float(values)))
+    out = np.fmax(values, 0.0, out=values if fresh else None)
+    return np.fmin(out, 1.0, out=out)
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,7 @@ class Snapshot:
             return curve.scalar(confidence)
         if isinstance(confidence, np.ndarray | list | tuple):
             values = np.asarray(confidence, dtype=np.float64)
-            return _unit_array(values) if curve is None else curve.array(values)
+            return unit_array(values) if curve is None else curve.array(values)
         value = float(confidence)  # ints, numpy scalars, Decimal
         return clamp_unit(value) if curve is None else curve.scalar(value)
 
