@@ -128,3 +128,30 @@ def test_imports_numpy_and_the_standard_library_only() -> None:
 )
 def test_engine_names_exist(name: str) -> None:
     assert hasattr(CalibrationLoader, name)
+
+
+ADOPTION_LINE = "from calpolicy_loader import *  # noqa: F403"
+
+
+def test_the_one_line_adoption_keeps_the_engines_importers_working(tmp_path: Path) -> None:
+    """docs/apply.md: the engine's ``ai_engine/calibration_loader.py`` becomes one line; its importers keep
+    ``from ai_engine.calibration_loader import ...`` and get this loader, with hot reload."""
+    package = tmp_path / "engine" / "ai_engine"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "calibration_loader.py").write_text(ADOPTION_LINE + "\n")
+    live = tmp_path / "calibration.json"
+    live.write_bytes((Path(__file__).parent / "data" / "calibration_example_existing_tool.json").read_bytes())
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path / "engine")!r})
+        from ai_engine.calibration_loader import CalibrationLoader, get_calibration_loader, reload_calibration
+        CalibrationLoader.DEFAULT_CONFIG_PATH = {str(live)!r}
+        loader = get_calibration_loader()
+        print(loader.calibration_loaded, loader.version, loader.get_ensemble_weights()["xgb"], reload_calibration())
+        """
+    )
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.split() == ["True", EXISTING_VERSION, "0.3", "True"]
