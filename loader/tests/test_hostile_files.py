@@ -20,7 +20,14 @@ import numpy as np
 import pytest
 from conftest import EXISTING_TOOL_FILE, EXISTING_VERSION, config_bytes, config_doc, replace
 
-from calpolicy_loader import MAX_BYTES, CalibrationError, CalibrationLoader, parse_calibration
+from calpolicy_loader import (
+    MAX_BYTES,
+    CalibrationError,
+    CalibrationLoader,
+    parse_calibration,
+    read_marker,
+    wait_for_version,
+)
 
 GOOD = EXISTING_TOOL_FILE.read_bytes()
 FOUR = ("xgb", "lgbm", "nhits", "patchtst")
@@ -285,3 +292,17 @@ def test_a_refused_marker_path_does_not_stop_serving(tmp_path: Path, caplog: pyt
     loader = construct_within(live, poll_interval_s=0)
     assert loader.version == EXISTING_VERSION
     assert "cannot record the served version" in caplog.text
+
+
+def test_a_fifo_as_the_acknowledgement_never_blocks_the_reader(tmp_path: Path) -> None:
+    """``approve`` polls ``.calpolicy_loaded`` with ``wait_for_version``: a FIFO there must not hang it."""
+    marker = tmp_path / ".calpolicy_loaded"
+    os.mkfifo(marker)
+    box: list[object] = []
+    worker = threading.Thread(
+        target=lambda: box.append((read_marker(marker), wait_for_version(marker, "v", 0.2))), daemon=True
+    )
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "reading a FIFO acknowledgement blocked"
+    assert box == [(None, None)]

@@ -160,3 +160,30 @@ def test_thousand_reloads_under_concurrent_apply_never_show_a_half_loaded_config
     assert loader.version == "cal_1000"
     assert not problems, problems[:5]
     assert calls[0] > 1000
+
+
+def test_a_forked_worker_gets_its_own_poll_thread_and_acknowledges_with_its_pid(live: Path) -> None:
+    """A server that forks workers after creating the loader: the child polls too, and its ack names it."""
+    loader = CalibrationLoader(live, poll_interval_s=0.02)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker
+        os.close(read_fd)
+        ok = b"0"
+        why = b""
+        try:
+            marker = wait_for_version(live.parent / ".calpolicy_loaded", "cal_forked", 10) or {}
+            if loader.version == "cal_forked" and marker.get("pid") == os.getpid():
+                ok = b"1"
+            why = f" {loader.version} {marker} {os.getpid()} {loader.get_status()}".encode()
+        finally:
+            os.write(write_fd, ok + why)
+            os._exit(0)
+    os.close(write_fd)
+    loader.close()  # the parent stops polling: only the child can pick the new file up
+    replace(live, config_bytes("cal_forked", {"0": 0.1, "1": 0.9}))
+    answer = os.read(read_fd, 4096)
+    os.close(read_fd)
+    os.waitpid(pid, 0)
+    assert answer[:1] == b"1", answer.decode()
+    assert loader.version == EXISTING_VERSION

@@ -28,6 +28,7 @@ import os
 import signal
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -83,14 +84,21 @@ class CalibrationLoader:
         self._listeners: list[Callable[[Snapshot], None]] = []
         self.reload(force=True)
         if poll_interval_s > 0:
-            try:
-                self._thread = threading.Thread(
-                    target=self._poll, args=(poll_interval_s,), name="calpolicy-loader", daemon=True
-                )
-                self._thread.start()
-            except RuntimeError as error:  # no thread to be had: still serve, without hot reload
-                self._thread = None
-                self.log.error("%s ❌ cannot start the reload thread: %s — no hot reload", TAG, error)
+            self._start_thread()
+            # a server that forks its workers after import (gunicorn, uvicorn --workers) would leave each
+            # child without the thread: start it again there (a weak reference: no loader is kept alive)
+            me = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _restart_after_fork(me))
+
+    def _start_thread(self) -> None:
+        try:
+            self._thread = threading.Thread(
+                target=self._poll, args=(self.poll_interval_s,), name="calpolicy-loader", daemon=True
+            )
+            self._thread.start()
+        except RuntimeError as error:  # no thread to be had: still serve, without hot reload
+            self._thread = None
+            self.log.error("%s ❌ cannot start the reload thread: %s — no hot reload", TAG, error)
 
     # ------------------------------------------------------------------ serving
 
@@ -317,6 +325,14 @@ class CalibrationLoader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _restart_after_fork(ref: weakref.ref[CalibrationLoader]) -> None:
+    loader = ref()
+    if loader is None or loader._stop.is_set():
+        return
+    loader._reload_lock = threading.Lock()  # a lock held by the parent's thread at fork time stays held
+    loader._start_thread()
 
 
 # --------------------------------------------------------------------------------------------- singleton
