@@ -207,11 +207,6 @@ def make_oversized(path: Path) -> None:
         handle.truncate(MAX_BYTES + 1)
 
 
-def make_unreadable(path: Path) -> None:
-    path.write_bytes(GOOD)
-    path.chmod(0)
-
-
 SPECIAL_FILES: dict[str, tuple[Callable[[Path], None], str]] = {
     "FIFO": (make_fifo, "not a regular file (it is a FIFO)"),
     "symlink loop": (make_symlink_loop, "symlink loop"),
