@@ -2,7 +2,8 @@
 # The two commands of a fresh machine. Each installs what it needs on first use (install.sh: redis-server,
 # chromium and a .venv with calpolicy), then runs:
 #   ./calpolicy.sh demo [demo options]   the whole checklist end to end on an embedded local environment
-#   ./calpolicy.sh test [pytest options] ruff, then the whole test suite (what CI runs)
+#   ./calpolicy.sh test [pytest options] ruff, the loader's tests on numpy 1.26 and the newest numpy, then
+#                                        the whole test suite (what CI runs)
 # It works from any directory: it finds the checkout beside itself.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -10,7 +11,10 @@ cd "$here"
 
 ensure_installed() {
   # Re-install when the project's requirements changed since the last install.
-  if [ ! -x .venv/bin/calpolicy ] || [ ! -f .venv/.calpolicy-installed ] || [ pyproject.toml -nt .venv/.calpolicy-installed ]; then
+  local marker=.venv/.calpolicy-installed
+  if [ ! -x .venv/bin/calpolicy ] || [ ! -x .venv-loader-np126/bin/python ] || [ ! -f "$marker" ] \
+    || [ pyproject.toml -nt "$marker" ] || [ loader/pyproject.toml -nt "$marker" ] \
+    || [ loader/requirements-np126.txt -nt "$marker" ]; then
     bash install.sh >&2
     touch .venv/.calpolicy-installed
   fi
@@ -25,7 +29,11 @@ case "$command" in
     ;;
   test)
     ensure_installed
-    .venv/bin/ruff check calpolicy policy_tests unit_tests benchmarks tools conftest.py
+    .venv/bin/ruff check calpolicy policy_tests unit_tests benchmarks tools conftest.py loader
+    # The loader distribution's own tests, on the newest numpy (.venv, without calpolicy's pytest plugin)
+    # and on numpy 1.26 (.venv-loader-np126, where calpolicy is not installed at all).
+    (cd loader && ../.venv/bin/python -m pytest -q -p no:calpolicy.plugin tests)
+    (cd loader && ../.venv-loader-np126/bin/python -m pytest -q tests)
     exec .venv/bin/python -m pytest "$@"
     ;;
   *)

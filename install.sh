@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command that installs everything calpolicy, its demo and its tests need on a fresh Debian host:
 # redis-server (the demo's and the tests' real Redis) and chromium (the HTML report test), then a virtual
-# environment .venv with calpolicy and its dev extras. Re-running it is harmless.
+# environment .venv with calpolicy, its loader distribution and its dev extras, and .venv-loader-np126 (the
+# loader alone on numpy 1.26). Re-running it is harmless.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -28,6 +29,22 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+# calpolicy depends on calpolicy-loader, the distribution in ./loader (what the AI engine imports): both
+# are installed from this checkout in one command, so pip never looks for calpolicy-loader on an index.
+.venv/bin/python -m pip install -q -e ./loader -e '.[dev]'
+
+# The loader's own test venv on numpy 1.26 (the engine's venv pins numpy < 2): Python 3.11, exact pins
+# with hashes (loader/requirements-np126.txt, made by pip-compile --generate-hashes), then the loader
+# itself without dependencies. ./calpolicy.sh test runs loader/tests here and in .venv (newest numpy).
+LOADER_PYTHON="${LOADER_PYTHON:-python3.11}"
+if ! command -v "$LOADER_PYTHON" >/dev/null 2>&1; then
+  echo "install.sh: $LOADER_PYTHON not found; the loader's numpy 1.26 venv needs Python 3.11 (set LOADER_PYTHON)" >&2
+  exit 1
+fi
+if [ ! -x .venv-loader-np126/bin/python ]; then
+  "$LOADER_PYTHON" -m venv .venv-loader-np126
+fi
+.venv-loader-np126/bin/python -m pip install -q --require-hashes -r loader/requirements-np126.txt
+.venv-loader-np126/bin/python -m pip install -q --no-deps --no-build-isolation -e ./loader
 echo "installed: $(.venv/bin/calpolicy --help | head -n 1)"
 echo "next: ./calpolicy.sh demo    and    ./calpolicy.sh test   (or .venv/bin/calpolicy, .venv/bin/python -m pytest)"

@@ -4,7 +4,9 @@ Targets (issue 12): scalar ``apply`` ≤ 1 µs a call; array ``apply`` ≥ 20 mi
 version served within 1 s of the ``os.replace``. The scalar figure is set beside a plain ``np.interp``
 scalar call and a bare ``bisect`` on lists, the two reference points the issue names. Uses the mapping
 shape calpolicy writes (21 clean keys) and a per-model map of a few hundred knots.
-``python benchmarks/bench_loader.py [--reloads N]``
+Imports only ``calpolicy_loader`` (not calpolicy), so it runs in the engine-like venv too:
+``python benchmarks/bench_loader.py [--reloads N]`` with ``.venv/bin/python`` (newest numpy) or
+``.venv-loader-np126/bin/python`` (numpy 1.26).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 import timeit
@@ -19,9 +22,8 @@ from bisect import bisect_right
 from pathlib import Path
 
 import numpy as np
-
-from calpolicy.atomic_io import write_atomic
-from calpolicy.loader import CalibrationLoader
+from calpolicy_loader import CalibrationLoader
+from calpolicy_loader.files import write_atomic
 
 FIXTURE = Path(__file__).resolve().parents[1] / "unit_tests" / "data" / "calibration_example_existing_tool.json"
 
@@ -45,6 +47,7 @@ def main() -> int:
     parser.add_argument("--reloads", type=int, default=30)
     parser.add_argument("--poll", type=float, default=0.2, help="the loader's poll interval (default 0.2 s)")
     args = parser.parse_args()
+    print(f"calpolicy_loader on numpy {np.__version__}, Python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory(dir=Path(__file__).resolve().parents[1]) as tmp:
         live = Path(tmp) / "calibration.json"
         live.write_bytes(config_bytes("cal_20260101_000000"))

@@ -263,7 +263,8 @@ def build_calibration(
 
 
 def serialize(document: dict[str, Any]) -> bytes:
-    return json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False).encode("utf-8") + b"\n"
+    # ASCII only: the engine reads the file with the locale's encoding, which is ASCII under LC_ALL=C
+    return json.dumps(document, indent=2, allow_nan=False, ensure_ascii=True).encode("ascii") + b"\n"
 
 
 def _digest_file(path: Path) -> str | None:

@@ -167,7 +167,8 @@ def test_missing_archive_is_a_clear_error(site: Site) -> None:
 def test_an_invalid_archived_file_is_never_restored(site: Site) -> None:
     archive = site.paths.archive_dir
     archive.mkdir(parents=True)
-    (archive / "calibration_cal_20250101_000000.json").write_text('{"version": "cal_20250101_000000"}')
+    invalid = '{"version": "cal_20250101_000000", "confidence_calibration": {"enabled": true}}'  # no mapping
+    (archive / "calibration_cal_20250101_000000.json").write_text(invalid)
     before = site.live_bytes()
     with pytest.raises(DeployError, match="no archived config"):
         rollback(site.config, "cal_20250101_000000", "bob", wait=False, say=quiet)
