@@ -295,8 +295,8 @@ class MarketConfig(_Section):
     """Oldest market state accepted; older (the publisher stopped) is could-not-check (S.b)."""
     baseline_hours: float = Field(24.0, gt=0.0)
     """How far back the stream is read for a symbol's normal volatility (S.b)."""
-    min_baseline_points: int = Field(10, ge=3)
-    """Fewest stream entries of a symbol its normal may rest on; fewer is could-not-check (S.b)."""
+    min_baseline_points: int = Field(5, ge=3)
+    """Fewest stream entries a symbol's normal sigma may rest on; with fewer, S.b judges on spike_proxy alone (S.b)."""
     max_stream_entries: int = Field(10_000, ge=10, le=1_000_000)
     """Most stream entries read for the baseline (the host's stream maxlen) (S.b)."""
 

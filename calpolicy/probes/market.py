@@ -20,8 +20,9 @@ So S.b is judged, per symbol, on what is there:
 - **halt** — ``market.halt_field`` read as a boolean, when the hash has it.
 
 Fail closed: a missing or stale hash (``ts_timestamp`` older than ``market.max_age_s``: the publisher has
-stopped), a field that is not a finite number, too little stream history to know the normal, or no
-market signal at all is could-not-check (``ProbeError``): an unknown market is not waved through.
+stopped), a field that is not a finite number, too little stream history to know the normal while the hash
+has no ``spike_proxy`` to judge by, or no market signal at all is could-not-check (``ProbeError``): an
+unknown market is not waved through.
 """
 
 from __future__ import annotations
@@ -166,7 +167,16 @@ def _read_symbol(
     if has_volume:
         _judge_volume(reading, config)
     if has_sigma:
-        _judge_volatility(reading, config, history)
+        try:
+            _judge_volatility(reading, config, history)
+        except NoBaseline as unknown:
+            # A publisher that has just started (or a stream trimmed away) leaves the sigma baseline unknown.
+            # The hash's own spike_proxy still compares volatility now with the window's robust normal, so the
+            # symbol is judged on that alone and the evidence says so; with no spike_proxy either, nothing
+            # judges volatility and the market cannot be checked.
+            if config.spike_field not in fields:
+                raise
+            reading.signals["sigma_baseline"] = f"unknown, judged on {config.spike_field} alone: {unknown}"
     if config.spike_field in fields:
         _judge_spike(reading, config)
     if config.halt_field in fields:
@@ -214,16 +224,20 @@ def _judge_volume(reading: SymbolReading, config: MarketConfig) -> None:
         )
 
 
+class NoBaseline(ProbeError):
+    """The stream holds too little history to know a symbol's normal volatility."""
+
+
 def _judge_volatility(reading: SymbolReading, config: MarketConfig, history: dict[str, list[float]] | None) -> None:
     sigma = _field_number(reading, config.sigma_field)
     if history is None:
-        raise ProbeError(
+        raise NoBaseline(
             f"no market history: stream {config.stream} does not exist, so {reading.symbol}'s normal volatility "
             "is unknown (market.stream)"
         )
     past = history.get(reading.symbol, [])
     if len(past) < config.min_baseline_points:
-        raise ProbeError(
+        raise NoBaseline(
             f"only {len(past)} entr{'y' if len(past) == 1 else 'ies'} for {reading.symbol} in {config.stream} over "
             f"the last {config.baseline_hours:g} h, fewer than market.min_baseline_points = "
             f"{config.min_baseline_points}: its normal volatility is not known yet"
@@ -290,4 +304,6 @@ def _calm_text(reading: SymbolReading) -> str:
         )
     if "move_ratio" in reading.signals:
         parts.append(f"recent move {reading.signals['move_ratio']}× robust")
+    if "sigma_baseline" in reading.signals:
+        parts.append("sigma baseline not yet known (too little stream history)")
     return f"{reading.symbol} {', '.join(parts)} ({reading.age_s:.0f} s old)"

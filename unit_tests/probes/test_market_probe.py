@@ -92,22 +92,47 @@ def test_a_missing_hash_cannot_be_checked(fresh_redis: RedisServer) -> None:
     )
 
 
-def test_too_little_history_cannot_be_checked(fresh_redis: RedisServer) -> None:
-    _seeded(fresh_redis, history_points=5)
+def _without_spike_proxy(server: RedisServer) -> None:
+    for symbol in SYMBOLS:
+        server.client().hdel(f"quantum:marketstate:{symbol}", "spike_proxy")
+
+
+def test_too_little_history_and_no_spike_proxy_cannot_be_checked(fresh_redis: RedisServer) -> None:
+    _seeded(fresh_redis, history_points=4)
+    _without_spike_proxy(fresh_redis)
     assert _error(fresh_redis).startswith(
-        "only 5 entries for BTCUSDT in quantum:stream:marketstate over the last 24 h, fewer than "
-        "market.min_baseline_points = 10"
+        "only 4 entries for BTCUSDT in quantum:stream:marketstate over the last 24 h, fewer than "
+        "market.min_baseline_points = 5"
     )
 
 
-def test_no_history_stream_cannot_be_checked(fresh_redis: RedisServer) -> None:
+def test_no_history_stream_and_no_spike_proxy_cannot_be_checked(fresh_redis: RedisServer) -> None:
     _seeded(fresh_redis).client().delete(MARKET_STREAM)
+    _without_spike_proxy(fresh_redis)
     assert _error(fresh_redis).startswith("no market history: stream quantum:stream:marketstate does not exist")
 
 
+def test_a_publisher_just_started_is_judged_on_its_spike_proxy_alone_and_says_so(fresh_redis: RedisServer) -> None:
+    _seeded(fresh_redis).client().delete(MARKET_STREAM)
+    finding = _finding(fresh_redis)
+    assert finding.status == "pass", finding
+    assert "sigma baseline not yet known" in finding.message
+    assert finding.evidence["symbols"]["BTCUSDT"]["sigma_baseline"].startswith(
+        "unknown, judged on spike_proxy alone: no market history"
+    )
+
+
+def test_a_spike_with_no_stream_history_is_still_a_market_extreme(fresh_redis: RedisServer) -> None:
+    _seeded(fresh_redis, history_points=2).client().hset("quantum:marketstate:ETHUSDT", "spike_proxy", "0.25")
+    finding = _finding(fresh_redis)
+    assert finding.status == "fail"
+    assert "ETHUSDT price-move spike" in finding.message
+
+
 def test_history_older_than_the_baseline_window_is_not_the_normal(fresh_redis: RedisServer) -> None:
-    _seeded(fresh_redis, history_points=60, interval_s=3.5 * 3600)  # 210 h of entries: 6 inside the last 24 h
-    assert "only 6 entries for BTCUSDT" in _error(fresh_redis)
+    _seeded(fresh_redis, history_points=60, interval_s=6 * 3600)  # 360 h of entries: 4 inside the last 24 h
+    _without_spike_proxy(fresh_redis)
+    assert "only 4 entries for BTCUSDT" in _error(fresh_redis)
 
 
 @pytest.mark.parametrize("value", ["abc", "nan", "inf"])
