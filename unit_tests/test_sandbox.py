@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from calpolicy.calibration_task import ClmChanged, read_judged_prefix
 from calpolicy.config import Config
 from calpolicy.localenv.sample_log import write_sample_log
 from calpolicy.run import violation_id
-from calpolicy.sandbox import Guard, run_sandboxed
+from calpolicy.sandbox import SANDBOX_UID, Guard, SandboxError, run_sandboxed
 
 
 @pytest.fixture
@@ -74,14 +76,43 @@ def test_violations_map_to_checklist_items() -> None:
     assert violation_id("open for writing", "/var/tmp/x", config) == "P1.1.c"
 
 
-def test_os_guard_is_a_private_network_namespace(tmp_path: Path) -> None:
-    """As root (CI) the child runs under ``unshare --net``: another namespace with nothing but loopback."""
-    assert os.geteuid() == 0, "the OS-level guard needs root; CI runs as root"
+def test_the_child_runs_in_its_own_namespaces_without_capabilities(tmp_path: Path) -> None:
+    """bubblewrap: another user, mount, PID and network namespace; no capability, no_new_privs, only loopback."""
     result = run_sandboxed("calpolicy.sandbox:describe", tmp_path, [])
-    assert result.ok, result.error
-    assert "unshare --net" in result.os_guard
-    assert result.result["netns"] != os.stat("/proc/self/ns/net").st_ino
-    assert result.result["interfaces"] == ["lo"]
+    assert result.ok, result.error or result.violation
+    assert result.os_guard.startswith("bubblewrap")
+    seen = result.result
+    for kind in ("net", "mnt", "pid", "user"):
+        assert seen[f"{kind}ns"] != os.stat(f"/proc/self/ns/{kind}").st_ino, kind
+    assert seen["interfaces"] == ["lo"]
+    assert seen["pid"] == 2  # bwrap's init is 1: no process of the host is visible or reachable
+    assert seen["uid"] == SANDBOX_UID
+    assert seen["cap_eff"] == seen["cap_bnd"] == "0000000000000000"
+    assert seen["no_new_privs"] == "1"
+
+
+def test_no_bubblewrap_is_could_not_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without bwrap the task is not run at all: a SandboxError (exit 3 in ``run``), never the hook alone."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SandboxError, match=r"bubblewrap \(bwrap\) is not installed"):
+        run_sandboxed("calpolicy.sandbox:describe", tmp_path, [])
+
+
+def test_no_user_namespaces_is_could_not_check(tmp_path: Path) -> None:
+    """Where bwrap cannot create its namespaces (here: inside a user namespace that allows no more of
+    them, a real kernel refusal), the run is could-not-check with bwrap's reason, and nothing ran."""
+    marker = tmp_path / "ran"
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom calpolicy.sandbox import SandboxError, run_sandboxed\n"
+        "try:\n    run_sandboxed('policy_tests.phase1.attempts:touch', Path(sys.argv[1]), [], {'name': 'ran'})\n"
+        "except SandboxError as error:\n    print('SandboxError:', error)\n    sys.exit(3)\n"
+    )
+    script = 'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"'
+    argv = ["unshare", "--user", "--map-root-user", "sh", "-c", script, "sh", sys.executable, "-c", code, str(tmp_path)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "bubblewrap cannot create the sandbox here" in done.stdout
+    assert not marker.exists()
 
 
 def test_the_guard_ignores_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

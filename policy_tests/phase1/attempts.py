@@ -12,7 +12,9 @@ import contextlib
 import os
 import signal
 import socket
+import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +110,201 @@ def fork_process(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
 
 def kill_process(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
     return _swallowing(lambda: os.kill(int(args["pid"]), signal.SIGTERM))
+
+
+def touch(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """The allowed write (a control case): a file inside the job folder."""
+    (workdir / args["name"]).write_text("written inside the job\n", encoding="utf-8")
+    return {"went_through": False}
+
+
+# ------------------------------------------------------------------------------ going around the hook
+#
+# The tasks below are the reported bypasses of the audit hook. Each tries every route and reports what
+# each route did, instead of stopping at the first refusal, so a test can see that *every* one failed.
+# ``disarm`` first turns the hook off from inside, as hostile code can: then only the kernel stands in
+# the way. A route's result is "ok ..." when it went through, else the error the kernel (or hook) gave.
+
+
+def disarm() -> int:
+    """Turn the audit hook off from inside: find the Guard through ``gc`` and set its ``_busy`` flag."""
+    import gc
+
+    from calpolicy.sandbox import Guard
+
+    guards = [obj for obj in gc.get_objects() if isinstance(obj, Guard)]
+    for guard in guards:
+        guard._busy = True  # this is the attack
+    return len(guards)
+
+
+def _try(call: Any) -> str:
+    try:
+        value = call()
+    except BaseException as error:  # every refusal, whatever its type, is the answer
+        return f"refused {type(error).__name__}: {error}"
+    return f"ok {value!r}"[:300]
+
+
+def _fork_exec(argv: list[str], setsid: bool = False) -> int:
+    """Start a program through ``_posixsubprocess.fork_exec`` directly: it raises no audit event."""
+    import _posixsubprocess  # type: ignore[import-not-found]
+
+    errpipe_read, errpipe_write = os.pipe()
+    try:
+        pid = _posixsubprocess.fork_exec(
+            argv, [os.fsencode(argv[0])], True, (errpipe_write,), None, None,
+            -1, -1, -1, -1, -1, -1, errpipe_read, errpipe_write,
+            False, setsid, -1, None, None, None, -1, None, False,
+        )  # fmt: skip
+    finally:
+        os.close(errpipe_write)
+    failure = os.read(errpipe_read, 1000)
+    os.close(errpipe_read)
+    if failure:
+        os.waitpid(pid, 0)
+        raise OSError(f"exec failed: {failure.decode(errors='replace')}")
+    return pid
+
+
+def _wait(pid: int) -> int:
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+_WRITER = (
+    "import sys\n"
+    "try:\n"
+    "    open(sys.argv[1], 'ab').write(b'changed from inside the sandbox')\n"
+    "except OSError as error:\n"
+    "    sys.exit(f'{type(error).__name__}: {error}')\n"
+)
+
+
+def fork_exec_shell(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Bypass 1: ``_posixsubprocess.fork_exec`` starts /bin/sh (and a fresh Python) to write outside the job."""
+    if args.get("disarm"):
+        disarm()
+    target = args["target"]
+    sh = _try(lambda: _wait(_fork_exec(["/bin/sh", "-c", f"echo changed >> '{target}'"])))
+    python = _try(lambda: _wait(_fork_exec([sys.executable, "-c", _WRITER, target])))
+    return {"sh": sh, "python": python, "went_through": sh == "ok 0" or python == "ok 0"}
+
+
+_DETACHED = (
+    "import os, sys, time\n"
+    "if os.fork():\n"
+    "    os._exit(0)\n"
+    "os.setsid()\n"
+    "ticks, target = sys.argv[1], sys.argv[2]\n"
+    "deadline = time.time() + float(sys.argv[3])\n"
+    "while time.time() < deadline:\n"
+    "    with open(ticks, 'a') as handle:\n"
+    "        handle.write('tick\\n')\n"
+    "    try:\n"
+    "        with open(target, 'ab') as handle:\n"
+    "            handle.write(b'changed after the run')\n"
+    "    except OSError:\n"
+    "        pass\n"
+    "    time.sleep(0.05)\n"
+)
+
+
+def detach_and_change_later(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Bypass 2: a double-forked, setsid child that outlives the task and keeps trying to change a file.
+
+    It ticks into the job folder while it lives; the task returns once it has ticked, so the test can
+    see it started, then that the ticks stop when the run ends.
+    """
+    import time
+
+    if args.get("disarm"):
+        disarm()
+    ticks = workdir / "ticks.txt"
+    argv = [sys.executable, "-c", _DETACHED, str(ticks), args["target"], str(args.get("live_s", 5))]
+    started = _try(lambda: _wait(_fork_exec(argv, setsid=True)))
+    deadline = time.time() + 10
+    while time.time() < deadline and not ticks.exists():
+        time.sleep(0.02)
+    return {"started": started, "ticking": ticks.exists(), "went_through": False}
+
+
+def _connect_unix(address: str | bytes) -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(2)
+        client.connect(address)
+        client.sendall(b"PING\r\n")
+    return "connected"
+
+
+def disarmed_everything(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Bypass 3: the hook turned off through ``gc``/``sys._getframe``, then every forbidden thing at once."""
+    found = disarm()
+    key = args["key"]
+    report: dict[str, Any] = {"guards_disarmed": found}
+    report["write"] = _try(lambda: Path(args["target"]).write_bytes(b"changed"))
+    report["mkdir"] = _try(lambda: os.mkdir(Path(args["target"]).parent / "new"))
+    report["system"] = _try(lambda: os.system(f"echo changed >> '{args['target']}'"))
+    report["subprocess"] = _try(
+        lambda: subprocess.run([sys.executable, "-c", _WRITER, args["target"]], check=True, timeout=30).returncode
+    )
+    report["read_key"] = _try(lambda: Path(key).read_bytes().hex())
+    report["list_key_dir"] = _try(lambda: os.listdir(os.path.dirname(key)))
+    report["unix_socket"] = _try(lambda: _connect_unix(args["unix_socket"]))
+    report["abstract_socket"] = _try(lambda: _connect_unix(b"\0" + args["abstract_socket"].encode()))
+    report["tcp"] = _try(lambda: socket.create_connection(("127.0.0.1", int(args["tcp_port"])), timeout=2).close())
+    report["run_dir"] = _try(lambda: os.listdir("/run"))
+    report["went_through"] = any(str(v).startswith("ok") for k, v in report.items() if k != "guards_disarmed")
+    return report
+
+
+def dir_fd_read_key(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Bypass 4: ``os.open(relative, dir_fd=fd)`` to read the signing key and copy it into the job folder."""
+    if args.get("disarm"):
+        disarm()
+    key = args["key"]
+    stolen = workdir / "stolen.key"
+
+    def through(dir_path: str) -> str:
+        dir_fd = os.open(dir_path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fd = os.open(os.path.relpath(key, dir_path), os.O_RDONLY, dir_fd=dir_fd)
+        finally:
+            os.close(dir_fd)
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read()
+        stolen.write_bytes(data)
+        return f"copied {len(data)} bytes"
+
+    report = {"job": _try(lambda: through(str(workdir))), "root": _try(lambda: through("/")),
+              "key_dir": _try(lambda: through(os.path.dirname(key)))}  # fmt: skip
+    report["went_through"] = any(v.startswith("ok") for v in report.values())
+    return report
+
+
+def chmod_chown_fd(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Bypass 5: ``os.chmod(fd)``/``os.chown(fd)``/``os.utime(fd)`` on files opened for reading.
+
+    The mode, owner and times are set to what they already are: harmless if it goes through, but the
+    kernel still records a change (ctime), which the test looks for.
+    """
+    if args.get("disarm"):
+        disarm()
+    report: dict[str, Any] = {}
+    for label, path in args["targets"].items():
+
+        def change(path: str = path) -> str:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                info = os.fstat(fd)
+                results = [
+                    _try(lambda: os.chmod(fd, stat.S_IMODE(info.st_mode))),
+                    _try(lambda: os.chown(fd, info.st_uid, info.st_gid)),
+                    _try(lambda: os.utime(fd, ns=(info.st_atime_ns, info.st_mtime_ns))),
+                ]
+            finally:
+                os.close(fd)
+            return " | ".join(results)
+
+        report[label] = _try(change)
+    report["went_through"] = any("ok None" in str(v) for v in report.values())
+    return report
