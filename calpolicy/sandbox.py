@@ -474,7 +474,7 @@ def run_sandboxed(
     read_end, write_end = os.pipe()
     spec = {"task": task, "workdir": str(workdir), "read_files": list(inputs), "args": args or {},
             "timeout_s": timeout_s}  # fmt: skip
-    argv = [*bwrap_argv(bwrap, workdir, inputs), sys.executable, "-I", "-m", "calpolicy.sandbox",
+    argv = [*bwrap_argv(bwrap, workdir, inputs), sys.executable, "-I", "-B", "-m", "calpolicy.sandbox",
             "--result-fd", str(write_end)]  # fmt: skip
     spawned = time.time()
     try:

@@ -130,9 +130,7 @@ def disarm() -> int:
     """Turn the audit hook off from inside: find the Guard through ``gc`` and set its ``_busy`` flag."""
     import gc
 
-    from calpolicy.sandbox import Guard
-
-    guards = [obj for obj in gc.get_objects() if isinstance(obj, Guard)]
+    guards = [obj for obj in gc.get_objects() if type(obj).__name__ == "Guard" and hasattr(obj, "_busy")]
     for guard in guards:
         guard._busy = True  # this is the attack
     return len(guards)
@@ -168,7 +166,14 @@ def _fork_exec(argv: list[str], setsid: bool = False) -> int:
 
 
 def _wait(pid: int) -> int:
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    return _succeeded(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+
+
+def _succeeded(code: int) -> int:
+    """A program that ran but failed (exit 127: no shell here) did not get through: raise, naming the code."""
+    if code != 0:
+        raise ChildProcessError(f"exit status {code}")
+    return code
 
 
 _WRITER = (
@@ -243,7 +248,7 @@ def disarmed_everything(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
     report: dict[str, Any] = {"guards_disarmed": found}
     report["write"] = _try(lambda: Path(args["target"]).write_bytes(b"changed"))
     report["mkdir"] = _try(lambda: os.mkdir(Path(args["target"]).parent / "new"))
-    report["system"] = _try(lambda: os.system(f"echo changed >> '{args['target']}'"))
+    report["system"] = _try(lambda: _succeeded(os.system(f"echo changed >> '{args['target']}'")))
     report["subprocess"] = _try(
         lambda: subprocess.run([sys.executable, "-c", _WRITER, args["target"]], check=True, timeout=30).returncode
     )
@@ -253,6 +258,7 @@ def disarmed_everything(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
     report["abstract_socket"] = _try(lambda: _connect_unix(b"\0" + args["abstract_socket"].encode()))
     report["tcp"] = _try(lambda: socket.create_connection(("127.0.0.1", int(args["tcp_port"])), timeout=2).close())
     report["run_dir"] = _try(lambda: os.listdir("/run"))
+    report["dev_null_chmod"] = _try(lambda: os.chmod("/dev/null", 0o666))  # the host's node, if it were here
     report["went_through"] = any(str(v).startswith("ok") for k, v in report.items() if k != "guards_disarmed")
     return report
 
@@ -307,4 +313,12 @@ def chmod_chown_fd(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
 
         report[label] = _try(change)
     report["went_through"] = any("ok None" in str(v) for v in report.values())
+    return report
+
+
+def disarmed_write(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """With the hook off, write ``data`` to ``path`` (a sysctl under /proc, say)."""
+    disarm()
+    report = {"write": _try(lambda: Path(args["path"]).write_text(args["data"], encoding="utf-8"))}
+    report["went_through"] = report["write"].startswith("ok")  # type: ignore[assignment]
     return report
