@@ -381,8 +381,9 @@ class SandboxResult:
 
 
 OS_GUARD = (
-    "bubblewrap: own user/mount/pid/net/ipc/uts namespaces, no capabilities, read-only view of the "
-    "interpreter, its packages, the linker's libraries and the zone database; only the job folder writable"
+    "private network namespace and private user, mount, PID, IPC and UTS namespaces (bubblewrap), no "
+    "capabilities, a read-only view of the interpreter, its packages, the linker's libraries and the zone "
+    "database; only the job folder writable"
 )
 _probed: dict[str, str | None] = {}
 _probe_lock = threading.Lock()
