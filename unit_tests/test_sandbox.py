@@ -57,6 +57,25 @@ def test_guard_rules(guard: Guard, tmp_path: Path) -> None:
         guard("socket.connect", (None, ("127.0.0.1", 6379)))
 
 
+def test_relative_paths_and_descriptors_are_judged_not_guessed(guard: Guard, tmp_path: Path) -> None:
+    """A relative path may be resolved by the kernel against a ``dir_fd`` the audit event does not carry:
+    refused for reading too (issue 21: the signing key read that way). A change through a descriptor
+    (``os.chmod(fd)``) is judged by the file the descriptor names."""
+    assert guard.check("open", ("clm.jsonl", "r", os.O_RDONLY)) == ("open for reading", "clm.jsonl")
+    assert guard.check("os.listdir", ("keys",)) == ("os.listdir", "keys")
+    outside = tmp_path / "config.json"
+    outside.write_text("{}")
+    inside = tmp_path / "job" / "proposal.json"
+    inside.write_text("{}")
+    with open(outside, "rb") as read_only, open(inside, "rb") as own:
+        fd = read_only.fileno()
+        assert guard.check("os.chmod", (fd, 0o644, None)) == ("os.chmod", f"fd {fd} ({outside})")
+        assert guard.check("os.chown", (fd, 0, 0, None)) == ("os.chown", f"fd {fd} ({outside})")
+        assert guard.check("os.utime", (fd, None, None, None)) == ("os.utime", f"fd {fd} ({outside})")
+        assert guard.check("os.chmod", (own.fileno(), 0o644, None)) is None
+    assert guard.check("os.chmod", (9999, 0o644, None)) == ("os.chmod", "fd 9999 (unnamed)")
+
+
 def test_a_symlink_out_of_the_job_folder_is_followed(guard: Guard, tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "job" / "link.json").symlink_to(tmp_path / "config.json")
