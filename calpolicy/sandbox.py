@@ -450,6 +450,35 @@ def _open_inputs(read_files: list[Path]) -> dict[str, int]:
     return inputs
 
 
+def _defuse_job(workdir: Path, mode_before: int) -> dict[str, str] | None:
+    """What the task left in its folder that the parent must not trust; made harmless on the spot.
+
+    The child's files belong to the caller's uid (root, for a root run): a setuid copy of the interpreter
+    would be a root shell for anyone who reaches the jobs folder; a symlink named ``proposal.json`` would
+    make the parent read a file the child could not; a FIFO would hang it. Such entries are removed (setuid
+    and setgid bits cleared, the folder's own mode put back) and the first one is reported as a violation.
+    """
+    found: dict[str, str] | None = None
+    info = os.lstat(workdir)
+    if stat.S_IMODE(info.st_mode) != mode_before:
+        os.chmod(workdir, mode_before)
+        found = {"operation": "changed the job folder's mode", "target": str(workdir)}
+    for root, dirs, files in os.walk(workdir):
+        for name in [*dirs, *files]:
+            path = os.path.join(root, name)
+            entry = os.lstat(path)
+            kind = stat.S_IFMT(entry.st_mode)
+            if kind not in (stat.S_IFREG, stat.S_IFDIR):
+                os.unlink(path)
+                what = "a symlink" if kind == stat.S_IFLNK else "a special file"
+                found = found or {"operation": f"left {what} in the job folder", "target": path}
+                continue
+            if entry.st_mode & (stat.S_ISUID | stat.S_ISGID):
+                os.chmod(path, stat.S_IMODE(entry.st_mode) & ~(stat.S_ISUID | stat.S_ISGID))
+                found = found or {"operation": "left a setuid or setgid file in the job folder", "target": path}
+    return found
+
+
 def _close_all(fds: Any) -> None:
     for fd in fds:
         with contextlib.suppress(OSError):
@@ -471,6 +500,7 @@ def run_sandboxed(
     """
     bwrap, guard_note = os_guard()
     workdir = Path(os.path.abspath(workdir))
+    mode_before = stat.S_IMODE(os.lstat(workdir).st_mode)
     inputs = _open_inputs(read_files)
     read_end, write_end = os.pipe()
     spec = {"task": task, "workdir": str(workdir), "read_files": list(inputs), "args": args or {},
@@ -506,9 +536,11 @@ def run_sandboxed(
     error = message.get("error")
     if not message:
         error = f"the sandbox ended without a result (exit {child.returncode}): {tail or 'no output'}"
+    left = _defuse_job(workdir, mode_before)  # always, also after a violation: the folder is defused first
+    violation = message.get("violation") or left
     return SandboxResult(
-        result=message.get("result"),
-        violation=message.get("violation"),
+        result=None if violation else message.get("result"),
+        violation=violation,
         error=error,
         os_guard=guard_note,
         returncode=child.returncode,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -221,3 +222,22 @@ def test_global_sysctls_cannot_be_written_through_proc(host: Host) -> None:
     result = host.run("disarmed_write", path=str(sysctl), data=sysctl.read_text())
     seen = _completed_or_explained(result, disarm=True)
     assert seen["write"].startswith("refused OSError"), seen
+
+
+def test_what_the_task_leaves_in_the_job_folder_is_defused(host: Host) -> None:
+    """The child's files belong to the caller (root here): a setuid copy of the interpreter in the job
+    folder would be a root shell for whoever reaches it; a symlink proposal.json would make the parent
+    read the key; a FIFO would hang it. All are removed or cleared, and the run is a lockdown violation."""
+    mode = os.lstat(host.job).st_mode
+    result = host.run("leave_traps", key=str(host.key))
+    assert result.violation is not None, result.result
+    assert result.result is None
+    assert violation_id(result.violation["operation"], result.violation["target"], Config()) == "P1.1.c"
+    assert os.lstat(host.job).st_mode == mode
+    assert not (host.job / "proposal.json").exists()
+    assert not os.path.lexists(host.job / "proposal.json")
+    assert not os.path.lexists(host.job / "report.json")
+    copied = os.lstat(host.job / "python")
+    assert not copied.st_mode & (stat.S_ISUID | stat.S_ISGID), oct(copied.st_mode)
+    assert not os.lstat(host.job / "sub").st_mode & stat.S_ISGID
+    host.assert_untouched(result)

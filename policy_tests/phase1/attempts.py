@@ -323,3 +323,26 @@ def disarmed_write(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
     report = {"write": _try(lambda: Path(args["path"]).write_text(args["data"], encoding="utf-8"))}
     report["went_through"] = report["write"].startswith("ok")  # type: ignore[assignment]
     return report
+
+
+def leave_traps(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """With the hook off, leave what the parent must not trust: a setuid-root copy of the interpreter, a
+    symlink named proposal.json to the signing key, a FIFO, a setgid folder, and a world-writable job folder."""
+    disarm()
+
+    def setuid_copy() -> None:
+        (workdir / "python").write_bytes(Path(sys.executable).read_bytes())
+        os.chmod(workdir / "python", 0o4755)
+
+    def setgid_dir() -> None:
+        os.mkdir(workdir / "sub")
+        os.chmod(workdir / "sub", 0o2777)
+
+    report = {
+        "setuid": _try(setuid_copy),
+        "symlink": _try(lambda: os.symlink(args["key"], workdir / "proposal.json")),
+        "fifo": _try(lambda: os.mkfifo(workdir / "report.json")),
+        "setgid_dir": _try(setgid_dir),
+        "job_mode": _try(lambda: os.chmod(workdir, 0o777)),
+    }
+    return {**report, "went_through": False}
