@@ -157,6 +157,8 @@ def test_with_the_hook_turned_off_the_kernel_still_refuses_everything(
     assert seen["guards_disarmed"] >= 1, "no guard was found to turn off: this proves nothing"
     routes = {k: v for k, v in seen.items() if k not in ("guards_disarmed", "went_through")}
     assert all(v.startswith("refused") for v in routes.values()), routes
+    assert "FileNotFoundError" in routes["unix_socket"]  # not in view (not "path too long": a real attempt)
+    assert "ConnectionRefusedError" in routes["abstract_socket"]  # another network namespace's name space
     for server in listeners["servers"]:
         with pytest.raises(BlockingIOError):
             server.accept()  # nobody ever connected

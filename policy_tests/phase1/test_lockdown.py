@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -143,7 +144,7 @@ def test_no_redis_stream_consumed(attempt: Attempt, calpolicy_config: Config) ->
 
 @pytest.mark.control("P1.1.c", "P1.2.a", "P1.2.b", "P1.2.c")
 def test_the_kernel_holds_when_the_hook_is_turned_off(
-    attempt: Attempt, decoys: dict[str, Path], calpolicy_config: Config, tmp_path: Path
+    attempt: Attempt, decoys: dict[str, Path], calpolicy_config: Config
 ) -> None:
     """The audit hook is not the wall. Turned off from inside (through ``gc``), the task still cannot
     write a decoy, start a shell, read the signing key, list its folder, or reach Redis, a Unix socket
@@ -153,14 +154,23 @@ def test_the_kernel_holds_when_the_hook_is_turned_off(
     redis = urlparse(calpolicy_config.redis.url)
     name = f"calpolicy-lockdown-{os.getpid()}-{time.monotonic_ns()}"
     with contextlib.ExitStack() as stack:
+        # a short folder: a socket path has at most 107 bytes, and pytest's tmp_path can be longer
+        short = tempfile.mkdtemp(prefix="calpolicy-", dir="/tmp" if os.access("/tmp", os.W_OK) else None)
+        stack.callback(shutil.rmtree, short, True)
         unix = stack.enter_context(socket.socket(socket.AF_UNIX))
-        unix.bind(str(tmp_path / "listening.sock"))
+        unix.bind(os.path.join(short, "listening.sock"))
         abstract = stack.enter_context(socket.socket(socket.AF_UNIX))
         abstract.bind(b"\0" + name.encode())
         for server in (unix, abstract):
             server.listen()
+        unix_path = redis.path if redis.scheme == "unix" else os.path.join(short, "listening.sock")
+        for address in (unix_path, b"\0" + name.encode()):  # the control: reachable from outside the sandbox
+            with socket.socket(socket.AF_UNIX) as probe:
+                probe.connect(address)
+        for server in (unix, abstract):
+            if redis.scheme != "unix" or server is abstract:
+                server.accept()[0].close()
             server.setblocking(False)
-        unix_path = redis.path if redis.scheme == "unix" else str(tmp_path / "listening.sock")
         result = attempt(
             "disarmed_everything", target=str(decoys["calibration_config"]),
             key=str(calpolicy_config.signing.private_key), unix_socket=unix_path, abstract_socket=name,
