@@ -221,3 +221,18 @@ def test_a_recorder_log_with_utc_offsets_is_calibrated(tmp_path: Path) -> None:
     assert "stop" not in result.result, result.result
     assert "error" not in result.result, result.result
     assert (job / "proposal.json").is_file()
+
+
+def test_a_log_only_its_owner_may_read_is_copied_in_by_the_parent(judged_log: tuple[Path, int, str]) -> None:
+    """On the real host the log belongs to the trading system's user. The child (no capabilities) could
+    not open such a file itself; the parent opens it and bubblewrap copies it in, read-only."""
+    path = judged_log[0]
+    os.chown(path, 12345, 12345)
+    path.chmod(0o600)
+    job = path.parent / "job"
+    job.mkdir()
+    result = run_sandboxed("policy_tests.phase1.attempts:read_clm", job, [path], {"target": str(path)})
+    assert result.ok, result.violation or result.error
+    assert result.result["clm_lines"] == 300
+    info = os.stat(path)
+    assert (info.st_uid, oct(info.st_mode & 0o777)) == (12345, "0o600")
