@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from calpolicy import seccomp
+
 EXIT_VIOLATION = 86
 EXIT_TASK_ERROR = 87
 SANDBOX_UID = 65534  # the child's uid and gid inside its user namespace ("nobody"); mapped to the caller's
@@ -275,11 +277,13 @@ def linker_paths() -> tuple[list[Path], list[tuple[str, str]]]:
     return [p for p in binds if os.path.exists(p) and not os.path.islink(p)], links
 
 
-def bwrap_argv(bwrap: str, workdir: Path, inputs: dict[str, int]) -> list[str]:
+def bwrap_argv(bwrap: str, workdir: Path, inputs: dict[str, int], seccomp_fd: int | None = None) -> list[str]:
     """The bubblewrap command line: namespaces, the read-only view, the inputs and the one writable folder."""
     binds, links = linker_paths()
     shown = sorted({*binds, *python_paths(), *zone_roots()}, key=str)
     argv = [bwrap, *_NAMESPACES]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
     for target, link in links:
         argv += ["--symlink", target, link]
     for path in shown:
@@ -315,6 +319,7 @@ def describe(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
         "cap_eff": fields.get("CapEff", "").strip(),
         "cap_bnd": fields.get("CapBnd", "").strip(),
         "no_new_privs": fields.get("NoNewPrivs", "").strip(),
+        "seccomp": fields.get("Seccomp", "").strip(),  # 2: a filter is in place
     }
 
 
@@ -385,6 +390,8 @@ OS_GUARD = (
     "capabilities, a read-only view of the interpreter, its packages, the linker's libraries and the zone "
     "database; only the job folder writable"
 )
+SECCOMP_NOTE = "; seccomp: no set-id bits, keyrings, ptrace, bpf, io_uring or mounts"
+NO_SECCOMP_NOTE = "; no seccomp filter for this architecture"
 _probed: dict[str, str | None] = {}
 _probe_lock = threading.Lock()
 
@@ -406,7 +413,7 @@ def os_guard() -> tuple[str, str]:
     problem = _probed[bwrap]
     if problem is not None:
         raise SandboxError(f"bubblewrap cannot create the sandbox here, so the calibration is not run: {problem}")
-    return bwrap, OS_GUARD
+    return bwrap, OS_GUARD + (NO_SECCOMP_NOTE if seccomp.program() is None else SECCOMP_NOTE)
 
 
 def _probe(bwrap: str) -> str | None:
@@ -479,6 +486,19 @@ def _defuse_job(workdir: Path, mode_before: int) -> dict[str, str] | None:
     return found
 
 
+def _seccomp_fd() -> int | None:
+    """A pipe holding the seccomp program for ``bwrap --seccomp`` (read end), or None on an unknown machine."""
+    filter_program = seccomp.program()
+    if filter_program is None:
+        return None
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, filter_program)  # a few hundred bytes: far below a pipe's buffer
+    finally:
+        os.close(write_end)
+    return read_end
+
+
 def _close_all(fds: Any) -> None:
     for fd in fds:
         with contextlib.suppress(OSError):
@@ -502,21 +522,23 @@ def run_sandboxed(
     workdir = Path(os.path.abspath(workdir))
     mode_before = stat.S_IMODE(os.lstat(workdir).st_mode)
     inputs = _open_inputs(read_files)
+    filter_fd = _seccomp_fd()
     read_end, write_end = os.pipe()
     spec = {"task": task, "workdir": str(workdir), "read_files": list(inputs), "args": args or {},
             "timeout_s": timeout_s}  # fmt: skip
-    argv = [*bwrap_argv(bwrap, workdir, inputs), sys.executable, "-I", "-B", "-m", "calpolicy.sandbox",
-            "--result-fd", str(write_end)]  # fmt: skip
+    argv = [*bwrap_argv(bwrap, workdir, inputs, filter_fd), sys.executable, "-I", "-B", "-m",
+            "calpolicy.sandbox", "--result-fd", str(write_end)]  # fmt: skip
+    passed = [fd for fd in (write_end, filter_fd, *inputs.values()) if fd is not None]
     spawned = time.time()
     try:
         child = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            pass_fds=(write_end, *inputs.values()), cwd=workdir, env={"LANG": "C.UTF-8"}, close_fds=True,
+            pass_fds=tuple(passed), cwd=workdir, env={"LANG": "C.UTF-8"}, close_fds=True,
         )  # fmt: skip
     except OSError as error:
-        _close_all([read_end, write_end, *inputs.values()])
+        _close_all([read_end, *passed])
         raise SandboxError(f"cannot start the sandbox: {error}") from None
-    _close_all([write_end, *inputs.values()])
+    _close_all(passed)
     try:
         _, stderr = child.communicate(json.dumps(spec).encode(), timeout=timeout_s)
     except subprocess.TimeoutExpired:

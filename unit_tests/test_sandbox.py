@@ -110,6 +110,8 @@ def test_the_child_runs_in_its_own_namespaces_without_capabilities(tmp_path: Pat
     assert seen["uid"] == SANDBOX_UID
     assert seen["cap_eff"] == seen["cap_bnd"] == "0000000000000000"
     assert seen["no_new_privs"] == "1"
+    assert seen["seccomp"] == "2"  # a filter (calpolicy.seccomp) is in place
+    assert "seccomp: no set-id bits" in result.os_guard
 
 
 def test_no_bubblewrap_is_could_not_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

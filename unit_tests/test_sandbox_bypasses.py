@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import stat
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -243,3 +244,31 @@ def test_what_the_task_leaves_in_the_job_folder_is_defused(host: Host) -> None:
     assert not copied.st_mode & (stat.S_ISUID | stat.S_ISGID), oct(copied.st_mode)
     assert not os.lstat(host.job / "sub").st_mode & stat.S_ISGID
     host.assert_untouched(result)
+
+
+def test_the_seccomp_filter_refuses_setid_bits_keyrings_and_kernel_surface(host: Host) -> None:
+    """With the hook off: a setuid or setgid bit in the job folder (by path and by descriptor), the
+    inherited session keyring, ptrace, io_uring and a new user namespace all fail with EPERM, while a
+    plain chmod in the job folder still works (the filter is narrow)."""
+    result = host.run("filtered_syscalls")
+    seen = _completed_or_explained(result, disarm=True)
+    routes = {k: v for k, v in seen.items() if k not in ("went_through", "control_chmod", "mode")}
+    assert all(v.startswith("refused PermissionError") for v in routes.values()), routes
+    assert seen["control_chmod"] == "ok None"
+    assert seen["mode"] == "0o100640"
+    assert not os.lstat(host.job).st_mode & stat.S_ISGID
+    host.assert_untouched(result)
+
+
+def test_the_filter_program_is_well_formed() -> None:
+    """One 8-byte instruction per op, ending in ALLOW; an unknown machine gets none (and the guard says so)."""
+    from calpolicy import seccomp
+
+    for machine in ("x86_64", "aarch64"):
+        program = seccomp.program(machine)
+        assert program is not None
+        assert len(program) % 8 == 0
+        assert len(program) // 8 < 4096
+        assert program[-4:] == seccomp.ALLOW.to_bytes(4, sys.byteorder)
+        assert {"keyctl", "ptrace", "io_uring_setup", "bpf", "mount"} <= set(seccomp.denied_calls(machine))
+    assert seccomp.program("mips") is None

@@ -346,3 +346,38 @@ def leave_traps(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
         "job_mode": _try(lambda: os.chmod(workdir, 0o777)),
     }
     return {**report, "went_through": False}
+
+
+def filtered_syscalls(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """With the hook off: set-id bits in the job folder, the session keyring, ptrace, io_uring, unshare;
+    and a plain chmod in the job folder as the control that must still work."""
+    disarm()
+    import ctypes  # after: importing ctypes already loads C code, which the hook refuses
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def raw(nr: int, *call_args: int) -> int:
+        result = libc.syscall(ctypes.c_long(nr), *(ctypes.c_long(a) for a in call_args))
+        if result == -1:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+        return int(result)
+
+    tables = {"x86_64": {"keyctl": 250, "ptrace": 101, "io_uring_setup": 425, "unshare": 272},
+              "aarch64": {"keyctl": 219, "ptrace": 117, "io_uring_setup": 425, "unshare": 97}}  # fmt: skip
+    numbers = tables[os.uname().machine]
+    own = workdir / "program"
+    own.write_bytes(b"#!/bin/sh\n")
+    report: dict[str, Any] = {
+        "chmod_setuid": _try(lambda: os.chmod(own, 0o4755)),
+        "chmod_setgid_fd": _try(lambda: os.chmod(os.open(own, os.O_RDONLY), 0o2755)),
+        "mkdir_setgid": _try(lambda: os.chmod(os.open(workdir, os.O_RDONLY), 0o2700)),
+        "keyctl_session": _try(lambda: raw(numbers["keyctl"], 0, -3, 0)),  # KEYCTL_GET_KEYRING_ID, session
+        "ptrace_traceme": _try(lambda: raw(numbers["ptrace"], 0, 0, 0, 0)),
+        "io_uring_setup": _try(lambda: raw(numbers["io_uring_setup"], 1, 0)),
+        "unshare_user": _try(lambda: raw(numbers["unshare"], 0x10000000)),  # CLONE_NEWUSER
+    }
+    report["went_through"] = any(v.startswith("ok") for v in report.values())
+    report["control_chmod"] = _try(lambda: os.chmod(own, 0o640))
+    report["mode"] = oct(os.stat(own).st_mode)
+    return report
