@@ -10,6 +10,10 @@ cd "$(dirname "$0")"
 APT_PACKAGES=()
 command -v redis-server >/dev/null 2>&1 || APT_PACKAGES+=(redis-server)
 command -v chromium >/dev/null 2>&1 || APT_PACKAGES+=(chromium)
+# bubblewrap locks the calibration child down (docs/lockdown.md); tzdata is the zone database a recorder
+# log's +00:00 stamps make the calibration read, as on every real Debian host.
+command -v bwrap >/dev/null 2>&1 || APT_PACKAGES+=(bubblewrap)
+[ -e /usr/share/zoneinfo/UTC ] || APT_PACKAGES+=(tzdata)
 if [ "${#APT_PACKAGES[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     apt-get update -qq

@@ -6,7 +6,7 @@ On the demo environment (a real redis-server, readiness API and systemd in a nam
 - time of the run beyond the preflight <= 2 x ``propose`` alone, where "propose alone" is what computing
   the proposal costs a fresh process: read the log, import the calibration stack, ``propose`` (the run's
   sandbox pays exactly that, plus its own start-up);
-- the sandbox's own start-up (interpreter + ``unshare --net`` + the audit hook, measured with a task that
+- the sandbox's own start-up (bubblewrap + interpreter + the audit hook, measured with a task that
   imports nothing) plus the job write <= 0.5 s.
 
 Run as root: ``python benchmarks/bench_run.py [--runs 3] [--trades 100000]``. Wall times depend on the

@@ -4,6 +4,10 @@ The preflight judged the log as it was at one moment (its length and sha256). Th
 appending, so by now the file may be longer: the task reads exactly the judged number of bytes and checks
 their digest, so what is analysed is what was judged. A file that is now shorter (rotated, truncated) or
 whose first bytes differ (rewritten) is not the file that was judged: that is a STOP, never a best guess.
+
+In the sandbox the path names a private, read-only copy of the log that bubblewrap made when the child
+started (``calpolicy.sandbox``): the task never holds a handle on the live file, and the bytes it checks
+cannot change under it.
 """
 
 from __future__ import annotations

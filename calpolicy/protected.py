@@ -1,11 +1,12 @@
 """Digests of the paths a calibration run must never change (checklist 1.1), taken before and after a run.
 
-This is the check behind the sandbox's audit hook: it also sees a change made from C code, by another
-process, or through anything the hook cannot watch. Each file's fingerprint is its type, size, mode,
-mtime and ctime (the kernel sets ctime on every write and it cannot be set back from user space) plus the
-sha256 of its content up to ``HASH_LIMIT`` bytes; larger files (model weights of gigabytes) are
-fingerprinted by metadata only, which still catches every write. A path that does not exist is recorded
-as absent, so creating it is a change too.
+This is the check behind the sandbox (bubblewrap's read-only view, and the audit hook that names an
+attempt): it also sees a change made by another process on the host, or through anything neither
+watches. Each file's fingerprint is its type, size, mode, mtime and ctime (the kernel sets ctime on
+every write and it cannot be set back from user space) plus the sha256 of its content up to
+``HASH_LIMIT`` bytes; larger files (model weights of gigabytes) are fingerprinted by metadata only,
+which still catches every write. A path that does not exist is recorded as absent, so creating it is a
+change too.
 """
 
 from __future__ import annotations

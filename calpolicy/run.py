@@ -48,7 +48,7 @@ from calpolicy.jobs import (
 from calpolicy.preflight import PreflightRun, build_verdict, policy_dir, read_rows, run_preflight
 from calpolicy.protected import compare, digest_all, summary
 from calpolicy.report import DO_NOT_APPLY, write_report
-from calpolicy.sandbox import SandboxError, SandboxResult, run_sandboxed
+from calpolicy.sandbox import SandboxError, SandboxResult, os_guard, run_sandboxed
 from calpolicy.signing import SigningError, default_policy_test_files, load_private_key, sign_job
 from calpolicy.verdict import Finding, Verdict
 
@@ -133,6 +133,10 @@ def run_job(
                 load_private_key(effective.signing.private_key)
             except SigningError as error:
                 return _stopped(Finding(SIGNING_ID, "error", str(error), {}), "signing", None, {})
+            try:  # and one that cannot be locked down is not run: no bubblewrap is could-not-check, not a wait
+                os_guard()
+            except SandboxError as error:
+                return _stopped(Finding(SANDBOX_ID, "error", str(error), {}), "sandbox", None, {})
             preflight = run_preflight(
                 config_path, operator=operator, on_call_until=on_call_until, now=now,
                 timeout_s=preflight_timeout_s, environ=environ,

@@ -1,45 +1,60 @@
-"""Run a task (the calibration) in a child process that cannot write, read, connect or spawn (checklist 1).
+"""Run a task (the calibration) in a child the kernel locks down; an audit hook inside names what it tried.
 
-The child installs a Python audit hook (``sys.addaudithook``) before it touches any data. From then on:
+**The wall: bubblewrap (``bwrap``).** The child runs in its own user, mount, PID, network, IPC, UTS and
+cgroup namespaces, with every capability dropped, ``no_new_privs``, a new session, and
+``--die-with-parent``. Its file system is a read-only tmpfs holding only:
 
-- opening a file for writing, or removing/renaming/creating anything, outside the job's temp folder;
-- reading any file other than the CLM log and the Python installation (interpreter, site-packages and
-  calpolicy's own code);
-- ``socket.connect``/``bind``/``sendto`` (no live market data, no Redis);
-- ``subprocess``, ``os.system``, ``os.exec*``, ``os.posix_spawn``, ``os.fork``, ``os.kill`` (no restart,
-  no deploy), and loading or calling C code through ``ctypes``
+- the interpreter and its packages (the venv, the base Python it points to, calpolicy's own code),
+- what the dynamic linker needs (``/etc/ld.so.cache`` and the system library folders),
+- the zone database (``zoneinfo.TZPATH``, e.g. ``/usr/share/zoneinfo``), read-only,
+- a private, read-only copy of each input file (the CLM log) at its usual path, copied by bwrap from a
+  descriptor the parent opened: the child never holds a handle on the live file,
+- a read-only ``/proc`` of its own PID namespace,
+- and one writable folder: the job's.
 
-end the run at once: the hook writes a finding naming the operation and the path or address to the
-result pipe and exits the child with ``EXIT_VIOLATION``, so no ``except`` in the task can swallow it.
-An audit hook cannot be removed once added, and there is deliberately no environment variable, config
-key or argument that skips it.
+No keys, no config folder, no ``/run`` or ``/var/run``, no device nodes, no host process; the network
+namespace has only a downed-then-private loopback, so no TCP, no abstract Unix socket, and no filesystem
+socket (none is in view). When the task's process ends, the namespace's init ends and the kernel kills
+everything left in it: nothing the task started outlives the run.
 
-As root the child also runs in a fresh network namespace (``unshare --net``: only a downed loopback),
-which stops connections made from C code too. What audit hooks cannot stop is listed in
-docs/lockdown.md: C extensions that call the OS directly (their file writes and reads raise no audit
-event), and file descriptors inherited from the parent (only the result pipe is passed on). The
-protected-path digests taken before and after the run (``calpolicy.protected``) are the independent
-check behind both.
+**The explanation: an audit hook** (``sys.addaudithook``) installed before the task runs turns an attempt
+into a finding in the checklist's words (P1.x, see ``calpolicy.run.violation_id``) and ends the child at once
+(``EXIT_VIOLATION``, so no ``except`` can swallow it). It is not the wall: Python documents audit hooks as
+no sandbox, and code in the child can turn them off or go around them (C code, ``_posixsubprocess``); the
+kernel then refuses the same operation anyway. If bubblewrap is missing or cannot create its namespaces,
+``run_sandboxed`` raises ``SandboxError`` (the run is could-not-check, exit 3): there is no fallback to the
+hook alone. docs/lockdown.md says what each layer covers and what is still not protected.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import sysconfig
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from calpolicy import seccomp
+
 EXIT_VIOLATION = 86
 EXIT_TASK_ERROR = 87
+SANDBOX_UID = 65534  # the child's uid and gid inside its user namespace ("nobody"); mapped to the caller's
+FILE_SIZE_LIMIT = 1 << 30  # RLIMIT_FSIZE: no single file the task writes can exceed 1 GiB
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_NAMESPACES = (
+    "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+    "--disable-userns", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+    "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+)  # fmt: skip
 
 # events whose first argument(s) are paths that get changed
 _CHANGE_EVENTS = {
@@ -59,14 +74,18 @@ _CTYPES_EVENTS = ("ctypes.dlopen", "ctypes.dlsym", "ctypes.call_function", "ctyp
 
 
 class SandboxError(Exception):
-    """The sandbox could not run the task (start-up failure, timeout, no result)."""
+    """The sandbox could not run the task (no bubblewrap, no namespaces, timeout, no result)."""
 
 
 # ============================================================================================ the guard
 
 
 class Guard:
-    """The audit hook's decisions, as a plain object so its rules can be read and tested in one place."""
+    """The audit hook's decisions, as a plain object so its rules can be read and tested in one place.
+
+    It explains; the kernel enforces. Anything it cannot judge for sure (a path relative to an unknown
+    ``dir_fd``, a descriptor it cannot name) is refused rather than guessed.
+    """
 
     def __init__(
         self, write_root: Path, read_files: list[Path], read_roots: list[Path], result_fd: int | None
@@ -86,7 +105,12 @@ class Guard:
             return self._check_open(args)
         if event in _CHANGE_EVENTS:
             for raw in args[: _CHANGE_EVENTS[event]]:
-                if isinstance(raw, int) or raw is None:
+                if raw is None:
+                    continue
+                if isinstance(raw, int):  # os.chmod(fd), os.chown(fd), os.truncate(fd), os.utime(fd)
+                    named = _fd_path(raw)
+                    if named is None or not self._may_write(named):
+                        return (event, f"fd {raw} ({named or 'unnamed'})")
                     continue
                 if not self._may_write(raw):
                     return (event, _show(raw))
@@ -125,7 +149,10 @@ class Guard:
         return _within(_real(text), self.write_root)
 
     def _may_read(self, raw: Any) -> bool:
-        real = _real(os.fsdecode(raw))
+        text = os.fsdecode(raw)
+        if not os.path.isabs(text):  # the kernel resolves it against a dir_fd the event does not show
+            return False
+        real = _real(text)
         return real in self.read_files or any(_within(real, root) for root in self.read_roots)
 
     # ---------------------------------------------------------------------------------- the hook
@@ -158,6 +185,15 @@ def _within(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
+def _fd_path(fd: int) -> str | None:
+    """What an open descriptor names (``/proc/self/fd``), or None when it names no path we can judge."""
+    try:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+    return target if target.startswith("/") and not target.endswith(" (deleted)") else None
+
+
 def _show(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return " ".join(_show(v) for v in value)
@@ -185,8 +221,6 @@ def install_roots() -> list[Path]:
 
     Not the whole interpreter prefix: for a system Python that would be all of ``/usr``.
     """
-    import sysconfig
-
     import calpolicy
     import policy_tests
 
@@ -197,29 +231,118 @@ def install_roots() -> list[Path]:
     return [Path(r) for r in sorted(roots)]
 
 
+def zone_roots() -> list[Path]:
+    """The system zone database (``zoneinfo.TZPATH``): a ``+00:00`` timestamp may make pandas read it."""
+    import zoneinfo
+
+    return [Path(p) for p in zoneinfo.TZPATH if os.path.isdir(p)]
+
+
+# ============================================================================================ the view
+
+
+def python_paths() -> list[Path]:
+    """What the interpreter needs to start and import calpolicy: venv, base install, the package folders.
+
+    A base install under its own prefix (pyenv, /opt/python) is shown whole; a system Python (prefix
+    ``/usr``) only by its standard library and executable, never all of ``/usr``.
+    """
+    import calpolicy
+    import policy_tests
+
+    paths: set[str] = {os.path.realpath(sys.prefix)}
+    base = os.path.realpath(sys.base_prefix)
+    if base in ("/", "/usr", "/usr/local"):
+        config = sysconfig.get_paths()
+        paths |= {config[k] for k in ("stdlib", "platstdlib") if k in config}
+        paths.add(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))
+    else:
+        paths.add(base)
+    paths.add(os.path.realpath(sys.executable))
+    paths |= {str(Path(calpolicy.__file__).resolve().parent), str(Path(policy_tests.__file__).resolve().parent)}
+    return sorted((Path(p) for p in paths if os.path.exists(p)), key=str)
+
+
+def linker_paths() -> tuple[list[Path], list[tuple[str, str]]]:
+    """What the dynamic linker reads: its cache and the system library folders; top-level links (merged /usr)."""
+    arch = sysconfig.get_config_var("MULTIARCH") or f"{os.uname().machine}-linux-gnu"
+    binds: list[Path] = []
+    links: list[tuple[str, str]] = []
+    for top in ("/lib", "/lib64", "/lib32", "/libx32"):
+        if os.path.islink(top):
+            links.append((os.readlink(top), top))
+        elif os.path.isdir(top):
+            binds += [Path(top) / arch] if top == "/lib" else [Path(top)]
+    binds += [Path("/usr/lib") / arch, Path("/usr/lib64"), Path("/etc/ld.so.cache")]
+    return [p for p in binds if os.path.exists(p) and not os.path.islink(p)], links
+
+
+def bwrap_argv(bwrap: str, workdir: Path, inputs: dict[str, int], seccomp_fd: int | None = None) -> list[str]:
+    """The bubblewrap command line: namespaces, the read-only view, the inputs and the one writable folder."""
+    binds, links = linker_paths()
+    shown = sorted({*binds, *python_paths(), *zone_roots()}, key=str)
+    argv = [bwrap, *_NAMESPACES]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
+    for target, link in links:
+        argv += ["--symlink", target, link]
+    for path in shown:
+        argv += ["--ro-bind", str(path), str(path)]
+    argv += ["--proc", "/proc", "--remount-ro", "/proc"]  # the PID namespace's own /proc, read-only
+    argv += ["--bind", str(workdir), str(workdir)]
+    for path, fd in sorted(inputs.items()):
+        argv += ["--perms", "0444", "--ro-bind-data", str(fd), path]
+    venv_bin = os.path.dirname(sys.executable)
+    argv += ["--remount-ro", "/", "--chdir", str(workdir), "--clearenv", "--setenv", "PATH", venv_bin,
+             "--setenv", "LANG", "C.UTF-8", "--setenv", "TMPDIR", str(workdir), "--setenv", "HOME", str(workdir),
+             "--"]  # fmt: skip
+    return argv
+
+
 # ============================================================================================ the child
 
 
 def describe(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    """A harmless task that reports what the child sees: its network namespace and interfaces."""
+    """A harmless task that reports what the child sees: namespaces, interfaces, uid, capabilities."""
     import socket
 
+    status = Path("/proc/self/status").read_text(encoding="utf-8").splitlines()
+    fields = dict(line.split(":\t", 1) for line in status if ":\t" in line)
     return {
         "netns": os.stat("/proc/self/ns/net").st_ino,
+        "mntns": os.stat("/proc/self/ns/mnt").st_ino,
+        "pidns": os.stat("/proc/self/ns/pid").st_ino,
+        "userns": os.stat("/proc/self/ns/user").st_ino,
         "interfaces": [name for _, name in socket.if_nameindex()],
         "pid": os.getpid(),
+        "uid": os.getuid(),
+        "cap_eff": fields.get("CapEff", "").strip(),
+        "cap_bnd": fields.get("CapBnd", "").strip(),
+        "no_new_privs": fields.get("NoNewPrivs", "").strip(),
+        "seccomp": fields.get("Seccomp", "").strip(),  # 2: a filter is in place
     }
 
+
+def _limit(timeout_s: float) -> None:
+    """Hard limits the task cannot raise (no CAP_SYS_RESOURCE): no core dump, bounded files and CPU."""
+    import resource
+
+    cpu = int(timeout_s) + 5
+    for name, value in (("RLIMIT_CORE", 0), ("RLIMIT_FSIZE", FILE_SIZE_LIMIT), ("RLIMIT_CPU", cpu)):
+        with contextlib.suppress(ValueError, OSError):  # already lower: keep the lower one
+            resource.setrlimit(getattr(resource, name), (value, value))
 
 
 def _child_main() -> int:
     started = time.time()
     result_fd = int(sys.argv[sys.argv.index("--result-fd") + 1])
     spec = json.loads(sys.stdin.read())
+    _limit(float(spec.get("timeout_s", 600.0)))
     module_name, _, function_name = spec["task"].partition(":")
     task = getattr(importlib.import_module(module_name), function_name)  # code, not data: read before the hook
     workdir = Path(spec["workdir"])
-    guard = Guard(workdir, [Path(p) for p in spec["read_files"]], [*install_roots()], result_fd)
+    roots = [*install_roots(), *zone_roots(), Path("/proc/self")]  # its own /proc entry: private, read-only
+    guard = Guard(workdir, [Path(p) for p in spec["read_files"]], roots, result_fd)
     sys.addaudithook(guard)
     hooked = time.time()
     try:
@@ -258,22 +381,128 @@ class SandboxResult:
 
     @property
     def startup_s(self) -> float | None:
-        """Spawn until the hook was in place and the task began (interpreter + imports)."""
+        """Spawn until the hook was in place and the task began (bwrap + interpreter + imports)."""
         return None if self.hooked_at is None else self.hooked_at - self.spawned_at
 
 
-@functools.cache
-def os_guard() -> tuple[list[str], str]:
-    """The OS-level guard this machine allows: ``unshare --net`` as root, else none (and why)."""
-    if os.geteuid() != 0:
-        return [], "none: not root, so no private network namespace (audit hooks only)"
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return [], "none: unshare(1) is not installed (audit hooks only)"
-    probe = subprocess.run([unshare, "--net", "true"], capture_output=True, text=True, check=False)
+OS_GUARD = (
+    "private network namespace and private user, mount, PID, IPC and UTS namespaces (bubblewrap), no "
+    "capabilities, a read-only view of the interpreter, its packages, the linker's libraries and the zone "
+    "database; only the job folder writable"
+)
+SECCOMP_NOTE = "; seccomp: no set-id bits, keyrings, ptrace, bpf, io_uring or mounts"
+NO_SECCOMP_NOTE = "; no seccomp filter for this architecture"
+_probed: dict[str, str | None] = {}
+_probe_lock = threading.Lock()
+
+
+def os_guard() -> tuple[str, str]:
+    """``(bwrap path, description)`` when bubblewrap works here; else ``SandboxError`` saying why.
+
+    Probed once per process and bwrap path with the same namespaces the task gets, running ``true``.
+    """
+    bwrap = shutil.which("bwrap", path=os.environ.get("PATH", os.defpath))
+    if bwrap is None:
+        raise SandboxError(
+            "bubblewrap (bwrap) is not installed: the calibration cannot be locked down, so it is not run "
+            "(install the Debian package bubblewrap; ./install.sh does)"
+        )
+    with _probe_lock:
+        if bwrap not in _probed:
+            _probed[bwrap] = _probe(bwrap)
+    problem = _probed[bwrap]
+    if problem is not None:
+        raise SandboxError(f"bubblewrap cannot create the sandbox here, so the calibration is not run: {problem}")
+    return bwrap, OS_GUARD + (NO_SECCOMP_NOTE if seccomp.program() is None else SECCOMP_NOTE)
+
+
+def _probe(bwrap: str) -> str | None:
+    true = shutil.which("true", path="/usr/bin:/bin")
+    if true is None:
+        return "no true(1) to probe bubblewrap with"
+    binds, links = linker_paths()
+    argv = [bwrap, *_NAMESPACES]
+    for target, link in links:
+        argv += ["--symlink", target, link]
+    for path in [*binds, Path(os.path.realpath(true))]:
+        argv += ["--ro-bind", str(path), str(path)]
+    argv += ["--proc", "/proc", "--remount-ro", "/proc", "--remount-ro", "/", "--", os.path.realpath(true)]
+    try:
+        probe = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return str(error)
     if probe.returncode != 0:
-        return [], f"none: unshare --net failed here ({probe.stderr.strip()}) (audit hooks only)"
-    return [unshare, "--net", "--"], "private network namespace (unshare --net): only a downed loopback"
+        lines = probe.stderr.strip().splitlines()
+        return lines[-1] if lines else f"bwrap exited {probe.returncode}"
+    return None
+
+
+def _open_inputs(read_files: list[Path]) -> dict[str, int]:
+    """Open each input for the copy bwrap makes; a missing, special or unreadable file is a SandboxError."""
+    inputs: dict[str, int] = {}
+    try:
+        for path in read_files:
+            name = os.path.abspath(path)
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+            except OSError as error:
+                raise SandboxError(f"cannot open the input {name}: {error.strerror}") from None
+            inputs[name] = fd
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise SandboxError(f"the input {name} is not a regular file")
+            os.set_blocking(fd, True)
+    except SandboxError:
+        _close_all(inputs.values())
+        raise
+    return inputs
+
+
+def _defuse_job(workdir: Path, mode_before: int) -> dict[str, str] | None:
+    """What the task left in its folder that the parent must not trust; made harmless on the spot.
+
+    The child's files belong to the caller's uid (root, for a root run): a setuid copy of the interpreter
+    would be a root shell for anyone who reaches the jobs folder; a symlink named ``proposal.json`` would
+    make the parent read a file the child could not; a FIFO would hang it. Such entries are removed (setuid
+    and setgid bits cleared, the folder's own mode put back) and the first one is reported as a violation.
+    """
+    found: dict[str, str] | None = None
+    info = os.lstat(workdir)
+    if stat.S_IMODE(info.st_mode) != mode_before:
+        os.chmod(workdir, mode_before)
+        found = {"operation": "changed the job folder's mode", "target": str(workdir)}
+    for root, dirs, files in os.walk(workdir):
+        for name in [*dirs, *files]:
+            path = os.path.join(root, name)
+            entry = os.lstat(path)
+            kind = stat.S_IFMT(entry.st_mode)
+            if kind not in (stat.S_IFREG, stat.S_IFDIR):
+                os.unlink(path)
+                what = "a symlink" if kind == stat.S_IFLNK else "a special file"
+                found = found or {"operation": f"left {what} in the job folder", "target": path}
+                continue
+            if entry.st_mode & (stat.S_ISUID | stat.S_ISGID):
+                os.chmod(path, stat.S_IMODE(entry.st_mode) & ~(stat.S_ISUID | stat.S_ISGID))
+                found = found or {"operation": "left a setuid or setgid file in the job folder", "target": path}
+    return found
+
+
+def _seccomp_fd() -> int | None:
+    """A pipe holding the seccomp program for ``bwrap --seccomp`` (read end), or None on an unknown machine."""
+    filter_program = seccomp.program()
+    if filter_program is None:
+        return None
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, filter_program)  # a few hundred bytes: far below a pipe's buffer
+    finally:
+        os.close(write_end)
+    return read_end
+
+
+def _close_all(fds: Any) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def run_sandboxed(
@@ -283,30 +512,37 @@ def run_sandboxed(
     args: dict[str, Any] | None = None,
     timeout_s: float = 600.0,
 ) -> SandboxResult:
-    """Run ``module:function(args, workdir)`` in a guarded child; it may write only inside ``workdir``.
+    """Run ``module:function(args, workdir)`` in the locked-down child; it may write only inside ``workdir``.
 
-    ``read_files`` are the only data files the task may read (for the calibration: the CLM log).
+    ``read_files`` are the only data files the task may read (for the calibration: the CLM log); it sees
+    a private read-only copy of each at its usual path. Raises ``SandboxError`` when bubblewrap is missing
+    or cannot set up, when the task runs past ``timeout_s``, or when the child could not start.
     """
-    prefix, guard_note = os_guard()
+    bwrap, guard_note = os_guard()
+    workdir = Path(os.path.abspath(workdir))
+    mode_before = stat.S_IMODE(os.lstat(workdir).st_mode)
+    inputs = _open_inputs(read_files)
+    filter_fd = _seccomp_fd()
     read_end, write_end = os.pipe()
-    spec = {"task": task, "workdir": str(workdir), "read_files": [str(p) for p in read_files], "args": args or {}}
-    argv = [*prefix, sys.executable, "-I", "-m", "calpolicy.sandbox", "--result-fd", str(write_end)]
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TMPDIR": str(workdir)}
+    spec = {"task": task, "workdir": str(workdir), "read_files": list(inputs), "args": args or {},
+            "timeout_s": timeout_s}  # fmt: skip
+    argv = [*bwrap_argv(bwrap, workdir, inputs, filter_fd), sys.executable, "-I", "-B", "-m",
+            "calpolicy.sandbox", "--result-fd", str(write_end)]  # fmt: skip
+    passed = [fd for fd in (write_end, filter_fd, *inputs.values()) if fd is not None]
     spawned = time.time()
     try:
         child = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(write_end,),
-            cwd=workdir, env=env, close_fds=True,
+            argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            pass_fds=tuple(passed), cwd=workdir, env={"LANG": "C.UTF-8"}, close_fds=True,
         )  # fmt: skip
     except OSError as error:
-        os.close(read_end)
-        os.close(write_end)
+        _close_all([read_end, *passed])
         raise SandboxError(f"cannot start the sandbox: {error}") from None
-    os.close(write_end)
+    _close_all(passed)
     try:
         _, stderr = child.communicate(json.dumps(spec).encode(), timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        child.kill()
+        child.kill()  # bwrap dies; --die-with-parent and the PID namespace take everything inside with it
         child.communicate()
         os.close(read_end)
         raise SandboxError(f"the sandboxed task did not finish within {timeout_s:g} s and was stopped") from None
@@ -315,13 +551,18 @@ def run_sandboxed(
     message: dict[str, Any] = {}
     with contextlib.suppress(json.JSONDecodeError, IndexError):
         message = json.loads(lines[-1])
-    tail = "\n".join(stderr.decode("utf-8", "replace").strip().splitlines()[-8:])
+    err_lines = stderr.decode("utf-8", "replace").strip().splitlines()
+    tail = "\n".join(err_lines[-8:])
+    if not message and err_lines and err_lines[0].startswith("bwrap: "):
+        raise SandboxError(f"bubblewrap could not set up the sandbox: {err_lines[0][len('bwrap: '):]}")
     error = message.get("error")
     if not message:
         error = f"the sandbox ended without a result (exit {child.returncode}): {tail or 'no output'}"
+    left = _defuse_job(workdir, mode_before)  # always, also after a violation: the folder is defused first
+    violation = message.get("violation") or left
     return SandboxResult(
-        result=message.get("result"),
-        violation=message.get("violation"),
+        result=None if violation else message.get("result"),
+        violation=violation,
         error=error,
         os_guard=guard_note,
         returncode=child.returncode,

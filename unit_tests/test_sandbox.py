@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import subprocess
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from calpolicy.calibration_task import ClmChanged, read_judged_prefix
 from calpolicy.config import Config
-from calpolicy.localenv.sample_log import write_sample_log
+from calpolicy.localenv.sample_log import sample_records, write_sample_log
 from calpolicy.run import violation_id
-from calpolicy.sandbox import Guard, run_sandboxed
+from calpolicy.sandbox import SANDBOX_UID, Guard, SandboxError, run_sandboxed
 
 
 @pytest.fixture
@@ -53,6 +57,25 @@ def test_guard_rules(guard: Guard, tmp_path: Path) -> None:
         guard("socket.connect", (None, ("127.0.0.1", 6379)))
 
 
+def test_relative_paths_and_descriptors_are_judged_not_guessed(guard: Guard, tmp_path: Path) -> None:
+    """A relative path may be resolved by the kernel against a ``dir_fd`` the audit event does not carry:
+    refused for reading too (issue 21: the signing key read that way). A change through a descriptor
+    (``os.chmod(fd)``) is judged by the file the descriptor names."""
+    assert guard.check("open", ("clm.jsonl", "r", os.O_RDONLY)) == ("open for reading", "clm.jsonl")
+    assert guard.check("os.listdir", ("keys",)) == ("os.listdir", "keys")
+    outside = tmp_path / "config.json"
+    outside.write_text("{}")
+    inside = tmp_path / "job" / "proposal.json"
+    inside.write_text("{}")
+    with open(outside, "rb") as read_only, open(inside, "rb") as own:
+        fd = read_only.fileno()
+        assert guard.check("os.chmod", (fd, 0o644, None)) == ("os.chmod", f"fd {fd} ({outside})")
+        assert guard.check("os.chown", (fd, 0, 0, None)) == ("os.chown", f"fd {fd} ({outside})")
+        assert guard.check("os.utime", (fd, None, None, None)) == ("os.utime", f"fd {fd} ({outside})")
+        assert guard.check("os.chmod", (own.fileno(), 0o644, None)) is None
+    assert guard.check("os.chmod", (9999, 0o644, None)) == ("os.chmod", "fd 9999 (unnamed)")
+
+
 def test_a_symlink_out_of_the_job_folder_is_followed(guard: Guard, tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "job" / "link.json").symlink_to(tmp_path / "config.json")
@@ -74,14 +97,45 @@ def test_violations_map_to_checklist_items() -> None:
     assert violation_id("open for writing", "/var/tmp/x", config) == "P1.1.c"
 
 
-def test_os_guard_is_a_private_network_namespace(tmp_path: Path) -> None:
-    """As root (CI) the child runs under ``unshare --net``: another namespace with nothing but loopback."""
-    assert os.geteuid() == 0, "the OS-level guard needs root; CI runs as root"
+def test_the_child_runs_in_its_own_namespaces_without_capabilities(tmp_path: Path) -> None:
+    """bubblewrap: another user, mount, PID and network namespace; no capability, no_new_privs, only loopback."""
     result = run_sandboxed("calpolicy.sandbox:describe", tmp_path, [])
-    assert result.ok, result.error
-    assert "unshare --net" in result.os_guard
-    assert result.result["netns"] != os.stat("/proc/self/ns/net").st_ino
-    assert result.result["interfaces"] == ["lo"]
+    assert result.ok, result.error or result.violation
+    assert "(bubblewrap)" in result.os_guard
+    seen = result.result
+    for kind in ("net", "mnt", "pid", "user"):
+        assert seen[f"{kind}ns"] != os.stat(f"/proc/self/ns/{kind}").st_ino, kind
+    assert seen["interfaces"] == ["lo"]
+    assert seen["pid"] == 2  # bwrap's init is 1: no process of the host is visible or reachable
+    assert seen["uid"] == SANDBOX_UID
+    assert seen["cap_eff"] == seen["cap_bnd"] == "0000000000000000"
+    assert seen["no_new_privs"] == "1"
+    assert seen["seccomp"] == "2"  # a filter (calpolicy.seccomp) is in place
+    assert "seccomp: no set-id bits" in result.os_guard
+
+
+def test_no_bubblewrap_is_could_not_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without bwrap the task is not run at all: a SandboxError (exit 3 in ``run``), never the hook alone."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SandboxError, match=r"bubblewrap \(bwrap\) is not installed"):
+        run_sandboxed("calpolicy.sandbox:describe", tmp_path, [])
+
+
+def test_no_user_namespaces_is_could_not_check(tmp_path: Path) -> None:
+    """Where bwrap cannot create its namespaces (here: inside a user namespace that allows no more of
+    them, a real kernel refusal), the run is could-not-check with bwrap's reason, and nothing ran."""
+    marker = tmp_path / "ran"
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom calpolicy.sandbox import SandboxError, run_sandboxed\n"
+        "try:\n    run_sandboxed('policy_tests.phase1.attempts:touch', Path(sys.argv[1]), [], {'name': 'ran'})\n"
+        "except SandboxError as error:\n    print('SandboxError:', error)\n    sys.exit(3)\n"
+    )
+    script = 'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"'
+    argv = ["unshare", "--user", "--map-root-user", "sh", "-c", script, "sh", sys.executable, "-c", code, str(tmp_path)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "bubblewrap cannot create the sandbox here" in done.stdout
+    assert not marker.exists()
 
 
 def test_the_guard_ignores_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -131,3 +185,56 @@ def test_a_rewritten_log_is_a_stop(judged_log: tuple[Path, int, str]) -> None:
     path.write_bytes(bytes(data) + b"\n")
     with pytest.raises(ClmChanged, match="rewritten, not appended"):
         read_judged_prefix(path, size, digest)
+
+
+# ------------------------------------------------------------------------------------ the zone database
+
+
+def write_recorder_log(path: Path, n_trades: int = 300) -> Path:
+    """A log whose stamps carry the recorder's ``+00:00`` offset (REAL_SYSTEM.md §1 A), not naive ones."""
+    records = sample_records(n_trades=n_trades)
+    with path.open("w", encoding="utf-8") as handle:
+        for record in records:
+            stamp = datetime.fromisoformat(record["timestamp"]).replace(tzinfo=UTC)
+            handle.write(json.dumps({**record, "timestamp": stamp.isoformat()}) + "\n")
+    return path
+
+
+def test_the_zone_database_is_in_view_and_allowed(tmp_path: Path) -> None:
+    """A ``+00:00`` stamp can make pandas read /usr/share/zoneinfo/UTC: that read is allowed (issue 20.4)."""
+    assert Path("/usr/share/zoneinfo/UTC").is_file(), "the tests need the system zone database (tzdata)"
+    result = run_sandboxed("policy_tests.phase1.attempts:read_file", tmp_path, [],
+                           {"target": "/usr/share/zoneinfo/UTC"})  # fmt: skip
+    assert result.ok, result.violation or result.error
+    assert result.result == {"went_through": True}  # read_file reports any read that got through
+
+
+def test_a_recorder_log_with_utc_offsets_is_calibrated(tmp_path: Path) -> None:
+    """The calibration of a recorder-format log (``+00:00`` offsets) makes its proposal: no P1.2.a STOP."""
+    path = write_recorder_log(tmp_path / "clm_trades.jsonl")
+    assert b"+00:00" in path.read_bytes()
+    data = path.read_bytes()
+    job = tmp_path / "job"
+    job.mkdir()
+    args = {"clm_path": str(path), "clm_bytes": len(data), "clm_sha256": hashlib.sha256(data).hexdigest(),
+            "config": Config().as_dict()}  # fmt: skip
+    result = run_sandboxed("calpolicy.calibration_task:calibrate", job, [path], args)
+    assert result.ok, result.violation or result.error
+    assert "stop" not in result.result, result.result
+    assert "error" not in result.result, result.result
+    assert (job / "proposal.json").is_file()
+
+
+def test_a_log_only_its_owner_may_read_is_copied_in_by_the_parent(judged_log: tuple[Path, int, str]) -> None:
+    """On the real host the log belongs to the trading system's user. The child (no capabilities) could
+    not open such a file itself; the parent opens it and bubblewrap copies it in, read-only."""
+    path = judged_log[0]
+    os.chown(path, 12345, 12345)
+    path.chmod(0o600)
+    job = path.parent / "job"
+    job.mkdir()
+    result = run_sandboxed("policy_tests.phase1.attempts:read_clm", job, [path], {"target": str(path)})
+    assert result.ok, result.violation or result.error
+    assert result.result["clm_lines"] == 300
+    info = os.stat(path)
+    assert (info.st_uid, oct(info.st_mode & 0o777)) == (12345, "0o600")

@@ -9,11 +9,15 @@ a sandboxed calibration of the configured CLM log run here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -136,6 +140,54 @@ def test_no_redis_stream_consumed(attempt: Attempt, calpolicy_config: Config) ->
         assert_refused(result, "socket.connect", url.path)
     else:
         assert_refused(result, "socket.connect", f"{url.hostname}:{url.port or 6379}")
+
+
+@pytest.mark.control("P1.1.c", "P1.2.a", "P1.2.b", "P1.2.c")
+def test_the_kernel_holds_when_the_hook_is_turned_off(
+    attempt: Attempt, decoys: dict[str, Path], calpolicy_config: Config
+) -> None:
+    """The audit hook is not the wall. Turned off from inside (through ``gc``), the task still cannot
+    write a decoy, start a shell, read the signing key, list its folder, or reach Redis, a Unix socket
+    file or an abstract socket listening here: bubblewrap's namespaces and read-only view refuse them."""
+    from urllib.parse import urlparse
+
+    redis = urlparse(calpolicy_config.redis.url)
+    name = f"calpolicy-lockdown-{os.getpid()}-{time.monotonic_ns()}"
+    with contextlib.ExitStack() as stack:
+        # a short folder: a socket path has at most 107 bytes, and pytest's tmp_path can be longer
+        short = tempfile.mkdtemp(prefix="calpolicy-", dir="/tmp" if os.access("/tmp", os.W_OK) else None)
+        stack.callback(shutil.rmtree, short, True)
+        unix = stack.enter_context(socket.socket(socket.AF_UNIX))
+        unix.bind(os.path.join(short, "listening.sock"))
+        abstract = stack.enter_context(socket.socket(socket.AF_UNIX))
+        abstract.bind(b"\0" + name.encode())
+        for server in (unix, abstract):
+            server.listen()
+        unix_path = redis.path if redis.scheme == "unix" else os.path.join(short, "listening.sock")
+        for address in (unix_path, b"\0" + name.encode()):  # the control: reachable from outside the sandbox
+            with socket.socket(socket.AF_UNIX) as probe:
+                probe.connect(address)
+        for server in (unix, abstract):
+            if redis.scheme != "unix" or server is abstract:
+                server.accept()[0].close()
+            server.setblocking(False)
+        result = attempt(
+            "disarmed_everything", target=str(decoys["calibration_config"]),
+            key=str(calpolicy_config.signing.private_key), unix_socket=unix_path, abstract_socket=name,
+            tcp_host=redis.hostname or "127.0.0.1", tcp_port=redis.port or 6379,
+        )  # fmt: skip
+        if result.result is None:
+            raise CouldNotCheck(f"the disarmed attempt did not complete: {result.violation or result.error}")
+        seen = result.result
+        if not seen.get("guards_disarmed"):
+            raise CouldNotCheck("the attempt found no audit hook to turn off, so it proves nothing")
+        through = sorted(k for k, v in seen.items() if isinstance(v, str) and v.startswith("ok"))
+        if through:
+            pytest.fail(f"LOCKDOWN BROKEN: with the hook off, {through} went through: {seen}")
+        for server in (unix, abstract):
+            with pytest.raises(BlockingIOError):
+                server.accept()
+    _unchanged(decoys["calibration_config"])
 
 
 def _digest_run_without_job(config: Config) -> tuple[list[dict[str, str]], list[dict[str, str]], Any]:
