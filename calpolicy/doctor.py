@@ -357,6 +357,26 @@ def engine_python(config: Config) -> str:
     return path
 
 
+def _engine_own_loader(config: Config) -> Path | None:
+    """The real engine's own loader file (``ai_engine/calibration_loader.py`` in the unit's WorkingDirectory)."""
+    try:
+        result = run_command(
+            ["systemctl", "show", "--no-pager", "-p", "WorkingDirectory", "--value", config.systemd.ai_engine_unit],
+            config.systemd.command_prefix,
+            config.systemd.command_timeout_s,
+        )
+    except ProbeError:
+        return None
+    folder = result.stdout.decode("utf-8", "replace").strip()
+    if not folder.startswith("/"):
+        return None
+    candidate = Path(folder) / "ai_engine" / "calibration_loader.py"
+    try:
+        return candidate if stat.S_ISREG(candidate.lstat().st_mode) else None
+    except OSError:
+        return None
+
+
 def check_loader(config: Config) -> Check:
     """The engine's interpreter imports ``calpolicy_loader`` (the one-line import change is in place)."""
     try:
@@ -371,6 +391,15 @@ def check_loader(config: Config) -> Check:
     except ProbeError as error:
         return _unknown("engine loader", str(error), "set doctor.engine_python to the engine venv's python")
     if result.returncode != 0:
+        own = _engine_own_loader(config)
+        if own is not None:
+            return _ok(
+                "engine loader",
+                f"the engine loads {own} once at start (no hot reload): approve and rollback go live only with "
+                f"--allow-restart (one restart, confirmed by its own 'Loaded calibration' line); to add hot reload: "
+                f"{shlex.quote(python)} -m pip install <calpolicy checkout>/loader and the one-line import change "
+                "(docs/apply.md)",
+            )
         last = result.stderr.splitlines()[-1] if result.stderr else "no output"
         return _fix(
             "engine loader",
@@ -380,6 +409,22 @@ def check_loader(config: Config) -> Check:
         )
     version, _, where = result.stdout.decode("utf-8", "replace").strip().partition(" ")
     return _ok("engine loader", f"{python} imports {LOADER_MODULE} {version} from {where}")
+
+
+def check_sandbox(config: Config) -> Check:
+    """bubblewrap is installed and can create the namespaces the locked-down calibration runs in."""
+    from calpolicy.sandbox import SandboxError, os_guard
+
+    try:
+        bwrap, _ = os_guard()
+    except SandboxError as error:
+        return _fix(
+            "sandbox",
+            str(error),
+            "apt-get install bubblewrap; allow unprivileged user namespaces "
+            "(sysctl kernel.unprivileged_userns_clone=1 where the kernel has it); docs/lockdown.md",
+        )
+    return _ok("sandbox", f"{bwrap} creates the calibration's namespaces (docs/lockdown.md)")
 
 
 # ------------------------------------------------------------------------------------------------ all
@@ -400,6 +445,7 @@ def diagnose(explicit_config: str | None, environ: dict[str, str] | None = None)
         check_units,
         check_journal,
         check_loader,
+        check_sandbox,
     ]
     for step in steps:
         found = step(config)

@@ -49,6 +49,19 @@ def loader_python() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def bare_python() -> Iterator[Path]:
+    """An interpreter without site-packages (``-S``), so without calpolicy_loader, outside /tmp."""
+    folder = Path(tempfile.mkdtemp(prefix="calpolicy-bare-", dir="/dev/shm"))
+    try:
+        bare = folder / "python"
+        bare.write_text(f'#!/bin/sh\nexec {unit_interpreter()} -S "$@"\n', encoding="utf-8")
+        bare.chmod(0o755)
+        yield bare
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture
 def healthy(env: LocalEnvironment) -> LocalEnvironment:
     if env.redis.process is None or env.redis.process.poll() is not None:
@@ -85,14 +98,50 @@ def test_a_host_set_up_as_the_guide_says_is_ok(healthy: LocalEnvironment, loader
     assert {i["status"] for i in json.loads(done.stdout)["items"]} == {"ok"}
 
 
-def test_the_engine_units_own_interpreter_without_the_loader_is_a_fix(healthy: LocalEnvironment) -> None:
-    """No override: the interpreter is read from the engine unit's ExecStart, and it lacks the loader."""
-    checks = diagnose(str(healthy.write_config()), environ={})
-    (loader,) = _by_item(checks)["engine loader"]
-    assert loader.status == "fix"
-    assert loader.detail.startswith(f"the engine's interpreter {unit_interpreter()} cannot import calpolicy_loader")
-    assert "one-line import change" in loader.fix
-    assert exit_code(checks) == 1
+def test_the_engine_units_own_interpreter_without_the_loader_is_a_fix(
+    healthy: LocalEnvironment, bare_python: Path
+) -> None:
+    """No override: the interpreter is read from the engine unit's ExecStart; it lacks calpolicy_loader (``-S``:
+    no site-packages) and no engine loader sits in its WorkingDirectory either."""
+    assert healthy.systemd is not None
+    bare = bare_python
+    try:
+        healthy.systemd.remove_unit("quantum-ai-engine")
+        healthy.systemd.start_unit("quantum-ai-engine", [str(bare), "-c", "import time; time.sleep(600)"])
+        checks = diagnose(str(healthy.write_config()), environ={})
+        (loader,) = _by_item(checks)["engine loader"]
+        assert loader.status == "fix"
+        assert loader.detail.startswith(f"the engine's interpreter {bare} cannot import calpolicy_loader")
+        assert "one-line import change" in loader.fix
+        assert exit_code(checks) == 1
+    finally:
+        healthy.systemd.remove_unit("quantum-ai-engine")
+        healthy.make_healthy()
+
+
+def test_the_real_engines_own_load_once_loader_is_found_and_its_restart_path_named(
+    healthy: LocalEnvironment, bare_python: Path
+) -> None:
+    """An engine that has not adopted calpolicy_loader still has a loader: its own, in its WorkingDirectory."""
+    assert healthy.systemd is not None
+    folder = Path(tempfile.mkdtemp(prefix="calpolicy-engine-", dir="/dev/shm"))
+    try:
+        (folder / "ai_engine").mkdir()
+        (folder / "ai_engine" / "calibration_loader.py").write_text("# the engine's own loader\n", encoding="utf-8")
+        healthy.systemd.remove_unit("quantum-ai-engine")
+        healthy.systemd.start_unit(
+            "quantum-ai-engine",
+            [str(bare_python), "-c", "import time; time.sleep(600)"],
+            properties=[f"WorkingDirectory={folder}"],
+        )
+        (loader,) = _by_item(diagnose(str(healthy.write_config()), environ={}))["engine loader"]
+        assert loader.status == "ok", loader
+        assert loader.detail.startswith(f"the engine loads {folder}/ai_engine/calibration_loader.py once at start")
+        assert "--allow-restart" in loader.detail
+    finally:
+        healthy.systemd.remove_unit("quantum-ai-engine")
+        shutil.rmtree(folder, ignore_errors=True)
+        healthy.make_healthy()
 
 
 def test_a_unit_unknown_to_systemd_is_a_fix(healthy: LocalEnvironment, loader_python: str) -> None:
