@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from calpolicy.probes.command import ProbeError, run_command
-from calpolicy.probes.journal import decode_message
+from calpolicy.probes.journal import decode_message, log_text
 
 # the real engine's line and the checklist's (calpolicy's hot-reload loader) line
 _LOADED = re.compile(r"\[CalibrationLoader\]\s*✅\s*Loaded (?:calibration|config version):\s*(?P<version>\S+)")
@@ -192,11 +192,8 @@ def _descendant_problem(run: UnitRun, pid: int, systemd: Any) -> str | None:
 
 
 def _message_text(message: str) -> str:
-    stripped = message.strip()
-    if stripped.startswith("{"):
-        with contextlib.suppress(ValueError, AttributeError):
-            return str(json.loads(stripped).get("msg", message))
-    return message
+    """The logged text: unwrapped from the engine's JSON forms (``msg`` or ``message``; see ``log_text``)."""
+    return log_text(message)
 
 
 def loader_state(text: str) -> str | None:

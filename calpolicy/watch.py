@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from calpolicy.probes.journal import JournalEntry
+from calpolicy.probes.journal import JournalEntry, log_text
 
 SignalStatus = Literal["ok", "breach", "inconclusive"]
 
@@ -116,16 +116,8 @@ class WatchReport:
 
 
 def _text_of(message: str) -> str:
-    """The log text, unwrapped from the engine's JSON line form (``{"msg": ...}``) when it has one."""
-    stripped = message.strip()
-    if stripped.startswith("{"):
-        try:
-            record = json.loads(stripped)
-        except json.JSONDecodeError:
-            return message
-        if isinstance(record, dict) and isinstance(record.get("msg"), str):
-            return record["msg"]
-    return message
+    """The log text, unwrapped from the engine's JSON line forms (``msg`` or ``message``) when it has one."""
+    return log_text(message)
 
 
 def parse_confidence(number: str, percent: str) -> float:

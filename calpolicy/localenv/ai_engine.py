@@ -18,7 +18,13 @@ upgrade path instead: the engine's one-line import change to calpolicy's loader 
 when installed, else ``calpolicy.loader``), which hot-reloads and acknowledges in ``.calpolicy_loaded``.
 
 Run it as a unit by its file path (``engine_argv``; ``python -m`` would import the calpolicy package):
-``python -u .../ai_engine.py CALIBRATION_JSON [--tick S] [--decisions] [--hot-reload]``. Once a tick it
+``python -u .../ai_engine.py CALIBRATION_JSON [--tick S] [--decisions] [--hot-reload] [--log-format F]``.
+``--log-format`` is how the real engine's logging may be set up (``microservices/ai_engine/main.py``):
+``plain`` (``%(message)s``), ``fallback`` (main.py's basicConfig ``[asctime] [name] [LEVEL] message``),
+``envelope`` (``{"ts", "level", "service": "ai_engine", "event": "LOG", "msg", "extra"}``), ``jsonlogger``
+(backend/infra/observability's python-json-logger: ``{"asctime", "name", "levelname", "message", ...}``),
+``prefixed`` (the envelope after a ``LEVEL:     `` prefix). Both JSON forms escape non-ASCII, as
+``json.dumps`` does by default: in the raw journal line ``✅`` is ``\\u2705``. Once a tick it
 logs a calibrated confidence and, with ``--decisions``, one decision in the engine's wording.
 """
 
@@ -37,6 +43,35 @@ from typing import Any
 LOG = logging.getLogger("ai_engine.calibration_loader")
 FALLBACK_WEIGHTS = {"xgb": 0.30, "lgbm": 0.30, "nhits": 0.20, "patchtst": 0.20}
 UNIT_PROPERTIES = ("Restart=always", "RestartSec=0.5")  # as the real units: a SIGHUP comes back as a restart
+
+
+class _Envelope(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+        body = {"ts": ts, "level": record.levelname, "service": "ai_engine", "event": "LOG",
+                "msg": record.getMessage(), "extra": {"logger": record.name}}  # fmt: skip
+        return json.dumps(body)
+
+
+class _JsonLogger(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        body = {"asctime": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "name": record.name,
+                "levelname": record.levelname, "message": record.getMessage(), "service_name": "ai-engine"}  # fmt: skip
+        return json.dumps(body)
+
+
+class _Prefixed(_Envelope):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname}:     {super().format(record)}"
+
+
+LOG_FORMATS: dict[str, logging.Formatter] = {
+    "plain": logging.Formatter("%(message)s"),
+    "fallback": logging.Formatter("[%(asctime)s] [%(name)s] [%(levelname)s] %(message)s"),
+    "envelope": _Envelope(),
+    "jsonlogger": _JsonLogger(),
+    "prefixed": _Prefixed(),
+}
 
 
 def engine_argv(python: str, calibration: str | Path, *extra: str) -> list[str]:
@@ -132,8 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tick", type=float, default=1.0, help="seconds between decision lines")
     parser.add_argument("--decisions", action="store_true", help="also log a BUY/SELL/HOLD decision each tick")
+    parser.add_argument("--log-format", choices=sorted(LOG_FORMATS), default="plain", help="the engine's log setup")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(LOG_FORMATS[args.log_format])
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     loader: Any = HotReloadAdapter(args.calibration) if args.hot_reload else LoadOnceLoader(args.calibration)
     raw = 0.72
     for tick in itertools.count():

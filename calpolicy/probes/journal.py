@@ -90,18 +90,51 @@ def parse_journal_json(output: bytes | str) -> list[JournalEntry]:
     return entries
 
 
+# a short prefix some wrappers put before the JSON form (``INFO:     {...}``, ``2026-03-11 03:18:56 {...}``)
+_JSON_PREFIX_MAX = 64
+_TEXT_KEYS = ("msg", "message")  # the engine's envelope; python-json-logger (backend/infra/observability)
+
+
+def json_record(message: str) -> dict[str, object] | None:
+    """The JSON log record a journal line carries (alone or after a short prefix), or None for a plain line.
+
+    Why: the engine logs through a JSON formatter, either the envelope ``{"ts", "level", "service", "event",
+    "msg", "extra"}`` or python-json-logger's ``{"asctime", "name", "levelname", "message", ...}``; both
+    escape non-ASCII (``✅`` is ``\\u2705`` in the raw line), so a pattern searched on the raw line misses.
+    """
+    stripped = message.strip()
+    start = stripped.find("{")
+    if start < 0 or start > _JSON_PREFIX_MAX or not stripped.endswith("}"):
+        return None
+    try:
+        record = json.loads(stripped[start:])
+    except ValueError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    if start and not any(isinstance(record.get(key), str) for key in _TEXT_KEYS):
+        return None  # after a prefix, only a log record counts, not any JSON a plain line ends with
+    return record
+
+
+def log_text(message: str) -> str:
+    """The text a journal line logs: its JSON record's ``msg``/``message`` when it has one, else the line."""
+    record = json_record(message)
+    if record is not None:
+        for key in _TEXT_KEYS:
+            value = record.get(key)
+            if isinstance(value, str):
+                return value
+    return message
+
+
 def is_error_message(message: str) -> bool:
     """An ERROR/Traceback line, in the JSON shape (decided by its level) or the plain one."""
-    stripped = message.strip()
-    if stripped.startswith("{"):
-        try:
-            record = json.loads(stripped)
-        except json.JSONDecodeError:
-            record = None
-        if isinstance(record, dict):
-            level = str(record.get("level") or record.get("levelname") or "").upper()
-            body = json.dumps(record.get("msg", "")) + json.dumps(record.get("exc_info", ""))
-            return level in _ERROR_LEVELS or "Traceback (most recent call last)" in body
+    record = json_record(message)
+    if record is not None:
+        level = str(record.get("level") or record.get("levelname") or "").upper()
+        body = "".join(json.dumps(record.get(key, "")) for key in (*_TEXT_KEYS, "exc_info"))
+        return level in _ERROR_LEVELS or "Traceback (most recent call last)" in body
     return bool(_PLAIN_ERROR.search(message))
 
 

@@ -104,6 +104,23 @@ def test_approve_with_allow_restart_is_confirmed_by_the_new_main_pids_line(
     assert headline("APPLIED", JOB_A, outcome.confirmation, marker, None) == f"APPLIED — version {JOB_A} is live"
 
 
+@pytest.mark.parametrize("log_format", ["envelope", "jsonlogger", "prefixed", "fallback"])
+def test_the_engines_json_log_forms_confirm_apply_and_rollback(
+    namespace: SystemdNamespace, site: Site, log_format: str
+) -> None:
+    """The real engine logs through a JSON formatter that escapes ``✅`` (rehearsal, docs/real-host-rehearsal.md):
+    the envelope's ``msg``, python-json-logger's ``message``, either after a prefix; and main.py's fallback."""
+    start_engine(namespace, site, "--log-format", log_format)
+    assert served_problem(site.config, EXISTING_VERSION) is None  # status/watch read the start line too
+    outcome = approve_job(site.config, JOB_A, "alice", allow_restart=True, say=quiet)
+    assert outcome.acknowledged is True, outcome.lines
+    pid = unit_run(site.config.systemd).main_pid
+    assert any(f"Loaded calibration: {JOB_A}" in line and f"PID {pid}" in line for line in outcome.lines)
+    back = rollback(site.config, "previous", "bob", allow_restart=True, say=quiet)
+    assert back.acknowledged is True, back.lines
+    assert served_problem(site.config, EXISTING_VERSION) is None
+
+
 def test_without_allow_restart_it_is_written_not_live_and_says_the_exact_command(
     namespace: SystemdNamespace, site: Site
 ) -> None:

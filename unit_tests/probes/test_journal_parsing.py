@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from calpolicy.probes import ProbeError
-from calpolicy.probes.journal import decode_message, error_entries, is_error_message, parse_journal_json
+from calpolicy.probes.journal import decode_message, error_entries, is_error_message, log_text, parse_journal_json
 from calpolicy.probes.logfiles import error_lines_since
 from calpolicy.probes.operator import operator_finding
 
@@ -72,10 +72,42 @@ def test_unexpected_journal_output_is_a_probe_error() -> None:
         ("ValueError: bad input", True),
         ("2026-03-11 INFO 0 errors, all fine", False),
         ("CRITICAL disk full", True),
+        # python-json-logger (the engine's backend/infra/observability): levelname/message
+        ('{"asctime": "x", "name": "n", "levelname": "INFO", "message": "no ERROR here"}', False),
+        ('{"levelname": "INFO", "message": "Traceback (most recent call last):"}', True),
+        # the envelope after a wrapper's prefix: judged by its level, not by a word in its text
+        ('INFO:     {"level": "INFO", "msg": "[AI-ENGINE] 0 ERROR lines"}', False),
+        ('ERROR:    {"level": "ERROR", "msg": "boom"}', True),
     ],
 )
 def test_error_line_recognition(message: str, is_error: bool) -> None:
     assert is_error_message(message) is is_error
+
+
+LOADED = "[CalibrationLoader] ✅ Loaded calibration: cal_1"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        json.dumps({"ts": "2026-01-01T00:00:00Z", "level": "INFO", "service": "ai_engine", "event": "LOG",
+                    "msg": LOADED, "extra": {}}),
+        json.dumps({"asctime": "2026-01-01T00:00:00", "name": "ai_engine.calibration_loader", "levelname": "INFO",
+                    "message": LOADED}),
+        "INFO:     " + json.dumps({"level": "INFO", "msg": LOADED}),
+        f"[2026-01-01 00:00:00,1] [ai_engine.calibration_loader] [INFO] {LOADED}",
+    ],
+)
+def test_log_text_unwraps_every_form_the_engine_logs(line: str) -> None:
+    assert "\\u2705" in line or "✅" in line  # json.dumps escapes it in the raw journal line
+    assert log_text(line).endswith(LOADED)
+
+
+def test_log_text_leaves_plain_lines_and_stray_json_alone() -> None:
+    weights = "[CalibrationLoader]    Weights: {'xgb': 0.3, 'lgbm': 0.3}"  # a dict repr is not JSON
+    assert log_text(weights) == weights
+    tail = 'reply was {"ready": true}'  # JSON at the end of a plain line is not a log record
+    assert log_text(tail) == tail
 
 
 def test_log_file_errors_in_the_window(tmp_path: Path) -> None:
