@@ -408,7 +408,28 @@ def check_loader(config: Config) -> Check:
             f"pins alone), then the one-line import change in ai_engine/ensemble_manager.py (docs/apply.md)",
         )
     version, _, where = result.stdout.decode("utf-8", "replace").strip().partition(" ")
+    own = _engine_own_loader(config)
+    if own is not None and not _adopted(own):
+        # installed is not adopted: the engine still imports its own loader (rehearsal, docs/real-host-rehearsal.md)
+        return _ok(
+            "engine loader",
+            f"{python} can import {LOADER_MODULE} {version}, but the engine still loads its own {own} (neither it "
+            f"nor ai_engine/ensemble_manager.py imports {LOADER_MODULE}): it loads once at start, so approve and "
+            "rollback go live only with --allow-restart; to adopt hot reload: the one-line import change "
+            "(docs/apply.md)",
+        )
     return _ok("engine loader", f"{python} imports {LOADER_MODULE} {version} from {where}")
+
+
+def _adopted(own_loader: Path) -> bool:
+    """The one-line import change is in the engine's loader file or in its importer, the ensemble manager."""
+    for candidate in (own_loader, own_loader.with_name("ensemble_manager.py")):
+        try:
+            if LOADER_MODULE in candidate.read_text(encoding="utf-8", errors="replace"):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def check_sandbox(config: Config) -> Check:

@@ -144,6 +144,39 @@ def test_the_real_engines_own_load_once_loader_is_found_and_its_restart_path_nam
         healthy.make_healthy()
 
 
+@pytest.mark.parametrize("adopted", [False, True])
+def test_an_installed_loader_the_engine_does_not_import_is_not_called_adopted(
+    healthy: LocalEnvironment, loader_python: str, adopted: bool
+) -> None:
+    """calpolicy_loader installed in the engine's venv, but its loader file still the real one (rehearsal)."""
+    assert healthy.systemd is not None
+    folder = Path(tempfile.mkdtemp(prefix="calpolicy-engine-", dir="/dev/shm"))
+    try:
+        (folder / "ai_engine").mkdir()
+        text = "from calpolicy_loader import *  # noqa: F403\n" if adopted else "class CalibrationLoader: ...\n"
+        (folder / "ai_engine" / "calibration_loader.py").write_text(text, encoding="utf-8")
+        healthy.systemd.remove_unit("quantum-ai-engine")
+        healthy.systemd.start_unit(
+            "quantum-ai-engine", [loader_python, "-c", "import time; time.sleep(600)"],
+            properties=[f"WorkingDirectory={folder}"],
+        )  # fmt: skip
+        config = healthy.write_config(overrides={"doctor.engine_python": loader_python})
+        (loader,) = _by_item(diagnose(str(config), environ={}))["engine loader"]
+        assert loader.status == "ok", loader
+        if adopted:
+            assert loader.detail.startswith(f"{loader_python} imports calpolicy_loader 0.0-test from ")
+        else:
+            own = folder / "ai_engine" / "calibration_loader.py"
+            assert loader.detail.startswith(
+                f"{loader_python} can import calpolicy_loader 0.0-test, but the engine still loads its own {own}"
+            ), loader.detail
+            assert "--allow-restart" in loader.detail
+    finally:
+        healthy.systemd.remove_unit("quantum-ai-engine")
+        shutil.rmtree(folder, ignore_errors=True)
+        healthy.make_healthy()
+
+
 def test_a_unit_unknown_to_systemd_is_a_fix(healthy: LocalEnvironment, loader_python: str) -> None:
     assert healthy.systemd is not None
     healthy.systemd.remove_unit("quantum-learning-monitor")
