@@ -62,3 +62,16 @@ def change(before: bytes | None, after: bytes | None) -> str | None:
     if old.weights == new.weights:
         return None
     return f"the AI engine's ensemble weights would change: now {old.shown()}; with the new file {new.shown()}"
+
+
+# what approve writes as far as the engine's weights go: calpolicy never enables the override
+_CALIBRATION_ONLY = b'{"ensemble_weights": {"enabled": false}}'
+
+
+def apply_would_change(live: bytes | None) -> str | None:
+    """Would applying any calpolicy calibration over ``live`` (None: no file) change the engine's weights?
+
+    ``run`` says so next to its GO (rehearsal, docs/real-host-rehearsal.md): on a host without a file the job
+    is valid, yet ``approve`` must STOP on it, and the reviewer should know before reading the report.
+    """
+    return change(live, _CALIBRATION_ONLY)

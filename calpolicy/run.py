@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from calpolicy import __version__
+from calpolicy import __version__, engine_weights
 from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import Proposal
 from calpolicy.config import Config, ConfigError, load_config
@@ -262,7 +262,19 @@ def _in_job(run: _Run, judged: dict[str, Any], store: JobStore, pending: Pending
     timings["job_write_s"] += time.monotonic() - t_write
     timings["total_s"] = time.monotonic() - run.started
     details = {"clm": manifest["clm"], "clm_grown_bytes": task.get("grown_bytes", 0), "os_guard": box.os_guard}
+    details["approve_blocker"] = _approve_blocker(config)
     return RunOutcome(verdict, pending.job_id, job_dir, "done", preflight, written, timings, details)
+
+
+def _approve_blocker(config: Config) -> str | None:
+    """Why approve would STOP on this host whatever the job: the engine's ensemble weights would change."""
+    try:
+        live: bytes | None = Path(config.paths.calibration_file).read_bytes()
+    except FileNotFoundError:
+        live = None
+    except OSError:
+        return None  # approve reads it again and says what is wrong
+    return engine_weights.apply_would_change(live)
 
 
 def _write_review_report(job_dir: Path, proposal: Proposal, bounds: Verdict, data: Verdict, manifest: dict) -> bool:

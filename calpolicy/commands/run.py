@@ -78,6 +78,11 @@ def render(outcome: RunOutcome) -> str:
         f"sha256 {str(clm.get('sha256'))[:16]}…" + (f" ({grown} bytes appended since were left out)" if grown else ""),
         f"  lockdown:   audit hook + {outcome.details.get('os_guard')}",
     ]
+    blocker = outcome.details.get("approve_blocker")
+    if verdict.go and blocker:
+        lines.append(
+            f"  warning:    approve will STOP on this host: {blocker} (P1.1.b, P2.1; docs/apply.md, 'Ensemble weights')"
+        )
     if verdict.go:
         lines.append(f"  next:       review the job, then approve or abort {outcome.job_id}")
     else:

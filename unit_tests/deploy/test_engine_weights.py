@@ -97,3 +97,24 @@ def test_effective_weights_are_what_a_load_once_engine_uses(
     engine = loader.get_ensemble_weights() if loader.calibration_loaded else None
     judged = effective(doc).weights
     assert judged == engine  # None on both sides: the engine keeps its own baseline
+
+
+def test_run_warns_next_to_its_go_that_approve_will_stop_on_a_host_without_a_file(
+    fresh: Site, tmp_path: Path
+) -> None:
+    """Rehearsal on the real host's shape: run said GO, approve then STOPped, and nothing said so before."""
+    from calpolicy.commands.run import render
+    from calpolicy.run import RunOutcome, _approve_blocker
+    from calpolicy.verdict import Finding, Verdict
+
+    go = Verdict((Finding("P2.1.a", "pass", "isotonic maps", {}),))
+    blocker = _approve_blocker(fresh.config)
+    with pytest.raises(DeployError) as raised:
+        approve_job(fresh.config, JOB, "alice", wait=False, say=quiet)
+    assert blocker is not None
+    assert blocker in str(raised.value)  # the very sentence approve will stop with
+    outcome = RunOutcome(go, JOB, tmp_path, "done", details={"approve_blocker": blocker})
+    assert f"  warning:    approve will STOP on this host: {blocker}" in render(outcome)
+    existing = make_site(tmp_path / "existing")  # the existing tool's file: its fallback weights stay
+    assert _approve_blocker(existing.config) is None
+    assert "warning" not in render(RunOutcome(go, JOB, tmp_path, "done", details={"approve_blocker": None}))
