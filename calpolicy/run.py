@@ -86,6 +86,8 @@ class RunOutcome:
         document["stage"] = self.stage
         document["written"] = list(self.written)
         document["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
+        if self.details.get("approve_blocker"):  # why approve will STOP on this host whatever the job
+            document["approve_blocker"] = self.details["approve_blocker"]
         return document
 
 

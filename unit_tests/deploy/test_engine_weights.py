@@ -115,6 +115,9 @@ def test_run_warns_next_to_its_go_that_approve_will_stop_on_a_host_without_a_fil
     assert blocker in str(raised.value)  # the very sentence approve will stop with
     outcome = RunOutcome(go, JOB, tmp_path, "done", details={"approve_blocker": blocker})
     assert f"  warning:    approve will STOP on this host: {blocker}" in render(outcome)
+    assert outcome.to_dict()["approve_blocker"] == blocker  # run --json says it too
     existing = make_site(tmp_path / "existing")  # the existing tool's file: its fallback weights stay
     assert _approve_blocker(existing.config) is None
-    assert "warning" not in render(RunOutcome(go, JOB, tmp_path, "done", details={"approve_blocker": None}))
+    clean = RunOutcome(go, JOB, tmp_path, "done", details={"approve_blocker": None})
+    assert "warning" not in render(clean)
+    assert "approve_blocker" not in clean.to_dict()
