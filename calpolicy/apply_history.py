@@ -57,3 +57,21 @@ def completed(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if entry.get("phase") == "begin":
             rows.append({**entry, "completed": entry.get("id") in done_ids})
     return rows
+
+
+def live_since(entries: list[dict[str, Any]], version: str) -> str | None:
+    """When the engine was first shown to serve ``version`` after the approve that made it live (ISO), or None.
+
+    Why: the real engine loads only at start, so an approve can be "written, NOT LIVE" for a while and go
+    live at a later ``calpolicy confirm --allow-restart``; the decisions in between were made with the
+    previous map. The first acknowledged ``ack`` of that approve is the moment; a later, unrelated restart
+    does not move it. None when the latest command was not an approve of ``version`` or never confirmed.
+    """
+    begins = [e for e in entries if e.get("phase") == "begin"]
+    if not begins or begins[-1].get("event") != "approve" or begins[-1].get("to") != version:
+        return None
+    entry_id = begins[-1].get("id")
+    for entry in entries:
+        if entry.get("id") == entry_id and entry.get("phase") == "ack" and entry.get("acknowledged") is True:
+            return str(entry.get("at")) if entry.get("at") else None
+    return None

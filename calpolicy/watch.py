@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -435,6 +436,24 @@ def require_served(config: Any, version: str | None) -> None:
         raise WatchError(f"{problem[1]}; nothing was judged (to make it live: {make_live_command(None)})")
 
 
+def _live_from(config: Any, version: str | None, approved_at: datetime) -> datetime:
+    """``approved_at``, or the later moment the engine was first shown to serve ``version`` (apply history)."""
+    from calpolicy import apply_history
+
+    if version is None:
+        return approved_at
+    history = Path(config.paths.archive_dir) / apply_history.HISTORY_NAME
+    raw = apply_history.live_since(apply_history.read(history), version)
+    if raw is None:
+        return approved_at
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return approved_at
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return max(approved_at, moment)
+
+
 def watch(config: Any, now: datetime | None = None) -> WatchReport:
     """Judge the live system: the applied calibration, the CLM log and the AI engine's journal."""
     from calpolicy.clm import read_clm_for
@@ -444,6 +463,7 @@ def watch(config: Any, now: datetime | None = None) -> WatchReport:
     now = now or datetime.now(UTC)
     version, approved_at = applied_calibration(config.paths.calibration_file)
     require_served(config, version)
+    live_from = _live_from(config, version, approved_at)
     log = read_clm_for(config)
     if log.read_error:
         raise WatchError(f"cannot read the CLM log: {log.read_error}")
@@ -451,7 +471,7 @@ def watch(config: Any, now: datetime | None = None) -> WatchReport:
     usable = frame["timestamp"].notna().to_numpy() & np.isfinite(frame["pnl_pct"].to_numpy(dtype=np.float64))
     times = frame["timestamp"].to_numpy(dtype="datetime64[us]")[usable]
     pnl = frame["pnl_pct"].to_numpy(dtype=np.float64)[usable]
-    since = approved_at - timedelta(hours=config.watch.baseline_hours)
+    since = live_from - timedelta(hours=config.watch.baseline_hours)
     try:
         entries = read_journal([config.systemd.ai_engine_unit], since, config.systemd)
     except ProbeError as error:
@@ -461,11 +481,18 @@ def watch(config: Any, now: datetime | None = None) -> WatchReport:
         times=times,
         pnl=pnl,
         decisions=decisions,
-        approved_at=approved_at,
+        approved_at=live_from,
         now=now,
         version=version,
         watch_config=config.watch,
     )
+    if live_from > approved_at:  # written first, live at a later restart: judged from when it went live
+        shifted = (
+            f"approved at {approved_at.isoformat(timespec='seconds')}, live in the engine only from "
+            f"{live_from.isoformat(timespec='seconds')} (its restart): the windows are counted from then; "
+            "decisions and trades before it were made with the previous map and count as baseline"
+        )
+        report = WatchReport(report.version, approved_at, report.now, report.signals, (shifted, *report.notes))
     skipped = int((~usable).sum())
     if skipped:
         return WatchReport(

@@ -160,3 +160,50 @@ def test_the_shipped_timer_fires_and_its_verdicts_land_in_the_journal(ns: System
     out = ns.run("journalctl", "-u", "calpolicy-watch", "-o", "cat", "--no-pager", "-q").stdout
     assert "P4.2.d" in out
     assert os.path.exists(config)
+
+
+def test_a_version_that_went_live_at_a_later_restart_is_judged_from_then(ns: SystemdNamespace, workdir: Path) -> None:
+    """Rehearsal on the real engine (loads only at start): approve wrote the file, the engine kept the old map
+    until ``confirm --allow-restart``; the HOLD-only decisions in between are the old map's, not the new one's."""
+    from calpolicy import apply_history
+
+    ns.clear_journal()
+    version = "cal_20261120_120000"
+    baseline_start = datetime.now(UTC)
+    log_decisions(ns, decision_lines(60), "late-baseline-done")
+    time.sleep(1.1)
+    approved_at = datetime.now(UTC)
+    baseline = approved_at - baseline_start
+    time.sleep(0.2)
+    log_decisions(ns, decision_lines(30, hold_every=1), "old-map-done")  # written, NOT LIVE: the old map
+    time.sleep(1.1)
+    live_at = datetime.now(UTC)  # confirm --allow-restart: the new main process logs the version
+    time.sleep(0.2)
+    post = ["[CalibrationLoader] ✅ Loaded calibration: " + version, *decision_lines(40)]
+    log_decisions(ns, post, "new-map-done")
+    archive = workdir / "archive"
+    history = archive / apply_history.HISTORY_NAME
+    archive.mkdir()
+    apply_history.append(history, {"id": "a1", "phase": "begin", "event": "approve", "to": version,
+                                   "at": approved_at.isoformat()})  # fmt: skip
+    apply_history.append(history, {"id": "a1", "phase": "done", "at": approved_at.isoformat()})
+    apply_history.append(history, {"id": "a1", "phase": "ack", "acknowledged": False, "at": approved_at.isoformat()})
+    apply_history.append(history, {"id": "a1", "phase": "ack", "acknowledged": True, "at": live_at.isoformat()})
+    calibration = workdir / "calibration.json"
+    calibration.write_text(json.dumps({"version": version, "approved_at": approved_at.isoformat()}))
+    clm = write_records(workdir / "clm_trades.jsonl", trades_around(live_at))
+    config = workdir / "calpolicy.toml"
+    hours = baseline.total_seconds() / 3600
+    config.write_text(dumps({
+        "paths": {"clm_file": str(clm), "calibration_file": str(calibration), "archive_dir": str(archive)},
+        "systemd": {"command_prefix": list(ns.prefix), "ai_engine_unit": ENGINE},
+        "watch": {"min_post_hours": hours / 2, "baseline_hours": hours},
+    }))  # fmt: skip
+    now = max(datetime.now(UTC), live_at + baseline)
+    result = run_cli("--config", str(config), "watch", "--json", "--now", now.isoformat())
+    report = json.loads(result.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert report["verdict"] == "OK"
+    assert {s["id"]: s["n"] for s in report["signals"]}["P4.2.c"] == 40  # the old map's 30 HOLDs are not post-apply
+    assert report["approved_at"] == approved_at.isoformat()
+    assert any("live in the engine only from" in note for note in report["notes"]), report["notes"]
