@@ -288,7 +288,7 @@ class WatchConfig(_Section):
     confidence_range: tuple[float, float] = (0.50, 0.95)
     """Range the mean and 5th/95th percentiles of confidence must stay in (P4.2.d)."""
     recent_trades: int = Field(20, ge=1)
-    """How many of the latest trades the win rate is taken over (P4.2.b)."""
+    """The win rate of this many latest trades is shown beside the judged cumulative one (P4.2.b)."""
     hours: float = Field(24.0, gt=0.0)
     """How long the watch lasts after an apply."""
     baseline_hours: float = Field(24.0, gt=0.0)
@@ -303,6 +303,12 @@ class WatchConfig(_Section):
     """Shortest post-apply time before the HOLD rate says anything but INCONCLUSIVE (P4.2.c)."""
     decision_dedupe_s: float = Field(2.0, ge=0.0)
     """Journal lines of one decision within this many seconds are counted once (P4.2.c)."""
+    looks: int = Field(96, ge=1)
+    """How many looks the watch window is judged at (every hours/looks: 15 min for 24 h), for the boundary."""
+    alpha: float = Field(0.05, gt=0.0, lt=0.5)
+    """Chance that a no-harm day says ROLLBACK at any look of any signal (split across the signals)."""
+    calibration_bias: float = Field(0.05, gt=0.0, le=1.0)
+    """Smallest gap between the post-apply win rate and the applied map's prediction that counts as harm."""
 
     @model_validator(mode="after")
     def _range_ordered(self) -> WatchConfig:

@@ -1,0 +1,150 @@
+"""Simulate the watch's own ``judge`` over 24-hour days of 96 looks; print how often it says ROLLBACK.
+
+Each simulated day: 24 h of baseline and 24 h after an approval; trades arrive as a Poisson process at 1,
+4 or 10 per hour, decisions at 30 per hour (a fifth of them HOLD), the engine acts on confidences
+uniform in [0.55, 0.90]. A trade's raw confidence is uniform in [0.45, 0.75] and the applied map makes it
+``p = c − 0.10`` (a calibrated map: the trade wins with probability p, about 50 % on average).
+
+Scenarios after the approval: no change; the win rate down 5, 10, 20, 30 points (p − d); up 10 points;
+the applied map overstating (or understating) every trade by 0.12 while the outcomes stay as they were
+(calibration worse by 0.12, win rate unchanged).
+
+Because the watch recomputes every past look at each run and a crossing stays found, ``judge`` at the
+96th look says ROLLBACK exactly when some look of the day did (unit_tests/watch checks this equivalence),
+so one call per day measures "ever ROLLBACK over 96 looks". Seeded; ``--quick`` is what docs/watch.md
+quotes. Run: ``.venv/bin/python benchmarks/sim_watch.py --quick``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from calpolicy.config import Config
+from calpolicy.watch import Decision, judge
+
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+MAP = {"0.0": 0.0, "0.45": 0.35, "0.75": 0.65, "1.0": 1.0}  # p = c − 0.10 over the traded range
+DECISIONS_PER_HOUR = 30.0
+HOLD_SHARE = 0.2
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    win_shift: float = 0.0  # added to every post-apply trade's true win probability
+    map_shift: float = 0.0  # added to what the applied map says (outcomes unchanged)
+    harm: bool = True
+
+
+SCENARIOS = (
+    Scenario("no change", harm=False),
+    Scenario("win rate +10 points", win_shift=+0.10, harm=False),
+    Scenario("win rate -5 points", win_shift=-0.05),
+    Scenario("win rate -10 points", win_shift=-0.10),
+    Scenario("win rate -20 points", win_shift=-0.20),
+    Scenario("win rate -30 points", win_shift=-0.30),
+    Scenario("map overstates by 0.12", map_shift=+0.12),
+    Scenario("map understates by 0.12", map_shift=-0.12, harm=False),
+)
+
+
+def _trades(rng: np.random.Generator, rate: float, start: datetime, win_shift: float) -> tuple:
+    n = rng.poisson(rate * 24)
+    seconds = np.sort(rng.uniform(0, 24 * 3600, n))
+    times = np.datetime64(start.replace(tzinfo=None), "us") + (seconds * 1e6).astype("timedelta64[us]")
+    raw = rng.uniform(0.45, 0.75, n)
+    p = np.clip(raw - 0.10 + win_shift, 0.0, 1.0)
+    win = rng.random(n) < p
+    size = rng.uniform(0.2, 1.5, n)
+    return times, np.where(win, size, -size), raw
+
+
+def _decisions(rng: np.random.Generator, start: datetime) -> list[Decision]:
+    n = rng.poisson(DECISIONS_PER_HOUR * 24)
+    seconds = np.sort(rng.uniform(0, 24 * 3600, n))
+    hold = rng.random(n) < HOLD_SHARE
+    conf = rng.uniform(0.55, 0.90, n)
+    return [
+        Decision(start + timedelta(seconds=float(s)), "HOLD" if h else "BUY", None if h else float(c), "")
+        for s, h, c in zip(seconds, hold, conf, strict=True)
+    ]
+
+
+def simulate_day(rng: np.random.Generator, rate: float, scenario: Scenario, watch_config, now: datetime):
+    """One day through ``judge``: the report at ``now`` (by default the 96th look)."""
+    bt, bp, bc = _trades(rng, rate, T0 - timedelta(hours=24), 0.0)
+    pt, pp, pc = _trades(rng, rate, T0, scenario.win_shift)
+    decisions = _decisions(rng, T0 - timedelta(hours=24)) + _decisions(rng, T0)
+    mapping = {k: min(max(v + scenario.map_shift, 0.0), 1.0) for k, v in MAP.items()} if scenario.map_shift else MAP
+    return judge(
+        times=np.concatenate([bt, pt]),
+        pnl=np.concatenate([bp, pp]),
+        confidence=np.concatenate([bc, pc]),
+        decisions=decisions,
+        approved_at=T0,
+        now=now,
+        version="sim",
+        watch_config=watch_config,
+        mapping=mapping,
+        journal_start=T0 - timedelta(hours=24),
+        detail=False,
+    )
+
+
+def run(days: int, rates: tuple[float, ...], scenarios: tuple[Scenario, ...], seed: int) -> list[dict]:
+    watch_config = Config().watch
+    end = T0 + timedelta(hours=watch_config.hours)
+    rows = []
+    for rate in rates:
+        for i, scenario in enumerate(scenarios):
+            rng = np.random.default_rng([seed, int(rate * 10), i])
+            verdicts = {"ROLLBACK RECOMMENDED": 0, "OK": 0, "INCONCLUSIVE": 0}
+            by_signal: dict[str, int] = {}
+            for _ in range(days):
+                report = simulate_day(rng, rate, scenario, watch_config, end)
+                verdicts[report.verdict] += 1
+                for s in report.signals:
+                    if s.status == "breach":
+                        by_signal[s.id] = by_signal.get(s.id, 0) + 1
+            rows.append(
+                {
+                    "rate": rate,
+                    "scenario": scenario.name,
+                    "days": days,
+                    "rollback": verdicts["ROLLBACK RECOMMENDED"] / days,
+                    "ok": verdicts["OK"] / days,
+                    "inconclusive": verdicts["INCONCLUSIVE"] / days,
+                    "by_signal": {k: v / days for k, v in sorted(by_signal.items())},
+                }
+            )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="200 days per cell (the numbers in docs/watch.md)")
+    parser.add_argument("--days", type=int, default=None, help="days per cell (default 600, --quick 200)")
+    parser.add_argument("--seed", type=int, default=20261120)
+    args = parser.parse_args(argv)
+    days = args.days or (200 if args.quick else 600)
+    started = time.perf_counter()
+    rows = run(days, (1.0, 4.0, 10.0), SCENARIOS, args.seed)
+    print(f"{'trades/h':>8}  {'scenario':<26} {'ROLLBACK':>9} {'OK':>6} {'INCONCL':>8}  breaches by signal")
+    for row in rows:
+        signals = ", ".join(f"{k} {v:.1%}" for k, v in row["by_signal"].items())
+        print(
+            f"{row['rate']:>8g}  {row['scenario']:<26} {row['rollback']:>9.1%} {row['ok']:>6.1%} "
+            f"{row['inconclusive']:>8.1%}  {signals}"
+        )
+    print(f"{days} seeded days per row (seed {args.seed}), {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
