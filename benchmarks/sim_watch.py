@@ -1,6 +1,7 @@
 """Simulate the watch's own ``judge`` over 24-hour days of 96 looks; print how often it says ROLLBACK.
 
-Each simulated day: 24 h of baseline and 24 h after an approval; trades arrive as a Poisson process at 1,
+Each simulated day: 72 h before an approval (the watch's baseline is the last 24 h, widened to the last 50
+trades when those hold fewer) and 24 h after it; trades arrive as a Poisson process at 1,
 4 or 10 per hour, decisions at 30 per hour (a fifth of them HOLD), the engine acts on confidences
 uniform in [0.55, 0.90]. A trade's raw confidence is uniform in [0.45, 0.75] and the applied map makes it
 ``p = c − 0.10`` (a calibrated map: the trade wins with probability p, about 50 % on average).
@@ -47,6 +48,7 @@ SCENARIOS = (
     Scenario("win rate +10 points", win_shift=+0.10, harm=False),
     Scenario("win rate -5 points", win_shift=-0.05),
     Scenario("win rate -10 points", win_shift=-0.10),
+    Scenario("win rate -15 points", win_shift=-0.15),
     Scenario("win rate -20 points", win_shift=-0.20),
     Scenario("win rate -30 points", win_shift=-0.30),
     Scenario("map overstates by 0.12", map_shift=+0.12),
@@ -54,9 +56,9 @@ SCENARIOS = (
 )
 
 
-def _trades(rng: np.random.Generator, rate: float, start: datetime, win_shift: float) -> tuple:
-    n = rng.poisson(rate * 24)
-    seconds = np.sort(rng.uniform(0, 24 * 3600, n))
+def _trades(rng: np.random.Generator, rate: float, start: datetime, win_shift: float, hours: float = 24) -> tuple:
+    n = rng.poisson(rate * hours)
+    seconds = np.sort(rng.uniform(0, hours * 3600, n))
     times = np.datetime64(start.replace(tzinfo=None), "us") + (seconds * 1e6).astype("timedelta64[us]")
     raw = rng.uniform(0.45, 0.75, n)
     p = np.clip(raw - 0.10 + win_shift, 0.0, 1.0)
@@ -78,7 +80,7 @@ def _decisions(rng: np.random.Generator, start: datetime) -> list[Decision]:
 
 def simulate_day(rng: np.random.Generator, rate: float, scenario: Scenario, watch_config, now: datetime):
     """One day through ``judge``: the report at ``now`` (by default the 96th look)."""
-    bt, bp, bc = _trades(rng, rate, T0 - timedelta(hours=24), 0.0)
+    bt, bp, bc = _trades(rng, rate, T0 - timedelta(hours=72), 0.0, hours=72)
     pt, pp, pc = _trades(rng, rate, T0, scenario.win_shift)
     decisions = _decisions(rng, T0 - timedelta(hours=24)) + _decisions(rng, T0)
     mapping = {k: min(max(v + scenario.map_shift, 0.0), 1.0) for k, v in MAP.items()} if scenario.map_shift else MAP
@@ -142,6 +144,17 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['rate']:>8g}  {row['scenario']:<26} {row['rollback']:>9.1%} {row['ok']:>6.1%} "
             f"{row['inconclusive']:>8.1%}  {signals}"
         )
+    print("smallest win-rate drop caught in at least 80 % / 90 % of days (of the drops simulated):")
+    for rate in sorted({row["rate"] for row in rows}):
+        caught = {}
+        for level in (0.8, 0.9):
+            drops = [
+                int(row["scenario"].split("-")[1].split()[0])
+                for row in rows
+                if row["rate"] == rate and row["scenario"].startswith("win rate -") and row["rollback"] >= level
+            ]
+            caught[level] = f"{min(drops)} points" if drops else "none up to 30 points"
+        print(f"  {rate:g} trades/h: {caught[0.8]} / {caught[0.9]}")
     print(f"{days} seeded days per row (seed {args.seed}), {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -280,13 +280,13 @@ class WatchConfig(_Section):
     """Post-apply watch thresholds (checklist 4.2)."""
 
     pnl_drift_sd: float = Field(0.10, gt=0.0)
-    """Largest |mean PnL after - before| in baseline standard deviations (P4.2.a)."""
+    """A drop of the mean PnL by this many baseline standard deviations is harm (P4.2.a, sequential test)."""
     win_rate_delta: float = Field(0.05, gt=0.0, le=1.0)
-    """Largest change in win rate of the recent trades vs the baseline (P4.2.b)."""
+    """A drop of the post-apply win rate by this much against the baseline's is harm (P4.2.b, sequential test)."""
     hold_rate_increase: float = Field(0.50, gt=0.0)
-    """Largest relative rise of the HOLD rate over the baseline (P4.2.c)."""
+    """A relative rise of the HOLD rate (per hour or share) above this is harm (P4.2.c, sequential test)."""
     confidence_range: tuple[float, float] = (0.50, 0.95)
-    """Range the mean and 5th/95th percentiles of confidence must stay in (P4.2.d)."""
+    """At most 5 % of acted-on confidences may lie beyond each end of this range (P4.2.d, sequential test)."""
     recent_trades: int = Field(20, ge=1)
     """The win rate of this many latest trades is shown beside the judged cumulative one (P4.2.b)."""
     hours: float = Field(24.0, gt=0.0)

@@ -1,6 +1,7 @@
 """``calpolicy watch``: the post-apply verdict now — OK, ROLLBACK RECOMMENDED or INCONCLUSIVE (checklist 4.2).
 
 It never rolls back by itself: on a breach it prints the exact rollback command for a human to run.
+``--json`` prints the README's contract (``findings``; ``signals`` is the same list under its older name).
 Exit codes: 0 OK, 1 ROLLBACK RECOMMENDED, 3 could not check, 4 INCONCLUSIVE (hold for a human).
 """
 
@@ -85,12 +86,15 @@ def run(args: argparse.Namespace) -> int:
         f"{elapsed:.1f} h after approval at {report.approved_at.isoformat(timespec='seconds')}"
     )
     for signal in report.signals:
-        print(f"  {_MARK[signal.status]} {signal.id:<7} {signal.name:<24} {signal.message}")
+        print(f"  {_MARK[signal.status]} {signal.id:<8} {signal.name:<24} {signal.message}")
     for note in report.notes:
         print(f"  note: {note}")
     if report.verdict == "ROLLBACK RECOMMENDED":
         print(f"Roll back now (a human decides; the watch never does it): {rollback_command(args)}")
     elif report.verdict == "INCONCLUSIVE":
-        print("Not enough post-apply data for every signal: hold for a human, check again later.")
+        print(
+            "INCONCLUSIVE: too little data, or no harm shown *yet* (OK is said only once the window's looks are "
+            "complete): hold for a human, check again later."
+        )
     sys.stdout.flush()
     return report.exit_code

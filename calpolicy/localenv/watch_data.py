@@ -63,3 +63,18 @@ def decision_lines(count: int, hold_every: int = 5, confidence: float = 0.72, pe
         lines.append(text)
         lines.append(json.dumps({"ts": "", "level": "INFO", "service": "ai_engine", "event": "LOG", "msg": text}))
     return lines
+
+
+def applied_calibration_json(approved_at: datetime, version: str = "cal_20261120_120000") -> dict[str, object]:
+    """An applied ``calibration.json`` whose map says 0.5 for every confidence: right for ``trades_around``'s
+    half-wins trades, so the watch's calibration signal has a calibrated map to check."""
+    return {
+        "version": version,
+        "approved_at": approved_at.isoformat(),
+        "confidence_calibration": {
+            "enabled": True,
+            "method": "isotonic",
+            "mapping": {"0.0": 0.5, "1.0": 0.5},
+            "mse_after": 0.25,
+        },
+    }

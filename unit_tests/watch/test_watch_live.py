@@ -24,7 +24,7 @@ from calpolicy.localenv.defects import write_records
 from calpolicy.localenv.ports import wait_for
 from calpolicy.localenv.systemd_ns import SystemdNamespace
 from calpolicy.localenv.toml_writer import dumps
-from calpolicy.localenv.watch_data import decision_lines, trades_around
+from calpolicy.localenv.watch_data import applied_calibration_json, decision_lines, trades_around
 from unit_tests.conftest import run_cli
 
 ENGINE = "quantum-ai-engine"
@@ -65,19 +65,24 @@ def applied_setup(
     time.sleep(0.2)
     log_decisions(ns, decision_lines(40, confidence=post_confidence, percent=percent), f"post-done-{post_confidence}")
     calibration = workdir / "calibration.json"
-    calibration.write_text(json.dumps({"version": "cal_20261120_120000", "approved_at": approved_at.isoformat()}))
+    calibration.write_text(json.dumps(applied_calibration_json(approved_at)))
     clm = write_records(workdir / "clm_trades.jsonl", trades_around(approved_at))
+    now = max(datetime.now(UTC), approved_at + (approved_at - baseline_start))
     config = workdir / "calpolicy.toml"
     config.write_text(
         dumps(
             {
                 "paths": {"clm_file": str(clm), "calibration_file": str(calibration)},
                 "systemd": {"command_prefix": list(ns.prefix), "ai_engine_unit": ENGINE},
-                "watch": {"min_post_hours": baseline_hours / 2, "baseline_hours": baseline_hours},
+                "watch": {
+                    "min_post_hours": baseline_hours / 2,
+                    "baseline_hours": baseline_hours,
+                    # the whole window is the seconds the test took, so its looks are complete at ``now``
+                    "hours": (now - approved_at).total_seconds() / 3600,
+                },
             }
         )
     )
-    now = max(datetime.now(UTC), approved_at + (approved_at - baseline_start))
     return config, now.isoformat()
 
 
@@ -87,7 +92,9 @@ def test_steady_signals_are_ok_and_hot_confidences_recommend_rollback(ns: System
     report = json.loads(result.stdout)
     assert result.returncode == 0, result.stdout + result.stderr
     assert report["verdict"] == "OK"
-    assert {s["id"]: s["n"] for s in report["signals"]} == {"P4.2.a": 40, "P4.2.b": 20, "P4.2.c": 40, "P4.2.d": 32}
+    assert report["findings"] == report["signals"]
+    counts = {s["id"]: s["n"] for s in report["findings"]}
+    assert counts == {"P4.2.a": 40, "P4.2.b": 40, "P4.2.c": 40, "P4.2.d": 32, "P4.2.cal": 40}
 
     ns.clear_journal()
     config, now = applied_setup(ns, workdir, post_confidence=0.99, percent=True)
