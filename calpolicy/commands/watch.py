@@ -31,7 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--in-window",
         action="store_true",
-        help="only say whether the watch window (watch.hours after approved_at) is open: exit 0 yes, 1 no",
+        help="only say whether the watch window (watch.hours after approved_at, and one look more for the final "
+        "verdict) is open: exit 0 yes, 1 no",
     )
     parser.set_defaults(handler=run)
 
@@ -52,7 +53,8 @@ def in_window(config: Config, now: datetime | None) -> int:
     except WatchError as error:
         print(f"watch window closed: {error}")
         return 1
-    end = approved_at + timedelta(hours=config.watch.hours)
+    # one look past the window's end: the run after the last look gives the day's final verdict (OK needs it)
+    end = approved_at + timedelta(hours=config.watch.hours * (1 + 1 / config.watch.looks))
     if (now or datetime.now(UTC)) > end:
         print(f"watch window closed: {version} was approved {config.watch.hours:g} h before {end.isoformat()}")
         return 1

@@ -494,7 +494,7 @@ def calibration(
     Brier beside the proposal's predicted out-of-sample Brier is shown, not judged: Brier also moves
     with how predictable the market was that day.
     """
-    name = "calibration (reliability vs proposal)"
+    name = "calibration vs proposal"
     n_now = int(counts[-1]) if len(counts) else 0
     n = counts.astype(np.float64)
     gap_sum, _ = _at(counts, wins - predicted)

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -50,7 +50,7 @@ def log_decisions(ns: SystemdNamespace, lines: list[str], marker: str) -> None:
 
 
 def applied_setup(
-    ns: SystemdNamespace, workdir: Path, post_confidence: float, percent: bool = False
+    ns: SystemdNamespace, workdir: Path, post_confidence: float, percent: bool = False, complete: bool = True
 ) -> tuple[Path, str]:
     """Baseline decisions, an approval, post-apply decisions and trades: the config and a ``--now``.
 
@@ -78,7 +78,7 @@ def applied_setup(
                     "min_post_hours": baseline_hours / 2,
                     "baseline_hours": baseline_hours,
                     # the whole window is the seconds the test took, so its looks are complete at ``now``
-                    "hours": (now - approved_at).total_seconds() / 3600,
+                    **({"hours": (now - approved_at).total_seconds() / 3600} if complete else {}),
                 },
             }
         )
@@ -137,7 +137,7 @@ def test_without_an_applied_calibration_the_watch_could_not_check(workdir: Path)
 
 
 def test_the_shipped_timer_fires_and_its_verdicts_land_in_the_journal(ns: SystemdNamespace, workdir: Path) -> None:
-    config, _ = applied_setup(ns, workdir, post_confidence=0.72)
+    config, _ = applied_setup(ns, workdir, post_confidence=0.72, complete=False)  # the 24 h window is open
     calpolicy = [sys.executable, "-m", "calpolicy.cli"]
     service = (CONTRIB / "calpolicy-watch.service").read_text()
     service = service.replace("User=qt\n", "").replace(
@@ -156,10 +156,27 @@ def test_the_shipped_timer_fires_and_its_verdicts_land_in_the_journal(ns: System
     ns.run("systemctl", "daemon-reload")
     ns.run("systemctl", "start", "calpolicy-watch.timer")
     try:
-        wait_for(lambda: ns.journal_count("calpolicy-watch", "OK — post-apply watch") >= 2, 30, "two timer runs")
+        # no harm so far, the day's looks not complete: each run says INCONCLUSIVE (exit 4, a success)
+        wait_for(
+            lambda: ns.journal_count("calpolicy-watch", "INCONCLUSIVE — post-apply watch") >= 2, 30, "two timer runs"
+        )
     finally:
         ns.run("systemctl", "stop", "calpolicy-watch.timer", check=False)
         print(ns.run("journalctl", "-u", "calpolicy-watch", "--no-pager", check=False).stdout)
     out = ns.run("journalctl", "-u", "calpolicy-watch", "-o", "cat", "--no-pager", "-q").stdout
     assert "P4.2.d" in out
+    assert "look 0 of 96" in out  # the first look is 15 min after approval: nothing judged yet
+    assert ns.run("systemctl", "show", "-p", "Result", "calpolicy-watch.service").stdout.strip() == "Result=success"
     assert os.path.exists(config)
+
+
+def test_the_window_stays_open_one_look_past_its_end_for_the_final_verdict(workdir: Path) -> None:
+    calibration = workdir / "calibration.json"
+    config = workdir / "calpolicy.toml"
+    config.write_text(dumps({"paths": {"calibration_file": str(calibration)}}))
+    approved_at = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    calibration.write_text(json.dumps(applied_calibration_json(approved_at)))
+    for minutes, expected in ((60 * 24 - 1, 0), (60 * 24 + 10, 0), (60 * 24 + 16, 1)):
+        now = (approved_at + timedelta(minutes=minutes)).isoformat()
+        result = run_cli("--config", str(config), "watch", "--in-window", "--now", now)
+        assert result.returncode == expected, (minutes, result.stdout)
