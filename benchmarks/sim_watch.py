@@ -12,8 +12,9 @@ the applied map overstating (or understating) every trade by 0.12 while the outc
 
 Because the watch recomputes every past look at each run and a crossing stays found, ``judge`` at the
 96th look says ROLLBACK exactly when some look of the day did (unit_tests/watch checks this equivalence),
-so one call per day measures "ever ROLLBACK over 96 looks". Seeded; ``--quick`` is what docs/watch.md
-quotes. Run: ``.venv/bin/python benchmarks/sim_watch.py --quick``.
+so one call per day measures "ever ROLLBACK over 96 looks". The day's model is
+``calpolicy.localenv.watch_data.simulate_day`` (the hold-out tests use it with other markets and seeds).
+Seeded; ``--quick`` is what docs/watch.md quotes. Run: ``.venv/bin/python benchmarks/sim_watch.py --quick``.
 """
 
 from __future__ import annotations
@@ -21,27 +22,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from calpolicy.config import Config
-from calpolicy.watch import Decision, judge
-
-T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-MAP = {"0.0": 0.0, "0.45": 0.35, "0.75": 0.65, "1.0": 1.0}  # p = c − 0.10 over the traded range
-DECISIONS_PER_HOUR = 30.0
-HOLD_SHARE = 0.2
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    win_shift: float = 0.0  # added to every post-apply trade's true win probability
-    map_shift: float = 0.0  # added to what the applied map says (outcomes unchanged)
-    harm: bool = True
-
+from calpolicy.localenv.watch_data import Scenario, simulate_day
 
 SCENARIOS = (
     Scenario("no change", harm=False),
@@ -56,52 +41,8 @@ SCENARIOS = (
 )
 
 
-def _trades(rng: np.random.Generator, rate: float, start: datetime, win_shift: float, hours: float = 24) -> tuple:
-    n = rng.poisson(rate * hours)
-    seconds = np.sort(rng.uniform(0, hours * 3600, n))
-    times = np.datetime64(start.replace(tzinfo=None), "us") + (seconds * 1e6).astype("timedelta64[us]")
-    raw = rng.uniform(0.45, 0.75, n)
-    p = np.clip(raw - 0.10 + win_shift, 0.0, 1.0)
-    win = rng.random(n) < p
-    size = rng.uniform(0.2, 1.5, n)
-    return times, np.where(win, size, -size), raw
-
-
-def _decisions(rng: np.random.Generator, start: datetime) -> list[Decision]:
-    n = rng.poisson(DECISIONS_PER_HOUR * 24)
-    seconds = np.sort(rng.uniform(0, 24 * 3600, n))
-    hold = rng.random(n) < HOLD_SHARE
-    conf = rng.uniform(0.55, 0.90, n)
-    return [
-        Decision(start + timedelta(seconds=float(s)), "HOLD" if h else "BUY", None if h else float(c), "")
-        for s, h, c in zip(seconds, hold, conf, strict=True)
-    ]
-
-
-def simulate_day(rng: np.random.Generator, rate: float, scenario: Scenario, watch_config, now: datetime):
-    """One day through ``judge``: the report at ``now`` (by default the 96th look)."""
-    bt, bp, bc = _trades(rng, rate, T0 - timedelta(hours=72), 0.0, hours=72)
-    pt, pp, pc = _trades(rng, rate, T0, scenario.win_shift)
-    decisions = _decisions(rng, T0 - timedelta(hours=24)) + _decisions(rng, T0)
-    mapping = {k: min(max(v + scenario.map_shift, 0.0), 1.0) for k, v in MAP.items()} if scenario.map_shift else MAP
-    return judge(
-        times=np.concatenate([bt, pt]),
-        pnl=np.concatenate([bp, pp]),
-        confidence=np.concatenate([bc, pc]),
-        decisions=decisions,
-        approved_at=T0,
-        now=now,
-        version="sim",
-        watch_config=watch_config,
-        mapping=mapping,
-        journal_start=T0 - timedelta(hours=24),
-        detail=False,
-    )
-
-
 def run(days: int, rates: tuple[float, ...], scenarios: tuple[Scenario, ...], seed: int) -> list[dict]:
     watch_config = Config().watch
-    end = T0 + timedelta(hours=watch_config.hours)
     rows = []
     for rate in rates:
         for i, scenario in enumerate(scenarios):
@@ -109,7 +50,7 @@ def run(days: int, rates: tuple[float, ...], scenarios: tuple[Scenario, ...], se
             verdicts = {"ROLLBACK RECOMMENDED": 0, "OK": 0, "INCONCLUSIVE": 0}
             by_signal: dict[str, int] = {}
             for _ in range(days):
-                report = simulate_day(rng, rate, scenario, watch_config, end)
+                report = simulate_day(rng, rate, scenario, watch_config)
                 verdicts[report.verdict] += 1
                 for s in report.signals:
                     if s.status == "breach":

@@ -101,7 +101,11 @@ class Outcome:
 
     @property
     def boundary_now(self) -> float | None:
-        return None if self.boundaries is None or self.latest is None else float(self.boundaries[self.latest])
+        """The boundary of the latest look that was tested: a look with no new data is not tested again."""
+        if self.boundaries is None or self.latest is None:
+            return None
+        tested = np.flatnonzero(np.isfinite(self.boundaries[: self.latest + 1]))
+        return float(self.boundaries[tested[-1]]) if len(tested) else None
 
 
 def run_stream(stream: Stream, looks: Looks, detail: bool) -> Outcome:
@@ -512,7 +516,7 @@ def calibration(
     def describe(_kind: str | None, k: int) -> str:
         return (
             f"trades won {gap[k] * 100:+.1f} points vs the map's prediction over {int(n[k])} trades "
-            f"(threshold ±{threshold * 100:g})"
+            f"(threshold −{threshold * 100:g})"
         )
 
     evidence = {
