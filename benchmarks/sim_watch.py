@@ -22,11 +22,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import timedelta
 
 import numpy as np
 
 from calpolicy.config import Config
-from calpolicy.localenv.watch_data import Scenario, simulate_day
+from calpolicy.localenv.watch_data import SIM_T0, Scenario, simulate_day
 
 SCENARIOS = (
     Scenario("no change", harm=False),
@@ -69,6 +70,23 @@ def run(days: int, rates: tuple[float, ...], scenarios: tuple[Scenario, ...], se
     return rows
 
 
+def standard_errors(seed: int) -> None:
+    """P4.2.a's standard error with a 50-trade baseline, as ``pnl_drift`` reports it, against the truth."""
+    from calpolicy.watch import looks_at, pnl_drift
+
+    rng = np.random.default_rng(seed)
+    looks = looks_at(SIM_T0, SIM_T0 + timedelta(hours=24), 24.0, 96)
+    print("P4.2.a standard error of the drift (baseline sds), 50-trade baseline:")
+    for n in (20, 100, 400):
+        reported, drifts = [], []
+        for _ in range(2000):
+            base, post = rng.normal(0, 1, 50), rng.normal(0, 1, n)
+            signal = pnl_drift(base, post, np.full(96, n), looks, 0.10, 0.0125, 50, 20, detail=False)
+            reported.append(signal.evidence["standard_error_sd"])
+            drifts.append((post.mean() - base.mean()) / base.std(ddof=1))
+        print(f"  {n:>4} post-apply trades: reported {np.mean(reported):.2f}, simulated {np.std(drifts):.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="200 days per cell (the numbers in docs/watch.md)")
@@ -77,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     days = args.days or (200 if args.quick else 600)
     started = time.perf_counter()
+    standard_errors(args.seed)
     rows = run(days, (1.0, 4.0, 10.0), SCENARIOS, args.seed)
     print(f"{'trades/h':>8}  {'scenario':<26} {'ROLLBACK':>9} {'OK':>6} {'INCONCL':>8}  breaches by signal")
     for row in rows:
