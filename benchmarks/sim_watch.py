@@ -87,6 +87,34 @@ def standard_errors(seed: int) -> None:
         print(f"  {n:>4} post-apply trades: reported {np.mean(reported):.2f}, simulated {np.std(drifts):.2f}")
 
 
+def detectable(seed: int, days: int = 20) -> None:
+    """What an OK can claim: P4.2.b's detectable drop (80 % power) at the last look of no-change days, and
+    the first look at which a blatant harm (every acted-on confidence 0.97) breaches P4.2.d."""
+    from calpolicy.watch import Decision
+
+    watch_config = Config().watch
+    print("P4.2.b detectable drop at 80 % power in an OK day's message (no change; min-max over OK days):")
+    for rate in (1.0, 4.0, 10.0):
+        rng = np.random.default_rng([seed, int(rate * 10), 99])
+        effects = []
+        for _ in range(days):
+            report = simulate_day(rng, rate, Scenario("no change", harm=False), watch_config, detail=True)
+            win = next(s for s in report.signals if s.id == "P4.2.b")
+            if win.status == "ok":
+                effects.append(win.evidence["tests"]["drop"]["detectable_effect"] * 100)
+        print(f"  {rate:g} trades/h: {min(effects):.0f}-{max(effects):.0f} points ({len(effects)} of {days} days OK)")
+    rng = np.random.default_rng(seed)
+    hot = [Decision(SIM_T0 + timedelta(minutes=2 * i), "BUY", 0.97, "") for i in range(720)]
+    for k in range(1, 97):
+        report = simulate_day(
+            rng, 10.0, Scenario("no change", harm=False), watch_config, SIM_T0 + timedelta(minutes=15 * k),
+            extra_decisions=hot,
+        )
+        if next(s for s in report.signals if s.id == "P4.2.d").status == "breach":
+            print(f"30 more acted-on decisions/h at confidence 0.97: P4.2.d breaches first at look {k} ({15 * k} min)")
+            break
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="200 days per cell (the numbers in docs/watch.md)")
@@ -96,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     days = args.days or (200 if args.quick else 600)
     started = time.perf_counter()
     standard_errors(args.seed)
+    detectable(args.seed)
     rows = run(days, (1.0, 4.0, 10.0), SCENARIOS, args.seed)
     print(f"{'trades/h':>8}  {'scenario':<26} {'ROLLBACK':>9} {'OK':>6} {'INCONCL':>8}  breaches by signal")
     for row in rows:

@@ -149,9 +149,12 @@ def simulate_day(
     watch_config: Any,
     now: datetime | None = None,
     market: Market | None = None,
+    detail: bool = False,
+    extra_decisions: list[Any] | None = None,
 ) -> Any:
     """One watch day through the watch's own ``judge``: Poisson trades at ``rate`` per hour before and after
-    an approval at ``SIM_T0``; the report as of ``now`` (default: the window's last look)."""
+    an approval at ``SIM_T0``; the report as of ``now`` (default: the window's last look).
+    ``extra_decisions`` are added to the post-apply ones (a blatant harm for the range check)."""
     from calpolicy.watch import judge
 
     market = market or Market()
@@ -161,6 +164,7 @@ def simulate_day(
     decisions = _sim_decisions(rng, SIM_T0 - timedelta(hours=24), 24.0, market) + _sim_decisions(
         rng, SIM_T0, watch_config.hours, market
     )
+    decisions += extra_decisions or []
     return judge(
         times=np.concatenate([bt, pt]),
         pnl=np.concatenate([bp, pp]),
@@ -172,5 +176,5 @@ def simulate_day(
         watch_config=watch_config,
         mapping=market.mapping(scenario.map_shift),
         journal_start=SIM_T0 - timedelta(hours=24),
-        detail=False,
+        detail=detail,
     )
