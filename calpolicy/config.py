@@ -305,8 +305,8 @@ class WatchConfig(_Section):
     """Journal lines of one decision within this many seconds are counted once (P4.2.c)."""
     looks: int = Field(96, ge=1)
     """How many looks the watch window is judged at (every hours/looks: 15 min for 24 h), for the boundary."""
-    alpha: float = Field(0.05, gt=0.0, lt=0.5)
-    """Chance that a no-harm day says ROLLBACK at any look of any signal (split across the signals)."""
+    alpha: float = Field(0.05, ge=0.01, le=0.20)
+    """Chance that a no-harm day says ROLLBACK at any look of any signal (split across them); 0.01 to 0.20."""
     calibration_bias: float = Field(0.05, gt=0.0, le=1.0)
     """Smallest gap between the post-apply win rate and the applied map's prediction that counts as harm."""
 
