@@ -107,3 +107,32 @@ def test_lowering_every_z_never_creates_a_crossing_and_stopping_early_agrees(z: 
         assert lower.first is None
     else:
         assert lower.first is None or lower.first >= full.first
+
+
+# --------------------------------------------------------------------------------------------- the signals
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+    drop=st.floats(min_value=-1.0, max_value=0.5),
+    lift=st.floats(min_value=0.0, max_value=3.0),
+)
+def test_improving_every_post_apply_outcome_never_raises_the_alarm(seed: int, drop: float, lift: float) -> None:
+    """Lifting every post-apply PnL by the same amount (and so never losing a win) can only lower each look's
+    z and raise its effect: a day that did not breach cannot breach after it, on P4.2.a or P4.2.b."""
+    from datetime import UTC, datetime, timedelta
+
+    from calpolicy.watch import looks_at, pnl_drift, win_rate_delta
+
+    t0 = datetime(2026, 11, 20, tzinfo=UTC)
+    looks = looks_at(t0, t0 + timedelta(hours=24), 24.0, 96)
+    rng = np.random.default_rng(seed)
+    baseline = rng.normal(0.0, 1.0, 120)
+    post = rng.normal(-drop, 1.0, 240)
+    counts = np.sort(rng.integers(0, 241, 96))
+    for signal in (pnl_drift, win_rate_delta):
+        before = signal(baseline, post, counts, looks, 0.05, 0.0125, 50, 20)
+        after = signal(baseline, post + lift, counts, looks, 0.05, 0.0125, 50, 20)
+        if before.status != "breach":
+            assert after.status != "breach", (signal.__name__, before.message, after.message)
