@@ -88,6 +88,8 @@ class Stream:
     past_threshold: np.ndarray  # the checklist's effect size reached at that look
     se: np.ndarray  # the effect's standard error per look (for the detectable effect)
     alpha: float
+    null: float = 0.0  # the effect under no harm (P4.2.d: a 5 % share beyond the range is allowed)
+    floor: float = 0.0  # the checklist's effect size: nothing smaller is detected, whatever the data
 
 
 @dataclass(frozen=True)
@@ -151,10 +153,12 @@ def decide(
     short: str,
     evidence: dict[str, Any],
     detail: bool,
+    words: Any = None,
 ) -> Signal:
     """The signal's status from its streams (each a one-sided harm direction with its share of alpha).
 
-    ``describe(kind, k)`` words the effect at look ``k``; ``short`` says what too little data means.
+    ``describe(kind, k)`` words the effect at look ``k``; ``short`` says what too little data means;
+    ``words(kind, effect)`` words a detectable effect (default: the stream's name and the number).
     """
     outcomes = {kind: run_stream(stream, looks, detail) for kind, stream in streams.items()}
     tests: dict[str, Any] = {}
@@ -166,7 +170,8 @@ def decide(
             entry["boundary_now"] = _finite(out.boundary_now)
             bound = out.boundary_now if out.boundary_now is not None else smallest_boundary(stream.alpha)
             if math.isfinite(bound):
-                entry["detectable_effect"] = _finite((bound + Z_POWER) * float(stream.se[out.latest]))
+                reach = stream.null + (bound + Z_POWER) * float(stream.se[out.latest])
+                entry["detectable_effect"] = _finite(max(reach, stream.floor))
         if out.first is not None:
             entry["crossed_at_look"] = out.first + 1
         tests[kind] = entry
@@ -184,7 +189,7 @@ def decide(
         return Signal(signal_id, name, "breach", value_now, threshold, n_now, message, evidence)
     now_testable = all(out.latest == looks.count - 1 for out in outcomes.values())
     if looks.complete and now_testable:
-        detect = _detectable(tests)
+        detect = _detectable(tests, words)
         message = (
             f"OK: no harm at any of the {looks.total} looks ({describe(None, looks.count - 1)}); "
             f"this window would have detected {detect} with 80 % power — smaller harm is not excluded"
@@ -200,8 +205,9 @@ def decide(
     return Signal(signal_id, name, "inconclusive", value_now, threshold, n_now, message, evidence)
 
 
-def _detectable(tests: dict[str, Any]) -> str:
-    parts = [f"{kind} {e['detectable_effect']:.3g}" for kind, e in tests.items() if "detectable_effect" in e]
+def _detectable(tests: dict[str, Any], words: Any) -> str:
+    say = words or (lambda kind, effect: f"{kind} {effect:.3g}")
+    parts = [say(kind, e["detectable_effect"]) for kind, e in tests.items() if e.get("detectable_effect") is not None]
     return ", ".join(parts) if parts else "no effect of known size"
 
 
@@ -240,7 +246,7 @@ def pnl_drift(
         z = np.where(n >= max(min_post, 2), (mean_b - mean) / se, np.nan)
         drift = (mean - mean_b) / sd_b
     info = 1.0 / (1.0 / len(baseline) + 1.0 / np.maximum(n, 1.0))
-    stream = Stream(z, info, drift, drift <= -threshold + 1e-12, se / sd_b, alpha)
+    stream = Stream(z, info, drift, drift <= -threshold + 1e-12, se / sd_b, alpha, floor=threshold)
     value = _finite(float(drift[-1])) if n_now else None
 
     def describe(_kind: str | None, k: int) -> str:
@@ -257,7 +263,10 @@ def pnl_drift(
         "standard_error_sd": _finite(float(se[-1] / sd_b)) if n_now > 1 else None,
     }
     short = f"{n_now} post-apply trades, need {min_post}"
-    return decide("P4.2.a", name, threshold, looks, {"drop": stream}, n_now, value, describe, short, evidence, detail)
+    return decide(
+        "P4.2.a", name, threshold, looks, {"drop": stream}, n_now, value, describe, short, evidence, detail,
+        lambda _kind, effect: f"a mean PnL drop of {effect:.2f} baseline sd",
+    )
 
 
 # --------------------------------------------------------------------------------------------- P4.2.b
@@ -298,7 +307,7 @@ def win_rate_delta(
         z = np.where(n >= min_post, (rate_b - rate) / se, np.nan)
     delta = rate - rate_b
     info = 1.0 / (1.0 / len(baseline) + 1.0 / np.maximum(n, 1.0))
-    stream = Stream(z, info, delta, delta <= -threshold + 1e-12, se, alpha)
+    stream = Stream(z, info, delta, delta <= -threshold + 1e-12, se, alpha, floor=threshold)
     value = _finite(float(delta[-1])) if n_now else None
     last = post[:n_now][-recent:]
 
@@ -316,7 +325,10 @@ def win_rate_delta(
         f"last_{recent}_win_rate": float(np.mean(last > 0)) if len(last) else None,
     }
     short = f"{n_now} post-apply trades, need {min_post}"
-    return decide("P4.2.b", name, threshold, looks, {"drop": stream}, n_now, value, describe, short, evidence, detail)
+    return decide(
+        "P4.2.b", name, threshold, looks, {"drop": stream}, n_now, value, describe, short, evidence, detail,
+        lambda _kind, effect: f"a win-rate drop of {effect * 100:.0f} points",
+    )
 
 
 # --------------------------------------------------------------------------------------------- P4.2.c
@@ -373,6 +385,7 @@ def hold_rate(
             up_rate > threshold + 1e-12,
             se_rate / max(rate_b, 1e-12),
             alpha / 2,
+            floor=threshold,
         ),
         "share": Stream(
             z_share,
@@ -381,6 +394,7 @@ def hold_rate(
             up_share > threshold + 1e-12,
             se_share / max(share_b, 1e-12),
             alpha / 2,
+            floor=threshold,
         ),
     }
     worst = max(float(up_rate[-1]), float(up_share[-1])) if n_now else None
@@ -405,7 +419,10 @@ def hold_rate(
     short = (
         f"{n_now} post-apply decisions over {post_hours:.2f} h, need {min_decisions} over {min_post_hours:g} h"
     )
-    return decide("P4.2.c", name, threshold, looks, streams, n_now, _finite(worst), describe, short, evidence, detail)
+    return decide(
+        "P4.2.c", name, threshold, looks, streams, n_now, _finite(worst), describe, short, evidence, detail,
+        lambda kind, effect: f"HOLDs {'per hour' if kind == 'per_hour' else 'as a share'} up {effect:.0%}",
+    )
 
 
 def _percent(increase: float) -> str:
@@ -445,8 +462,8 @@ def confidence_distribution(
         z_below = np.where(n >= min_n, (share_below - q0) / se, np.nan)
     info = np.maximum(n, 1.0) / (q0 * (1 - q0))
     streams = {
-        "above": Stream(z_above, info, share_above, share_above > q0, se, alpha / 2),
-        "below": Stream(z_below, info, share_below, share_below > q0, se, alpha / 2),
+        "above": Stream(z_above, info, share_above, share_above > q0, se, alpha / 2, null=q0),
+        "below": Stream(z_below, info, share_below, share_below > q0, se, alpha / 2, null=q0),
     }
     seen = confidences[:n_now]
     mean = float(np.mean(seen)) if n_now else None
@@ -469,7 +486,10 @@ def confidence_distribution(
         "max": float(seen.max()) if n_now else None,
     }
     short = f"{n_now} post-apply confidences, need {min_n}"
-    return decide("P4.2.d", name, high, looks, streams, n_now, mean, describe, short, evidence, detail)
+    return decide(
+        "P4.2.d", name, high, looks, streams, n_now, mean, describe, short, evidence, detail,
+        lambda kind, effect: f"{effect:.0%} of confidences {kind} the range",
+    )
 
 
 # --------------------------------------------------------------------------------------------- calibration
@@ -509,7 +529,8 @@ def calibration(
         ok_n = (n >= min_post) & (var_sum > 0)
         se = np.sqrt(var_sum) / n
     info = np.maximum(var_sum, 1e-12)
-    streams = {"overstates": Stream(np.where(ok_n, -z, np.nan), info, gap, gap <= -threshold + 1e-12, se, alpha)}
+    overstates = Stream(np.where(ok_n, -z, np.nan), info, gap, gap <= -threshold + 1e-12, se, alpha, floor=threshold)
+    streams = {"overstates": overstates}
     seen = slice(0, n_now)
     brier = float(np.mean((predicted[seen] - wins[seen]) ** 2)) if n_now else None
 
@@ -528,4 +549,7 @@ def calibration(
     }
     short = f"{n_now} post-apply trades with a confidence, need {min_post}"
     value = _finite(float(gap[-1])) if n_now else None
-    return decide("P4.2.cal", name, threshold, looks, streams, n_now, value, describe, short, evidence, detail)
+    return decide(
+        "P4.2.cal", name, threshold, looks, streams, n_now, value, describe, short, evidence, detail,
+        lambda _kind, effect: f"a map overstating its trades by {effect * 100:.0f} points",
+    )
