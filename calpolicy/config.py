@@ -296,7 +296,7 @@ class WatchConfig(_Section):
     baseline_min_trades: int = Field(50, ge=2)
     """Fewest baseline trades; with fewer, the baseline reaches further back."""
     min_post_trades: int = Field(20, ge=2)
-    """Fewest post-apply trades before the trade signals say anything but INCONCLUSIVE (P4.2.a, P4.2.b)."""
+    """Fewest post-apply trades before the trade signals say anything but INCONCLUSIVE (P4.2.a, P4.2.b, cal)."""
     min_decisions: int = Field(20, ge=1)
     """Fewest post-apply decisions before the decision signals say anything but INCONCLUSIVE (P4.2.c, P4.2.d)."""
     min_post_hours: float = Field(1.0, gt=0.0)

@@ -16,6 +16,7 @@ module reads the live inputs (``watch``).
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -126,11 +127,14 @@ def read_applied(path: Any) -> AppliedCalibration:
             raise WatchError(f"{source}: confidence_calibration is enabled but has no mapping")
         try:
             mapping = {str(k): float(v) for k, v in candidate.items()}
-            [float(k) for k in mapping]
+            knots = [float(k) for k in mapping]
         except (TypeError, ValueError):
             raise WatchError(f"{source}: confidence_calibration.mapping is not numbers") from None
+        if not all(math.isfinite(x) and 0.0 <= x <= 1.0 for x in [*knots, *mapping.values()]):
+            raise WatchError(f"{source}: confidence_calibration.mapping has a knot or value outside [0, 1]")
         mse = block.get("mse_after")
-        predicted = float(mse) if isinstance(mse, int | float) and not isinstance(mse, bool) else None
+        number = isinstance(mse, int | float) and not isinstance(mse, bool) and math.isfinite(mse)
+        predicted = float(mse) if number else None
     return AppliedCalibration(
         version if isinstance(version, str) else None,
         approved_at if approved_at.tzinfo else approved_at.replace(tzinfo=UTC),

@@ -298,3 +298,40 @@ def test_a_map_that_understates_is_not_a_rollback_it_looks_like_a_better_win_rat
     under = calibrated_day(-0.12)
     report = judged(under.pop("times"), under.pop("pnl"), END, **under)
     assert statuses(report)["P4.2.cal"] == "ok"
+
+
+# --------------------------------------------------------------------------------------------- the applied file
+
+
+@pytest.mark.parametrize(
+    ("block", "said"),
+    [
+        ({"enabled": True}, "has no mapping"),
+        ({"enabled": True, "mapping": {"0.5": "x"}}, "is not numbers"),
+        ({"enabled": True, "mapping": {"0.5": 1.7}}, "outside [0, 1]"),
+        ({"enabled": True, "mapping": {"0.5": float("nan")}}, "outside [0, 1]"),
+    ],
+)
+def test_an_enabled_map_the_watch_cannot_read_is_could_not_check(tmp_path, block: dict, said: str) -> None:  # type: ignore[no-untyped-def]
+    from calpolicy.watch import WatchError, read_applied
+
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps({"version": "v", "approved_at": T0.isoformat(), "confidence_calibration": block}))
+    with pytest.raises(WatchError, match=said.replace("[", r"\[").replace("]", r"\]")):
+        read_applied(path)
+
+
+def test_a_disabled_map_applies_none_and_a_non_finite_prediction_is_not_shown(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from calpolicy.watch import read_applied
+
+    path = tmp_path / "calibration.json"
+    block = {"enabled": False, "mapping": {"0.5": 0.2}, "mse_after": 0.2}
+    path.write_text(json.dumps({"version": "v", "approved_at": T0.isoformat(), "confidence_calibration": block}))
+    assert read_applied(path).mapping is None
+    path.write_text(
+        '{"version": "v", "approved_at": "2026-11-20T12:00:00+00:00", "confidence_calibration": '
+        '{"enabled": true, "mapping": {"0.0": 0.0, "1.0": 1.0}, "mse_after": NaN}}'
+    )
+    applied = read_applied(path)
+    assert applied.mapping == {"0.0": 0.0, "1.0": 1.0}
+    assert applied.predicted_brier is None
