@@ -229,6 +229,8 @@ def demo_flow(
                 "deploy.ack_timeout_s": DEMO_ACK_TIMEOUT_S,
                 "watch.baseline_hours": baseline_hours,
                 "watch.min_post_hours": DEMO_MIN_POST_HOURS,
+                # the demo's whole watch window is the seconds since approval, so its looks are complete
+                "watch.hours": (datetime.now(UTC) - approved_at).total_seconds() / 3600.0,
             },
         )
         code, lines = cli("watch", "--config", str(watch_config))
