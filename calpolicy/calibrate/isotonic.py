@@ -117,8 +117,35 @@ def fit_sorted(
     if outside == "flat":
         knots_x, knots_y = _cover_unit_interval(knots_x, knots_y)
         return clamp_to_band(knots_x, knots_y, band)
-    inside = clamp_to_band(knots_x, knots_y, band)
-    return CalibrationMap(*_return_to_identity(inside.x, inside.y))
+    inside = _round_inward(clamp_to_band(knots_x, knots_y, band), band)
+    out_x, out_y = _return_to_identity(inside.x, inside.y)
+    return CalibrationMap(np.round(out_x, KNOT_DECIMALS), np.round(out_y, KNOT_DECIMALS))
+
+
+def _round_inward(m: CalibrationMap, band: float, decimals: int = KNOT_DECIMALS) -> CalibrationMap:
+    """The fitted part of a map on clean knots, its two ends rounded *inwards* (into the data's range).
+
+    Why inwards: the return to the identity is built from the edge knots. Rounded to the nearest decimal,
+    the last knot could land just beyond the highest confidence seen (0.9609375 → 0.960938), so that
+    confidence sat on a steep interior segment instead of on the return, and the map was not yet back to
+    the identity where the data ended plus the change there (issue 24's counterexample). With the edge
+    knots at or inside the data, every confidence beyond them is on the return path. Values are the
+    unrounded map at the rounded knots, rounded, clipped into the band and kept non-decreasing.
+    """
+    x, step = m.x, 10.0**-decimals
+    lo, hi = round(float(x[0]), decimals), round(float(x[-1]), decimals)
+    if lo < x[0] - 1e-12:
+        lo = round(lo + step, decimals)
+    if hi > x[-1] + 1e-12:
+        hi = round(hi - step, decimals)
+    if lo > hi:  # every fitted knot within one rounding step: one knot, at the nearest clean value
+        lo = hi = round(float(x[0]), decimals)
+    interior = np.round(x[(x > lo) & (x < hi)], decimals)
+    knots = np.unique(np.concatenate(([lo], interior[(interior > lo) & (interior < hi)], [hi])))
+    values = np.round(m(knots), decimals)
+    values = np.clip(values, np.round(knots - band, decimals + 3), np.round(knots + band, decimals + 3))
+    values = np.maximum.accumulate(np.clip(values, 0.0, 1.0))
+    return CalibrationMap(knots, values)
 
 
 def pool_small_blocks(fitted: np.ndarray, weight: np.ndarray, trades: np.ndarray, min_block: int) -> np.ndarray:
