@@ -246,3 +246,31 @@ def clamp_to_band(x: np.ndarray, y: np.ndarray, band: float) -> CalibrationMap:
     values = np.clip(values, 0.0, 1.0)
     values = np.maximum.accumulate(values)  # float noise only; keeps the map provably non-decreasing
     return CalibrationMap(knots, values)
+
+
+def within_range(m: CalibrationMap, low: float, high: float) -> CalibrationMap:
+    """The map, never taking a confidence out of ``[low, high]`` nor further out of it: exactly
+    ``clip(m(c), min(c, low), max(c, high))``, as a piecewise-linear map with knots where it binds.
+
+    Why: the post-apply watch rolls back a map whose acted-on confidences leave its range (P4.2.d), so a
+    map that does would be a GO undone the next day. Clipping between two non-decreasing bounds keeps the
+    map non-decreasing; each bound lies between ``c`` and ``m(c)`` wherever it binds, so the change only
+    shrinks and the band still holds. Consequence: the mapped confidences' 5th and 95th percentiles never
+    leave the range where the raw ones were inside it, nor move further out where they were not; so does
+    their mean when every raw confidence is inside (``check_bounds`` checks all three on the holdout).
+    """
+    x = np.unique(np.concatenate((m.x, [low, high])))
+    y = m(x)
+    lower = np.minimum(x, low)
+    upper = np.maximum(x, high)
+    crossings = [x]
+    for bound in (lower, upper):  # both the map and the bound are linear between these knots
+        gap = y - bound
+        left, right = gap[:-1], gap[1:]
+        cross = ((left > 0) & (right < 0)) | ((left < 0) & (right > 0))
+        if cross.any():
+            frac = left[cross] / (left[cross] - right[cross])
+            crossings.append(x[:-1][cross] + frac * (x[1:][cross] - x[:-1][cross]))
+    knots = np.unique(np.concatenate(crossings))
+    values = np.clip(m(knots), np.minimum(knots, low), np.maximum(knots, high))
+    return CalibrationMap(knots, np.maximum.accumulate(np.clip(values, 0.0, 1.0)))
