@@ -12,9 +12,15 @@ What decides and what ships (docs/calibration.md says why):
   earliest and the latest block. ``brier_in_sample`` (the map on its own training window) is contrast only.
 - Randomness (the bootstrap) is seeded from the log's sha256 and the model's name, so the same log gives
   the same proposal, byte for byte, whatever ``seed`` a caller passes.
-- ``propose`` refuses, per model, what it cannot honestly calibrate (status "insufficient", identity map,
-  a reason): fewer than two distinct confidences, one outcome class, too few trades per isotonic block,
-  an empty window. ``check_bounds`` turns that into STOP.
+- Engine v3 (issue 24): per fitted map, the time and per-symbol evidence of its held-out gain
+  (``stability``); the ensemble's map is kept inside the watch's confidence range (``watch_range``).
+- **What ships per model** (``decision``): a model's fitted map only when its own gain is shown (lower
+  bound ≥ ``min_improvement``) and holds now and on every judged symbol; otherwise the identity, with the
+  reason (``decision_reason``) and the fitted map's figures (``fitted``) — a visible decision.
+- ``propose`` refuses what it cannot honestly calibrate (status "insufficient", identity map, a reason):
+  fewer than two distinct confidences, one outcome class, too few trades per isotonic block, an empty
+  window. For the ensemble, or calls that cannot be judged, that is ``decision: "refused"`` and
+  ``check_bounds`` says STOP; any other model keeps the identity and the rest is decided.
 
 ``proposal.json`` holds only calibration maps, metrics and the provenance needed to re-derive them —
 no weights, no engine config, no record of anything being applied (checklist 2.1).
