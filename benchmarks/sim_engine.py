@@ -239,7 +239,7 @@ SCENARIOS: dict[str, Scenario] = {
         mixed_models({"xgb": 0.3, "lgbm": 0.3, "nhits": 1.0}), (2_000, 10_000), note="nhits calibrated"
     ),
     "model_few_calls": Scenario(
-        mixed_models({"xgb": 0.3, "rare": 0.3}, {"rare": 0.03}), (10_000,), note="rare: 3% of calls"
+        mixed_models({"xgb": 0.3, "rare": 0.3}, {"rare": 0.03}), (10_000,), note="rare: 3% of calls, slope 0.3"
     ),
     # held out: same classes, other shapes and sizes
     "ho_overconfident": Scenario(stationary(0.4), (3_000, 8_000), True),
