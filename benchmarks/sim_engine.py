@@ -200,6 +200,8 @@ def run(make: Callable[[int, np.random.Generator], Sim], n: int, seed: int, work
         "failed": sorted({f.id for f in verdict.failures}),
         "gain_now": true_gain(ens.x, ens.y, sim.present, low, high),
         "range_ok": all(f.status == "pass" for f in verdict.findings if "watch" in f.message),
+        # the time-stability test alone: a false stop when the log is stationary
+        "trend_alarm": any("the gain declines across" in f.message for f in verdict.failures),
     }
     if sim.present_by_symbol:
         out["gain_now_by_symbol"] = {
@@ -267,6 +269,7 @@ def summarise(name: str, n: int, rows: list[dict[str, object]], seconds: float) 
         "mean_true_gain_now_of_go_maps": float(np.mean([r["gain_now"] for r in gos])) if gos else None,
         "go_with_harm_now": sum(1 for r in gos if r["gain_now"] < 0),
         "watch_range_breached": sum(1 for r in rows if not r["range_ok"]),
+        "trend_alarms": sum(1 for r in rows if r["trend_alarm"]),
         "stopped_by": {k: sum(1 for r in rows if k in r["failed"]) for k in ("P2.2.a", "P2.2.b", "P2.2.c", "P2.2.d")},
     }
     if rows and "gain_now_by_symbol" in rows[0]:
