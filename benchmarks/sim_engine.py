@@ -10,7 +10,7 @@ while looking at it); the **held-out** set is the same classes with other shapes
 only to check the targets: late drift and late per-symbol harm ≤ 5 % GO; no shipped model map that hurts
 a calibrated model; calibrated logs never GO; over-confident stationary logs GO at a published rate.
 
-    python benchmarks/sim_engine.py --quick                 # 20 runs per row, about two minutes
+    python benchmarks/sim_engine.py --quick                 # 20 runs, smallest size per scenario (minutes)
     python benchmarks/sim_engine.py --runs 200 --out docs/figures/engine_sim.jsonl
     python benchmarks/sim_engine.py --only late_drift_10 --runs 50
 
