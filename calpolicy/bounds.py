@@ -263,14 +263,15 @@ def degradation_finding(result: ModelResult, max_degradation: float, min_trades:
     if not non_inferior(lower, max_degradation):
         text += f": not shown no worse (must reach {_margin(max_degradation)})"
         return Finding("P2.2.c", "fail", text, evidence)
-    found = [text for _, text in problems(result.stability, min_trades, max_degradation, alpha)]
-    if result.stability is not None:
-        evidence["symbols"] = result.stability.get("symbols")
+    if result.stability is None:  # fail closed: a shipped map needs its evidence over time and per symbol
+        return Finding("P2.2.c", "fail", f"{text}; no evidence over time or per symbol — STOP", evidence)
+    found = [reason for _, reason in problems(result.stability, min_trades, max_degradation, alpha)]
+    evidence["symbols"] = result.stability.get("symbols")
     if found:
         return Finding("P2.2.c", "fail", f"{text}; " + "; ".join(found), evidence)
-    judged = len(judged_symbols(result.stability or {}, min_trades))
+    judged = len(judged_symbols(result.stability, min_trades))
     where = f", on each of {judged} symbol(s) with ≥ {min_trades} held-out trades" if judged else ""
-    now = ", at the present (no decline across the holdout, newest block not worse)" if result.stability else ""
+    now = ", at the present (no decline across the holdout, newest block not worse)"
     return Finding("P2.2.c", "pass", f"{text}: not worse{where}{now}", evidence)
 
 

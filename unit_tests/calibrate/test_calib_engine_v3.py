@@ -243,3 +243,12 @@ def test_within_range_leaves_a_map_that_stays_inside_alone() -> None:
     kept = within_range(m, 0.5, 0.95)
     grid = np.linspace(0, 1, 1001)
     np.testing.assert_allclose(kept(grid), np.clip(m(grid), np.minimum(grid, 0.5), np.maximum(grid, 0.95)))
+
+
+def test_a_shipped_map_without_its_time_and_symbol_evidence_is_a_stop() -> None:
+    proposal, _ = _verdict(_log(4_000, 1, over))
+    bare = dataclasses.replace(proposal.ensemble, stability=None)
+    verdict = check_bounds(dataclasses.replace(proposal, models={**proposal.models, "ensemble": bare}), CONFIG)
+    (c,) = [f for f in verdict.by_id("P2.2.c") if f.evidence["model"] == "ensemble"]
+    assert c.status == "fail"
+    assert c.message.endswith("; no evidence over time or per symbol — STOP")
