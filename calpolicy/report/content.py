@@ -39,6 +39,7 @@ _KNOWN_FIELDS = {
     "name", "n", "n_evaluated", "wins", "excluded", "status", "reason", "brier_before", "brier_after",
     "brier_in_sample", "improvement", "mean_difference", "interval", "interval_method",
     "spiegelhalter_z_before", "spiegelhalter_z", "reliability_before", "reliability", "x", "y", "max_change",
+    "decision", "decision_reason", "fitted", "stability",  # shown as "what ships" and the per-symbol table
 }  # fmt: skip
 _BALANCE_LOW, _BALANCE_HIGH = 0.2, 0.8
 
@@ -180,6 +181,21 @@ def _metrics(proposal: Any, models: list[Any], bounds: Verdict, thresholds: dict
         },
         "bound_findings": [_finding_row(f) for f in bounds.findings],
         "models": [_model_metrics(m) for m in models],
+        "map_decisions": [_map_decision(m) for m in models],
+    }
+
+
+def _map_decision(m: Any) -> dict[str, Any]:
+    """What ships for one model, plainly: its fitted map, or the identity and why (issue 24, P2.2.c/d)."""
+    decision = _get(m, "decision") or "fitted"
+    fitted = _get(m, "fitted") or {}
+    return {
+        "model": m.name,
+        "decision": decision,
+        "ships": "the fitted map" if decision == "fitted" else "the IDENTITY (raw confidence unchanged)",
+        "reason": _get(m, "decision_reason"),
+        "fitted_improvement": fitted.get("improvement"),
+        "fitted_improvement_lower": fitted.get("improvement_lower"),
     }
 
 
@@ -253,7 +269,33 @@ def _reliability(models: list[Any]) -> dict[str, Any]:
             for b in (raw_bins or [])
         ]
         tables.append({"model": m.name, "bins": rows, "calibrated_bins": list(_get(m, "reliability") or [])})
-    return {"plot": "reliability.png", "tables": tables}
+    return {"plot": "reliability.png", "tables": tables, "by_symbol": _by_symbol(models)}
+
+
+def _by_symbol(models: list[Any]) -> list[dict[str, Any]]:
+    """Per symbol, for each fitted map: reliability in the large (mean confidence before/after against the
+    win rate) and the held-out gain with its one-sided lower bound — the evidence of "no symbol worse"."""
+    rows = []
+    for m in models:
+        stability = _get(m, "stability") or {}
+        if (_get(m, "decision") or "fitted") != "fitted":
+            continue
+        for row in stability.get("symbols") or []:
+            rows.append(
+                {
+                    "model": m.name,
+                    "symbol": row["symbol"],
+                    "n": row["n"],
+                    "mean_confidence_before": row.get("mean_confidence_before"),
+                    "mean_confidence_after": row.get("mean_confidence_after"),
+                    "win_rate": row.get("win_rate"),
+                    "brier_before": row.get("brier_before"),
+                    "brier_after": row.get("brier_after"),
+                    "improvement": row.get("improvement"),
+                    "improvement_lower": row.get("improvement_lower"),
+                }
+            )
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------- risks

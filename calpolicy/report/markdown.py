@@ -116,6 +116,19 @@ def _metrics(metrics: dict[str, Any]) -> list[str]:
         notes += [f"{k}: {_v(v)}" for k, v in m["more"].items()]
         if notes:
             out.append(f"- {m['model']}: " + "; ".join(notes))
+    decisions = metrics.get("map_decisions") or []
+    if decisions:
+        out += ["", "What ships per model:", ""]
+        for d in decisions:
+            line = f"- {d['model']}: {d['ships']}"
+            if d["reason"]:
+                line += f" — {d['reason']}"
+            if d["fitted_improvement"] is not None:
+                line += (
+                    f" (the fitted map: {_pct(d['fitted_improvement'])}, one-sided lower bound "
+                    f"{_pct(d['fitted_improvement_lower'])})"
+                )
+            out.append(line)
     out += ["", "Every bound finding:", ""]
     out += _table(
         ["ID", "status", "result"], [[f["id"], f["status"].upper(), f["message"]] for f in metrics["bound_findings"]]
@@ -145,6 +158,19 @@ def _reliability(reliability: dict[str, Any]) -> list[str]:
                 for b in table["bins"]
             ],
         )
+    by_symbol = reliability.get("by_symbol") or []
+    if by_symbol:
+        out += ["### Per symbol (held-out trades, the map that ships)", ""]
+        out += _table(
+            ["model", "symbol", "n", "mean conf. before", "mean conf. after", "win rate", "Brier before",
+             "Brier after", "rel. improvement", "one-sided lower bound"],
+            [
+                [r["model"], r["symbol"], r["n"], _num(r["mean_confidence_before"], 3),
+                 _num(r["mean_confidence_after"], 3), _num(r["win_rate"], 3), _num(r["brier_before"]),
+                 _num(r["brier_after"]), _pct(r["improvement"]), _pct(r["improvement_lower"])]
+                for r in by_symbol
+            ],
+        )  # fmt: skip
     return out
 
 
