@@ -9,8 +9,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 
 ensure_installed() {
-  # Re-install when the project's requirements changed since the last install.
-  if [ ! -x .venv/bin/calpolicy ] || [ ! -f .venv/.calpolicy-installed ] || [ pyproject.toml -nt .venv/.calpolicy-installed ]; then
+  # Re-install when the project's requirements or the lock changed since the last install.
+  if [ ! -x .venv/bin/calpolicy ] || [ ! -f .venv/.calpolicy-installed ] \
+    || [ pyproject.toml -nt .venv/.calpolicy-installed ] || [ requirements.lock -nt .venv/.calpolicy-installed ]; then
     bash install.sh >&2
     touch .venv/.calpolicy-installed
   fi

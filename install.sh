@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command that installs everything calpolicy, its demo and its tests need on a fresh Debian host:
 # redis-server (the demo's and the tests' real Redis) and chromium (the HTML report test), then a virtual
-# environment .venv with calpolicy and its dev extras. Re-running it is harmless.
+# environment .venv with calpolicy, its dependencies and dev tools at the versions of requirements.lock.
+# Re-running it is harmless.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -28,6 +29,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+# The exact versions the suite passed with, each file checked against its sha256 (requirements.lock, made
+# by tools/lock.sh), then calpolicy itself without letting pip pick any other dependency version.
+.venv/bin/python -m pip install -q --require-hashes -r requirements.lock
+.venv/bin/python -m pip install -q --no-deps -e .
 echo "installed: $(.venv/bin/calpolicy --help | head -n 1)"
 echo "next: ./calpolicy.sh demo    and    ./calpolicy.sh test   (or .venv/bin/calpolicy, .venv/bin/python -m pytest)"

@@ -54,7 +54,12 @@ def run(args: argparse.Namespace) -> int:
     job_dir = Path(config.paths.jobs_dir) / args.job_id
     if not (job_dir / "manifest.json").is_file():
         raise UsageError(f"no job {args.job_id} in {config.paths.jobs_dir}")
-    print(f"approve {args.job_id}: checking signature, state, policy results, CLM log and a fresh preflight …")
+    # progress on stderr: the verdict (APPLIED / STOP) is the first line of stdout, as for every command
+    print(
+        f"approve {args.job_id}: checking signature, state, policy results, CLM log and a fresh preflight …",
+        file=sys.stderr,
+        flush=True,
+    )
     problems = approval_preconditions(
         job_dir,
         config,
@@ -72,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             config, args.job_id, args.approver, on_call_until=args.on_call_until, allow_restart=args.allow_restart
         )
     except DeployError as error:
-        print(f"STOP — {error}", file=sys.stderr)
+        print(f"STOP — job {args.job_id}: {error}")
         return EXIT_STOP
     verdict = "APPLIED" if outcome.acknowledged else "APPLIED, NOT CONFIRMED"
     print(f"{verdict} — version {outcome.to_version}")

@@ -96,4 +96,8 @@ def run(args: argparse.Namespace) -> int:
                 root.parent.rmdir()  # ~/.cache/calpolicy, when the demo made it and it is empty
             print(f"demo: removed {root} (use --keep or --dir DIR to keep the environment)")
         else:
-            print(f"demo: kept {root}")
+            print(
+                f"demo: kept the files in {root}; its redis-server, readiness API and systemd namespace are "
+                f"STOPPED, so a command run on its calpolicy.toml now could not check them. To practise the "
+                f"flow by hand: calpolicy localenv up DIR (prints the --config to use; see docs/operator-guide.md)"
+            )
