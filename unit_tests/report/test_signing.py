@@ -30,7 +30,7 @@ from unit_tests.report.jobfolder import Job, config_json
 
 ARTIFACTS = (
     "manifest.json", "proposal.json", "report.md", "report.json", "reliability.png", "policy_report.html",
-    "policy_results.jsonl", STATEMENT, SIGNATURE,
+    "policy_results.jsonl", "preflight_results.jsonl", STATEMENT, SIGNATURE,
 )  # fmt: skip
 
 
@@ -233,7 +233,7 @@ def test_cli_verify_names_the_tampered_file_and_abort_changes_only_the_state(go_
     assert {p.name: p.read_bytes() for p in (jobs / go_job.id).iterdir() if p.name != MANIFEST} == before
     assert go_job.clm.read_bytes() == clm_before
     assert sorted(p.name for p in jobs.iterdir() if not p.name.startswith(".")) == [go_job.id]  # .lock: the store's
-    assert cli.main(["--config", str(config), "abort", go_job.id]) == 2  # already aborted: refused
+    assert cli.main(["--config", str(config), "abort", go_job.id]) == 1  # already decided: a STOP, as approve
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
