@@ -142,3 +142,22 @@ def test_up_refuses_a_folder_the_namespace_cannot_see() -> None:
     assert result.returncode == 2
     assert "is under /tmp or /var/tmp" in result.stderr
     assert not Path("/tmp/calpolicy-practice-never-made").exists()
+
+
+def test_a_kept_demo_says_its_services_are_stopped_and_how_to_bring_them_up(home: Path) -> None:
+    """``demo --keep``/``--dir`` keeps files only; running a command on them gave 13 unexplained could-not-checks."""
+    kept = home / "demo"
+    result = run_cli("demo", "--dir", str(kept), "--trades", "2")  # too few trades: it stops early, quickly
+    assert result.returncode == 1, result.stdout + result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith(f"demo: kept the files in {kept}; its redis-server, readiness API and systemd namespace "
+                           "are STOPPED")  # fmt: skip
+    assert "calpolicy localenv up DIR" in last
+
+
+def test_one_trade_is_a_usage_error_not_a_traceback(home: Path) -> None:
+    for command in (["demo", "--dir", str(home / "d")], ["localenv", "up", str(home / "l")]):
+        result = run_cli(*command, "--trades", "1")
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "--trades must be at least 2" in result.stderr
+        assert "Traceback" not in result.stdout + result.stderr

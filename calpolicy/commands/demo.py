@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from calpolicy.localenv.demo_flow import demo_flow
 
     config_from(args)  # a broken --config is a usage error before anything starts
+    if args.trades < 2:
+        raise UsageError(f"--trades must be at least 2 (a generated log spans time between trades), got {args.trades}")
     if args.dir:
         root = Path(args.dir)
         _check_visible(root)

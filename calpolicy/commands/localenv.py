@@ -33,6 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run_up(args: argparse.Namespace) -> int:
     from calpolicy.localenv.session import LocalenvError, up
 
+    if args.trades < 2:
+        raise UsageError(f"--trades must be at least 2 (a generated log spans time between trades), got {args.trades}")
     try:
         return up(Path(args.dir), n_trades=args.trades)
     except LocalenvError as error:
