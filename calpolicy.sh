@@ -2,7 +2,7 @@
 # The two commands of a fresh machine. Each installs what it needs on first use (install.sh: redis-server,
 # chromium and a .venv with calpolicy), then runs:
 #   ./calpolicy.sh demo [demo options]   the whole checklist end to end on an embedded local environment
-#   ./calpolicy.sh test [pytest options] ruff, then the whole test suite (what CI runs)
+#   ./calpolicy.sh test [pytest options] ruff, then the whole test suite on two workers (what CI runs)
 # It works from any directory: it finds the checkout beside itself.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,7 +27,9 @@ case "$command" in
   test)
     ensure_installed
     .venv/bin/ruff check calpolicy policy_tests unit_tests benchmarks tools conftest.py
-    exec .venv/bin/python -m pytest "$@"
+    # two workers (pytest-xdist): the suite is mostly child processes waiting on each other; tests use
+    # random loopback ports, their own tmp folders and systemd namespaces. CALPOLICY_TEST_WORKERS=0: serial.
+    exec .venv/bin/python -m pytest -n "${CALPOLICY_TEST_WORKERS:-2}" "$@"
     ;;
   *)
     echo "usage: $0 demo [options] | test [pytest options]" >&2

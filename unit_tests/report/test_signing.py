@@ -53,7 +53,9 @@ def test_untouched_job_verifies(go_job: Job) -> None:
     assert set(result.checked) == set(ARTIFACTS) - {STATEMENT, SIGNATURE}
     statement = json.loads((go_job.dir / STATEMENT).read_bytes())
     outcomes = statement["predicate"]["outcomes"]
-    assert len(outcomes) == 17
+    gate = (go_job.dir / "preflight_results.jsonl").read_text().splitlines()
+    assert len([o for o in outcomes if o["file"] == "policy_results.jsonl"]) == 17
+    assert len([o for o in outcomes if o["file"] == "preflight_results.jsonl"]) == len(gate) > 0  # the gate, signed
     assert {o["outcome"] for o in outcomes} == {"pass"}
     assert statement["predicate"]["clm"]["lines"] == 3000
 
