@@ -140,6 +140,7 @@ class JobHtml:
 
 def summary_html(job_dir: Path) -> list[str]:
     """The verdict line, the one-screen summary and the embedded plot, as HTML fragments."""
+    from calpolicy.report.content import full_headline
     try:
         report = json.loads((job_dir / REPORT_JSON).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -150,7 +151,7 @@ def summary_html(job_dir: Path) -> list[str]:
     ready = report.get("verdict") != "DO NOT APPLY"
     colour = "#1e8449" if ready else "#c0392b"
     out = [
-        f'<h2 class="calpolicy-verdict" style="color:{colour}">{html.escape(str(report.get("headline")))}</h2>',
+        f'<h2 class="calpolicy-verdict" style="color:{colour}">{html.escape(full_headline(report))}</h2>',
     ]
     if report.get("reasons"):
         out.append("<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in report["reasons"]) + "</ul>")

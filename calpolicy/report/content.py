@@ -76,12 +76,19 @@ def _decision(bounds: Verdict, data: Verdict, manifest: dict[str, Any]) -> tuple
     return not reasons, reasons
 
 
-def _headline(ready: bool, job_id: Any, reasons: list[str]) -> str:
+def _headline(ready: bool, job_id: Any, reasons: list[str], cut: bool = True) -> str:
+    """The one-line verdict; ``cut=False`` keeps the first reason whole (the HTML verdict block)."""
     if ready:
         return f"Ready for review — calibration job {job_id}: every data check and safety bound passed."
-    first = _short(reasons[0]) if reasons else "a check failed"
+    first = (_short(reasons[0]) if cut else reasons[0]) if reasons else "a check failed"
     more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
     return f"DO NOT APPLY — calibration job {job_id}: {first}{more}"
+
+
+def full_headline(report: dict[str, Any]) -> str:
+    """report.json's headline with nothing cut: a reviewer signs the whole reason, not its first 160 characters."""
+    reasons = [str(r) for r in report.get("reasons") or []]
+    return _headline(report.get("verdict") != DO_NOT_APPLY, report.get("job_id"), reasons, cut=False)
 
 
 # -------------------------------------------------------------------------------------------- summary

@@ -181,6 +181,10 @@ def test_a_stop_jobs_summary_names_each_models_failing_item(stop_job: Job, tmp_p
         else:
             assert status == "ok", name
     assert not re.search(r'<p class="calpolicy-binding"', dom), "no band is binding in this job"
+    verdict = re.search(r'<h2 class="calpolicy-verdict"[^>]*>(.*?)</h2>\s*<ul>(.*?)</ul>', dom, flags=re.S)
+    assert verdict is not None
+    assert "…" not in verdict.group(1) + verdict.group(2), "a reason cut in the verdict block"
+    assert html_text(report["reasons"][0]) in verdict.group(1)
 
 
 @needs_chromium
