@@ -203,3 +203,14 @@ def test_an_on_call_window_too_short_is_a_stop_as_in_the_preflight(
     assert "P3.2.c FAIL: --on-call-until 2000-01-01T00:00:00 does not cover the 24 h watch after apply" in out
     assert site.live.read_bytes() == before
     assert site.manifest(JOB)["state"] == "proposed"
+
+
+def test_approve_answers_on_the_first_line_of_stdout(site: Site) -> None:
+    """The guide's claim: the verdict is the first line; the progress line goes to stderr."""
+    toml = write_toml(site)
+    done = run_cli("--config", str(toml), "approve", JOB, "--approver", "alice", "--reviewed",
+                   "--on-call-until", UNTIL, "--yes")  # fmt: skip
+    first = done.stdout.splitlines()[0]
+    assert first.startswith(("APPLIED", "STOP")), done.stdout
+    assert "checking signature, state, policy results" in done.stderr
+    assert "checking" not in done.stdout
