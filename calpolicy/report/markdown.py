@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from calpolicy.report.content import SECTION_CONTROLS, SECTION_TITLES
+from calpolicy.report.content import DRIFT_COLUMNS, SECTION_CONTROLS, SECTION_TITLES, readable, sig
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -17,6 +17,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     out += _metrics(report["metrics"])
     out += _reliability(report["reliability"])
     out += _bullets("risks", [f"**{r['kind']}**: {r['text']}" for r in report["risks"]])
+    out += _drift_tables(report["risks"])
     out += _bullets("do_not_apply_if", report["do_not_apply_if"])
     return "\n".join(out).rstrip() + "\n"
 
@@ -41,11 +42,12 @@ def _summary(summary: dict[str, Any], report: dict[str, Any]) -> list[str]:
         "",
     ]
     out += _table(
-        ["model", "n", "status", "Brier before", "Brier after", "improvement", "max change"],
+        ["model", "n", "n held out", "status", "Brier before", "Brier after", "improvement", "max change"],
         [
             [
                 m["model"],
                 m["n"],
+                _v(m.get("n_evaluated")),
                 m["status"],
                 _num(m["brier_before"]),
                 _num(m["brier_after"]),
@@ -55,6 +57,9 @@ def _summary(summary: dict[str, Any], report: dict[str, Any]) -> list[str]:
             for m in summary["models"]
         ],
     )
+    binding = summary.get("band_binding")
+    if binding:
+        out += [f"**Bound binding:** {binding['text']}.", ""]
     largest = summary["largest_change"]
     if largest:
         out += [
@@ -113,7 +118,9 @@ def _metrics(metrics: dict[str, Any]) -> list[str]:
             notes.append(f"reason: {m['reason']}")
         if m["excluded"]:
             notes.append("excluded: " + ", ".join(f"{k} {v}" for k, v in m["excluded"].items()))
-        notes += [f"{k}: {_v(v)}" for k, v in m["more"].items()]
+        notes += [f"{k}: {readable(v)}" for k, v in m["more"].items() if k != "drift"]
+        if isinstance(m["more"].get("drift"), dict):
+            notes.append("drift: see the drift table under Risks")
         if notes:
             out.append(f"- {m['model']}: " + "; ".join(notes))
     decisions = metrics.get("map_decisions") or []
@@ -171,6 +178,16 @@ def _reliability(reliability: dict[str, Any]) -> list[str]:
                 for r in by_symbol
             ],
         )  # fmt: skip
+    return out
+
+
+def _drift_tables(risks: list[dict[str, Any]]) -> list[str]:
+    """The drift risk's table (4 significant digits), after the risk bullets; the conclusion is in its bullet."""
+    out: list[str] = []
+    for risk in risks:
+        rows = risk.get("table")
+        if risk.get("kind") == "drift" and rows:
+            out += _table([title for _, title in DRIFT_COLUMNS], [[sig(r[k]) for k, _ in DRIFT_COLUMNS] for r in rows])
     return out
 
 
