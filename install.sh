@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One command that installs everything calpolicy, its demo and its tests need on a fresh Debian host:
 # redis-server (the demo's and the tests' real Redis) and chromium (the HTML report test), then a virtual
-# environment .venv with calpolicy, its loader distribution and its dev extras, and .venv-loader-np126 (the
-# loader alone on numpy 1.26). Re-running it is harmless.
+# environment .venv with calpolicy, its loader distribution, its dependencies and dev tools at the versions
+# of requirements.lock, and .venv-loader-np126 (the loader alone on numpy 1.26). Re-running it is harmless.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -33,9 +33,12 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-# calpolicy depends on calpolicy-loader, the distribution in ./loader (what the AI engine imports): both
-# are installed from this checkout in one command, so pip never looks for calpolicy-loader on an index.
-.venv/bin/python -m pip install -q -e ./loader -e '.[dev]'
+# The exact versions the suite passed with, each file checked against its sha256 (requirements.lock, made
+# by tools/lock.sh), then calpolicy and calpolicy-loader (the distribution in ./loader, what the AI engine
+# imports) from this checkout, without letting pip pick any other dependency version or look for
+# calpolicy-loader on an index.
+.venv/bin/python -m pip install -q --require-hashes -r requirements.lock
+.venv/bin/python -m pip install -q --no-deps -e ./loader -e .
 
 # The loader's own test venv on numpy 1.26 (the engine's venv pins numpy < 2): Python 3.11, exact pins
 # with hashes (loader/requirements-np126.txt, made by pip-compile --generate-hashes), then the loader

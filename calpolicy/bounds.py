@@ -14,9 +14,10 @@ import numpy as np
 
 from calpolicy.calibrate.models import ENSEMBLE, ProposalError, extract
 from calpolicy.calibrate.proposal import ModelResult, Proposal, canonical
+from calpolicy.calibrate.stability import _margin, judged_symbols, problems
 from calpolicy.clm.reader import TradeLog
 from calpolicy.config import Config
-from calpolicy.decisions import BAND_TOLERANCE, improves_enough, interval_above_zero, not_worse, within_band
+from calpolicy.decisions import BAND_TOLERANCE, improves_enough, interval_above_zero, within_band
 from calpolicy.verdict import Finding, Verdict
 from calpolicy.waivers import apply_waivers
 
@@ -32,15 +33,19 @@ def check_bounds(proposal: Proposal, config: Config, log: TradeLog | None = None
     data_points = _data_points(proposal, log, findings)
     ordered = [proposal.models[name] for name in canonical(proposal.models)]
     for result in ordered:
-        findings.append(band_finding(result, settings.max_confidence_change, data_points.get(result.name)))
+        band = band_finding(result, settings.max_confidence_change, data_points.get(result.name))
+        if result.name == ENSEMBLE and band.status == "pass":
+            band = watch_range_finding(result, config.watch.confidence_range, band)
+        findings.append(band)
     min_trades = settings.min_trades_for_decision
+    alpha = 1.0 - settings.improvement_confidence
     findings.append(
         improvement_finding(
             proposal, settings.min_improvement, min_trades, settings.improvement_rule, settings.improvement_confidence
         )
     )
     for result in ordered:
-        findings.append(degradation_finding(result, settings.max_degradation, min_trades))
+        findings.append(degradation_finding(result, settings.max_degradation, min_trades, alpha))
     findings.append(coverage_finding(proposal, log))
     return apply_waivers(Verdict(tuple(findings)), config.waivers)
 
@@ -174,23 +179,100 @@ def improvement_finding(
     return Finding("P2.2.b", "pass", text, evidence)
 
 
-def degradation_finding(result: ModelResult, max_degradation: float, min_trades: int) -> Finding:
-    """P2.2.c: no model's held-out Brier gets worse than raw by more than ``max_degradation`` (0%)."""
-    evidence = {
+def watch_range_finding(result: ModelResult, confidence_range: tuple[float, float], band: Finding) -> Finding:
+    """P2.2.a, checked for the watch (P4.2.d) at proposal time: the map keeps the acted-on confidences'
+    mean, 5th and 95th percentile inside ``[watch] confidence_range`` wherever the raw ones were inside.
+
+    The watch rolls back a map whose outputs leave that range, so such a map is a STOP here, never a GO
+    the watch will undo (issue 24: a correct map for an under-confident model was rolled back every day).
+    A statistic the raw confidences already had outside the range may stay outside, but not move further.
+    """
+    low, high = confidence_range
+    evidence = {**band.evidence, "watch_range": result.watch_range, "watch_confidence_range": [low, high]}
+    if result.watch_range is None:
+        if result.decision == "fitted" and not _is_identity(result):
+            text = f"{result.name}: no held-out confidences to check against the watch's range [{low:g}, {high:g}]"
+            return Finding("P2.2.a", "fail", text, evidence)
+        return Finding("P2.2.a", band.status, band.message, evidence)
+    raw, mapped = result.watch_range["raw"], result.watch_range["mapped"]
+    breaches = []
+    for key in ("mean", "p5", "p95"):
+        before, after = raw[key], mapped[key]
+        inside_before = low <= before <= high
+        distance_before = max(low - before, before - high, 0.0)
+        distance_after = max(low - after, after - high, 0.0)
+        if (inside_before and not low <= after <= high) or distance_after > distance_before + TOLERANCE:
+            breaches.append(f"{key} {before:.3f} → {after:.3f}")
+    shown = ", ".join(f"{k} {raw[k]:.3f} → {mapped[k]:.3f}" for k in ("mean", "p5", "p95"))
+    if breaches:
+        text = (
+            f"{result.name}: the map takes the held-out confidences outside the watch's range [{low:g}, {high:g}] "
+            f"({'; '.join(breaches)}); the watch (P4.2.d) would roll it back — widen [watch] confidence_range "
+            "in a reviewed config change if this map is wanted"
+        )
+        return Finding("P2.2.a", "fail", text, evidence)
+    text = f"{band.message}; held-out confidences stay where the watch allows [{low:g}, {high:g}]: {shown}"
+    return Finding("P2.2.a", "pass", text, evidence)
+
+
+def non_inferior(lower: float, max_degradation: float) -> bool:
+    """P2.2.c "no model worse", shown: the gain's one-sided lower bound reaches −``max_degradation``.
+
+    With the default 0 the bound must be at least 0: the data rule out a loss at the chosen level.
+    """
+    return lower >= -max_degradation
+
+
+def _is_identity(result: ModelResult) -> bool:
+    return tuple(result.x) == (0.0, 1.0) and tuple(result.y) == (0.0, 1.0)
+
+
+def degradation_finding(result: ModelResult, max_degradation: float, min_trades: int, alpha: float = 0.05) -> Finding:
+    """P2.2.c: no model gets worse — shown, not assumed from a point estimate (issue 24).
+
+    - A map that ships (every fitted map, the ensemble's included) needs its one-sided lower bound of the
+      relative gain to reach ``−max_degradation`` (non-inferiority) on the whole holdout and on every
+      symbol with ``min_trades`` held-out trades, and its gain must hold at the present: no significant
+      decline across the holdout and not worse on its newest block (``stability.problems``).
+    - A model that keeps the identity cannot be worse: it passes, with the reason shown. The map is checked
+      to *be* the identity; a proposal's word for it is not enough.
+    - A refused model (calls that cannot be judged) or a refused ensemble is STOP.
+    """
+    evidence: dict[str, Any] = {
         "model": result.name,
+        "decision": result.decision,
         "n_evaluated": result.n_evaluated,
         "brier_before": result.brier_before,
         "brier_after": result.brier_after,
+        "improvement_lower": result.improvement_lower,
         "max_degradation": max_degradation,
     }
+    if result.decision == "identity" and result.name != ENSEMBLE:
+        if not _is_identity(result):
+            text = f"{result.name}: said to keep the identity but its map is not the identity"
+            return Finding("P2.2.c", "fail", text, evidence)
+        evidence["reason"] = result.decision_reason
+        text = f"{result.name}: keeps the identity (raw confidence, cannot be worse): {result.decision_reason}"
+        return Finding("P2.2.c", "pass", text, evidence)
     short = _insufficient(result, min_trades)
     if short:
         return Finding("P2.2.c", "fail", f"{result.name}: insufficient evidence — STOP: {short}", evidence)
     before, after = float(result.brier_before), float(result.brier_after)  # type: ignore[arg-type]
-    text = f"{result.name}: held-out Brier {before:.4f} → {after:.4f}"
-    if not not_worse(before, after, max_degradation):
-        return Finding("P2.2.c", "fail", f"{text}: this model gets worse", evidence)
-    return Finding("P2.2.c", "pass", f"{text}: not worse", evidence)
+    lower = result.improvement_lower if result.improvement_lower is not None else float("-inf")
+    text = f"{result.name}: held-out Brier {before:.4f} → {after:.4f}, one-sided lower bound of the gain {lower:+.1%}"
+    if not non_inferior(lower, max_degradation):
+        text += f": not shown no worse (must reach {_margin(max_degradation)})"
+        return Finding("P2.2.c", "fail", text, evidence)
+    if result.stability is None:  # fail closed: a shipped map needs its evidence over time and per symbol
+        return Finding("P2.2.c", "fail", f"{text}; no evidence over time or per symbol — STOP", evidence)
+    found = [reason for _, reason in problems(result.stability, min_trades, max_degradation, alpha)]
+    evidence["symbols"] = result.stability.get("symbols")
+    if found:
+        return Finding("P2.2.c", "fail", f"{text}; " + "; ".join(found), evidence)
+    judged = len(judged_symbols(result.stability, min_trades))
+    where = f", on each of {judged} symbol(s) with ≥ {min_trades} held-out trades" if judged else ""
+    now = ", at the present (no decline across the holdout, newest block not worse)"
+    return Finding("P2.2.c", "pass", f"{text}: not worse{where}{now}", evidence)
 
 
 def coverage_finding(proposal: Proposal, log: TradeLog | None = None) -> Finding:
@@ -211,4 +293,9 @@ def coverage_finding(proposal: Proposal, log: TradeLog | None = None) -> Finding
     if problems:
         return Finding("P2.2.d", "fail", "; ".join(problems) + " — all models or none", evidence)
     names = ", ".join(sorted(present))
-    return Finding("P2.2.d", "pass", f"all {len(present)} models covered: {names}", evidence)
+    kept = sorted(name for name, r in proposal.models.items() if r.decision == "identity")
+    evidence["identity"] = kept
+    text = f"all {len(present)} models covered: {names}"
+    if kept:
+        text += f"; shown as a decision, not hidden: {', '.join(kept)} keep{'s' if len(kept) == 1 else ''} the identity"
+    return Finding("P2.2.d", "pass", text, evidence)

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "calpolicy.commands.watch",
     "calpolicy.commands.controls",
     "calpolicy.commands.doctor",
+    "calpolicy.commands.localenv",
 )
 
 
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", help="calpolicy.toml to use (else CALPOLICY_CONFIG, else ./calpolicy.toml)"
     )
+    parser.add_argument("--defaults", action="store_true", help=DEFAULTS_HELP)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parser(subparsers)
@@ -47,12 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DEFAULTS_HELP = "run on the built-in defaults when no config file is found (commands that use host paths refuse else)"
+
+
 def accept_config_after_command(subparser: argparse.ArgumentParser) -> None:
-    """``calpolicy check-data --config FILE`` as well as ``calpolicy --config FILE check-data``.
+    """``calpolicy check-data --config FILE`` as well as ``calpolicy --config FILE check-data`` (and ``--defaults``).
 
     SUPPRESS keeps the subcommand from overwriting a ``--config`` given before it with ``None``.
     """
     subparser.add_argument("--config", default=argparse.SUPPRESS, help="calpolicy.toml to use")
+    subparser.add_argument("--defaults", action="store_true", default=argparse.SUPPRESS, help=DEFAULTS_HELP)
 
 
 EXIT_OUTPUT_CLOSED = 141

@@ -338,15 +338,15 @@ class WatchConfig(_Section):
     """Post-apply watch thresholds (checklist 4.2)."""
 
     pnl_drift_sd: float = Field(0.10, gt=0.0)
-    """Largest |mean PnL after - before| in baseline standard deviations (P4.2.a)."""
+    """A drop of the mean PnL by this many baseline standard deviations is harm (P4.2.a, sequential test)."""
     win_rate_delta: float = Field(0.05, gt=0.0, le=1.0)
-    """Largest change in win rate of the recent trades vs the baseline (P4.2.b)."""
+    """A drop of the post-apply win rate by this much against the baseline's is harm (P4.2.b, sequential test)."""
     hold_rate_increase: float = Field(0.50, gt=0.0)
-    """Largest relative rise of the HOLD rate over the baseline (P4.2.c)."""
+    """A relative rise of the HOLD rate (per hour or share) above this is harm (P4.2.c, sequential test)."""
     confidence_range: tuple[float, float] = (0.50, 0.95)
-    """Range the mean and 5th/95th percentiles of confidence must stay in (P4.2.d)."""
+    """At most 5 % of acted-on confidences may lie beyond each end of this range (P4.2.d, sequential test)."""
     recent_trades: int = Field(20, ge=1)
-    """How many of the latest trades the win rate is taken over (P4.2.b)."""
+    """The win rate of this many latest trades is shown beside the judged cumulative one (P4.2.b)."""
     hours: float = Field(24.0, gt=0.0)
     """How long the watch lasts after an apply."""
     baseline_hours: float = Field(24.0, gt=0.0)
@@ -354,13 +354,19 @@ class WatchConfig(_Section):
     baseline_min_trades: int = Field(50, ge=2)
     """Fewest baseline trades; with fewer, the baseline reaches further back."""
     min_post_trades: int = Field(20, ge=2)
-    """Fewest post-apply trades before the trade signals say anything but INCONCLUSIVE (P4.2.a, P4.2.b)."""
+    """Fewest post-apply trades before the trade signals say anything but INCONCLUSIVE (P4.2.a, P4.2.b, cal)."""
     min_decisions: int = Field(20, ge=1)
     """Fewest post-apply decisions before the decision signals say anything but INCONCLUSIVE (P4.2.c, P4.2.d)."""
     min_post_hours: float = Field(1.0, gt=0.0)
     """Shortest post-apply time before the HOLD rate says anything but INCONCLUSIVE (P4.2.c)."""
     decision_dedupe_s: float = Field(2.0, ge=0.0)
     """Journal lines of one decision within this many seconds are counted once (P4.2.c)."""
+    looks: int = Field(96, ge=1)
+    """How many looks the watch window is judged at (every hours/looks: 15 min for 24 h), for the boundary."""
+    alpha: float = Field(0.05, ge=0.01, le=0.20)
+    """Chance that a no-harm day says ROLLBACK at any look of any signal (split across them); 0.01 to 0.20."""
+    calibration_bias: float = Field(0.05, gt=0.0, le=1.0)
+    """Smallest gap between the post-apply win rate and the applied map's prediction that counts as harm."""
 
     @model_validator(mode="after")
     def _range_ordered(self) -> WatchConfig:

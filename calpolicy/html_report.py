@@ -68,6 +68,11 @@ def job_metadata(job_dir: Path) -> dict[str, str]:
     }
 
 
+# Rows the plugin adds for any policy run that a job's own rows already show (from its signed manifest):
+# one row each, the job's, so the table never shows two digests of one thing.
+SHOWN_BY_THE_JOB = ("calpolicy config digest", "calpolicy CLM file")
+
+
 class JobHtml:
     """The pytest-html hooks for one job folder."""
 
@@ -90,7 +95,7 @@ class JobHtml:
         metadata = session.config.stash.get(metadata_key, None)
         if metadata is None:
             return
-        others = dict(metadata)
+        others = {k: v for k, v in metadata.items() if k not in SHOWN_BY_THE_JOB}
         metadata.clear()
         metadata.update(job_metadata(self.job_dir))
         metadata.update(others)
@@ -135,6 +140,7 @@ class JobHtml:
 
 def summary_html(job_dir: Path) -> list[str]:
     """The verdict line, the one-screen summary and the embedded plot, as HTML fragments."""
+    from calpolicy.report.content import full_headline
     try:
         report = json.loads((job_dir / REPORT_JSON).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -145,7 +151,7 @@ def summary_html(job_dir: Path) -> list[str]:
     ready = report.get("verdict") != "DO NOT APPLY"
     colour = "#1e8449" if ready else "#c0392b"
     out = [
-        f'<h2 class="calpolicy-verdict" style="color:{colour}">{html.escape(str(report.get("headline")))}</h2>',
+        f'<h2 class="calpolicy-verdict" style="color:{colour}">{html.escape(full_headline(report))}</h2>',
     ]
     if report.get("reasons"):
         out.append("<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in report["reasons"]) + "</ul>")
@@ -159,25 +165,19 @@ def summary_html(job_dir: Path) -> list[str]:
         )
         + "</p>"
     )
-    rows = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{html.escape(_fmt(m.get(k), percent=k == 'improvement'))}</td>"
-            for k in ("model", "n", "status", "brier_before", "brier_after", "improvement", "max_change")
+    out.append(_models_table(summary.get("models", [])))
+    binding = summary.get("band_binding")
+    if binding:
+        out.append(
+            '<p class="calpolicy-binding" style="border-left:4px solid #b9770e;padding:4px 8px;background:#fef5e7">'
+            f"<b>Bound binding:</b> {html.escape(binding['text'])}.</p>"
         )
-        + "</tr>"
-        for m in summary.get("models", [])
-    )
-    out.append(
-        '<table class="calpolicy-models" style="border-collapse:collapse" border="1" cellpadding="4">'
-        "<tr><th>model</th><th>n</th><th>status</th><th>Brier before</th><th>Brier after</th>"
-        f"<th>rel. improvement</th><th>max change</th></tr>{rows}</table>"
-    )
     bounds = "".join(
         f"<li><b>{html.escape(b['id'])} {html.escape(b['status'].upper())}</b>: {html.escape(b['message'])}</li>"
         for b in summary.get("bounds", [])
     )
     out.append(f"<p>Safety bounds:</p><ul>{bounds}</ul>")
+    out.extend(_drift_html(report.get("risks", [])))
     plot = job_dir / PLOT
     if plot.is_file():
         encoded = base64.b64encode(plot.read_bytes()).decode("ascii")
@@ -185,14 +185,135 @@ def summary_html(job_dir: Path) -> list[str]:
             f'<img class="calpolicy-plot" alt="reliability plot" style="max-width:min(100%, 1000px)" '
             f'src="data:image/png;base64,{encoded}"/>'
         )
+    out.extend(gate_html(job_dir))
     return out
 
 
-def _fmt(value: Any, percent: bool = False) -> str:
+_TABLE = 'style="border-collapse:collapse" border="1" cellpadding="4"'
+_MODEL_COLUMNS = (
+    ("model", "model"),
+    ("n", "n"),
+    ("n_evaluated", "n held out"),
+    ("status", "status"),
+    ("brier_before", "Brier before"),
+    ("brier_after", "Brier after"),
+    ("improvement", "rel. improvement"),
+    ("max_change", "max change"),
+)
+
+
+def _models_table(models: list[dict[str, Any]]) -> str:
+    """One row per model; a model whose bound items failed says so in red, in its status cell."""
+    rows = []
+    for m in models:
+        cells = []
+        for key, _ in _MODEL_COLUMNS:
+            text = html.escape(_fmt(m.get(key), percent=key == "improvement", digits=3 if key == "max_change" else 4))
+            stop = key == "status" and str(m.get(key)) != "ok"
+            cells.append(f'<td style="color:#c0392b;font-weight:bold">{text}</td>' if stop else f"<td>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    header = "".join(f"<th>{html.escape(title)}</th>" for _, title in _MODEL_COLUMNS)
+    return f'<table class="calpolicy-models" {_TABLE}><tr>{header}</tr>{"".join(rows)}</table>'
+
+
+def _drift_html(risks: list[dict[str, Any]]) -> list[str]:
+    """The drift check as a table (4 significant digits, the conclusion above it), never a raw dict."""
+    from calpolicy.report.content import DRIFT_COLUMNS, sig
+
+    out = []
+    for risk in risks:
+        rows = risk.get("table") if risk.get("kind") == "drift" else None
+        if not rows:
+            continue
+        header = "".join(f"<th>{html.escape(title)}</th>" for _, title in DRIFT_COLUMNS)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(sig(row.get(key)))}</td>" for key, _ in DRIFT_COLUMNS) + "</tr>"
+            for row in rows
+        )
+        out.append(f"<p>Drift: {html.escape(risk['text'])}</p>")
+        out.append(f'<table class="calpolicy-drift" {_TABLE}><tr>{header}</tr>{body}</table>')
+    return out
+
+
+def gate_html(job_dir: Path) -> list[str]:
+    """Phase 0 as it gated this job: the preflight's results (preflight_results.jsonl, signed with the job),
+    each item with its evidence, and when it ran and how long it took (from the manifest)."""
+    try:
+        manifest = json.loads((job_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = {}
+    record = manifest.get("preflight") if isinstance(manifest.get("preflight"), dict) else {}
+    name = record.get("results") or "preflight_results.jsonl"
+    title = '<h3 class="calpolicy-gate">Phase 0 — the gate: the preflight that allowed this calibration to run</h3>'
+    try:
+        lines = (job_dir / name).read_text(encoding="utf-8").splitlines()
+        rows = [json.loads(line) for line in lines if line.strip()]
+    except (OSError, ValueError) as error:
+        why = html.escape(str(error))
+        return [title, f'<p style="color:#c0392b">No readable Phase 0 results in this job folder ({why}): '
+                "the report cannot show what gated the calibration.</p>"]  # fmt: skip
+    items: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        evidence = {cid: text for cid, text in row.get("passed") or []}
+        for cid in row.get("controls") or []:
+            item = items.setdefault(cid, {"status": "pass", "evidence": [], "duration_s": 0.0, "tests": []})
+            if row.get("status") != "pass":
+                item["status"] = str(row.get("status"))
+            item["evidence"].append(evidence.get(cid) or str(row.get("message") or f"passed ({row.get('nodeid')})"))
+            item["duration_s"] += float(row.get("duration_s") or 0.0)
+            item["tests"].append(str(row.get("nodeid")))
+    passed = sum(1 for item in items.values() if item["status"] in ("pass", "waived"))
+    when = record.get("started_at", "an unrecorded time")
+    duration = record.get("duration_s")
+    took = f"{duration:.1f} s" if isinstance(duration, (int, float)) else "an unrecorded time"
+    verdict = record.get("verdict") or ("GO" if passed == len(items) else "STOP")
+    intro = (
+        f"<p><b>{html.escape(str(verdict))}</b> — {passed} of {len(items)} Phase 0 and stop-signal items passed in "
+        f"the preflight started at {html.escape(str(when))}, which took {html.escape(took)} "
+        f"({len(rows)} tests). <code>calpolicy run</code> calibrates only after this preflight says GO: these "
+        f"results are why it ran. They are {html.escape(name)} in the job folder, covered by the signature.</p>"
+    )
+    body = "".join(
+        f"<tr><td>{html.escape(cid)}</td><td>{html.escape(item['status'].upper())}</td>"
+        f"<td>{'<br>'.join(html.escape(e) for e in dict.fromkeys(item['evidence']))}</td>"
+        f"<td>{item['duration_s'] * 1000:.0f} ms</td></tr>"
+        for cid, item in items.items()
+    )
+    table = (
+        f'<table class="calpolicy-gate" {_TABLE}><tr><th>item</th><th>status</th><th>evidence</th>'
+        f"<th>test time</th></tr>{body}</table>"
+    )
+    return [title, intro, table]
+
+
+def job_verdict(job_dir: Path, tested: Any, n_tests: int) -> tuple[Any, str, str]:
+    """The job's verdict as ``calpolicy run`` gave it: the policy tests' items plus the checks ``run`` made
+    itself (``run_checks`` in the manifest); its title; and the sentence that explains the counts."""
+    from calpolicy.render import item_count_text
+    from calpolicy.verdict import Finding, Verdict
+
+    try:
+        manifest = json.loads((job_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = {}
+    checks = [c for c in manifest.get("run_checks") or [] if isinstance(c, dict) and c.get("id")]
+    own = Verdict(tuple(Finding(str(c["id"]), str(c.get("status")), str(c.get("message") or "")) for c in checks))
+    tested_ids = tested.item_statuses()
+    extra = tuple(i for i in own.item_statuses() if i not in tested_ids)
+    merged = Verdict(own.findings + tested.findings)
+    title = f"job {manifest.get('job_id', job_dir.name)}"
+    gate = manifest.get("preflight") if isinstance(manifest.get("preflight"), dict) else {}
+    text = item_count_text(len(tested_ids), n_tests, extra) + "."
+    if gate.get("items"):
+        text += f" The {gate['items']} Phase 0 items that gated the run are in their own section (the gate)."
+    return merged, title, text
+
+
+def _fmt(value: Any, percent: bool = False, digits: int = 4) -> str:
     if isinstance(value, float) and percent:
         return f"{100 * value:+.2f}%"
     if isinstance(value, float):
-        return f"{value:.4f}"
+        return f"{value:.{digits}f}"
     return "—" if value is None else str(value)
 
 

@@ -19,6 +19,7 @@ import json
 import socket
 import time
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -155,10 +156,21 @@ def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: 
     from calpolicy.render import headline, item_lines
 
     verdict, title = outcome
+    explained = ""
+    job = session.config.getoption("--job", default=None)
+    if job:  # the job's verdict counts the checks ``run`` made itself too: the same count as ``run`` printed
+        from calpolicy.html_report import job_verdict
+
+        verdict, title, explained = job_verdict(Path(job), verdict, len(collector.rows))  # type: ignore[union-attr]
     colour = "green" if verdict.go else "#b00"
     line = html.escape(headline(verdict, title))
-    prefix.append(f'<p style="font-size:1.3em;color:{colour}"><strong>{line}</strong></p>')
-    prefix.append("<pre>" + html.escape("\n".join(item_lines(verdict))) + "</pre>")
+    style = f"font-size:1.3em;color:{colour}"
+    prefix.append(f'<p class="calpolicy-run-verdict" style="{style}"><strong>{line}</strong></p>')
+    if explained:
+        prefix.append(f'<p class="calpolicy-item-count">{html.escape(explained)}</p>')
+    # never cut: the evidence a reviewer signs is shown whole, wrapped rather than truncated
+    lines = "\n".join(item_lines(verdict, width=None))
+    prefix.append(f'<pre class="calpolicy-items" style="white-space:pre-wrap">{html.escape(lines)}</pre>')
 
 
 @pytest.hookimpl(optionalhook=True)

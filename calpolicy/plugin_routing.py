@@ -48,7 +48,21 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         args.append(str(suite))  # the same list pytest parses next: the suite becomes the run's test path
         namespace.file_or_dir = paths = [str(suite)]  # and the initial conftests are looked up from it
         rootdir = rootdir or str(suite.parent)  # node IDs read policy_tests/..., wherever pytest was started
+        _run_from_anywhere(early_config)
     _pin_rootdir(early_config, paths, rootdir)
+
+
+def _run_from_anywhere(config: pytest.Config) -> None:
+    """The installed suite, run from some other folder, reads and writes as if run from its own.
+
+    * Node IDs are printed as pytest stores them, relative to the suite's rootdir (``policy_tests/...``),
+      not re-based on the folder pytest was started in (``../../../opt/calpolicy/.../policy_tests/...``).
+    * No ``.pytest_cache`` is written: its folder would be the rootdir — the checkout, or site-packages on
+      the host — and a policy run is one check of a host, with nothing for ``--lf`` to rerun.
+    """
+    config.cwd_relative_nodeid = lambda nodeid: nodeid  # type: ignore[method-assign]
+    for name in ("cacheprovider", "stepwise"):  # as ``-p no:cacheprovider`` does: stepwise needs the cache
+        config.pluginmanager.set_blocked(name)
 
 
 def _pin_rootdir(config: pytest.Config, paths: list[str], rootdir: str | None) -> None:

@@ -47,12 +47,13 @@ def _grouped(findings: tuple[Finding, ...]) -> dict[tuple[str, str], list[Findin
     return groups
 
 
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _cut(text: str, width: int | None) -> str:
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"
 
 
-def item_lines(verdict: Verdict, width: int = 110) -> list[str]:
-    """One line per item: status, ID and the first line of its (first non-passing) message, cut to fit."""
+def item_lines(verdict: Verdict, width: int | None = 110) -> list[str]:
+    """One line per item: status, ID and the first line of its (first non-passing) message, cut to fit a
+    terminal; ``width=None`` never cuts (the HTML report: a reviewer signs the whole evidence)."""
     lines = []
     statuses = verdict.item_statuses()
     for control_id, status in statuses.items():
@@ -78,3 +79,16 @@ def render_verdict(verdict: Verdict, title: str, verbose: bool = False) -> str:
         if finding.status == "waived" or (finding.status == "pass" and (verbose or verdict.go)):
             lines.append(f"  {finding.status.upper():<5} {finding.id:<24} {finding.message}")
     return "\n".join(lines)
+
+
+def item_count_text(tested: int, tests: int, own: tuple[str, ...] = ()) -> str:
+    """Why the item count differs from the test count, in one sentence (``run``, the HTML, pytest-html).
+
+    calpolicy counts checklist items; pytest counts tests. One item can take several tests (P1.1.e: one
+    per way of restarting a service) and one test several items, and ``run`` checks a few items itself,
+    around the sandbox, before the tests start.
+    """
+    text = f"{tested + len(own)} checklist items = {tested} checked by {tests} policy test{'s' if tests != 1 else ''}"
+    if own:
+        text += f" + {len(own)} checked by calpolicy run itself ({', '.join(own)})"
+    return text + " (pytest counts tests: an item can take several tests, a test several items)"

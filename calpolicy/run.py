@@ -27,7 +27,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +230,7 @@ def _in_job(run: _Run, judged: dict[str, Any], store: JobStore, pending: Pending
         manifest = _manifest(
             pending.job_id, created_at, run.operator, run.on_call_until, task, config, box, before, after
         )
+        manifest.update(_gate_record(preflight, run.started, lockdown))
         proposal = Proposal.from_json((pending.tmp_dir / PROPOSAL).read_text(encoding="utf-8"))
         bounds = check_bounds(proposal, config)
         # The report comes before the manifest: the phase 3 tests wait for the manifest and then read it.
@@ -277,6 +278,23 @@ def _approve_blocker(config: Config) -> str | None:
     except OSError:
         return None  # approve reads it again and says what is wrong
     return engine_weights.apply_would_change(live)
+
+
+def _gate_record(preflight: PreflightRun, started: float, lockdown: list[Finding]) -> dict[str, Any]:
+    """What the signed report shows of the checks before the policy tests: the preflight that gated the
+    calibration (when, how long, its verdict; its rows are preflight_results.jsonl) and the checks ``run``
+    itself made around the sandbox (they count among the job's items)."""
+    began = datetime.now(UTC) - timedelta(seconds=time.monotonic() - started)
+    return {
+        "preflight": {
+            "results": PREFLIGHT_RESULTS,
+            "started_at": began.isoformat(timespec="seconds"),
+            "duration_s": round(preflight.duration_s, 3),
+            "verdict": "GO" if preflight.verdict.go else "STOP",
+            "items": len(preflight.verdict.item_statuses()),
+        },
+        "run_checks": [{"id": f.id, "status": f.status, "message": f.message} for f in lockdown],
+    }
 
 
 def _write_review_report(job_dir: Path, proposal: Proposal, bounds: Verdict, data: Verdict, manifest: dict) -> bool:

@@ -25,6 +25,16 @@ def http_response(body: bytes, status: str = "200 OK", headers: dict[str, str] |
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+def _send(sock: socket.socket, data: bytes, byte_delay_s: float) -> None:
+    """All of ``data`` at once, or one byte per ``byte_delay_s`` (a peer that trickles its answer)."""
+    if not byte_delay_s:
+        sock.sendall(data)
+        return
+    for i in range(len(data)):
+        sock.sendall(data[i : i + 1])
+        time.sleep(byte_delay_s)
+
+
 class _Server(LoopbackServer):
     """A threaded TCP server on 127.0.0.1 whose per-connection behaviour is ``self.serve(sock)``."""
 
@@ -82,13 +92,7 @@ class RawHTTPServer(_Server):
             for chunk in self.stream():
                 sock.sendall(chunk)
             return
-        data = self.payload(line) if callable(self.payload) else self.payload
-        if not self.byte_delay_s:
-            sock.sendall(data)
-            return
-        for i in range(len(data)):
-            sock.sendall(data[i : i + 1])
-            time.sleep(self.byte_delay_s)
+        _send(sock, self.payload(line) if callable(self.payload) else self.payload, self.byte_delay_s)
 
 
 class FakeRedis(_Server):
@@ -116,12 +120,7 @@ class FakeRedis(_Server):
                 if command is None:
                     break
                 self.commands.append(command)
-                if not self.byte_delay_s:
-                    sock.sendall(self.reply)
-                    continue
-                for i in range(len(self.reply)):
-                    sock.sendall(self.reply[i : i + 1])
-                    time.sleep(self.byte_delay_s)
+                _send(sock, self.reply, self.byte_delay_s)
 
 
 def _one_command(buffer: bytes) -> tuple[bytes | None, bytes]:

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calpolicy.clm.reader import _zoned, parse_clm_bytes, read_clm
+from calpolicy.clm._frame import _zoned
+from calpolicy.clm.reader import parse_clm_bytes, read_clm
 from unit_tests.conftest import FIXTURE_LOG
 
 RECORDER_LINE = {
@@ -162,6 +163,7 @@ def test_line_scan_is_exact_across_block_edges(monkeypatch: pytest.MonkeyPatch) 
 
 def test_a_defect_costs_only_its_piece(monkeypatch: pytest.MonkeyPatch) -> None:
     """A broken line sends its own piece line by line; the other pieces stay on Arrow, same result."""
+    import calpolicy.clm._irregular as irregular
     import calpolicy.clm.reader as reader
 
     lines = FIXTURE_LOG.read_bytes().splitlines()
@@ -169,7 +171,7 @@ def test_a_defect_costs_only_its_piece(monkeypatch: pytest.MonkeyPatch) -> None:
     lines[40] = lines[40].replace(b'"xgb": {', b'"xgb": 7, "old_xgb": {')
     data = b"\n".join(lines) + b"\n"
     whole = reader.parse_clm_bytes(data)
-    monkeypatch.setattr(reader, "_PIECE_LINES", 10)
+    monkeypatch.setattr(irregular, "_PIECE_LINES", 10)
     pieces = reader.parse_clm_bytes(data)
     assert (whole.reader, pieces.reader) == ("exact", "mixed")
     assert pieces.type_errors.keys() == whole.type_errors.keys()

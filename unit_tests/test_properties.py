@@ -199,3 +199,25 @@ def test_a_log_cut_at_a_line_end_is_judged_on_the_lines_kept(kept: int) -> None:
         assert verdict.go, failing
     else:
         assert {"P0.2.b", "S.a"} <= failing <= {"P0.2.b", "P0.2.c", "P0.2.d", "S.a", "CLM.constant_confidence"}
+
+
+def test_hypothesis_is_derandomized_in_ci() -> None:
+    """Issue 24: a property failure CI found once must fail on every CI run until fixed. With CI set, the
+    suite's conftest loads the "ci" profile: examples seeded from each test, no example database."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import unit_tests.conftest\n"
+        "from hypothesis import settings\n"
+        "print(settings.default.derandomize, settings.default.database)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "CI": "true"}
+    env.pop("HYPOTHESIS_PROFILE", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, env=env, timeout=120)
+    assert done.stdout.split() == ["True", "None"], done.stderr
+    env["CI"] = "false"
+    local = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, env=env, timeout=120)
+    assert local.stdout.split()[0] == "False", local.stderr

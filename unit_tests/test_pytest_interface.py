@@ -200,3 +200,19 @@ def test_a_non_editable_install_runs_the_preflight_from_anywhere(
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
         assert f"rootdir: {target}\n" in run.stdout, run.stdout[:600]
         assert "test_clm_integrity.py" in run.stdout
+
+
+def test_from_outside_the_checkout_node_ids_read_from_the_suite_and_no_cache_is_written(tmp_path: Path) -> None:
+    """Started elsewhere, ``pytest -m preflight`` printed ``../../cp/policy_tests/…`` and wrote
+    ``.pytest_cache`` into the checkout (on a host: into site-packages)."""
+    cache = REPO / ".pytest_cache"
+    before = cache.stat().st_mtime_ns if cache.exists() else None
+    argv = [sys.executable, "-m", "pytest", "-q", "-m", "preflight", "-k", "test_data_item and P0.2.a",
+            "--clm", str(tmp_path / "missing.jsonl"), "-rf"]  # fmt: skip
+    # as the operator types it: no ``-p no:cacheprovider`` (run_pytest adds it)
+    result = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False)
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "FAILED policy_tests/phase0/test_clm_integrity.py::test_data_item[P0.2.a]" in result.stdout
+    assert "../" not in result.stdout
+    assert not (tmp_path / ".pytest_cache").exists()
+    assert (cache.stat().st_mtime_ns if cache.exists() else None) == before, "a .pytest_cache in the checkout"

@@ -117,8 +117,35 @@ def fit_sorted(
     if outside == "flat":
         knots_x, knots_y = _cover_unit_interval(knots_x, knots_y)
         return clamp_to_band(knots_x, knots_y, band)
-    inside = clamp_to_band(knots_x, knots_y, band)
-    return CalibrationMap(*_return_to_identity(inside.x, inside.y))
+    inside = _round_inward(clamp_to_band(knots_x, knots_y, band), band)
+    out_x, out_y = _return_to_identity(inside.x, inside.y)
+    return CalibrationMap(np.round(out_x, KNOT_DECIMALS), np.round(out_y, KNOT_DECIMALS))
+
+
+def _round_inward(m: CalibrationMap, band: float, decimals: int = KNOT_DECIMALS) -> CalibrationMap:
+    """The fitted part of a map on clean knots, its two ends rounded *inwards* (into the data's range).
+
+    Why inwards: the return to the identity is built from the edge knots. Rounded to the nearest decimal,
+    the last knot could land just beyond the highest confidence seen (0.9609375 → 0.960938), so that
+    confidence sat on a steep interior segment instead of on the return, and the map was not yet back to
+    the identity where the data ended plus the change there (issue 24's counterexample). With the edge
+    knots at or inside the data, every confidence beyond them is on the return path. Values are the
+    unrounded map at the rounded knots, rounded, clipped into the band and kept non-decreasing.
+    """
+    x, step = m.x, 10.0**-decimals
+    lo, hi = round(float(x[0]), decimals), round(float(x[-1]), decimals)
+    if lo < x[0] - 1e-12:
+        lo = round(lo + step, decimals)
+    if hi > x[-1] + 1e-12:
+        hi = round(hi - step, decimals)
+    if lo > hi:  # every fitted knot within one rounding step: one knot, at the nearest clean value
+        lo = hi = round(float(x[0]), decimals)
+    interior = np.round(x[(x > lo) & (x < hi)], decimals)
+    knots = np.unique(np.concatenate(([lo], interior[(interior > lo) & (interior < hi)], [hi])))
+    values = np.round(m(knots), decimals)
+    values = np.clip(values, np.round(knots - band, decimals + 3), np.round(knots + band, decimals + 3))
+    values = np.maximum.accumulate(np.clip(values, 0.0, 1.0))
+    return CalibrationMap(knots, values)
 
 
 def pool_small_blocks(fitted: np.ndarray, weight: np.ndarray, trades: np.ndarray, min_block: int) -> np.ndarray:
@@ -219,3 +246,31 @@ def clamp_to_band(x: np.ndarray, y: np.ndarray, band: float) -> CalibrationMap:
     values = np.clip(values, 0.0, 1.0)
     values = np.maximum.accumulate(values)  # float noise only; keeps the map provably non-decreasing
     return CalibrationMap(knots, values)
+
+
+def within_range(m: CalibrationMap, low: float, high: float) -> CalibrationMap:
+    """The map, never taking a confidence out of ``[low, high]`` nor further out of it: exactly
+    ``clip(m(c), min(c, low), max(c, high))``, as a piecewise-linear map with knots where it binds.
+
+    Why: the post-apply watch rolls back a map whose acted-on confidences leave its range (P4.2.d), so a
+    map that does would be a GO undone the next day. Clipping between two non-decreasing bounds keeps the
+    map non-decreasing; each bound lies between ``c`` and ``m(c)`` wherever it binds, so the change only
+    shrinks and the band still holds. Consequence: the mapped confidences' 5th and 95th percentiles never
+    leave the range where the raw ones were inside it, nor move further out where they were not; so does
+    their mean when every raw confidence is inside (``check_bounds`` checks all three on the holdout).
+    """
+    x = np.unique(np.concatenate((m.x, [low, high])))
+    y = m(x)
+    lower = np.minimum(x, low)
+    upper = np.maximum(x, high)
+    crossings = [x]
+    for bound in (lower, upper):  # both the map and the bound are linear between these knots
+        gap = y - bound
+        left, right = gap[:-1], gap[1:]
+        cross = ((left > 0) & (right < 0)) | ((left < 0) & (right > 0))
+        if cross.any():
+            frac = left[cross] / (left[cross] - right[cross])
+            crossings.append(x[:-1][cross] + frac * (x[1:][cross] - x[:-1][cross]))
+    knots = np.unique(np.concatenate(crossings))
+    values = np.clip(m(knots), np.minimum(knots, low), np.maximum(knots, high))
+    return CalibrationMap(knots, np.maximum.accumulate(np.clip(values, 0.0, 1.0)))

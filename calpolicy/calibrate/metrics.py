@@ -127,8 +127,8 @@ def calibration_drift(
     Two Welch z-tests on per-trade terms whose mean is 0 for a calibrated forecast: ``y − p``
     (calibration in the large: are wins as frequent as claimed) and ``(y − p)(1 − 2p)`` (Spiegelhalter's
     term: are confident forecasts right as often as claimed). The smaller p-value, doubled (Bonferroni),
-    is compared with ``alpha``. A significant change is a risk for the report, not a gate: the decision
-    already rests on the latest trades only.
+    is compared with ``alpha``. This raw earliest-vs-latest comparison is a risk shown in the report; the
+    gate on time is the shipped map's gain inside the holdout (``stability.py``, issue 24).
     """
     blocks = []
     terms = []

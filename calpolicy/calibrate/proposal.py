@@ -12,9 +12,15 @@ What decides and what ships (docs/calibration.md says why):
   earliest and the latest block. ``brier_in_sample`` (the map on its own training window) is contrast only.
 - Randomness (the bootstrap) is seeded from the log's sha256 and the model's name, so the same log gives
   the same proposal, byte for byte, whatever ``seed`` a caller passes.
-- ``propose`` refuses, per model, what it cannot honestly calibrate (status "insufficient", identity map,
-  a reason): fewer than two distinct confidences, one outcome class, too few trades per isotonic block,
-  an empty window. ``check_bounds`` turns that into STOP.
+- Engine v3 (issue 24): per fitted map, the time and per-symbol evidence of its held-out gain
+  (``stability``); the ensemble's map is kept inside the watch's confidence range (``watch_range``).
+- **What ships per model** (``decision``): a model's fitted map only when its own gain is shown (lower
+  bound ≥ ``min_improvement``) and holds now and on every judged symbol; otherwise the identity, with the
+  reason (``decision_reason``) and the fitted map's figures (``fitted``) — a visible decision.
+- ``propose`` refuses what it cannot honestly calibrate (status "insufficient", identity map, a reason):
+  fewer than two distinct confidences, one outcome class, too few trades per isotonic block, an empty
+  window. For the ensemble, or calls that cannot be judged, that is ``decision: "refused"`` and
+  ``check_bounds`` says STOP; any other model keeps the identity and the rest is decided.
 
 ``proposal.json`` holds only calibration maps, metrics and the provenance needed to re-derive them —
 no weights, no engine config, no record of anything being applied (checklist 2.1).
@@ -22,6 +28,7 @@ no weights, no engine config, no record of anything being applied (checklist 2.1
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import zlib
@@ -31,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from calpolicy.calibrate.isotonic import CalibrationMap, fit_sorted, shippable
+from calpolicy.calibrate.isotonic import CalibrationMap, fit_sorted, shippable, within_range
 from calpolicy.calibrate.metrics import (
     brier,
     calibration_drift,
@@ -41,10 +48,11 @@ from calpolicy.calibrate.metrics import (
 )
 from calpolicy.calibrate.models import DISAGREEMENT_RULE, ENSEMBLE, ModelData, ProposalError, extract
 from calpolicy.calibrate.split import SPLIT, TimeSplit, forward_split, window
+from calpolicy.calibrate.stability import model_identity_reasons, time_evidence, watch_range
 from calpolicy.clm.reader import TradeLog
 from calpolicy.config import Config
 
-SCHEMA = "calpolicy.proposal/2"
+SCHEMA = "calpolicy.proposal/3"
 METHOD = "isotonic"
 BAND_METHOD = (
     "isotonic fit with a minimum number of trades per step, pointwise clamp to raw ± max_confidence_change, "
@@ -53,6 +61,8 @@ BAND_METHOD = (
 OPERATIONS = ("isotonic_calibration", "held_out_brier_comparison")
 
 Status = Literal["ok", "insufficient"]
+Decision = Literal["fitted", "identity", "refused"]
+DECISIONS = ("fitted", "identity", "refused")
 
 
 def apply_engine_mapping(mapping: dict[str, float], confidence: np.ndarray | float) -> np.ndarray:
@@ -105,6 +115,12 @@ class ModelResult:
     x: tuple[float, ...]
     y: tuple[float, ...]
     max_change: float
+    # engine v3 (issue 24): what ships for this model and why; the fitted map's evidence when it does not
+    decision: Decision = "fitted"
+    decision_reason: str | None = None
+    fitted: dict[str, Any] | None = None
+    stability: dict[str, Any] | None = None
+    watch_range: dict[str, Any] | None = None
 
     @property
     def map(self) -> CalibrationMap:
@@ -139,8 +155,13 @@ class ModelResult:
             raise ProposalError(f"proposal.json: models.{name}: {error}") from None
         if raw["status"] not in ("ok", "insufficient"):
             raise ProposalError(f"proposal.json: models.{name}.status is {raw['status']!r}")
-        if raw["drift"] is not None and not isinstance(raw["drift"], dict):
-            raise ProposalError(f"proposal.json: models.{name}.drift must be an object or null")
+        for key in ("drift", "fitted", "stability", "watch_range"):
+            if raw[key] is not None and not isinstance(raw[key], dict):
+                raise ProposalError(f"proposal.json: models.{name}.{key} must be an object or null")
+        if raw["decision"] not in DECISIONS:
+            raise ProposalError(f"proposal.json: models.{name}.decision is {raw['decision']!r}")
+        if raw["decision_reason"] is not None and not isinstance(raw["decision_reason"], str):
+            raise ProposalError(f"proposal.json: models.{name}.decision_reason must be a string or null")
         if not isinstance(raw["target"], str):
             raise ProposalError(f"proposal.json: models.{name}.target must be a string")
         if len(values["x"]) != len(values["y"]):
@@ -311,7 +332,8 @@ def propose(log: TradeLog, config: Config, seed: int = 0) -> Proposal:
     data = extract(log)
     split = forward_split(log, settings.holdout_fraction)
     root_seed = log_seed(log)
-    results = {name: _evaluate(data[name], split, config, root_seed) for name in canonical(data)}
+    symbols = _symbols(log)
+    results = {name: _evaluate(data[name], split, config, root_seed, symbols) for name in canonical(data)}
     return Proposal(
         models=results,
         data_models=tuple(log.models),
@@ -364,7 +386,16 @@ def _refusal(conf: np.ndarray, y: np.ndarray, holdout_y: np.ndarray, min_block: 
     return None
 
 
-def _evaluate(sample: ModelData, split: TimeSplit, config: Config, root_seed: int) -> ModelResult:
+def _symbols(log: TradeLog) -> np.ndarray | None:
+    """Each row's symbol as a string (per-symbol evidence), or None when the log has no symbol column."""
+    if "symbol" not in log.frame:
+        return None
+    return log.frame["symbol"].astype(str).to_numpy(dtype=object)
+
+
+def _evaluate(
+    sample: ModelData, split: TimeSplit, config: Config, root_seed: int, symbols: np.ndarray | None = None
+) -> ModelResult:
     settings = config.calibration
     band = settings.max_confidence_change
     conf = sample.confidence
@@ -375,12 +406,20 @@ def _evaluate(sample: ModelData, split: TimeSplit, config: Config, root_seed: in
     drift = calibration_drift(conf[in_early], y[in_early], conf[in_hold], y[in_hold], settings.drift_alpha)
     order = np.argsort(conf[in_train], kind="stable")
     train_conf, train_y = conf[in_train][order], y[in_train][order]
-    hold_conf, hold_y = conf[in_hold], y[in_hold]
+    in_time = np.argsort(split.rank[sample.rows][in_hold], kind="stable")  # the holdout in time order
+    hold_conf, hold_y = conf[in_hold][in_time], y[in_hold][in_time]
+    hold_symbols = None if symbols is None else symbols[sample.rows][in_hold][in_time]
     refusal = sample.problem or _refusal(train_conf, train_y, hold_y, settings.min_block_trades)
     if refusal:
-        return _insufficient(sample, refusal, int(in_train.sum()), int(in_hold.sum()), drift)
+        # a data defect (calls that cannot be judged) or the ensemble itself: STOP; a model that is merely
+        # short of data keeps the identity, shown, so it does not block the others forever (issue 24)
+        refused = sample.problem is not None or sample.name == ENSEMBLE
+        return _insufficient(sample, refusal, int(in_train.sum()), int(in_hold.sum()), drift, refused)
     fitted = fit_sorted(train_conf, train_y, band, min_block=settings.min_block_trades, outside="identity")
     final = shippable(fitted, band)
+    if sample.name == ENSEMBLE:  # the watch holds the acted-on (ensemble) confidences to its range (P4.2.d)
+        low, high = config.watch.confidence_range
+        final = within_range(shippable(within_range(fitted, low, high), band), low, high)
     shipped = apply_engine_mapping(mapping_of(final.x, final.y), hold_conf)
     before, after = brier(hold_conf, hold_y), brier(shipped, hold_y)
     rng = np.random.default_rng([root_seed, zlib.crc32(sample.name.encode())])
@@ -393,7 +432,7 @@ def _evaluate(sample: ModelData, split: TimeSplit, config: Config, root_seed: in
         settings.bootstrap_resamples,
     )
     bins = settings.reliability_bins
-    return ModelResult(
+    result = ModelResult(
         name=sample.name,
         n=sample.n,
         n_train=len(train_conf),
@@ -421,13 +460,77 @@ def _evaluate(sample: ModelData, split: TimeSplit, config: Config, root_seed: in
         x=tuple(final.x.tolist()),
         y=tuple(final.y.tolist()),
         max_change=final.max_change,
+        decision="fitted",
+        stability=time_evidence(hold_conf, shipped, hold_y, hold_symbols, settings.improvement_confidence),
+        watch_range=watch_range(hold_conf, shipped),
+    )
+    if sample.name == ENSEMBLE:
+        return result
+    reasons = model_identity_reasons(
+        result.n_evaluated,
+        result.improvement,
+        result.improvement_lower,
+        result.stability,
+        min_trades=settings.min_trades_for_decision,
+        min_improvement=settings.min_improvement,
+        max_degradation=settings.max_degradation,
+        alpha=1.0 - settings.improvement_confidence,
+        holdout_fraction=settings.holdout_fraction,
+    )
+    return _keep_identity(result, "; ".join(reasons)) if reasons else result
+
+
+_FITTED_KEYS = (
+    "x", "y", "brier_after", "brier_in_sample", "improvement", "improvement_lower", "improvement_interval",
+    "mean_difference", "interval", "interval_method", "mean_shift", "spiegelhalter_z", "reliability", "max_change",
+)  # fmt: skip
+
+
+def _keep_identity(result: ModelResult, reason: str) -> ModelResult:
+    """The model ships the identity: every 'after' figure is the raw one; the fitted map's kept in ``fitted``.
+
+    A visible decision, not a hidden one (P2.2.d): the report shows the identity, the reason and what
+    the fitted map would have done.
+    """
+    fitted = {key: getattr(result, key) for key in _FITTED_KEYS}
+    for key in ("x", "y", "improvement_interval", "interval"):
+        fitted[key] = None if fitted[key] is None else list(fitted[key])
+    identity = CalibrationMap.identity()
+    return dataclasses.replace(
+        result,
+        brier_after=result.brier_before,
+        brier_in_sample=None,
+        improvement=0.0,
+        improvement_lower=0.0,
+        improvement_interval=(0.0, 0.0),
+        mean_difference=0.0,
+        interval=(0.0, 0.0),
+        interval_method="identity",
+        mean_shift=0.0,
+        spiegelhalter_z=result.spiegelhalter_z_before,
+        reliability=result.reliability_before,
+        x=tuple(identity.x.tolist()),
+        y=tuple(identity.y.tolist()),
+        max_change=identity.max_change,
+        decision="identity",
+        decision_reason=reason,
+        fitted=fitted,
     )
 
 
 def _insufficient(
-    sample: ModelData, reason: str, n_train: int, n_holdout: int, drift: dict[str, Any] | None
+    sample: ModelData,
+    reason: str,
+    n_train: int,
+    n_holdout: int,
+    drift: dict[str, Any] | None,
+    refused: bool = True,
 ) -> ModelResult:
-    """A result that says plainly why no decision is possible; its map is the identity (changes nothing)."""
+    """A result that says plainly why no map could be fitted; its map is the identity (changes nothing).
+
+    ``refused`` (the ensemble, or calls that cannot be judged): ``check_bounds`` says STOP. Otherwise the
+    model keeps the identity, shown with the reason, and the others can still be decided.
+    """
     identity = CalibrationMap.identity()
     return ModelResult(
         name=sample.name,
@@ -457,4 +560,6 @@ def _insufficient(
         x=tuple(identity.x.tolist()),
         y=tuple(identity.y.tolist()),
         max_change=identity.max_change,
+        decision="refused" if refused else "identity",
+        decision_reason=reason,
     )

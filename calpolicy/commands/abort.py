@@ -11,7 +11,7 @@ import getpass
 
 from calpolicy.commands.common import UsageError, config_from
 from calpolicy.commands.job_lookup import JobError, store_for
-from calpolicy.verdict import EXIT_GO
+from calpolicy.verdict import EXIT_GO, EXIT_STOP
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,11 +23,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Exit 0 aborted; 2 no such job (a usage error); 1 the job is already decided — the same rule as
+    ``approve`` of a decided job: a STOP, nothing changed (docs/operator-guide.md, "Already decided")."""
     config = config_from(args)
     by = args.by or getpass.getuser()
+    store = store_for(config)
     try:
-        store_for(config).transition(args.job_id, "aborted", by, note=args.reason or "aborted, no reason given")
+        state = store.manifest(args.job_id).get("state")
     except JobError as error:
         raise UsageError(str(error)) from None
+    if state != "proposed":
+        print(f"STOP — job {args.job_id} is already {state}; only a proposed job can be aborted. Nothing changed.")
+        return EXIT_STOP
+    try:
+        store.transition(args.job_id, "aborted", by, note=args.reason or "aborted, no reason given")
+    except JobError as error:  # decided by someone else between the read and the lock
+        print(f"STOP — job {args.job_id} was not aborted: {error}. Nothing changed.")
+        return EXIT_STOP
     print(f"ABORTED — job {args.job_id} archived by {by}; nothing was applied or changed.")
     return EXIT_GO

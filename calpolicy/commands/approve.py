@@ -33,18 +33,26 @@ def check_arguments(args: argparse.Namespace, min_hours: float) -> None:
         raise UsageError("--reviewed is required: the report must have been reviewed before approval (P3.2.a)")
     if not args.yes:
         raise UsageError("--yes is required: approve writes the live calibration config")
-    until = parse_instant(args.on_call_until, "--on-call-until")
-    assert until is not None
-    if until < datetime.now(UTC) + timedelta(hours=min_hours):
-        raise UsageError(
-            f"--on-call-until {args.on_call_until} does not cover the {min_hours:g} h watch after apply (P3.2.c)"
-        )
+    parse_instant(args.on_call_until, "--on-call-until")  # malformed: a usage error (exit 2)
     from calpolicy.deploy import JobError, validate_job_id  # pydantic, numpy: only once the command runs
 
     try:
         validate_job_id(args.job_id)
     except JobError as error:
         raise UsageError(str(error)) from None
+
+
+def on_call_too_short(on_call_until: str, min_hours: float) -> str | None:
+    """P3.2.c: the approver stays on call for the whole watch after apply; why not, or None.
+
+    The same rule as the preflight's S.d: a window too short is a policy failure (STOP, exit 1) in both;
+    only a malformed instant is a usage error (exit 2).
+    """
+    until = parse_instant(on_call_until, "--on-call-until")
+    assert until is not None
+    if until < datetime.now(UTC) + timedelta(hours=min_hours):
+        return f"P3.2.c FAIL: --on-call-until {on_call_until} does not cover the {min_hours:g} h watch after apply"
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,7 +64,17 @@ def run(args: argparse.Namespace) -> int:
     job_dir = Path(config.paths.jobs_dir) / args.job_id
     if not (job_dir / "manifest.json").is_file():
         raise UsageError(f"no job {args.job_id} in {config.paths.jobs_dir}")
-    print(f"approve {args.job_id}: checking signature, state, policy results, CLM log and a fresh preflight …")
+    short = on_call_too_short(args.on_call_until, config.operator.min_on_call_hours)
+    if short:  # a policy item (P3.2.c, as S.d in the preflight): a STOP, exit 1 — not a usage error
+        print(f"STOP — job {args.job_id} is NOT applied; the live config is unchanged:")
+        print(f"  - {short}")
+        return EXIT_STOP
+    # progress on stderr: the verdict (APPLIED / STOP) is the first line of stdout, as for every command
+    print(
+        f"approve {args.job_id}: checking signature, state, policy results, CLM log and a fresh preflight …",
+        file=sys.stderr,
+        flush=True,
+    )
     problems = approval_preconditions(
         job_dir,
         config,
@@ -74,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             config, args.job_id, args.approver, on_call_until=args.on_call_until, allow_restart=args.allow_restart
         )
     except DeployError as error:
-        print(f"STOP — {error}", file=sys.stderr)
+        print(f"STOP — job {args.job_id}: {error}")
         return EXIT_STOP
     from calpolicy.confirmation import headline
 

@@ -8,8 +8,10 @@ imported by the command that needs them, when it runs.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from calpolicy.verdict import EXIT_USAGE
@@ -23,9 +25,80 @@ class UsageError(Exception):
     """Bad arguments or config: exit 2 with the message, before any check runs."""
 
 
+# ------------------------------------------------------------------------------ which config is in force
+
+# Commands that read or write the live host's paths (jobs folder, live calibration, CLM log, history): on
+# the built-in defaults they would look in folders relative to wherever they were started, so they refuse
+# to run without a config file unless ``--defaults`` says that is meant.
+HOST_COMMANDS = frozenset(
+    {"jobs", "status", "run", "approve", "rollback", "watch", "preflight", "history", "verify", "abort"}
+)
+# Commands that read the host but are useful without one (a CLM file given on the command line, a key pair
+# written where the user says, the effective settings): they say which config is in force, and run.
+ANNOUNCING_COMMANDS = HOST_COMMANDS | {"check-data", "keygen", "config"}
+CONFIG_NOTE = "calpolicy: config"  # every announcement starts with this (so a caller can tell it apart)
+
+
+def config_file_in_force(args: argparse.Namespace, environ: dict[str, str] | None = None) -> tuple[Path | None, str]:
+    """The config file ``load_config`` will read for these arguments, and what chose it.
+
+    The same order as ``calpolicy.config.load_config``: ``--config``, then ``CALPOLICY_CONFIG``, then
+    ``./calpolicy.toml`` when it exists; ``(None, why)`` when there is none and the defaults apply.
+    """
+    from calpolicy.config import DEFAULT_CONFIG_FILE, ENV_CONFIG_PATH
+
+    env = os.environ if environ is None else environ
+    explicit = getattr(args, "config", None)
+    if explicit is not None:
+        return Path(explicit), "--config"
+    if env.get(ENV_CONFIG_PATH) is not None:
+        return Path(env[ENV_CONFIG_PATH]), ENV_CONFIG_PATH
+    if Path(DEFAULT_CONFIG_FILE).exists():
+        return Path(DEFAULT_CONFIG_FILE), f"./{DEFAULT_CONFIG_FILE}"
+    return None, f"no --config, no {ENV_CONFIG_PATH} and no {DEFAULT_CONFIG_FILE} in {Path.cwd()}"
+
+
+def default_paths_text() -> str:
+    """Where the defaults point, relative to the current folder (so a wrong folder shows at a glance)."""
+    from calpolicy.config import PathsConfig
+
+    paths = PathsConfig()
+    cwd = Path.cwd()
+    return (
+        f"jobs {cwd / paths.jobs_dir}, CLM log {cwd / paths.clm_file}, "
+        f"live calibration {cwd / paths.calibration_file}"
+    )
+
+
+def announce_config(args: argparse.Namespace) -> None:
+    """Say on stderr which config file is in force, or that none is and the defaults apply; refuse a host
+    command on the defaults unless ``--defaults`` was given (exit 2, one line).
+
+    Called by ``config_from``, so only when a command loads its config, after its own argument checks (a
+    malformed option is still named first), and once. stderr, so that the verdict stays the first line of
+    stdout and ``--json`` output stays pure JSON.
+    """
+    command = getattr(args, "command", None)
+    if command not in ANNOUNCING_COMMANDS or getattr(args, "config_announced", False):
+        return
+    args.config_announced = True
+    path, chosen_by = config_file_in_force(args)
+    if path is not None:
+        print(f"{CONFIG_NOTE} {path.resolve()} (from {chosen_by})", file=sys.stderr)
+        return
+    if command in HOST_COMMANDS and not getattr(args, "defaults", False):
+        raise UsageError(
+            f"{command} needs the host's paths and no config file was found ({chosen_by}): give --config FILE, "
+            f"set CALPOLICY_CONFIG or run it where calpolicy.toml is; --defaults runs it on the defaults "
+            f"({default_paths_text()})"
+        )
+    print(f"{CONFIG_NOTE}: none ({chosen_by}); defaults apply: {default_paths_text()}", file=sys.stderr)
+
+
 def config_from(args: argparse.Namespace) -> Config:
     from calpolicy.config import ConfigError, load_config
 
+    announce_config(args)
     try:
         return load_config(getattr(args, "config", None))
     except ConfigError as error:

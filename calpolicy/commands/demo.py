@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from calpolicy.localenv.demo_flow import demo_flow
 
     config_from(args)  # a broken --config is a usage error before anything starts
+    if args.trades < 2:
+        raise UsageError(f"--trades must be at least 2 (a generated log spans time between trades), got {args.trades}")
     if args.dir:
         root = Path(args.dir)
         _check_visible(root)
@@ -96,4 +98,8 @@ def run(args: argparse.Namespace) -> int:
                 root.parent.rmdir()  # ~/.cache/calpolicy, when the demo made it and it is empty
             print(f"demo: removed {root} (use --keep or --dir DIR to keep the environment)")
         else:
-            print(f"demo: kept {root}")
+            print(
+                f"demo: kept the files in {root}; its redis-server, readiness API and systemd namespace are "
+                f"STOPPED, so a command run on its calpolicy.toml now could not check them. To practise the "
+                f"flow by hand: calpolicy localenv up DIR (prints the --config to use; see docs/operator-guide.md)"
+            )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from calpolicy.commands.common import UsageError, config_from, parse_instant
@@ -78,6 +79,9 @@ def render(outcome: RunOutcome) -> str:
         f"sha256 {str(clm.get('sha256'))[:16]}…" + (f" ({grown} bytes appended since were left out)" if grown else ""),
         f"  lockdown:   audit hook + {outcome.details.get('os_guard')}",
     ]
+    counted = _item_count(outcome)
+    if counted:
+        lines.append(f"  items:      {counted}")
     blocker = outcome.details.get("approve_blocker")
     if verdict.go and blocker:
         lines.append(
@@ -88,3 +92,17 @@ def render(outcome: RunOutcome) -> str:
     else:
         lines.append("  next:       do not apply; the job is kept for the record")
     return "\n".join(lines)
+
+
+def _item_count(outcome: RunOutcome) -> str | None:
+    """The headline's item count explained against the job's tests (the HTML report says the same)."""
+    from calpolicy.render import item_count_text
+
+    try:
+        text = (Path(str(outcome.job_dir)) / "policy_results.jsonl").read_text(encoding="utf-8")
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (OSError, ValueError):
+        return None
+    tested = {str(i) for row in rows if isinstance(row, dict) for i in row.get("ids") or row.get("controls") or []}
+    own = tuple(i for i in outcome.verdict.item_statuses() if i not in tested)
+    return item_count_text(len(tested), len(rows), own)

@@ -1,6 +1,7 @@
 """``calpolicy watch``: the post-apply verdict now — OK, ROLLBACK RECOMMENDED or INCONCLUSIVE (checklist 4.2).
 
 It never rolls back by itself: on a breach it prints the exact rollback command for a human to run.
+``--json`` prints the README's contract (``findings``; ``signals`` is the same list under its older name).
 Exit codes: 0 OK, 1 ROLLBACK RECOMMENDED, 3 could not check, 4 INCONCLUSIVE (hold for a human).
 """
 
@@ -30,7 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--in-window",
         action="store_true",
-        help="only say whether the watch window (watch.hours after approved_at) is open: exit 0 yes, 1 no",
+        help="only say whether the watch window (watch.hours after approved_at, and one look more for the final "
+        "verdict) is open: exit 0 yes, 1 no",
     )
     parser.set_defaults(handler=run)
 
@@ -51,7 +53,8 @@ def in_window(config: Config, now: datetime | None) -> int:
     except WatchError as error:
         print(f"watch window closed: {error}")
         return 1
-    end = approved_at + timedelta(hours=config.watch.hours)
+    # one look past the window's end: the run after the last look gives the day's final verdict (OK needs it)
+    end = approved_at + timedelta(hours=config.watch.hours * (1 + 1 / config.watch.looks))
     if (now or datetime.now(UTC)) > end:
         print(f"watch window closed: {version} was approved {config.watch.hours:g} h before {end.isoformat()}")
         return 1
@@ -85,12 +88,15 @@ def run(args: argparse.Namespace) -> int:
         f"{elapsed:.1f} h after approval at {report.approved_at.isoformat(timespec='seconds')}"
     )
     for signal in report.signals:
-        print(f"  {_MARK[signal.status]} {signal.id:<7} {signal.name:<24} {signal.message}")
+        print(f"  {_MARK[signal.status]} {signal.id:<8} {signal.name:<24} {signal.message}")
     for note in report.notes:
         print(f"  note: {note}")
     if report.verdict == "ROLLBACK RECOMMENDED":
         print(f"Roll back now (a human decides; the watch never does it): {rollback_command(args)}")
     elif report.verdict == "INCONCLUSIVE":
-        print("Not enough post-apply data for every signal: hold for a human, check again later.")
+        print(
+            "INCONCLUSIVE: too little data, or no harm shown *yet* (OK is said only once the window's looks are "
+            "complete): hold for a human, check again later."
+        )
     sys.stdout.flush()
     return report.exit_code

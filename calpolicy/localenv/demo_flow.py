@@ -59,11 +59,13 @@ ENGINE_TICK_S = 0.05
 def cli(*argv: str) -> tuple[int, list[str]]:
     """Run a calpolicy command in-process, as the operator would type it; its exit code and output lines."""
     from calpolicy.cli import main
+    from calpolicy.commands.common import CONFIG_NOTE
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
         code = main(list(argv))
-    return code, [line for line in buffer.getvalue().splitlines() if line.strip()]
+    # the "which config" note is for a person at a terminal; the demo names its config itself
+    return code, [line for line in buffer.getvalue().splitlines() if line.strip() and not line.startswith(CONFIG_NOTE)]
 
 
 def step(out: Callable[[str], None], verdict: str, name: str, text: str, more: Sequence[str] = ()) -> None:
@@ -229,6 +231,8 @@ def demo_flow(
                 "deploy.ack_timeout_s": DEMO_ACK_TIMEOUT_S,
                 "watch.baseline_hours": baseline_hours,
                 "watch.min_post_hours": DEMO_MIN_POST_HOURS,
+                # the demo's whole watch window is the seconds since approval, so its looks are complete
+                "watch.hours": (datetime.now(UTC) - approved_at).total_seconds() / 3600.0,
             },
         )
         code, lines = cli("watch", "--config", str(watch_config))

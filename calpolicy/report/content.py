@@ -39,6 +39,7 @@ _KNOWN_FIELDS = {
     "name", "n", "n_evaluated", "wins", "excluded", "status", "reason", "brier_before", "brier_after",
     "brier_in_sample", "improvement", "mean_difference", "interval", "interval_method",
     "spiegelhalter_z_before", "spiegelhalter_z", "reliability_before", "reliability", "x", "y", "max_change",
+    "decision", "decision_reason", "fitted", "stability",  # shown as "what ships" and the per-symbol table
 }  # fmt: skip
 _BALANCE_LOW, _BALANCE_HIGH = 0.2, 0.8
 
@@ -76,12 +77,19 @@ def _decision(bounds: Verdict, data: Verdict, manifest: dict[str, Any]) -> tuple
     return not reasons, reasons
 
 
-def _headline(ready: bool, job_id: Any, reasons: list[str]) -> str:
+def _headline(ready: bool, job_id: Any, reasons: list[str], cut: bool = True) -> str:
+    """The one-line verdict; ``cut=False`` keeps the first reason whole (the HTML verdict block)."""
     if ready:
         return f"Ready for review — calibration job {job_id}: every data check and safety bound passed."
-    first = _short(reasons[0]) if reasons else "a check failed"
+    first = (_short(reasons[0]) if cut else reasons[0]) if reasons else "a check failed"
     more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
     return f"DO NOT APPLY — calibration job {job_id}: {first}{more}"
+
+
+def full_headline(report: dict[str, Any]) -> str:
+    """report.json's headline with nothing cut: a reviewer signs the whole reason, not its first 160 characters."""
+    reasons = [str(r) for r in report.get("reasons") or []]
+    return _headline(report.get("verdict") != DO_NOT_APPLY, report.get("job_id"), reasons, cut=False)
 
 
 # -------------------------------------------------------------------------------------------- summary
@@ -93,6 +101,8 @@ def _summary(
     inputs = dict(getattr(proposal, "inputs", {}) or {})
     clm = dict(manifest.get("clm") or {})
     largest = max(models, key=lambda m: m.max_change, default=None)
+    failing = failing_bounds_by_model(bounds)
+    band = _band(proposal)
     return {
         "data": {
             "trades": inputs.get("records"),
@@ -114,7 +124,8 @@ def _summary(
             {
                 "model": m.name,
                 "n": m.n,
-                "status": m.status,
+                "n_evaluated": _get(m, "n_evaluated"),
+                "status": model_status(m, failing.get(m.name, [])),
                 "brier_before": m.brier_before,
                 "brier_after": m.brier_after,
                 "improvement": m.improvement,
@@ -126,6 +137,57 @@ def _summary(
         if largest is None
         else {"model": largest.name, "max_change": largest.max_change, "at": _where_largest(largest)},
         "bounds": _bound_lines(bounds),
+        "band_binding": _band_binding(models, band),
+    }
+
+
+def failing_bounds_by_model(bounds: Verdict) -> dict[str, list[str]]:
+    """Each model's failing (or uncheckable) safety-bound items, from the findings' ``model`` evidence."""
+    failing: dict[str, list[str]] = {}
+    for finding in bounds.findings:
+        model = finding.evidence.get("model") if isinstance(finding.evidence, dict) else None
+        if finding.status in ("fail", "error") and isinstance(model, str):
+            ids = failing.setdefault(model, [])
+            if finding.id not in ids:
+                ids.append(finding.id)
+    return failing
+
+
+def model_status(result: Any, failing_ids: list[str]) -> str:
+    """The summary's status of a model: the engine's own (``ok`` or why not), but a model whose bound
+    items failed is never shown as ``ok`` — in a STOP job the table must say which model stopped it."""
+    if result.status != "ok":
+        return str(result.status)
+    if failing_ids:
+        return f"STOP: {', '.join(failing_ids)} failed"
+    return "ok"
+
+
+def _band(proposal: Any) -> float:
+    thresholds = dict(getattr(proposal, "thresholds", {}) or {})
+    return float(thresholds.get("max_confidence_change", 0.15))
+
+
+BINDING_TOLERANCE = 1e-6  # a max change within this of the band sits on it (the fit clipped it there)
+
+
+def _band_binding(models: list[Any], band: float) -> dict[str, Any] | None:
+    """The models whose map moves some confidence by the whole band: the bound, not the data, set the map.
+
+    Then the shipped map corrects only part of the miscalibration the data shows, and the calibrated
+    out-of-sample curve stays off the diagonal by the rest: a reviewer must know the map is a compromise.
+    """
+    binding = [m.name for m in models if m.max_change is not None and m.max_change >= band - BINDING_TOLERANCE]
+    if not binding:
+        return None
+    return {
+        "band": band,
+        "models": binding,
+        "text": (
+            f"the ±{band:g} band is binding for {', '.join(binding)} (max change {band:.3f} = the band): the "
+            "miscalibration is larger than the band allows, so the shipped map corrects only part of it, and "
+            "the calibrated out-of-sample curve is still off the diagonal (see the reliability plot)"
+        ),
     }
 
 
@@ -180,6 +242,21 @@ def _metrics(proposal: Any, models: list[Any], bounds: Verdict, thresholds: dict
         },
         "bound_findings": [_finding_row(f) for f in bounds.findings],
         "models": [_model_metrics(m) for m in models],
+        "map_decisions": [_map_decision(m) for m in models],
+    }
+
+
+def _map_decision(m: Any) -> dict[str, Any]:
+    """What ships for one model, plainly: its fitted map, or the identity and why (issue 24, P2.2.c/d)."""
+    decision = _get(m, "decision") or "fitted"
+    fitted = _get(m, "fitted") or {}
+    return {
+        "model": m.name,
+        "decision": decision,
+        "ships": "the fitted map" if decision == "fitted" else "the IDENTITY (raw confidence unchanged)",
+        "reason": _get(m, "decision_reason"),
+        "fitted_improvement": fitted.get("improvement"),
+        "fitted_improvement_lower": fitted.get("improvement_lower"),
     }
 
 
@@ -253,7 +330,33 @@ def _reliability(models: list[Any]) -> dict[str, Any]:
             for b in (raw_bins or [])
         ]
         tables.append({"model": m.name, "bins": rows, "calibrated_bins": list(_get(m, "reliability") or [])})
-    return {"plot": "reliability.png", "tables": tables}
+    return {"plot": "reliability.png", "tables": tables, "by_symbol": _by_symbol(models)}
+
+
+def _by_symbol(models: list[Any]) -> list[dict[str, Any]]:
+    """Per symbol, for each fitted map: reliability in the large (mean confidence before/after against the
+    win rate) and the held-out gain with its one-sided lower bound — the evidence of "no symbol worse"."""
+    rows = []
+    for m in models:
+        stability = _get(m, "stability") or {}
+        if (_get(m, "decision") or "fitted") != "fitted":
+            continue
+        for row in stability.get("symbols") or []:
+            rows.append(
+                {
+                    "model": m.name,
+                    "symbol": row["symbol"],
+                    "n": row["n"],
+                    "mean_confidence_before": row.get("mean_confidence_before"),
+                    "mean_confidence_after": row.get("mean_confidence_after"),
+                    "win_rate": row.get("win_rate"),
+                    "brier_before": row.get("brier_before"),
+                    "brier_after": row.get("brier_after"),
+                    "improvement": row.get("improvement"),
+                    "improvement_lower": row.get("improvement_lower"),
+                }
+            )
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------- risks
@@ -261,23 +364,30 @@ def _reliability(models: list[Any]) -> dict[str, Any]:
 
 def _risks(
     proposal: Any, models: list[Any], data: Verdict, thresholds: dict[str, Any], timing: dict[str, Any]
-) -> list[dict[str, str]]:
-    risks: list[dict[str, str]] = []
+) -> list[dict[str, Any]]:
+    risks: list[dict[str, Any]] = []
     min_n = thresholds.get("min_trades_for_decision")
     for m in models:
         if m.status != "ok":
             risks.append({"kind": "small n", "text": f"{m.name}: no decision possible — {m.reason}"})
-        elif min_n and m.n < min_n:
-            risks.append({"kind": "small n", "text": f"{m.name}: only {m.n} trades (< {min_n} for a decision)"})
-    smallest = min(models, key=lambda m: m.n, default=None)
+        elif min_n and _decision_n(m) < min_n:
+            text = f"{m.name}: only {_decision_n(m)} held-out trades (< {min_n} for a decision)"
+            risks.append({"kind": "small n", "text": text})
+    smallest = min(models, key=_decision_n, default=None)
     if smallest is not None:
+        n = _decision_n(smallest)
+        of_all = f" (of {smallest.n} in all)" if n != smallest.n else ""
         risks.append(
             {
                 "kind": "small n",
-                "text": f"the smallest sample is {smallest.name} with {smallest.n} trades; a 95% interval on a "
-                f"win rate from n trades is about ±{_pct(1.96 * 0.5 / max(smallest.n, 1) ** 0.5)} wide",
+                "text": f"the decision rests on held-out trades; the smallest held-out sample is {smallest.name} "
+                f"with {n} trades{of_all}; a 95% interval on a win rate from {n} trades is about "
+                f"±{_pct(1.96 * 0.5 / max(n, 1) ** 0.5)} wide",
             }
         )
+    binding = _band_binding(models, _band(proposal))
+    if binding is not None:
+        risks.append({"kind": "bound binding", "text": binding["text"]})
     span = timing.get("span_days")
     risks.append(
         {
@@ -314,16 +424,44 @@ def _risks(
     return risks
 
 
-def _drift_risks(proposal: Any, models: list[Any]) -> list[dict[str, str]]:
-    """Drift between early and recent data, from whatever drift fields the engine provides."""
-    found = []
+def _decision_n(result: Any) -> int:
+    """The trades the decision was made on: the held-out ones when the engine says so, else all of them."""
+    held_out = _get(result, "n_evaluated")
+    return int(held_out) if isinstance(held_out, int) and held_out >= 0 else int(result.n)
+
+
+def _drift_risks(proposal: Any, models: list[Any]) -> list[dict[str, Any]]:
+    """Drift between early and recent data, from whatever drift fields the engine provides.
+
+    The engine's drift check (``calibration_drift``) becomes one risk with its conclusion first and a
+    table of 4-significant-digit figures (``table``); any other drift field is shown by name, its numbers
+    rounded the same way, never cut.
+    """
+    found: list[dict[str, Any]] = []
+    rows = []
     for m in models:
         for name, value in _extra_fields(m).items():
-            if "drift" in name and value not in (None, {}, []):
-                found.append({"kind": "drift", "text": f"{m.name}: {name} = {_short(value)}"})
+            if "drift" not in name or value in (None, {}, []):
+                continue
+            row = drift_row(m.name, value) if isinstance(value, dict) else None
+            if row is not None:
+                rows.append(row)
+            else:
+                found.append({"kind": "drift", "text": f"{m.name}: {name} = {readable(value)}"})
+    if rows:
+        significant = [r["model"] for r in rows if r["significant"]]
+        alpha = rows[0]["alpha"]
+        head = (
+            f"SIGNIFICANT drift between the earliest and the latest trades for {', '.join(significant)}: a map "
+            "fitted on the older regime can make the present worse"
+            if significant
+            else "no significant drift between the earliest and the latest trades for any model"
+        )
+        alpha_text = f" at α = {sig(alpha)}" if alpha is not None else ""
+        found.insert(0, {"kind": "drift", "text": f"{head}{alpha_text} (table below)", "table": rows})
     proposal_drift = getattr(proposal, "drift", None)
     if proposal_drift:
-        found.append({"kind": "drift", "text": f"proposal drift: {_short(proposal_drift)}"})
+        found.append({"kind": "drift", "text": f"proposal drift: {readable(proposal_drift)}"})
     if not found:
         found.append(
             {
@@ -333,6 +471,65 @@ def _drift_risks(proposal: Any, models: list[Any]) -> list[dict[str, str]]:
             }
         )
     return found
+
+
+DRIFT_COLUMNS = (
+    ("model", "model"),
+    ("n_earliest", "n earliest"),
+    ("n_latest", "n latest"),
+    ("win_rate_earliest", "win rate earliest"),
+    ("win_rate_latest", "win rate latest"),
+    ("mean_confidence_earliest", "mean conf. earliest"),
+    ("mean_confidence_latest", "mean conf. latest"),
+    ("p_in_the_large", "p (in the large)"),
+    ("p_spiegelhalter", "p (Spiegelhalter)"),
+    ("p_value", "p-value"),
+    ("significant", "significant"),
+)
+
+
+def drift_row(model: str, drift: dict[str, Any]) -> dict[str, Any] | None:
+    """One table row from ``calibration_drift``'s dict; None when it is not that shape."""
+    early, late = drift.get("earliest"), drift.get("latest")
+    if not isinstance(early, dict) or not isinstance(late, dict) or "p_value" not in drift:
+        return None
+    tests = drift.get("tests") if isinstance(drift.get("tests"), dict) else {}
+    return {
+        "model": model,
+        "alpha": drift.get("alpha"),
+        "n_earliest": early.get("n"),
+        "n_latest": late.get("n"),
+        "win_rate_earliest": early.get("win_rate"),
+        "win_rate_latest": late.get("win_rate"),
+        "mean_confidence_earliest": early.get("mean_confidence"),
+        "mean_confidence_latest": late.get("mean_confidence"),
+        "p_in_the_large": (tests.get("in_the_large") or {}).get("p_value"),
+        "p_spiegelhalter": (tests.get("spiegelhalter") or {}).get("p_value"),
+        "p_value": drift.get("p_value"),
+        "significant": bool(drift.get("significant")),
+    }
+
+
+def sig(value: Any, digits: int = 4) -> str:
+    """A number for a reader: ``digits`` significant digits (0.2943325 → 0.2943, 11.245 → 11.25)."""
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "—"}[value]
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not np.isfinite(value):
+            return str(value)
+        return f"{value:.{digits}g}" if value != 0 else "0"
+    return str(value)
+
+
+def readable(value: Any) -> str:
+    """Any engine field for a reader, whole: dicts as ``key value`` pairs, numbers to 4 significant digits."""
+    if isinstance(value, dict):
+        return "; ".join(f"{k} {readable(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(readable(v) for v in value) + "]"
+    return sig(value)
 
 
 def _evaluation_text(proposal: Any) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from calpolicy.report.content import SECTION_CONTROLS, SECTION_TITLES
+from calpolicy.report.content import DRIFT_COLUMNS, SECTION_CONTROLS, SECTION_TITLES, readable, sig
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -17,6 +17,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     out += _metrics(report["metrics"])
     out += _reliability(report["reliability"])
     out += _bullets("risks", [f"**{r['kind']}**: {r['text']}" for r in report["risks"]])
+    out += _drift_tables(report["risks"])
     out += _bullets("do_not_apply_if", report["do_not_apply_if"])
     return "\n".join(out).rstrip() + "\n"
 
@@ -41,11 +42,12 @@ def _summary(summary: dict[str, Any], report: dict[str, Any]) -> list[str]:
         "",
     ]
     out += _table(
-        ["model", "n", "status", "Brier before", "Brier after", "improvement", "max change"],
+        ["model", "n", "n held out", "status", "Brier before", "Brier after", "improvement", "max change"],
         [
             [
                 m["model"],
                 m["n"],
+                _v(m.get("n_evaluated")),
                 m["status"],
                 _num(m["brier_before"]),
                 _num(m["brier_after"]),
@@ -55,6 +57,9 @@ def _summary(summary: dict[str, Any], report: dict[str, Any]) -> list[str]:
             for m in summary["models"]
         ],
     )
+    binding = summary.get("band_binding")
+    if binding:
+        out += [f"**Bound binding:** {binding['text']}.", ""]
     largest = summary["largest_change"]
     if largest:
         out += [
@@ -113,9 +118,24 @@ def _metrics(metrics: dict[str, Any]) -> list[str]:
             notes.append(f"reason: {m['reason']}")
         if m["excluded"]:
             notes.append("excluded: " + ", ".join(f"{k} {v}" for k, v in m["excluded"].items()))
-        notes += [f"{k}: {_v(v)}" for k, v in m["more"].items()]
+        notes += [f"{k}: {readable(v)}" for k, v in m["more"].items() if k != "drift"]
+        if isinstance(m["more"].get("drift"), dict):
+            notes.append("drift: see the drift table under Risks")
         if notes:
             out.append(f"- {m['model']}: " + "; ".join(notes))
+    decisions = metrics.get("map_decisions") or []
+    if decisions:
+        out += ["", "What ships per model:", ""]
+        for d in decisions:
+            line = f"- {d['model']}: {d['ships']}"
+            if d["reason"]:
+                line += f" — {d['reason']}"
+            if d["fitted_improvement"] is not None:
+                line += (
+                    f" (the fitted map: {_pct(d['fitted_improvement'])}, one-sided lower bound "
+                    f"{_pct(d['fitted_improvement_lower'])})"
+                )
+            out.append(line)
     out += ["", "Every bound finding:", ""]
     out += _table(
         ["ID", "status", "result"], [[f["id"], f["status"].upper(), f["message"]] for f in metrics["bound_findings"]]
@@ -145,6 +165,29 @@ def _reliability(reliability: dict[str, Any]) -> list[str]:
                 for b in table["bins"]
             ],
         )
+    by_symbol = reliability.get("by_symbol") or []
+    if by_symbol:
+        out += ["### Per symbol (held-out trades, the map that ships)", ""]
+        out += _table(
+            ["model", "symbol", "n", "mean conf. before", "mean conf. after", "win rate", "Brier before",
+             "Brier after", "rel. improvement", "one-sided lower bound"],
+            [
+                [r["model"], r["symbol"], r["n"], _num(r["mean_confidence_before"], 3),
+                 _num(r["mean_confidence_after"], 3), _num(r["win_rate"], 3), _num(r["brier_before"]),
+                 _num(r["brier_after"]), _pct(r["improvement"]), _pct(r["improvement_lower"])]
+                for r in by_symbol
+            ],
+        )  # fmt: skip
+    return out
+
+
+def _drift_tables(risks: list[dict[str, Any]]) -> list[str]:
+    """The drift risk's table (4 significant digits), after the risk bullets; the conclusion is in its bullet."""
+    out: list[str] = []
+    for risk in risks:
+        rows = risk.get("table")
+        if risk.get("kind") == "drift" and rows:
+            out += _table([title for _, title in DRIFT_COLUMNS], [[sig(r[k]) for k, _ in DRIFT_COLUMNS] for r in rows])
     return out
 
 

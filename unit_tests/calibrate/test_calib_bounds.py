@@ -44,10 +44,16 @@ def test_honesty_holds_even_without_the_minimum_size_rule() -> None:
 
 
 def test_strongly_overconfident_model_with_much_data_is_go() -> None:
-    """True win rate 0.5 + 0.3·(c − 0.5) at n = 20,000: a real, large miscalibration — GO in every seed."""
-    for seed in range(5):
-        verdict = check_bounds(propose(frame_log(draw(20_000, seed, "overconfident")), CONFIG), CONFIG)
-        assert verdict.go, verdict.to_json()
+    """True win rate 0.5 + 0.3·(c − 0.5) at n = 20,000: a real, large miscalibration — GO unless the time
+    stability test (one-sided 5 %, so about 1 stationary log in 20) raises a false alarm. Seeds 0–9 are
+    fixed; one of them (seed 1) is such an alarm, and a STOP there must name the decline, nothing else."""
+    logs = [frame_log(draw(20_000, seed, "overconfident")) for seed in range(10)]
+    verdicts = [check_bounds(propose(log, CONFIG), CONFIG) for log in logs]
+    assert sum(v.go for v in verdicts) >= 9, [v.to_json() for v in verdicts if not v.go]
+    for verdict in verdicts:
+        if not verdict.go:
+            assert [f.id for f in verdict.failures] == ["P2.2.c"]
+            assert "the gain declines across the holdout" in verdict.failures[0].message
 
 
 @pytest.fixture(scope="module")
@@ -145,9 +151,10 @@ def test_the_v1_reading_is_an_explicit_choice_and_says_so(good) -> None:
 
 
 def test_a_model_getting_worse_fails_p22c(good) -> None:
+    """P2.2.c judges a shipped map on its lower bound (non-inferiority), not on its point estimate."""
     proposal, _ = good
-    before = proposal.models["patchtst"].brier_before
-    worse = _with_model(proposal, "patchtst", brier_after=before * 1.0001)
+    assert proposal.models["patchtst"].decision == "fitted"
+    worse = _with_model(proposal, "patchtst", improvement_lower=-1e-9)
     verdict = check_bounds(worse, CONFIG)
     assert _status(verdict, "P2.2.c", "patchtst") == {"fail"}
     assert _status(verdict, "P2.2.c", "xgb") == {"pass"}
@@ -208,10 +215,11 @@ def test_p22b_at_exactly_its_thresholds(good) -> None:
     assert _status(check_bounds(_with_model(proposal, "ensemble", interval=(1e-9, hi)), v1), "P2.2.b") == {"waived"}
 
 
-def test_p22c_equal_brier_is_not_worse(good) -> None:
+def test_p22c_a_lower_bound_of_exactly_zero_is_not_worse(good) -> None:
     proposal, _ = good
-    before = proposal.models["xgb"].brier_before
-    assert _status(check_bounds(_with_model(proposal, "xgb", brier_after=before), CONFIG), "P2.2.c", "xgb") == {"pass"}
+    assert _status(check_bounds(_with_model(proposal, "xgb", improvement_lower=0.0), CONFIG), "P2.2.c", "xgb") == {
+        "pass"
+    }
 
 
 def test_p22_too_little_evidence_stops_b_and_c(good) -> None:
@@ -286,14 +294,20 @@ def test_the_reviewer_sees_each_bounds_number_under_its_own_name(good) -> None:
     c = next(f for f in verdict.by_id("P2.2.c") if f.evidence["model"] == "xgb")
     xgb = proposal.models["xgb"]
     assert c.evidence == {
-        "model": "xgb", "n_evaluated": xgb.n_evaluated, "brier_before": xgb.brier_before,
-        "brier_after": xgb.brier_after, "max_degradation": 0.0,
+        "model": "xgb", "decision": "fitted", "n_evaluated": xgb.n_evaluated, "brier_before": xgb.brier_before,
+        "brier_after": xgb.brier_after, "improvement_lower": xgb.improvement_lower, "max_degradation": 0.0,
+        "symbols": [],
     }  # fmt: skip
-    assert c.message == f"xgb: held-out Brier {xgb.brier_before:.4f} → {xgb.brier_after:.4f}: not worse"
+    assert c.message == (
+        f"xgb: held-out Brier {xgb.brier_before:.4f} → {xgb.brier_after:.4f}, one-sided lower bound of the gain "
+        f"{xgb.improvement_lower:+.1%}: not worse, at the present (no decline across the holdout, newest block "
+        "not worse)"
+    )
     (d,) = verdict.by_id("P2.2.d")
     names = sorted(proposal.models)
     assert (d.message, d.evidence) == (
-        f"all {len(names)} models covered: {', '.join(names)}", {"expected": names, "proposed": names},
+        f"all {len(names)} models covered: {', '.join(names)}",
+        {"expected": names, "proposed": names, "identity": []},
     )  # fmt: skip
 
 
@@ -396,10 +410,13 @@ def test_p22a_names_the_worst_move_and_where_it_is(good) -> None:
 def test_p22c_and_p22d_failures_name_the_model(good) -> None:
     proposal, _ = good
     xgb = proposal.models["xgb"]
-    worse = _with_model(proposal, "xgb", brier_after=xgb.brier_before + 0.01)
-    (c,) = [f for f in check_bounds(worse, CONFIG).by_id("P2.2.c") if f.evidence["model"] == "xgb"]
     after = xgb.brier_before + 0.01
-    assert c.message == f"xgb: held-out Brier {xgb.brier_before:.4f} → {after:.4f}: this model gets worse"
+    worse = _with_model(proposal, "xgb", brier_after=after, improvement_lower=-0.02)
+    (c,) = [f for f in check_bounds(worse, CONFIG).by_id("P2.2.c") if f.evidence["model"] == "xgb"]
+    assert c.message == (
+        f"xgb: held-out Brier {xgb.brier_before:.4f} → {after:.4f}, one-sided lower bound of the gain -2.0%: "
+        "not shown no worse (must reach 0%)"
+    )
     short = _with_model(proposal, "xgb", status="insufficient", reason="only 12 held-out trades")
     (c,) = [f for f in check_bounds(short, CONFIG).by_id("P2.2.c") if f.evidence["model"] == "xgb"]
     assert c.message == "xgb: insufficient evidence — STOP: only 12 held-out trades"

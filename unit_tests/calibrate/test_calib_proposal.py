@@ -147,26 +147,62 @@ def test_single_class_of_outcome_is_insufficient_evidence_not_a_crash() -> None:
     assert "every training trade is a WIN" in verdict.by_id("P2.2.b")[0].message
 
 
-def test_model_with_too_few_calls_stops_the_whole_proposal() -> None:
+def test_model_with_too_few_calls_keeps_the_identity_shown_and_does_not_block_the_go() -> None:
+    """Issue 24: a model with a handful of calls blocked every GO forever. It now keeps the identity, the
+    report says so and why, and the other maps are decided on their own evidence."""
     trades = draw(3_000, 2, "overconfident", ("m",))
     trades["action__m"][:] = "HOLD"
     trades["action__m"][:3] = trades["side"][:3]
     proposal = propose(frame_log(trades, ("m",)), CONFIG)
-    assert proposal.models["m"].n == 3
+    m = proposal.models["m"]
+    assert (m.n, m.status, m.decision, m.x, m.y) == (3, "insufficient", "identity", (0.0, 1.0), (0.0, 1.0))
     verdict = check_bounds(proposal, CONFIG)
-    assert not verdict.go
     (finding,) = [f for f in verdict.by_id("P2.2.c") if f.evidence["model"] == "m"]
-    assert finding.status == "fail"
-    assert "insufficient evidence" in finding.message
+    assert finding.status == "pass"
+    assert finding.message == (
+        "m: keeps the identity (raw confidence, cannot be worse): no trades in the held-out (most recent) window"
+    )
+    assert "m keeps the identity" in verdict.by_id("P2.2.d")[0].message
+    assert verdict.go, verdict.to_json()
 
 
-def test_model_that_only_holds_gets_no_change_and_a_stop() -> None:
-    trades = draw(1_000, 2, "overconfident", ("m",))
+def test_model_that_only_holds_keeps_the_identity() -> None:
+    trades = draw(3_000, 2, "overconfident", ("m",))
     trades["action__m"][:] = "HOLD"
     proposal = propose(frame_log(trades, ("m",)), CONFIG)
-    assert proposal.models["m"].status == "insufficient"
+    assert (proposal.models["m"].status, proposal.models["m"].decision) == ("insufficient", "identity")
     assert proposal.models["m"].max_change == 0.0
-    assert not check_bounds(proposal, CONFIG).go
+    assert _status_of(check_bounds(proposal, CONFIG), "P2.2.c", "m") == "pass"
+
+
+def test_a_model_with_three_percent_of_calls_and_a_real_gain_says_the_count_it_needs() -> None:
+    """3 % of 10,000 calls: 90 held out, below the 200 a map needs. Identity, the count, and still GO."""
+    trades = draw(10_000, 5, "overconfident", ("m",))
+    rare = np.random.default_rng(5).random(10_000) >= 0.03
+    trades["action__m"][rare] = "HOLD"
+    proposal = propose(frame_log(trades, ("m",)), CONFIG)
+    m = proposal.models["m"]
+    assert m.decision == "identity"
+    assert m.decision_reason == (
+        f"only {m.n_evaluated} held-out calls, below the 200 a map needs (about 667 calls of this model in the log)"
+    )
+    assert m.fitted is not None  # what the fitted map would have done is kept for the report
+    assert check_bounds(proposal, CONFIG).go
+
+
+def test_a_data_defect_in_a_model_is_still_a_stop() -> None:
+    """Identity for lack of data, yes; for calls that cannot be judged (flat prices), no: fail closed."""
+    trades = draw(3_000, 2, "overconfident", ("m",))
+    log = frame_log(trades, ("m",))
+    log.frame.loc[5, "exit_price"] = log.frame.loc[5, "entry_price"]
+    proposal = propose(log, CONFIG)
+    assert proposal.models["m"].decision == "refused"
+    assert _status_of(check_bounds(proposal, CONFIG), "P2.2.c", "m") == "fail"
+
+
+def _status_of(verdict, control: str, model: str) -> str:  # type: ignore[no-untyped-def]
+    (finding,) = [f for f in verdict.by_id(control) if f.evidence.get("model") == model]
+    return finding.status
 
 
 def test_the_decision_rests_on_the_latest_trades_and_the_windows_are_recorded(over_log) -> None:

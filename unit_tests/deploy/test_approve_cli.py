@@ -147,7 +147,6 @@ def test_cli_approve_refuses_without_signature_and_touches_nothing(site: Site) -
     [
         (["--on-call-until", UNTIL, "--yes"], "--reviewed is required"),
         (["--on-call-until", UNTIL, "--reviewed"], "--yes is required"),
-        (["--on-call-until", "2000-01-01T00:00:00", "--reviewed", "--yes"], "does not cover the 24 h watch"),
         (["--on-call-until", "tomorrow", "--reviewed", "--yes"], "must be an ISO-8601 instant"),
     ],
 )
@@ -189,3 +188,29 @@ def test_cli_rollback_and_history(site: Site, capsys: pytest.CaptureFixture[str]
     assert main(["--config", str(toml), "history", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["history"]
     assert [r["event"] for r in rows] == ["approve", "rollback"]
+
+
+def test_an_on_call_window_too_short_is_a_stop_as_in_the_preflight(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One rule for approve and preflight (S.d): a window too short is a policy STOP (exit 1), nothing applied."""
+    before = site.live.read_bytes()
+    argv = ["--config", str(write_toml(site)), "approve", JOB, "--approver", "alice", "--reviewed", "--yes",
+            "--on-call-until", "2000-01-01T00:00:00"]  # fmt: skip
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"STOP — job {JOB} is NOT applied; the live config is unchanged:"
+    assert "P3.2.c FAIL: --on-call-until 2000-01-01T00:00:00 does not cover the 24 h watch after apply" in out
+    assert site.live.read_bytes() == before
+    assert site.manifest(JOB)["state"] == "proposed"
+
+
+def test_approve_answers_on_the_first_line_of_stdout(site: Site) -> None:
+    """The guide's claim: the verdict is the first line; the progress line goes to stderr."""
+    toml = write_toml(site)
+    done = run_cli("--config", str(toml), "approve", JOB, "--approver", "alice", "--reviewed",
+                   "--on-call-until", UNTIL, "--yes")  # fmt: skip
+    first = done.stdout.splitlines()[0]
+    assert first.startswith(("APPLIED", "STOP")), done.stdout
+    assert "checking signature, state, policy results" in done.stderr
+    assert "checking" not in done.stdout

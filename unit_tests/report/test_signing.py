@@ -30,7 +30,7 @@ from unit_tests.report.jobfolder import Job, config_json
 
 ARTIFACTS = (
     "manifest.json", "proposal.json", "report.md", "report.json", "reliability.png", "policy_report.html",
-    "policy_results.jsonl", STATEMENT, SIGNATURE,
+    "policy_results.jsonl", "preflight_results.jsonl", STATEMENT, SIGNATURE,
 )  # fmt: skip
 
 
@@ -53,7 +53,9 @@ def test_untouched_job_verifies(go_job: Job) -> None:
     assert set(result.checked) == set(ARTIFACTS) - {STATEMENT, SIGNATURE}
     statement = json.loads((go_job.dir / STATEMENT).read_bytes())
     outcomes = statement["predicate"]["outcomes"]
-    assert len(outcomes) == 17
+    gate = (go_job.dir / "preflight_results.jsonl").read_text().splitlines()
+    assert len([o for o in outcomes if o["file"] == "policy_results.jsonl"]) == 17
+    assert len([o for o in outcomes if o["file"] == "preflight_results.jsonl"]) == len(gate) > 0  # the gate, signed
     assert {o["outcome"] for o in outcomes} == {"pass"}
     assert statement["predicate"]["clm"]["lines"] == 3000
 
@@ -233,7 +235,7 @@ def test_cli_verify_names_the_tampered_file_and_abort_changes_only_the_state(go_
     assert {p.name: p.read_bytes() for p in (jobs / go_job.id).iterdir() if p.name != MANIFEST} == before
     assert go_job.clm.read_bytes() == clm_before
     assert sorted(p.name for p in jobs.iterdir() if not p.name.startswith(".")) == [go_job.id]  # .lock: the store's
-    assert cli.main(["--config", str(config), "abort", go_job.id]) == 2  # already aborted: refused
+    assert cli.main(["--config", str(config), "abort", go_job.id]) == 1  # already decided: a STOP, as approve
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ from calpolicy.localenv.defects import write_records
 from calpolicy.localenv.ports import wait_for
 from calpolicy.localenv.systemd_ns import SystemdNamespace
 from calpolicy.localenv.toml_writer import dumps
-from calpolicy.localenv.watch_data import decision_lines, trades_around
+from calpolicy.localenv.watch_data import applied_calibration_json, decision_lines, trades_around
 from unit_tests.conftest import run_cli
 
 ENGINE = "quantum-ai-engine"
@@ -50,7 +50,7 @@ def log_decisions(ns: SystemdNamespace, lines: list[str], marker: str) -> None:
 
 
 def applied_setup(
-    ns: SystemdNamespace, workdir: Path, post_confidence: float, percent: bool = False
+    ns: SystemdNamespace, workdir: Path, post_confidence: float, percent: bool = False, complete: bool = True
 ) -> tuple[Path, str]:
     """Baseline decisions, an approval, post-apply decisions and trades: the config and a ``--now``.
 
@@ -69,19 +69,24 @@ def applied_setup(
     post = [loaded, *decision_lines(40, confidence=post_confidence, percent=percent)]
     log_decisions(ns, post, f"post-done-{post_confidence}")
     calibration = workdir / "calibration.json"
-    calibration.write_text(json.dumps({"version": "cal_20261120_120000", "approved_at": approved_at.isoformat()}))
+    calibration.write_text(json.dumps(applied_calibration_json(approved_at)))
     clm = write_records(workdir / "clm_trades.jsonl", trades_around(approved_at))
+    now = max(datetime.now(UTC), approved_at + (approved_at - baseline_start))
     config = workdir / "calpolicy.toml"
     config.write_text(
         dumps(
             {
                 "paths": {"clm_file": str(clm), "calibration_file": str(calibration)},
                 "systemd": {"command_prefix": list(ns.prefix), "ai_engine_unit": ENGINE},
-                "watch": {"min_post_hours": baseline_hours / 2, "baseline_hours": baseline_hours},
+                "watch": {
+                    "min_post_hours": baseline_hours / 2,
+                    "baseline_hours": baseline_hours,
+                    # the whole window is the seconds the test took, so its looks are complete at ``now``
+                    **({"hours": (now - approved_at).total_seconds() / 3600} if complete else {}),
+                },
             }
         )
     )
-    now = max(datetime.now(UTC), approved_at + (approved_at - baseline_start))
     return config, now.isoformat()
 
 
@@ -91,7 +96,9 @@ def test_steady_signals_are_ok_and_hot_confidences_recommend_rollback(ns: System
     report = json.loads(result.stdout)
     assert result.returncode == 0, result.stdout + result.stderr
     assert report["verdict"] == "OK"
-    assert {s["id"]: s["n"] for s in report["signals"]} == {"P4.2.a": 40, "P4.2.b": 20, "P4.2.c": 40, "P4.2.d": 32}
+    assert report["findings"] == report["signals"]
+    counts = {s["id"]: s["n"] for s in report["findings"]}
+    assert counts == {"P4.2.a": 40, "P4.2.b": 40, "P4.2.c": 40, "P4.2.d": 32, "P4.2.cal": 40}
 
     ns.clear_journal()
     config, now = applied_setup(ns, workdir, post_confidence=0.99, percent=True)
@@ -134,7 +141,7 @@ def test_without_an_applied_calibration_the_watch_could_not_check(workdir: Path)
 
 
 def test_the_shipped_timer_fires_and_its_verdicts_land_in_the_journal(ns: SystemdNamespace, workdir: Path) -> None:
-    config, _ = applied_setup(ns, workdir, post_confidence=0.72)
+    config, _ = applied_setup(ns, workdir, post_confidence=0.72, complete=False)  # the 24 h window is open
     calpolicy = [sys.executable, "-m", "calpolicy.cli"]
     service = (CONTRIB / "calpolicy-watch.service").read_text()
     service = service.replace("User=qt\n", "").replace(
@@ -153,12 +160,17 @@ def test_the_shipped_timer_fires_and_its_verdicts_land_in_the_journal(ns: System
     ns.run("systemctl", "daemon-reload")
     ns.run("systemctl", "start", "calpolicy-watch.timer")
     try:
-        wait_for(lambda: ns.journal_count("calpolicy-watch", "OK — post-apply watch") >= 2, 30, "two timer runs")
+        # no harm so far, the day's looks not complete: each run says INCONCLUSIVE (exit 4, a success)
+        wait_for(
+            lambda: ns.journal_count("calpolicy-watch", "INCONCLUSIVE — post-apply watch") >= 2, 30, "two timer runs"
+        )
     finally:
         ns.run("systemctl", "stop", "calpolicy-watch.timer", check=False)
         print(ns.run("journalctl", "-u", "calpolicy-watch", "--no-pager", check=False).stdout)
     out = ns.run("journalctl", "-u", "calpolicy-watch", "-o", "cat", "--no-pager", "-q").stdout
     assert "P4.2.d" in out
+    assert "look 0 of 96" in out  # the first look is 15 min after approval: nothing judged yet
+    assert ns.run("systemctl", "show", "-p", "Result", "calpolicy-watch.service").stdout.strip() == "Result=success"
     assert os.path.exists(config)
 
 
@@ -190,20 +202,33 @@ def test_a_version_that_went_live_at_a_later_restart_is_judged_from_then(ns: Sys
     apply_history.append(history, {"id": "a1", "phase": "ack", "acknowledged": False, "at": approved_at.isoformat()})
     apply_history.append(history, {"id": "a1", "phase": "ack", "acknowledged": True, "at": live_at.isoformat()})
     calibration = workdir / "calibration.json"
-    calibration.write_text(json.dumps({"version": version, "approved_at": approved_at.isoformat()}))
+    calibration.write_text(json.dumps(applied_calibration_json(approved_at, version)))
     clm = write_records(workdir / "clm_trades.jsonl", trades_around(live_at))
     config = workdir / "calpolicy.toml"
     hours = baseline.total_seconds() / 3600
+    now = max(datetime.now(UTC), live_at + baseline)
+    window = (now - live_at).total_seconds() / 3600  # the day's looks complete at ``now``, counted from going live
     config.write_text(dumps({
         "paths": {"clm_file": str(clm), "calibration_file": str(calibration), "archive_dir": str(archive)},
         "systemd": {"command_prefix": list(ns.prefix), "ai_engine_unit": ENGINE},
-        "watch": {"min_post_hours": hours / 2, "baseline_hours": hours},
+        "watch": {"min_post_hours": hours / 2, "baseline_hours": hours, "hours": window},
     }))  # fmt: skip
-    now = max(datetime.now(UTC), live_at + baseline)
     result = run_cli("--config", str(config), "watch", "--json", "--now", now.isoformat())
     report = json.loads(result.stdout)
     assert result.returncode == 0, result.stdout + result.stderr
     assert report["verdict"] == "OK"
-    assert {s["id"]: s["n"] for s in report["signals"]}["P4.2.c"] == 40  # the old map's 30 HOLDs are not post-apply
+    assert {s["id"]: s["n"] for s in report["findings"]}["P4.2.c"] == 40  # the old map's 30 HOLDs are not post-apply
     assert report["approved_at"] == approved_at.isoformat()
     assert any("live in the engine only from" in note for note in report["notes"]), report["notes"]
+
+
+def test_the_window_stays_open_one_look_past_its_end_for_the_final_verdict(workdir: Path) -> None:
+    calibration = workdir / "calibration.json"
+    config = workdir / "calpolicy.toml"
+    config.write_text(dumps({"paths": {"calibration_file": str(calibration)}}))
+    approved_at = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    calibration.write_text(json.dumps(applied_calibration_json(approved_at)))
+    for minutes, expected in ((60 * 24 - 1, 0), (60 * 24 + 10, 0), (60 * 24 + 16, 1)):
+        now = (approved_at + timedelta(minutes=minutes)).isoformat()
+        result = run_cli("--config", str(config), "watch", "--in-window", "--now", now)
+        assert result.returncode == expected, (minutes, result.stdout)

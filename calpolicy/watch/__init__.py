@@ -1,0 +1,223 @@
+"""The 24-hour post-apply watch (checklist 4.2): can it tell harm from noise over a day of looks?
+
+Each signal is a one-sided sequential test toward harm of the cumulative post-apply data against the
+baseline, with a two-sample standard error and a group-sequential boundary that holds over every look of
+the window (``sequential.py``), so a no-harm day says ROLLBACK at any of its 96 looks with at most
+``watch.alpha`` (5 %) chance, all signals together. A better win rate, PnL or fewer HOLDs can never
+recommend a rollback. INCONCLUSIVE ("hold for a human") while the data cannot decide; OK only once the
+window's looks are complete with no crossing (the evidence says the smallest harm it could have seen).
+The watch never rolls back by itself.
+
+Modules: ``journal`` (decisions from the engine's journal), ``trades`` (unique trades, the data gate's
+duplicate rule), ``sequential`` (the boundary), ``signals`` (the tests), ``verdict`` (``judge``); this
+module reads the live inputs (``watch``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from calpolicy.watch.journal import Decision, parse_confidence, parse_decisions
+from calpolicy.watch.signals import (
+    Signal,
+    SignalStatus,
+    calibration,
+    confidence_distribution,
+    hold_rate,
+    pnl_drift,
+    win_rate_delta,
+)
+from calpolicy.watch.trades import Trades, duplicate_rows, trades_from_frame
+from calpolicy.watch.verdict import (
+    ALPHA_SHARE,
+    EXIT_COULD_NOT_CHECK,
+    EXIT_INCONCLUSIVE,
+    EXIT_OK,
+    EXIT_ROLLBACK,
+    WatchReport,
+    judge,
+    looks_at,
+    predicted_probability,
+    split_trades,
+)
+
+__all__ = [
+    "ALPHA_SHARE",
+    "EXIT_COULD_NOT_CHECK",
+    "EXIT_INCONCLUSIVE",
+    "EXIT_OK",
+    "EXIT_ROLLBACK",
+    "AppliedCalibration",
+    "Decision",
+    "Signal",
+    "SignalStatus",
+    "Trades",
+    "WatchError",
+    "WatchReport",
+    "applied_calibration",
+    "calibration",
+    "confidence_distribution",
+    "duplicate_rows",
+    "hold_rate",
+    "judge",
+    "looks_at",
+    "parse_confidence",
+    "parse_decisions",
+    "pnl_drift",
+    "predicted_probability",
+    "read_applied",
+    "split_trades",
+    "trades_from_frame",
+    "watch",
+    "win_rate_delta",
+]
+
+
+class WatchError(Exception):
+    """The watch cannot judge (no applied calibration, unreadable log or journal): exit 3."""
+
+
+class AppliedCalibration:
+    """What the watch needs of the live ``calibration.json``: its version, approval instant, the applied
+    confidence map (None when disabled or absent: the engine applies none) and the proposal's predicted
+    out-of-sample Brier (``mse_after``)."""
+
+    def __init__(
+        self,
+        version: str | None,
+        approved_at: datetime,
+        mapping: dict[str, float] | None,
+        predicted_brier: float | None,
+    ) -> None:
+        self.version = version
+        self.approved_at = approved_at
+        self.mapping = mapping
+        self.predicted_brier = predicted_brier
+
+
+def read_applied(path: Any) -> AppliedCalibration:
+    """The live calibration; without an approval there is nothing to watch."""
+    source = Path(path)
+    try:
+        raw = json.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise WatchError(f"no calibration is applied: {source} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise WatchError(f"cannot read the applied calibration {source}: {error}") from None
+    if not isinstance(raw, dict):
+        raise WatchError(f"{source} is not a JSON object")
+    approved = raw.get("approved_at")
+    if not isinstance(approved, str):
+        raise WatchError(f"{source} has no approved_at: this calibration was not applied through an approval")
+    try:
+        approved_at = datetime.fromisoformat(approved)
+    except ValueError:
+        raise WatchError(f"{source}: approved_at is not an ISO-8601 instant: {approved!r}") from None
+    version = raw.get("version")
+    block = raw.get("confidence_calibration")
+    mapping: dict[str, float] | None = None
+    predicted: float | None = None
+    if isinstance(block, dict) and block.get("enabled") is True:
+        candidate = block.get("mapping")
+        if not isinstance(candidate, dict) or not candidate:
+            raise WatchError(f"{source}: confidence_calibration is enabled but has no mapping")
+        try:
+            mapping = {str(k): float(v) for k, v in candidate.items()}
+            knots = [float(k) for k in mapping]
+        except (TypeError, ValueError):
+            raise WatchError(f"{source}: confidence_calibration.mapping is not numbers") from None
+        if not all(math.isfinite(x) and 0.0 <= x <= 1.0 for x in [*knots, *mapping.values()]):
+            raise WatchError(f"{source}: confidence_calibration.mapping has a knot or value outside [0, 1]")
+        mse = block.get("mse_after")
+        number = isinstance(mse, int | float) and not isinstance(mse, bool) and math.isfinite(mse)
+        predicted = float(mse) if number else None
+    return AppliedCalibration(
+        version if isinstance(version, str) else None,
+        approved_at if approved_at.tzinfo else approved_at.replace(tzinfo=UTC),
+        mapping,
+        predicted,
+    )
+
+
+def applied_calibration(path: Any) -> tuple[str | None, datetime]:
+    """The live calibration's version and ``approved_at``; without an approval there is nothing to watch."""
+    applied = read_applied(path)
+    return applied.version, applied.approved_at
+
+
+def require_served(config: Any, version: str | None) -> None:
+    """Never judge a version the engine does not serve: the real engine loads only at start (issue 20)."""
+    from calpolicy.confirmation import make_live_command, served_problem
+
+    problem = served_problem(config, version)
+    if problem is not None:
+        raise WatchError(f"{problem[1]}; nothing was judged (to make it live: {make_live_command(None)})")
+
+
+def _live_from(config: Any, version: str | None, approved_at: datetime) -> datetime:
+    """``approved_at``, or the later moment the engine was first shown to serve ``version`` (apply history)."""
+    from calpolicy import apply_history
+
+    if version is None:
+        return approved_at
+    history = Path(config.paths.archive_dir) / apply_history.HISTORY_NAME
+    raw = apply_history.live_since(apply_history.read(history), version)
+    if raw is None:
+        return approved_at
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return approved_at
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return max(approved_at, moment)
+
+
+def watch(config: Any, now: datetime | None = None) -> WatchReport:
+    """Judge the live system: the applied calibration, the CLM log and the AI engine's journal."""
+    from calpolicy.clm import read_clm_for
+    from calpolicy.probes import ProbeError
+    from calpolicy.probes.journal import read_journal
+
+    now = now or datetime.now(UTC)
+    applied = read_applied(config.paths.calibration_file)
+    require_served(config, applied.version)
+    live_from = _live_from(config, applied.version, applied.approved_at)
+    log = read_clm_for(config)
+    if log.read_error:
+        raise WatchError(f"cannot read the CLM log: {log.read_error}")
+    trades, unusable = trades_from_frame(log.frame, log.models, config.data.duplicate_window_ms)
+    since = live_from - timedelta(hours=config.watch.baseline_hours)
+    try:
+        entries = read_journal([config.systemd.ai_engine_unit], since, config.systemd)
+    except ProbeError as error:
+        raise WatchError(f"cannot read the AI engine's journal: {error}") from None
+    decisions = parse_decisions(entries, config.watch.decision_dedupe_s)
+    journal_start = min((e.when for e in entries), default=live_from)
+    report = judge(
+        trades=trades,
+        decisions=decisions,
+        approved_at=live_from,
+        now=now,
+        version=applied.version,
+        watch_config=config.watch,
+        mapping=applied.mapping,
+        predicted_brier=applied.predicted_brier,
+        journal_start=journal_start,
+    )
+    if live_from > applied.approved_at:  # written first, live at a later restart: judged from when it went live
+        shifted = (
+            f"approved at {applied.approved_at.isoformat(timespec='seconds')}, live in the engine only from "
+            f"{live_from.isoformat(timespec='seconds')} (its restart): the windows are counted from then; "
+            "decisions and trades before it were made with the previous map and count as baseline"
+        )
+        report = WatchReport(
+            report.version, applied.approved_at, report.now, report.signals, (shifted, *report.notes)
+        )
+    if unusable:
+        note = f"{unusable} CLM records without a timestamp or PnL were not used"
+        return WatchReport(report.version, report.approved_at, report.now, report.signals, (*report.notes, note))
+    return report
