@@ -48,12 +48,18 @@ def check_arguments(args: argparse.Namespace, min_hours: float) -> None:
 def run(args: argparse.Namespace) -> int:
     from calpolicy.approval import approval_preconditions  # pydantic, numpy: only once the command runs
     from calpolicy.deploy import DeployError, approve_job
+    from calpolicy.jobs import JobError, read_job_files
 
     config = config_from(args)
     check_arguments(args, config.operator.min_on_call_hours)
     job_dir = Path(config.paths.jobs_dir) / args.job_id
     if not (job_dir / "manifest.json").is_file():
         raise UsageError(f"no job {args.job_id} in {config.paths.jobs_dir}")
+    try:
+        files = read_job_files(job_dir)  # read ONCE: these bytes are verified, judged and applied
+    except JobError as error:
+        print(f"STOP — job {args.job_id} is NOT applied; the live config is unchanged: {error}")
+        return EXIT_STOP
     print(f"approve {args.job_id}: checking signature, state, policy results, CLM log and a fresh preflight …")
     problems = approval_preconditions(
         job_dir,
@@ -61,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         operator=args.approver,
         on_call_until=args.on_call_until,
         config_path=getattr(args, "config", None),
+        files=files,
     )
     if problems:
         print(f"STOP — job {args.job_id} is NOT applied; the live config is unchanged:")
@@ -69,7 +76,12 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_STOP
     try:
         outcome = approve_job(
-            config, args.job_id, args.approver, on_call_until=args.on_call_until, allow_restart=args.allow_restart
+            config,
+            args.job_id,
+            args.approver,
+            on_call_until=args.on_call_until,
+            allow_restart=args.allow_restart,
+            files=files,
         )
     except DeployError as error:
         print(f"STOP — {error}", file=sys.stderr)
