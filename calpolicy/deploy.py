@@ -379,6 +379,11 @@ def approve_job(
             )
         proposal = Proposal.from_json(proposal_bytes)
         live = read_live(paths)
+        if live.version == UNREADABLE:
+            raise DeployError(
+                f"the live config {live.problem}; approve does not replace what it cannot archive (nothing was "
+                "applied or recorded): put a regular file back, or use `calpolicy rollback none`"
+            )
         approved_at = datetime.now(UTC).isoformat(timespec="seconds")
         meta = {**manifest, "_proposal_sha256": sha256_bytes(proposal_bytes), "_on_call_until": on_call_until}
         weights = (live.document.get("ensemble_weights") or {}).get("weights") or None

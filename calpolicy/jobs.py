@@ -30,7 +30,7 @@ from typing import Any
 from calpolicy import apply_history
 from calpolicy.apply_lock import pid_alive
 from calpolicy.atomic_io import fsync_dir, write_atomic
-from calpolicy.safe_read import open_folder, open_for_append, read_bytes, read_optional
+from calpolicy.safe_read import kind_name, open_folder, open_for_append, read_bytes, read_optional
 
 JOB_ID_RE = re.compile(r"^cal_\d{8}_\d{6}(_\d{1,3})?$")
 MANIFEST = "manifest.json"
@@ -290,8 +290,8 @@ class JobStore:
         return read_decisions(self.decisions_path)
 
     def _record(self, entry: dict[str, Any]) -> None:
-        entries_prev = _last_link(self.decisions_path)
-        line = json.dumps({**entry, "prev": entries_prev}, sort_keys=True, allow_nan=False).encode()
+        body = {**entry, "prev": _last_link(self.decisions_path)}
+        line = json.dumps({**body, "sha256": _entry_digest(body)}, sort_keys=True, allow_nan=False).encode()
         try:
             fd = open_for_append(self.decisions_path, 0o644)
         except OSError as error:
@@ -313,7 +313,7 @@ class JobStore:
             try:
                 history = apply_history.read(self.history)
             except OSError as error:
-                raise JobError(f"cannot read the apply history {self.history}: {error.strerror}") from None
+                raise JobError(f"cannot read the apply history: {error.strerror}") from None
         return derive_state(job_id, manifest, self.decisions(), history)
 
     def transition(self, job_id: str, state: str, by: str, **fields: Any) -> dict[str, Any]:
@@ -383,9 +383,7 @@ def read_job_files(folder: Path) -> JobFiles:
                 odd[name] = f"cannot be examined: {error.strerror}"
                 continue
             if not stat.S_ISREG(info.st_mode):
-                what = "a folder" if stat.S_ISDIR(info.st_mode) else "a symbolic link" if stat.S_ISLNK(
-                    info.st_mode) else "not a regular file"  # fmt: skip
-                odd[name] = f"is {what}"
+                odd[name] = f"is {kind_name(info.st_mode)}"
                 continue
             kind = "manifest" if name == MANIFEST else "statement" if name.startswith("statement.") else "job"
             try:
@@ -422,7 +420,11 @@ def read_decisions(path: Path) -> list[dict[str, Any]]:
             entry = json.loads(line)
         except (ValueError, RecursionError):
             entry = None
-        if not isinstance(entry, dict) or entry.get("prev") != previous:
+        if (
+            not isinstance(entry, dict)
+            or entry.get("prev") != previous
+            or entry.get("sha256") != _entry_digest({k: v for k, v in entry.items() if k != "sha256"})
+        ):
             raise JobError(
                 f"the decisions log {path} was altered at line {number}: it does not chain to the line before; "
                 "job states cannot be trusted until it is restored"
@@ -431,6 +433,11 @@ def read_decisions(path: Path) -> list[dict[str, Any]]:
         entries.append(entry)
     del torn
     return entries
+
+
+def _entry_digest(body: dict[str, Any]) -> str:
+    """A decision's own digest, over its content and its link to the line before."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, allow_nan=False).encode()).hexdigest()
 
 
 def _last_link(path: Path) -> str:

@@ -49,7 +49,7 @@ class UnsafeFileError(OSError):
         return str(self.strerror)
 
 
-def _kind_name(mode: int) -> str:
+def kind_name(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISFIFO(mode):
@@ -58,6 +58,8 @@ def _kind_name(mode: int) -> str:
         return "a device"
     if stat.S_ISSOCK(mode):
         return "a socket"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
     return "not a regular file"
 
 
@@ -71,6 +73,9 @@ def _open(path: Path, dir_fd: int | None, shown: Path) -> int:
             raise UnsafeFileError(shown, "is a symbolic link; refusing to follow it", errno.ELOOP) from None
         if error.errno == errno.ENXIO:  # a socket, or a FIFO opened for writing
             raise UnsafeFileError(shown, "is not a regular file", errno.ENXIO) from None
+        if error.errno == errno.ENOTDIR:
+            reason = "cannot be opened: a part of its path is not a folder"
+            raise UnsafeFileError(shown, reason, errno.ENOTDIR) from None
         raise UnsafeFileError(shown, f"cannot be opened: {error.strerror}", error.errno or errno.EIO) from None
 
 
@@ -97,7 +102,7 @@ def open_regular(path: Path | str, kind: str = "job", *, folder_fd: int | None =
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise UnsafeFileError(path, f"is {_kind_name(info.st_mode)}, not a regular file")
+            raise UnsafeFileError(path, f"is {kind_name(info.st_mode)}, not a regular file")
         cap = CAPS[kind]
         if info.st_size > cap:
             raise UnsafeFileError(path, f"is {info.st_size} bytes, more than the {cap} allowed for a {kind} file")
@@ -176,5 +181,5 @@ def _checked_write_fd(path: Path, flags: int, mode: int) -> int:
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise UnsafeFileError(path, f"is {_kind_name(info.st_mode)}, not a regular file; refusing to write to it")
+        raise UnsafeFileError(path, f"is {kind_name(info.st_mode)}, not a regular file; refusing to write to it")
     return fd
