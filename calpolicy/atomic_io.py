@@ -62,7 +62,9 @@ def append_durably(target: Path, line: bytes) -> None:
 
     fd = open_for_append(target)
     try:
-        os.write(fd, line if line.endswith(b"\n") else line + b"\n")
+        size = os.fstat(fd).st_size
+        torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"  # a killed writer's tail: end it, keep ours whole
+        os.write(fd, (b"\n" if torn else b"") + (line if line.endswith(b"\n") else line + b"\n"))
         os.fsync(fd)
     finally:
         os.close(fd)

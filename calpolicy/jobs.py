@@ -297,6 +297,12 @@ class JobStore:
         except OSError as error:
             raise JobError(f"cannot record the decision in {self.decisions_path}: {error.strerror}") from None
         try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                # a writer killed mid-line left a torn tail that never counted: cut it, or it would
+                # swallow this line and break the chain
+                keep = (read_optional(self.decisions_path, "decisions") or b"").rfind(b"\n") + 1
+                os.ftruncate(fd, keep)
             os.write(fd, line + b"\n")
             os.fsync(fd)
         except OSError as error:

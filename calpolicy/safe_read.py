@@ -158,7 +158,7 @@ def read_optional(path: Path | str, kind: str) -> bytes | None:
 def open_for_append(path: Path | str, mode: int = 0o644) -> int:
     """An ``O_APPEND`` fd on a regular file (created if absent), never through a symlink or into a FIFO."""
     path = Path(path)
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
     return _checked_write_fd(path, flags, mode)
 
 
