@@ -95,7 +95,7 @@ def generate_keypair(private_path: Path, public_dir: Path) -> Path:
     os.chmod(private_path, 0o600)
     public = key.public_key()
     public_dir = Path(public_dir)
-    public_dir.mkdir(parents=True, exist_ok=True)
+    public_dir.mkdir(parents=True, exist_ok=True, mode=0o755)  # never group-writable: verify would refuse it
     public_path = public_dir / f"{keyid_of(public)[:16]}.pub"
     write_atomic(
         public_path, public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)

@@ -19,13 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from calpolicy import apply_history
 from calpolicy.approval import approval_preconditions, results_problems
 from calpolicy.cli import main
 from calpolicy.config import Config
-from calpolicy.deploy import DeployError, approve_job, rollback, swap
-from calpolicy.jobs import JobError, JobStore, read_job_files
+from calpolicy.deploy import DeployError, LivePaths, approve_job, read_live, rollback, swap
+from calpolicy.jobs import JobError, JobStore, read_decisions, read_job_files
 from calpolicy.localenv.toml_writer import dumps
 from calpolicy.preflight import PreflightRun
 from calpolicy.run import config_json
@@ -462,3 +464,35 @@ def test_job_files_are_read_once_without_following_links(site: Site, tmp_path: P
     folder.symlink_to(moved)
     with pytest.raises(JobError, match="is not a folder"):
         read_job_files(folder)
+
+
+# ============================================================================== properties of the readers
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.one_of(st.binary(max_size=300), JSONISH.map(lambda v: json.dumps({"version": v}).encode()),
+                         JSONISH.map(lambda v: json.dumps(v).encode())))  # fmt: skip
+def test_any_live_content_is_read_without_raising(tmp_path: Path, content: bytes) -> None:
+    """read_live, history and the decisions log never raise on what a file holds; a version is always text."""
+    paths = LivePaths(tmp_path / "calibration.json", tmp_path / "archive")
+    paths.calibration_file.write_bytes(content)
+    live = read_live(paths)
+    assert isinstance(live.version, str)
+    assert live.version
+    history = tmp_path / "history.jsonl"
+    history.write_bytes(content + b"\n" + content)
+    assert all(isinstance(e, dict) for e in apply_history.read(history))
+    log = tmp_path / ".decisions.jsonl"
+    log.write_bytes(content + b"\n")
+    outcome = ""
+    try:
+        read_decisions(log)
+    except JobError as error:
+        outcome = str(error)
+    assert outcome == "" or "was altered at line 1" in outcome
