@@ -85,11 +85,14 @@ def run_status(args: argparse.Namespace) -> int:
     store = store_for(config)
     try:
         latest = store.latest()
-        if latest is not None:
-            latest = _with_states(store, [latest])[0]
     except JobError as error:
         print(json.dumps({"error": str(error)}) if args.json else f"calpolicy status: {error}")
         return EXIT_COULD_NOT_CHECK
+    if latest is not None:
+        try:
+            latest = _with_states(store, [latest])[0]
+        except JobError as error:  # what is live still matters most: say why the state is unknown, go on
+            latest = {**latest, "state": f"unknown ({error})"}
     applied = applied_version(config.paths.calibration_file)
     if args.json:
         job = None if latest is None else {**_row(latest), "job_dir": str(store.jobs_dir / latest["job_id"])}

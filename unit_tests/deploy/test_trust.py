@@ -416,6 +416,11 @@ def test_an_edited_decisions_log_is_noticed(site: Site) -> None:
     with pytest.raises(DeployError, match="was altered at line 1"):
         approve_job(site.config, JOB, "alice", wait=False, say=quiet)
     toml = write_toml(site)
+    status = run_cli("--config", str(toml), "status")
+    no_traceback(status)
+    assert status.returncode == 0
+    assert "was altered at line 1" in status.stdout
+    assert f"applied calibration: {EXISTING_VERSION}" in status.stdout
     listed = run_cli("--config", str(toml), "jobs")
     no_traceback(listed)
     assert listed.returncode == 3
