@@ -133,20 +133,6 @@ def read_bytes(path: Path | str, kind: str, *, folder_fd: int | None = None) -> 
         return _read_all(fd, Path(path), CAPS[kind])
 
 
-def read_in_folder(folder: Path | str, name: str, kind: str) -> bytes:
-    """``read_bytes`` of ``folder/name`` where the folder is ours too: a symlinked folder is refused."""
-    folder = Path(folder)
-    fd = open_folder(folder)
-    try:
-        return read_bytes(name, kind, folder_fd=fd)
-    except UnsafeFileError as error:
-        raise UnsafeFileError(folder / name, str(error).split(": ", 1)[-1]) from None
-    except FileNotFoundError:
-        raise FileNotFoundError(errno.ENOENT, f"{folder / name} does not exist", str(folder / name)) from None
-    finally:
-        os.close(fd)
-
-
 def read_optional(path: Path | str, kind: str) -> bytes | None:
     """``read_bytes``, but None when the file does not exist (any other problem still raises)."""
     try:
