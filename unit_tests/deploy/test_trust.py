@@ -232,6 +232,19 @@ def test_lock_and_history_symlinks_are_never_written_through(site: Site, name: s
     assert site.live_bytes() == before
 
 
+@pytest.mark.parametrize("name", [".calpolicy.lock", "history"])
+def test_a_fifo_as_lock_or_history_is_refused_at_once(site: Site, name: str) -> None:
+    site.paths.archive_dir.mkdir()
+    fifo = site.paths.folder / ".calpolicy.lock" if name != "history" else site.paths.history
+    os.mkfifo(fifo)
+    before = site.live_bytes()
+    with pytest.raises(DeployError, match=r"FIFO"):
+        no_hang(lambda: approve_job(site.config, JOB, "alice", wait=False, say=quiet))
+    with pytest.raises(DeployError, match=r"FIFO"):
+        no_hang(lambda: rollback(site.config, "none", "bob", wait=False, say=quiet))
+    assert site.live_bytes() == before
+
+
 @pytest.mark.parametrize("pid", ['"abc"', str(10**30), "-5", "1.5", "[1]", "true"])
 def test_a_lock_holder_pid_that_is_not_a_pid_is_a_stale_holder(site: Site, pid: str) -> None:
     lock = site.paths.folder / ".calpolicy.lock"
