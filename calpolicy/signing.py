@@ -393,7 +393,7 @@ def verify_job(
         statement = json.loads(statement_bytes)
         subjects = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
         predicate = statement["predicate"]
-        if not isinstance(predicate, dict) or not all(isinstance(v, str) for v in subjects.values()):
+        if not isinstance(predicate, dict) or not all(isinstance(x, str) for x in (*subjects, *subjects.values())):
             raise TypeError("the predicate or a digest has the wrong type")
     except (ValueError, KeyError, TypeError, RecursionError) as error:
         result.problems.append(f"{STATEMENT}: signed but not a calpolicy statement ({error})")
