@@ -448,8 +448,11 @@ def _entry_digest(body: dict[str, Any]) -> str:
 
 def _last_link(path: Path) -> str:
     """The ``prev`` value for the next line: the sha256 of the last complete line (genesis when none)."""
-    entries_data = read_optional(path, "decisions") or b""
-    read_decisions(path)  # refuse to extend a chain that is already broken
+    read_decisions(path)  # refuse to extend a chain that is already broken (or a file we must not read)
+    try:
+        entries_data = read_optional(path, "decisions") or b""
+    except OSError as error:
+        raise JobError(f"cannot read the decisions log {path}: {error.strerror}") from None
     complete = entries_data[: entries_data.rfind(b"\n") + 1] if b"\n" in entries_data else b""
     lines = complete.split(b"\n")[:-1]
     return hashlib.sha256(lines[-1]).hexdigest() if lines else GENESIS
