@@ -17,7 +17,7 @@ from typing import Any
 
 from calpolicy.atomic_io import sha256_prefix
 from calpolicy.config import Config
-from calpolicy.jobs import MANIFEST, JobError, JobFiles, JobStore, read_job_files
+from calpolicy.jobs import MANIFEST, JobError, JobFiles, JobStore, read_job_files, unfinished_apply
 
 Preflight = Callable[[], Any]
 
@@ -51,8 +51,8 @@ def state_problems(manifest: dict[str, Any], job_id: str, store: JobStore | None
         state = store.state(job_id, manifest) if store is not None else manifest.get("state")
     except JobError as error:
         return [f"cannot tell job {job_id}'s state: {error}"]
-    if state in ("proposed", "approved"):
-        return []  # approved: an approve that was interrupted before the apply; approve resumes it
+    if state in ("proposed", "approved") or unfinished_apply(str(state), manifest):
+        return []  # an approve that was interrupted; approve resumes it (and never applies twice)
     return [f"job {job_id} is {state!r}; only a proposed job can be approved"]
 
 

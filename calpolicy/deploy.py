@@ -31,7 +31,16 @@ from calpolicy import apply_history, archive
 from calpolicy.apply_lock import ApplyLock, LockedError
 from calpolicy.atomic_io import clean_stale_temps, remove_durably, sha256_bytes, write_atomic
 from calpolicy.config import Config
-from calpolicy.jobs import JOB_ID_RE, MANIFEST, JobError, JobFiles, JobStore, read_job_files, validate_job_id
+from calpolicy.jobs import (
+    JOB_ID_RE,
+    MANIFEST,
+    JobError,
+    JobFiles,
+    JobStore,
+    read_job_files,
+    unfinished_apply,
+    validate_job_id,
+)
 from calpolicy.loader import LOADED_MARKER, NO_CALIBRATION, CalibrationError, parse_calibration, wait_for_version
 from calpolicy.safe_read import read_bytes, read_optional
 
@@ -369,7 +378,8 @@ def approve_job(
             state = store.state(job_id, manifest)
         except (JobError, ValueError, RecursionError) as error:
             raise DeployError(f"cannot read job {job_id}: {error}") from None
-        if state not in ("proposed", "approved"):
+        unfinished = unfinished_apply(state, manifest)
+        if state not in ("proposed", "approved") and not unfinished:
             raise DeployError(f"job {job_id} is {state}; only a proposed job can be approved")
         proposal_bytes = files.get("proposal.json")
         problems = proposal_problems(proposal_bytes, config)
@@ -416,16 +426,16 @@ def approve_job(
                 ) from None
         else:
             say(f"note: job {job_id} was approved by an earlier, interrupted command; resuming it")
-        if live.version == job_id and live.problem is None:
+        if unfinished or (live.version == job_id and live.problem is None):
             outcome = _resumed(paths, job_id)
-            say(f"version {job_id} is already live (written before the interruption); recording it")
+            say(f"version {job_id} was made live before the interruption; recording it")
         else:
             outcome = swap(
                 paths, data, event="approve", to_version=job_id, then_previous=live.version, by=approver, job_id=job_id
             )
         try:
             # the decisions log's record (the history already says it is live; the log says who and when)
-            JobStore(store.jobs_dir).transition(
+            JobStore(store.jobs_dir).finish(
                 job_id,
                 "applied",
                 approver,

@@ -322,6 +322,27 @@ class JobStore:
                 raise JobError(f"cannot read the apply history: {error.strerror}") from None
         return derive_state(job_id, manifest, self.decisions(), history)
 
+    def finish(self, job_id: str, state: str, by: str, **fields: Any) -> dict[str, Any]:
+        """Record ``state`` unless the decisions log's last word on the job already is ``state`` (a command
+        killed between its decision and the manifest's mirror): then only the mirror is brought up to date."""
+        decided = [d.get("state") for d in self.decisions() if d.get("job_id") == job_id]
+        if not decided or decided[-1] != state:
+            return self.transition(job_id, state, by, **fields)
+        note = fields.pop("note", "")
+        with self._locked():
+            manifest = self.manifest(job_id)
+            manifest.update(fields)
+            manifest["state"] = state
+            manifest["history"] = [
+                *(manifest.get("history") or []),
+                {"state": state, "by": str(by), "at": utc_now_iso(), "note": str(note)},
+            ]
+            try:
+                write_atomic(self.path(job_id) / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+            except OSError as error:
+                raise JobError(f"cannot update job {job_id}: {error.strerror}") from None
+        return manifest
+
     def transition(self, job_id: str, state: str, by: str, **fields: Any) -> dict[str, Any]:
         """Move a job to ``state`` (only along the state machine), recording who and when; atomic rewrite."""
         if not by or not str(by).strip():
@@ -371,7 +392,7 @@ class JobFiles:
 MAX_JOB_BYTES = 512 << 20
 
 
-def read_job_files(folder: Path) -> JobFiles:
+def read_job_files(folder: Path, limit: int = MAX_JOB_BYTES) -> JobFiles:
     """Read every entry of a job folder, without following links, FIFOs never blocking, sizes capped."""
     folder = Path(folder)
     try:
@@ -395,17 +416,23 @@ def read_job_files(folder: Path) -> JobFiles:
             try:
                 data = read_bytes(name, kind, folder_fd=fd)
             except OSError as error:
-                odd[name] = str(error.strerror).split(": ", 1)[-1]
+                odd[name] = getattr(error, "reason", None) or f"cannot be read: {error.strerror}"
                 continue
             total += len(data)
-            if total > MAX_JOB_BYTES:
-                raise JobError(f"the job folder {folder} holds more than {MAX_JOB_BYTES} bytes; refusing to read it")
+            if total > limit:
+                raise JobError(f"the job folder {folder} holds more than {limit} bytes; refusing to read it")
             files[name] = data
     except OSError as error:
         raise JobError(f"cannot list the job folder {folder}: {error.strerror}") from None
     finally:
         os.close(fd)
     return JobFiles(folder.name, folder, files, odd)
+
+
+def unfinished_apply(state: str, manifest: dict[str, Any]) -> bool:
+    """The job went live (the apply history says so) but the command was killed before its own record was
+    finished (the manifest still says ``approved``): approve may finish the record, never apply again."""
+    return state == "applied" and manifest.get("state") == "approved"
 
 
 def read_decisions(path: Path) -> list[dict[str, Any]]:

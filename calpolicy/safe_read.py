@@ -44,6 +44,7 @@ class UnsafeFileError(OSError):
 
     def __init__(self, path: Path | str, reason: str, code: int = errno.EINVAL) -> None:
         super().__init__(code, f"{path}: {reason}", str(path))
+        self.reason = reason  # without the path: for a caller that names the file itself
 
     def __str__(self) -> str:
         return str(self.strerror)

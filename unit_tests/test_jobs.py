@@ -434,5 +434,13 @@ def test_read_job_files_reads_every_regular_file_and_names_the_rest(tmp_path: Pa
     assert files.get("proposal.json") == b""
     assert files.odd["report.html"] == "is 268435457 bytes, more than the 268435456 allowed for a job file"
     assert "locked" in files.files  # root reads a mode-000 file; the point is that it was read, not skipped
+    sig = folder / "statement.json"
+    with sig.open("wb") as handle:
+        handle.truncate(64 * 1024 * 1024 + 1)  # a statement's cap is 64 MiB, not a report's 256 MiB
+    assert read_job_files(folder).odd["statement.json"].endswith("allowed for a statement file")
+    total = sum(len(v) for v in read_job_files(folder).files.values())
+    assert read_job_files(folder, limit=total).files  # exactly at the folder's limit: read
+    with pytest.raises(JobError, match=rf"holds more than {total - 1} bytes; refusing to read it"):
+        read_job_files(folder, limit=total - 1)
     with pytest.raises(JobError, match=r"cannot read the job folder: .* does not exist"):
         read_job_files(tmp_path / "nowhere")

@@ -373,3 +373,14 @@ def test_verify_survives_a_manifest_whose_history_is_a_number(
     problems = _verify(go_job, folder)
     assert len(problems) == 1
     assert problems[0].startswith(f"{MANIFEST} does not match the signed statement")
+
+
+def test_a_manifest_changed_without_a_new_history_entry_fails(go_job: Job, job_copy: Callable[[Job], Path]) -> None:
+    """Only a transition (a history entry appended) may change the manifest's mutable keys."""
+    folder = job_copy(go_job)
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    manifest["state"] = "aborted"  # the mutable key alone, history as signed
+    (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    problems = _verify(go_job, folder)
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{MANIFEST} does not match the signed statement")
