@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from calpolicy.atomic_io import append_durably
+from calpolicy.safe_read import read_optional
 
 HISTORY_NAME = "calpolicy_history.jsonl"
 
@@ -26,10 +27,10 @@ def append(path: Path, entry: dict[str, Any]) -> None:
 
 def read(path: Path) -> list[dict[str, Any]]:
     """Every complete line; a torn last line (a writer killed mid-write) is ignored."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
+    data = read_optional(path, "history")  # a FIFO, a symlink or a huge file is refused, never waited on
+    if data is None:
         return []
+    text = data.decode("utf-8", errors="replace")
     entries = []
     for line in text.splitlines():
         try:

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from calpolicy.safe_read import open_for_update, open_regular
+
 LOCK_NAME = ".calpolicy.lock"
 
 
@@ -25,9 +27,23 @@ class LockedError(RuntimeError):
     """Another approve or rollback holds the lock; the message names the holder."""
 
 
-def pid_alive(pid: int) -> bool:
+def as_pid(raw: object) -> int | None:
+    """A recorded PID as a number the kernel could have given, or None (text, a float, huge, negative)."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        return None
     try:
-        os.kill(pid, 0)
+        pid = int(raw)
+    except ValueError:
+        return None
+    return pid if 0 < pid < 1 << 22 else None  # Linux's pid_max is at most 2**22
+
+
+def pid_alive(pid: object) -> bool:
+    number = as_pid(pid)
+    if number is None:
+        return False
+    try:
+        os.kill(number, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
@@ -38,6 +54,7 @@ def pid_alive(pid: int) -> bool:
 def describe_holder(info: dict[str, Any] | None) -> str:
     if not info:
         return "another calpolicy process (holder details not written yet)"
+    info = {key: str(value)[:200] for key, value in info.items()}  # a hostile lock file cannot flood the message
     return (
         f"{info.get('who', '?')} running `{info.get('command', '?')}` since {info.get('since', '?')} "
         f"(PID {info.get('pid', '?')} on {info.get('host', '?')})"
@@ -55,7 +72,7 @@ class ApplyLock:
         self.stale: dict[str, Any] | None = None
 
     def __enter__(self) -> ApplyLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_for_update(self.path)  # a symlink or FIFO in the lock's place is refused, never followed
         try:
             holder = _take_or_name_holder(fd)
         except BaseException:
@@ -65,7 +82,7 @@ class ApplyLock:
             os.close(fd)
             raise LockedError(f"the live calibration is locked by {describe_holder(holder)}; try again when it is done")
         previous = _read(fd)
-        if previous and previous.get("pid") and not pid_alive(int(previous["pid"])):
+        if previous and previous.get("pid") and not pid_alive(previous["pid"]):
             self.stale = previous  # its holder died mid-command; the kernel already released the flock
         info = {
             "who": self.who,
@@ -122,10 +139,7 @@ def _read(fd: int) -> dict[str, Any] | None:
 def read_holder(folder: Path) -> dict[str, Any] | None:
     """Who holds (or last held, if it died) the lock; None when free and clean."""
     try:
-        fd = os.open(Path(folder) / LOCK_NAME, os.O_RDONLY)
+        with open_regular(Path(folder) / LOCK_NAME, "lock") as fd:
+            return _read(fd)
     except OSError:
         return None
-    try:
-        return _read(fd)
-    finally:
-        os.close(fd)

@@ -8,19 +8,23 @@ cannot be imported is a problem, never a pass.
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from calpolicy.atomic_io import sha256_prefix
 from calpolicy.config import Config
+from calpolicy.jobs import MANIFEST, JobError, JobFiles, JobStore, read_job_files, unfinished_apply
 
 Preflight = Callable[[], Any]
 
 
-def signature_problems(job_dir: Path, config: Config) -> list[str]:
-    """``calpolicy.signing.verify_job`` over the job; refuses when signing is unavailable or unconfigured."""
+def signature_problems(job_dir: Path, config: Config, files: JobFiles | None = None) -> list[str]:
+    """``calpolicy.signing.verify_job`` over the job (over ``files``, the bytes approve will apply, when
+    given); refuses when signing is unavailable or unconfigured."""
     try:
         signing = importlib.import_module("calpolicy.signing")
         verify_job = signing.verify_job
@@ -31,7 +35,7 @@ def signature_problems(job_dir: Path, config: Config) -> list[str]:
     if not trusted:
         return ["signature verification unavailable: no signing.trusted_keys_dir is configured"]
     try:
-        result = verify_job(job_dir, Path(trusted), clm_path=None)
+        result = verify_job(job_dir, Path(trusted), clm_path=None, files=files)
     except Exception as error:
         return [f"signature verification failed to run: {error}"]
     if getattr(result, "ok", False) is not True:
@@ -40,29 +44,38 @@ def signature_problems(job_dir: Path, config: Config) -> list[str]:
     return []
 
 
-def state_problems(manifest: dict[str, Any], job_id: str) -> list[str]:
-    state = manifest.get("state")
-    if state == "proposed":
-        return []
-    if state == "approved" and manifest.get("applied_version") is None:
-        return []  # an approve that was interrupted; approve resumes it
+def state_problems(manifest: dict[str, Any], job_id: str, store: JobStore | None = None) -> list[str]:
+    """Only a proposed job (or one an interrupted approve left approved) may be approved. The state comes
+    from the append-only records (``JobStore.state``), never from the manifest's editable field alone."""
+    try:
+        state = store.state(job_id, manifest) if store is not None else manifest.get("state")
+    except JobError as error:
+        return [f"cannot tell job {job_id}'s state: {error}"]
+    if state in ("proposed", "approved") or unfinished_apply(str(state), manifest):
+        return []  # an approve that was interrupted; approve resumes it (and never applies twice)
     return [f"job {job_id} is {state!r}; only a proposed job can be approved"]
 
 
-def results_problems(job_dir: Path) -> list[str]:
-    """Every line of ``policy_results.jsonl`` is a passed test, and there is at least one."""
+def results_problems(job_dir: Path, files: JobFiles | None = None) -> list[str]:
+    """Every line of ``policy_results.jsonl`` is a passed test, and there is at least one: a test that
+    errored, was skipped or could not check blocks as a failure does."""
     path = job_dir / "policy_results.jsonl"
-    try:
-        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    except OSError as error:
-        return [f"cannot read the job's policy results {path}: {error.strerror}"]
+    if files is None:
+        try:
+            files = read_job_files(job_dir)
+        except JobError as error:
+            return [str(error)]
+    data = files.get(path.name)
+    if data is None:
+        return [f"cannot read the job's policy results {path}: it {files.odd.get(path.name, 'is missing')}"]
+    lines = [ln for ln in data.decode("utf-8", errors="replace").splitlines() if ln.strip()]
     if not lines:
         return [f"{path} records no policy test: nothing proves the proposal passed"]
     problems = []
     for number, line in enumerate(lines, 1):
         try:
             row = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             problems.append(f"{path.name} line {number} is not JSON")
             continue
         outcome = row.get("outcome", row.get("status")) if isinstance(row, dict) else None
@@ -79,6 +92,8 @@ def clm_problems(manifest: dict[str, Any]) -> list[str]:
     if not isinstance(clm, dict) or not all(k in clm for k in ("path", "bytes", "sha256")):
         return ["the job's manifest does not record the analysed CLM bytes (clm.path, clm.bytes, clm.sha256)"]
     path = Path(str(clm["path"]))
+    if isinstance(clm["bytes"], bool) or not isinstance(clm["bytes"], int) or clm["bytes"] < 0:
+        return [f"the job's manifest records a CLM byte count that is not a whole number: {clm['bytes']!r}"]
     try:
         digest, read = sha256_prefix(path, int(clm["bytes"]))
     except OSError as error:
@@ -94,6 +109,55 @@ def clm_problems(manifest: dict[str, Any]) -> list[str]:
             f"{digest[:12]}… ≠ {str(clm['sha256'])[:12]}…): it is not an append-only extension"
         ]
     return []
+
+
+def map_problems(proposal: Any) -> list[str]:
+    """The invariants every ``CalibrationMap`` holds, re-checked on the bytes about to be applied: finite
+    knots, x strictly increasing from 0 to 1, y non-decreasing and inside [0, 1]."""
+    problems = []
+    for name, result in proposal.models.items():
+        xs, ys = list(result.x), list(result.y)
+        where = f"the proposal's {name} map"
+        if len(xs) < 2 or len(xs) != len(ys):
+            problems.append(f"{where} needs at least two knots with as many x as y")
+            continue
+        if not all(math.isfinite(v) for v in (*xs, *ys)):
+            problems.append(f"{where} has a knot that is not a finite number")
+            continue
+        if any(b <= a for a, b in itertools.pairwise(xs)):
+            problems.append(f"{where}: x is not strictly increasing")
+        if xs[0] != 0.0 or xs[-1] != 1.0:
+            problems.append(f"{where}: its knots do not span [0, 1] (from {xs[0]} to {xs[-1]})")
+        if any(not 0.0 <= y <= 1.0 for y in ys):
+            problems.append(f"{where}: a value lies outside [0, 1]")
+        if any(b < a for a, b in itertools.pairwise(ys)):
+            problems.append(f"{where} is not monotone: a higher confidence would map lower")
+    return problems
+
+
+def proposal_problems(proposal_bytes: bytes | None, config: Config) -> list[str]:
+    """P2.2 on exactly the proposal bytes approve will apply: the map invariants and ``check_bounds``."""
+    from calpolicy.bounds import check_bounds
+    from calpolicy.calibrate import Proposal, ProposalError
+
+    if proposal_bytes is None:
+        return ["the job has no readable proposal.json"]
+    try:
+        proposal = Proposal.from_json(proposal_bytes)
+    except (ProposalError, ValueError, RecursionError) as error:
+        return [f"cannot read the job's proposal: {error}"]
+    problems = map_problems(proposal)
+    if problems:
+        return problems
+    try:
+        verdict = check_bounds(proposal, config)
+    except (ValueError, KeyError, ProposalError) as error:
+        return [f"the P2.2 bounds could not be re-checked on the proposal: {error}"]
+    return [
+        f"P2.2 re-checked on the proposal is not GO: {f.id} {f.status}: {(f.message or '').splitlines()[0:1]}"
+        for f in verdict.findings
+        if f.status not in ("pass", "waived")
+    ] or ([] if verdict.go else ["P2.2 re-checked on the proposal is not GO (no finding)"])
 
 
 def preflight_problems(run: Preflight) -> list[str]:
@@ -115,24 +179,36 @@ def approval_preconditions(
     operator: str | None = None,
     on_call_until: str | None = None,
     config_path: str | None = None,
+    files: JobFiles | None = None,
 ) -> list[str]:
     """Every reason the job must not be applied now; an empty list means approve may go ahead.
 
     ``preflight`` runs the fresh preflight (default: the real ``pytest -m preflight`` child run with this
     operator's on-call period); it runs only when the job's own checks pass, as it takes seconds.
+    ``files`` is the job as read once by approve: everything here is judged on those bytes, and approve
+    applies the same bytes, so replacing a file during the preflight changes nothing.
     """
     job_dir = Path(job_dir)
     problems: list[str] = []
+    if files is None:
+        try:
+            files = read_job_files(job_dir)
+        except JobError as error:
+            return [str(error)]
     try:
-        manifest = json.loads((job_dir / "manifest.json").read_text(encoding="utf-8"))
+        manifest = json.loads(files.get(MANIFEST) or b"")
         if not isinstance(manifest, dict):
             raise ValueError("not a JSON object")
-    except (OSError, ValueError) as error:
+    except (ValueError, RecursionError) as error:
         return [f"cannot read the job's manifest in {job_dir}: {error}"]
-    problems += signature_problems(job_dir, config)
-    problems += state_problems(manifest, job_dir.name)
-    problems += results_problems(job_dir)
+    from calpolicy.apply_history import HISTORY_NAME
+
+    store = JobStore(job_dir.parent, Path(config.paths.archive_dir) / HISTORY_NAME)
+    problems += signature_problems(job_dir, config, files)
+    problems += state_problems(manifest, job_dir.name, store)
+    problems += results_problems(job_dir, files)
     problems += clm_problems(manifest)
+    problems += proposal_problems(files.get("proposal.json"), config)
     if problems:
         return problems
     if preflight is None:

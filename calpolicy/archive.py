@@ -15,6 +15,7 @@ from pathlib import Path
 
 from calpolicy.atomic_io import sha256_bytes, write_atomic
 from calpolicy.loader import CalibrationError, parse_calibration
+from calpolicy.safe_read import read_bytes
 
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 RESERVED = {"none", "previous"}
@@ -54,20 +55,30 @@ def store(archive_dir: Path, version: str, data: bytes) -> Path:
     """Archive ``data`` and prove it by reading it back; an existing different file is never overwritten."""
     archive_dir.mkdir(parents=True, exist_ok=True)
     target = archive_dir / archive_name(version, data)
-    if target.exists() and target.read_bytes() != data:
+    if _holds(target) is not None and _holds(target) != data:  # another config (or a FIFO, a link) holds it
         target = archive_dir / f"{target.stem}_{sha256_bytes(data)[:12]}.json"
-    if not target.exists() or target.read_bytes() != data:
-        write_atomic(target, data)
-    if target.read_bytes() != data:
+    if _holds(target) != data:
+        write_atomic(target, data)  # os.replace: a symlink or FIFO in the name's place is replaced, not followed
+    if _holds(target) != data:
         raise ArchiveError(f"the archived copy {target} does not match the live config; nothing was changed")
     return target
+
+
+def _holds(path: Path) -> bytes | None:
+    """The bytes of an archive file; None when absent; ``b""``-distinct sentinel for anything unreadable."""
+    try:
+        return read_bytes(path, "archive")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return b"\x00unreadable"  # never equal to a config: the name is taken, by something we do not read
 
 
 def _version_of(path: Path) -> str | None:
     """The version a file claims, read cheaply (the full validation runs on the file actually chosen)."""
     try:
-        raw = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+        raw = json.loads(read_bytes(path, "archive"))
+    except (OSError, ValueError, RecursionError):
         return None
     version = raw.get("version") if isinstance(raw, dict) else None
     return version if isinstance(version, str) else None
@@ -75,9 +86,9 @@ def _version_of(path: Path) -> str | None:
 
 def _validated(path: Path) -> ArchivedConfig | None:
     try:
-        data = path.read_bytes()
+        data = read_bytes(path, "archive")
         snap = parse_calibration(data, str(path))
-    except (OSError, CalibrationError):
+    except (OSError, CalibrationError, ValueError, RecursionError, TypeError):
         return None
     return ArchivedConfig(path, snap.version, sha256_bytes(data))
 
@@ -104,7 +115,7 @@ def find(archive_dir: Path, wanted: str) -> ArchivedConfig:
         archive_dir / f"{wanted}_deployed.json",
     ]
     for path in named:
-        entry = _validated(path) if path.is_file() else None
+        entry = _validated(path)
         if entry is not None and (path == named[0] or entry.version == wanted):
             return entry
     for path in paths:

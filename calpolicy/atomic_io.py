@@ -9,8 +9,10 @@ a full disk or a read-only folder leaves nothing half-written behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -56,9 +58,13 @@ def append_durably(target: Path, line: bytes) -> None:
 
     A crash can at worst leave the last line without its newline; readers skip such a torn tail.
     """
-    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    from calpolicy.safe_read import open_for_append  # never through a symlink, never into a FIFO
+
+    fd = open_for_append(target)
     try:
-        os.write(fd, line if line.endswith(b"\n") else line + b"\n")
+        size = os.fstat(fd).st_size
+        torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"  # a killed writer's tail: end it, keep ours whole
+        os.write(fd, (b"\n" if torn else b"") + (line if line.endswith(b"\n") else line + b"\n"))
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -72,13 +78,18 @@ def sha256_prefix(path: Path, length: int, chunk: int = 1 << 20) -> tuple[str, i
     """sha256 of the first ``length`` bytes of ``path`` and how many bytes were actually there."""
     digest = hashlib.sha256()
     remaining = length
-    with open(path, "rb") as handle:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)  # a FIFO must not block
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, f"{path} is not a regular file", str(path))
         while remaining > 0:
-            block = handle.read(min(chunk, remaining))
+            block = os.read(fd, min(chunk, remaining))
             if not block:
                 break
             digest.update(block)
             remaining -= len(block)
+    finally:
+        os.close(fd)
     return digest.hexdigest(), length - remaining
 
 

@@ -20,13 +20,17 @@ import json
 import os
 import re
 import shutil
+import stat
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from calpolicy import apply_history
 from calpolicy.apply_lock import pid_alive
 from calpolicy.atomic_io import fsync_dir, write_atomic
+from calpolicy.safe_read import kind_name, open_folder, open_for_append, read_bytes, read_optional
 
 JOB_ID_RE = re.compile(r"^cal_\d{8}_\d{6}(_\d{1,3})?$")
 MANIFEST = "manifest.json"
@@ -35,7 +39,10 @@ TMP_PREFIX = "."
 TMP_SUFFIX = ".tmp"
 OWNER_FILE = ".owner"
 LOCK_FILE = ".lock"
+DECISIONS_FILE = ".decisions.jsonl"
+GENESIS = "0" * 64
 MAX_SUFFIX = 999
+STATES = ("proposed", "approved", "applied", "rolled_back", "aborted")
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "proposed": ("approved", "aborted"),
@@ -111,8 +118,9 @@ class PendingJob:
 class JobStore:
     """The job folders under ``jobs_dir``: create atomically, read, list, and move along the state machine."""
 
-    def __init__(self, jobs_dir: Path) -> None:
+    def __init__(self, jobs_dir: Path, history: Path | None = None) -> None:
         self.jobs_dir = Path(jobs_dir)
+        self.history = Path(history) if history is not None else None  # the apply history, when known
 
     # ------------------------------------------------------------------------------------- creating
 
@@ -193,7 +201,7 @@ class JobStore:
     def _owner_alive(tmp_dir: Path) -> bool:
         named = re.match(r"\.claim-(\d+)-", tmp_dir.name)  # a claim folder carries its owner in its name
         try:
-            pid = int(named.group(1)) if named else int((tmp_dir / OWNER_FILE).read_text().strip())
+            pid = int(named.group(1)) if named else int(read_bytes(tmp_dir / OWNER_FILE, "lock").strip())
         except (OSError, ValueError):
             # a job folder loses its owner file only inside commit, under the lock we hold: its run died there
             return False
@@ -211,10 +219,10 @@ class JobStore:
     def manifest(self, job_id: str) -> dict[str, Any]:
         path = self.path(job_id) / MANIFEST
         try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
+            manifest = json.loads(read_bytes(path, "manifest"))
         except OSError as error:
             raise JobError(f"cannot read {path}: {error.strerror}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        except (ValueError, RecursionError) as error:
             raise JobError(f"{path} is not valid JSON: {error}") from None
         if not isinstance(manifest, dict) or manifest.get("schema") != MANIFEST_SCHEMA:
             raise JobError(f"{path} is not a calpolicy manifest ({MANIFEST_SCHEMA})")
@@ -267,6 +275,74 @@ class JobStore:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
 
+    # ------------------------------------------------------------------------------ the decisions log
+
+    @property
+    def decisions_path(self) -> Path:
+        return self.jobs_dir / DECISIONS_FILE
+
+    def decisions(self) -> list[dict[str, Any]]:
+        """Every decision ever recorded (approve, abort, apply, rollback), checked link by link.
+
+        Each line carries the sha256 of the line before it, so an edited, removed or reordered line breaks
+        the chain and is reported (``JobError``) instead of silently changing a job's state.
+        """
+        return read_decisions(self.decisions_path)
+
+    def _record(self, entry: dict[str, Any]) -> None:
+        body = {**entry, "prev": _last_link(self.decisions_path)}
+        line = json.dumps({**body, "sha256": _entry_digest(body)}, sort_keys=True, allow_nan=False).encode()
+        try:
+            fd = open_for_append(self.decisions_path, 0o644)
+        except OSError as error:
+            raise JobError(f"cannot record the decision in {self.decisions_path}: {error.strerror}") from None
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                # a writer killed mid-line left a torn tail that never counted: cut it, or it would
+                # swallow this line and break the chain
+                keep = (read_optional(self.decisions_path, "decisions") or b"").rfind(b"\n") + 1
+                os.ftruncate(fd, keep)
+            os.write(fd, line + b"\n")
+            os.fsync(fd)
+        except OSError as error:
+            raise JobError(f"cannot record the decision in {self.decisions_path}: {error.strerror}") from None
+        finally:
+            os.close(fd)
+
+    def state(self, job_id: str, manifest: dict[str, Any] | None = None) -> str:
+        """The job's state, derived from the append-only records (see ``derive_state``): the one function
+        every view and every command uses."""
+        manifest = self.manifest(job_id) if manifest is None else manifest
+        history: list[dict[str, Any]] = []
+        if self.history is not None:
+            try:
+                history = apply_history.read(self.history)
+            except OSError as error:
+                raise JobError(f"cannot read the apply history: {error.strerror}") from None
+        return derive_state(job_id, manifest, self.decisions(), history)
+
+    def finish(self, job_id: str, state: str, by: str, **fields: Any) -> dict[str, Any]:
+        """Record ``state`` unless the decisions log's last word on the job already is ``state`` (a command
+        killed between its decision and the manifest's mirror): then only the mirror is brought up to date."""
+        decided = [d.get("state") for d in self.decisions() if d.get("job_id") == job_id]
+        if not decided or decided[-1] != state:
+            return self.transition(job_id, state, by, **fields)
+        note = fields.pop("note", "")
+        with self._locked():
+            manifest = self.manifest(job_id)
+            manifest.update(fields)
+            manifest["state"] = state
+            manifest["history"] = [
+                *(manifest.get("history") or []),
+                {"state": state, "by": str(by), "at": utc_now_iso(), "note": str(note)},
+            ]
+            try:
+                write_atomic(self.path(job_id) / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+            except OSError as error:
+                raise JobError(f"cannot update job {job_id}: {error.strerror}") from None
+        return manifest
+
     def transition(self, job_id: str, state: str, by: str, **fields: Any) -> dict[str, Any]:
         """Move a job to ``state`` (only along the state machine), recording who and when; atomic rewrite."""
         if not by or not str(by).strip():
@@ -276,21 +352,173 @@ class JobStore:
         note = fields.pop("note", "")
         with self._locked():
             manifest = self.manifest(job_id)
-            current = manifest.get("state")
+            current = self.state(job_id, manifest)
             if state not in TRANSITIONS.get(str(current), ()):
                 allowed = ", ".join(TRANSITIONS.get(str(current), ())) or "none"
                 raise JobError(f"job {job_id} is {current}; it cannot become {state} (allowed: {allowed})")
+            when = utc_now_iso()
+            # the append-only record first: a crash before the manifest's mirror is written still counts
+            self._record({"job_id": job_id, "state": state, "by": str(by), "at": when, "note": str(note)})
             manifest.update(fields)
             manifest["state"] = state
             manifest["history"] = [
                 *manifest.get("history", []),
-                {"state": state, "by": str(by), "at": utc_now_iso(), "note": str(note)},
+                {"state": state, "by": str(by), "at": when, "note": str(note)},
             ]
             try:
                 write_atomic(self.path(job_id) / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
             except OSError as error:
                 raise JobError(f"cannot update job {job_id}: {error.strerror}") from None
         return manifest
+
+
+@dataclass(frozen=True)
+class JobFiles:
+    """A job folder read once into memory: every regular file's bytes, and every entry that is not one.
+
+    Approve verifies, judges and applies these bytes, never the folder again: replacing a file after
+    this read changes nothing that goes live.
+    """
+
+    job_id: str
+    folder: Path
+    files: dict[str, bytes]
+    odd: dict[str, str] = field(default_factory=dict)  # name -> why it is not a readable regular file
+
+    def get(self, name: str) -> bytes | None:
+        return self.files.get(name)
+
+
+MAX_JOB_BYTES = 512 << 20
+
+
+def read_job_files(folder: Path, limit: int = MAX_JOB_BYTES) -> JobFiles:
+    """Read every entry of a job folder, without following links, FIFOs never blocking, sizes capped."""
+    folder = Path(folder)
+    try:
+        fd = open_folder(folder)
+    except OSError as error:
+        raise JobError(f"cannot read the job folder: {error.strerror}") from None
+    files: dict[str, bytes] = {}
+    odd: dict[str, str] = {}
+    total = 0
+    try:
+        for name in sorted(os.listdir(fd)):
+            try:
+                info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError as error:
+                odd[name] = f"cannot be examined: {error.strerror}"
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                odd[name] = f"is {kind_name(info.st_mode)}"
+                continue
+            kind = "manifest" if name == MANIFEST else "statement" if name.startswith("statement.") else "job"
+            try:
+                data = read_bytes(name, kind, folder_fd=fd)
+            except OSError as error:
+                odd[name] = getattr(error, "reason", None) or f"cannot be read: {error.strerror}"
+                continue
+            total += len(data)
+            if total > limit:
+                raise JobError(f"the job folder {folder} holds more than {limit} bytes; refusing to read it")
+            files[name] = data
+    except OSError as error:
+        raise JobError(f"cannot list the job folder {folder}: {error.strerror}") from None
+    finally:
+        os.close(fd)
+    return JobFiles(folder.name, folder, files, odd)
+
+
+def unfinished_apply(state: str, manifest: dict[str, Any]) -> bool:
+    """The job went live (the apply history says so) but the command was killed before its own record was
+    finished (the manifest still says ``approved``): approve may finish the record, never apply again."""
+    return state == "applied" and manifest.get("state") == "approved"
+
+
+def read_decisions(path: Path) -> list[dict[str, Any]]:
+    """The decisions log's entries after checking every link; a torn last line (a writer killed mid-write)
+    is ignored, anything else that does not chain is an error."""
+    try:
+        data = read_optional(path, "decisions")
+    except OSError as error:
+        raise JobError(f"cannot read the decisions log {path}: {error.strerror}") from None
+    if not data:
+        return []
+    lines = data.split(b"\n")
+    torn = lines.pop()  # b"" after a final newline; otherwise a line whose write was cut short
+    entries: list[dict[str, Any]] = []
+    previous = GENESIS
+    for number, line in enumerate(lines, 1):
+        try:
+            entry = json.loads(line)
+        except (ValueError, RecursionError):
+            entry = None
+        if (
+            not isinstance(entry, dict)
+            or entry.get("prev") != previous
+            or entry.get("sha256") != _entry_digest({k: v for k, v in entry.items() if k != "sha256"})
+        ):
+            raise JobError(
+                f"the decisions log {path} was altered at line {number}: it does not chain to the line before; "
+                "job states cannot be trusted until it is restored"
+            )
+        previous = hashlib.sha256(line).hexdigest()
+        entries.append(entry)
+    del torn
+    return entries
+
+
+def _entry_digest(body: dict[str, Any]) -> str:
+    """A decision's own digest, over its content and its link to the line before."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, allow_nan=False).encode()).hexdigest()
+
+
+def _last_link(path: Path) -> str:
+    """The ``prev`` value for the next line: the sha256 of the last complete line (genesis when none)."""
+    read_decisions(path)  # refuse to extend a chain that is already broken (or a file we must not read)
+    try:
+        entries_data = read_optional(path, "decisions") or b""
+    except OSError as error:
+        raise JobError(f"cannot read the decisions log {path}: {error.strerror}") from None
+    complete = entries_data[: entries_data.rfind(b"\n") + 1] if b"\n" in entries_data else b""
+    lines = complete.split(b"\n")[:-1]
+    return hashlib.sha256(lines[-1]).hexdigest() if lines else GENESIS
+
+
+_RANK = {"proposed": 0, "approved": 1, "applied": 2, "rolled_back": 3, "aborted": 3}
+
+
+def derive_state(
+    job_id: str, manifest: dict[str, Any], decisions: list[dict[str, Any]], history: list[dict[str, Any]]
+) -> str:
+    """A job's state from its records, never from one mutable field alone.
+
+    The apply history (written by approve and rollback beside the live config) says whether the job's
+    version went live and whether a rollback later left it: ``applied`` / ``rolled_back``. Otherwise the
+    furthest state that the decisions log *or* the manifest shows counts: editing the manifest's ``state``
+    back to ``proposed`` cannot undo an abort, an approval or an apply recorded in the log, and editing it
+    forward only blocks the job (fail closed).
+    """
+    rows = apply_history.completed(history)
+    applied_at = None
+    for index, row in enumerate(rows):
+        if row.get("event") == "approve" and row.get("to") == job_id and row.get("completed"):
+            applied_at = index
+    if applied_at is not None:
+        left = any(
+            row.get("event") == "rollback" and row.get("from") == job_id and row.get("completed")
+            for row in rows[applied_at + 1 :]
+        )
+        return "rolled_back" if left else "applied"
+    seen = [str(d.get("state")) for d in decisions if d.get("job_id") == job_id]
+    seen.append(str(manifest.get("state") or "proposed"))
+    known = [s for s in seen if s in _RANK]
+    if len(known) != len(seen):
+        odd = next(s for s in seen if s not in _RANK)
+        raise JobError(f"job {job_id} records an unknown state {odd!r}")
+    if "aborted" in known:
+        return "aborted"
+    return max(known, key=lambda s: _RANK[s])
 
 
 def _id_order(job_id: str) -> tuple[str, int]:

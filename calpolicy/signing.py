@@ -21,9 +21,11 @@ the history is as signed the full bytes must match; afterwards only the signed v
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from calpolicy.atomic_io import write_atomic
-from calpolicy.jobs import OWNER_FILE
+from calpolicy.jobs import OWNER_FILE, JobError, JobFiles, read_job_files
+from calpolicy.safe_read import open_folder, open_regular, read_bytes
 
 STATEMENT = "statement.json"
 SIGNATURE = "statement.sig"
@@ -42,7 +45,11 @@ RESULT_FILES = ("preflight_results.jsonl", "policy_results.jsonl")
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://calpolicy/job-statement/v1"
 PAYLOAD_TYPE = "application/vnd.calpolicy.statement+json"
-MUTABLE_MANIFEST_KEYS = ("state", "approval", "applied_version")
+# The manifest keys a state change may set after signing (jobs.JobStore.transition's mirror of the
+# decisions log): the signed view leaves them out, so an applied or rolled-back job still verifies.
+MUTABLE_MANIFEST_KEYS = ("state", "approval", "applied_version", "rolled_back_to")
+ENVELOPE_KEYS = {"payloadType", "payload", "signatures"}
+SIGNATURE_KEYS = {"keyid", "sig"}
 _CHUNK = 1 << 20
 
 
@@ -88,7 +95,7 @@ def generate_keypair(private_path: Path, public_dir: Path) -> Path:
     os.chmod(private_path, 0o600)
     public = key.public_key()
     public_dir = Path(public_dir)
-    public_dir.mkdir(parents=True, exist_ok=True)
+    public_dir.mkdir(parents=True, exist_ok=True, mode=0o755)  # never group-writable: verify would refuse it
     public_path = public_dir / f"{keyid_of(public)[:16]}.pub"
     write_atomic(
         public_path, public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -96,9 +103,27 @@ def generate_keypair(private_path: Path, public_dir: Path) -> Path:
     return public_path
 
 
+def _owner_mode_problem(path: Path, info: os.stat_result, *, private: bool) -> str | None:
+    """ssh's StrictModes rules: owned by us or root; a private key readable by nobody else, anything
+    trusted writable by nobody else."""
+    if info.st_uid not in (os.geteuid(), 0):
+        return f"{path} is owned by uid {info.st_uid}, not by the running user ({os.geteuid()}) or root"
+    mode = stat.S_IMODE(info.st_mode)
+    if private and mode & 0o077:
+        return f"{path} is readable or writable by its group or others (mode {mode:o}); chmod 600 it"
+    if not private and mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"{path} is writable by its group or others (mode {mode:o}); chmod go-w it"
+    return None
+
+
 def load_private_key(path: Path) -> Ed25519PrivateKey:
+    path = Path(path)
     try:
-        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+        with open_regular(path, "key") as fd:
+            problem = _owner_mode_problem(path, os.fstat(fd), private=True)
+            if problem:
+                raise SigningError(f"refusing to sign with the private key: {problem}")
+        key = serialization.load_pem_private_key(read_bytes(path, "key"), password=None)
     except FileNotFoundError:
         raise SigningError(f"no signing key at {path}: run `calpolicy keygen` first") from None
     except (OSError, ValueError, TypeError) as error:
@@ -113,16 +138,33 @@ def trusted_keys(trusted_dir: Path) -> tuple[dict[str, Ed25519PublicKey], list[s
     keys: dict[str, Ed25519PublicKey] = {}
     skipped: list[str] = []
     folder = Path(trusted_dir)
-    for path in sorted(folder.glob("*.pub")) if folder.is_dir() else []:
-        try:
-            key = serialization.load_pem_public_key(path.read_bytes())
-        except (OSError, ValueError) as error:
-            skipped.append(f"{path.name}: {error}")
-            continue
-        if isinstance(key, Ed25519PublicKey):
-            keys[keyid_of(key)] = key
-        else:
-            skipped.append(f"{path.name}: not an Ed25519 key")
+    try:
+        fd = open_folder(folder)
+    except OSError as error:
+        return keys, [f"the trusted keys folder: {error.strerror}"]
+    try:
+        problem = _owner_mode_problem(folder, os.fstat(fd), private=False)
+        if problem:
+            return keys, [f"the trusted keys folder is refused: {problem}"]
+        names = sorted(n for n in os.listdir(fd) if n.endswith(".pub"))
+        for name in names:
+            path = folder / name
+            try:
+                with open_regular(name, "key", folder_fd=fd) as key_fd:
+                    problem = _owner_mode_problem(path, os.fstat(key_fd), private=False)
+                if problem:
+                    skipped.append(f"{name}: refused: {problem}")
+                    continue
+                key = serialization.load_pem_public_key(read_bytes(name, "key", folder_fd=fd))
+            except (OSError, ValueError) as error:
+                skipped.append(f"{name}: {error}")
+                continue
+            if isinstance(key, Ed25519PublicKey):
+                keys[keyid_of(key)] = key
+            else:
+                skipped.append(f"{name}: not an Ed25519 key")
+    finally:
+        os.close(fd)
     return keys, skipped
 
 
@@ -133,15 +175,21 @@ def sha256_file(path: Path, limit: int | None = None) -> tuple[str, int, int]:
     """sha256, byte count and newline count of a file (or of its first ``limit`` bytes)."""
     digest = hashlib.sha256()
     size = lines = 0
-    with Path(path).open("rb") as handle:
+    # a path that is not ours (the CLM log, an installed test file) may be a symlink, but never a FIFO
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, f"{path} is not a regular file", str(path))
         while limit is None or size < limit:
             want = _CHUNK if limit is None else min(_CHUNK, limit - size)
-            chunk = handle.read(want)
+            chunk = os.read(fd, want)
             if not chunk:
                 break
             digest.update(chunk)
             size += len(chunk)
             lines += chunk.count(b"\n")
+    finally:
+        os.close(fd)
     return digest.hexdigest(), size, lines
 
 
@@ -165,15 +213,12 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
 
 
-def _job_files(job_dir: Path) -> list[str]:
-    names = []
-    for path in sorted(job_dir.rglob("*")):
-        if not path.is_dir() or path.is_symlink():
-            rel = path.relative_to(job_dir).as_posix()
-            # the job store's claim marker lives only until the job is published: never a signed subject
-            if rel not in (STATEMENT, SIGNATURE, OWNER_FILE):
-                names.append(rel)
-    return names
+def _signed_names(files: JobFiles, *, signing: bool) -> list[str]:
+    """The job's files that the statement covers: all but the statement and its signature. While signing,
+    the job store's claim marker (``.owner``) is left out: it lives only until the job is published, so
+    in a published job it is an extra file like any other."""
+    skip = {STATEMENT, SIGNATURE, *([OWNER_FILE] if signing else [])}
+    return sorted(name for name in files.files if name not in skip)
 
 
 def _policy_root() -> Path:
@@ -201,20 +246,23 @@ def default_policy_test_files() -> list[Path]:
     return sorted(p for p in _policy_root().rglob("*.py") if "__pycache__" not in p.parts)
 
 
-def read_outcomes(job_dir: Path) -> list[dict[str, Any]]:
+def read_outcomes(job: Path | JobFiles) -> list[dict[str, Any]]:
     """Every recorded test outcome, from preflight_results.jsonl and policy_results.jsonl."""
+    files = job if isinstance(job, JobFiles) else _read_job(Path(job))
     outcomes = []
     for name in RESULT_FILES:
-        path = job_dir / name
-        if not path.is_file():
+        data = files.get(name)
+        if data is None:
             continue
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
             if not line.strip():
                 continue
             try:
                 raw = json.loads(line)
-            except json.JSONDecodeError as error:
+            except (ValueError, RecursionError) as error:
                 raise SigningError(f"{name} line {number} is not JSON: {error}") from None
+            if not isinstance(raw, dict):
+                raise SigningError(f"{name} line {number} is not a JSON object")
             outcomes.append(
                 {
                     "file": name,
@@ -233,10 +281,15 @@ def build_statement(
     job_dir: Path, *, clm_path: Path, config_json: str, policy_test_files: list[Path]
 ) -> dict[str, Any]:
     job_dir = Path(job_dir)
+    files = _read_job(job_dir)
+    if files.odd:
+        name, why = next(iter(files.odd.items()))
+        raise SigningError(f"{job_dir / name} is not a regular file ({why}): a job folder holds only regular files")
     try:
-        manifest_bytes = (job_dir / MANIFEST).read_bytes()
-        manifest = json.loads(manifest_bytes)
-    except (OSError, json.JSONDecodeError) as error:
+        manifest = json.loads(files.files[MANIFEST])
+        if not isinstance(manifest, dict):
+            raise ValueError("not a JSON object")
+    except (KeyError, ValueError, RecursionError) as error:
         raise SigningError(f"cannot read {job_dir / MANIFEST}: {error}") from None
     analysed = dict(manifest.get("clm") or {})
     limit = analysed.get("bytes")
@@ -252,12 +305,11 @@ def build_statement(
     config_sha = hashlib.sha256(config_json.encode("utf-8")).hexdigest()
     if manifest.get("config_digest") and manifest["config_digest"] != config_sha:
         raise SigningError("the effective config given to sign differs from the one the job's manifest records")
-    subjects = []
-    for name in _job_files(job_dir):
-        if (job_dir / name).is_symlink() or not (job_dir / name).is_file():
-            raise SigningError(f"{job_dir / name} is not a regular file: a job folder holds only regular files")
-        sha, size, _ = sha256_file(job_dir / name)
-        subjects.append({"name": name, "digest": {"sha256": sha}, "bytes": size})
+    subjects = [
+        {"name": name, "digest": {"sha256": hashlib.sha256(data).hexdigest()}, "bytes": len(data)}
+        for name in _signed_names(files, signing=True)
+        for data in [files.files[name]]
+    ]
     try:
         policy_tests = [
             {"name": _policy_name(p), "sha256": sha256_file(p)[0]} for p in sorted(map(Path, policy_test_files))
@@ -279,7 +331,7 @@ def build_statement(
                 "mutable_keys": list(MUTABLE_MANIFEST_KEYS),
             },
             "policy_tests": policy_tests,
-            "outcomes": read_outcomes(job_dir),
+            "outcomes": read_outcomes(files),
         },
     }
 
@@ -311,43 +363,78 @@ def sign_job(
 # ------------------------------------------------------------------------------------------ verifying
 
 
-def verify_job(job_dir: Path, trusted_keys_dir: Path, *, clm_path: Path | None = None) -> VerifyResult:
+def _read_job(job_dir: Path) -> JobFiles:
+    try:
+        return read_job_files(job_dir)
+    except JobError as error:
+        raise SigningError(str(error)) from None
+
+
+def verify_job(
+    job_dir: Path, trusted_keys_dir: Path, *, clm_path: Path | None = None, files: JobFiles | None = None
+) -> VerifyResult:
     """Recompute everything: the signature by a trusted key, then every digest. ``clm_path`` also checks
-    that the CLM log still starts with the analysed bytes; the policy test files are checked as installed."""
-    job_dir = Path(job_dir)
+    that the CLM log still starts with the analysed bytes; the policy test files are checked as installed.
+
+    ``files`` is the job as already read into memory (approve verifies exactly the bytes it applies);
+    without it the folder is read once here.
+    """
     result = VerifyResult(ok=False)
-    statement_bytes = _verified_payload(job_dir, Path(trusted_keys_dir), result)
+    if files is None:
+        try:
+            files = read_job_files(Path(job_dir))
+        except JobError as error:
+            result.problems.append(str(error))
+            return result
+    statement_bytes = _verified_payload(files, Path(trusted_keys_dir), result)
     if statement_bytes is None:
         return result
     try:
         statement = json.loads(statement_bytes)
         subjects = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
         predicate = statement["predicate"]
-    except (ValueError, KeyError, TypeError) as error:
+        if not isinstance(predicate, dict) or not all(isinstance(x, str) for x in (*subjects, *subjects.values())):
+            raise TypeError("the predicate or a digest has the wrong type")
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
         result.problems.append(f"{STATEMENT}: signed but not a calpolicy statement ({error})")
         return result
-    _check_subjects(job_dir, subjects, predicate, result)
-    _check_policy_tests(predicate.get("policy_tests", []), result)
-    if clm_path is not None:
-        _check_clm(Path(clm_path), predicate.get("clm", {}), result)
+    if predicate.get("job_id") != files.job_id:
+        result.problems.append(
+            f"the statement was signed for job {predicate.get('job_id')!r}, but this folder is {files.job_id!r}: "
+            "a renamed or swapped job folder"
+        )
+    _check_subjects(files, subjects, predicate, result)
+    try:
+        _check_policy_tests(list(predicate.get("policy_tests") or []), result)
+        if clm_path is not None:
+            _check_clm(Path(clm_path), dict(predicate.get("clm") or {}), result)
+    except (KeyError, TypeError, ValueError) as error:
+        result.problems.append(f"{STATEMENT}: signed but malformed ({error})")
     result.ok = not result.problems
     return result
 
 
-def _verified_payload(job_dir: Path, trusted_dir: Path, result: VerifyResult) -> bytes | None:
-    sig_path, statement_path = job_dir / SIGNATURE, job_dir / STATEMENT
-    try:
-        raw = sig_path.read_bytes()
-    except OSError:
-        result.problems.append(f"{SIGNATURE} is missing: the job was never signed")
+def _verified_payload(files: JobFiles, trusted_dir: Path, result: VerifyResult) -> bytes | None:
+    raw = files.get(SIGNATURE)
+    if raw is None:
+        why = files.odd.get(SIGNATURE)
+        result.problems.append(f"{SIGNATURE} {why}" if why else f"{SIGNATURE} is missing: the job was never signed")
         return None
     try:
         envelope = json.loads(raw)
+        if not isinstance(envelope, dict) or set(envelope) != ENVELOPE_KEYS:
+            extra = sorted(set(envelope) - ENVELOPE_KEYS) if isinstance(envelope, dict) else []
+            raise ValueError(f"unexpected keys {extra}" if extra else "not the envelope's keys")
         payload = base64.b64decode(envelope["payload"], validate=True)
         (signature,) = envelope["signatures"]
+        if not isinstance(signature, dict) or set(signature) != SIGNATURE_KEYS:
+            extra = sorted(set(signature) - SIGNATURE_KEYS) if isinstance(signature, dict) else []
+            raise ValueError(f"unexpected signature keys {extra}" if extra else "not a signature object")
         keyid, sig = signature["keyid"], base64.b64decode(signature["sig"], validate=True)
         payload_type = envelope["payloadType"]
-    except (ValueError, KeyError, TypeError) as error:
+        if not isinstance(keyid, str):
+            raise TypeError("keyid is not text")
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
         result.problems.append(f"{SIGNATURE} is damaged: not a DSSE envelope with one signature ({error})")
         return None
     if canonical_json(envelope) != raw:
@@ -360,7 +447,7 @@ def _verified_payload(job_dir: Path, trusted_dir: Path, result: VerifyResult) ->
     key = keys.get(keyid)
     if key is None:
         known = ", ".join(k[:16] for k in keys) or "none"
-        extra = f"; unreadable key files: {'; '.join(skipped)}" if skipped else ""
+        extra = f"; refused or unreadable key files: {'; '.join(skipped)}" if skipped else ""
         result.problems.append(
             f"{SIGNATURE}: the signer {keyid[:16]} is not trusted (no matching public key in {trusted_dir}; "
             f"trusted: {known}{extra})"
@@ -372,10 +459,10 @@ def _verified_payload(job_dir: Path, trusted_dir: Path, result: VerifyResult) ->
         result.problems.append(f"{SIGNATURE} was altered: the signature does not verify over its payload")
         return None
     result.keyid = keyid
-    try:
-        on_disk = statement_path.read_bytes()
-    except OSError:
-        result.problems.append(f"{STATEMENT} is missing")
+    on_disk = files.get(STATEMENT)
+    if on_disk is None:
+        why = files.odd.get(STATEMENT)
+        result.problems.append(f"{STATEMENT} {why}" if why else f"{STATEMENT} is missing")
         return None
     if on_disk != payload:
         result.problems.append(f"{STATEMENT} was altered: it is not the statement that was signed")
@@ -383,46 +470,49 @@ def _verified_payload(job_dir: Path, trusted_dir: Path, result: VerifyResult) ->
     return payload
 
 
-def _check_subjects(job_dir: Path, subjects: dict[str, str], predicate: dict[str, Any], result: VerifyResult) -> None:
-    present = set(_job_files(job_dir))
-    for name in sorted(set(subjects) - present):
+def _check_subjects(files: JobFiles, subjects: dict[str, str], predicate: dict[str, Any], result: VerifyResult) -> None:
+    present = set(_signed_names(files, signing=False))
+    for name, why in sorted(files.odd.items()):
+        if name in subjects:
+            result.problems.append(f"{name} is not a regular file (a symlink or a folder was put in its place)")
+        elif name not in (STATEMENT, SIGNATURE):
+            result.problems.append(f"{name} {why}: an unexpected extra entry (not in the signed statement)")
+    for name in sorted(set(subjects) - present - set(files.odd)):
         result.problems.append(f"{name} is missing from the job folder")
     for name in sorted(present - set(subjects)):
         result.problems.append(f"{name} is an unexpected extra file (not in the signed statement)")
     for name in sorted(set(subjects) & present):
-        path = job_dir / name
-        if path.is_symlink() or not path.is_file():
-            result.problems.append(f"{name} is not a regular file (a symlink or a folder was put in its place)")
-            continue
-        try:
-            actual = sha256_file(path)[0]
-        except OSError as error:
-            result.problems.append(f"{name} cannot be read: {error.strerror}")
-            continue
+        data = files.files[name]
+        actual = hashlib.sha256(data).hexdigest()
         result.checked.append(name)
         if actual == subjects[name]:
             continue
-        if name == MANIFEST and _manifest_moved_on(job_dir / name, predicate.get("manifest", {})):
+        if name == MANIFEST and _manifest_moved_on(data, predicate.get("manifest", {})):
             continue
         result.problems.append(f"{name} does not match the signed statement (sha256 {actual[:16]}…)")
 
 
-def _manifest_moved_on(path: Path, signed: dict[str, Any]) -> bool:
+def _manifest_moved_on(data: bytes, signed: Any) -> bool:
     """A manifest whose state legitimately advanced after signing still carries the signed view unchanged."""
     try:
-        manifest = json.loads(path.read_bytes())
+        manifest = json.loads(data)
         history_len = int(signed["history_len"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return False
-    if not isinstance(manifest, dict) or len(manifest.get("history") or []) <= history_len:
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("history") or [], list):
+        return False
+    if len(manifest.get("history") or []) <= history_len:
         return False  # nothing was appended: the bytes had to be the signed ones
-    view = hashlib.sha256(manifest_view(manifest, history_len)).hexdigest()
+    try:
+        view = hashlib.sha256(manifest_view(manifest, history_len)).hexdigest()
+    except (TypeError, ValueError):
+        return False
     return view == signed.get("signed_view_sha256")
 
 
 def _check_policy_tests(entries: list[dict[str, Any]], result: VerifyResult) -> None:
     for entry in entries:
-        path = _policy_path(entry["name"])
+        path = _policy_path(str(entry["name"]))
         try:
             actual = sha256_file(path)[0]
         except OSError:
@@ -434,7 +524,8 @@ def _check_policy_tests(entries: list[dict[str, Any]], result: VerifyResult) -> 
 
 def _check_clm(clm_path: Path, signed: dict[str, Any], result: VerifyResult) -> None:
     try:
-        sha, size, lines = sha256_file(clm_path, signed.get("bytes"))
+        limit = signed.get("bytes")
+        sha, size, lines = sha256_file(clm_path, limit if isinstance(limit, int) and limit >= 0 else None)
     except OSError as error:
         result.problems.append(f"CLM log {clm_path} cannot be read: {error.strerror}")
         return

@@ -253,3 +253,194 @@ def test_read_only_jobs_dir_is_a_clear_error(tmp_path: Path) -> None:
     jobs.mkdir()
     done = _in_private_mount(f"mount --bind {jobs} {jobs}; mount -o remount,bind,ro {jobs}", _CREATE, jobs)
     assert f"refused: cannot create a job in {jobs}: Read-only file system" in done.stdout, done.stdout + done.stderr
+
+
+# ----------------------------------------------------------------------------------- derived state (issue 21)
+
+
+def test_state_comes_from_the_decisions_log_not_the_manifest_field(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    job_id = _make(store)
+    store.transition(job_id, "aborted", by="ana", note="wrong data")
+    manifest = store.manifest(job_id)
+    manifest["state"] = "proposed"
+    (store.jobs_dir / job_id / MANIFEST).write_text(json.dumps(manifest))
+    assert store.state(job_id) == "aborted"
+    with pytest.raises(JobError, match="is aborted; it cannot become approved"):
+        store.transition(job_id, "approved", by="mallory")
+    lines = store.decisions_path.read_bytes().splitlines()
+    assert len(lines) == 1
+    store.decisions_path.write_bytes(b"")  # the whole log removed: the manifest's mirror still says aborted?
+    assert store.state(job_id) == "proposed"  # documented gap: both rewritten consistently (docs/apply.md)
+
+
+@pytest.mark.parametrize("edit", ["change", "drop_first", "swap", "garbage"])
+def test_an_edited_decisions_log_is_reported_with_its_line(tmp_path: Path, edit: str) -> None:
+    store = JobStore(tmp_path / "jobs")
+    ids = [_make(store) for _ in range(3)]
+    for job_id in ids:
+        store.transition(job_id, "aborted", by="ana")
+    lines = store.decisions_path.read_bytes().splitlines(keepends=True)
+    if edit == "change":
+        lines[1] = lines[1].replace(b'"by":"ana"', b'"by":"bob"').replace(b'"by": "ana"', b'"by": "bob"')
+    elif edit == "drop_first":
+        lines = lines[1:]
+    elif edit == "swap":
+        lines[0], lines[1] = lines[1], lines[0]
+    else:
+        lines.insert(1, b"[]\n")
+    store.decisions_path.write_bytes(b"".join(lines))
+    with pytest.raises(JobError, match=r"was altered at line \d"):
+        store.decisions()
+    with pytest.raises(JobError, match="was altered"):
+        store.transition(ids[0], "approved", by="ana")
+
+
+def test_derive_state_prefers_the_apply_history() -> None:
+    from calpolicy.jobs import derive_state
+
+    job = "cal_20261128_093005"
+    begin = {"phase": "begin", "id": "1", "event": "approve", "from": "A", "to": job}
+    done = {"phase": "done", "id": "1"}
+    back = [{"phase": "begin", "id": "2", "event": "rollback", "from": job, "to": "A"}, {"phase": "done", "id": "2"}]
+    proposed = {"state": "proposed"}
+    assert derive_state(job, proposed, [], []) == "proposed"
+    assert derive_state(job, proposed, [], [begin]) == "proposed"  # interrupted before done: not applied
+    assert derive_state(job, proposed, [], [begin, done]) == "applied"
+    assert derive_state(job, proposed, [], [begin, done, *back]) == "rolled_back"
+    assert derive_state(job, proposed, [{"job_id": job, "state": "approved"}], []) == "approved"
+    assert derive_state(job, {"state": "applied"}, [], []) == "applied"  # edited forward: blocks, never opens
+    with pytest.raises(JobError, match="unknown state 'weird'"):
+        derive_state(job, {"state": "weird"}, [], [])
+
+
+_ABORT_ALL = """
+import sys
+from calpolicy.jobs import JobStore
+store = JobStore(sys.argv[1])
+print("ready", flush=True)
+for job_id in sorted(store.ids()):
+    store.transition(job_id, "aborted", by="ana")
+"""
+
+
+def test_sigkill_while_recording_decisions_leaves_a_readable_chain(tmp_path: Path) -> None:
+    """Children recording decisions are killed with SIGKILL at random moments: the chain always reads,
+    every job's state is the log's, and the next decision can be recorded."""
+    store = JobStore(tmp_path / "jobs")
+    ids = [_make(store) for _ in range(40)]
+    rng = random.Random(21)
+    for _ in range(6):
+        child = subprocess.Popen([sys.executable, "-c", _ABORT_ALL, str(store.jobs_dir)], stdout=subprocess.PIPE)
+        assert child.stdout is not None
+        child.stdout.readline()
+        time.sleep(rng.uniform(0.0, 0.3))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        decided = {d["job_id"] for d in store.decisions()}
+        assert all(store.state(j) == ("aborted" if j in decided else "proposed") for j in ids)
+    # a torn tail (a write cut short) is ignored and cut before the next decision
+    with store.decisions_path.open("ab") as handle:
+        handle.write(b'{"job_id": "cal_2026')
+    extra = _make(store, datetime.now(UTC))
+    store.transition(extra, "aborted", by="ana")
+    assert store.decisions()[-1]["job_id"] == extra
+    assert store.state(extra) == "aborted"
+
+
+def test_derive_state_edges() -> None:
+    """Only a *completed rollback* leaves a job; an approve of another job over it does not; a manifest
+    without a state is proposed; an abort wins over any other record."""
+    from calpolicy.jobs import derive_state
+
+    job = "cal_20261128_093005"
+    applied = [{"phase": "begin", "id": "1", "event": "approve", "from": "A", "to": job}, {"phase": "done", "id": "1"}]
+    over = [{"phase": "begin", "id": "2", "event": "approve", "from": job, "to": "B"}, {"phase": "done", "id": "2"}]
+    half = [{"phase": "begin", "id": "3", "event": "rollback", "from": job, "to": "A"}]
+    other = [{"phase": "begin", "id": "4", "event": "rollback", "from": "B", "to": "A"}, {"phase": "done", "id": "4"}]
+    earlier = [{"phase": "begin", "id": "0", "event": "rollback", "from": job, "to": "A"}, {"phase": "done", "id": "0"}]
+    assert derive_state(job, {}, [], applied + over) == "applied"  # superseded, not rolled back
+    assert derive_state(job, {}, [], applied + half) == "applied"  # a rollback that never completed
+    assert derive_state(job, {}, [], applied + other) == "applied"  # another version's rollback
+    assert derive_state(job, {}, [], earlier + applied) == "applied"  # only what came after the apply counts
+    assert derive_state(job, {}, [], []) == "proposed"
+    assert derive_state(job, {"state": "aborted"}, [{"job_id": job, "state": "rolled_back"}], []) == "aborted"
+    assert derive_state(job, {"state": "proposed"}, [{"job_id": "cal_x", "state": "aborted"}], []) == "proposed"
+
+
+def test_state_uses_the_manifest_it_is_given_and_names_an_unreadable_history(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs", tmp_path / "history.jsonl")
+    job_id = _make(store)
+    assert store.state(job_id, {"state": "aborted"}) == "aborted"  # approve judges the bytes it read
+    os.mkfifo(tmp_path / "history.jsonl")
+    with pytest.raises(JobError, match=r"^cannot read the apply history: .*history\.jsonl: is a FIFO"):
+        store.state(job_id)
+
+
+def test_the_edited_line_is_named_and_the_last_line_carries_its_own_digest(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    ids = [_make(store) for _ in range(3)]
+    for job_id in ids:
+        store.transition(job_id, "aborted", by="ana")
+    lines = store.decisions_path.read_bytes().splitlines(keepends=True)
+    edited = lines[2].replace(b"ana", b"bob")
+    store.decisions_path.write_bytes(b"".join([*lines[:2], edited]))  # the last line: no later link to break
+    with pytest.raises(JobError, match=r"was altered at line 3: .*job states cannot be trusted until it is restored"):
+        store.decisions()
+    store.decisions_path.write_bytes(b"".join([lines[0], lines[1].replace(b"ana", b"bob"), lines[2]]))
+    with pytest.raises(JobError, match=r"altered at line 2:"):
+        store.decisions()
+
+
+def test_an_unreadable_decisions_log_is_a_clear_error(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    job_id = _make(store)
+    os.mkfifo(store.decisions_path)
+    with pytest.raises(JobError, match=r"^cannot read the decisions log .*: is a FIFO"):
+        store.state(job_id)
+    with pytest.raises(JobError, match=r"^cannot read the decisions log .*: is a FIFO"):
+        store.transition(job_id, "aborted", by="ana")
+
+
+def test_read_job_files_reads_every_regular_file_and_names_the_rest(tmp_path: Path) -> None:
+    from calpolicy.jobs import MAX_JOB_BYTES, read_job_files
+
+    store = JobStore(tmp_path / "jobs")
+    job_id = _make(store)
+    folder = store.jobs_dir / job_id
+    files = read_job_files(folder)
+    assert files.job_id == job_id
+    assert files.folder == folder
+    assert files.files == {**FILES, MANIFEST: _manifest(job_id)}
+    assert files.odd == {}
+    assert files.get("proposal.json") == FILES["proposal.json"]
+    assert files.get("absent") is None
+    (folder / "statement.sig").symlink_to("/dev/zero")
+    (folder / "sub").mkdir()
+    os.mkfifo(folder / "pipe")
+    (folder / "locked").write_bytes(b"x")
+    os.chmod(folder / "locked", 0)
+    big = folder / "report.html"
+    with big.open("wb") as handle:
+        handle.truncate(MAX_JOB_BYTES // 2 + 1)  # over a job file's cap: named, never read
+    os.truncate(folder / "proposal.json", 0)
+    with (folder / "manifest.json").open("r+b") as handle:
+        handle.truncate(8 * 1024 * 1024 + 1)
+    files = read_job_files(folder)
+    assert files.odd["statement.sig"] == "is a symbolic link"
+    assert files.odd["sub"] == "is a folder"
+    assert files.odd["pipe"] == "is a FIFO (named pipe)"
+    assert files.odd["manifest.json"].startswith("is 8388609 bytes, more than the 8388608 allowed for a manifest")
+    assert files.get("proposal.json") == b""
+    assert files.odd["report.html"] == "is 268435457 bytes, more than the 268435456 allowed for a job file"
+    assert "locked" in files.files  # root reads a mode-000 file; the point is that it was read, not skipped
+    sig = folder / "statement.json"
+    with sig.open("wb") as handle:
+        handle.truncate(64 * 1024 * 1024 + 1)  # a statement's cap is 64 MiB, not a report's 256 MiB
+    assert read_job_files(folder).odd["statement.json"].endswith("allowed for a statement file")
+    total = sum(len(v) for v in read_job_files(folder).files.values())
+    assert read_job_files(folder, limit=total).files  # exactly at the folder's limit: read
+    with pytest.raises(JobError, match=rf"holds more than {total - 1} bytes; refusing to read it"):
+        read_job_files(folder, limit=total - 1)
+    with pytest.raises(JobError, match=r"cannot read the job folder: .* does not exist"):
+        read_job_files(tmp_path / "nowhere")

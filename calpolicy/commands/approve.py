@@ -58,6 +58,7 @@ def on_call_too_short(on_call_until: str, min_hours: float) -> str | None:
 def run(args: argparse.Namespace) -> int:
     from calpolicy.approval import approval_preconditions  # pydantic, numpy: only once the command runs
     from calpolicy.deploy import DeployError, approve_job
+    from calpolicy.jobs import JobError, read_job_files
 
     config = config_from(args)
     check_arguments(args, config.operator.min_on_call_hours)
@@ -68,6 +69,11 @@ def run(args: argparse.Namespace) -> int:
     if short:  # a policy item (P3.2.c, as S.d in the preflight): a STOP, exit 1 — not a usage error
         print(f"STOP — job {args.job_id} is NOT applied; the live config is unchanged:")
         print(f"  - {short}")
+        return EXIT_STOP
+    try:
+        files = read_job_files(job_dir)  # read ONCE: these bytes are verified, judged and applied
+    except JobError as error:
+        print(f"STOP — job {args.job_id} is NOT applied; the live config is unchanged: {error}")
         return EXIT_STOP
     # progress on stderr: the verdict (APPLIED / STOP) is the first line of stdout, as for every command
     print(
@@ -81,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         operator=args.approver,
         on_call_until=args.on_call_until,
         config_path=getattr(args, "config", None),
+        files=files,
     )
     if problems:
         print(f"STOP — job {args.job_id} is NOT applied; the live config is unchanged:")
@@ -89,7 +96,12 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_STOP
     try:
         outcome = approve_job(
-            config, args.job_id, args.approver, on_call_until=args.on_call_until, allow_restart=args.allow_restart
+            config,
+            args.job_id,
+            args.approver,
+            on_call_until=args.on_call_until,
+            allow_restart=args.allow_restart,
+            files=files,
         )
     except DeployError as error:
         print(f"STOP — job {args.job_id}: {error}")

@@ -7,7 +7,7 @@ import json
 
 from calpolicy import apply_history
 from calpolicy.commands.common import config_from
-from calpolicy.verdict import EXIT_GO
+from calpolicy.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +20,11 @@ def run(args: argparse.Namespace) -> int:
     from calpolicy.deploy import LivePaths, read_live  # pydantic, numpy: only once the command runs
 
     paths = LivePaths.from_config(config_from(args))
-    rows = apply_history.completed(apply_history.read(paths.history))
+    try:
+        rows = apply_history.completed(apply_history.read(paths.history))
+    except OSError as error:
+        print(f"calpolicy history: cannot read {paths.history}: {error.strerror}")
+        return EXIT_COULD_NOT_CHECK
     live = read_live(paths).version
     if args.json:
         print(json.dumps({"live": live, "history": rows}, indent=2))
@@ -31,8 +35,9 @@ def run(args: argparse.Namespace) -> int:
     for row in rows:
         status = "" if row["completed"] else "   [INTERRUPTED: not confirmed complete]"
         job = f" job {row['job_id']}" if row.get("job_id") else ""
+        # every field as text: a hand-edited line (a number where text belongs) is shown, not a traceback
         print(
-            f"{row.get('at', '?')[:19]}  {row.get('event', '?'):8} {row.get('from')} → {row.get('to')}  "
+            f"{str(row.get('at', '?'))[:19]}  {row.get('event', '?')!s:8} {row.get('from')} → {row.get('to')}  "
             f"by {row.get('by')}{job}; rollback target then: {row.get('then_previous') or '-'}{status}"
         )
     return EXIT_GO

@@ -12,7 +12,10 @@ if TYPE_CHECKING:
 
 
 def store_for(config: Config) -> JobStore:
-    return JobStore(Path(config.paths.jobs_dir))
+    """The store with the apply history beside it, so that every view derives a job's state the same way."""
+    from calpolicy.apply_history import HISTORY_NAME
+
+    return JobStore(Path(config.paths.jobs_dir), Path(config.paths.archive_dir) / HISTORY_NAME)
 
 
 __all__ = ["JobError", "JobStore", "store_for", "validate_job_id"]

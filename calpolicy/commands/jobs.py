@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from calpolicy.commands.common import config_from
+from calpolicy.commands.job_lookup import store_for
 from calpolicy.jobs import JobError, JobStore
+from calpolicy.safe_read import read_optional
 from calpolicy.verdict import EXIT_COULD_NOT_CHECK
 
 
@@ -22,15 +24,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     status.set_defaults(handler=run_status)
 
 
-def _row(manifest: dict[str, Any]) -> dict[str, Any]:
+def _row(manifest: dict[str, Any], store: JobStore | None = None) -> dict[str, Any]:
+    """A job as every view shows it; its state is derived from the records (``JobStore.state``), the same
+    function approve and rollback use, never read from the manifest's editable field."""
     keys = ("job_id", "state", "verdict", "exit_code", "created_at", "operator", "applied_version")
-    return {key: manifest.get(key) for key in keys}
+    row = {key: manifest.get(key) for key in keys}
+    if store is not None:
+        try:
+            row["state"] = store.state(str(manifest.get("job_id")), manifest)
+        except JobError:
+            row["state"] = "unknown"
+    return row
+
+
+def _with_states(store: JobStore, manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    store.decisions()  # a broken decisions log is one clear error, not a column of "unknown"
+    return [{**m, "state": _row(m, store)["state"]} for m in manifests]
 
 
 def run_jobs(args: argparse.Namespace) -> int:
-    store = JobStore(config_from(args).paths.jobs_dir)
+    store = store_for(config_from(args))
     try:
-        manifests, problems = store.list(), store.problems()
+        manifests, problems = _with_states(store, store.list()), store.problems()
     except JobError as error:
         print(json.dumps({"error": str(error)}) if args.json else f"calpolicy jobs: {error}")
         return EXIT_COULD_NOT_CHECK
@@ -53,21 +68,31 @@ def run_jobs(args: argparse.Namespace) -> int:
 def applied_version(calibration_file: Path) -> dict[str, Any]:
     """What the live calibration config says, and what the loader last acknowledged (once apply exists)."""
     out: dict[str, Any] = {"calibration_file": str(calibration_file), "version": None, "loaded": None}
-    with contextlib.suppress(OSError, json.JSONDecodeError, AttributeError):
-        out["version"] = json.loads(calibration_file.read_text(encoding="utf-8")).get("version")
-    with contextlib.suppress(OSError, json.JSONDecodeError):
-        out["loaded"] = json.loads((calibration_file.parent / ".calpolicy_loaded").read_text(encoding="utf-8"))
+    try:
+        raw = json.loads(read_optional(calibration_file, "calibration") or b"null")
+        version = raw.get("version") if isinstance(raw, dict) else None
+        out["version"] = version if isinstance(version, str) else None
+    except (OSError, ValueError, RecursionError) as error:
+        out["problem"] = f"the live config cannot be read: {getattr(error, 'strerror', None) or error}"
+    with contextlib.suppress(OSError, ValueError, RecursionError):
+        loaded = json.loads(read_optional(calibration_file.parent / ".calpolicy_loaded", "marker") or b"null")
+        out["loaded"] = loaded if isinstance(loaded, dict) else None
     return out
 
 
 def run_status(args: argparse.Namespace) -> int:
     config = config_from(args)
-    store = JobStore(config.paths.jobs_dir)
+    store = store_for(config)
     try:
         latest = store.latest()
     except JobError as error:
         print(json.dumps({"error": str(error)}) if args.json else f"calpolicy status: {error}")
         return EXIT_COULD_NOT_CHECK
+    if latest is not None:
+        try:
+            latest = _with_states(store, [latest])[0]
+        except JobError as error:  # what is live still matters most: say why the state is unknown, go on
+            latest = {**latest, "state": f"unknown ({error})"}
     applied = applied_version(config.paths.calibration_file)
     if applied["version"]:
         from calpolicy.confirmation import served_problem  # the engine's own evidence (issue 20)
@@ -87,6 +112,8 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"  folder: {store.jobs_dir / latest['job_id']}")
     version = applied["version"] or "none (no calibration.json with a version)"
     print(f"applied calibration: {version} ({applied['calibration_file']})")
+    if applied.get("problem"):
+        print(f"  {applied['problem']}")
     if applied["version"]:
         if applied["live"]:
             print("  applied, live")

@@ -24,15 +24,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from calpolicy.signing import verify_job  # cryptography: only once the command runs
+    from calpolicy.jobs import read_job_files
+    from calpolicy.signing import VerifyResult, verify_job  # cryptography: only once the command runs
 
     config = config_from(args)
     try:
         job_dir = store_for(config).path(args.job_id)
     except JobError as error:
         raise UsageError(str(error)) from None
-    clm = Path(args.clm) if args.clm else _signed_clm_path(job_dir)
-    result = verify_job(job_dir, Path(config.signing.trusted_keys_dir), clm_path=clm)
+    try:
+        files = read_job_files(job_dir)  # once: the statement's CLM path and the digests come from these bytes
+    except JobError as error:
+        files = None
+        result = VerifyResult(ok=False, problems=[str(error)])
+    clm = Path(args.clm) if args.clm else _signed_clm_path(files.get("statement.json") if files else None)
+    if files is not None:
+        result = verify_job(job_dir, Path(config.signing.trusted_keys_dir), clm_path=clm, files=files)
     code = EXIT_GO if result.ok else EXIT_STOP
     if args.json:
         findings = [{"id": "statement", "status": "fail", "message": p, "evidence": {}} for p in result.problems]
@@ -54,11 +61,10 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-def _signed_clm_path(job_dir: Path) -> Path | None:
+def _signed_clm_path(statement: bytes | None) -> Path | None:
     """Where the signed statement says the CLM log was (only to find it; its digest is then verified)."""
-    from calpolicy.signing import STATEMENT
-
     try:
-        return Path(json.loads((job_dir / STATEMENT).read_bytes())["predicate"]["clm"]["path"])
-    except (OSError, ValueError, KeyError, TypeError):
+        path = json.loads(statement or b"")["predicate"]["clm"]["path"]
+    except (ValueError, KeyError, TypeError, RecursionError):
         return None
+    return Path(path) if isinstance(path, str) and path and "\x00" not in path else None

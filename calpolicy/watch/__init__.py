@@ -101,12 +101,14 @@ class AppliedCalibration:
 
 def read_applied(path: Any) -> AppliedCalibration:
     """The live calibration; without an approval there is nothing to watch."""
+    from calpolicy.safe_read import read_bytes
+
     source = Path(path)
     try:
-        raw = json.loads(source.read_text(encoding="utf-8"))
+        raw = json.loads(read_bytes(source, "calibration"))  # a FIFO or a link to /dev/zero: refused, not read
     except FileNotFoundError:
         raise WatchError(f"no calibration is applied: {source} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, ValueError, RecursionError) as error:
         raise WatchError(f"cannot read the applied calibration {source}: {error}") from None
     if not isinstance(raw, dict):
         raise WatchError(f"{source} is not a JSON object")

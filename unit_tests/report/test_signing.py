@@ -274,3 +274,115 @@ def test_a_symlink_in_place_of_an_artifact_fails(go_job: Job, job_copy: Callable
             config_json=config_json(go_job.config),
             policy_test_files=[],
         )
+
+
+# ------------------------------------------------------------------- issue 21 §3: what verify must not let by
+
+NOT_SIGNED = " (not in the signed statement)"
+
+
+def test_a_renamed_job_folder_fails_naming_both_ids(go_job: Job, tmp_path: Path) -> None:
+    renamed = tmp_path / "cal_20260102_030406"
+    shutil.copytree(go_job.dir, renamed)
+    problems = _verify(go_job, renamed)
+    assert problems == [
+        "the statement was signed for job 'cal_20260102_030405', but this folder is 'cal_20260102_030406': "
+        "a renamed or swapped job folder"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("add", "message"),
+    [
+        (lambda f: (f / ".owner").write_text("4242\n"), ".owner is an unexpected extra file" + NOT_SIGNED),
+        (lambda f: (f / "notes").mkdir(), "notes is a folder: an unexpected extra entry" + NOT_SIGNED),
+        (lambda f: os.mkfifo(f / "pipe"), "pipe is a FIFO (named pipe): an unexpected extra entry" + NOT_SIGNED),
+    ],
+    ids=["owner_file", "empty_folder", "fifo"],
+)
+def test_an_added_entry_fails_naming_it(
+    go_job: Job, job_copy: Callable[[Job], Path], add: Callable[[Path], object], message: str
+) -> None:
+    folder = job_copy(go_job)
+    add(folder)
+    assert _verify(go_job, folder) == [message]
+
+
+@pytest.mark.parametrize("where", ["envelope", "signature"])
+def test_an_extra_key_in_statement_sig_fails(go_job: Job, job_copy: Callable[[Job], Path], where: str) -> None:
+    from calpolicy.signing import canonical_json
+
+    folder = job_copy(go_job)
+    envelope = json.loads((folder / SIGNATURE).read_bytes())
+    if where == "envelope":
+        envelope["note"] = "harmless?"
+    else:
+        envelope["signatures"][0]["cert"] = "x"
+    (folder / SIGNATURE).write_bytes(canonical_json(envelope))
+    problems = _verify(go_job, folder)
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{SIGNATURE} is damaged: not a DSSE envelope with one signature (unexpected")
+
+
+def test_trusted_keys_follow_sshs_strict_modes(go_job: Job, tmp_path: Path) -> None:
+    trusted = tmp_path / "trusted"
+    shutil.copytree(go_job.root / "trusted", trusted)
+    assert _verify(go_job, go_job.dir, trusted=trusted) == []
+    os.chmod(trusted, 0o777)
+    problems = _verify(go_job, go_job.dir, trusted=trusted)
+    assert "the trusted keys folder is refused" in problems[0]
+    assert "writable by its group or others (mode 777)" in problems[0]
+    os.chmod(trusted, 0o755)
+    pub = next(trusted.glob("*.pub"))
+    os.chmod(pub, 0o666)
+    assert "writable by its group or others (mode 666)" in _verify(go_job, go_job.dir, trusted=trusted)[0]
+    os.chmod(pub, 0o644)
+    os.chown(pub, 4242, 4242)  # another user, not root, not us
+    assert "is owned by uid 4242" in _verify(go_job, go_job.dir, trusted=trusted)[0]
+    os.chown(pub, 0, 0)
+    assert _verify(go_job, go_job.dir, trusted=trusted) == []
+
+
+def test_a_private_key_others_can_read_does_not_sign(
+    go_job: Job, job_copy: Callable[[Job], Path], tmp_path: Path
+) -> None:
+    key = tmp_path / "k" / "signing.key"
+    generate_keypair(key, tmp_path / "pub")
+    os.chmod(key, 0o640)
+    folder = job_copy(go_job)
+    with pytest.raises(SigningError, match=r"refusing to sign with the private key: .* \(mode 640\); chmod 600 it"):
+        sign_job(folder, key, clm_path=go_job.clm, config_json=config_json(go_job.config),
+                 policy_test_files=default_policy_test_files())  # fmt: skip
+
+
+def test_a_fifo_as_statement_sig_or_statement_never_blocks(go_job: Job, job_copy: Callable[[Job], Path]) -> None:
+    folder = job_copy(go_job)
+    (folder / SIGNATURE).unlink()
+    os.mkfifo(folder / SIGNATURE)
+    assert _verify(go_job, folder) == [f"{SIGNATURE} is a FIFO (named pipe)"]
+    (folder / SIGNATURE).unlink()
+    (folder / SIGNATURE).symlink_to("/dev/zero")
+    assert _verify(go_job, folder) == [f"{SIGNATURE} is a symbolic link"]
+
+
+def test_verify_survives_a_manifest_whose_history_is_a_number(
+    go_job: Job, job_copy: Callable[[Job], Path]
+) -> None:
+    folder = job_copy(go_job)
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    manifest["history"] = 7
+    (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    problems = _verify(go_job, folder)
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{MANIFEST} does not match the signed statement")
+
+
+def test_a_manifest_changed_without_a_new_history_entry_fails(go_job: Job, job_copy: Callable[[Job], Path]) -> None:
+    """Only a transition (a history entry appended) may change the manifest's mutable keys."""
+    folder = job_copy(go_job)
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    manifest["state"] = "aborted"  # the mutable key alone, history as signed
+    (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    problems = _verify(go_job, folder)
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{MANIFEST} does not match the signed statement")
