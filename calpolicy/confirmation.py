@@ -250,8 +250,12 @@ def _epoch(raw: Any) -> float:
 
 
 def _read_ack(marker: Path) -> dict[str, Any] | None:
-    with contextlib.suppress(OSError, ValueError):
-        raw = json.loads(marker.read_bytes()[:65536])
+    """The acknowledgement, read as hostile: a FIFO, a link to /dev/zero or a huge file is no acknowledgement
+    (and never blocks approve while it holds the apply lock)."""
+    from calpolicy.safe_read import read_bytes
+
+    with contextlib.suppress(OSError, ValueError, RecursionError):
+        raw = json.loads(read_bytes(marker, "marker"))
         if isinstance(raw, dict):
             return raw
     return None

@@ -30,7 +30,7 @@ from unit_tests.deploy.site import EXISTING_VERSION, Site, make_site
 
 WORK = Path(__file__).resolve().parents[2] / ".test-work"  # the unit sees the namespace's own /tmp
 UNIT = "quantum-ai-engine"
-JOB_A, JOB_B = "cal_20261101_120000", "cal_20261102_120000"
+JOB_A, JOB_B, JOB_C = "cal_20261101_120000", "cal_20261102_120000", "cal_20261103_120000"
 
 
 def quiet(_: str) -> None:
@@ -52,7 +52,7 @@ def site(namespace: SystemdNamespace, proposal_json: str) -> Iterator[Site]:
         "deploy.restart_wait_s": 30.0,
     }
     site = make_site(root, **overrides)
-    for job in (JOB_A, JOB_B):
+    for job in (JOB_A, JOB_B, JOB_C):
         site.add_job(job, proposal_json)
     try:
         yield site
@@ -130,18 +130,21 @@ def test_without_allow_restart_it_is_written_not_live_and_says_the_exact_command
     done = run_cli("--config", str(toml), "rollback", "--by", "bob")  # back to the existing version...
     assert done.returncode == 0, done.stdout + done.stderr  # ...which the engine still serves: live
     assert f"ROLLED BACK — version {EXISTING_VERSION} is live" in done.stdout
+    # a rolled-back job's version never goes live again by rollback (issue 21 §2): B, then C over it, and a
+    # plain rollback writes B back, which the engine (loaded once, at start) does not serve yet
     approve_job(site.config, JOB_B, "alice", wait=False, say=quiet)
-    done = run_cli("--config", str(toml), "rollback", JOB_A, "--by", "bob")
+    approve_job(site.config, JOB_C, "alice", wait=False, say=quiet)
+    done = run_cli("--config", str(toml), "rollback", "--by", "bob")
     assert done.returncode == 1, done.stdout + done.stderr
     command = f"calpolicy --config {toml} confirm --allow-restart"
-    expected = f"written, NOT LIVE — version {JOB_A}: this engine has no hot reload; to make it live: {command}"
+    expected = f"written, NOT LIVE — version {JOB_B}: this engine has no hot reload; to make it live: {command}"
     assert expected in done.stdout
     assert unit_run(site.config.systemd).main_pid == first  # nothing was restarted
-    assert served_problem(site.config, JOB_A)[0] == "not-live"
+    assert served_problem(site.config, JOB_B)[0] == "not-live"
     made_live = run_cli("--config", str(toml), "confirm", "--allow-restart")
     assert made_live.returncode == 0, made_live.stdout + made_live.stderr
-    assert f"CONFIRMED — version {JOB_A} is live" in made_live.stdout
-    assert served_problem(site.config, JOB_A) is None
+    assert f"CONFIRMED — version {JOB_B} is live" in made_live.stdout
+    assert served_problem(site.config, JOB_B) is None
     status = run_cli("--config", str(toml), "status")
     assert "applied, live" in status.stdout, status.stdout
     again = run_cli("--config", str(toml), "confirm", "--allow-restart")

@@ -151,7 +151,9 @@ def test_safe_read_refuses_fifos_links_devices_folders_and_huge_files(tmp_path: 
         read_bytes(tmp_path / "absent", "lock")
 
 
-@pytest.mark.parametrize("hostile", ["fifo", "devzero", "deep", "bigint", "list", "engine_only"])
+# (The engine-only file {"version": …, "ensemble_weights": …} is not hostile: the loader reads it as "calibration
+# disabled", as the engine does; test_an_engine_only_live_file_is_restored_byte_for_byte covers it.)
+@pytest.mark.parametrize("hostile", ["fifo", "devzero", "deep", "bigint", "list"])
 def test_the_emergency_exit_works_with_a_hostile_live_file(site: Site, hostile: str) -> None:
     """rollback none, rollback, status and watch: clear answers, no traceback, no hang."""
     config = site.config
@@ -166,10 +168,8 @@ def test_the_emergency_exit_works_with_a_hostile_live_file(site: Site, hostile: 
         live.write_bytes(b"[" * 100_000 + b"]" * 100_000)
     elif hostile == "bigint":
         live.write_bytes(b'{"version": ' + b"9" * 5000 + b"}")
-    elif hostile == "list":
-        live.write_bytes(b"[1, 2]")
     else:
-        live.write_bytes(ENGINE_ONLY)
+        live.write_bytes(b"[1, 2]")
     toml = write_toml(site)
     status = no_hang(lambda: run_cli("--config", str(toml), "status"))
     no_traceback(status)
@@ -187,7 +187,7 @@ def test_the_emergency_exit_works_with_a_hostile_live_file(site: Site, hostile: 
     os.mkfifo(site.live)
     none = no_hang(lambda: run_cli("--config", str(toml), "rollback", "none", "--by", "bob"))
     no_traceback(none)
-    assert "now none" in none.stdout, none.stdout + none.stderr
+    assert "version none" in none.stdout, none.stdout + none.stderr
     assert not site.live.exists()
     assert not site.live.is_symlink()
 
@@ -288,15 +288,26 @@ def test_history_with_odd_fields_and_a_marker_that_is_a_list(site: Site) -> None
 
 
 def test_first_apply_on_a_fresh_host(tmp_path: Path, proposal_json: str) -> None:
+    """No live file and no archive folder. With no file the engine uses its own baseline weights and with
+    any file the loader's fixed fallback (issue 20 point 8), so approve is a clean STOP naming both — the job
+    stays proposed, nothing is written or archived. With the engine's file there (and still no archive
+    folder), the first apply works and rolls back byte for byte."""
     site = make_site(tmp_path, existing=False)
     site.add_job(JOB, proposal_json)
     assert not site.paths.archive_dir.exists()
+    with pytest.raises(DeployError, match=r"ensemble weights would change: now the engine's own baseline"):
+        approve_job(site.config, JOB, "alice", wait=False, say=quiet)
+    assert not site.live.exists()
+    assert JobStore(site.jobs, site.paths.history).state(JOB) == "proposed"
+    site.live.parent.mkdir(parents=True, exist_ok=True)
+    site.live.write_bytes(ENGINE_ONLY)
+    assert not site.paths.archive_dir.exists()
     outcome = approve_job(site.config, JOB, "alice", wait=False, say=quiet)
-    assert outcome.from_version == "none"
+    assert outcome.from_version == EXISTING_VERSION
     assert json.loads(site.live.read_bytes())["version"] == JOB
     assert JobStore(site.jobs, site.paths.history).state(JOB) == "applied"
-    assert rollback(site.config, by="bob", wait=False, say=quiet).to_version == "none"
-    assert not site.live.exists()
+    assert rollback(site.config, by="bob", wait=False, say=quiet).to_version == EXISTING_VERSION
+    assert site.live.read_bytes() == ENGINE_ONLY
 
 
 def test_an_engine_only_live_file_is_restored_byte_for_byte_and_only_unedited(site: Site) -> None:
@@ -514,3 +525,16 @@ def test_any_live_content_is_read_without_raising(tmp_path: Path, content: bytes
     except JobError as error:
         outcome = str(error)
     assert outcome == "" or "was altered at line 1" in outcome
+
+
+@pytest.mark.parametrize("hostile", ["fifo", "devzero"])
+def test_a_hostile_acknowledgement_file_is_no_acknowledgement_and_never_blocks(tmp_path: Path, hostile: str) -> None:
+    """The loader's ``.calpolicy_loaded`` as a FIFO or a link to /dev/zero: approve's wait reads it as absent."""
+    from calpolicy.confirmation import _read_ack
+
+    marker = tmp_path / ".calpolicy_loaded"
+    if hostile == "fifo":
+        os.mkfifo(marker)
+    else:
+        marker.symlink_to("/dev/zero")
+    assert no_hang(lambda: _read_ack(marker)) is None
