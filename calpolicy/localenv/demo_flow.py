@@ -74,6 +74,18 @@ def step(out: Callable[[str], None], verdict: str, name: str, text: str, more: S
         out(f"{'':<23} {line}")
 
 
+def _live_from(env: LocalEnvironment, version: str, approved_at: datetime) -> datetime:
+    """When the engine was first shown to serve ``version`` (the apply history's confirmation), else approval."""
+    from calpolicy import apply_history
+
+    history = env.live_dir / "config" / "calibration_archive" / apply_history.HISTORY_NAME
+    raw = apply_history.live_since(apply_history.read(history), version)
+    if raw is None:
+        return approved_at
+    moment = datetime.fromisoformat(raw)
+    return max(approved_at, moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
 def post_apply_trades(log: Path, approved_at: datetime, until: datetime, count: int = POST_TRADES) -> int:
     """Append ``count`` trades between ``approved_at`` and ``until`` that trade like the baseline did.
 
@@ -212,6 +224,8 @@ def demo_flow(
         live = json.loads((env.live_dir / "config" / "calibration.json").read_text(encoding="utf-8"))
         approved_at = datetime.fromisoformat(live["approved_at"])
         approved_at = approved_at if approved_at.tzinfo else approved_at.replace(tzinfo=UTC)
+        # the engine serves the new map only from its restart: the watch counts from then (apply history)
+        approved_at = _live_from(env, job, approved_at)
         wait = approved_at + timedelta(hours=DEMO_MIN_POST_HOURS, seconds=0.3) - datetime.now(UTC)
         time.sleep(max(wait.total_seconds(), 0.0))
         now = datetime.now(UTC)
