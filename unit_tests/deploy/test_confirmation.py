@@ -237,7 +237,9 @@ def test_the_hot_reload_upgrade_path_acknowledges_from_the_main_process(
     namespace: SystemdNamespace, site: Site
 ) -> None:
     pid = start_engine(namespace, site, "--hot-reload")
-    outcome = approve_job(site.config, JOB_A, "alice", say=quiet)
+    # this engine does acknowledge: give its poll thread time on a loaded machine (the others wait 2 s for none)
+    config = site.config.model_copy(update={"deploy": site.config.deploy.model_copy(update={"ack_timeout_s": 20.0})})
+    outcome = approve_job(config, JOB_A, "alice", say=quiet)
     assert outcome.acknowledged is True, outcome.lines
     assert outcome.restarted is False
     assert any(f"(PID {pid}) acknowledged {JOB_A}" in line for line in outcome.lines), outcome.lines
