@@ -97,3 +97,12 @@ def test_a_bad_per_model_map_is_refused_naming_the_model_and_field(case: str) ->
     with pytest.raises(CalibrationError) as caught:
         parse_calibration(config_bytes("cal_m", {"0": 0.0, "1": 1.0}, {"xgb": raw}))
     assert str(caught.value) == f"calibration.json: {message}"
+
+
+@pytest.mark.parametrize("calibrated", [False, True])
+def test_an_array_of_any_numeric_type_comes_back_as_float64(calibrated: bool) -> None:
+    snap = parse_calibration(config_bytes("cal_a", {"0": 0.0, "1": 1.0})) if calibrated else identity_snapshot()
+    for given in (np.array([0.25, 2.0], dtype=np.float32), [0, 1, 2], (0.25, -1)):
+        got = snap.apply(given)
+        assert got.dtype == np.float64, (given, got.dtype)
+        assert ((got >= 0) & (got <= 1)).all()
