@@ -106,3 +106,12 @@ def test_an_array_of_any_numeric_type_comes_back_as_float64(calibrated: bool) ->
         got = snap.apply(given)
         assert got.dtype == np.float64, (given, got.dtype)
         assert ((got >= 0) & (got <= 1)).all()
+
+
+def test_knots_too_close_are_named_both() -> None:
+    with pytest.raises(CalibrationError) as caught:
+        parse_calibration(config_bytes("cal_sub", {"0": 0.0, "1e-320": 1.0, "1": 1.0}))
+    assert str(caught.value) == (
+        "calibration.json: confidence_calibration.mapping: knots 0.0 and 1e-320 are too close together "
+        "(the slope between them is not a finite number)"
+    )
