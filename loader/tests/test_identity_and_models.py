@@ -115,3 +115,96 @@ def test_knots_too_close_are_named_both() -> None:
         "calibration.json: confidence_calibration.mapping: knots 0.0 and 1e-320 are too close together "
         "(the slope between them is not a finite number)"
     )
+
+
+def _doc_with(junk: bytes) -> bytes:
+    return b'{"version": "cal_j", "junk": ' + junk + b"}"
+
+
+NESTING_CASES = {
+    # the top-level object counts as one level; MAX_DEPTH is 32
+    "arrays 32 deep": (_doc_with(b"[" * 31 + b"]" * 31), None),
+    "arrays 33 deep": (_doc_with(b"[" * 32 + b"]" * 32), "nested more than 32 levels deep"),
+    "objects 33 deep": (_doc_with(b'{"a": ' * 32 + b"1" + b"}" * 32), "nested more than 32 levels deep"),
+    "33 deep after a closed sibling": (_doc_with(b"[[], " + b"[" * 31 + b"]" * 31 + b"]"), "nested more than 32"),
+    "33 deep after a closed nested sibling": (
+        _doc_with(b"[[[], " + b"[" * 30 + b"]" * 30 + b"]]"),
+        "nested more than 32",
+    ),
+    "many shallow arrays": (_doc_with(b"[" + b"[], " * 40 + b"[]]"), None),
+    "many shallow objects": (_doc_with(b"[" + b"{}, " * 40 + b"{}]"), None),
+    "brackets inside strings": (_doc_with(b'"' + b"[{" * 40 + b'"'), None),
+}
+
+
+@pytest.mark.parametrize("case", list(NESTING_CASES))
+def test_nesting_is_counted_exactly(case: str) -> None:
+    data, refusal = NESTING_CASES[case]
+    if refusal is None:
+        assert parse_calibration(data).version == "cal_j"
+    else:
+        with pytest.raises(CalibrationError, match=refusal):
+            parse_calibration(data)
+
+
+def test_integers_up_to_30_digits_are_read_and_longer_ones_refused() -> None:
+    assert parse_calibration(_doc_with(b"1" + b"0" * 29)).version == "cal_j"
+    assert parse_calibration(_doc_with(b"-" + b"9" * 30)).version == "cal_j"
+    with pytest.raises(CalibrationError) as caught:
+        parse_calibration(_doc_with(b"-" + b"9" * 31))
+    assert str(caught.value) == "calibration.json holds an integer of 31 digits (at most 30)"
+
+
+def test_a_repeated_key_is_named_up_to_60_characters() -> None:
+    key = "k" * 70
+    with pytest.raises(CalibrationError) as caught:
+        parse_calibration(f'{{"{key}": 1, "{key}": 2}}'.encode())
+    assert str(caught.value) == f"calibration.json the key {'k' * 60!r} appears twice in one object"
+
+
+MAPPING_CASES = {
+    "key not a number": ({"0": 0.0, "abc": 0.5, "1": 1.0}, " key 'abc' is not a number"),
+    "key of 58 characters shown whole": ({"0": 0.0, "x" * 58: 0.5}, f" key {'x' * 58!r} is not a number"),
+    "key of 59 characters cut": ({"0": 0.0, "x" * 59: 0.5}, f" key '{'x' * 56}... is not a number"),
+    "key not finite": ({"0": 0.0, "inf": 0.5, "1": 1.0}, " key 'inf' is not a finite number"),
+    "key repeats a point": ({"0": 0.0, "0.5": 0.5, "0.50": 0.5, "1": 1.0}, " key '0.50' repeats the point 0.5"),
+    "value a string": ({"0": 0.0, "1": "1.0"}, "['1'] must be a number, got '1.0'"),
+    "knot below 0": ({"-0.1": 0.0, "0.5": 0.5, "1": 1.0}, ": knot -0.1 is outside [0, 1]"),
+    "knot above 1": ({"0": 0.0, "0.5": 0.5, "1.5": 1.0}, ": knot 1.5 is outside [0, 1]"),
+    "knot above 1 with the lowest at the tolerance": (
+        {"-0.000001": 0.0, "0.5": 0.5, "1.5": 1.0},
+        ": knot 1.5 is outside [0, 1]",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MAPPING_CASES))
+def test_a_bad_mapping_is_refused_naming_the_key(case: str) -> None:
+    mapping, message = MAPPING_CASES[case]
+    with pytest.raises(CalibrationError) as caught:
+        parse_calibration(config_bytes("cal_k", mapping))
+    assert str(caught.value) == f"calibration.json: confidence_calibration.mapping{message}"
+
+
+def test_knots_at_exactly_the_key_tolerance_are_served() -> None:
+    snap = parse_calibration(config_bytes("cal_t", {"-0.000001": 0.0, "0.5": 0.5, "1.000001": 1.0}))
+    assert snap.version == "cal_t"
+    assert snap.apply(0.5) == 0.5
+
+
+REPEATED = {"xgb": {"x": [0, 0.5, 0.5, 1], "y": [0, 0, 1, 1]}}
+
+
+def test_a_repeated_per_model_knot_is_refused_not_divided_by_zero() -> None:
+    with pytest.raises(CalibrationError) as caught:
+        parse_calibration(config_bytes("cal_m", {"0": 0.0, "1": 1.0}, REPEATED))
+    assert str(caught.value) == "calibration.json: calpolicy.models.xgb: x must be strictly increasing (0.5 then 0.5)"
+
+
+def test_an_overflowing_value_is_named_with_what_it_became() -> None:
+    doc = config_bytes("cal_inf", {"0": 0.0, "0.5": 0.25, "1": 1.0}).replace(b"0.25", b"1e400")
+    with pytest.raises(CalibrationError) as caught:
+        parse_calibration(doc)
+    assert str(caught.value) == (
+        "calibration.json: confidence_calibration.mapping['0.5'] must be a finite number, got inf"
+    )
