@@ -7,6 +7,7 @@ the model and the field.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from decimal import Decimal
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import config_bytes
+from conftest import config_bytes, config_doc
 
 from calpolicy_loader import CalibrationError, CalibrationLoader, identity_snapshot, parse_calibration
 
@@ -208,3 +209,51 @@ def test_an_overflowing_value_is_named_with_what_it_became() -> None:
     assert str(caught.value) == (
         "calibration.json: confidence_calibration.mapping['0.5'] must be a finite number, got inf"
     )
+
+
+def _edited(**sections: object) -> bytes:
+    doc = config_doc("cal_w")
+    doc.update(sections)
+    return json.dumps(doc).encode()
+
+
+WEIGHTS = {"xgb": 0.25, "lgbm": 0.25, "nhits": 0.25, "patchtst": 0.25}
+SECTION_CASES = {
+    "calibration flag a string": (
+        _edited(confidence_calibration={"enabled": "yes"}),
+        "confidence_calibration.enabled must be true or false, got 'yes'",
+    ),
+    "weights flag a number": (
+        _edited(ensemble_weights={"enabled": 1, "weights": WEIGHTS}),
+        "ensemble_weights.enabled must be true or false, got 1",
+    ),
+    "section a list": (_edited(ensemble_weights=[1, 2]), "'ensemble_weights' must be an object, got [1, 2]"),
+    "weights a list": (
+        _edited(ensemble_weights={"enabled": False, "weights": [0.5]}),
+        "ensemble_weights.weights must be an object, got [0.5]",
+    ),
+    "a weight above 1": (
+        _edited(ensemble_weights={"enabled": True, "weights": {**WEIGHTS, "xgb": 1.5, "lgbm": -0.5}}),
+        "ensemble_weights.weights.xgb = 1.5 is outside [0, 1]",
+    ),
+    "version a number": (_edited(version=20260206), "'version' must be a non-empty string, got 20260206"),
+    "version of 201 characters": (
+        _edited(version="v" * 201),
+        f"'version' must be printable text of at most 200 characters, got '{'v' * 56}...",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SECTION_CASES))
+def test_a_bad_section_is_refused_saying_what_it_got(case: str) -> None:
+    data, message = SECTION_CASES[case]
+    with pytest.raises(CalibrationError) as caught:
+        parse_calibration(data)
+    assert str(caught.value) == f"calibration.json: {message}"
+
+
+def test_a_weight_of_zero_and_a_version_of_200_characters_are_served() -> None:
+    weights = {"xgb": 0.0, "lgbm": 0.5, "nhits": 0.25, "patchtst": 0.25}
+    snap = parse_calibration(_edited(version="v" * 200, ensemble_weights={"enabled": True, "weights": weights}))
+    assert snap.version == "v" * 200
+    assert snap.weights_override == weights
