@@ -125,12 +125,15 @@ def _doc_with(junk: bytes) -> bytes:
 NESTING_CASES = {
     # the top-level object counts as one level; MAX_DEPTH is 32
     "arrays 32 deep": (_doc_with(b"[" * 31 + b"]" * 31), None),
-    "arrays 33 deep": (_doc_with(b"[" * 32 + b"]" * 32), "nested more than 32 levels deep"),
-    "objects 33 deep": (_doc_with(b'{"a": ' * 32 + b"1" + b"}" * 32), "nested more than 32 levels deep"),
-    "33 deep after a closed sibling": (_doc_with(b"[[], " + b"[" * 31 + b"]" * 31 + b"]"), "nested more than 32"),
+    "arrays 33 deep": (_doc_with(b"[" * 32 + b"]" * 32), "is nested more than 32 levels deep"),
+    "objects 33 deep": (_doc_with(b'{"a": ' * 32 + b"1" + b"}" * 32), "is nested more than 32 levels deep"),
+    "33 deep after a closed sibling": (
+        _doc_with(b"[[], " + b"[" * 31 + b"]" * 31 + b"]"),
+        "is nested more than 32 levels deep",
+    ),
     "33 deep after a closed nested sibling": (
         _doc_with(b"[[[], " + b"[" * 30 + b"]" * 30 + b"]]"),
-        "nested more than 32",
+        "is nested more than 32 levels deep",
     ),
     "many shallow arrays": (_doc_with(b"[" + b"[], " * 40 + b"[]]"), None),
     "many shallow objects": (_doc_with(b"[" + b"{}, " * 40 + b"{}]"), None),
@@ -144,8 +147,9 @@ def test_nesting_is_counted_exactly(case: str) -> None:
     if refusal is None:
         assert parse_calibration(data).version == "cal_j"
     else:
-        with pytest.raises(CalibrationError, match=refusal):
+        with pytest.raises(CalibrationError) as caught:
             parse_calibration(data)
+        assert str(caught.value) == f"calibration.json {refusal}"
 
 
 def test_integers_up_to_30_digits_are_read_and_longer_ones_refused() -> None:
@@ -236,6 +240,12 @@ SECTION_CASES = {
         _edited(ensemble_weights={"enabled": True, "weights": {**WEIGHTS, "xgb": 1.5, "lgbm": -0.5}}),
         "ensemble_weights.weights.xgb = 1.5 is outside [0, 1]",
     ),
+    "enabled without a mapping": (
+        _edited(confidence_calibration={"enabled": True}),
+        "confidence_calibration is enabled but has no mapping",
+    ),
+    "calpolicy block a list": (_edited(calpolicy=[1]), "'calpolicy.models' must be an object"),
+    "calpolicy models a list": (_edited(calpolicy={"models": [1]}), "'calpolicy.models' must be an object"),
     "version a number": (_edited(version=20260206), "'version' must be a non-empty string, got 20260206"),
     "version of 201 characters": (
         _edited(version="v" * 201),
@@ -257,3 +267,33 @@ def test_a_weight_of_zero_and_a_version_of_200_characters_are_served() -> None:
     snap = parse_calibration(_edited(version="v" * 200, ensemble_weights={"enabled": True, "weights": weights}))
     assert snap.version == "v" * 200
     assert snap.weights_override == weights
+
+
+def test_a_text_document_is_read_as_its_utf8_bytes() -> None:
+    text = config_bytes("cal_text_é", {"0": 0.0, "1": 1.0}).decode()
+    snap = parse_calibration(text)
+    assert snap.version == "cal_text_é"
+    assert snap.sha256 == parse_calibration(text.encode()).sha256
+
+
+def test_a_text_document_with_a_lone_surrogate_is_refused_not_raised() -> None:
+    with pytest.raises(CalibrationError) as caught:
+        parse_calibration('{"version": "cal_\ud800"}')
+    assert str(caught.value) == (
+        "calibration.json: 'version' must be printable text of at most 200 characters, got 'cal_\\ud800'"
+    )
+
+
+def test_a_calpolicy_block_without_models_has_no_per_model_maps() -> None:
+    snap = parse_calibration(_edited(calpolicy={"job_id": "cal_w"}))
+    assert snap.models == {}
+    assert snap.apply(0.3, model="xgb") == 0.3
+
+
+def test_per_model_maps_of_a_disabled_calibration_are_not_served() -> None:
+    models = {"xgb": {"x": [0, 1], "y": [0.5, 0.5]}}
+    snap = parse_calibration(config_bytes("cal_off", {"0": 0.0, "1": 1.0}, models, enabled=False))
+    assert snap.models == {}
+    assert snap.apply(0.3, model="xgb") == 0.3
+    on = parse_calibration(config_bytes("cal_on", {"0": 0.0, "1": 1.0}, models))
+    assert on.apply(0.3, model="xgb") == 0.5
