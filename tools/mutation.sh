@@ -49,6 +49,8 @@ declare -A SELECT=(
 # the loader's hypothesis sweeps (300 examples each) and its 1,000-reload race: 30 s per mutant together;
 # every refusal they look for is also asserted on a fixed file in test_hostile_files.py / test_apply.py
 for m in parse loader files __init__; do SELECT[loader/src/calpolicy_loader/$m.py]="$LOADER_FAST"; done
+# the watch's 18 s hold-out sweep over a day of looks (its boundary maths is also pinned in test_sequential.py)
+SELECT[calpolicy/watch/sequential.py]="not test_judging_at_the_last_look_says_rollback_exactly_when_some_look_of_the_day_did"
 # optional environment per module: the data gate's property tests run 8 fixed examples each, not 40 random
 declare -A ENVIRONMENT=(
   [calpolicy/clm/checks.py]="CALPOLICY_PROPERTY_EXAMPLES=8"

@@ -297,3 +297,14 @@ def test_per_model_maps_of_a_disabled_calibration_are_not_served() -> None:
     assert snap.apply(0.3, model="xgb") == 0.3
     on = parse_calibration(config_bytes("cal_on", {"0": 0.0, "1": 1.0}, models))
     assert on.apply(0.3, model="xgb") == 0.5
+
+
+def test_a_published_map_cannot_be_changed_in_place() -> None:
+    models = {"xgb": {"x": [0, 1], "y": [0, 1]}}
+    snap = parse_calibration(config_bytes("cal_ro", {"0": 0.0, "0.5": 0.5, "1": 1.0}, models))
+    for curve in (snap.ensemble, snap.models["xgb"]):
+        assert curve is not None
+        for array in (curve.x_array, curve.y_array):
+            with pytest.raises(ValueError, match="read-only"):
+                array[0] = 0.9
+    assert snap.apply(np.array([0.25]))[0] == 0.25
