@@ -136,3 +136,12 @@ def test_a_record_without_time_or_pnl_is_unusable_and_each_trade_keeps_its_confi
     assert trades.pnl.tolist() == [1.0, 4.0]
     assert trades.confidence.tolist() == [0.6, 0.8]
     assert trades.pnl.dtype == trades.confidence.dtype == np.float64
+
+
+def test_trades_logged_in_the_same_instant_keep_the_logs_order() -> None:
+    """A bulk close writes many records with one timestamp; the watch's looks count them in log order."""
+    stamps = np.array(np.random.default_rng(1).integers(0, 3, 200), dtype="datetime64[s]")
+    trades = Trades.from_arrays(stamps, np.arange(200.0))
+    for second in range(3):
+        same = trades.pnl[trades.times == np.datetime64(second, "s")]
+        assert (np.diff(same) > 0).all()
