@@ -193,3 +193,15 @@ def test_a_look_that_fails_the_effect_size_does_not_count_as_the_crossing() -> N
     also = np.array([0, 0, 1, 1, 1, 1, 1, 1])
     for stop_early in (False, True):
         assert first_crossing(LOOK_T, LOOK_INFO, z, 0.025, also=also, stop_early=stop_early).first == 2
+
+
+@pytest.mark.parametrize("alpha", [0.025, 0.05, 0.1])
+@pytest.mark.parametrize("info", [0.3, 1.0, 40.0])
+def test_a_single_look_has_the_fixed_sample_critical_value(alpha: float, info: float) -> None:
+    """With one look, all alpha is spent there: the boundary is z_{1-α}, to well within a grid cell (1/30)."""
+    got = boundaries(np.array([1.0]), np.array([info]), alpha)[0]
+    assert abs(got - ndtri(1 - alpha)) < 0.002
+
+
+def test_spending_outside_the_day_is_none_before_and_all_after() -> None:
+    np.testing.assert_array_equal(spending(np.array([-0.5, 0.0, 1.0, 1.5]), 0.05), [0.0, 0.0, 0.05, 0.05])
