@@ -205,3 +205,11 @@ def test_a_single_look_has_the_fixed_sample_critical_value(alpha: float, info: f
 
 def test_spending_outside_the_day_is_none_before_and_all_after() -> None:
     np.testing.assert_array_equal(spending(np.array([-0.5, 0.0, 1.0, 1.5]), 0.05), [0.0, 0.0, 0.05, 0.05])
+
+
+def test_stopping_early_a_z_exactly_on_its_boundary_crosses() -> None:
+    z = np.zeros(8)
+    z[4] = 10.0
+    bound = first_crossing(LOOK_T, LOOK_INFO, z, 0.025, stop_early=True).boundaries[4]
+    z[4] = bound
+    assert first_crossing(LOOK_T, LOOK_INFO, z, 0.025, stop_early=True).first == 4
