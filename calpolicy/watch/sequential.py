@@ -35,15 +35,6 @@ _NEGLIGIBLE = 1e-12  # an alpha increment below this is no test at that look
 GAMMA = -4.0  # the spending function's shape (Hwang-Shih-DeCani; more negative is more conservative early)
 
 
-def obf_spending(t: float | np.ndarray, alpha: float) -> np.ndarray:
-    """Lan-DeMets O'Brien-Fleming type: ``2 − 2Φ(z_{1−α/2} / √t)``; spends nothing at all for hours."""
-    t = np.clip(np.asarray(t, dtype=np.float64), 0.0, 1.0)
-    z = float(ndtri(1.0 - alpha / 2.0))
-    with np.errstate(divide="ignore"):
-        spent = 2.0 * (1.0 - ndtr(z / np.sqrt(t)))
-    return np.where(t > 0.0, spent, 0.0)
-
-
 def spending(t: float | np.ndarray, alpha: float, gamma: float = GAMMA) -> np.ndarray:
     """Cumulative one-sided alpha spent by calendar fraction ``t``: Hwang-Shih-DeCani,
     ``α (1 − e^{−γt}) / (1 − e^{−γ})``; ``γ = −4`` is close to O'Brien-Fleming at the end of the day but

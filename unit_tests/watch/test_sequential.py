@@ -140,3 +140,76 @@ def test_improving_every_post_apply_outcome_never_raises_the_alarm(seed: int, dr
         after = signal(baseline, post + lift, counts, looks, 0.05, 0.0125, 50, 20)
         if before.status != "breach":
             assert after.status != "breach", (signal.__name__, before.message, after.message)
+
+
+# ---- first_crossing's bookkeeping, look by look (found by mutation testing)
+
+LOOK_T = np.arange(1, 9) / 8.0
+LOOK_INFO = np.arange(1, 9) * 0.5  # below 1 at first: information is any positive number
+
+
+def test_the_default_computes_every_boundary_and_stopping_early_agrees_up_to_the_crossing() -> None:
+    full = first_crossing(LOOK_T, LOOK_INFO, np.zeros(8), 0.025)
+    assert full.first is None
+    assert np.isfinite(full.boundaries).all()
+    z = np.zeros(8)
+    z[4] = full.boundaries[4]  # exactly on the boundary: a crossing
+    crossed = first_crossing(LOOK_T, LOOK_INFO, z, 0.025)
+    assert crossed.first == 4
+    early = first_crossing(LOOK_T, LOOK_INFO, z, 0.025, stop_early=True)
+    assert early.first == 4
+    # the grid is scaled to the last look computed, so the two agree to the grid's 0.01 z, not bit for bit
+    np.testing.assert_allclose(early.boundaries[:5], full.boundaries[:5], atol=0.01)
+    assert np.isinf(early.boundaries[5:]).all()
+
+
+def test_looks_without_a_z_or_new_information_are_not_tested() -> None:
+    z = np.full(8, 9.0)
+    z[:3] = np.nan
+    got = first_crossing(LOOK_T, LOOK_INFO, z, 0.025)
+    assert got.first == 3
+    assert np.isinf(got.boundaries[:3]).all()
+    info = LOOK_INFO.copy()
+    info[4] = info[3]  # no trade since the last look
+    info[0] = 0.0
+    for stop_early in (False, True):
+        same = first_crossing(LOOK_T, info, np.full(8, 0.1), 0.025, stop_early=stop_early)
+        assert same.first is None
+        assert np.isinf(same.boundaries[[0, 4]]).all()
+
+
+def test_nothing_testable_gives_every_boundary_infinite() -> None:
+    for z in (np.full(8, np.nan), np.zeros(8)):
+        for stop_early in (False, True):
+            got = first_crossing(LOOK_T, LOOK_INFO, z, 0.025, stop_early=stop_early)
+            assert got.first is None
+            assert got.boundaries.shape == (8,)
+            if np.isnan(z).all() or stop_early:
+                assert np.isinf(got.boundaries).all()
+
+
+def test_a_look_that_fails_the_effect_size_does_not_count_as_the_crossing() -> None:
+    z = np.full(8, 9.0)
+    also = np.array([0, 0, 1, 1, 1, 1, 1, 1])
+    for stop_early in (False, True):
+        assert first_crossing(LOOK_T, LOOK_INFO, z, 0.025, also=also, stop_early=stop_early).first == 2
+
+
+@pytest.mark.parametrize("alpha", [0.025, 0.05, 0.1])
+@pytest.mark.parametrize("info", [0.3, 1.0, 40.0])
+def test_a_single_look_has_the_fixed_sample_critical_value(alpha: float, info: float) -> None:
+    """With one look, all alpha is spent there: the boundary is z_{1-α}, to well within a grid cell (1/30)."""
+    got = boundaries(np.array([1.0]), np.array([info]), alpha)[0]
+    assert abs(got - ndtri(1 - alpha)) < 0.002
+
+
+def test_spending_outside_the_day_is_none_before_and_all_after() -> None:
+    np.testing.assert_array_equal(spending(np.array([-0.5, 0.0, 1.0, 1.5]), 0.05), [0.0, 0.0, 0.05, 0.05])
+
+
+def test_stopping_early_a_z_exactly_on_its_boundary_crosses() -> None:
+    z = np.zeros(8)
+    z[4] = 10.0
+    bound = first_crossing(LOOK_T, LOOK_INFO, z, 0.025, stop_early=True).boundaries[4]
+    z[4] = bound
+    assert first_crossing(LOOK_T, LOOK_INFO, z, 0.025, stop_early=True).first == 4
