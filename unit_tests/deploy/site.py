@@ -101,3 +101,29 @@ def make_site(root: Path, existing: bool = True, **overrides: object) -> Site:
     if existing:
         shutil.copyfile(EXISTING_TOOL_FILE, config_dir / "calibration.json")
     return Site(root, config)
+
+
+def write_toml(
+    site: Site, config: Config | None = None, deploy: dict[str, float] | None = None, systemd: bool = False
+) -> Path:
+    """The site's paths as a ``calpolicy.toml`` for the CLI (with the signing folder and, where the test boots
+    systemd, its command prefix); ``deploy`` sets the waits (default: 0.2 s for an acknowledgement)."""
+    from calpolicy.localenv.toml_writer import dumps
+
+    config = config or site.config
+    paths = config.paths
+    tree: dict[str, object] = {
+        "paths": {
+            "calibration_file": str(paths.calibration_file),
+            "archive_dir": str(paths.archive_dir),
+            "jobs_dir": str(paths.jobs_dir),
+        },
+        "deploy": deploy or {"ack_timeout_s": 0.2},
+    }
+    if systemd:
+        tree["systemd"] = {"command_prefix": list(config.systemd.command_prefix)}
+    if config.signing.trusted_keys_dir:
+        tree["signing"] = {"trusted_keys_dir": str(config.signing.trusted_keys_dir)}
+    target = site.root / "calpolicy.toml"
+    target.write_text(dumps(tree), encoding="utf-8")
+    return target

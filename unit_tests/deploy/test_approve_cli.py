@@ -14,13 +14,13 @@ import pytest
 from calpolicy.approval import approval_preconditions
 from calpolicy.cli import main
 from calpolicy.config import Config
-from calpolicy.localenv.toml_writer import dumps
 from calpolicy.preflight import PreflightRun
 from calpolicy.run import config_json
 from calpolicy.signing import default_policy_test_files, generate_keypair, sign_job
 from calpolicy.verdict import Finding, Verdict
 from unit_tests.conftest import run_cli
 from unit_tests.deploy.site import EXISTING_VERSION, Site, make_site
+from unit_tests.deploy.site import write_toml as site_toml
 
 JOB = "cal_20261101_120000"
 UNTIL = "2099-01-01T00:00:00+00:00"
@@ -35,19 +35,7 @@ def site(tmp_path: Path, proposal_json: str) -> Site:
     return site
 
 
-def write_toml(site: Site) -> Path:
-    paths = site.config.paths
-    tree = {
-        "paths": {
-            "calibration_file": str(paths.calibration_file),
-            "archive_dir": str(paths.archive_dir),
-            "jobs_dir": str(paths.jobs_dir),
-        },
-        "deploy": {"ack_timeout_s": 0.2},
-    }
-    target = site.root / "calpolicy.toml"
-    target.write_text(dumps(tree), encoding="utf-8")
-    return target
+write_toml = site_toml
 
 
 @pytest.fixture

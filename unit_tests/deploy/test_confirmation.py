@@ -24,9 +24,9 @@ from calpolicy.deploy import approve_job, rollback
 from calpolicy.loader import CalibrationLoader
 from calpolicy.localenv.ai_engine import UNIT_PROPERTIES, engine_argv
 from calpolicy.localenv.systemd_ns import SystemdNamespace, unit_interpreter, wait_journal
-from calpolicy.localenv.toml_writer import dumps
 from unit_tests.conftest import run_cli
 from unit_tests.deploy.site import EXISTING_VERSION, Site, make_site
+from unit_tests.deploy.site import write_toml as site_toml
 
 WORK = Path(__file__).resolve().parents[2] / ".test-work"  # the unit sees the namespace's own /tmp
 UNIT = "quantum-ai-engine"
@@ -69,19 +69,7 @@ def start_engine(ns: SystemdNamespace, site: Site, *extra: str) -> int:
 
 
 def write_toml(site: Site) -> Path:
-    paths = site.config.paths
-    tree = {
-        "paths": {
-            "calibration_file": str(paths.calibration_file),
-            "archive_dir": str(paths.archive_dir),
-            "jobs_dir": str(paths.jobs_dir),
-        },
-        "systemd": {"command_prefix": list(site.config.systemd.command_prefix)},
-        "deploy": {"ack_timeout_s": 2.0, "restart_wait_s": 30.0},
-    }
-    target = site.root / "calpolicy.toml"
-    target.write_text(dumps(tree), encoding="utf-8")
-    return target
+    return site_toml(site, deploy={"ack_timeout_s": 2.0, "restart_wait_s": 30.0}, systemd=True)
 
 
 def history_of(site: Site, entry_id: str | None) -> list[dict]:

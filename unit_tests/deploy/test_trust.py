@@ -28,7 +28,6 @@ from calpolicy.cli import main
 from calpolicy.config import Config
 from calpolicy.deploy import DeployError, LivePaths, approve_job, read_live, rollback, swap
 from calpolicy.jobs import JobError, JobStore, read_decisions, read_job_files
-from calpolicy.localenv.toml_writer import dumps
 from calpolicy.preflight import PreflightRun
 from calpolicy.run import config_json
 from calpolicy.safe_read import UnsafeFileError, read_bytes
@@ -36,6 +35,7 @@ from calpolicy.signing import default_policy_test_files, generate_keypair, sign_
 from calpolicy.verdict import Finding, Verdict
 from unit_tests.conftest import run_cli
 from unit_tests.deploy.site import EXISTING_VERSION, Site, make_site
+from unit_tests.deploy.site import write_toml as site_toml
 
 JOB = "cal_20261101_120000"
 UNTIL = "2099-01-01T00:00:00+00:00"
@@ -97,22 +97,7 @@ def sign(site: Site, job_id: str = JOB) -> Config:
     )
 
 
-def write_toml(site: Site, config: Config | None = None) -> Path:
-    config = config or site.config
-    paths = config.paths
-    tree: dict[str, Any] = {
-        "paths": {
-            "calibration_file": str(paths.calibration_file),
-            "archive_dir": str(paths.archive_dir),
-            "jobs_dir": str(paths.jobs_dir),
-        },
-        "deploy": {"ack_timeout_s": 0.2},
-    }
-    if config.signing.trusted_keys_dir:
-        tree["signing"] = {"trusted_keys_dir": str(config.signing.trusted_keys_dir)}
-    target = site.root / "calpolicy.toml"
-    target.write_text(dumps(tree), encoding="utf-8")
-    return target
+write_toml = site_toml
 
 
 def inverted(proposal_json: str) -> str:
