@@ -112,7 +112,7 @@ def test_demo_runs_the_whole_checklist_and_leaves_nothing_behind(tmp_path: Path)
     assert "'[CalibrationLoader] ✅ Loaded calibration: cal_20260206_060303'" in out, out
     assert "'Loaded calibration: cal_20260206_060303' 2 times" in out
     assert steps["stop case"].startswith("STOP"), out
-    assert "S.e: the system reports HALT: quantum:global:kill_switch = '1'" in out
+    assert "S.e: the system reports HALT: quantum:global:kill_switch = 'true'" in out
     assert "demo: every step as expected" in out
     removed = Path(out.split("demo: removed ")[1].split()[0])
     assert not removed.exists()

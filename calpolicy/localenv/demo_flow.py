@@ -272,7 +272,7 @@ def demo_flow(
         )
         ok = ok and code == 0 and back >= 2
 
-        env.set_halt("quantum:global:kill_switch", "1")
+        env.set_halt("quantum:global:kill_switch", "true")  # as the host's ops scripts write it
         bad = run_preflight(config, operator="demo", on_call_until=until)
         reasons = [f"{f.id}: {f.message.splitlines()[0]}" for f in bad.verdict.failures]
         step(out, _word(bad.verdict.exit_code), "stop case", "preflight after the kill switch was set", reasons)
