@@ -12,6 +12,7 @@ target, as first recorded when T was made live — not the version being left.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +77,18 @@ def live_since(entries: list[dict[str, Any]], version: str) -> str | None:
         if entry.get("id") == entry_id and entry.get("phase") == "ack" and entry.get("acknowledged") is True:
             return str(entry.get("at")) if entry.get("at") else None
     return None
+
+
+def live_from(history: Path, version: str | None, approved_at: datetime) -> datetime:
+    """``approved_at``, or the later moment the engine was first shown to serve ``version`` (``live_since``):
+    where the watch's windows start, for the watch and for the demo that feeds it."""
+    if version is None:
+        return approved_at
+    raw = live_since(read(history), version)
+    if raw is None:
+        return approved_at
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return approved_at
+    return max(approved_at, moment if moment.tzinfo else moment.replace(tzinfo=UTC))

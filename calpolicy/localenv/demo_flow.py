@@ -79,11 +79,7 @@ def _live_from(env: LocalEnvironment, version: str, approved_at: datetime) -> da
     from calpolicy import apply_history
 
     history = env.live_dir / "config" / "calibration_archive" / apply_history.HISTORY_NAME
-    raw = apply_history.live_since(apply_history.read(history), version)
-    if raw is None:
-        return approved_at
-    moment = datetime.fromisoformat(raw)
-    return max(approved_at, moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    return apply_history.live_from(history, version, approved_at)
 
 
 def post_apply_trades(log: Path, approved_at: datetime, until: datetime, count: int = POST_TRADES) -> int:

@@ -161,21 +161,11 @@ def require_served(config: Any, version: str | None) -> None:
 
 
 def _live_from(config: Any, version: str | None, approved_at: datetime) -> datetime:
-    """``approved_at``, or the later moment the engine was first shown to serve ``version`` (apply history)."""
+    """When the engine was first shown to serve ``version`` (apply history), else ``approved_at``."""
     from calpolicy import apply_history
 
-    if version is None:
-        return approved_at
     history = Path(config.paths.archive_dir) / apply_history.HISTORY_NAME
-    raw = apply_history.live_since(apply_history.read(history), version)
-    if raw is None:
-        return approved_at
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        return approved_at
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return max(approved_at, moment)
+    return apply_history.live_from(history, version, approved_at)
 
 
 def watch(config: Any, now: datetime | None = None) -> WatchReport:
