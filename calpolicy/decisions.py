@@ -4,13 +4,18 @@ The probes measure and the policy tests enforce; what sits between — which sta
 "at the bound" passes, which side of zero is safe — lives here, so each decision can be tested at exactly
 its boundary without a live Redis or a proposal. A comparison written inline in a policy test can only be
 tested by running the whole live suite, and a flipped ``>=`` there would go unnoticed.
+
+The measurements they judge (``LatencyStats``, ``GroupBacklog``) are defined here too, not in the Redis
+probe that fills them: they are the vocabulary between the probe and the gate, and the vocabulary imports
+no probe (pyproject.toml's import contracts).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from calpolicy.probes.redis_probe import GroupBacklog, LatencyStats, quantile_rank
 from calpolicy.verdict import Finding
 
 LATENCY_ID = BACKLOG_ID = "P0.1.f"
@@ -19,6 +24,69 @@ BAND_TOLERANCE = 1e-9
 
 
 # ------------------------------------------------------------------------------------------ P0.1.f
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """The sampled PINGs in figures. ``p90_ms``, ``p95_ms`` and ``mean_ms`` are optional for stats built by
+    hand; ``stats_of`` (and so the Redis probe's ``measure_latency``) always fills them."""
+
+    samples: int
+    min_ms: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    p90_ms: float | None = None
+    p95_ms: float | None = None
+    mean_ms: float | None = None
+
+    def as_dict(self) -> dict[str, float]:
+        shown: dict[str, float] = {"samples": self.samples}
+        for name in ("min_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms"):
+            value = getattr(self, name)
+            if value is not None:
+                shown[name] = round(value, 3)
+        return shown
+
+
+def quantile_rank(samples: int, q: float) -> int:
+    """Nearest rank: the 1-based rank of the smallest of ``samples`` sorted values with at least ``q`` of all
+    values at or below it (``samples`` = it is the maximum)."""
+    return min(samples, max(1, math.ceil(q * samples)))
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile of ``sorted_values`` (the value at ``quantile_rank``)."""
+    return sorted_values[quantile_rank(len(sorted_values), q) - 1]
+
+
+def stats_of(timings: list[float]) -> LatencyStats:
+    """Every figure of a list of round trips in milliseconds (at least one)."""
+    ordered = sorted(timings)
+    return LatencyStats(
+        samples=len(ordered),
+        min_ms=ordered[0],
+        p50_ms=_quantile(ordered, 0.5),
+        p99_ms=_quantile(ordered, 0.99),
+        max_ms=ordered[-1],
+        p90_ms=_quantile(ordered, 0.90),
+        p95_ms=_quantile(ordered, 0.95),
+        mean_ms=sum(ordered) / len(ordered),
+    )
+
+
+@dataclass(frozen=True)
+class GroupBacklog:
+    """One consumer group of one stream: its pending entries and its lag (None when Redis cannot say)."""
+
+    stream: str
+    group: str
+    pending: int
+    lag: int | None
+
+    @property
+    def backlog(self) -> int:
+        return max(self.pending, self.lag or 0)
 
 
 _QUANTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}

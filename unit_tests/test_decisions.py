@@ -6,15 +6,17 @@ import pytest
 
 from calpolicy.decisions import (
     BAND_TOLERANCE,
+    GroupBacklog,
+    LatencyStats,
     backlog_finding,
     improves_enough,
     interval_above_zero,
     latency_finding,
     latency_value,
     not_worse,
+    stats_of,
     within_band,
 )
-from calpolicy.probes.redis_probe import GroupBacklog, LatencyStats
 
 # Every statistic distinct, so choosing the wrong one shows.
 STATS = LatencyStats(samples=100, min_ms=0.1, p50_ms=1.0, p99_ms=20.0, max_ms=50.0, p90_ms=5.0, p95_ms=10.0)
@@ -64,7 +66,6 @@ def test_latency_bound_is_in_milliseconds_and_the_message_says_which_statistic()
 def test_one_scheduling_spike_among_the_pings_does_not_turn_go_into_stop() -> None:
     """Issue 22 §1: p50 0.4 ms and one 52.1 ms spike among 25 PINGs is GO on the default p95, the spike shown."""
     from calpolicy.config import RedisConfig
-    from calpolicy.probes.redis_probe import stats_of
 
     stats = stats_of([0.4] * 24 + [52.1])
     finding = latency_finding(stats, RedisConfig().latency_statistic, 50.0)
@@ -75,15 +76,11 @@ def test_one_scheduling_spike_among_the_pings_does_not_turn_go_into_stop() -> No
 
 def test_a_slow_tail_is_still_a_stop() -> None:
     """Not looser where it matters: 2 slow PINGs in 25 (8 %) put p95 over the bound."""
-    from calpolicy.probes.redis_probe import stats_of
-
     assert latency_finding(stats_of([0.4] * 23 + [52.1, 60.0]), "p95", 50.0).status == "fail"
     assert latency_finding(stats_of([51.0] * 100), "p95", 50.0).status == "fail"
 
 
 def test_a_percentile_that_is_the_maximum_over_few_samples_is_judged_and_named_as_the_maximum() -> None:
-    from calpolicy.probes.redis_probe import stats_of
-
     finding = latency_finding(stats_of([0.4] * 18 + [52.1]), "p95", 50.0)  # rank ceil(0.95 * 19) = 19 of 19
     assert finding.status == "fail"
     assert finding.evidence["statistic"] == "max"

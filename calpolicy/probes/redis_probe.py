@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import json
-import math
 import os
 import secrets
 import select
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 import redis
 
 from calpolicy.config import RedisConfig
+from calpolicy.decisions import GroupBacklog, LatencyStats, stats_of
 from calpolicy.probes.command import ProbeError
 from calpolicy.probes.urls import mask_url
 
@@ -160,40 +160,7 @@ def _safe(url: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ latency
-
-
-@dataclass(frozen=True)
-class LatencyStats:
-    """The sampled PINGs in figures. ``p90_ms``, ``p95_ms`` and ``mean_ms`` are optional for stats built by
-    hand; ``measure_latency`` always fills them."""
-
-    samples: int
-    min_ms: float
-    p50_ms: float
-    p99_ms: float
-    max_ms: float
-    p90_ms: float | None = None
-    p95_ms: float | None = None
-    mean_ms: float | None = None
-
-    def as_dict(self) -> dict[str, float]:
-        shown: dict[str, float] = {"samples": self.samples}
-        for name in ("min_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms"):
-            value = getattr(self, name)
-            if value is not None:
-                shown[name] = round(value, 3)
-        return shown
-
-
-def _quantile(sorted_values: list[float], q: float) -> float:
-    """Nearest rank: the smallest sample with at least ``q`` of all samples at or below it."""
-    rank = math.ceil(q * len(sorted_values))
-    return sorted_values[min(len(sorted_values), max(1, rank)) - 1]
-
-
-def quantile_rank(samples: int, q: float) -> int:
-    """The 1-based rank ``_quantile`` picks among ``samples`` values (``samples`` = it is the maximum)."""
-    return min(samples, max(1, math.ceil(q * samples)))
+# The figures (LatencyStats, stats_of) and GroupBacklog below live in calpolicy.decisions, which judges them.
 
 
 def measure_latency(client: redis.Redis, samples: int, duration_s: float) -> LatencyStats:
@@ -213,34 +180,7 @@ def measure_latency(client: redis.Redis, samples: int, duration_s: float) -> Lat
     return stats_of(timings)
 
 
-def stats_of(timings: list[float]) -> LatencyStats:
-    """Every figure of a list of round trips in milliseconds (at least one)."""
-    ordered = sorted(timings)
-    return LatencyStats(
-        samples=len(ordered),
-        min_ms=ordered[0],
-        p50_ms=_quantile(ordered, 0.5),
-        p99_ms=_quantile(ordered, 0.99),
-        max_ms=ordered[-1],
-        p90_ms=_quantile(ordered, 0.90),
-        p95_ms=_quantile(ordered, 0.95),
-        mean_ms=sum(ordered) / len(ordered),
-    )
-
-
 # ------------------------------------------------------------------------------------------ backlog
-
-
-@dataclass(frozen=True)
-class GroupBacklog:
-    stream: str
-    group: str
-    pending: int
-    lag: int | None
-
-    @property
-    def backlog(self) -> int:
-        return max(self.pending, self.lag or 0)
 
 
 def stream_backlogs(client: redis.Redis, streams: tuple[str, ...], cap: int = 100_000) -> list[GroupBacklog]:

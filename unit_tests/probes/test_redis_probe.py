@@ -12,13 +12,11 @@ import pytest
 import redis
 
 from calpolicy.config import RedisConfig
+from calpolicy.decisions import GroupBacklog, LatencyStats, _quantile
 from calpolicy.localenv.redis_server import RedisServer
 from calpolicy.probes import ProbeError
 from calpolicy.probes.redis_probe import (
-    GroupBacklog,
     LatencySampler,
-    LatencyStats,
-    _quantile,
     checked_type,
     connect,
     halt_state,
