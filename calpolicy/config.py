@@ -19,10 +19,12 @@ import json
 import os
 import stat
 import tomllib
-from pathlib import Path
+from collections.abc import Mapping
+from pathlib import Path, PurePath
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
+import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from calpolicy.waivers import Waiver, waiver_problems
@@ -545,6 +547,27 @@ def _dotted_waivers(table: dict[str, Any]) -> dict[str, Any]:
         else:
             flat[key] = value
     return flat
+
+
+def dumps_toml(tree: Mapping[str, Any]) -> str:
+    """A config tree as TOML text that ``load_config`` reads back to the same values (tomli-w writes it).
+
+    The one TOML writer: ``run_job(Config)`` gives its child processes the effective config this way, and
+    the local environment and the tests write their ``calpolicy.toml`` with it. Paths become strings; a
+    ``None`` is refused with its key named, because TOML has no null and leaving the key out would let the
+    default stand in for a value nobody chose.
+    """
+    return tomli_w.dumps(_toml_value(tree, ""))
+
+
+def _toml_value(value: Any, where: str) -> Any:
+    if value is None:
+        raise TypeError(f"{where or 'the config'} is None, which TOML cannot write (it has no null)")
+    if isinstance(value, Mapping):
+        return {str(key): _toml_value(item, f"{where}.{key}" if where else str(key)) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_toml_value(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    return str(value) if isinstance(value, PurePath) else value
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from typing import Any
 from calpolicy import __version__, engine_weights
 from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import Proposal
-from calpolicy.config import Config, ConfigError, load_config
+from calpolicy.config import Config, ConfigError, dumps_toml, load_config
 from calpolicy.controls import CHECKLIST
 from calpolicy.jobs import (
     MANIFEST,
@@ -103,11 +103,9 @@ def _effective(config: Config | str | os.PathLike[str] | None) -> Iterator[tuple
         path = None if config is None else Path(config)
         yield load_config(path), path, dict(os.environ)
         return
-    from calpolicy.localenv.toml_writer import dumps
-
     with tempfile.TemporaryDirectory(prefix="calpolicy-run-config-") as tmp:
         path = Path(tmp) / "calpolicy.toml"
-        path.write_text(dumps(config.as_dict()), encoding="utf-8")
+        path.write_text(dumps_toml(config.as_dict()), encoding="utf-8")
         environ = {k: v for k, v in os.environ.items() if not k.startswith("CALPOLICY_")}
         yield config, path, environ  # the file is the whole truth: no CALPOLICY_* layered on top
 

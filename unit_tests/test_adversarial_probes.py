@@ -27,10 +27,9 @@ import pytest
 import redis
 
 from calpolicy.cli import main
-from calpolicy.config import ConfigError, ReadinessConfig, RedisConfig, load_config
+from calpolicy.config import ConfigError, ReadinessConfig, RedisConfig, dumps_toml, load_config
 from calpolicy.localenv.redis_server import RedisServer
 from calpolicy.localenv.sample_log import write_sample_log
-from calpolicy.localenv.toml_writer import dumps
 from calpolicy.preflight import build_verdict, run_preflight
 from calpolicy.probes import ProbeError
 from calpolicy.probes.journal import read_journal
@@ -584,7 +583,7 @@ def _preflight_config(tmp_path: Path, readiness_url: str, redis_url: str, **read
         "readiness": {"url": readiness_url, **readiness},
     }
     path = tmp_path / "calpolicy.toml"
-    path.write_text(dumps(tree), encoding="utf-8")
+    path.write_text(dumps_toml(tree), encoding="utf-8")
     path.chmod(0o644)
     return path
 

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from calpolicy.config import Config
+from calpolicy.config import Config, dumps_toml
 from calpolicy.jobs import JobStore
 from calpolicy.localenv.environment import LocalEnvironment
-from calpolicy.localenv.toml_writer import dumps
 from calpolicy.signing import generate_keypair
 
 
@@ -78,7 +77,7 @@ def test_without_bubblewrap_run_is_exit_3_and_makes_no_job(tmp_path: Path) -> No
     jobs = tmp_path / "jobs"
     config = Config().with_overrides({"signing.private_key": str(key), "paths.jobs_dir": str(jobs)}, "test")
     path = tmp_path / "calpolicy.toml"
-    path.write_text(dumps(config.as_dict()), encoding="utf-8")
+    path.write_text(dumps_toml(config.as_dict()), encoding="utf-8")
     bin_dir = tmp_path / "bin"  # the tools a run may look for, but no bwrap
     bin_dir.mkdir()
     for tool in ("true", "sh", "systemctl", "journalctl"):

@@ -13,12 +13,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from calpolicy.config import RedisConfig
+from calpolicy.config import RedisConfig, dumps_toml
 from calpolicy.localenv.readiness_server import READY_BODY, ReadinessServer, Reply
 from calpolicy.localenv.redis_server import HALT_KEYS_CLEAR, MarketRefresher, RedisServer, publish_market_state
 from calpolicy.localenv.sample_log import write_sample_log
 from calpolicy.localenv.systemd_ns import QUANTUM_UNITS, SystemdNamespace, SystemdUnavailable
-from calpolicy.localenv.toml_writer import dumps
 from calpolicy.signing import generate_keypair
 
 BACKLOG_STREAM = "quantum:stream:trade.closed"
@@ -185,7 +184,7 @@ class LocalEnvironment:
             section, _, key = dotted.partition(".")
             tree.setdefault(section, {})[key] = value
         target = Path(path) if path is not None else self.workdir / "calpolicy.toml"
-        target.write_text(dumps(tree), encoding="utf-8")
+        target.write_text(dumps_toml(tree), encoding="utf-8")
         target.chmod(0o644)  # calpolicy refuses a config its group or others could write, whatever the umask
         return target
 

@@ -108,7 +108,7 @@ def write_toml(
 ) -> Path:
     """The site's paths as a ``calpolicy.toml`` for the CLI (with the signing folder and, where the test boots
     systemd, its command prefix); ``deploy`` sets the waits (default: 0.2 s for an acknowledgement)."""
-    from calpolicy.localenv.toml_writer import dumps
+    from calpolicy.config import dumps_toml
 
     config = config or site.config
     paths = config.paths
@@ -125,5 +125,5 @@ def write_toml(
     if config.signing.trusted_keys_dir:
         tree["signing"] = {"trusted_keys_dir": str(config.signing.trusted_keys_dir)}
     target = site.root / "calpolicy.toml"
-    target.write_text(dumps(tree), encoding="utf-8")
+    target.write_text(dumps_toml(tree), encoding="utf-8")
     return target

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 import policy_tests
+from calpolicy.config import dumps_toml
 from calpolicy.deploy import approve_job
 from calpolicy.loader import wait_for_version
 from calpolicy.localenv.ai_engine import UNIT_PROPERTIES, engine_argv
 from calpolicy.localenv.systemd_ns import SystemdNamespace, wait_journal
-from calpolicy.localenv.toml_writer import dumps
 from unit_tests.deploy.site import EXISTING_VERSION, Site, make_site
 
 PHASE4 = Path(policy_tests.__file__).parent / "phase4"
@@ -64,7 +64,7 @@ def run_suite(site: Site, job: str) -> subprocess.CompletedProcess[str]:
     paths = site.config.paths
     toml = site.root / "calpolicy.toml"
     toml.write_text(
-        dumps(
+        dumps_toml(
             {
                 "paths": {
                     "calibration_file": str(paths.calibration_file),

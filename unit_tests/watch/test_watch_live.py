@@ -14,16 +14,17 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from calpolicy.config import dumps_toml
 from calpolicy.localenv.defects import write_records
 from calpolicy.localenv.ports import wait_for
 from calpolicy.localenv.systemd_ns import SystemdNamespace
-from calpolicy.localenv.toml_writer import dumps
 from calpolicy.localenv.watch_data import applied_calibration_json, decision_lines, trades_around
 from unit_tests.conftest import run_cli
 
@@ -74,7 +75,7 @@ def applied_setup(
     now = max(datetime.now(UTC), approved_at + (approved_at - baseline_start))
     config = workdir / "calpolicy.toml"
     config.write_text(
-        dumps(
+        dumps_toml(
             {
                 "paths": {"clm_file": str(clm), "calibration_file": str(calibration)},
                 "systemd": {"command_prefix": list(ns.prefix), "ai_engine_unit": ENGINE},
@@ -134,7 +135,7 @@ def test_steady_signals_are_ok_and_hot_confidences_recommend_rollback(ns: System
 
 def test_without_an_applied_calibration_the_watch_could_not_check(workdir: Path) -> None:
     config = workdir / "calpolicy.toml"
-    config.write_text(dumps({"paths": {"calibration_file": str(workdir / "missing.json")}}))
+    config.write_text(dumps_toml({"paths": {"calibration_file": str(workdir / "missing.json")}}))
     result = run_cli("--config", str(config), "watch")
     assert result.returncode == 3
     assert "no calibration is applied" in result.stdout
@@ -148,7 +149,9 @@ def test_the_shipped_timer_fires_and_its_verdicts_land_in_the_journal(ns: System
         "WorkingDirectory=/home/qt/quantum_trader", f"WorkingDirectory={workdir}"
     )
     inside = workdir / "calpolicy-inside.toml"  # inside the namespace journalctl needs no nsenter prefix
-    inside.write_text(config.read_text().replace(repr(list(ns.prefix)).replace("'", '"'), "[]"))
+    tree = tomllib.loads(config.read_text())
+    tree["systemd"]["command_prefix"] = []
+    inside.write_text(dumps_toml(tree))
     assert "nsenter" not in inside.read_text()
     service = service.replace("/home/qt/quantum_trader/calpolicy.toml", str(inside))
     service = service.replace("/opt/calpolicy/bin/calpolicy", " ".join(calpolicy))
@@ -208,7 +211,7 @@ def test_a_version_that_went_live_at_a_later_restart_is_judged_from_then(ns: Sys
     hours = baseline.total_seconds() / 3600
     now = max(datetime.now(UTC), live_at + baseline)
     window = (now - live_at).total_seconds() / 3600  # the day's looks complete at ``now``, counted from going live
-    config.write_text(dumps({
+    config.write_text(dumps_toml({
         "paths": {"clm_file": str(clm), "calibration_file": str(calibration), "archive_dir": str(archive)},
         "systemd": {"command_prefix": list(ns.prefix), "ai_engine_unit": ENGINE},
         "watch": {"min_post_hours": hours / 2, "baseline_hours": hours, "hours": window},
@@ -225,7 +228,7 @@ def test_a_version_that_went_live_at_a_later_restart_is_judged_from_then(ns: Sys
 def test_the_window_stays_open_one_look_past_its_end_for_the_final_verdict(workdir: Path) -> None:
     calibration = workdir / "calibration.json"
     config = workdir / "calpolicy.toml"
-    config.write_text(dumps({"paths": {"calibration_file": str(calibration)}}))
+    config.write_text(dumps_toml({"paths": {"calibration_file": str(calibration)}}))
     approved_at = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     calibration.write_text(json.dumps(applied_calibration_json(approved_at)))
     for minutes, expected in ((60 * 24 - 1, 0), (60 * 24 + 10, 0), (60 * 24 + 16, 1)):
