@@ -4,6 +4,14 @@ After a crash at any instant a reader sees either the old bytes or the new bytes
 never a mix (``os.replace`` is one rename on one filesystem), and once ``write_atomic`` returns the new
 name survives a power cut (the folder entry is fsynced too). The temp file is removed on any failure, so
 a full disk or a read-only folder leaves nothing half-written behind.
+
+``fsync_dir`` and ``write_atomic`` are written twice on purpose: the loader distribution has the same two
+(``calpolicy_loader.files``, for the engine's acknowledgement) and may import nothing of calpolicy, and
+calpolicy does not import them from there because importing any module of ``calpolicy_loader`` runs its
+package ``__init__``, which imports numpy: ``calpolicy jobs``, ``status``, ``verify`` and ``abort`` would
+pay for numpy (``import calpolicy.jobs`` went from about 0.35 s to 0.9 s at load 11) to write a file.
+``unit_tests/test_atomic_copies.py`` keeps the two copies the same code and ``TEMP_PREFIX`` the same
+string, which ``clean_stale_temps`` relies on to clear a temp file a killed loader left in the live folder.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 MAX_BYTES = 4 * 2**20  # a calibration file is a few KB; 4 MiB leaves room for many per-model maps
-TEMP_PREFIX = ".calpolicy-tmp-"
+TEMP_PREFIX = ".calpolicy-tmp-"  # calpolicy.atomic_io's too: its clean-up removes what a killed writer left
 
 StatKey = tuple[int, int, int, int, int]
 
@@ -97,22 +97,33 @@ def _kind(mode: int) -> str:
     return "special file"
 
 
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or unlink in ``folder`` durable."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_atomic(target: Path, data: bytes, mode: int = 0o644) -> None:
-    """Replace ``target`` with ``data``: temp file in its folder, fsync, ``os.replace``, folder fsync."""
+    """Replace ``target`` with ``data``: temp file in its folder, fsync, ``os.replace``, folder fsync.
+
+    The same code as ``calpolicy.atomic_io.write_atomic``: calpolicy keeps a copy instead of importing this
+    one (its docstring says why), and its ``unit_tests/test_atomic_copies.py`` keeps the two identical.
+    """
+    target = Path(target)
     fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
+    temp = Path(temp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
-        os.replace(temp_name, target)
+        os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(temp_name)
+            temp.unlink()
         raise
-    folder = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    fsync_dir(target.parent)
