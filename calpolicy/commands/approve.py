@@ -7,8 +7,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from calpolicy.commands.common import UsageError, config_from, parse_instant
-from calpolicy.verdict import EXIT_GO, EXIT_STOP
+from calpolicy.commands.common import UsageError, config_from, parse_instant, print_applied
+from calpolicy.verdict import EXIT_STOP
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -106,10 +106,4 @@ def run(args: argparse.Namespace) -> int:
     except DeployError as error:
         print(f"STOP — job {args.job_id}: {error}")
         return EXIT_STOP
-    from calpolicy.confirmation import headline
-
-    marker = Path(config.paths.calibration_file).parent / ".calpolicy_loaded"
-    print(headline("APPLIED", outcome.to_version, outcome.confirmation, marker, getattr(args, "config", None)))
-    for line in outcome.lines:
-        print(f"  {line}")
-    return EXIT_GO if outcome.acknowledged else EXIT_STOP
+    return print_applied("APPLIED", outcome, config, args)

@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from calpolicy.verdict import EXIT_USAGE
+from calpolicy.verdict import EXIT_GO, EXIT_STOP, EXIT_USAGE
 
 if TYPE_CHECKING:
     from calpolicy.config import Config
+    from calpolicy.deploy import Outcome
     from calpolicy.verdict import Verdict
 
 
@@ -136,3 +137,16 @@ def emit(verdict: Verdict, title: str, as_json: bool, verbose: bool = False) -> 
 def usage_failure(error: Exception) -> int:
     print(f"calpolicy: error: {error}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def print_applied(done: str, outcome: Outcome, config: Config, args: argparse.Namespace) -> int:
+    """approve's and rollback's answer: the headline (``done`` when the engine serves the version), then what
+    was done line by line; GO only when the engine acknowledged the version it was given."""
+    from calpolicy.confirmation import headline
+    from calpolicy.deploy import LivePaths
+
+    marker = LivePaths.from_config(config).marker
+    print(headline(done, outcome.to_version, outcome.confirmation, marker, getattr(args, "config", None)))
+    for line in outcome.lines:
+        print(f"  {line}")
+    return EXIT_GO if outcome.acknowledged else EXIT_STOP

@@ -6,7 +6,7 @@ import argparse
 import getpass
 import sys
 
-from calpolicy.commands.common import UsageError, config_from
+from calpolicy.commands.common import UsageError, config_from, print_applied
 from calpolicy.verdict import EXIT_GO, EXIT_STOP
 
 
@@ -49,12 +49,4 @@ def run(args: argparse.Namespace) -> int:
     except DeployError as error:
         print(f"STOP — {error}", file=sys.stderr)
         return EXIT_STOP
-    from pathlib import Path
-
-    from calpolicy.confirmation import headline
-
-    marker = Path(config.paths.calibration_file).parent / ".calpolicy_loaded"
-    print(headline("ROLLED BACK", outcome.to_version, outcome.confirmation, marker, getattr(args, "config", None)))
-    for line in outcome.lines:
-        print(f"  {line}")
-    return EXIT_GO if outcome.acknowledged else EXIT_STOP
+    return print_applied("ROLLED BACK", outcome, config, args)
