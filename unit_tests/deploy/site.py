@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from calpolicy.config import Config
 from calpolicy.deploy import LivePaths
+from calpolicy.localenv.systemd_ns import SystemdNamespace
+from calpolicy.preflight import PreflightRun
+from calpolicy.verdict import Finding, Verdict
 from unit_tests.conftest import DATA
 
 EXISTING_TOOL_FILE = DATA / "calibration_example_existing_tool.json"
 EXISTING_VERSION = "cal_20260206_060303"
+# A unit sees its namespace's own fresh /tmp, so a site the engine unit reads lives under the checkout.
+WORK = Path(__file__).resolve().parents[2] / ".test-work"
+ENGINE_UNIT = "quantum-ai-engine"
 
 
 @dataclass
@@ -101,6 +110,37 @@ def make_site(root: Path, existing: bool = True, **overrides: object) -> Site:
     if existing:
         shutil.copyfile(EXISTING_TOOL_FILE, config_dir / "calibration.json")
     return Site(root, config)
+
+
+def site_with_one_job(root: Path, proposal_json: str, job_id: str) -> Site:
+    """A site holding one proposed job whose manifest names a small CLM log (approve re-reads its prefix)."""
+    site = make_site(root)
+    clm = root / "clm_trades.jsonl"
+    clm.write_bytes(b'{"a": 1}\n{"a": 2}\n')
+    site.add_job(job_id, proposal_json, clm=clm)
+    return site
+
+
+@contextlib.contextmanager
+def site_in_namespace(
+    namespace: SystemdNamespace, proposal_json: str, jobs: tuple[str, ...], **overrides: object
+) -> Iterator[Site]:
+    """A site under ``WORK`` whose systemctl/journalctl reach ``namespace``, with ``jobs`` proposed; on the way
+    out the engine unit is stopped and the site removed."""
+    root = WORK / uuid.uuid4().hex[:12]
+    site = make_site(root, **{"systemd.command_prefix": list(namespace.prefix), **overrides})
+    for job in jobs:
+        site.add_job(job, proposal_json)
+    try:
+        yield site
+    finally:
+        namespace.run("systemctl", "stop", ENGINE_UNIT, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def go_preflight() -> PreflightRun:
+    """A preflight that said GO (approve re-runs one; these tests judge what comes after it)."""
+    return PreflightRun(Verdict((Finding("P0.1.a", "pass", "ok"),)), [], 0, 0.1, "")
 
 
 def write_toml(

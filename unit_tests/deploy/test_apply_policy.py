@@ -6,10 +6,8 @@ pytest, as an operator would run it, and must say GO and say STOP."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,33 +19,17 @@ from calpolicy.deploy import approve_job
 from calpolicy.loader import wait_for_version
 from calpolicy.localenv.ai_engine import UNIT_PROPERTIES, engine_argv
 from calpolicy.localenv.systemd_ns import SystemdNamespace, wait_journal
-from unit_tests.deploy.site import EXISTING_VERSION, Site, make_site
+from unit_tests.deploy.site import ENGINE_UNIT, EXISTING_VERSION, Site, site_in_namespace
 
 PHASE4 = Path(policy_tests.__file__).parent / "phase4"
-# the unit sees the namespace's own fresh /tmp, so the site lives under the checkout (visible to both)
-WORK = Path(__file__).resolve().parents[2] / ".test-work"
-UNIT = "quantum-ai-engine"
+UNIT = ENGINE_UNIT
 JOBS = ("cal_20261101_120000", "cal_20261102_120000", "cal_20261103_120000")
 
 
 @pytest.fixture
-def namespace() -> Iterator[SystemdNamespace]:
-    """A fresh namespace per test: its own journal, and no unit left over from another test."""
-    with SystemdNamespace() as ns:
-        yield ns
-
-
-@pytest.fixture
 def site(namespace: SystemdNamespace, proposal_json: str) -> Iterator[Site]:
-    root = WORK / uuid.uuid4().hex[:12]
-    site = make_site(root, **{"systemd.command_prefix": list(namespace.prefix), "deploy.ack_timeout_s": 8.0})
-    for job in JOBS:
-        site.add_job(job, proposal_json)
-    try:
+    with site_in_namespace(namespace, proposal_json, JOBS, **{"deploy.ack_timeout_s": 8.0}) as site:
         yield site
-    finally:
-        namespace.run("systemctl", "stop", UNIT, check=False)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def start_engine(ns: SystemdNamespace, site: Site, *extra: str) -> None:

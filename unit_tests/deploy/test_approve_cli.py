@@ -19,7 +19,7 @@ from calpolicy.run import config_json
 from calpolicy.signing import default_policy_test_files, generate_keypair, sign_job
 from calpolicy.verdict import Finding, Verdict
 from unit_tests.conftest import run_cli
-from unit_tests.deploy.site import EXISTING_VERSION, Site, make_site
+from unit_tests.deploy.site import EXISTING_VERSION, Site, go_preflight, site_with_one_job
 from unit_tests.deploy.site import write_toml as site_toml
 
 JOB = "cal_20261101_120000"
@@ -28,11 +28,7 @@ UNTIL = "2099-01-01T00:00:00+00:00"
 
 @pytest.fixture
 def site(tmp_path: Path, proposal_json: str) -> Site:
-    site = make_site(tmp_path)
-    clm = tmp_path / "clm_trades.jsonl"
-    clm.write_bytes(b'{"a": 1}\n{"a": 2}\n')
-    site.add_job(JOB, proposal_json, clm=clm)
-    return site
+    return site_with_one_job(tmp_path, proposal_json, JOB)
 
 
 write_toml = site_toml
@@ -60,10 +56,6 @@ def signing(site: Site) -> Callable[[bool], Config]:
         )
 
     return sign
-
-
-def go_preflight() -> PreflightRun:
-    return PreflightRun(Verdict((Finding("P0.1.a", "pass", "ok"),)), [], 0, 0.1, "")
 
 
 def stop_preflight() -> PreflightRun:

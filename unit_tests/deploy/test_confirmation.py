@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,11 +23,10 @@ from calpolicy.loader import CalibrationLoader
 from calpolicy.localenv.ai_engine import UNIT_PROPERTIES, engine_argv
 from calpolicy.localenv.systemd_ns import SystemdNamespace, unit_interpreter, wait_journal
 from unit_tests.conftest import run_cli
-from unit_tests.deploy.site import EXISTING_VERSION, Site, make_site
+from unit_tests.deploy.site import ENGINE_UNIT, EXISTING_VERSION, Site, site_in_namespace
 from unit_tests.deploy.site import write_toml as site_toml
 
-WORK = Path(__file__).resolve().parents[2] / ".test-work"  # the unit sees the namespace's own /tmp
-UNIT = "quantum-ai-engine"
+UNIT = ENGINE_UNIT
 JOB_A, JOB_B, JOB_C = "cal_20261101_120000", "cal_20261102_120000", "cal_20261103_120000"
 
 
@@ -38,27 +35,10 @@ def quiet(_: str) -> None:
 
 
 @pytest.fixture
-def namespace() -> Iterator[SystemdNamespace]:
-    with SystemdNamespace() as ns:
-        yield ns
-
-
-@pytest.fixture
 def site(namespace: SystemdNamespace, proposal_json: str) -> Iterator[Site]:
-    root = WORK / uuid.uuid4().hex[:12]
-    overrides = {
-        "systemd.command_prefix": list(namespace.prefix),
-        "deploy.ack_timeout_s": 2.0,
-        "deploy.restart_wait_s": 30.0,
-    }
-    site = make_site(root, **overrides)
-    for job in (JOB_A, JOB_B, JOB_C):
-        site.add_job(job, proposal_json)
-    try:
+    overrides = {"deploy.ack_timeout_s": 2.0, "deploy.restart_wait_s": 30.0}
+    with site_in_namespace(namespace, proposal_json, (JOB_A, JOB_B, JOB_C), **overrides) as site:
         yield site
-    finally:
-        namespace.run("systemctl", "stop", UNIT, check=False)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def start_engine(ns: SystemdNamespace, site: Site, *extra: str) -> int:

@@ -32,9 +32,8 @@ from calpolicy.preflight import PreflightRun
 from calpolicy.run import config_json
 from calpolicy.safe_read import UnsafeFileError, read_bytes
 from calpolicy.signing import default_policy_test_files, generate_keypair, sign_job, verify_job
-from calpolicy.verdict import Finding, Verdict
 from unit_tests.conftest import run_cli
-from unit_tests.deploy.site import EXISTING_VERSION, Site, make_site
+from unit_tests.deploy.site import EXISTING_VERSION, Site, go_preflight, make_site, site_with_one_job
 from unit_tests.deploy.site import write_toml as site_toml
 
 JOB = "cal_20261101_120000"
@@ -65,17 +64,9 @@ def no_hang(function: Callable[[], Any], seconds: float = 20.0) -> Any:
     return box.get("value")
 
 
-def go_preflight() -> PreflightRun:
-    return PreflightRun(Verdict((Finding("P0.1.a", "pass", "ok"),)), [], 0, 0.1, "")
-
-
 @pytest.fixture
 def site(tmp_path: Path, proposal_json: str) -> Site:
-    site = make_site(tmp_path)
-    clm = tmp_path / "clm_trades.jsonl"
-    clm.write_bytes(b'{"a": 1}\n{"a": 2}\n')
-    site.add_job(JOB, proposal_json, clm=clm)
-    return site
+    return site_with_one_job(tmp_path, proposal_json, JOB)
 
 
 def sign(site: Site, job_id: str = JOB) -> Config:
