@@ -61,6 +61,18 @@ def write_lines(tmp_path: Path) -> Callable[[list[str | bytes]], Path]:
     return _write
 
 
+def with_recorder_stamps(path: Path) -> Path:
+    """Rewrite a log's naive stamps as the recorder writes them: ISO 8601 with a ``+00:00`` offset
+    (REAL_SYSTEM.md §1 A). Reading such a stamp makes pandas open the zone database."""
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        stamp = datetime.fromisoformat(record["timestamp"]).replace(tzinfo=UTC)
+        lines.append(json.dumps({**record, "timestamp": stamp.isoformat()}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The real ``calpolicy`` entry point in a child process, as an operator would run it."""
     return subprocess.run(

@@ -24,6 +24,7 @@ from calpolicy.config import Config, dumps_toml
 from calpolicy.jobs import JobStore
 from calpolicy.localenv.environment import LocalEnvironment
 from calpolicy.signing import generate_keypair
+from unit_tests.conftest import with_recorder_stamps
 
 
 def _until() -> str:
@@ -36,16 +37,6 @@ def _run(config: Path, env: dict[str, str] | None = None) -> subprocess.Complete
     return subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False, env=env)
 
 
-def _to_recorder_stamps(path: Path) -> None:
-    """Rewrite the log's naive stamps as the recorder writes them: ISO 8601 with a ``+00:00`` offset."""
-    lines = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
-        stamp = datetime.fromisoformat(record["timestamp"]).replace(tzinfo=UTC)
-        lines.append(json.dumps({**record, "timestamp": stamp.isoformat()}))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnvironment]:
     with LocalEnvironment(tmp_path_factory.mktemp("lockdownenv"), systemd=True, n_trades=1500) as environment:
@@ -54,7 +45,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnvironment]:
 
 def test_a_recorder_log_with_utc_offsets_makes_a_job(env: LocalEnvironment) -> None:
     assert Path("/usr/share/zoneinfo/UTC").is_file(), "the tests need the system zone database (tzdata)"
-    _to_recorder_stamps(env.clm_file)
+    with_recorder_stamps(env.clm_file)
     assert b"+00:00" in env.clm_file.read_bytes()
     waiver = {"by": "unit tests", "why": "a loaded CI machine", "until": "2100-01-01T00:00:00+00:00"}
     config = env.write_config(overrides={"redis.max_latency_ms": 500.0, "waivers.redis.max_latency_ms": waiver})

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from calpolicy.calibration_task import ClmChanged, read_judged_prefix
 from calpolicy.config import Config
-from calpolicy.localenv.sample_log import sample_records, write_sample_log
+from calpolicy.localenv.sample_log import write_sample_log
 from calpolicy.run import violation_id
 from calpolicy.sandbox import SANDBOX_UID, Guard, SandboxError, run_sandboxed
+from unit_tests.conftest import with_recorder_stamps
 
 
 @pytest.fixture
@@ -190,16 +189,6 @@ def test_a_rewritten_log_is_a_stop(judged_log: tuple[Path, int, str]) -> None:
 # ------------------------------------------------------------------------------------ the zone database
 
 
-def write_recorder_log(path: Path, n_trades: int = 300) -> Path:
-    """A log whose stamps carry the recorder's ``+00:00`` offset (REAL_SYSTEM.md §1 A), not naive ones."""
-    records = sample_records(n_trades=n_trades)
-    with path.open("w", encoding="utf-8") as handle:
-        for record in records:
-            stamp = datetime.fromisoformat(record["timestamp"]).replace(tzinfo=UTC)
-            handle.write(json.dumps({**record, "timestamp": stamp.isoformat()}) + "\n")
-    return path
-
-
 def test_the_zone_database_is_in_view_and_allowed(tmp_path: Path) -> None:
     """A ``+00:00`` stamp can make pandas read /usr/share/zoneinfo/UTC: that read is allowed (issue 20.4)."""
     assert Path("/usr/share/zoneinfo/UTC").is_file(), "the tests need the system zone database (tzdata)"
@@ -211,7 +200,7 @@ def test_the_zone_database_is_in_view_and_allowed(tmp_path: Path) -> None:
 
 def test_a_recorder_log_with_utc_offsets_is_calibrated(tmp_path: Path) -> None:
     """The calibration of a recorder-format log (``+00:00`` offsets) makes its proposal: no P1.2.a STOP."""
-    path = write_recorder_log(tmp_path / "clm_trades.jsonl")
+    path = with_recorder_stamps(write_sample_log(tmp_path / "clm_trades.jsonl"))
     assert b"+00:00" in path.read_bytes()
     data = path.read_bytes()
     job = tmp_path / "job"

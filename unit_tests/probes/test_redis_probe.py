@@ -338,15 +338,20 @@ def test_a_single_sample_is_every_statistic_at_once(fresh_redis: RedisServer) ->
     assert stats.min_ms == stats.p50_ms == stats.p99_ms == stats.max_ms > 0
 
 
+def _latency_with_one_stall(server: RedisServer, stall: str, samples: int, duration_s: float) -> LatencyStats:
+    """``samples`` PINGs over ``duration_s`` while, 0.1 s in, another connection stalls the server for
+    ``stall`` seconds (DEBUG SLEEP): one real slow round trip among them."""
+    sleeper = threading.Thread(target=lambda: server.client().execute_command("DEBUG", "SLEEP", stall), daemon=True)
+    with connect(_config(server)) as client:
+        threading.Timer(0.1, sleeper.start).start()
+        stats = measure_latency(client, samples=samples, duration_s=duration_s)
+    sleeper.join(5)
+    return stats
+
+
 def test_one_stalled_ping_among_101_shows_in_the_maximum_only(fresh_redis: RedisServer) -> None:
     """With 101 samples p99 is the second-largest: one 0.3 s stall moves the maximum, not p99 or the median."""
-    sleeper = threading.Thread(
-        target=lambda: fresh_redis.client().execute_command("DEBUG", "SLEEP", "0.3"), daemon=True
-    )
-    with connect(_config(fresh_redis)) as client:
-        threading.Timer(0.1, sleeper.start).start()
-        stats = measure_latency(client, samples=101, duration_s=0.3)
-    sleeper.join(5)
+    stats = _latency_with_one_stall(fresh_redis, "0.3", samples=101, duration_s=0.3)
     assert stats.max_ms >= 200, stats
     assert stats.p99_ms < 200, stats
     assert stats.p50_ms < 200, stats
@@ -439,13 +444,7 @@ def test_one_real_stall_among_the_pings_is_shown_but_does_not_turn_go_into_stop(
     GO on the default p95, and the stall is in the finding as its maximum."""
     from calpolicy.decisions import latency_finding
 
-    sleeper = threading.Thread(
-        target=lambda: fresh_redis.client().execute_command("DEBUG", "SLEEP", "0.08"), daemon=True
-    )
-    with connect(_config(fresh_redis)) as client:
-        threading.Timer(0.1, sleeper.start).start()
-        stats = measure_latency(client, samples=50, duration_s=0.5)
-    sleeper.join(5)
+    stats = _latency_with_one_stall(fresh_redis, "0.08", samples=50, duration_s=0.5)
     finding = latency_finding(stats, RedisConfig().latency_statistic, RedisConfig().max_latency_ms)
     assert stats.max_ms >= 50, stats
     assert finding.status == "pass", finding.message
