@@ -27,7 +27,16 @@ from urllib.parse import urlsplit
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from calpolicy.waivers import Waiver, waiver_problems
+from calpolicy.waivers import (
+    DEFAULT_ALLOWED_ACTIONS,
+    DEFAULT_FORBIDDEN_ACTIONS,
+    DEFAULT_FORBIDDEN_PATTERNS,
+    DEFAULT_HALT_FALSE,
+    DEFAULT_HALT_KEYS,
+    DEFAULT_HALT_TRUE,
+    Waiver,
+    waiver_problems,
+)
 
 DEFAULT_CONFIG_FILE = "calpolicy.toml"
 ENV_CONFIG_PATH = "CALPOLICY_CONFIG"
@@ -193,19 +202,13 @@ class RedisConfig(_Section):
     """Streams whose consumer groups' unread entries count as backlog (P0.1.f)."""
     max_backlog: int = Field(1000, ge=0)
     """Largest backlog allowed on those streams (P0.1.f)."""
-    halt_keys: dict[str, tuple[str, ...]] = {
-        "quantum:global:kill_switch": ("@bool",),
-        "quantum:governor:halt": ("@bool",),
-        "quantum:system:mode": ("FREEZE", "LOCKDOWN"),
-        "quantum:learning:frozen": ("@bool",),
-        "quantum:safety:safe_mode": ("@bool",),
-    }
+    halt_keys: dict[str, tuple[str, ...]] = DEFAULT_HALT_KEYS  # the checklist's binding set (waivers.py)
     """Redis keys and the values that mean HALT: `@bool` = a boolean value (`halt_true_values`), `*` = any (S.e)."""
     # the host's own boolean vocabulary (REAL_SYSTEM.md §4): its ops scripts SET ... true/false, its lockdown
     # guard writes 1, its apply layer halts on true/1/yes. A value in neither list cannot be judged.
-    halt_true_values: tuple[str, ...] = ("true", "1", "yes", "on")
+    halt_true_values: tuple[str, ...] = DEFAULT_HALT_TRUE
     """Values of an `@bool` halt key that mean HALT, compared case-insensitively (S.e)."""
-    halt_false_values: tuple[str, ...] = ("false", "0", "no", "off", "")
+    halt_false_values: tuple[str, ...] = DEFAULT_HALT_FALSE
     """Values of an `@bool` halt key that mean not halted; any other value is could-not-check (S.e)."""
 
     @model_validator(mode="after")
@@ -239,11 +242,11 @@ class ReadinessConfig(_Section):
     # days, so a healthy host answers ["calibration", "shadow"]. Forbidden: actions that change what trades
     # live (the checklist's retrain, weights_update "or anything like them"; the host's promotion).
     # Anything neither allowed nor forbidden is unknown: a STOP that names it.
-    allowed_actions: tuple[str, ...] = ("calibration", "shadow")
+    allowed_actions: tuple[str, ...] = DEFAULT_ALLOWED_ACTIONS
     """Actions the readiness API may offer (no live effect); matched exactly, case-insensitively (P0.3.c)."""
-    forbidden_actions: tuple[str, ...] = ("retrain", "weights_update", "promotion")
+    forbidden_actions: tuple[str, ...] = DEFAULT_FORBIDDEN_ACTIONS
     """Actions that change what trades live: a STOP naming them (P0.3.c)."""
-    forbidden_patterns: tuple[str, ...] = ("retrain", "train", "weight", "promot", "deploy", "rollout")
+    forbidden_patterns: tuple[str, ...] = DEFAULT_FORBIDDEN_PATTERNS
     """Parts of an action name that make it forbidden ("anything like them"); allowed matches first (P0.3.c)."""
 
     @model_validator(mode="after")

@@ -241,7 +241,8 @@ def run_loader_lines(run: UnitRun, systemd: Any) -> list[tuple[int, str, str]]:
     return lines
 
 
-def _epoch(raw: Any) -> float:
+def epoch_seconds(raw: Any) -> float:
+    """An ISO-8601 instant as Unix seconds (a naive one is UTC); 0.0, "since ever", when it is not one."""
     try:
         moment = datetime.fromisoformat(str(raw))
     except ValueError:
@@ -266,7 +267,7 @@ def ack_evidence(marker: Path, run: UnitRun, version: str, since: float, systemd
     ack = _read_ack(marker)
     if not ack or ack.get("version") != version:
         return None
-    at = _epoch(ack.get("at"))
+    at = epoch_seconds(ack.get("at"))
     if at < since or (run.started_at is not None and at < run.started_at - 1):
         return None
     problem = process_problem(run, ack.get("pid"), systemd)

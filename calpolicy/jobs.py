@@ -331,17 +331,8 @@ class JobStore:
         note = fields.pop("note", "")
         with self._locked():
             manifest = self.manifest(job_id)
-            manifest.update(fields)
-            manifest["state"] = state
-            manifest["history"] = [
-                *(manifest.get("history") or []),
-                {"state": state, "by": str(by), "at": utc_now_iso(), "note": str(note)},
-            ]
-            try:
-                write_atomic(self.path(job_id) / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
-            except OSError as error:
-                raise JobError(f"cannot update job {job_id}: {error.strerror}") from None
-        return manifest
+            step = {"state": state, "by": str(by), "at": utc_now_iso(), "note": str(note)}
+            return self._mirror(job_id, manifest, fields, step)
 
     def transition(self, job_id: str, state: str, by: str, **fields: Any) -> dict[str, Any]:
         """Move a job to ``state`` (only along the state machine), recording who and when; atomic rewrite."""
@@ -356,19 +347,23 @@ class JobStore:
             if state not in TRANSITIONS.get(str(current), ()):
                 allowed = ", ".join(TRANSITIONS.get(str(current), ())) or "none"
                 raise JobError(f"job {job_id} is {current}; it cannot become {state} (allowed: {allowed})")
-            when = utc_now_iso()
+            step = {"state": state, "by": str(by), "at": utc_now_iso(), "note": str(note)}
             # the append-only record first: a crash before the manifest's mirror is written still counts
-            self._record({"job_id": job_id, "state": state, "by": str(by), "at": when, "note": str(note)})
-            manifest.update(fields)
-            manifest["state"] = state
-            manifest["history"] = [
-                *manifest.get("history", []),
-                {"state": state, "by": str(by), "at": when, "note": str(note)},
-            ]
-            try:
-                write_atomic(self.path(job_id) / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
-            except OSError as error:
-                raise JobError(f"cannot update job {job_id}: {error.strerror}") from None
+            self._record({"job_id": job_id, **step})
+            return self._mirror(job_id, manifest, fields, step)
+
+    def _mirror(
+        self, job_id: str, manifest: dict[str, Any], fields: dict[str, Any], step: dict[str, str]
+    ) -> dict[str, Any]:
+        """Write the manifest's mirror of a recorded state change: ``fields``, the new state and one more
+        history ``step``, replaced atomically (a reader sees the old manifest or the new one)."""
+        manifest.update(fields)
+        manifest["state"] = step["state"]
+        manifest["history"] = [*(manifest.get("history") or []), step]
+        try:
+            write_atomic(self.path(job_id) / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+        except OSError as error:
+            raise JobError(f"cannot update job {job_id}: {error.strerror}") from None
         return manifest
 
 

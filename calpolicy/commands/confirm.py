@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-from datetime import UTC, datetime
 
 from calpolicy.commands.common import config_from
 from calpolicy.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO, EXIT_STOP
@@ -29,17 +28,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def _since(raw: object) -> float:
-    try:
-        moment = datetime.fromisoformat(str(raw))
-    except ValueError:
-        return 0.0
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-
-
 def run(args: argparse.Namespace) -> int:
     from calpolicy import apply_history
-    from calpolicy.confirmation import confirm_live, headline
+    from calpolicy.confirmation import confirm_live, epoch_seconds, headline
     from calpolicy.deploy import DeployError, LivePaths, Outcome, _lock, _note, read_live
 
     config = config_from(args)
@@ -64,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                 config,
                 paths.marker,
                 live.version,
-                _since(begin.get("at")) if begin else 0.0,
+                epoch_seconds(begin.get("at")) if begin else 0.0,
                 allow,
                 lambda phase, **fields: _note(paths, outcome, phase, **fields),
                 restart_done=done,
