@@ -342,24 +342,29 @@ def _same_content_in_time_order(digest: np.ndarray, stamps: np.ndarray) -> np.nd
     return rows[np.lexsort((stamps[rows], digest[rows]))]
 
 
-def _duplicates(ctx: _Context) -> Iterator[Finding]:
-    """Double delivery: the same symbol, side, prices, PnL and confidences within ``duplicate_window_ms``,
-    or a trade_id seen twice. Two genuine trades never agree on all of those within a second.
-    """
-    frame = ctx.frame
-    window_ns = ctx.config.data.duplicate_window_ms * 1e6
-    if len(frame) < 2:
-        yield Finding("CLM.duplicates", "pass", "fewer than two records", {})
-        return
-    content = ["symbol", "side", *PRICE_AND_PNL, "confidence", *[conf_column(m) for m in ctx.log.models]]
+def repeated_pairs(frame: pd.DataFrame, models: tuple[str, ...], window_ms: float) -> tuple[np.ndarray, np.ndarray]:
+    """(later, earlier) row positions of each pair of records with the same symbol, side, prices, PnL and
+    confidences within ``window_ms`` of each other (at least two rows): CLM.duplicates' content rule, which
+    the watch applies to post-apply trades too (``watch/trades.py``)."""
+    content = ["symbol", "side", *PRICE_AND_PNL, "confidence", *[conf_column(m) for m in models]]
     digest = _row_digest(frame, content)
     stamps = frame["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
     order = _same_content_in_time_order(digest, stamps)
     same = digest[order][1:] == digest[order][:-1]
     gap = np.abs(stamps[order][1:] - stamps[order][:-1])
-    repeated = same & (gap <= window_ns)
-    later = np.maximum(order[1:][repeated], order[:-1][repeated])
-    earlier = np.minimum(order[1:][repeated], order[:-1][repeated])
+    repeated = same & (gap <= window_ms * 1e6)
+    return np.maximum(order[1:][repeated], order[:-1][repeated]), np.minimum(order[1:][repeated], order[:-1][repeated])
+
+
+def _duplicates(ctx: _Context) -> Iterator[Finding]:
+    """Double delivery: the same symbol, side, prices, PnL and confidences within ``duplicate_window_ms``,
+    or a trade_id seen twice. Two genuine trades never agree on all of those within a second.
+    """
+    frame = ctx.frame
+    if len(frame) < 2:
+        yield Finding("CLM.duplicates", "pass", "fewer than two records", {})
+        return
+    later, earlier = repeated_pairs(frame, ctx.log.models, ctx.config.data.duplicate_window_ms)
     # In NumPy, not a Python set: a log of empty records repeats itself on every line (a million rows).
     rows = sorted_union(later, _reused_trade_ids(frame["trade_id"]))
     line = frame["line"].to_numpy()

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from calpolicy.clm.checks import _reused_trade_ids, _row_digest, _same_content_in_time_order
-from calpolicy.clm.fields import PRICE_AND_PNL, conf_column
+from calpolicy.clm.checks import _reused_trade_ids, repeated_pairs
 from calpolicy.clm.reader import sorted_union
 
 
@@ -24,14 +23,7 @@ def duplicate_rows(frame: pd.DataFrame, models: tuple[str, ...], window_ms: floa
     """Row positions the data gate reports as duplicates (the later record of each pair)."""
     if len(frame) < 2:
         return np.empty(0, dtype=np.int64)
-    content = ["symbol", "side", *PRICE_AND_PNL, "confidence", *[conf_column(m) for m in models]]
-    digest = _row_digest(frame, content)
-    stamps = frame["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    order = _same_content_in_time_order(digest, stamps)
-    same = digest[order][1:] == digest[order][:-1]
-    gap = np.abs(stamps[order][1:] - stamps[order][:-1])
-    repeated = same & (gap <= window_ms * 1e6)
-    later = np.maximum(order[1:][repeated], order[:-1][repeated])
+    later, _ = repeated_pairs(frame, models, window_ms)
     trade_ids = frame["trade_id"] if "trade_id" in frame else pd.Series([None] * len(frame))
     return sorted_union(later, _reused_trade_ids(trade_ids))
 
