@@ -10,7 +10,7 @@ a full disk or a read-only folder leaves nothing half-written behind.
 calpolicy does not import them from there because importing any module of ``calpolicy_loader`` runs its
 package ``__init__``, which imports numpy: ``calpolicy jobs``, ``status``, ``verify`` and ``abort`` would
 pay for numpy (``import calpolicy.jobs`` went from about 0.35 s to 0.9 s at load 11) to write a file.
-``unit_tests/test_atomic_copies.py`` keeps the two copies the same code and ``TEMP_PREFIX`` the same
+``unit_tests/test_checked_copies.py`` keeps the two copies the same code and ``TEMP_PREFIX`` the same
 string, which ``clean_stale_temps`` relies on to clear a temp file a killed loader left in the live folder.
 """
 

@@ -127,7 +127,12 @@ def _split(
 
 
 def predicted_probability(mapping: dict[str, float] | None, confidence: np.ndarray) -> np.ndarray:
-    """What the applied map makes of each confidence: the engine's rule (``apply_engine_mapping``)."""
+    """What the applied map makes of each confidence: the engine's rule, ``calibrate.proposal.apply_engine_mapping``.
+
+    A copy of those four lines, not an import: importing ``calpolicy.calibrate`` brings the whole engine and
+    scipy.stats into every ``calpolicy watch`` (3 s at load 13). ``unit_tests/test_checked_copies.py``
+    holds the two to the same answers.
+    """
     if not mapping:
         return np.clip(confidence, 0.0, 1.0)
     keys = sorted(mapping, key=float)

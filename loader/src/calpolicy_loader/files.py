@@ -110,7 +110,7 @@ def write_atomic(target: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace ``target`` with ``data``: temp file in its folder, fsync, ``os.replace``, folder fsync.
 
     The same code as ``calpolicy.atomic_io.write_atomic``: calpolicy keeps a copy instead of importing this
-    one (its docstring says why), and its ``unit_tests/test_atomic_copies.py`` keeps the two identical.
+    one (its docstring says why), and its ``unit_tests/test_checked_copies.py`` keeps the two identical.
     """
     target = Path(target)
     fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
