@@ -25,17 +25,11 @@ import time
 from pathlib import Path
 
 from calpolicy.localenv.sample_log import write_sample_log
-from calpolicy.sandbox import _NAMESPACES, linker_paths, os_guard, run_sandboxed
+from calpolicy.sandbox import os_guard, run_sandboxed, true_in_sandbox_argv
 
 
 def _bwrap_true(bwrap: str) -> float:
-    binds, links = linker_paths()
-    argv = [bwrap, *_NAMESPACES]
-    for target, link in links:
-        argv += ["--symlink", target, link]
-    for path in [*binds, Path(os.path.realpath("/usr/bin/true"))]:
-        argv += ["--ro-bind", str(path), str(path)]
-    argv += ["--proc", "/proc", "--remount-ro", "/proc", "--remount-ro", "/", "--", os.path.realpath("/usr/bin/true")]
+    argv = true_in_sandbox_argv(bwrap, "/usr/bin/true")
     started = time.perf_counter()
     subprocess.run(argv, check=True)
     return time.perf_counter() - started

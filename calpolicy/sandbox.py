@@ -416,17 +416,23 @@ def os_guard() -> tuple[str, str]:
     return bwrap, OS_GUARD + (NO_SECCOMP_NOTE if seccomp.program() is None else SECCOMP_NOTE)
 
 
-def _probe(bwrap: str) -> str | None:
-    true = shutil.which("true", path="/usr/bin:/bin")
-    if true is None:
-        return "no true(1) to probe bubblewrap with"
+def true_in_sandbox_argv(bwrap: str, true: str) -> list[str]:
+    """bubblewrap running ``true`` in the sandbox's namespaces, read-only root and linker: the probe that the
+    sandbox can be built here (and what benchmarks/bench_sandbox_startup.py times)."""
     binds, links = linker_paths()
     argv = [bwrap, *_NAMESPACES]
     for target, link in links:
         argv += ["--symlink", target, link]
     for path in [*binds, Path(os.path.realpath(true))]:
         argv += ["--ro-bind", str(path), str(path)]
-    argv += ["--proc", "/proc", "--remount-ro", "/proc", "--remount-ro", "/", "--", os.path.realpath(true)]
+    return [*argv, "--proc", "/proc", "--remount-ro", "/proc", "--remount-ro", "/", "--", os.path.realpath(true)]
+
+
+def _probe(bwrap: str) -> str | None:
+    true = shutil.which("true", path="/usr/bin:/bin")
+    if true is None:
+        return "no true(1) to probe bubblewrap with"
+    argv = true_in_sandbox_argv(bwrap, true)
     try:
         probe = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as error:

@@ -3,7 +3,9 @@
 ``json.loads`` keeps the last of two equal keys, so ``{"ready": false, "ready": true}`` reads as ready
 and a second ``"actions"`` can hide ``"retrain"``. A body that says two things has no meaning a gate
 may act on: the probe that reads it reports "could not check" with the key named, and a trade-log line
-with one is a reported defect (``clm/decode.py`` uses the same hook).
+with one is a reported defect (``clm/decode.py`` uses the same hook). The loader distribution refuses
+duplicate keys with its own few lines (``calpolicy_loader.parse``): it imports nothing of calpolicy, and its
+refusal is a ``CalibrationError`` naming the file, not this module's error.
 """
 
 from __future__ import annotations
