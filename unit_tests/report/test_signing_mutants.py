@@ -297,7 +297,8 @@ def test_policy_test_files_are_signed_sorted_and_named_inside_the_suite(tmp_path
     late.write_text("")
     job.sign(policy_test_files=[str(late), str(job.site_test), POLICY_FILE.parent / ".." / "phase0" / "__init__.py"])
     names = [e["name"] for e in json.loads((job.dir / STATEMENT).read_bytes())["predicate"]["policy_tests"]]
-    assert names == [str(job.site_test), str(late), "policy_tests/phase0/__init__.py"]  # sorted by path, then named
+    suite = (POLICY_FILE, "policy_tests/phase0/__init__.py")
+    assert names == [n for _, n in sorted([(job.site_test, str(job.site_test)), (late, str(late)), suite])]
     assert _problems(job) == []
 
 
