@@ -303,7 +303,9 @@ class JobStore:
                 # swallow this line and break the chain
                 keep = (read_optional(self.decisions_path, "decisions") or b"").rfind(b"\n") + 1
                 os.ftruncate(fd, keep)
-            os.write(fd, line + b"\n")
+            written = os.write(fd, line + b"\n")
+            if written != len(line) + 1:  # the disk filled mid-line: a torn tail, never a recorded decision
+                raise OSError(errno.ENOSPC, f"the disk took only {written} of the line's {len(line) + 1} bytes")
             os.fsync(fd)
         except OSError as error:
             raise JobError(f"cannot record the decision in {self.decisions_path}: {error.strerror}") from None

@@ -7,12 +7,16 @@ against every mutant. Messages are compared whole: they are what the operator re
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import resource
+import signal
 import stat
 import subprocess
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -665,3 +669,88 @@ def test_read_job_files_of_a_file_or_a_link_is_refused(tmp_path: Path) -> None:
     assert _message(raised) == (
         f"cannot read the job folder: {tmp_path / 'file'}: is not a folder (a symbolic link or a file is in its place)"
     )
+
+
+# ----------------------------------------------------------------------- after the first mutation run
+
+
+def test_sweep_looks_at_every_entry_whatever_the_listing_order(tmp_path: Path) -> None:
+    """Temp folders of dead runs among many folders that are not ours: each one goes, in any order."""
+    store = JobStore(tmp_path / "jobs")
+    store.jobs_dir.mkdir()
+    dead = _dead_pid()
+    gone = []
+    for n in range(12):
+        (store.jobs_dir / f"notes_{n}").mkdir()
+        path = store.jobs_dir / f".{JOB}_{n + 1}.tmp"
+        path.mkdir()
+        (path / ".owner").write_text(f"{dead}\n")
+        gone.append(path)
+        (store.jobs_dir / f"cal_20261128_0930{10 + n}").mkdir()
+    assert sorted(store.sweep()) == sorted(gone)
+    assert not [p for p in store.jobs_dir.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_sweep_whose_listing_went_stale_while_it_waited_for_the_lock_is_quiet(tmp_path: Path) -> None:
+    """Two runs sweep at once: the second lists the dead folder, waits for the lock, and finds it gone."""
+    store = JobStore(tmp_path / "jobs")
+    dead = store.jobs_dir / f".{JOB}.tmp"
+    dead.mkdir(parents=True)
+    (dead / ".owner").write_text(f"{_dead_pid()}\n")
+    stale = list(os.scandir(store.jobs_dir))
+    assert JobStore(store.jobs_dir).sweep() == [dead]  # the other run got the lock first
+    assert store._sweep_locked(stale) == [dead]  # no error: the folder is gone either way
+    assert not dead.exists()
+
+
+@contextlib.contextmanager
+def _file_size_limit(size: int) -> Iterator[None]:
+    """A real "disk full" for this process: writes past ``size`` bytes fail with EFBIG (or stop short)."""
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, old_limit[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+
+
+def test_a_manifest_that_cannot_be_rewritten_is_named_and_left_whole(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    job_id = _make(store)
+    path = store.jobs_dir / job_id / MANIFEST
+    path.write_bytes(_manifest(job_id, notes="n" * 3000))
+    before = path.read_bytes()
+    with _file_size_limit(1000), pytest.raises(JobError) as raised:
+        store.transition(job_id, "aborted", "ana")
+    assert _message(raised) == f"cannot update job {job_id}: File too large"
+    assert path.read_bytes() == before
+    assert store.state(job_id) == "aborted"  # the decision was recorded first: it counts
+    with _file_size_limit(1000), pytest.raises(JobError) as raised:
+        store.finish(job_id, "aborted", "ana")  # only the mirror is left to write
+    assert _message(raised) == f"cannot update job {job_id}: File too large"
+    assert path.read_bytes() == before
+    assert store.finish(job_id, "aborted", "ana")["state"] == "aborted"
+    assert len(store.decisions()) == 1
+
+
+def test_a_decision_the_disk_takes_only_in_part_is_not_recorded(tmp_path: Path) -> None:
+    """Regression: a write the kernel cut short (the disk filled mid-line) was taken as recorded."""
+    store = JobStore(tmp_path / "jobs")
+    first, second = _make(store), _make(store)
+    store.transition(first, "aborted", "ana")
+    size = store.decisions_path.stat().st_size
+    manifest = (store.jobs_dir / second / MANIFEST).read_bytes()
+    with _file_size_limit(size + 10), pytest.raises(JobError) as raised:
+        store.transition(second, "aborted", "ana")
+    where = re.escape(str(store.decisions_path))
+    assert re.fullmatch(rf"cannot record the decision in {where}: the disk took only 10 of the line's \d+ bytes",
+                        _message(raised))  # fmt: skip
+    assert (store.jobs_dir / second / MANIFEST).read_bytes() == manifest
+    assert [d["job_id"] for d in store.decisions()] == [first]
+    with _file_size_limit(size), pytest.raises(JobError) as raised:
+        store.transition(second, "aborted", "ana")
+    assert _message(raised) == f"cannot record the decision in {store.decisions_path}: File too large"
+    store.transition(second, "aborted", "ana")  # room again: the torn tail is cut, the chain goes on
+    assert [d["job_id"] for d in store.decisions()] == [first, second]
