@@ -46,8 +46,9 @@ TESTS[calpolicy/seccomp.py]="unit_tests/test_sandbox_bypasses.py unit_tests/test
 # optional pytest -k expression per module, to leave out slow statistical sweeps
 declare -A SELECT=(
   [calpolicy/bounds.py]="not honesty and not strongly_overconfident"
-  # the SIGKILL trials and the private-mount cases take seconds each and guard creation, not state
-  [calpolicy/jobs.py]="not sigkill_at_random and not concurrent and not full_disk and not read_only"
+  # the SIGKILL trials, the private-mount cases and the new-process read take seconds each; what they guard
+  # is also asserted in-process in test_jobs_mutants.py (a torn tail, a full disk, a restart's view)
+  [calpolicy/jobs.py]="not sigkill_at_random and not concurrent and not full_disk and not read_only and not sigkill_while_recording and not survive_a_new_process"
   # the whole policy suite through pytester: 6 s per mutant, and every data item is also asserted directly
   [calpolicy/clm/checks.py]="not test_every_registered_id_reaches_a_policy_test"
 )
