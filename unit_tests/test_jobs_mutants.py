@@ -754,3 +754,57 @@ def test_a_decision_the_disk_takes_only_in_part_is_not_recorded(tmp_path: Path) 
     assert _message(raised) == f"cannot record the decision in {store.decisions_path}: File too large"
     store.transition(second, "aborted", "ana")  # room again: the torn tail is cut, the chain goes on
     assert [d["job_id"] for d in store.decisions()] == [first, second]
+
+
+def test_a_torn_tail_after_several_lines_is_cut_at_the_last_newline(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    ids = [_make(store) for _ in range(3)]
+    store.transition(ids[0], "aborted", "ana")
+    store.transition(ids[1], "aborted", "ana")
+    with store.decisions_path.open("ab") as handle:
+        handle.write(b'{"job_id": "cal_2026')
+    store.transition(ids[2], "aborted", "ana")
+    assert [d["job_id"] for d in store.decisions()] == ids
+
+
+def test_same_second_ids_order_by_their_suffix_as_numbers() -> None:
+    assert jobs._id_order(JOB) == ("cal_20261128_093005", 0)
+    assert jobs._id_order(JOB) < jobs._id_order(f"{JOB}_1") < jobs._id_order(f"{JOB}_2") < jobs._id_order(f"{JOB}_10")
+    assert jobs._id_order(f"{JOB}_999") < jobs._id_order("cal_20261128_093006")
+
+
+@contextlib.contextmanager
+def _immutable(path: Path) -> Iterator[None]:
+    """The file system itself refuses changes (``chattr +i``; reads still work), also for root."""
+    subprocess.run(["chattr", "+i", str(path)], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_a_decisions_log_that_cannot_be_opened_for_appending_is_named(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    first, second = _make(store), _make(store)
+    store.transition(first, "aborted", "ana")
+    manifest = (store.jobs_dir / second / MANIFEST).read_bytes()
+    with _immutable(store.decisions_path), pytest.raises(JobError) as raised:
+        store.transition(second, "aborted", "ana")
+    assert _message(raised) == f"cannot record the decision in {store.decisions_path}: Operation not permitted"
+    assert (store.jobs_dir / second / MANIFEST).read_bytes() == manifest
+    assert store.state(second) == "proposed"
+
+
+def test_a_jobs_folder_that_refuses_new_entries_is_named(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    job_id = _make(store)
+    with _immutable(store.jobs_dir), pytest.raises(JobError) as raised:
+        store.begin(WHEN)
+    assert _message(raised) == f"cannot create a job in {store.jobs_dir}: Operation not permitted"
+    assert store.ids() == [job_id]
+    pending = store.begin(WHEN)
+    pending.write(MANIFEST, _manifest(pending.job_id))
+    with _immutable(pending.tmp_dir), pytest.raises(JobError) as raised:
+        store.commit(pending)  # the owner marker cannot be removed
+    assert _message(raised) == f"cannot publish job {pending.job_id} in {store.jobs_dir}: Operation not permitted"
+    assert store.ids() == [job_id]
