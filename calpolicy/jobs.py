@@ -455,11 +455,15 @@ def read_decisions(path: Path) -> list[dict[str, Any]]:
             entry = json.loads(line)
         except (ValueError, RecursionError):
             entry = None
-        if (
-            not isinstance(entry, dict)
-            or entry.get("prev") != previous
-            or entry.get("sha256") != _entry_digest({k: v for k, v in entry.items() if k != "sha256"})
-        ):
+        try:
+            chained = (
+                isinstance(entry, dict)
+                and entry.get("prev") == previous
+                and entry.get("sha256") == _entry_digest({k: v for k, v in entry.items() if k != "sha256"})
+            )
+        except ValueError:  # NaN or Infinity, which json.loads takes but _record never writes
+            chained = False
+        if not chained:
             raise JobError(
                 f"the decisions log {path} was altered at line {number}: it does not chain to the line before; "
                 "job states cannot be trusted until it is restored"

@@ -808,3 +808,17 @@ def test_a_jobs_folder_that_refuses_new_entries_is_named(tmp_path: Path) -> None
         store.commit(pending)  # the owner marker cannot be removed
     assert _message(raised) == f"cannot publish job {pending.job_id} in {store.jobs_dir}: Operation not permitted"
     assert store.ids() == [job_id]
+
+
+def test_a_decision_holding_nan_is_an_altered_line_not_a_crash(tmp_path: Path) -> None:
+    """Regression: a line with NaN (which json.loads takes) chained by a forger raised ValueError, not JobError."""
+    path = tmp_path / "d.jsonl"
+    body = {"job_id": JOB, "state": "aborted", "note": float("nan"), "prev": GENESIS}
+    forged = {**body, "sha256": hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()}
+    path.write_bytes(json.dumps(forged).encode() + b"\n")
+    with pytest.raises(JobError) as raised:
+        read_decisions(path)
+    assert _message(raised) == (
+        f"the decisions log {path} was altered at line 1: it does not chain to the line before; "
+        "job states cannot be trusted until it is restored"
+    )
