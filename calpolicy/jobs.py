@@ -303,7 +303,9 @@ class JobStore:
                 # swallow this line and break the chain
                 keep = (read_optional(self.decisions_path, "decisions") or b"").rfind(b"\n") + 1
                 os.ftruncate(fd, keep)
-            os.write(fd, line + b"\n")
+            written = os.write(fd, line + b"\n")
+            if written != len(line) + 1:  # the disk filled mid-line: a torn tail, never a recorded decision
+                raise OSError(errno.ENOSPC, f"the disk took only {written} of the line's {len(line) + 1} bytes")
             os.fsync(fd)
         except OSError as error:
             raise JobError(f"cannot record the decision in {self.decisions_path}: {error.strerror}") from None
@@ -448,11 +450,15 @@ def read_decisions(path: Path) -> list[dict[str, Any]]:
             entry = json.loads(line)
         except (ValueError, RecursionError):
             entry = None
-        if (
-            not isinstance(entry, dict)
-            or entry.get("prev") != previous
-            or entry.get("sha256") != _entry_digest({k: v for k, v in entry.items() if k != "sha256"})
-        ):
+        try:
+            chained = (
+                isinstance(entry, dict)
+                and entry.get("prev") == previous
+                and entry.get("sha256") == _entry_digest({k: v for k, v in entry.items() if k != "sha256"})
+            )
+        except ValueError:  # NaN or Infinity, which json.loads takes but _record never writes
+            chained = False
+        if not chained:
             raise JobError(
                 f"the decisions log {path} was altered at line {number}: it does not chain to the line before; "
                 "job states cannot be trusted until it is restored"
