@@ -86,7 +86,7 @@ def test_a_trade_at_exactly_approval_or_a_look_end_counts_in_that_look() -> None
 def test_the_look_counts_come_from_the_trades_up_to_each_look() -> None:
     """A breach names its look and that look's trade count: 2 at look 1, 3 more by look 2."""
     base_t = [at(-3.9 + 0.1 * i) for i in range(30)]
-    post_t = [at(0.25), at(1.0), at(1.5), at(1.75), at(2.0), at(2.0) + US]
+    post_t = [at(0.25), at(1.0), at(1.0) + US, at(1.75), at(2.0), at(2.0) + US]
     report = run(base_t + post_t, [1.0] * 30 + [-1.0] * 6, now_h=2.0)
     win = by_id(report)["P4.2.b"]
     assert win.status == "breach"
@@ -117,6 +117,13 @@ def test_the_notes_say_the_baseline_the_look_and_the_family_wise_bound() -> None
     assert report.version == "cal_x"
     assert report.approved_at == T0
     assert report.now == T0 + timedelta(hours=2.5)
+
+
+def test_the_notes_count_looks_of_any_length() -> None:
+    """Looks every 30 min for 2 h: look 3 is 1.5 h after approval (not 3 / 0.5 = 6 h)."""
+    config = WatchConfig(**{**SMALL.model_dump(), "hours": 2.0})
+    report = run(BASE_T, BASE_PNL, 1.6, config=config)
+    assert report.notes[1] == "look 3 of 4 (every 30 min for 2 h): data up to 2026-11-20T13:30:00+00:00"
 
 
 def test_a_thin_baseline_is_said_to_have_widened() -> None:
@@ -237,7 +244,7 @@ def test_decisions_before_the_journal_read_are_not_baseline() -> None:
 
 
 def test_calibration_counts_only_trades_with_a_confidence_and_a_win_is_pnl_above_zero() -> None:
-    post_t = [at(0.1), at(0.2), at(0.3), at(0.4), at(0.5)]
+    post_t = [at(0.1), at(0.2), at(0.3), at(0.4), at(1.0)]  # the last exactly at the look's end
     confidence = [0.5] * 6 + [0.6, np.nan, 0.8, 0.7, 0.9]
     report = run(BASE_T + post_t, [*BASE_PNL, 1.0, 1.0, 0.0, -1.0, 2.0], 1.0, confidence=confidence)
     cal = by_id(report)["P4.2.cal"]
