@@ -264,3 +264,49 @@ def test_judging_with_less_detail_gives_the_same_verdict_without_the_boundaries_
     assert [s.status for s in full.signals] == [s.status for s in short.signals]
     assert by_id(full)["P4.2.b"].evidence["tests"]["drop"]["boundary_now"] is not None
     assert by_id(short)["P4.2.b"].evidence["tests"]["drop"]["boundary_now"] is None
+
+
+def test_every_signal_without_detail_leaves_out_the_boundaries_nothing_came_near() -> None:
+    decisions = [decision(h / 10, "BUY", 0.7) for h in range(-35, 10)] + [decision(-1.05), decision(0.55)]
+    times = [*BASE_T, at(0.25), at(0.5), at(0.75)]
+    pnl, confidence = [*BASE_PNL, 1.0, 1.0, 1.0], [0.6] * 9
+    full = run(times, pnl, 1.0, decisions, confidence)
+    short = run(times, pnl, 1.0, decisions, confidence, detail=False)
+    assert [s.status for s in full.signals] == [s.status for s in short.signals]
+    for mine, theirs in zip(full.signals, short.signals, strict=True):
+        for kind, entry in mine.evidence["tests"].items():
+            assert entry["boundary_now"] is not None, (mine.id, kind)
+            assert theirs.evidence["tests"][kind]["boundary_now"] is None, (mine.id, kind)
+
+
+def test_no_decision_after_approval_is_no_confidence_judged() -> None:
+    report = run(BASE_T, BASE_PNL, 1.0, [decision(-0.5, "BUY", 0.7), decision(-0.4)])
+    conf = by_id(report)["P4.2.d"]
+    assert (conf.n, conf.value) == (0, None)
+    assert conf.message == "INCONCLUSIVE: 0 post-apply confidences, need 2"
+    assert by_id(report)["P4.2.c"].evidence["post_decisions"] == 0
+
+
+def test_each_look_counts_the_decisions_up_to_its_end() -> None:
+    """Look 1: 4 HOLDs and 3 confidences above the range in 7 decisions; look 2 adds 10 ordinary ones.
+
+    The decision half a second after look 1 belongs to look 2. Look 1's share of HOLDs (4 of 7) is the
+    day's largest z, so a look counted over the wrong span shows in ``z_max``.
+    """
+    from calpolicy.watch.signals import Looks, confidence_distribution, hold_rate
+
+    baseline = [decision(-3.9 + 0.2 * i, "HOLD" if i % 10 == 0 else "BUY", 0.7) for i in range(20)]
+    look1 = [decision(h) for h in (0.1, 0.2, 0.3, 0.4)] + [decision(h, "BUY", 0.99) for h in (0.5, 0.6, 1.0)]
+    look2 = [decision(1.0 + 0.5 / 3600, "BUY", 0.7)] + [decision(1.0 + i / 10, "SELL", 0.7) for i in range(1, 10)]
+    report = run(BASE_T, BASE_PNL, 2.0, baseline + look1 + look2)
+    looks = Looks(np.array([0.25, 0.5]), 4, 1.0)
+    expected_hold = hold_rate(2, 20, 4.0, np.array([4, 4]), np.array([7, 17]), looks, 0.5, 0.2 * 0.05, 2, 1.0)
+    expected_conf = confidence_distribution(
+        np.array([0.99] * 3 + [0.7] * 10), np.array([3, 13]), looks, 0.5, 0.95, 0.1 * 0.05, 2
+    )
+    hold, conf = by_id(report)["P4.2.c"], by_id(report)["P4.2.d"]
+    assert hold.evidence == expected_hold.evidence
+    assert hold.message == expected_hold.message
+    assert hold.evidence["tests"]["share"]["z_max"] > hold.evidence["tests"]["share"]["z_now"]
+    assert conf.evidence == expected_conf.evidence
+    assert conf.evidence["tests"]["above"]["z_max"] > conf.evidence["tests"]["above"]["z_now"]
