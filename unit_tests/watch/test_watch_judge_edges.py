@@ -310,3 +310,12 @@ def test_each_look_counts_the_decisions_up_to_its_end() -> None:
     assert hold.evidence["tests"]["share"]["z_max"] > hold.evidence["tests"]["share"]["z_now"]
     assert conf.evidence == expected_conf.evidence
     assert conf.evidence["tests"]["above"]["z_max"] > conf.evidence["tests"]["above"]["z_now"]
+
+
+def test_the_configs_recent_trades_and_minimum_hours_reach_their_signals() -> None:
+    config = WatchConfig(**{**SMALL.model_dump(), "recent_trades": 3, "min_post_hours": 1.5})
+    decisions = [decision(h / 10, "BUY", 0.7) for h in range(-35, 10)]
+    report = run([*BASE_T, at(0.25), at(0.5), at(0.75)], [*BASE_PNL, 1.0, -1.0, -1.0], 1.0, decisions, config=config)
+    signals = by_id(report)
+    assert signals["P4.2.b"].evidence["last_3_win_rate"] == pytest.approx(1 / 3)
+    assert signals["P4.2.c"].message == "INCONCLUSIVE: 10 post-apply decisions over 1.00 h, need 2 over 1.5 h"
