@@ -319,3 +319,30 @@ def test_the_configs_recent_trades_and_minimum_hours_reach_their_signals() -> No
     signals = by_id(report)
     assert signals["P4.2.b"].evidence["last_3_win_rate"] == pytest.approx(1 / 3)
     assert signals["P4.2.c"].message == "INCONCLUSIVE: 10 post-apply decisions over 1.00 h, need 2 over 1.5 h"
+
+
+def test_the_hosts_time_zone_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Instants are compared in UTC: on a host set to Tokyo time the same trades fall in the same looks."""
+    import time
+
+    from calpolicy.watch.verdict import _us
+
+    times, pnl = [*BASE_T, at(0.0), at(1.0), at(1.0) + US], [*BASE_PNL, 1.0, 1.0, 1.0]
+    here = run(times, pnl, 1.0)
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        assert _us(T0) == np.datetime64("2026-11-20T12:00:00", "us")
+        tokyo = run(times, pnl, 1.0)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert [s.to_dict() for s in tokyo.signals] == [s.to_dict() for s in here.signals]
+    assert by_id(tokyo)["P4.2.a"].n == 2
+
+
+def test_a_map_beyond_zero_and_one_is_served_clipped_as_the_engine_does() -> None:
+    from calpolicy.watch.verdict import predicted_probability
+
+    got = predicted_probability({"0": -0.5, "1": 1.5}, np.array([0.0, 0.25, 0.5, 0.9, 1.0]))
+    np.testing.assert_allclose(got, [0.0, 0.0, 0.5, 1.0, 1.0])
