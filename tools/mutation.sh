@@ -36,7 +36,7 @@ declare -A TESTS=(
 LOADER_FAST="not test_any_edit_of_a_good_file and not test_any_bytes_never_raise and not test_thousand_reloads"
 for m in parse loader files __init__; do TESTS[loader/src/calpolicy_loader/$m.py]="tests"; done
 TESTS[calpolicy/watch/sequential.py]="unit_tests/watch/test_sequential.py unit_tests/watch/test_watch_holdout.py"
-TESTS[calpolicy/watch/signals.py]="unit_tests/watch/test_watch_signals_exact.py unit_tests/watch/test_watch_signals.py"
+TESTS[calpolicy/watch/signals.py]="unit_tests/watch/test_watch_signals_exact.py unit_tests/watch/test_watch_report.py unit_tests/watch/test_watch_signals.py"
 TESTS[calpolicy/watch/verdict.py]="unit_tests/watch/test_watch_report.py unit_tests/watch/test_watch_judge_edges.py unit_tests/watch/test_watch_split.py unit_tests/watch/test_watch_signals.py unit_tests/watch/test_sequential.py"
 # the journal's decision lines and what the watch reads of calibration.json (watch() itself reads the journal
 # through journalctl: only the systemd tests in test_watch_live.py reach it)

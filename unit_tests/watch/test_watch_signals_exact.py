@@ -213,11 +213,16 @@ def test_pnl_drift_at_the_last_look_needs_the_last_look_testable() -> None:
 
 def test_pnl_drift_refuses_a_thin_or_flat_baseline() -> None:
     thin = pnl_drift(BASE4[:3], POST4, np.array([2, 4]), TWO, 0.1, 0.0125, 4, 2)
-    assert (thin.status, thin.n, thin.value) == ("inconclusive", 4, None)
+    assert (thin.id, thin.name, thin.status, thin.threshold, thin.n, thin.value) == (
+        "P4.2.a", "PnL drift", "inconclusive", 0.1, 4, None
+    )
     assert thin.message == "INCONCLUSIVE: 3 baseline trades, need 4"
     assert pnl_drift(BASE4, POST4, np.array([2, 4]), TWO, 0.1, 0.0125, 4, 2).status == "ok"  # exactly enough
     flat = pnl_drift(np.ones(4), POST4, np.array([2, 4]), TWO, 0.1, 0.0125, 4, 2)
     assert flat.message == "INCONCLUSIVE: the baseline PnL has no spread to measure drift in"
+    assert (flat.id, flat.name, flat.status, flat.threshold, flat.n, flat.value) == (
+        "P4.2.a", "PnL drift", "inconclusive", 0.1, 4, None
+    )
     nan = pnl_drift(np.array([1.0, np.nan, 2.0, 3.0]), POST4, np.array([2, 4]), TWO, 0.1, 0.0125, 4, 2)
     assert nan.message == "INCONCLUSIVE: the baseline PnL has no spread to measure drift in"
     empty = pnl_drift(BASE4[:1], POST4, np.array([], dtype=np.int64), Looks(np.array([]), 2, 12.0), 0.1, 0.0125, 4, 2)
@@ -305,7 +310,9 @@ def test_win_rate_needs_its_minimum_of_trades_at_the_look() -> None:
     assert short.message == "INCONCLUSIVE: 3 post-apply trades, need 4"
     assert short.value == approx(-0.6)
     thin = win_rate_delta(base[:9], post, np.array([3, 3]), TWO, 0.05, 0.0125, 10, 4)
-    assert (thin.status, thin.value, thin.n) == ("inconclusive", None, 3)
+    assert (thin.id, thin.name, thin.status, thin.threshold, thin.value, thin.n) == (
+        "P4.2.b", "win-rate delta", "inconclusive", 0.05, None, 3
+    )
     assert thin.message == "INCONCLUSIVE: 9 baseline trades, need 10"
     none = win_rate_delta(base, post, np.array([0, 0]), TWO, 0.05, 0.0125, 10, 4)
     assert none.value is None
@@ -399,11 +406,18 @@ def test_a_rise_of_exactly_the_threshold_is_not_harm() -> None:
 
 def test_hold_rate_needs_decisions_time_and_a_baseline() -> None:
     thin = hold_rate(1, 4, 10.0, np.array([3, 12]), np.array([10, 30]), TWO, 0.5, 0.02, 5, 1.0)
-    assert (thin.status, thin.n, thin.value) == ("inconclusive", 30, None)
+    assert (thin.id, thin.name, thin.status, thin.threshold, thin.n, thin.value) == (
+        "P4.2.c", "HOLD rate", "inconclusive", 0.5, 30, None
+    )
     assert thin.message == "INCONCLUSIVE: 4 baseline decisions, need 5"
     assert hold_rate(1, 5, 10.0, np.array([3, 12]), np.array([10, 30]), TWO, 0.5, 0.02, 5, 1.0).status == "ok"
     no_time = hold_rate(1, 5, 0.0, np.array([3, 12]), np.array([10, 30]), TWO, 0.5, 0.02, 5, 1.0)
     assert no_time.message == "INCONCLUSIVE: the journal read holds no time before approval"
+    assert (no_time.id, no_time.name, no_time.status, no_time.threshold, no_time.n, no_time.value) == (
+        "P4.2.c", "HOLD rate", "inconclusive", 0.5, 30, None
+    )
+    # half an hour of journal before approval is little, but it is time: judged
+    assert hold_rate(1, 5, 0.5, np.array([3, 12]), np.array([10, 30]), TWO, 0.5, 0.02, 5, 1.0).status == "ok"
     few = hold_rate(4, 20, 10.0, np.array([3, 3]), np.array([4, 4]), TWO, 0.5, 0.02, 5, 1.0)
     assert few.message == "INCONCLUSIVE: 4 post-apply decisions over 24.00 h, need 5 over 1 h"
     assert few.evidence["post_holds"] == 3
