@@ -392,7 +392,8 @@ def test_no_holds_before_or_after_is_no_rise() -> None:
     signal = hold_rate(0, 20, 10.0, np.array([0, 0]), np.array([10, 30]), TWO, 0.5, 0.02, 5, 1.0)
     assert signal.status == "ok"
     assert signal.value == 0.0
-    assert "(+0%)" in signal.message
+    assert (signal.evidence["increase_per_hour"], signal.evidence["increase_share"]) == (0.0, 0.0)
+    assert "before (+0%), share 0% vs 0% (+0%);" in signal.message
 
 
 def test_a_rise_of_exactly_the_threshold_is_not_harm() -> None:
@@ -593,3 +594,53 @@ def test_calibration_needs_trades_and_spread_in_the_prediction() -> None:
     none = calibration(PRED, WINS, np.array([0, 0]), TWO, 0.05, 0.01, 2, None)
     assert none.value is None
     assert [none.evidence[k] for k in ("mean_predicted", "win_rate", "gap", "brier_post")] == [None] * 4
+
+
+def test_a_rise_per_hour_of_exactly_the_threshold_is_not_harm() -> None:
+    """40 HOLDs an hour before; exactly 60 an hour after is +50 %, not more; 721 in 12 h is."""
+    for holds, status in ((720, "ok"), (721, "breach")):
+        signal = hold_rate(400, 4000, 10.0, np.array([holds, holds * 2]), np.array([14400, 28800]), TWO, 0.5,
+                           0.02, 5, 1.0)
+        assert signal.evidence["tests"]["share"]["z_now"] < 0  # the share fell: only the rate is judged here
+        assert signal.status == status, holds
+        assert signal.evidence["increase_per_hour"] == approx(holds / 12 / 40 - 1)
+
+
+def test_exactly_the_minimum_of_decisions_is_enough() -> None:
+    signal = hold_rate(4, 20, 10.0, np.array([2, 2]), np.array([5, 5]), TWO, 0.5, 0.02, 5, 1.0)
+    assert signal.evidence["tests"]["share"]["z_now"] is not None
+    assert signal.status == "ok"
+
+
+def test_a_detectable_effect_is_never_quoted_below_the_checklists_threshold() -> None:
+    """So much data that the test could see +5 %: the evidence still says +50 %, the smallest harm judged."""
+    signal = hold_rate(40_000, 400_000, 10.0, np.array([48_000, 96_000]), np.array([480_000, 960_000]), TWO, 0.5,
+                       0.02, 5, 1.0)
+    assert signal.status == "ok"
+    assert signal.evidence["tests"]["per_hour"]["detectable_effect"] == 0.5
+    assert signal.evidence["tests"]["share"]["detectable_effect"] == 0.5
+    base = np.array([-1.0, 1.0] * 5000)
+    drift = pnl_drift(base, np.array([-1.0, 1.0] * 5000), np.array([5000, 10000]), TWO, 0.1, 0.0125, 4, 2)
+    assert drift.evidence["tests"]["drop"]["detectable_effect"] == 0.1
+    rate = win_rate_delta(base, np.array([-1.0, 1.0] * 50000), np.array([50000, 100000]), TWO, 0.05, 0.0125, 4, 2)
+    assert rate.evidence["tests"]["drop"]["detectable_effect"] == 0.05
+    cal = calibration(np.full(100000, 0.5), np.array([0.0, 1.0] * 50000), np.array([50000, 100000]), TWO, 0.05,
+                      0.01, 2, None)
+    assert cal.evidence["tests"]["overstates"]["detectable_effect"] == 0.05
+
+
+def test_no_signal_prints_a_numpy_warning_on_empty_looks() -> None:
+    """Looks with no trade or decision divide 0 by 0; that is NaN by design, never a warning on the console."""
+    import warnings
+
+    zero = np.array([0, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pnl_drift(BASE4, POST4, zero, TWO, 0.1, 0.0125, 4, 2)
+        pnl_drift(BASE4, POST4, np.array([1, 1]), TWO, 0.1, 0.0125, 4, 2)
+        win_rate_delta(BASE4, POST4, zero, TWO, 0.05, 0.0125, 4, 2)
+        hold_rate(4, 20, 10.0, zero, zero, TWO, 0.5, 0.02, 5, 1.0)
+        hold_rate(0, 20, 10.0, np.array([0, 3]), np.array([0, 6]), TWO, 0.5, 0.02, 5, 1.0)
+        confidence_distribution(CONF, zero, TWO, 0.5, 0.95, 0.005, 4)
+        calibration(PRED, WINS, zero, TWO, 0.05, 0.01, 2, None)
+        calibration(np.ones(4), np.ones(4), np.array([2, 4]), TWO, 0.05, 0.01, 2, None)
