@@ -37,8 +37,12 @@ declare -A TESTS=(
 LOADER_FAST="not test_any_edit_of_a_good_file and not test_any_bytes_never_raise and not test_thousand_reloads"
 for m in parse loader files __init__; do TESTS[loader/src/calpolicy_loader/$m.py]="tests"; done
 TESTS[calpolicy/watch/sequential.py]="unit_tests/watch/test_sequential.py unit_tests/watch/test_watch_holdout.py"
-TESTS[calpolicy/watch/signals.py]="unit_tests/watch/test_watch_signals.py"
-TESTS[calpolicy/watch/verdict.py]="unit_tests/watch/test_watch_split.py unit_tests/watch/test_watch_signals.py unit_tests/watch/test_sequential.py"
+TESTS[calpolicy/watch/signals.py]="unit_tests/watch/test_watch_signals_exact.py unit_tests/watch/test_watch_report.py unit_tests/watch/test_watch_signals.py"
+TESTS[calpolicy/watch/verdict.py]="unit_tests/watch/test_watch_report.py unit_tests/watch/test_watch_judge_edges.py unit_tests/watch/test_watch_split.py unit_tests/watch/test_watch_signals.py unit_tests/watch/test_sequential.py"
+# the journal's decision lines and what the watch reads of calibration.json (watch() itself reads the journal
+# through journalctl: only the systemd tests in test_watch_live.py reach it)
+TESTS[calpolicy/watch/journal.py]="unit_tests/watch/test_watch_journal.py unit_tests/watch/test_watch_signals.py"
+TESTS[calpolicy/watch/__init__.py]="unit_tests/watch/test_watch_applied.py unit_tests/watch/test_watch_signals.py"
 TESTS[calpolicy/watch/trades.py]="unit_tests/watch/test_watch_trades.py"
 TESTS[calpolicy/sandbox.py]="unit_tests/test_sandbox.py unit_tests/test_sandbox_bypasses.py"
 TESTS[calpolicy/seccomp.py]="unit_tests/test_sandbox_bypasses.py unit_tests/test_sandbox.py"
@@ -66,6 +70,7 @@ ORDER=(calpolicy/verdict.py calpolicy/decisions.py calpolicy/plugin.py calpolicy
        calpolicy/signing.py
        loader/src/calpolicy_loader/parse.py loader/src/calpolicy_loader/loader.py loader/src/calpolicy_loader/files.py
        calpolicy/watch/sequential.py calpolicy/watch/signals.py calpolicy/watch/verdict.py calpolicy/watch/trades.py
+       calpolicy/watch/journal.py calpolicy/watch/__init__.py
        calpolicy/seccomp.py calpolicy/sandbox.py)
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")
