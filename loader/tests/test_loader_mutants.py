@@ -17,6 +17,7 @@ import os
 import signal
 import threading
 import time
+import weakref
 from datetime import datetime, timedelta, timezone
 from importlib import metadata
 from pathlib import Path
@@ -499,6 +500,33 @@ def test_a_forked_worker_can_reload_though_the_parent_held_the_lock_at_fork(live
     finally:
         loader.close()
     assert answer == b"[True] cal_child"
+
+
+def test_the_fork_hook_restarts_polling_only_for_a_live_open_loader(live: Path) -> None:
+    """What ``os.register_at_fork`` runs in a child, called here directly (a forked child's calls are
+    invisible to the mutation tool): a new lock and a new poll thread for an open loader; nothing for a
+    closed one or one already collected."""
+    loader = CalibrationLoader(live, poll_interval_s=30, record=False)
+    closed = CalibrationLoader(live, poll_interval_s=30, record=False)
+    closed.close()
+    try:
+        held = loader._reload_lock
+        held.acquire()  # as if the parent's poll thread were mid-reload at the fork
+        before = set(threading.enumerate())
+        loader_module._restart_after_fork(weakref.ref(closed))
+        loader_module._restart_after_fork(weakref.ref(CalibrationLoader(live, poll_interval_s=0, record=False)))
+        assert set(threading.enumerate()) == before
+        loader_module._restart_after_fork(weakref.ref(loader))
+        started = [t for t in threading.enumerate() if t not in before]
+        assert [(t.name, t.daemon) for t in started] == [("calpolicy-loader", True)]
+        assert loader._reload_lock is not held
+        replace(live, config_bytes("cal_hook"))
+        assert loader.reload() is True  # not blocked by the lock held "in the parent"
+        assert loader.version == "cal_hook"
+        held.release()
+    finally:
+        loader.close()
+    assert not started[0].is_alive()
 
 
 # --------------------------------------------------------------------------------------------- singleton
