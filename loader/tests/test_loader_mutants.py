@@ -222,6 +222,9 @@ def test_apply_confidence_calibration_gives_a_float_for_a_scalar_and_an_array_fo
     scalar = loader.apply_confidence_calibration(0.5)
     assert type(scalar) is float
     assert scalar == 0.25
+    zero_d = loader.apply_confidence_calibration(np.array(0.5))  # type: ignore[arg-type]
+    assert type(zero_d) is float
+    assert zero_d == 0.25
     out = loader.apply_confidence_calibration(np.array([0.5, 1.0]))  # type: ignore[arg-type]
     assert isinstance(out, np.ndarray)
     np.testing.assert_array_equal(out, [0.25, 0.5])
