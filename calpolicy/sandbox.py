@@ -241,6 +241,39 @@ def zone_roots() -> list[Path]:
 # ============================================================================================ the view
 
 
+def package_roots() -> list[str]:
+    """The folders holding the ``calpolicy`` and ``policy_tests`` this process imported, in that order.
+
+    The child imports exactly these: the code that was judged and is running here is the code the child
+    runs, whatever the venv's editable install or a site path would resolve to (a second checkout, mutmut's
+    ``mutants/`` copy). Derived from the modules' own ``__file__`` in the parent, never from the
+    environment or anything the child controls; ``python_paths`` binds both packages read-only.
+    """
+    import calpolicy
+    import policy_tests
+
+    roots = [str(Path(module.__file__).resolve().parent.parent) for module in (calpolicy, policy_tests)]
+    return list(dict.fromkeys(roots))
+
+
+# the child's first lines: import calpolicy and policy_tests from the parent's folders, then take those
+# folders off the import path again (the hook's readable roots are the import path: not the repository)
+_CHILD_BOOT = """import sys
+roots = {roots!r}
+sys.path[:0] = roots
+import calpolicy.sandbox, policy_tests
+del sys.path[:len(roots)]
+sys.exit(calpolicy.sandbox._child_main())
+"""
+
+
+def child_argv(result_fd: int) -> list[str]:
+    """The interpreter command bwrap runs: isolated (``-I``: no environment, no user site, no cwd on the
+    path), no bytecode written, calpolicy from ``package_roots``, the result pipe's descriptor."""
+    boot = _CHILD_BOOT.format(roots=package_roots())
+    return [sys.executable, "-I", "-B", "-c", boot, "--result-fd", str(result_fd)]
+
+
 def python_paths() -> list[Path]:
     """What the interpreter needs to start and import calpolicy: venv, base install, the package folders.
 
@@ -303,7 +336,9 @@ def bwrap_argv(bwrap: str, workdir: Path, inputs: dict[str, int], seccomp_fd: in
 
 
 def describe(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    """A harmless task that reports what the child sees: namespaces, interfaces, uid, capabilities."""
+    """A harmless task that reports what the child sees: namespaces, interfaces, uid, capabilities, its
+    limits, and which calpolicy it runs (the folder it was imported from)."""
+    import resource
     import socket
 
     status = Path("/proc/self/status").read_text(encoding="utf-8").splitlines()
@@ -320,15 +355,21 @@ def describe(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
         "cap_bnd": fields.get("CapBnd", "").strip(),
         "no_new_privs": fields.get("NoNewPrivs", "").strip(),
         "seccomp": fields.get("Seccomp", "").strip(),  # 2: a filter is in place
+        "limits": {name: list(resource.getrlimit(getattr(resource, name))) for name, _ in _limits(0)},
+        "package": str(Path(__file__).resolve().parent),
     }
 
 
+def _limits(timeout_s: float) -> tuple[tuple[str, int], ...]:
+    """The hard limits for a task with ``timeout_s``: no core dump, bounded files, CPU a little past the time."""
+    return (("RLIMIT_CORE", 0), ("RLIMIT_FSIZE", FILE_SIZE_LIMIT), ("RLIMIT_CPU", int(timeout_s) + 5))
+
+
 def _limit(timeout_s: float) -> None:
-    """Hard limits the task cannot raise (no CAP_SYS_RESOURCE): no core dump, bounded files and CPU."""
+    """Set ``_limits`` as hard limits the task cannot raise (no CAP_SYS_RESOURCE)."""
     import resource
 
-    cpu = int(timeout_s) + 5
-    for name, value in (("RLIMIT_CORE", 0), ("RLIMIT_FSIZE", FILE_SIZE_LIMIT), ("RLIMIT_CPU", cpu)):
+    for name, value in _limits(timeout_s):
         with contextlib.suppress(ValueError, OSError):  # already lower: keep the lower one
             resource.setrlimit(getattr(resource, name), (value, value))
 
@@ -526,8 +567,7 @@ def run_sandboxed(
     read_end, write_end = os.pipe()
     spec = {"task": task, "workdir": str(workdir), "read_files": list(inputs), "args": args or {},
             "timeout_s": timeout_s}  # fmt: skip
-    argv = [*bwrap_argv(bwrap, workdir, inputs, filter_fd), sys.executable, "-I", "-B", "-m",
-            "calpolicy.sandbox", "--result-fd", str(write_end)]  # fmt: skip
+    argv = [*bwrap_argv(bwrap, workdir, inputs, filter_fd), *child_argv(write_end)]
     passed = [fd for fd in (write_end, filter_fd, *inputs.values()) if fd is not None]
     spawned = time.time()
     try:

@@ -39,8 +39,9 @@ TESTS[calpolicy/watch/sequential.py]="unit_tests/watch/test_sequential.py unit_t
 TESTS[calpolicy/watch/signals.py]="unit_tests/watch/test_watch_signals.py"
 TESTS[calpolicy/watch/verdict.py]="unit_tests/watch/test_watch_split.py unit_tests/watch/test_watch_signals.py unit_tests/watch/test_sequential.py"
 TESTS[calpolicy/watch/trades.py]="unit_tests/watch/test_watch_trades.py"
-TESTS[calpolicy/sandbox.py]="unit_tests/test_sandbox.py unit_tests/test_sandbox_bypasses.py"
-TESTS[calpolicy/seccomp.py]="unit_tests/test_sandbox_bypasses.py unit_tests/test_sandbox.py"
+# the sandbox: its parts in-process (the child's main function in a fork), then the real bubblewrap runs
+TESTS[calpolicy/sandbox.py]="unit_tests/test_sandbox_inprocess.py unit_tests/test_sandbox.py unit_tests/test_sandbox_bypasses.py"
+TESTS[calpolicy/seccomp.py]="unit_tests/test_seccomp_filter.py unit_tests/test_sandbox_bypasses.py"
 
 # optional pytest -k expression per module, to leave out slow statistical sweeps
 declare -A SELECT=(
