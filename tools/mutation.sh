@@ -42,6 +42,9 @@ TESTS[calpolicy/watch/trades.py]="unit_tests/watch/test_watch_trades.py"
 # the sandbox: its parts in-process (the child's main function in a fork), then the real bubblewrap runs
 TESTS[calpolicy/sandbox.py]="unit_tests/test_sandbox_inprocess.py unit_tests/test_sandbox.py unit_tests/test_sandbox_bypasses.py"
 TESTS[calpolicy/seccomp.py]="unit_tests/test_seccomp_filter.py unit_tests/test_sandbox_bypasses.py"
+# confirmation.py: only its words are tested fast (the evidence rules need a private systemd, 9 s a test);
+# run it on those functions: MUTATION_ONLY='calpolicy.confirmation.x_loader_state* calpolicy.confirmation.x_headline* ...'
+TESTS[calpolicy/confirmation.py]="unit_tests/deploy/test_confirmation_words.py"
 
 # optional pytest -k expression per module, to leave out slow statistical sweeps
 declare -A SELECT=(
@@ -67,7 +70,7 @@ ORDER=(calpolicy/verdict.py calpolicy/decisions.py calpolicy/plugin.py calpolicy
        calpolicy/signing.py
        loader/src/calpolicy_loader/parse.py loader/src/calpolicy_loader/loader.py loader/src/calpolicy_loader/files.py
        calpolicy/watch/sequential.py calpolicy/watch/signals.py calpolicy/watch/verdict.py calpolicy/watch/trades.py
-       calpolicy/seccomp.py calpolicy/sandbox.py)
+       calpolicy/seccomp.py calpolicy/sandbox.py)  # confirmation.py: by name, with MUTATION_ONLY (above)
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")
 

@@ -625,7 +625,16 @@ def test_a_child_that_dies_before_its_task_is_an_error_with_its_last_words(tmp_p
     assert len(result.stderr_tail.splitlines()) == 8  # the traceback's last eight lines
 
 
-def test_a_violation_leaves_no_result_and_the_folder_is_defused(tmp_path: Path) -> None:
+def test_the_real_child_has_its_limits_and_runs_this_calpolicy(tmp_path: Path) -> None:
+    result = run_sandboxed("calpolicy.sandbox:describe", tmp_path, [], {}, timeout_s=60)
+    assert result.ok, result.error
+    assert result.result is not None
+    assert result.result["limits"] == {"RLIMIT_CORE": [0, 0], "RLIMIT_FSIZE": [1 << 30, 1 << 30],
+                                       "RLIMIT_CPU": [65, 65]}  # fmt: skip
+    assert result.result["package"] == str(Path(sandbox.__file__).resolve().parent)
+
+
+def test_a_violation_comes_back_without_a_result(tmp_path: Path) -> None:
     result = run_sandboxed(f"{ATTEMPTS}:read_file", tmp_path, [], {"target": "/etc/hostname"}, timeout_s=60)
     assert (result.result, result.error, result.returncode) == (None, None, EXIT_VIOLATION)
     assert result.violation == {"operation": "open for reading", "target": "/etc/hostname"}
