@@ -20,6 +20,8 @@ import socket
 import stat
 import sys
 import sysconfig
+import threading
+import time
 import zoneinfo
 from pathlib import Path
 from typing import Any
@@ -267,6 +269,23 @@ def test_the_view_holds_the_interpreter_and_both_packages_never_all_of_usr() -> 
         assert Path(base) in shown  # e.g. pyenv's prefix, shown whole
 
 
+def test_a_system_python_is_shown_by_its_standard_library_never_its_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A venv made from a system Python (base prefix ``/usr``): its standard library and executable are
+    shown, never all of ``/usr`` (this interpreter's own paths stand in for the system's)."""
+    monkeypatch.setattr(sys, "base_prefix", "/usr")
+    shown = sandbox.python_paths()
+    paths = sysconfig.get_paths()
+    assert Path(paths["stdlib"]) in shown
+    assert Path(paths["platstdlib"]) in shown
+    assert Path(os.path.realpath(sys._base_executable)) in shown
+    assert Path("/usr") not in shown
+    monkeypatch.setattr(sys, "base_prefix", "/usr/local")
+    assert Path("/usr/local") not in sandbox.python_paths()
+    monkeypatch.setattr(sys, "base_prefix", "/")
+    assert Path("/") not in sandbox.python_paths()
+    assert Path(paths["stdlib"]) in sandbox.python_paths()
+
+
 def test_the_linker_sees_its_cache_and_the_library_folders() -> None:
     binds, links = sandbox.linker_paths()
     arch = sysconfig.get_config_var("MULTIARCH") or f"{os.uname().machine}-linux-gnu"
@@ -308,7 +327,11 @@ def test_the_bubblewrap_command_line(tmp_path: Path) -> None:
         "--remount-ro", "/", "--chdir", str(job), "--clearenv", "--setenv", "PATH", venv_bin,
         "--setenv", "LANG", "C.UTF-8", "--setenv", "TMPDIR", str(job), "--setenv", "HOME", str(job), "--",
     ]  # fmt: skip
+    with_info = sandbox.bwrap_argv("/usr/bin/bwrap", job, {}, seccomp_fd=7, info_fd=12)
+    assert with_info[16:20] == ["--seccomp", "7", "--info-fd", "12"]
+    assert sandbox.bwrap_argv("/usr/bin/bwrap", job, {}, info_fd=12)[16:18] == ["--info-fd", "12"]
     without = sandbox.bwrap_argv("/usr/bin/bwrap", job, {})
+    assert "--info-fd" not in without
     assert "--seccomp" not in without
     assert without[16:19] == (["--symlink", *links[0]] if links else ["--ro-bind", str(shown[0]), str(shown[0])])
 
@@ -346,6 +369,7 @@ def test_describe_reports_this_process_as_it_is(tmp_path: Path) -> None:
         assert seen[key] == status[field].strip(), key
     assert len(seen["cap_eff"]) == 16
     assert seen["package"] == str(Path(sandbox.__file__).resolve().parent)
+    assert {0, 1, 2} <= set(seen["fds"])
     assert seen["limits"] == {name: list(resource.getrlimit(getattr(resource, name)))
                               for name in ("RLIMIT_CORE", "RLIMIT_FSIZE", "RLIMIT_CPU")}  # fmt: skip
 
@@ -529,6 +553,25 @@ def test_the_filter_reaches_bubblewrap_on_a_pipe() -> None:
         assert pipe.read() == seccomp.program()  # the whole program, then end of file: the write end is closed
 
 
+def test_the_sandboxs_init_is_read_from_bwraps_report() -> None:
+    """bwrap writes ``{"child-pid": N`` first and the rest of its report later: read until it is named."""
+    pipes = [os.pipe() for _ in range(3)]
+    try:
+        (r1, w1), (r2, w2), (r3, w3) = pipes
+        os.write(w1, b'{\n    "child-')
+        assert sandbox._sandbox_init(r1, 0.05) is None  # not named in time: not guessed
+        os.write(w2, b'{\n    "child-')
+        later = threading.Timer(0.1, os.write, (w2, b'pid": 4242,\n "cgroup-namespace": 4026531835}'))
+        later.start()
+        assert sandbox._sandbox_init(r2, 30.0) == 4242  # a second read completes it
+        later.join()
+        os.write(w3, b'{"cgroup-namespace": 1}')
+        os.close(w3)
+        assert sandbox._sandbox_init(r3, 30.0) is None  # bwrap ended without naming one
+    finally:
+        sandbox._close_all([fd for pair in pipes for fd in pair])
+
+
 # --------------------------------------------------------------------------------------- os_guard
 
 
@@ -626,9 +669,24 @@ def test_a_child_that_dies_before_its_task_is_an_error_with_its_last_words(tmp_p
 
 
 def test_the_real_child_has_its_limits_and_runs_this_calpolicy(tmp_path: Path) -> None:
-    result = run_sandboxed("calpolicy.sandbox:describe", tmp_path, [], {}, timeout_s=60)
+    """Also: it holds no descriptor of the parent's (here an inheritable one to the CLM log) but its
+    standard streams and the result pipe, and the parent is left with no descriptor of the run."""
+    clm = tmp_path / "clm.jsonl"
+    clm.write_text("{}\n")
+    leaked = os.open(clm, os.O_RDONLY)
+    os.set_inheritable(leaked, True)
+    try:
+        before = sorted(os.listdir("/proc/self/fd"))
+        result = run_sandboxed("calpolicy.sandbox:describe", tmp_path, [clm], {}, timeout_s=60)
+        assert sorted(os.listdir("/proc/self/fd")) == before
+    finally:
+        os.close(leaked)
     assert result.ok, result.error
     assert result.result is not None
+    fds = result.result["fds"]
+    assert fds[:3] == [0, 1, 2]
+    assert leaked not in fds
+    assert len(fds) == 5, fds  # 0, 1, 2, the result pipe, the listing's own
     assert result.result["limits"] == {"RLIMIT_CORE": [0, 0], "RLIMIT_FSIZE": [1 << 30, 1 << 30],
                                        "RLIMIT_CPU": [65, 65]}  # fmt: skip
     assert result.result["package"] == str(Path(sandbox.__file__).resolve().parent)
@@ -641,11 +699,15 @@ def test_a_violation_comes_back_without_a_result(tmp_path: Path) -> None:
 
 
 def test_a_task_past_its_time_is_stopped(tmp_path: Path) -> None:
+    """Stopped, not waited for: the task (which would write a file within a second of its start) never
+    gets to run, and no descriptor of the run is left open."""
     before = sorted(os.listdir("/proc/self/fd"))
     with pytest.raises(SandboxError) as stopped:
-        run_sandboxed("calpolicy.sandbox:describe", tmp_path, [], {}, timeout_s=0.01)
+        run_sandboxed(f"{ATTEMPTS}:touch", tmp_path, [], {"name": "made"}, timeout_s=0.01)
     assert str(stopped.value) == "the sandboxed task did not finish within 0.01 s and was stopped"
     assert sorted(os.listdir("/proc/self/fd")) == before
+    time.sleep(1.0)  # an interpreter left running would have imported calpolicy and written the file by now
+    assert not (tmp_path / "made").exists()
 
 
 def test_bubblewraps_own_refusal_is_a_sandbox_error(tmp_path: Path) -> None:
@@ -684,8 +746,9 @@ def test_the_child_runs_the_code_this_process_imported(tmp_path: Path) -> None:
     )
     import subprocess
 
-    done = subprocess.run([sys.executable, "-c", code, str(copy), str(job)], capture_output=True, text=True,
-                          timeout=120, check=False)  # fmt: skip
+    environment = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8"}  # none of this process's
+    done = subprocess.run([sys.executable, "-I", "-c", code, str(copy), str(job)], capture_output=True, text=True,
+                          timeout=120, check=False, env=environment, cwd=job)  # fmt: skip
     assert done.returncode == 0, done.stderr
     parent_file, child_package, error = json.loads(done.stdout.splitlines()[-1])
     assert Path(parent_file).resolve() == copy.resolve() / "calpolicy" / "sandbox.py"

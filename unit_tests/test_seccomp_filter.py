@@ -115,6 +115,13 @@ def test_a_set_id_bit_in_the_mode_argument_is_refused_and_only_there(machine: st
         # the mode is read from its own argument: a set-id bit in any other argument changes nothing
         others = tuple(0o6777 if i != index else 0o755 for i in range(6))
         assert run(program, nr, arch, others) == ALLOW, name
+        # a mode whose value is another checked call's number is still this call's mode: the filter must
+        # not fall through into that call's check (which reads another argument) with the mode loaded
+        for other in MODE_ARG[machine]:
+            value = numbers[other]
+            assert not value & 0o6000
+            args = tuple(value if i == index else 0o6777 for i in range(6))
+            assert run(program, nr, arch, args) == ALLOW, (name, other)
         # only the low 32 bits are the mode (little-endian): bits above them are not a set-id bit
         assert run(program, nr, arch, mode(0o6000 << 32)) == ALLOW, name
     if machine == "aarch64":
