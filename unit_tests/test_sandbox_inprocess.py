@@ -113,6 +113,18 @@ def test_a_change_event_checks_each_path_it_names(guard: Guard, layout: dict[str
     assert guard.check("os.setxattr", (outside, "user.x", b"1", 0, True)) == ("os.setxattr", outside)
 
 
+def test_every_path_of_a_change_is_judged_whatever_comes_before_it(guard: Guard, layout: dict[str, Path]) -> None:
+    """A first argument that is no path (None, or a descriptor of the job's own) does not end the check:
+    the path after it is still judged."""
+    outside = str(layout["outside"])
+    assert guard.check("shutil.move", (None, outside)) == ("shutil.move", outside)
+    own = layout["job"] / "own.txt"
+    own.write_text("x")
+    with open(own, "rb") as mine:
+        assert guard.check("os.link", (mine.fileno(), outside, None, None, True)) == ("os.link", outside)
+        assert guard.check("os.link", (mine.fileno(), str(layout["job"] / "b"), None, None, True)) is None
+
+
 def test_a_descriptor_is_judged_by_the_file_it_names(guard: Guard, layout: dict[str, Path]) -> None:
     own = layout["job"] / "own.txt"
     own.write_text("x")
@@ -451,6 +463,15 @@ def test_the_child_ends_at_the_first_refused_attempt(tmp_path: Path) -> None:
     assert messages == [{"violation": {"operation": "open for reading", "target": "relative.txt"}}]
 
 
+def test_a_task_that_silences_the_hook_still_ends_as_a_violation(tmp_path: Path) -> None:
+    """The task closes the result pipe, so the refusal cannot be written (the hook's write fails inside the
+    task, which swallows it); the child still exits EXIT_VIOLATION, never 0."""
+    code, messages = child_main_in_a_fork({"task": f"{ATTEMPTS}:close_result_pipe_then_read",
+                                           "workdir": str(tmp_path), "read_files": [],
+                                           "args": {"target": "/etc/hostname"}})  # fmt: skip
+    assert (code, messages) == (EXIT_VIOLATION, [])
+
+
 def test_a_failing_task_is_reported_as_an_error_not_a_result(tmp_path: Path) -> None:
     code, messages = child_main_in_a_fork({"task": f"{ATTEMPTS}:touch", "workdir": str(tmp_path),
                                            "read_files": [], "timeout_s": 30})  # fmt: skip
@@ -644,6 +665,16 @@ def test_a_task_that_fails_comes_back_as_its_error(tmp_path: Path) -> None:
     assert result.returncode == EXIT_TASK_ERROR
     assert result.finished_at is None
     assert result.spawned_at <= result.started_at <= result.hooked_at  # type: ignore[operator]
+
+
+def test_nothing_the_child_prints_reaches_the_operators_terminal(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """``import this`` prints to standard output before the task is found missing: that goes nowhere."""
+    result = run_sandboxed("this:nothing", tmp_path, [], {}, timeout_s=60)
+    assert result.error is not None
+    assert result.stderr_tail.splitlines()[-1] == "AttributeError: module 'this' has no attribute 'nothing'"
+    assert capfd.readouterr().out == ""
 
 
 def test_a_result_comes_back_with_its_times(tmp_path: Path) -> None:
