@@ -75,6 +75,8 @@ def test_open_is_judged_by_mode_characters_and_flags(guard: Guard, layout: dict[
     for mode, flags in (("r", 0), ("rb", os.O_RDONLY), (None, os.O_RDONLY), (None, None), ("r", "w")):
         assert guard.check("open", (lib_file, mode, flags)) is None, (mode, flags)
     assert guard.check("open", (lib_file,)) is None  # a bare path: a read
+    assert guard.check("open", (lib_file, "w")) == ("open for writing", lib_file)  # no flags given
+    assert guard.check("open", (lib_file, "r")) is None
     assert guard.check("open", ()) is None  # nothing named: nothing to judge (an audited fd open)
     assert guard.check("open", (None, "w", os.O_WRONLY)) is None
     assert guard.check("open", (7, "w", os.O_WRONLY)) is None
@@ -178,6 +180,16 @@ def test_what_cannot_be_shown_as_a_path_is_shown_as_its_repr() -> None:
             return "<odd>"
 
     assert sandbox._show(Odd()) == "<odd>"
+
+    class Named:
+        def __str__(self) -> str:
+            return "named"
+
+        def __repr__(self) -> str:
+            return "<Named>"
+
+    assert sandbox._show(Named()) == "named"  # what is no path is shown as its str
+    assert sandbox._show(None) == "None"
     assert sandbox._show([b"a", Path("/b"), 3]) == "a /b 3"
     assert sandbox._show(("x",)) == "x"
     assert sandbox._address(("h", 1, "extra")) == "h:1"
