@@ -14,6 +14,8 @@ command -v chromium >/dev/null 2>&1 || APT_PACKAGES+=(chromium)
 # log's +00:00 stamps make the calibration read, as on every real Debian host.
 command -v bwrap >/dev/null 2>&1 || APT_PACKAGES+=(bubblewrap)
 [ -e /usr/share/zoneinfo/UTC ] || APT_PACKAGES+=(tzdata)
+# the kernel's system call tables: unit_tests/test_seccomp_filter.py checks the seccomp filter against them
+[ -e /usr/include/asm-generic/unistd.h ] || APT_PACKAGES+=(linux-libc-dev)
 if [ "${#APT_PACKAGES[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     apt-get update -qq

@@ -32,7 +32,10 @@ import contextlib
 import importlib
 import json
 import os
+import re
+import select
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -241,6 +244,39 @@ def zone_roots() -> list[Path]:
 # ============================================================================================ the view
 
 
+def package_roots() -> list[str]:
+    """The folders holding the ``calpolicy`` and ``policy_tests`` this process imported, in that order.
+
+    The child imports exactly these: the code that was judged and is running here is the code the child
+    runs, whatever the venv's editable install or a site path would resolve to (a second checkout, mutmut's
+    ``mutants/`` copy). Derived from the modules' own ``__file__`` in the parent, never from the
+    environment or anything the child controls; ``python_paths`` binds both packages read-only.
+    """
+    import calpolicy
+    import policy_tests
+
+    roots = [str(Path(module.__file__).resolve().parent.parent) for module in (calpolicy, policy_tests)]
+    return list(dict.fromkeys(roots))
+
+
+# the child's first lines: import calpolicy and policy_tests from the parent's folders, then take those
+# folders off the import path again (the hook's readable roots are the import path: not the repository)
+_CHILD_BOOT = """import sys
+roots = {roots!r}
+sys.path[:0] = roots
+import calpolicy.sandbox, policy_tests
+del sys.path[:len(roots)]
+sys.exit(calpolicy.sandbox._child_main())
+"""
+
+
+def child_argv(result_fd: int) -> list[str]:
+    """The interpreter command bwrap runs: isolated (``-I``: no environment, no user site, no cwd on the
+    path), no bytecode written, calpolicy from ``package_roots``, the result pipe's descriptor."""
+    boot = _CHILD_BOOT.format(roots=package_roots())
+    return [sys.executable, "-I", "-B", "-c", boot, "--result-fd", str(result_fd)]
+
+
 def python_paths() -> list[Path]:
     """What the interpreter needs to start and import calpolicy: venv, base install, the package folders.
 
@@ -277,13 +313,17 @@ def linker_paths() -> tuple[list[Path], list[tuple[str, str]]]:
     return [p for p in binds if os.path.exists(p) and not os.path.islink(p)], links
 
 
-def bwrap_argv(bwrap: str, workdir: Path, inputs: dict[str, int], seccomp_fd: int | None = None) -> list[str]:
+def bwrap_argv(
+    bwrap: str, workdir: Path, inputs: dict[str, int], seccomp_fd: int | None = None, info_fd: int | None = None
+) -> list[str]:
     """The bubblewrap command line: namespaces, the read-only view, the inputs and the one writable folder."""
     binds, links = linker_paths()
     shown = sorted({*binds, *python_paths(), *zone_roots()}, key=str)
     argv = [bwrap, *_NAMESPACES]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
+    if info_fd is not None:  # bwrap writes {"child-pid": N, ...}: the PID namespace's init (see _sandbox_init)
+        argv += ["--info-fd", str(info_fd)]
     for target, link in links:
         argv += ["--symlink", target, link]
     for path in shown:
@@ -303,7 +343,9 @@ def bwrap_argv(bwrap: str, workdir: Path, inputs: dict[str, int], seccomp_fd: in
 
 
 def describe(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    """A harmless task that reports what the child sees: namespaces, interfaces, uid, capabilities."""
+    """A harmless task that reports what the child sees: namespaces, interfaces, uid, capabilities, its
+    limits, and which calpolicy it runs (the folder it was imported from)."""
+    import resource
     import socket
 
     status = Path("/proc/self/status").read_text(encoding="utf-8").splitlines()
@@ -320,15 +362,22 @@ def describe(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
         "cap_bnd": fields.get("CapBnd", "").strip(),
         "no_new_privs": fields.get("NoNewPrivs", "").strip(),
         "seccomp": fields.get("Seccomp", "").strip(),  # 2: a filter is in place
+        "limits": {name: list(resource.getrlimit(getattr(resource, name))) for name, _ in _limits(0)},
+        "package": str(Path(__file__).resolve().parent),
+        "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),  # with the one listing them
     }
 
 
+def _limits(timeout_s: float) -> tuple[tuple[str, int], ...]:
+    """The hard limits for a task with ``timeout_s``: no core dump, bounded files, CPU a little past the time."""
+    return (("RLIMIT_CORE", 0), ("RLIMIT_FSIZE", FILE_SIZE_LIMIT), ("RLIMIT_CPU", int(timeout_s) + 5))
+
+
 def _limit(timeout_s: float) -> None:
-    """Hard limits the task cannot raise (no CAP_SYS_RESOURCE): no core dump, bounded files and CPU."""
+    """Set ``_limits`` as hard limits the task cannot raise (no CAP_SYS_RESOURCE)."""
     import resource
 
-    cpu = int(timeout_s) + 5
-    for name, value in (("RLIMIT_CORE", 0), ("RLIMIT_FSIZE", FILE_SIZE_LIMIT), ("RLIMIT_CPU", cpu)):
+    for name, value in _limits(timeout_s):
         with contextlib.suppress(ValueError, OSError):  # already lower: keep the lower one
             resource.setrlimit(getattr(resource, name), (value, value))
 
@@ -505,6 +554,26 @@ def _seccomp_fd() -> int | None:
     return read_end
 
 
+def _sandbox_init(info_fd: int, wait_s: float) -> int | None:
+    """The PID of the sandbox's init, from bwrap's ``--info-fd`` report, waiting up to ``wait_s`` for it.
+
+    Why: bwrap's child sets ``--die-with-parent`` (``PR_SET_PDEATHSIG``) only after it is cloned; bwrap
+    killed in that first instant leaves it running on its own (seen: a task "stopped" at 10 ms still ran
+    to its end and wrote into the job folder). Killing the PID namespace's init takes everything in it.
+    """
+    deadline = time.monotonic() + wait_s
+    data = b""
+    while (found := re.search(rb'"child-pid":\s*(\d+)', data)) is None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([info_fd], [], [], remaining)[0]:
+            return None
+        chunk = os.read(info_fd, 4096)
+        if not chunk:  # bwrap ended without naming a child: there is none
+            return None
+        data += chunk
+    return int(found.group(1))
+
+
 def _close_all(fds: Any) -> None:
     for fd in fds:
         with contextlib.suppress(OSError):
@@ -530,11 +599,11 @@ def run_sandboxed(
     inputs = _open_inputs(read_files)
     filter_fd = _seccomp_fd()
     read_end, write_end = os.pipe()
+    info_read, info_write = os.pipe()
     spec = {"task": task, "workdir": str(workdir), "read_files": list(inputs), "args": args or {},
             "timeout_s": timeout_s}  # fmt: skip
-    argv = [*bwrap_argv(bwrap, workdir, inputs, filter_fd), sys.executable, "-I", "-B", "-m",
-            "calpolicy.sandbox", "--result-fd", str(write_end)]  # fmt: skip
-    passed = [fd for fd in (write_end, filter_fd, *inputs.values()) if fd is not None]
+    argv = [*bwrap_argv(bwrap, workdir, inputs, filter_fd, info_write), *child_argv(write_end)]
+    passed = [fd for fd in (write_end, info_write, filter_fd, *inputs.values()) if fd is not None]
     spawned = time.time()
     try:
         child = subprocess.Popen(
@@ -542,16 +611,21 @@ def run_sandboxed(
             pass_fds=tuple(passed), cwd=workdir, env={"LANG": "C.UTF-8"}, close_fds=True,
         )  # fmt: skip
     except OSError as error:
-        _close_all([read_end, *passed])
+        _close_all([read_end, info_read, *passed])
         raise SandboxError(f"cannot start the sandbox: {error}") from None
     _close_all(passed)
     try:
         _, stderr = child.communicate(json.dumps(spec).encode(), timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        child.kill()  # bwrap dies; --die-with-parent and the PID namespace take everything inside with it
+        init = _sandbox_init(info_read, 5.0)  # bwrap names it within milliseconds of its start
+        if init is not None:  # first, while bwrap (its parent) is alive and the PID cannot be reused
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(init, signal.SIGKILL)  # the PID namespace ends: the kernel kills all in it
+        child.kill()
         child.communicate()
-        os.close(read_end)
+        _close_all([read_end, info_read])
         raise SandboxError(f"the sandboxed task did not finish within {timeout_s:g} s and was stopped") from None
+    os.close(info_read)
     with os.fdopen(read_end, "rb") as pipe:
         lines = [ln for ln in pipe.read().decode("utf-8", "replace").splitlines() if ln.strip()]
     message: dict[str, Any] = {}

@@ -44,8 +44,12 @@ TESTS[calpolicy/watch/verdict.py]="unit_tests/watch/test_watch_report.py unit_te
 TESTS[calpolicy/watch/journal.py]="unit_tests/watch/test_watch_journal.py unit_tests/watch/test_watch_signals.py"
 TESTS[calpolicy/watch/__init__.py]="unit_tests/watch/test_watch_applied.py unit_tests/watch/test_watch_signals.py"
 TESTS[calpolicy/watch/trades.py]="unit_tests/watch/test_watch_trades.py"
-TESTS[calpolicy/sandbox.py]="unit_tests/test_sandbox.py unit_tests/test_sandbox_bypasses.py"
-TESTS[calpolicy/seccomp.py]="unit_tests/test_sandbox_bypasses.py unit_tests/test_sandbox.py"
+# the sandbox: its parts in-process (the child's main function in a fork), then the real bubblewrap runs
+TESTS[calpolicy/sandbox.py]="unit_tests/test_sandbox_inprocess.py unit_tests/test_sandbox.py unit_tests/test_sandbox_bypasses.py"
+TESTS[calpolicy/seccomp.py]="unit_tests/test_seccomp_filter.py unit_tests/test_sandbox_bypasses.py"
+# confirmation.py: only its words are tested fast (the evidence rules need a private systemd, 9 s a test);
+# run it on those functions: MUTATION_ONLY='calpolicy.confirmation.x_loader_state* calpolicy.confirmation.x_headline* ...'
+TESTS[calpolicy/confirmation.py]="unit_tests/deploy/test_confirmation_words.py"
 
 # optional pytest -k expression per module, to leave out slow statistical sweeps
 declare -A SELECT=(
@@ -71,7 +75,7 @@ ORDER=(calpolicy/verdict.py calpolicy/decisions.py calpolicy/plugin.py calpolicy
        loader/src/calpolicy_loader/parse.py loader/src/calpolicy_loader/loader.py loader/src/calpolicy_loader/files.py
        calpolicy/watch/sequential.py calpolicy/watch/signals.py calpolicy/watch/verdict.py calpolicy/watch/trades.py
        calpolicy/watch/journal.py calpolicy/watch/__init__.py
-       calpolicy/seccomp.py calpolicy/sandbox.py)
+       calpolicy/seccomp.py calpolicy/sandbox.py)  # confirmation.py: by name, with MUTATION_ONLY (above)
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")
 

@@ -381,3 +381,10 @@ def filtered_syscalls(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
     report["control_chmod"] = _try(lambda: os.chmod(own, 0o640))
     report["mode"] = oct(os.stat(own).st_mode)
     return report
+
+
+def close_result_pipe_then_read(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Close the pipe the sandbox reports on, then read outside and swallow the refusal: the hook cannot
+    report it any more, yet the child must not end as a clean run."""
+    os.close(int(sys.argv[sys.argv.index("--result-fd") + 1]))
+    return _swallowing(lambda: Path(args["target"]).read_bytes())
