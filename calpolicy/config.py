@@ -63,6 +63,10 @@ class _Section(BaseModel):
     @classmethod
     def _numbers_are_numbers(cls, value: Any, info: Any) -> Any:
         """``min_trades = true`` or ``"50"`` is a mistake, not 1 or 50: refuse bools and strings for numbers."""
+        texts = value if isinstance(value, list | tuple) else (value,)
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            # no path, URL or name holds a NUL byte; the OS would refuse it later, as a crash in some command
+            raise ValueError("must not contain a NUL byte (\\u0000)")
         annotation = cls.model_fields[info.field_name].annotation
         numeric = annotation in (int, float)
         items: tuple[Any, ...] = (value,)
@@ -585,6 +589,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path} nests arrays or tables too deeply: not a config file") from None
 
 
 def _refuse_unsafe_file(path: Path, info: os.stat_result) -> None:
