@@ -209,3 +209,39 @@ def test_a_rollback_cut_out_of_the_apply_history_does_not_make_the_job_live_agai
     with pytest.raises(DeployError, match="which was rolled back"):
         rollback(site.config, JOB, by="eve", wait=False, say=quiet)
     assert site.live_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "commands"),
+    [
+        ("systemd", "command_timeout_s", (("status",), ("rollback", "--by", "bob"), ("confirm",))),
+        ("operator", "min_on_call_hours", (("approve", OTHER, "--approver", "bob", "--reviewed", "--yes",
+                                            "--on-call-until", "2099-01-01T00:00:00+00:00"),)),
+        ("deploy", "preflight_timeout_s", (("approve", OTHER, "--approver", "bob", "--reviewed", "--yes",
+                                            "--on-call-until", "2099-01-01T00:00:00+00:00"),)),
+        ("watch", "hours", (("status",),)),
+    ],
+)  # fmt: skip
+def test_a_length_of_time_beyond_a_year_is_a_usage_error(
+    site: Site, section: str, key: str, commands: tuple[tuple[str, ...], ...]
+) -> None:
+    """Was: 1e308 seconds or hours crashed status, rollback, confirm and approve (OverflowError, exit 3)."""
+    toml = applied(site)
+    toml.write_text(toml.read_text() + f"\n[{section}]\n{key} = 1e308\n" if f"[{section}]" not in toml.read_text()
+                    else toml.read_text().replace(f"[{section}]", f"[{section}]\n{key} = 1e308", 1))  # fmt: skip
+    before = site.live_bytes()
+    for command in commands:
+        done = run_cli("--config", str(toml), *command)
+        no_traceback(done)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert f"'{section}.{key}'" in done.stderr
+        assert "a year" in done.stderr
+    assert site.live_bytes() == before
+
+
+@pytest.mark.parametrize("timeout", ["nan", "inf", "1e308"])
+def test_run_refuses_a_timeout_that_is_not_a_number_of_seconds(site: Site, timeout: str) -> None:
+    done = run_cli("--config", str(write_toml(site)), "run", "--timeout", timeout)
+    no_traceback(done)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--timeout must be a number of seconds" in done.stderr
