@@ -644,7 +644,7 @@ def _env_layer(environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]
             )
         try:
             value: Any = json.loads(raw)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON (or nested past parsing): the text itself
             value = raw
         flat[dotted] = value
         origins[dotted] = f"environment {name}"
