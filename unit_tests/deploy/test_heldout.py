@@ -245,3 +245,24 @@ def test_run_refuses_a_timeout_that_is_not_a_number_of_seconds(site: Site, timeo
     no_traceback(done)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "--timeout must be a number of seconds" in done.stderr
+
+
+def test_control_characters_in_files_others_write_are_shown_not_obeyed(site: Site) -> None:
+    """Was: a history line's `by`, a manifest's `operator`/`verdict` and a file name planted in a job folder
+    reached the terminal raw: `GO\\rSTOP`, an ANSI "erase line" or a window-title sequence rewrote the view."""
+    toml = applied(site)
+    entries = [json.loads(line) for line in site.paths.history.read_text().splitlines()]
+    entries[0]["by"] = "alice\r\x1b[2KAPPROVED by the risk committee\x1b]0;owned\x07"
+    site.paths.history.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    path = site.jobs / OTHER / "manifest.json"
+    manifest = json.loads(path.read_bytes())
+    manifest["operator"], manifest["verdict"] = "eve\x1b[1A\x1b[2K", "STOP\rGO  \u202e"
+    path.write_text(json.dumps(manifest))
+    (site.jobs / OTHER / "x\x1b[2Ky.json").write_bytes(b"{}")
+    for command in (("history",), ("jobs",), ("status",), ("verify", OTHER)):
+        done = run_cli("--config", str(toml), *command)
+        no_traceback(done)
+        shown = done.stdout
+        assert not any(c in shown for c in "\x1b\r\x07\u202e"), (command, shown)
+    history = run_cli("--config", str(toml), "history")
+    assert "by alice\\r\\x1b[2KAPPROVED" in history.stdout, history.stdout
