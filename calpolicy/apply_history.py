@@ -36,10 +36,10 @@ def read(path: Path) -> list[dict[str, Any]]:
     for line in text.splitlines():
         try:
             entry = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # nesting a million deep is no entry either, never a crash
             continue
-        if isinstance(entry, dict):
-            entries.append(entry)
+        if isinstance(entry, dict) and isinstance(entry.get("id", ""), str):
+            entries.append(entry)  # an id that is a list or an object could match nothing: not a line of ours
     return entries
 
 

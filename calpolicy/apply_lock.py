@@ -131,7 +131,7 @@ def _read(fd: int) -> dict[str, Any] | None:
     try:
         raw = os.pread(fd, 4096, 0)
         value = json.loads(raw) if raw.strip() else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # a holder record nested 4096 deep is no holder record
         return None
     return value if isinstance(value, dict) else None
 

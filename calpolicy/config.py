@@ -59,6 +59,18 @@ SECURITY_KEYS: tuple[str, ...] = (
 )
 
 
+# Keys that are a length of time, by the unit their name ends in, and a year in that unit: the bound.
+TIME_UNITS = (("_s", 366 * 86_400.0, "seconds"), ("_minutes", 366 * 1_440.0, "minutes"),
+              ("_hours", 366 * 24.0, "hours"), ("_days", 366.0, "days"))  # fmt: skip
+
+
+def _time_limit(name: str) -> tuple[float, str] | None:
+    """The largest value a key that is a length of time may have, and its unit (None: not a time)."""
+    if name == "hours":
+        return 366 * 24.0, "hours"
+    return next(((limit, unit) for suffix, limit, unit in TIME_UNITS if name.endswith(suffix)), None)
+
+
 class ConfigError(ValueError):
     """A config that cannot be trusted; the message names the offending key."""
 
@@ -74,6 +86,15 @@ class _Section(BaseModel):
     @classmethod
     def _numbers_are_numbers(cls, value: Any, info: Any) -> Any:
         """``min_trades = true`` or ``"50"`` is a mistake, not 1 or 50: refuse bools and strings for numbers."""
+        texts = value if isinstance(value, list | tuple) else (value,)
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            # no path, URL or name holds a NUL byte; the OS would refuse it later, as a crash in some command
+            raise ValueError("must not contain a NUL byte (\\u0000)")
+        limit = _time_limit(info.field_name)
+        if limit is not None and isinstance(value, int | float) and not isinstance(value, bool) and value > limit[0]:
+            # a length of time beyond a year is a typo; 1e308 s or h crashed status, rollback and approve
+            # (no timer or datetime goes that far) instead of being named here
+            raise ValueError(f"must be at most {limit[0]:g} {limit[1]} (a year)")
         annotation = cls.model_fields[info.field_name].annotation
         numeric = annotation in (int, float)
         items: tuple[Any, ...] = (value,)
@@ -366,7 +387,7 @@ class WatchConfig(_Section):
     """Shortest post-apply time before the HOLD rate says anything but INCONCLUSIVE (P4.2.c)."""
     decision_dedupe_s: float = Field(2.0, ge=0.0)
     """Journal lines of one decision within this many seconds are counted once (P4.2.c)."""
-    looks: int = Field(96, ge=1)
+    looks: int = Field(96, ge=1, le=10_000)
     """How many looks the watch window is judged at (every hours/looks: 15 min for 24 h), for the boundary."""
     alpha: float = Field(0.05, ge=0.01, le=0.20)
     """Chance that a no-harm day says ROLLBACK at any look of any signal (split across them); 0.01 to 0.20."""
@@ -611,6 +632,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path} nests arrays or tables too deeply: not a config file") from None
 
 
 def _refuse_unsafe_file(path: Path, info: os.stat_result) -> None:
@@ -647,7 +670,7 @@ def _env_layer(environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]
             )
         try:
             value: Any = json.loads(raw)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON (or nested past parsing): the text itself
             value = raw
         flat[dotted] = value
         origins[dotted] = f"environment {name}"

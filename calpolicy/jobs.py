@@ -216,8 +216,20 @@ class JobStore:
             raise JobError(f"no job {job_id} in {self.jobs_dir}")
         return folder
 
+    def _own_folder(self, job_id: str) -> Path:
+        """``path``, refusing a folder that is a symbolic link: abort and every state change read and rewrite
+        the manifest in it, and a swapped-in link would have them rewrite one anywhere on the host."""
+        folder = self.path(job_id)
+        try:
+            link = stat.S_ISLNK(os.lstat(folder).st_mode)
+        except OSError as error:
+            raise JobError(f"cannot examine job {job_id}'s folder {folder}: {error.strerror}") from None
+        if link:
+            raise JobError(f"job {job_id}'s folder {folder} is a symbolic link, not a folder; refusing to use it")
+        return folder
+
     def manifest(self, job_id: str) -> dict[str, Any]:
-        path = self.path(job_id) / MANIFEST
+        path = self._own_folder(job_id) / MANIFEST
         try:
             manifest = json.loads(read_bytes(path, "manifest"))
         except OSError as error:
@@ -268,12 +280,16 @@ class JobStore:
     def _locked(self) -> Iterator[None]:
         """The store's exclusive lock: commits, sweeps and state changes never interleave."""
         try:
-            handle = open(self.jobs_dir / LOCK_FILE, "a")  # noqa: SIM115 - held for the block
+            # never through a symlink (root would create or open any file it names), never a FIFO (the
+            # open would wait for a writer forever): the same refusals as every other file of ours
+            fd = open_for_append(self.jobs_dir / LOCK_FILE, 0o644)
         except OSError as error:
             raise JobError(f"cannot lock {self.jobs_dir}: {error.strerror}") from None
-        with handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
+        finally:
+            os.close(fd)
 
     # ------------------------------------------------------------------------------ the decisions log
 
@@ -345,6 +361,7 @@ class JobStore:
         note = fields.pop("note", "")
         with self._locked():
             manifest = self.manifest(job_id)
+            _history_of(job_id, manifest)  # a manifest we could not extend is refused before anything is recorded
             current = self.state(job_id, manifest)
             if state not in TRANSITIONS.get(str(current), ()):
                 allowed = ", ".join(TRANSITIONS.get(str(current), ())) or "none"
@@ -361,12 +378,22 @@ class JobStore:
         history ``step``, replaced atomically (a reader sees the old manifest or the new one)."""
         manifest.update(fields)
         manifest["state"] = step["state"]
-        manifest["history"] = [*(manifest.get("history") or []), step]
+        manifest["history"] = [*_history_of(job_id, manifest), step]
         try:
-            write_atomic(self.path(job_id) / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+            write_atomic(self._own_folder(job_id) / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
         except OSError as error:
             raise JobError(f"cannot update job {job_id}: {error.strerror}") from None
         return manifest
+
+
+def _history_of(job_id: str, manifest: dict[str, Any]) -> list[Any]:
+    """The manifest's ``history`` list (absent: empty); any other type is a damaged manifest, refused."""
+    history = manifest.get("history")
+    if history is None:
+        return []
+    if not isinstance(history, list):
+        raise JobError(f"job {job_id}'s manifest has a history that is {type(history).__name__}, not a list: damaged")
+    return history
 
 
 @dataclass(frozen=True)
@@ -505,18 +532,21 @@ def derive_state(
     for index, row in enumerate(rows):
         if row.get("event") == "approve" and row.get("to") == job_id and row.get("completed"):
             applied_at = index
-    if applied_at is not None:
-        left = any(
-            row.get("event") == "rollback" and row.get("from") == job_id and row.get("completed")
-            for row in rows[applied_at + 1 :]
-        )
-        return "rolled_back" if left else "applied"
     seen = [str(d.get("state")) for d in decisions if d.get("job_id") == job_id]
     seen.append(str(manifest.get("state") or "proposed"))
     known = [s for s in seen if s in _RANK]
     if len(known) != len(seen):
         odd = next(s for s in seen if s not in _RANK)
         raise JobError(f"job {job_id} records an unknown state {odd!r}")
+    if applied_at is not None:
+        left = any(
+            row.get("event") == "rollback" and row.get("from") == job_id and row.get("completed")
+            for row in rows[applied_at + 1 :]
+        )
+        # the history cannot undo a rollback the chained decisions log recorded: a history with the
+        # rollback's lines cut out would otherwise make a rolled-back job "applied" again (and its version
+        # restorable by `rollback VERSION`, past approve's checks)
+        return "rolled_back" if left or "rolled_back" in known else "applied"
     if "aborted" in known:
         return "aborted"
     return max(known, key=lambda s: _RANK[s])

@@ -99,11 +99,20 @@ def _content_digest(path: Path, size: int) -> str:
         return "metadata-only"
     digest = hashlib.sha256()
     try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        # the lstat above saw a regular file, but it may have been swapped since: never follow a link,
+        # never wait on a FIFO (a blocking open would hang `run` for good), judge what was opened
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY)
     except OSError as error:
         return f"unreadable:{error.errno}"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "swapped:not-a-regular-file"
+        while block := os.read(fd, 1 << 20):
+            digest.update(block)
+    except OSError as error:
+        return f"unreadable:{error.errno}"
+    finally:
+        os.close(fd)
     return digest.hexdigest()
 
 

@@ -48,6 +48,7 @@ from calpolicy.jobs import (
 from calpolicy.preflight import PreflightRun, build_verdict, policy_dir, read_rows, run_preflight
 from calpolicy.protected import compare, digest_all, summary
 from calpolicy.report import DO_NOT_APPLY, write_report
+from calpolicy.safe_read import read_optional
 from calpolicy.sandbox import SandboxError, SandboxResult, os_guard, run_sandboxed
 from calpolicy.signing import SigningError, default_policy_test_files, load_private_key, sign_job
 from calpolicy.verdict import Finding, Verdict
@@ -269,10 +270,8 @@ def _in_job(run: _Run, judged: dict[str, Any], store: JobStore, pending: Pending
 
 def _approve_blocker(config: Config) -> str | None:
     """Why approve would STOP on this host whatever the job: the engine's ensemble weights would change."""
-    try:
-        live: bytes | None = Path(config.paths.calibration_file).read_bytes()
-    except FileNotFoundError:
-        live = None
+    try:  # bounded: a FIFO or a link to /dev/zero in the live file's place must not hang or fill memory
+        live: bytes | None = read_optional(config.paths.calibration_file, "calibration")
     except OSError:
         return None  # approve reads it again and says what is wrong
     return engine_weights.apply_would_change(live)

@@ -36,6 +36,11 @@ CAPS: dict[str, int] = {
     "statement": 64 * MiB,  # statement.json and statement.sig (its payload is the statement)
     "key": 64 * 1024,  # PEM keys
 }
+# Kinds that are only ever written by calpolicy through a fresh file and a rename (or appended to): one of
+# them with a second name is a hard link someone made, and reading it would report (or archive, at the
+# archive's own mode) the other file's bytes: the private key hard-linked as calibration.json was copied
+# into the archive readable by all. Refused like a symlink.
+SINGLE_NAME_KINDS = frozenset({"calibration", "archive", "history", "decisions", "lock", "manifest", "statement"})
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
@@ -104,6 +109,8 @@ def open_regular(path: Path | str, kind: str = "job", *, folder_fd: int | None =
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise UnsafeFileError(path, f"is {kind_name(info.st_mode)}, not a regular file")
+        if info.st_nlink > 1 and kind in SINGLE_NAME_KINDS:
+            raise UnsafeFileError(path, f"has {info.st_nlink} hard links (another name for the same file); refusing it")
         cap = CAPS[kind]
         if info.st_size > cap:
             raise UnsafeFileError(path, f"is {info.st_size} bytes, more than the {cap} allowed for a {kind} file")
@@ -169,4 +176,8 @@ def _checked_write_fd(path: Path, flags: int, mode: int) -> int:
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise UnsafeFileError(path, f"is {kind_name(info.st_mode)}, not a regular file; refusing to write to it")
+    if info.st_nlink > 1:  # a hard link: truncating or appending would change another file too (a key, a config)
+        os.close(fd)
+        reason = f"has {info.st_nlink} hard links (another name for the same file); refusing to write to it"
+        raise UnsafeFileError(path, reason)
     return fd

@@ -580,6 +580,46 @@ def _close_all(fds: Any) -> None:
             os.close(fd)
 
 
+STDERR_KEEP_BYTES = 64 * 1024  # what is kept of the task's stderr: the last lines explain a failure
+STDERR_TAIL_CHARS = 4000  # at most this much of it goes into the result (and so into the job's report)
+
+
+class _TailReader:
+    """Drain the task's stderr in a thread, keeping only its last ``STDERR_KEEP_BYTES``.
+
+    Why not ``communicate``: it keeps all of it, and the task is hostile: 200 MiB written to stderr grew
+    the parent (root) by 600 MiB and put a 200 MiB "tail" into the result. Draining also means the task
+    can never block on a full pipe while the parent waits for it.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self.kept = bytearray()
+        self.stream = stream
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while chunk := self.stream.read1(1 << 16):
+                self.kept += chunk
+                del self.kept[:-STDERR_KEEP_BYTES]
+
+    def join(self) -> bytes:
+        self.thread.join()
+        with contextlib.suppress(OSError):
+            self.stream.close()
+        return bytes(self.kept)
+
+
+def _send_spec(child: subprocess.Popen[bytes], spec: bytes) -> None:
+    """Hand the task its spec on stdin and close it (a child that died early is no error here)."""
+    assert child.stdin is not None
+    with contextlib.suppress(BrokenPipeError, OSError):
+        child.stdin.write(spec)
+    with contextlib.suppress(BrokenPipeError, OSError):
+        child.stdin.close()
+
+
 def run_sandboxed(
     task: str,
     workdir: Path,
@@ -614,25 +654,29 @@ def run_sandboxed(
         _close_all([read_end, info_read, *passed])
         raise SandboxError(f"cannot start the sandbox: {error}") from None
     _close_all(passed)
+    stderr_box = _TailReader(child.stderr)
     try:
-        _, stderr = child.communicate(json.dumps(spec).encode(), timeout=timeout_s)
+        _send_spec(child, json.dumps(spec).encode())
+        child.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         init = _sandbox_init(info_read, 5.0)  # bwrap names it within milliseconds of its start
         if init is not None:  # first, while bwrap (its parent) is alive and the PID cannot be reused
             with contextlib.suppress(ProcessLookupError):
                 os.kill(init, signal.SIGKILL)  # the PID namespace ends: the kernel kills all in it
         child.kill()
-        child.communicate()
+        child.wait()
+        stderr_box.join()
         _close_all([read_end, info_read])
         raise SandboxError(f"the sandboxed task did not finish within {timeout_s:g} s and was stopped") from None
     os.close(info_read)
+    stderr = stderr_box.join()
     with os.fdopen(read_end, "rb") as pipe:
         lines = [ln for ln in pipe.read().decode("utf-8", "replace").splitlines() if ln.strip()]
     message: dict[str, Any] = {}
     with contextlib.suppress(json.JSONDecodeError, IndexError):
         message = json.loads(lines[-1])
     err_lines = stderr.decode("utf-8", "replace").strip().splitlines()
-    tail = "\n".join(err_lines[-8:])
+    tail = "\n".join(err_lines[-8:])[-STDERR_TAIL_CHARS:]
     if not message and err_lines and err_lines[0].startswith("bwrap: "):
         raise SandboxError(f"bubblewrap could not set up the sandbox: {err_lines[0][len('bwrap: '):]}")
     error = message.get("error")

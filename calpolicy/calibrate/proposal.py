@@ -237,6 +237,8 @@ class Proposal:
             raw = json.loads(text)
         except json.JSONDecodeError as error:
             raise ProposalError(f"proposal.json is not valid JSON: {error}") from None
+        except (ValueError, RecursionError) as error:  # nested past parsing, or an integer of 5000 digits
+            raise ProposalError(f"proposal.json cannot be parsed: {str(error)[:200]}") from None
         raw = _expect_keys(raw, set(_TOP_KEYS), "proposal")
         if raw["schema"] != SCHEMA:
             raise ProposalError(f"proposal.json: unsupported schema {raw['schema']!r} (expected {SCHEMA!r})")

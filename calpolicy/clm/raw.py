@@ -63,8 +63,18 @@ def read_raw(path: str | Path, max_bytes: int | None = None) -> RawLog:
         )
         return RawLog(path=source, exists=True, size_bytes=size, read_error=problem)
     try:
-        with open(source, "rb") as handle:
-            data = handle.read(size if max_bytes is None else max_bytes + 1)
+        # non-blocking, and judged again on the open descriptor: a FIFO swapped in after the stat above
+        # must neither hang the open nor be read (the watch and `run` read this path, which is not ours)
+        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        try:
+            opened = os.fstat(fd)
+            if not stat.S_ISREG(opened.st_mode):
+                return RawLog(path=source, exists=True, read_error=f"CLM path is not a regular file: {source}")
+            size = opened.st_size
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                data = handle.read(size if max_bytes is None else max_bytes + 1)
+        finally:
+            os.close(fd)
     except OSError as error:
         return RawLog(path=source, exists=True, read_error=_os_problem(source, error))
     if max_bytes is not None and len(data) > max_bytes:  # it grew between stat and read

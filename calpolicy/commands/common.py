@@ -134,6 +134,16 @@ def emit(verdict: Verdict, title: str, as_json: bool, verbose: bool = False) -> 
     return verdict.exit_code
 
 
+def printable(text: object) -> str:
+    """``text`` with every control or format character shown as an escape (``\\x1b``, ``\\u202e``).
+
+    Why: the views print fields of files others can write (a history line's ``by``, a manifest's
+    ``operator``, a file name in a job folder). Printed raw, ``\\r`` or an ANSI sequence rewrites what the
+    operator sees (``GO\\rSTOP`` shows as STOP; ``\\x1b[1A\\x1b[2K`` erases the line above).
+    """
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(text))
+
+
 def usage_failure(error: Exception) -> int:
     print(f"calpolicy: error: {error}", file=sys.stderr)
     return EXIT_USAGE

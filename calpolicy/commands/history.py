@@ -6,7 +6,7 @@ import argparse
 import json
 
 from calpolicy import apply_history
-from calpolicy.commands.common import config_from
+from calpolicy.commands.common import config_from, printable
 from calpolicy.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO
 
 
@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
         status = "" if row["completed"] else "   [INTERRUPTED: not confirmed complete]"
         job = f" job {row['job_id']}" if row.get("job_id") else ""
         # every field as text: a hand-edited line (a number where text belongs) is shown, not a traceback
-        print(
+        print(printable(  # a hand-edited line's control characters are shown, never obeyed by the terminal
             f"{str(row.get('at', '?'))[:19]}  {row.get('event', '?')!s:8} {row.get('from')} → {row.get('to')}  "
             f"by {row.get('by')}{job}; rollback target then: {row.get('then_previous') or '-'}{status}"
-        )
+        ))  # fmt: skip
     return EXIT_GO

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from calpolicy.commands.common import config_from
+from calpolicy.commands.common import config_from, printable
 from calpolicy.commands.job_lookup import store_for
 from calpolicy.jobs import JobError, JobStore
 from calpolicy.safe_read import read_optional
@@ -57,11 +57,11 @@ def run_jobs(args: argparse.Namespace) -> int:
         print(f"no jobs in {store.jobs_dir}")
         return 0
     print(f"{'JOB':<24} {'STATE':<12} {'VERDICT':<8} {'CREATED (UTC)':<26} OPERATOR")
-    for m in manifests:
-        print(f"{m['job_id']:<24} {m.get('state')!s:<12} {m.get('verdict')!s:<8} {m.get('created_at')!s:<26} "
-              f"{m.get('operator') or '-'}")  # fmt: skip
+    for m in manifests:  # manifests are files others may edit: their control characters are shown, not obeyed
+        print(printable(f"{m['job_id']:<24} {m.get('state')!s:<12} {m.get('verdict')!s:<8} "
+                        f"{m.get('created_at')!s:<26} {m.get('operator') or '-'}"))  # fmt: skip
     for job_id, problem in problems.items():
-        print(f"{job_id:<24} {'UNREADABLE':<12} {problem}")
+        print(printable(f"{job_id:<24} {'UNREADABLE':<12} {problem}"))
     return 0
 
 
@@ -107,13 +107,13 @@ def run_status(args: argparse.Namespace) -> int:
     if latest is None:
         print(f"latest job: none in {store.jobs_dir}")
     else:
-        print(f"latest job: {latest['job_id']} — {latest.get('state')}, verdict {latest.get('verdict')}, "
-              f"made {latest.get('created_at')} by {latest.get('operator') or '-'}")  # fmt: skip
+        print(printable(f"latest job: {latest['job_id']} — {latest.get('state')}, verdict {latest.get('verdict')}, "
+                        f"made {latest.get('created_at')} by {latest.get('operator') or '-'}"))  # fmt: skip
         print(f"  folder: {store.jobs_dir / latest['job_id']}")
     version = applied["version"] or "none (no calibration.json with a version)"
     print(f"applied calibration: {version} ({applied['calibration_file']})")
     if applied.get("problem"):
-        print(f"  {applied['problem']}")
+        print(printable(f"  {applied['problem']}"))
     if applied["version"]:
         if applied["live"]:
             print("  applied, live")

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from calpolicy.commands.common import UsageError, config_from, parse_instant
 from calpolicy.render import render_verdict
 
+MAX_TIMEOUT_S = 86_400.0  # a day: beyond it (or NaN, or inf) a preflight time limit is a typo, not a limit
+
 if TYPE_CHECKING:
     from calpolicy.run import RunOutcome
 
@@ -31,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
     parse_instant(args.now, "--now")
     if args.on_call_until is not None:
         parse_instant(args.on_call_until, "--on-call-until")
-    if args.timeout <= 0:
-        raise UsageError(f"--timeout must be positive, got {args.timeout:g}")
+    if not 0 < args.timeout <= MAX_TIMEOUT_S:  # NaN fails this too
+        raise UsageError(f"--timeout must be a number of seconds in (0, {MAX_TIMEOUT_S:g}], got {args.timeout:g}")
     from calpolicy.run import run_job  # pandas, pyarrow, redis, cryptography: only once the arguments are good
 
     outcome = run_job(

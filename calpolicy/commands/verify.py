@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from calpolicy.commands.common import UsageError, config_from
+from calpolicy.commands.common import UsageError, config_from, printable
 from calpolicy.commands.job_lookup import JobError, store_for
 from calpolicy.verdict import EXIT_GO, EXIT_STOP
 
@@ -56,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         print(f"NOT VERIFIED — job {args.job_id}: {len(result.problems)} problem(s); do not approve this job")
-        for problem in result.problems:
-            print(f"  FAIL {problem}")
+        for problem in result.problems:  # may name a file planted in the job folder: shown, never obeyed
+            print(printable(f"  FAIL {problem}"))
     return code
 
 

@@ -65,7 +65,7 @@ def parse_journal_json(output: bytes | str) -> list[JournalEntry]:
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             raise ProbeError(f"journalctl output line {number} is not JSON: {line[:120]!r}") from None
         if not isinstance(record, dict):
             raise ProbeError(f"journalctl output line {number} is not a JSON object")
@@ -108,7 +108,7 @@ def json_record(message: str) -> dict[str, object] | None:
         return None
     try:
         record = json.loads(stripped[start:])
-    except ValueError:
+    except (ValueError, RecursionError):  # a logged line nested 40,000 deep is a plain line, never a crash
         return None
     if not isinstance(record, dict):
         return None
