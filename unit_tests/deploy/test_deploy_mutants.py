@@ -805,3 +805,60 @@ def test_a_rollback_target_is_recorded_only_when_it_names_something(site: Site) 
     restored = back(site, EXISTING_VERSION)
     assert restored.rollback_target is None
     assert begins(site)[-1]["then_previous"] is None
+
+
+# ============================================================================== the engine's answer, recorded
+
+
+def test_the_engines_answer_is_recorded_under_the_commands_entry(site: Site) -> None:
+    """No engine unit can be seen here: the answer is 'could not check', recorded under the approve's id."""
+    outcome = approve_job(site.config, JOB_A, "alice", allow_restart=True, say=quiet)
+    assert outcome.confirmation is not None
+    assert outcome.confirmation.version == JOB_A
+    assert outcome.confirmation.could_not_check is True
+    assert outcome.acknowledged is False
+    assert outcome.lines[1:] == outcome.confirmation.lines
+    acks = [e for e in history(site) if e.get("phase") == "ack"]
+    assert len(acks) == 1
+    assert acks[0]["id"] == outcome.entry_id == begins(site)[-1]["id"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+\+00:00", acks[0]["at"]), acks[0]["at"]
+    assert acks[0]["acknowledged"] is False
+    assert acks[0]["reason"]
+
+
+def test_an_answer_that_cannot_be_recorded_is_said_not_lost(site: Site) -> None:
+    """The history turns into a FIFO between the swap and the engine's answer: the answer is still shown, with
+    a note that it could not be recorded (the command's ``say`` is the moment in between)."""
+    approve(site, JOB_A)
+    manifest = site.manifest(JOB_A)
+    manifest["state"] = "approved"  # an approve killed after its swap: the resumed one records, then waits
+    (site.jobs / JOB_A / "manifest.json").write_text(json.dumps(manifest))
+    kept = site.root / "history.kept"
+
+    def say(line: str) -> None:
+        if line.startswith("version "):  # after the history was read, before the answer is recorded
+            site.paths.history.rename(kept)
+            os.mkfifo(site.paths.history)
+
+    outcome = approve_job(site.config, JOB_A, "alice", say=say)
+    assert (
+        f"note: could not record the ack in {site.paths.history}: {site.paths.history}: is a FIFO (named pipe), "
+        "not a regular file; refusing to write to it"
+    ) in outcome.lines
+    assert any(line.startswith("NOT CONFIRMED: cannot see the AI engine unit") for line in outcome.lines)
+
+
+def test_only_begin_lines_with_an_archive_and_a_digest_are_archive_records(site: Site) -> None:
+    """Odd history lines (hand-edited, or from another tool) neither crash rollback nor block a restore."""
+    approve(site, JOB_A)
+    archived = site.paths.archive_dir / f"calibration_{EXISTING_VERSION}.json"
+    odd = [
+        {"phase": "begin", "id": "x1", "from": EXISTING_VERSION, "to": "y", "archived": None, "from_sha256": "ab"},
+        {"phase": "note", "id": "x2", "from": EXISTING_VERSION, "archived": str(archived), "from_sha256": "0" * 64},
+        {"phase": "begin", "id": "x3", "from": EXISTING_VERSION, "archived": str(archived), "from_sha256": None},
+    ]
+    with site.paths.history.open("a") as handle:
+        handle.write("".join(json.dumps(line) + "\n" for line in odd))
+    outcome = back(site, EXISTING_VERSION)
+    assert outcome.to_version == EXISTING_VERSION
+    assert site.live_bytes() == EXISTING_TOOL_FILE.read_bytes()
