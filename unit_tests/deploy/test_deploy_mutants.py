@@ -862,3 +862,98 @@ def test_only_begin_lines_with_an_archive_and_a_digest_are_archive_records(site:
     outcome = back(site, EXISTING_VERSION)
     assert outcome.to_version == EXISTING_VERSION
     assert site.live_bytes() == EXISTING_TOOL_FILE.read_bytes()
+
+
+# ============================================================================== what the lock and the records say
+
+
+def test_the_lock_names_the_command_while_it_runs(site: Site) -> None:
+    from calpolicy.apply_lock import read_holder
+
+    seen: list[dict[str, Any] | None] = []
+
+    def say(_: str) -> None:
+        seen.append(read_holder(site.paths.folder))
+
+    (site.paths.folder / LOCK_NAME).write_text(json.dumps({"who": "x", "pid": dead_pid()}))
+    approve(site, JOB_A, say=say)
+    site.live.write_bytes(REFUSED)  # rollback says so while it holds the lock
+    back(site, say=say)
+    commands = [(h or {}).get("command") for h in seen]
+    assert commands == [f"calpolicy approve {JOB_A}", "calpolicy rollback previous", "calpolicy rollback previous"]
+    assert [(h or {}).get("who") for h in seen] == ["alice", "bob", "bob"]
+    assert all((h or {}).get("pid") == os.getpid() for h in seen)
+
+
+def test_an_apply_whose_job_record_cannot_be_finished_says_it_is_live(site: Site) -> None:
+    approve(site, JOB_A)
+    manifest = site.manifest(JOB_A)
+    manifest["state"] = "approved"
+    (site.jobs / JOB_A / "manifest.json").write_text(json.dumps(manifest))
+    decisions = site.jobs / ".decisions.jsonl"
+
+    def say(line: str) -> None:
+        if line.startswith("version "):  # after the job was read, before its record is finished
+            decisions.unlink()
+            os.mkfifo(decisions)
+
+    with pytest.raises(DeployError) as raised:
+        approve(site, JOB_A, say=say)
+    message = str(raised.value)
+    assert message.startswith(f"version {JOB_A} IS LIVE, but job {JOB_A}'s manifest could not be marked applied: ")
+    assert message.endswith(
+        "; fix the cause and rerun approve, which finishes the record without rewriting the config"
+    )
+
+
+def test_an_unreadable_history_stops_rollback_naming_it(site: Site) -> None:
+    site.paths.archive_dir.mkdir()
+    os.mkfifo(site.paths.history)
+    with pytest.raises(DeployError) as raised:
+        back(site, "none")
+    assert str(raised.value) == (
+        f"cannot read the apply history: {site.paths.history}: is a FIFO (named pipe), not a regular file; "
+        "the live config unchanged"
+    )
+    assert site.live_bytes() == EXISTING_TOOL_FILE.read_bytes()
+
+
+def test_a_config_calpolicy_refuses_is_restored_byte_for_byte_because_it_was_live(site: Site) -> None:
+    site.live.write_bytes(REFUSED)  # the engine ran with it; calpolicy's parser refuses it
+    approve(site, JOB_A)
+    outcome = back(site)
+    assert outcome.to_version == EXISTING_VERSION
+    assert site.live_bytes() == REFUSED
+
+
+def test_a_recorded_copy_replaced_by_a_symlink_is_never_followed(site: Site, tmp_path: Path) -> None:
+    approve(site, JOB_A)
+    archived = site.paths.archive_dir / f"calibration_{EXISTING_VERSION}.json"
+    copy = tmp_path / "elsewhere.json"
+    copy.write_bytes(archived.read_bytes())
+    archived.unlink()
+    archived.symlink_to(copy)
+    before = site.live_bytes()
+    with pytest.raises(DeployError) as raised:
+        back(site)
+    assert str(raised.value) == (
+        f"cannot read the archived config: {archived}: is a symbolic link; refusing to follow it; "
+        "the live config unchanged"
+    )
+    assert site.live_bytes() == before
+
+
+@pytest.mark.parametrize("block", [[1], {"job_id": 5}, "cal_20261101_120000"])
+def test_a_live_file_whose_calpolicy_block_is_odd_names_no_job(site: Site, block: Any) -> None:
+    doc = json.loads(EXISTING_TOOL_FILE.read_bytes())
+    site.live.write_text(json.dumps({**doc, "calpolicy": block}))
+    back(site, "none")
+    assert begins(site)[-1]["job_id"] is None
+
+
+def test_an_archive_folder_is_created_with_its_missing_parents(site: Site, tmp_path: Path) -> None:
+    deep = tmp_path / "var" / "lib" / "archive"
+    paths = LivePaths(site.live, deep)
+    outcome = swap(paths, None, event="rollback", to_version="none", then_previous=None, by="bob")
+    assert outcome.archived == deep / f"calibration_{EXISTING_VERSION}.json"
+    assert outcome.archived.read_bytes() == EXISTING_TOOL_FILE.read_bytes()
