@@ -899,10 +899,10 @@ def test_an_apply_whose_job_record_cannot_be_finished_says_it_is_live(site: Site
 
     with pytest.raises(DeployError) as raised:
         approve(site, JOB_A, say=say)
-    message = str(raised.value)
-    assert message.startswith(f"version {JOB_A} IS LIVE, but job {JOB_A}'s manifest could not be marked applied: ")
-    assert message.endswith(
-        "; fix the cause and rerun approve, which finishes the record without rewriting the config"
+    assert str(raised.value) == (
+        f"version {JOB_A} IS LIVE, but job {JOB_A}'s manifest could not be marked applied: cannot read the "
+        f"decisions log {decisions}: {decisions}: is a FIFO (named pipe), not a regular file; fix the cause and "
+        "rerun approve, which finishes the record without rewriting the config"
     )
 
 
@@ -957,3 +957,31 @@ def test_an_archive_folder_is_created_with_its_missing_parents(site: Site, tmp_p
     outcome = swap(paths, None, event="rollback", to_version="none", then_previous=None, by="bob")
     assert outcome.archived == deep / f"calibration_{EXISTING_VERSION}.json"
     assert outcome.archived.read_bytes() == EXISTING_TOOL_FILE.read_bytes()
+
+
+def test_a_live_job_version_without_its_history_is_recorded_with_what_is_known(site: Site, proposal_json: str) -> None:
+    """The job's config is live but this history holds no begin line for it (the history was lost or the file
+    was put there by hand; other commands' lines are there): approve records it, claims no archive copy and
+    no rollback target, and writes nothing."""
+    approve(site, JOB_B)
+    back(site)
+    weights = json.loads(EXISTING_TOOL_FILE.read_bytes())["ensemble_weights"]["weights"]
+    data = serialize(build_calibration(Proposal.from_json(proposal_json), {}, JOB_A, "alice", "T", None, weights))
+    swap(LivePaths(site.live, site.root / "elsewhere"), data, event="approve", to_version=JOB_A, then_previous=None,
+         by="hand")  # fmt: skip
+    JobStore(site.jobs, site.paths.history).transition(JOB_A, "approved", "alice")
+    notes: list[str] = []
+    outcome = approve(site, JOB_A, say=notes.append)
+    assert notes == [
+        f"note: job {JOB_A} was approved by an earlier, interrupted command; resuming it",
+        f"version {JOB_A} was made live before the interruption; recording it",
+    ]
+    assert (outcome.from_version, outcome.to_version, outcome.archived, outcome.rollback_target, outcome.entry_id) == (
+        "?", JOB_A, None, None, None
+    )  # fmt: skip
+    assert site.live_bytes() == data
+    assert len(begins(site)) == 2  # JOB_B's approve and its rollback: nothing new
+    assert outcome.lines == [
+        f"approve: {site.live} now holds {JOB_A} (was ?); `calpolicy rollback` would return to nothing recorded "
+        "(name a version, or none)"
+    ]
