@@ -403,6 +403,9 @@ def test_the_state_is_read_from_this_hosts_records(site: Site) -> None:
     manifest = site.manifest(JOB)
     manifest["state"] = "proposed"
     (site.jobs / JOB / "manifest.json").write_text(json.dumps(manifest))
+    decisions = site.jobs / ".decisions.jsonl"  # killed before its 'applied' decision: only the history knows
+    decisions.write_bytes(b"".join(decisions.read_bytes().splitlines(keepends=True)[:-1]))
+    assert JobStore(site.jobs).state(JOB, manifest) == "approved"
     problems = approval_preconditions(site.jobs / JOB, config, preflight=lambda: run_of())
     assert f"job {JOB} is 'applied'; only a proposed job can be approved" in problems
 
