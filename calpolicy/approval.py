@@ -161,6 +161,8 @@ def proposal_problems(proposal_bytes: bytes | None, config: Config) -> list[str]
 
 
 def preflight_problems(run: Preflight) -> list[str]:
+    """The fresh preflight's STOP, one line per failed item; a verdict that judged nothing is a STOP too
+    (it is not GO, and "no failure listed" must never read as a pass)."""
     outcome = run()
     verdict = outcome.verdict
     if verdict.go:
@@ -168,7 +170,7 @@ def preflight_problems(run: Preflight) -> list[str]:
     return [
         f"fresh preflight is STOP: {f.id} {f.status}: {f.message.splitlines()[0] if f.message else ''}"
         for f in verdict.failures
-    ]
+    ] or ["fresh preflight is STOP: its verdict holds no finding"]
 
 
 def approval_preconditions(

@@ -50,6 +50,12 @@ TESTS[calpolicy/seccomp.py]="unit_tests/test_seccomp_filter.py unit_tests/test_s
 # confirmation.py: only its words are tested fast (the evidence rules need a private systemd, 9 s a test);
 # run it on those functions: MUTATION_ONLY='calpolicy.confirmation.x_loader_state* calpolicy.confirmation.x_headline* ...'
 TESTS[calpolicy/confirmation.py]="unit_tests/deploy/test_confirmation_words.py"
+# apply and rollback (issue 21 §5): every in-process test of unit_tests/deploy. Left out by DEPLOY_FAST: the
+# cases that run calpolicy in a child (a mutant is invisible there), the SIGKILL/mount trials (test_crash_safety,
+# test_faults) and the systemd ones (test_apply_policy, test_confirmation)
+DEPLOY_TESTS="unit_tests/deploy/test_deploy.py unit_tests/deploy/test_trust.py unit_tests/deploy/test_approve_cli.py unit_tests/deploy/test_engine_weights.py unit_tests/deploy/test_compatibility.py unit_tests/deploy/test_loader.py unit_tests/deploy/test_deploy_mutants.py unit_tests/deploy/test_approval_mutants.py"
+DEPLOY_FAST="not emergency_exit and not stale_holder and not archive_path_that_is_a_file and not odd_fields and not edited_decisions_log and not every_view and not refuses_without_signature_and_touches_nothing and not cli_rollback_and_history and not first_line_of_stdout and not load_once_engine"
+for m in deploy approval; do TESTS[calpolicy/$m.py]="$DEPLOY_TESTS"; done
 
 # optional pytest -k expression per module, to leave out slow statistical sweeps
 declare -A SELECT=(
@@ -65,6 +71,7 @@ declare -A SELECT=(
 for m in parse loader files __init__; do SELECT[loader/src/calpolicy_loader/$m.py]="$LOADER_FAST"; done
 # the watch's 18 s hold-out sweep over a day of looks (its boundary maths is also pinned in test_sequential.py)
 SELECT[calpolicy/watch/sequential.py]="not test_judging_at_the_last_look_says_rollback_exactly_when_some_look_of_the_day_did"
+for m in deploy approval; do SELECT[calpolicy/$m.py]="$DEPLOY_FAST"; done
 # optional environment per module: the data gate's property tests run 8 fixed examples each, not 40 random
 declare -A ENVIRONMENT=(
   [calpolicy/clm/checks.py]="CALPOLICY_PROPERTY_EXAMPLES=8"
@@ -75,7 +82,7 @@ ORDER=(calpolicy/verdict.py calpolicy/decisions.py calpolicy/plugin.py calpolicy
        loader/src/calpolicy_loader/parse.py loader/src/calpolicy_loader/loader.py loader/src/calpolicy_loader/files.py
        calpolicy/watch/sequential.py calpolicy/watch/signals.py calpolicy/watch/verdict.py calpolicy/watch/trades.py
        calpolicy/watch/journal.py calpolicy/watch/__init__.py
-       calpolicy/seccomp.py calpolicy/sandbox.py)  # confirmation.py: by name, with MUTATION_ONLY (above)
+       calpolicy/seccomp.py calpolicy/sandbox.py calpolicy/deploy.py calpolicy/approval.py)  # confirmation.py: by name, with MUTATION_ONLY (above)
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")
 
