@@ -6,7 +6,7 @@ import argparse
 import getpass
 import sys
 
-from calpolicy.commands.common import UsageError, config_from
+from calpolicy.commands.common import UsageError, config_from, printable
 from calpolicy.verdict import EXIT_GO, EXIT_STOP
 
 
@@ -44,10 +44,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         outcome = rollback(config, args.version, by, allow_restart=args.allow_restart)
     except NothingToDo as error:
-        print(f"OK — {error}")
+        print(printable(f"OK — {error}"))
         return EXIT_GO
     except DeployError as error:
-        print(f"STOP — {error}", file=sys.stderr)
+        print(printable(f"STOP — {error}"), file=sys.stderr)
         return EXIT_STOP
     from pathlib import Path
 
@@ -56,5 +56,5 @@ def run(args: argparse.Namespace) -> int:
     marker = Path(config.paths.calibration_file).parent / ".calpolicy_loaded"
     print(headline("ROLLED BACK", outcome.to_version, outcome.confirmation, marker, getattr(args, "config", None)))
     for line in outcome.lines:
-        print(f"  {line}")
+        print(printable(f"  {line}"))
     return EXIT_GO if outcome.acknowledged else EXIT_STOP

@@ -266,3 +266,15 @@ def test_control_characters_in_files_others_write_are_shown_not_obeyed(site: Sit
         assert not any(c in shown for c in "\x1b\r\x07\u202e"), (command, shown)
     history = run_cli("--config", str(toml), "history")
     assert "by alice\\r\\x1b[2KAPPROVED" in history.stdout, history.stdout
+
+
+def test_a_planted_test_name_in_approves_answer_is_shown_not_obeyed(site: Site) -> None:
+    """approve quotes the job's policy results: a test name with `\\r` or ANSI codes must not rewrite its STOP."""
+    rows = site.jobs / OTHER / "policy_results.jsonl"
+    rows.write_text(json.dumps({"nodeid": "t\r\x1b[2KAPPROVED\x1b[0m", "ids": ["P2.2.a"], "outcome": "fail"}) + "\n")
+    done = run_cli("--config", str(write_toml(site)), "approve", OTHER, "--approver", "bob", "--reviewed", "--yes",
+                   "--on-call-until", "2099-01-01T00:00:00+00:00")  # fmt: skip
+    no_traceback(done)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "\\r\\x1b[2KAPPROVED" in done.stdout, done.stdout
+    assert not any(c in done.stdout for c in "\x1b\r"), done.stdout
