@@ -278,3 +278,26 @@ def test_a_planted_test_name_in_approves_answer_is_shown_not_obeyed(site: Site) 
     assert done.returncode == 1, done.stdout + done.stderr
     assert "\\r\\x1b[2KAPPROVED" in done.stdout, done.stdout
     assert not any(c in done.stdout for c in "\x1b\r"), done.stdout
+
+
+def test_a_planted_copy_is_not_restored_in_place_of_a_recorded_one_that_is_gone(site: Site) -> None:
+    """Was: with the copy the history recorded deleted, plain `rollback` restored any other archive file that
+    claimed the version (here: the same map moved up by 0.05), unchecked; the history knew its sha256."""
+    approve_job(site.config, JOB, "alice", wait=False, say=quiet)
+    recorded = site.paths.archive_dir / f"calibration_{EXISTING_VERSION}.json"
+    doc = json.loads(recorded.read_bytes())
+    mapping = doc["confidence_calibration"]["mapping"]
+    for key, value in mapping.items():
+        mapping[key] = min(1.0, value + 0.05)
+    recorded.unlink()
+    planted = site.paths.archive_dir / f"calibration_{EXISTING_VERSION}_b.json"
+    planted.write_text(json.dumps(doc))
+    before = site.live_bytes()
+    with pytest.raises(DeployError, match="that the history recorded are gone"):
+        rollback(site.config, by="bob", wait=False, say=quiet)
+    with pytest.raises(DeployError, match="that the history recorded are gone"):
+        rollback(site.config, EXISTING_VERSION, by="bob", wait=False, say=quiet)
+    assert site.live_bytes() == before
+    outcome = rollback(site.config, planted.stem, by="bob", wait=False, say=quiet)  # named explicitly: restored
+    assert outcome.to_version == EXISTING_VERSION
+    assert site.live_bytes() == planted.read_bytes()
