@@ -301,3 +301,13 @@ def test_a_planted_copy_is_not_restored_in_place_of_a_recorded_one_that_is_gone(
     outcome = rollback(site.config, planted.stem, by="bob", wait=False, say=quiet)  # named explicitly: restored
     assert outcome.to_version == EXISTING_VERSION
     assert site.live_bytes() == planted.read_bytes()
+
+
+def test_an_archived_file_that_does_not_validate_is_named_with_its_reason(site: Site) -> None:
+    """Was: "no archived config for version V (archived versions: V, …)": the refusal contradicted itself."""
+    archive = site.paths.archive_dir
+    archive.mkdir(parents=True)
+    invalid = '{"version": "cal_20250101_000000", "confidence_calibration": {"enabled": true}}'  # no mapping
+    (archive / "calibration_cal_20250101_000000.json").write_text(invalid)
+    with pytest.raises(DeployError, match=r"that validates.*calibration_cal_20250101_000000\.json: .*no mapping"):
+        rollback(site.config, "cal_20250101_000000", "bob", wait=False, say=quiet)
