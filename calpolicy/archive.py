@@ -121,5 +121,17 @@ def find(archive_dir: Path, wanted: str) -> ArchivedConfig:
     for path in paths:
         if path not in named and _version_of(path) == wanted and (entry := _validated(path)) is not None:
             return entry
+    claiming = [p for p in paths if _version_of(p) == wanted or p in named]
+    if claiming:  # it is there, but unusable: say why, instead of "no archived config" beside its own name
+        why = "; ".join(f"{p.name}: {_why_invalid(p)}" for p in claiming[:3])
+        raise ArchiveError(f"no archived config for version {wanted} that validates, so none is restored ({why})")
     known = ", ".join(sorted({v for p in paths if (v := _version_of(p))})) or "none"
     raise ArchiveError(f"no archived config for version {wanted} in {archive_dir} (archived versions: {known})")
+
+
+def _why_invalid(path: Path) -> str:
+    try:
+        parse_calibration(read_bytes(path, "archive"), path.name)
+    except (OSError, CalibrationError, ValueError, RecursionError, TypeError) as error:
+        return str(getattr(error, "reason", None) or error)[:300]
+    return "its version does not match"

@@ -611,6 +611,15 @@ def _archived_copy(paths: LivePaths, entries: list[dict[str, Any]], wanted: str)
     data = _read_archived(paths, found.path.name)
     if sha256_bytes(data) != found.sha256:
         raise DeployError(f"the archived copy {found.path} changed while it was read; the live config was not changed")
+    known = {sha for version, sha in recorded.values() if version == wanted}
+    if known and found.sha256 not in known:
+        # the history knows what `wanted` held when calpolicy archived it; every copy it recorded is gone, and
+        # another file that merely claims the version (planted, or edited) is not what was live
+        raise DeployError(
+            f"the archived copies of {wanted} that the history recorded are gone, and {found.path} is not one of "
+            f"them (sha256 {found.sha256[:12]}…, recorded {', '.join(s[:12] + '…' for s in sorted(known))}); "
+            "refusing to restore it; the live config was not changed (name the file's stem to restore it anyway)"
+        )
     if found.path.name in recorded and recorded[found.path.name][1] != found.sha256:
         raise DeployError(
             f"the archived copy {found.path} was changed after archiving (its sha256 is not the one the history "

@@ -33,7 +33,7 @@ from typing import Any
 
 from calpolicy import __version__, engine_weights
 from calpolicy.bounds import check_bounds
-from calpolicy.calibrate import Proposal
+from calpolicy.calibrate import Proposal, ProposalError
 from calpolicy.config import Config, ConfigError, dumps_toml, load_config
 from calpolicy.controls import CHECKLIST
 from calpolicy.jobs import (
@@ -48,7 +48,7 @@ from calpolicy.jobs import (
 from calpolicy.preflight import PreflightRun, build_verdict, policy_dir, read_rows, run_preflight
 from calpolicy.protected import compare, digest_all, summary
 from calpolicy.report import DO_NOT_APPLY, write_report
-from calpolicy.safe_read import read_optional
+from calpolicy.safe_read import read_bytes, read_optional
 from calpolicy.sandbox import SandboxError, SandboxResult, os_guard, run_sandboxed
 from calpolicy.signing import SigningError, default_policy_test_files, load_private_key, sign_job
 from calpolicy.verdict import Finding, Verdict
@@ -230,7 +230,11 @@ def _in_job(run: _Run, judged: dict[str, Any], store: JobStore, pending: Pending
             pending.job_id, created_at, run.operator, run.on_call_until, task, config, box, before, after
         )
         manifest.update(_gate_record(preflight, run.started, lockdown))
-        proposal = Proposal.from_json((pending.tmp_dir / PROPOSAL).read_text(encoding="utf-8"))
+        try:  # the child wrote it: untrusted input, read bounded and parsed strictly, a STOP if unusable
+            proposal = Proposal.from_json(read_bytes(pending.tmp_dir / PROPOSAL, "job"))
+        except (ProposalError, OSError) as error:
+            message = f"the calibration's {PROPOSAL} cannot be used: {error}"
+            return _stopped(Finding("P2.1.a", "error", message, {}), "sandbox", preflight, timings)
         bounds = check_bounds(proposal, config)
         # The report comes before the manifest: the phase 3 tests wait for the manifest and then read it.
         report_ready = _write_review_report(pending.tmp_dir, proposal, bounds, preflight.verdict, manifest)

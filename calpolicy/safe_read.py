@@ -36,11 +36,12 @@ CAPS: dict[str, int] = {
     "statement": 64 * MiB,  # statement.json and statement.sig (its payload is the statement)
     "key": 64 * 1024,  # PEM keys
 }
-# Kinds that are only ever written by calpolicy through a fresh file and a rename (or appended to): one of
-# them with a second name is a hard link someone made, and reading it would report (or archive, at the
-# archive's own mode) the other file's bytes: the private key hard-linked as calibration.json was copied
-# into the archive readable by all. Refused like a symlink.
-SINGLE_NAME_KINDS = frozenset({"calibration", "archive", "history", "decisions", "lock", "manifest", "statement"})
+# Kinds whose bytes calpolicy copies elsewhere or rewrites in place: one of them with a second name is a
+# hard link, and the other file would be copied (the private key hard-linked as calibration.json went into
+# the archive readable by all) or truncated (the lock). Refused like a symlink. Other kinds (a manifest, an
+# archive copy, the history) are only judged, so a hard-link snapshot of the folders (`cp -al`) still reads;
+# every file calpolicy writes or appends to is refused with a second name (``_checked_write_fd``).
+SINGLE_NAME_KINDS = frozenset({"calibration", "lock"})
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 

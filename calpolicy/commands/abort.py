@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import getpass
 
-from calpolicy.commands.common import UsageError, config_from
+from calpolicy.commands.common import UsageError, config_from, printable
 from calpolicy.commands.job_lookup import JobError, store_for
 from calpolicy.verdict import EXIT_GO, EXIT_STOP
 
@@ -33,12 +33,13 @@ def run(args: argparse.Namespace) -> int:
     except JobError as error:
         raise UsageError(str(error)) from None
     if state != "proposed":
-        print(f"STOP — job {args.job_id} is already {state}; only a proposed job can be aborted. Nothing changed.")
+        why = f"is already {state}; only a proposed job can be aborted"
+        print(printable(f"STOP — job {args.job_id} {why}. Nothing changed."))
         return EXIT_STOP
     try:
         store.transition(args.job_id, "aborted", by, note=args.reason or "aborted, no reason given")
     except JobError as error:  # decided by someone else between the read and the lock
-        print(f"STOP — job {args.job_id} was not aborted: {error}. Nothing changed.")
+        print(printable(f"STOP — job {args.job_id} was not aborted: {error}. Nothing changed."))
         return EXIT_STOP
-    print(f"ABORTED — job {args.job_id} archived by {by}; nothing was applied or changed.")
+    print(printable(f"ABORTED — job {args.job_id} archived by {by}; nothing was applied or changed."))
     return EXIT_GO

@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from calpolicy.commands.common import UsageError, config_from, parse_instant, print_applied
+from calpolicy.commands.common import UsageError, config_from, parse_instant, print_applied, printable
 from calpolicy.verdict import EXIT_STOP
 
 
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         files = read_job_files(job_dir)  # read ONCE: these bytes are verified, judged and applied
     except JobError as error:
-        print(f"STOP — job {args.job_id} is NOT applied; the live config is unchanged: {error}")
+        print(printable(f"STOP — job {args.job_id} is NOT applied; the live config is unchanged: {error}"))
         return EXIT_STOP
     # progress on stderr: the verdict (APPLIED / STOP) is the first line of stdout, as for every command
     print(
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         print(f"STOP — job {args.job_id} is NOT applied; the live config is unchanged:")
         for problem in problems:
-            print(f"  - {problem}")
+            print(printable(f"  - {problem}"))  # may quote a planted test name or file
         return EXIT_STOP
     try:
         outcome = approve_job(
@@ -104,6 +104,6 @@ def run(args: argparse.Namespace) -> int:
             files=files,
         )
     except DeployError as error:
-        print(f"STOP — job {args.job_id}: {error}")
+        print(printable(f"STOP — job {args.job_id}: {error}"))
         return EXIT_STOP
     return print_applied("APPLIED", outcome, config, args)

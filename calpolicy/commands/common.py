@@ -158,5 +158,5 @@ def print_applied(done: str, outcome: Outcome, config: Config, args: argparse.Na
     marker = LivePaths.from_config(config).marker
     print(headline(done, outcome.to_version, outcome.confirmation, marker, getattr(args, "config", None)))
     for line in outcome.lines:
-        print(f"  {line}")
+        print(printable(f"  {line}"))
     return EXIT_GO if outcome.acknowledged else EXIT_STOP

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import getpass
 
-from calpolicy.commands.common import config_from
+from calpolicy.commands.common import config_from, printable
 from calpolicy.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO, EXIT_STOP
 
 
@@ -61,11 +61,11 @@ def run(args: argparse.Namespace) -> int:
                 restart_done=done,
             )
     except DeployError as error:
-        print(f"COULD NOT CHECK — {error}")
+        print(printable(f"COULD NOT CHECK — {error}"))
         return EXIT_COULD_NOT_CHECK
     print(headline("CONFIRMED", live.version, result, paths.marker, getattr(args, "config", None)))
     for line in result.lines:
-        print(f"  {line}")
+        print(printable(f"  {line}"))
     if result.live:
         return EXIT_GO
     return EXIT_COULD_NOT_CHECK if result.could_not_check else EXIT_STOP

@@ -6,7 +6,7 @@ import argparse
 import getpass
 import sys
 
-from calpolicy.commands.common import UsageError, config_from, print_applied
+from calpolicy.commands.common import UsageError, config_from, print_applied, printable
 from calpolicy.verdict import EXIT_GO, EXIT_STOP
 
 
@@ -44,9 +44,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         outcome = rollback(config, args.version, by, allow_restart=args.allow_restart)
     except NothingToDo as error:
-        print(f"OK — {error}")
+        print(printable(f"OK — {error}"))
         return EXIT_GO
     except DeployError as error:
-        print(f"STOP — {error}", file=sys.stderr)
+        print(printable(f"STOP — {error}"), file=sys.stderr)
         return EXIT_STOP
     return print_applied("ROLLED BACK", outcome, config, args)

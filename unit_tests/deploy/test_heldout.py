@@ -106,7 +106,8 @@ def test_a_hard_link_is_never_truncated_or_appended_to(site: Site, name: str) ->
     link.unlink()
     os.link(victim, link)
     before = site.live_bytes()
-    done = run_cli("--config", str(toml), "rollback", "--by", "bob")
+    target = "none" if name == "history" else "previous"  # `none` needs no recorded target: it reaches the append
+    done = run_cli("--config", str(toml), "rollback", target, "--by", "bob")
     no_traceback(done)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "hard links" in done.stdout + done.stderr, done.stdout + done.stderr
@@ -266,3 +267,48 @@ def test_control_characters_in_files_others_write_are_shown_not_obeyed(site: Sit
         assert not any(c in shown for c in "\x1b\r\x07\u202e"), (command, shown)
     history = run_cli("--config", str(toml), "history")
     assert "by alice\\r\\x1b[2KAPPROVED" in history.stdout, history.stdout
+
+
+def test_a_planted_test_name_in_approves_answer_is_shown_not_obeyed(site: Site) -> None:
+    """approve quotes the job's policy results: a test name with `\\r` or ANSI codes must not rewrite its STOP."""
+    rows = site.jobs / OTHER / "policy_results.jsonl"
+    rows.write_text(json.dumps({"nodeid": "t\r\x1b[2KAPPROVED\x1b[0m", "ids": ["P2.2.a"], "outcome": "fail"}) + "\n")
+    done = run_cli("--config", str(write_toml(site)), "approve", OTHER, "--approver", "bob", "--reviewed", "--yes",
+                   "--on-call-until", "2099-01-01T00:00:00+00:00")  # fmt: skip
+    no_traceback(done)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "\\r\\x1b[2KAPPROVED" in done.stdout, done.stdout
+    assert not any(c in done.stdout for c in "\x1b\r"), done.stdout
+
+
+def test_a_planted_copy_is_not_restored_in_place_of_a_recorded_one_that_is_gone(site: Site) -> None:
+    """Was: with the copy the history recorded deleted, plain `rollback` restored any other archive file that
+    claimed the version (here: the same map moved up by 0.05), unchecked; the history knew its sha256."""
+    approve_job(site.config, JOB, "alice", wait=False, say=quiet)
+    recorded = site.paths.archive_dir / f"calibration_{EXISTING_VERSION}.json"
+    doc = json.loads(recorded.read_bytes())
+    mapping = doc["confidence_calibration"]["mapping"]
+    for key, value in mapping.items():
+        mapping[key] = min(1.0, value + 0.05)
+    recorded.unlink()
+    planted = site.paths.archive_dir / f"calibration_{EXISTING_VERSION}_b.json"
+    planted.write_text(json.dumps(doc))
+    before = site.live_bytes()
+    with pytest.raises(DeployError, match="that the history recorded are gone"):
+        rollback(site.config, by="bob", wait=False, say=quiet)
+    with pytest.raises(DeployError, match="that the history recorded are gone"):
+        rollback(site.config, EXISTING_VERSION, by="bob", wait=False, say=quiet)
+    assert site.live_bytes() == before
+    outcome = rollback(site.config, planted.stem, by="bob", wait=False, say=quiet)  # named explicitly: restored
+    assert outcome.to_version == EXISTING_VERSION
+    assert site.live_bytes() == planted.read_bytes()
+
+
+def test_an_archived_file_that_does_not_validate_is_named_with_its_reason(site: Site) -> None:
+    """Was: "no archived config for version V (archived versions: V, …)": the refusal contradicted itself."""
+    archive = site.paths.archive_dir
+    archive.mkdir(parents=True)
+    invalid = '{"version": "cal_20250101_000000", "confidence_calibration": {"enabled": true}}'  # no mapping
+    (archive / "calibration_cal_20250101_000000.json").write_text(invalid)
+    with pytest.raises(DeployError, match=r"that validates.*calibration_cal_20250101_000000\.json: .*no mapping"):
+        rollback(site.config, "cal_20250101_000000", "bob", wait=False, say=quiet)
