@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from calpolicy.atomic_io import append_durably
-from calpolicy.safe_read import read_optional
+from calpolicy.files.atomic_io import append_durably
+from calpolicy.files.safe_read import read_optional
 
 HISTORY_NAME = "calpolicy_history.jsonl"
 

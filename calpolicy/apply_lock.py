@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from calpolicy.safe_read import open_for_update, open_regular
+from calpolicy.files.safe_read import open_for_update, open_regular
 
 LOCK_NAME = ".calpolicy.lock"
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from calpolicy.atomic_io import sha256_prefix
+from calpolicy.files.atomic_io import sha256_prefix
 from calpolicy.config import Config
 from calpolicy.jobs import MANIFEST, JobError, JobFiles, JobStore, read_job_files, unfinished_apply
 

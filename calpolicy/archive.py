@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from calpolicy.atomic_io import sha256_bytes, write_atomic
+from calpolicy.files.atomic_io import sha256_bytes, write_atomic
 from calpolicy.loader import CalibrationError, parse_calibration
-from calpolicy.safe_read import read_bytes
+from calpolicy.files.safe_read import read_bytes
 
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 RESERVED = {"none", "previous"}

@@ -252,7 +252,7 @@ def _epoch(raw: Any) -> float:
 def _read_ack(marker: Path) -> dict[str, Any] | None:
     """The acknowledgement, read as hostile: a FIFO, a link to /dev/zero or a huge file is no acknowledgement
     (and never blocks approve while it holds the apply lock)."""
-    from calpolicy.safe_read import read_bytes
+    from calpolicy.files.safe_read import read_bytes
 
     with contextlib.suppress(OSError, ValueError, RecursionError):
         raw = json.loads(read_bytes(marker, "marker"))

@@ -29,8 +29,8 @@ from typing import Any
 
 from calpolicy import apply_history
 from calpolicy.apply_lock import pid_alive
-from calpolicy.atomic_io import fsync_dir, write_atomic
-from calpolicy.safe_read import kind_name, open_folder, open_for_append, read_bytes, read_optional
+from calpolicy.files.atomic_io import fsync_dir, write_atomic
+from calpolicy.files.safe_read import kind_name, open_folder, open_for_append, read_bytes, read_optional
 
 JOB_ID_RE = re.compile(r"^cal_\d{8}_\d{6}(_\d{1,3})?$")
 MANIFEST = "manifest.json"

@@ -34,9 +34,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from calpolicy.atomic_io import write_atomic
+from calpolicy.files.atomic_io import write_atomic
 from calpolicy.jobs import OWNER_FILE, JobError, JobFiles, read_job_files
-from calpolicy.safe_read import open_folder, open_regular, read_bytes
+from calpolicy.files.safe_read import open_folder, open_regular, read_bytes
 
 STATEMENT = "statement.json"
 SIGNATURE = "statement.sig"

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from calpolicy.atomic_io import write_atomic
+from calpolicy.files.atomic_io import write_atomic
 from calpolicy.docs_gen import generated
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -31,7 +31,7 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from calpolicy.config import ReadinessConfig
 from calpolicy.probes.command import ProbeError
 from calpolicy.probes.urls import mask_url
-from calpolicy.strict_json import StrictJSONError, loads_strict
+from calpolicy.files.strict_json import StrictJSONError, loads_strict
 from calpolicy.verdict import Finding
 
 CHECKLIST_PATH = "/api/learning/readiness/simple"

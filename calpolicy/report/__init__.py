@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from calpolicy.atomic_io import write_atomic
+from calpolicy.files.atomic_io import write_atomic
 from calpolicy.report.content import DO_NOT_APPLY, READY, SECTION_CONTROLS, SECTION_TITLES, build_report
 from calpolicy.report.markdown import render_markdown
 from calpolicy.report.plot import PANELS_KEY, write_plot

@@ -101,7 +101,7 @@ class AppliedCalibration:
 
 def read_applied(path: Any) -> AppliedCalibration:
     """The live calibration; without an approval there is nothing to watch."""
-    from calpolicy.safe_read import read_bytes
+    from calpolicy.files.safe_read import read_bytes
 
     source = Path(path)
     try:

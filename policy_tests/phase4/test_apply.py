@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from calpolicy.atomic_io import sha256_bytes
+from calpolicy.files.atomic_io import sha256_bytes
 from calpolicy.config import Config
 from calpolicy.deploy import LivePaths
 from calpolicy.loader import CalibrationError, parse_calibration

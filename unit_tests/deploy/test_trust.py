@@ -30,7 +30,7 @@ from calpolicy.deploy import DeployError, LivePaths, approve_job, read_live, rol
 from calpolicy.jobs import JobError, JobStore, read_decisions, read_job_files
 from calpolicy.preflight import PreflightRun
 from calpolicy.run import config_json
-from calpolicy.safe_read import UnsafeFileError, read_bytes
+from calpolicy.files.safe_read import UnsafeFileError, read_bytes
 from calpolicy.signing import default_policy_test_files, generate_keypair, sign_job, verify_job
 from calpolicy.verdict import Finding, Verdict
 from unit_tests.conftest import run_cli

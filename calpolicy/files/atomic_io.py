@@ -58,7 +58,7 @@ def append_durably(target: Path, line: bytes) -> None:
 
     A crash can at worst leave the last line without its newline; readers skip such a torn tail.
     """
-    from calpolicy.safe_read import open_for_append  # never through a symlink, never into a FIFO
+    from calpolicy.files.safe_read import open_for_append  # never through a symlink, never into a FIFO
 
     fd = open_for_append(target)
     try:
