@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from calpolicy.files.atomic_io import sha256_prefix
 from calpolicy.config import Config
+from calpolicy.files.atomic_io import sha256_prefix
 from calpolicy.jobs import MANIFEST, JobError, JobFiles, JobStore, read_job_files, unfinished_apply
 
 Preflight = Callable[[], Any]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calpolicy.files.atomic_io import sha256_bytes, write_atomic
-from calpolicy.loader import CalibrationError, parse_calibration
 from calpolicy.files.safe_read import read_bytes
+from calpolicy.loader import CalibrationError, parse_calibration
 
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 RESERVED = {"none", "previous"}

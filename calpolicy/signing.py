@@ -35,8 +35,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from calpolicy.files.atomic_io import write_atomic
-from calpolicy.jobs import OWNER_FILE, JobError, JobFiles, read_job_files
 from calpolicy.files.safe_read import open_folder, open_regular, read_bytes
+from calpolicy.jobs import OWNER_FILE, JobError, JobFiles, read_job_files
 
 STATEMENT = "statement.json"
 SIGNATURE = "statement.sig"

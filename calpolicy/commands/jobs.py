@@ -10,8 +10,8 @@ from typing import Any
 
 from calpolicy.commands.common import config_from
 from calpolicy.commands.job_lookup import store_for
-from calpolicy.jobs import JobError, JobStore
 from calpolicy.files.safe_read import read_optional
+from calpolicy.jobs import JobError, JobStore
 from calpolicy.verdict import EXIT_COULD_NOT_CHECK
 
 

@@ -29,9 +29,9 @@ from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from calpolicy.config import ReadinessConfig
+from calpolicy.files.strict_json import StrictJSONError, loads_strict
 from calpolicy.probes.command import ProbeError
 from calpolicy.probes.urls import mask_url
-from calpolicy.files.strict_json import StrictJSONError, loads_strict
 from calpolicy.verdict import Finding
 
 CHECKLIST_PATH = "/api/learning/readiness/simple"

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from calpolicy.files.atomic_io import sha256_bytes
 from calpolicy.config import Config
 from calpolicy.deploy import LivePaths
+from calpolicy.files.atomic_io import sha256_bytes
 from calpolicy.loader import CalibrationError, parse_calibration
 from calpolicy.probes.command import run_command
 from policy_tests.live import probe
