@@ -100,11 +100,9 @@ FILES: dict[str, str] = {
 _NAME = r"[A-Za-z_]\w*"
 _DOTTED = re.compile(rf"(?<![\w.])calpolicy(?:\.{_NAME})+")
 _PATH = re.compile(r"(?<![\w/.-])calpolicy/[\w/]*\w(?:\.py)?/?")
-_FROM_PACKAGE = re.compile(r"^(?P<indent>[ \t]*)from calpolicy import (?P<names>\([^)]*\)|[^\n#]+)(?P<rest>[^\n]*)$", re.M)
-_FROM_MODULE = re.compile(
-    rf"^(?P<indent>[ \t]*)from (?P<module>calpolicy(?:\.{_NAME})+) import (?P<names>\([^)]*\)|[^\n#(]+)(?P<rest>[^\n]*)$",
-    re.M,
-)
+_NAMES = r"(?P<names>\([^)]*\)|[^\n#(]+)(?P<rest>[^\n]*)$"
+_FROM_PACKAGE = re.compile(r"^(?P<indent>[ \t]*)from calpolicy import " + _NAMES, re.M)
+_FROM_MODULE = re.compile(rf"^(?P<indent>[ \t]*)from (?P<module>calpolicy(?:\.{_NAME})+) import " + _NAMES, re.M)
 
 
 def _new_names() -> set[str]:
@@ -242,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         changed += 1
         if args.diff:
-            sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True), str(path), str(path)))
+            diff = difflib.unified_diff(old.splitlines(True), new.splitlines(True), str(path), str(path))
+            sys.stdout.writelines(diff)
         elif args.check:
             print(f"would rewrite {path}")
         else:
