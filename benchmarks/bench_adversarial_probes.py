@@ -28,7 +28,7 @@ from unit_tests.adversaries import FakeRedis, RawHTTPServer, http_response  # no
 
 CHILD = """
 import json, sys, time
-from calpolicy.config import ReadinessConfig, RedisConfig
+from calpolicy.vocabulary.config import ReadinessConfig, RedisConfig
 from calpolicy.probes import ProbeError
 from calpolicy.probes.readiness import fetch_readiness
 from calpolicy.probes.redis_probe import connect, halt_state

@@ -31,7 +31,7 @@ from calpolicy.sandbox import run_sandboxed
 
 _PROPOSE_ALONE = (
     "import sys; from calpolicy.clm.reader import read_clm; from calpolicy.calibrate import propose; "
-    "from calpolicy.config import Config; propose(read_clm(sys.argv[1]), Config())"
+    "from calpolicy.vocabulary.config import Config; propose(read_clm(sys.argv[1]), Config())"
 )
 
 

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from calpolicy.config import Config
 from calpolicy.files.atomic_io import sha256_prefix
 from calpolicy.jobs import MANIFEST, JobError, JobFiles, JobStore, read_job_files, unfinished_apply
+from calpolicy.vocabulary.config import Config
 
 Preflight = Callable[[], Any]
 

@@ -16,10 +16,10 @@ from calpolicy.calibrate.models import ENSEMBLE, ProposalError, extract
 from calpolicy.calibrate.proposal import ModelResult, Proposal, canonical
 from calpolicy.calibrate.stability import _margin, judged_symbols, problems
 from calpolicy.clm.reader import TradeLog
-from calpolicy.config import Config
-from calpolicy.decisions import BAND_TOLERANCE, improves_enough, interval_above_zero, within_band
-from calpolicy.verdict import Finding, Verdict
-from calpolicy.waivers import apply_waivers
+from calpolicy.vocabulary.config import Config
+from calpolicy.vocabulary.decisions import BAND_TOLERANCE, improves_enough, interval_above_zero, within_band
+from calpolicy.vocabulary.verdict import Finding, Verdict
+from calpolicy.vocabulary.waivers import apply_waivers
 
 GRID_POINTS = 10_001
 TOLERANCE = BAND_TOLERANCE

@@ -20,7 +20,7 @@ from typing import Any
 
 from calpolicy.calibrate import ProposalError, propose
 from calpolicy.clm import parse_clm_bytes
-from calpolicy.config import Config
+from calpolicy.vocabulary.config import Config
 
 PROPOSAL_FILE = "proposal.json"
 CONSISTENCY_ID = "CLM.consistency"

@@ -9,7 +9,7 @@ import sys
 import traceback
 
 from calpolicy.commands.common import UsageError, usage_failure
-from calpolicy.verdict import EXIT_COULD_NOT_CHECK, EXIT_USAGE
+from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK, EXIT_USAGE
 
 COMMAND_MODULES = (
     "calpolicy.commands.check_data",

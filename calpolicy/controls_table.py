@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from calpolicy.controls import REGISTRY
+from calpolicy.vocabulary.controls import REGISTRY
 
 # a worse status wins when several tests of one ID have results: one failing test fails the item
 _SEVERITY = {"fail": 5, "error": 4, "skip": 3, "waived": 2, "pass": 1}

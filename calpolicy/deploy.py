@@ -30,7 +30,6 @@ from typing import Any
 
 from calpolicy import apply_history, archive, engine_weights
 from calpolicy.apply_lock import ApplyLock, LockedError
-from calpolicy.config import Config
 from calpolicy.files.atomic_io import clean_stale_temps, remove_durably, sha256_bytes, write_atomic
 from calpolicy.files.safe_read import read_bytes, read_optional
 from calpolicy.jobs import (
@@ -44,6 +43,7 @@ from calpolicy.jobs import (
     validate_job_id,
 )
 from calpolicy.loader import LOADED_MARKER, NO_CALIBRATION, CalibrationError, parse_calibration
+from calpolicy.vocabulary.config import Config
 
 SCHEMA = "calpolicy.calibration/1"
 DEFAULT_WEIGHTS = {"xgb": 0.3, "lgbm": 0.3, "nhits": 0.2, "patchtst": 0.2}

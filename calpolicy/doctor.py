@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from calpolicy.config import DEFAULT_CONFIG_FILE, ENV_CONFIG_PATH, Config, ConfigError, load_config
 from calpolicy.probes.command import ProbeError, run_command
+from calpolicy.vocabulary.config import DEFAULT_CONFIG_FILE, ENV_CONFIG_PATH, Config, ConfigError, load_config
 
 JOURNAL_GROUPS = ("systemd-journal", "adm", "wheel")
 LOADER_MODULE = "calpolicy_loader"

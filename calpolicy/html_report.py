@@ -289,8 +289,8 @@ def gate_html(job_dir: Path) -> list[str]:
 def job_verdict(job_dir: Path, tested: Any, n_tests: int) -> tuple[Any, str, str]:
     """The job's verdict as ``calpolicy run`` gave it: the policy tests' items plus the checks ``run`` made
     itself (``run_checks`` in the manifest); its title; and the sentence that explains the counts."""
-    from calpolicy.render import item_count_text
-    from calpolicy.verdict import Finding, Verdict
+    from calpolicy.vocabulary.render import item_count_text
+    from calpolicy.vocabulary.verdict import Finding, Verdict
 
     try:
         manifest = json.loads((job_dir / "manifest.json").read_text(encoding="utf-8"))

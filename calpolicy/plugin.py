@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from calpolicy.config import Config, ConfigError, load_config
-from calpolicy.controls import KNOWN, traceability_problems
-from calpolicy.verdict import Finding, PolicyFailure, Verdict, describe
-from calpolicy.waivers import waived_controls
+from calpolicy.vocabulary.config import Config, ConfigError, load_config
+from calpolicy.vocabulary.controls import KNOWN, traceability_problems
+from calpolicy.vocabulary.verdict import Finding, PolicyFailure, Verdict, describe
+from calpolicy.vocabulary.waivers import waived_controls
 
 # Where ``pytest -m preflight`` finds the suite and its rootdir (plugin_routing), and how a run reads:
 # checklist-shaped failures, one verdict line, pytest-html columns (plugin_output); with --job, the

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from calpolicy.plugin import CouldNotCheck, item_controls, result_row
-from calpolicy.verdict import Finding, PolicyFailure, Verdict, describe, format_evidence
+from calpolicy.vocabulary.verdict import Finding, PolicyFailure, Verdict, describe, format_evidence
 
 # --------------------------------------------------------------------------------------------- failures
 
@@ -124,7 +124,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if outcome is None or reporter is None:
         return
-    from calpolicy.render import headline, item_lines
+    from calpolicy.vocabulary.render import headline, item_lines
 
     verdict, title = outcome
     reporter.write_line("")
@@ -153,7 +153,7 @@ def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: 
     outcome = collector.verdict(1 if session.testsfailed else 0) if collector is not None else None
     if outcome is None:
         return
-    from calpolicy.render import headline, item_lines
+    from calpolicy.vocabulary.render import headline, item_lines
 
     verdict, title = outcome
     explained = ""
@@ -180,7 +180,7 @@ def pytest_metadata(metadata: dict[str, Any], config: pytest.Config) -> None:
 
 
 def run_identity(config: pytest.Config) -> dict[str, str]:
-    from calpolicy.config import ConfigError, load_config
+    from calpolicy.vocabulary.config import ConfigError, load_config
 
     identity = {"calpolicy host": socket.gethostname()}
     if not config.getoption("--job", default=None):  # a job's own table names the job's operator (html_report)

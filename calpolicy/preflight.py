@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from calpolicy.controls import registered
-from calpolicy.render import render_verdict
-from calpolicy.verdict import Finding, Verdict
+from calpolicy.vocabulary.controls import registered
+from calpolicy.vocabulary.render import render_verdict
+from calpolicy.vocabulary.verdict import Finding, Verdict
 
 # Every item the registry says a preflight test enforces — the CLM.* data checks included — must report.
 PREFLIGHT_IDS: tuple[str, ...] = registered("preflight")

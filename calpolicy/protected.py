@@ -17,8 +17,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from calpolicy.config import Config
-from calpolicy.verdict import Finding
+from calpolicy.vocabulary.config import Config
+from calpolicy.vocabulary.verdict import Finding
 
 HASH_LIMIT = 16 << 20
 GENERIC_ID = "LOCKDOWN.protected"

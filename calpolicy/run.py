@@ -34,8 +34,6 @@ from typing import Any
 from calpolicy import __version__, engine_weights
 from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import Proposal
-from calpolicy.config import Config, ConfigError, load_config
-from calpolicy.controls import CHECKLIST
 from calpolicy.jobs import (
     MANIFEST,
     MANIFEST_SCHEMA,
@@ -50,7 +48,9 @@ from calpolicy.protected import compare, digest_all, summary
 from calpolicy.report import DO_NOT_APPLY, write_report
 from calpolicy.sandbox import SandboxError, SandboxResult, os_guard, run_sandboxed
 from calpolicy.signing import SigningError, default_policy_test_files, load_private_key, sign_job
-from calpolicy.verdict import Finding, Verdict
+from calpolicy.vocabulary.config import Config, ConfigError, load_config
+from calpolicy.vocabulary.controls import CHECKLIST
+from calpolicy.vocabulary.verdict import Finding, Verdict
 
 CALIBRATION_TASK = "calpolicy.calibration_task:calibrate"
 POLICY_DIRS = ("phase1", "phase2", "phase3")

@@ -2,7 +2,7 @@
 # Mutation testing of the gate modules with mutmut 3. Not part of CI: it takes minutes per module.
 #
 #   tools/mutation.sh                          every gate module
-#   tools/mutation.sh calpolicy/verdict.py     one module (several may be given)
+#   tools/mutation.sh calpolicy/vocabulary/verdict.py     one module (several may be given)
 #   MUTATION_ONLY='calpolicy.clm.checks.x__duplicates*' tools/mutation.sh calpolicy/clm/checks.py
 #                                              only the mutants whose names match (fnmatch patterns)
 #
@@ -22,9 +22,9 @@ ADV=unit_tests/test_adversarial_probes.py
 declare -A TESTS=(
   [calpolicy/plugin.py]="unit_tests/test_gate_wiring.py unit_tests/test_plugin_inprocess.py unit_tests/test_plugin_suite_and_job.py"
   [calpolicy/preflight.py]="unit_tests/test_gate_wiring.py unit_tests/test_preflight_fast.py"
-  [calpolicy/verdict.py]="unit_tests/test_verdict.py unit_tests/test_gate_wiring.py unit_tests/test_decisions.py"
+  [calpolicy/vocabulary/verdict.py]="unit_tests/test_verdict.py unit_tests/test_gate_wiring.py unit_tests/test_decisions.py"
   [calpolicy/bounds.py]="unit_tests/calibrate/test_calib_bounds.py unit_tests/test_decisions.py"
-  [calpolicy/decisions.py]="unit_tests/test_decisions.py"
+  [calpolicy/vocabulary/decisions.py]="unit_tests/test_decisions.py"
   [calpolicy/clm/checks.py]="unit_tests/test_data_gate.py unit_tests/test_data_gate_exact.py unit_tests/test_data_gate_golden.py unit_tests/test_properties.py unit_tests/test_registry.py"
   [calpolicy/probes/readiness.py]="unit_tests/probes/test_readiness_probe.py $ADV::test_a_readiness_body_that_says_two_things_is_not_judged $ADV::test_a_clean_body_still_passes_through_the_same_path $ADV::test_a_redirect_off_the_configured_host_is_not_followed_and_userinfo_is_masked $ADV::test_a_redirect_to_another_port_is_off_host_too $ADV::test_a_redirect_on_the_same_host_is_followed $ADV::test_a_body_announced_over_the_cap_is_not_read $ADV::test_an_endless_body_without_length_is_cut_at_the_raw_cap $ADV::test_a_server_trickling_one_byte_a_second_is_stopped_at_the_deadline"
   [calpolicy/jobs.py]="unit_tests/test_jobs.py"
@@ -61,7 +61,7 @@ SELECT[calpolicy/watch/sequential.py]="not test_judging_at_the_last_look_says_ro
 declare -A ENVIRONMENT=(
   [calpolicy/clm/checks.py]="CALPOLICY_PROPERTY_EXAMPLES=8"
 )
-ORDER=(calpolicy/verdict.py calpolicy/decisions.py calpolicy/plugin.py calpolicy/preflight.py calpolicy/bounds.py
+ORDER=(calpolicy/vocabulary/verdict.py calpolicy/vocabulary/decisions.py calpolicy/plugin.py calpolicy/preflight.py calpolicy/bounds.py
        calpolicy/clm/checks.py calpolicy/probes/readiness.py calpolicy/probes/redis_probe.py calpolicy/jobs.py
        calpolicy/signing.py
        loader/src/calpolicy_loader/parse.py loader/src/calpolicy_loader/loader.py loader/src/calpolicy_loader/files.py

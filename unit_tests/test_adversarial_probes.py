@@ -27,7 +27,6 @@ import pytest
 import redis
 
 from calpolicy.cli import main
-from calpolicy.config import ConfigError, ReadinessConfig, RedisConfig, load_config
 from calpolicy.localenv.redis_server import RedisServer
 from calpolicy.localenv.sample_log import write_sample_log
 from calpolicy.localenv.toml_writer import dumps
@@ -36,7 +35,8 @@ from calpolicy.probes import ProbeError
 from calpolicy.probes.journal import read_journal
 from calpolicy.probes.readiness import MAX_DECODED_BYTES, fetch_readiness, readiness_findings
 from calpolicy.probes.redis_probe import checked_type, connect, halt_state, stream_backlogs
-from calpolicy.verdict import EXIT_COULD_NOT_CHECK, EXIT_USAGE
+from calpolicy.vocabulary.config import ConfigError, ReadinessConfig, RedisConfig, load_config
+from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK, EXIT_USAGE
 from unit_tests.adversaries import FakeRedis, RawHTTPServer, http_response
 
 FAST = {"connect_timeout_s": 1.0, "read_timeout_s": 1.0, "deadline_s": 2.0, "retries": 1}
@@ -412,7 +412,7 @@ def test_a_gzip_bomb_is_refused_at_the_decoded_cap_without_growing_memory(tmp_pa
     script = textwrap.dedent(
         """
         import sys
-        from calpolicy.config import ReadinessConfig
+        from calpolicy.vocabulary.config import ReadinessConfig
         from calpolicy.probes.readiness import fetch_readiness
         from calpolicy.probes import ProbeError
         try:
@@ -562,7 +562,7 @@ def test_no_halt_keys_cannot_be_checked(real_redis: RedisServer) -> None:
 
 def test_an_empty_journal_window_without_any_entry_ever_is_not_a_pass() -> None:
     # a unit this host's journal has never seen: journalctl prints nothing and exits 0 — not "no errors"
-    from calpolicy.config import SystemdConfig
+    from calpolicy.vocabulary.config import SystemdConfig
 
     unit = f"calpolicy-never-logged-{os.getpid()}"
     since = datetime.now(UTC) - timedelta(minutes=30)

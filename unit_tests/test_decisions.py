@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from calpolicy.decisions import (
+from calpolicy.probes.redis_probe import GroupBacklog, LatencyStats
+from calpolicy.vocabulary.decisions import (
     BAND_TOLERANCE,
     backlog_finding,
     improves_enough,
@@ -14,7 +15,6 @@ from calpolicy.decisions import (
     not_worse,
     within_band,
 )
-from calpolicy.probes.redis_probe import GroupBacklog, LatencyStats
 
 # Every statistic distinct, so choosing the wrong one shows.
 STATS = LatencyStats(samples=100, min_ms=0.1, p50_ms=1.0, p99_ms=20.0, max_ms=50.0, p90_ms=5.0, p95_ms=10.0)
@@ -63,8 +63,8 @@ def test_latency_bound_is_in_milliseconds_and_the_message_says_which_statistic()
 
 def test_one_scheduling_spike_among_the_pings_does_not_turn_go_into_stop() -> None:
     """Issue 22 §1: p50 0.4 ms and one 52.1 ms spike among 25 PINGs is GO on the default p95, the spike shown."""
-    from calpolicy.config import RedisConfig
     from calpolicy.probes.redis_probe import stats_of
+    from calpolicy.vocabulary.config import RedisConfig
 
     stats = stats_of([0.4] * 24 + [52.1])
     finding = latency_finding(stats, RedisConfig().latency_statistic, 50.0)

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from calpolicy.config import load_config
 from calpolicy.doctor import Check, check_config_dir, check_execution_logs, check_keys, diagnose, exit_code
 from calpolicy.localenv.environment import LocalEnvironment
 from calpolicy.localenv.systemd_ns import unit_interpreter
+from calpolicy.vocabulary.config import load_config
 
 NOBODY = 65534
 

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from calpolicy.config import Config
 from calpolicy.jobs import JobStore
 from calpolicy.localenv.environment import LocalEnvironment
 from calpolicy.localenv.toml_writer import dumps
 from calpolicy.signing import generate_keypair
+from calpolicy.vocabulary.config import Config
 
 
 def _until() -> str:

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from calpolicy.calibration_task import ClmChanged, read_judged_prefix
-from calpolicy.config import Config
 from calpolicy.localenv.sample_log import sample_records, write_sample_log
 from calpolicy.run import violation_id
 from calpolicy.sandbox import SANDBOX_UID, Guard, SandboxError, run_sandboxed
+from calpolicy.vocabulary.config import Config
 
 
 @pytest.fixture

@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
-from calpolicy.config import Config
 from calpolicy.localenv.sample_log import write_sample_log
 from calpolicy.protected import digest_path
 from calpolicy.run import violation_id
 from calpolicy.sandbox import SandboxResult, run_sandboxed
+from calpolicy.vocabulary.config import Config
 
 ATTEMPTS = "policy_tests.phase1.attempts"
 KEY_BYTES = b"-----BEGIN PRIVATE KEY-----\nnot-a-real-key-but-secret-3f9a1c\n-----END PRIVATE KEY-----\n"

@@ -50,7 +50,7 @@ from calpolicy.calibrate.models import DISAGREEMENT_RULE, ENSEMBLE, ModelData, P
 from calpolicy.calibrate.split import SPLIT, TimeSplit, forward_split, window
 from calpolicy.calibrate.stability import model_identity_reasons, time_evidence, watch_range
 from calpolicy.clm.reader import TradeLog
-from calpolicy.config import Config
+from calpolicy.vocabulary.config import Config
 
 SCHEMA = "calpolicy.proposal/3"
 METHOD = "isotonic"

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from calpolicy.clm.checks import check_data
     from calpolicy.clm.raw import RawLog
     from calpolicy.clm.reader import TradeLog, parse_clm_bytes, read_clm
-    from calpolicy.config import Config
+    from calpolicy.vocabulary.config import Config
 
 _EXPORTS = {
     "check_data": "calpolicy.clm.checks",

@@ -11,7 +11,7 @@ import getpass
 
 from calpolicy.commands.common import UsageError, config_from
 from calpolicy.commands.job_lookup import JobError, store_for
-from calpolicy.verdict import EXIT_GO, EXIT_STOP
+from calpolicy.vocabulary.verdict import EXIT_GO, EXIT_STOP
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from calpolicy.commands.common import UsageError, config_from, parse_instant
-from calpolicy.verdict import EXIT_GO, EXIT_STOP
+from calpolicy.vocabulary.verdict import EXIT_GO, EXIT_STOP
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     # The read and the digest run on the other core while pandas and Arrow are imported.
     prefetch = Prefetch(config.paths.clm_file, max_bytes_for(config))
     from calpolicy.clm import check_data, read_clm_for  # pandas/pyarrow: only once the arguments are good
-    from calpolicy.waivers import apply_waivers
+    from calpolicy.vocabulary.waivers import apply_waivers
 
     verdict = apply_waivers(check_data(read_clm_for(config, prefetch.result()), config, now=now), config.waivers)
     return emit(verdict, f"CLM data gate on {config.paths.clm_file}", args.json, args.verbose)

@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from calpolicy.verdict import EXIT_USAGE
+from calpolicy.vocabulary.verdict import EXIT_USAGE
 
 if TYPE_CHECKING:
-    from calpolicy.config import Config
-    from calpolicy.verdict import Verdict
+    from calpolicy.vocabulary.config import Config
+    from calpolicy.vocabulary.verdict import Verdict
 
 
 class UsageError(Exception):
@@ -42,10 +42,10 @@ CONFIG_NOTE = "calpolicy: config"  # every announcement starts with this (so a c
 def config_file_in_force(args: argparse.Namespace, environ: dict[str, str] | None = None) -> tuple[Path | None, str]:
     """The config file ``load_config`` will read for these arguments, and what chose it.
 
-    The same order as ``calpolicy.config.load_config``: ``--config``, then ``CALPOLICY_CONFIG``, then
+    The same order as ``calpolicy.vocabulary.config.load_config``: ``--config``, then ``CALPOLICY_CONFIG``, then
     ``./calpolicy.toml`` when it exists; ``(None, why)`` when there is none and the defaults apply.
     """
-    from calpolicy.config import DEFAULT_CONFIG_FILE, ENV_CONFIG_PATH
+    from calpolicy.vocabulary.config import DEFAULT_CONFIG_FILE, ENV_CONFIG_PATH
 
     env = os.environ if environ is None else environ
     explicit = getattr(args, "config", None)
@@ -60,7 +60,7 @@ def config_file_in_force(args: argparse.Namespace, environ: dict[str, str] | Non
 
 def default_paths_text() -> str:
     """Where the defaults point, relative to the current folder (so a wrong folder shows at a glance)."""
-    from calpolicy.config import PathsConfig
+    from calpolicy.vocabulary.config import PathsConfig
 
     paths = PathsConfig()
     cwd = Path.cwd()
@@ -96,7 +96,7 @@ def announce_config(args: argparse.Namespace) -> None:
 
 
 def config_from(args: argparse.Namespace) -> Config:
-    from calpolicy.config import ConfigError, load_config
+    from calpolicy.vocabulary.config import ConfigError, load_config
 
     announce_config(args)
     try:
@@ -127,7 +127,7 @@ def positive_int(raw: str) -> int:
 
 
 def emit(verdict: Verdict, title: str, as_json: bool, verbose: bool = False) -> int:
-    from calpolicy.render import render_verdict
+    from calpolicy.vocabulary.render import render_verdict
 
     print(verdict.to_json() if as_json else render_verdict(verdict, title, verbose))
     return verdict.exit_code

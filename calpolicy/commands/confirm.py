@@ -14,7 +14,7 @@ import getpass
 from datetime import UTC, datetime
 
 from calpolicy.commands.common import config_from
-from calpolicy.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO, EXIT_STOP
+from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO, EXIT_STOP
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from calpolicy.commands.common import UsageError
-from calpolicy.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO, EXIT_STOP
+from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO, EXIT_STOP
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from calpolicy.commands.common import UsageError, config_from, positive_int
-from calpolicy.verdict import EXIT_GO, EXIT_STOP
+from calpolicy.vocabulary.verdict import EXIT_GO, EXIT_STOP
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -7,7 +7,7 @@ import json
 
 from calpolicy import apply_history
 from calpolicy.commands.common import config_from
-from calpolicy.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO
+from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from calpolicy.jobs import JobError, JobStore, validate_job_id
 
 if TYPE_CHECKING:
-    from calpolicy.config import Config  # pydantic: the parser must not pay for it
+    from calpolicy.vocabulary.config import Config  # pydantic: the parser must not pay for it
 
 
 def store_for(config: Config) -> JobStore:

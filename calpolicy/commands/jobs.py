@@ -12,7 +12,7 @@ from calpolicy.commands.common import config_from
 from calpolicy.commands.job_lookup import store_for
 from calpolicy.files.safe_read import read_optional
 from calpolicy.jobs import JobError, JobStore
-from calpolicy.verdict import EXIT_COULD_NOT_CHECK
+from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

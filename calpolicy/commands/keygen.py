@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from calpolicy.commands.common import config_from
-from calpolicy.verdict import EXIT_GO, EXIT_USAGE
+from calpolicy.vocabulary.verdict import EXIT_GO, EXIT_USAGE
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

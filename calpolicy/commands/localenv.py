@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from calpolicy.commands.common import UsageError, positive_int
-from calpolicy.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO
+from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -7,7 +7,7 @@ import getpass
 import sys
 
 from calpolicy.commands.common import UsageError, config_from
-from calpolicy.verdict import EXIT_GO, EXIT_STOP
+from calpolicy.vocabulary.verdict import EXIT_GO, EXIT_STOP
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

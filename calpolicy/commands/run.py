@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from calpolicy.commands.common import UsageError, config_from, parse_instant
-from calpolicy.render import render_verdict
+from calpolicy.vocabulary.render import render_verdict
 
 if TYPE_CHECKING:
     from calpolicy.run import RunOutcome
@@ -96,7 +96,7 @@ def render(outcome: RunOutcome) -> str:
 
 def _item_count(outcome: RunOutcome) -> str | None:
     """The headline's item count explained against the job's tests (the HTML report says the same)."""
-    from calpolicy.render import item_count_text
+    from calpolicy.vocabulary.render import item_count_text
 
     try:
         text = (Path(str(outcome.job_dir)) / "policy_results.jsonl").read_text(encoding="utf-8")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from calpolicy.commands.common import config_from, parse_instant
 
 if TYPE_CHECKING:
-    from calpolicy.config import Config
+    from calpolicy.vocabulary.config import Config
 
 _MARK = {"ok": "OK    ", "breach": "BREACH", "inconclusive": "HOLD  "}
 

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from calpolicy.localenv.environment import LocalEnvironment
-from calpolicy.verdict import Verdict
+from calpolicy.vocabulary.verdict import Verdict
 
 ENGINE = "quantum-ai-engine"
 LOADED = "[CalibrationLoader] ✅ Loaded calibration: "  # the real engine's line
@@ -293,7 +293,7 @@ def _word(exit_code: int) -> str:
 
 def _headline(verdict: Verdict) -> str:
     """The verdict's counts ("all 30 items passed", "2 of 30 items failed (…)") without its title."""
-    from calpolicy.render import headline
+    from calpolicy.vocabulary.render import headline
 
     return headline(verdict, "").split(":", 1)[-1].strip()
 

@@ -21,8 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from calpolicy.config import SystemdConfig
 from calpolicy.probes.command import ProbeError, run_command
+from calpolicy.vocabulary.config import SystemdConfig
 
 _PLAIN_ERROR = re.compile(
     r"\[(ERROR|CRITICAL|FATAL)\]|\b(ERROR|CRITICAL|FATAL)\b|Traceback \(most recent call last\)"

@@ -35,10 +35,10 @@ from typing import Any
 
 import redis
 
-from calpolicy.config import MarketConfig
 from calpolicy.probes.command import ProbeError
 from calpolicy.probes.redis_probe import boolean_halt, checked_type
-from calpolicy.verdict import Finding
+from calpolicy.vocabulary.config import MarketConfig
+from calpolicy.vocabulary.verdict import Finding
 
 _TRUE = ("1", "true", "yes", "on", "halt", "halted")
 _FALSE = ("0", "false", "no", "off", "")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from calpolicy.verdict import Finding
+from calpolicy.vocabulary.verdict import Finding
 
 
 def operator_finding(

@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
-from calpolicy.config import ReadinessConfig
 from calpolicy.files.strict_json import StrictJSONError, loads_strict
 from calpolicy.probes.command import ProbeError
 from calpolicy.probes.urls import mask_url
-from calpolicy.verdict import Finding
+from calpolicy.vocabulary.config import ReadinessConfig
+from calpolicy.vocabulary.verdict import Finding
 
 CHECKLIST_PATH = "/api/learning/readiness/simple"
 REAL_PATH = "/readiness/simple"

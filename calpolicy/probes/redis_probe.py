@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 
 import redis
 
-from calpolicy.config import RedisConfig
 from calpolicy.probes.command import ProbeError
 from calpolicy.probes.urls import mask_url
+from calpolicy.vocabulary.config import RedisConfig
 
 REDIS_TYPES = frozenset({"none", "string", "list", "set", "zset", "hash", "stream", "ReJSON-RL", "TSDB-TYPE"})
 

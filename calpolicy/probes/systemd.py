@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from calpolicy.config import SystemdConfig
 from calpolicy.probes.command import ProbeError, run_command
-from calpolicy.verdict import Finding
+from calpolicy.vocabulary.config import SystemdConfig
+from calpolicy.vocabulary.verdict import Finding
 
 PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState")
 _NO_SYSTEMD = ("Failed to connect to bus", "has not been booted with systemd", "Host is down")

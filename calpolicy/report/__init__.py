@@ -16,7 +16,7 @@ from calpolicy.files.atomic_io import write_atomic
 from calpolicy.report.content import DO_NOT_APPLY, READY, SECTION_CONTROLS, SECTION_TITLES, build_report
 from calpolicy.report.markdown import render_markdown
 from calpolicy.report.plot import PANELS_KEY, write_plot
-from calpolicy.verdict import Verdict
+from calpolicy.vocabulary.verdict import Verdict
 
 REPORT_MD = "report.md"
 REPORT_JSON = "report.json"

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from calpolicy.verdict import Verdict
+from calpolicy.vocabulary.verdict import Verdict
 
 SCHEMA = "calpolicy.report/1"
 READY = "ready for review"

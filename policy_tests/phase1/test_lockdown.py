@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from calpolicy.config import Config
 from calpolicy.plugin import CouldNotCheck
 from calpolicy.protected import compare, digest_all, summary
 from calpolicy.sandbox import SandboxResult, run_sandboxed
+from calpolicy.vocabulary.config import Config
 from policy_tests.phase1.conftest import DECOY_CONTENT, assert_refused
 
 pytestmark = pytest.mark.lockdown

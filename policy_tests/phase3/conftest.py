@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from calpolicy.config import Config
 from calpolicy.plugin import CouldNotCheck
-from calpolicy.verdict import Verdict
+from calpolicy.vocabulary.config import Config
+from calpolicy.vocabulary.verdict import Verdict
 
 
 @pytest.fixture(scope="session")

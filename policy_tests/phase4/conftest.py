@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from calpolicy import apply_history
-from calpolicy.config import Config
 from calpolicy.deploy import LivePaths
 from calpolicy.plugin import CouldNotCheck
+from calpolicy.vocabulary.config import Config
 
 
 @pytest.fixture(scope="session")

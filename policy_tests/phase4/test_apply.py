@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from calpolicy.config import Config
 from calpolicy.deploy import LivePaths
 from calpolicy.files.atomic_io import sha256_bytes
 from calpolicy.loader import CalibrationError, parse_calibration
 from calpolicy.probes.command import run_command
+from calpolicy.vocabulary.config import Config
 from policy_tests.live import probe
 
 pytestmark = pytest.mark.apply

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from calpolicy.config import Config
 from calpolicy.plugin import enforce
 from calpolicy.probes.market import market_finding
-from calpolicy.verdict import Verdict
+from calpolicy.vocabulary.config import Config
+from calpolicy.vocabulary.verdict import Verdict
 from policy_tests.live import with_redis
 
 pytestmark = pytest.mark.preflight

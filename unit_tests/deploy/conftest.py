@@ -6,7 +6,7 @@ import pytest
 
 from calpolicy.calibrate import propose
 from calpolicy.clm.reader import parse_clm_bytes
-from calpolicy.config import Config
+from calpolicy.vocabulary.config import Config
 from unit_tests.calibrate.synth import MODELS, draw, jsonl_bytes
 
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from calpolicy.config import Config
 from calpolicy.deploy import LivePaths
+from calpolicy.vocabulary.config import Config
 from unit_tests.conftest import DATA
 
 EXISTING_TOOL_FILE = DATA / "calibration_example_existing_tool.json"

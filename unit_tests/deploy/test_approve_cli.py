@@ -13,11 +13,11 @@ import pytest
 
 from calpolicy.approval import approval_preconditions
 from calpolicy.cli import main
-from calpolicy.config import Config
 from calpolicy.preflight import PreflightRun
 from calpolicy.run import config_json
 from calpolicy.signing import default_policy_test_files, generate_keypair, sign_job
-from calpolicy.verdict import Finding, Verdict
+from calpolicy.vocabulary.config import Config
+from calpolicy.vocabulary.verdict import Finding, Verdict
 from unit_tests.conftest import run_cli
 from unit_tests.deploy.site import EXISTING_VERSION, Site, make_site
 from unit_tests.deploy.site import write_toml as site_toml

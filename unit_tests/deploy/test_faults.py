@@ -23,7 +23,7 @@ JOB = "cal_20261101_120000"
 def _approve_when_told(
     config_dict: dict, go: multiprocessing.synchronize.Event, results: multiprocessing.Queue
 ) -> None:
-    from calpolicy.config import Config
+    from calpolicy.vocabulary.config import Config
 
     go.wait()
     try:

@@ -25,14 +25,14 @@ from hypothesis import strategies as st
 from calpolicy import apply_history
 from calpolicy.approval import approval_preconditions, results_problems
 from calpolicy.cli import main
-from calpolicy.config import Config
 from calpolicy.deploy import DeployError, LivePaths, approve_job, read_live, rollback, swap
 from calpolicy.files.safe_read import UnsafeFileError, read_bytes
 from calpolicy.jobs import JobError, JobStore, read_decisions, read_job_files
 from calpolicy.preflight import PreflightRun
 from calpolicy.run import config_json
 from calpolicy.signing import default_policy_test_files, generate_keypair, sign_job, verify_job
-from calpolicy.verdict import Finding, Verdict
+from calpolicy.vocabulary.config import Config
+from calpolicy.vocabulary.verdict import Finding, Verdict
 from unit_tests.conftest import run_cli
 from unit_tests.deploy.site import EXISTING_VERSION, Site, make_site
 from unit_tests.deploy.site import write_toml as site_toml

@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from calpolicy.config import ReadinessConfig
 from calpolicy.localenv.ports import free_port
 from calpolicy.localenv.readiness_server import ReadinessServer, Reply
 from calpolicy.probes import ProbeError
 from calpolicy.probes.readiness import MAX_DECODED_BYTES, MAX_RAW_BYTES, _origin, fetch_readiness, readiness_findings
-from calpolicy.verdict import Finding
+from calpolicy.vocabulary.config import ReadinessConfig
+from calpolicy.vocabulary.verdict import Finding
 from unit_tests.adversaries import RawHTTPServer, http_response
 
 FAST = {"connect_timeout_s": 0.5, "read_timeout_s": 0.5, "deadline_s": 2.0, "retries": 1}

@@ -11,7 +11,6 @@ import time
 import pytest
 import redis
 
-from calpolicy.config import RedisConfig
 from calpolicy.localenv.redis_server import RedisServer
 from calpolicy.probes import ProbeError
 from calpolicy.probes.redis_probe import (
@@ -25,6 +24,7 @@ from calpolicy.probes.redis_probe import (
     measure_latency,
     stream_backlogs,
 )
+from calpolicy.vocabulary.config import RedisConfig
 from unit_tests.adversaries import FakeRedis
 
 HALT_KEYS = RedisConfig().halt_keys
@@ -439,7 +439,7 @@ def test_the_watchdog_cuts_a_trickling_reply_at_the_deadline_not_at_its_end() ->
 def test_one_real_stall_among_the_pings_is_shown_but_does_not_turn_go_into_stop(fresh_redis: RedisServer) -> None:
     """Issue 22 §1 on a real server: one 80 ms stall (DEBUG SLEEP from another connection) among 50 PINGs is a
     GO on the default p95, and the stall is in the finding as its maximum."""
-    from calpolicy.decisions import latency_finding
+    from calpolicy.vocabulary.decisions import latency_finding
 
     sleeper = threading.Thread(
         target=lambda: fresh_redis.client().execute_command("DEBUG", "SLEEP", "0.08"), daemon=True

@@ -7,7 +7,7 @@ findings) and keeps "failed", "could not be checked" and "passed" apart, in the 
 
 from __future__ import annotations
 
-from calpolicy.verdict import Finding, Verdict
+from calpolicy.vocabulary.verdict import Finding, Verdict
 
 _HEADLINE = {0: "GO", 1: "STOP", 3: "STOP (could not check)"}
 MAX_IDS_SHOWN = 10

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from calpolicy.probes.redis_probe import GroupBacklog, LatencyStats, quantile_rank
-from calpolicy.verdict import Finding
+from calpolicy.vocabulary.verdict import Finding
 
 LATENCY_ID = BACKLOG_ID = "P0.1.f"
 # Float noise of clipping at raw ± band (e.g. 0.15000000000000002); far below any meaningful change.

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from calpolicy.waivers import Waiver, waiver_problems
+from calpolicy.vocabulary.waivers import Waiver, waiver_problems
 
 DEFAULT_CONFIG_FILE = "calpolicy.toml"
 ENV_CONFIG_PATH = "CALPOLICY_CONFIG"
@@ -429,7 +429,7 @@ class Config(_Section):
     watch: WatchConfig = WatchConfig()
     operator: OperatorConfig = OperatorConfig()
     deploy: DeployConfig = DeployConfig()
-    # looser-than-checklist values and who signed them off (calpolicy.waivers); empty on a strict site
+    # looser-than-checklist values and who signed them off (calpolicy.vocabulary.waivers); empty on a strict site
     waivers: dict[str, Waiver] = Field(default_factory=dict)
     """Looser-than-checklist values and who signed them off (by, why, until); empty on a strict site."""
     signing: SigningConfig = SigningConfig()

@@ -14,7 +14,7 @@ check as a plain pass. A waiver that is expired, names an unknown key, or covers
 looser is refused too: a stale waiver is how a loosened value outlives its reason.
 
 This module works on the config's plain values (``lookup(dotted_key)``) so it does not import the config
-model; ``calpolicy.config`` calls ``loosened_without_waiver`` when it builds a ``Config``.
+model; ``calpolicy.vocabulary.config`` calls ``loosened_without_waiver`` when it builds a ``Config``.
 """
 
 from __future__ import annotations
