@@ -87,7 +87,9 @@ MOVES: dict[str, str] = {
 SYMBOLS: dict[str, dict[str, str]] = {}
 
 # Old paths of modules that are now packages of several files: the file that holds most of the old module.
-SPLIT_PATHS: dict[str, str] = {}
+SPLIT_PATHS: dict[str, str] = {
+    "calpolicy.config": "calpolicy/vocabulary/config/sections.py",
+}
 
 # Files that moved while their module name stayed (the module became its package's __init__ or main part).
 FILES: dict[str, str] = {
