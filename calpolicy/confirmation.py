@@ -36,8 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from calpolicy.probes.command import ProbeError, run_command
-from calpolicy.probes.journal import decode_message, log_text
+from calpolicy.preflight.probes.command import ProbeError, run_command
+from calpolicy.preflight.probes.journal import decode_message, log_text
 
 # the real engine's line and the checklist's (calpolicy's hot-reload loader) line
 _LOADED = re.compile(r"\[CalibrationLoader\]\s*✅\s*Loaded (?:calibration|config version):\s*(?P<version>\S+)")

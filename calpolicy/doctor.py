@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from calpolicy.probes.command import ProbeError, run_command
+from calpolicy.preflight.probes.command import ProbeError, run_command
 from calpolicy.vocabulary.config import DEFAULT_CONFIG_FILE, ENV_CONFIG_PATH, Config, ConfigError, load_config
 
 JOURNAL_GROUPS = ("systemd-journal", "adm", "wheel")
@@ -237,8 +237,8 @@ def check_keys(config: Config) -> list[Check]:
 
 
 def check_redis(config: Config) -> tuple[Check, bool]:
-    from calpolicy.probes.redis_probe import connect
-    from calpolicy.probes.urls import mask_url
+    from calpolicy.preflight.probes.redis_probe import connect
+    from calpolicy.preflight.probes.urls import mask_url
 
     try:
         with connect(config.redis) as client:
@@ -251,8 +251,8 @@ def check_redis(config: Config) -> tuple[Check, bool]:
 def check_market(config: Config, redis_ok: bool) -> Check:
     if not redis_ok:
         return _unknown("market source", "not checked: Redis is not reachable")
-    from calpolicy.probes.market import market_finding
-    from calpolicy.probes.redis_probe import connect
+    from calpolicy.preflight.probes.market import market_finding
+    from calpolicy.preflight.probes.redis_probe import connect
 
     try:
         with connect(config.redis) as client:
@@ -273,7 +273,7 @@ def check_market(config: Config, redis_ok: bool) -> Check:
 
 
 def check_units(config: Config) -> Check:
-    from calpolicy.probes.systemd import query_units
+    from calpolicy.preflight.probes.systemd import query_units
 
     units = tuple(dict.fromkeys((*config.systemd.units, config.systemd.ai_engine_unit, config.systemd.execution_unit)))
     try:

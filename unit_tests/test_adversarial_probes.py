@@ -31,10 +31,10 @@ from calpolicy.localenv.redis_server import RedisServer
 from calpolicy.localenv.sample_log import write_sample_log
 from calpolicy.localenv.toml_writer import dumps
 from calpolicy.preflight import build_verdict, run_preflight
-from calpolicy.probes import ProbeError
-from calpolicy.probes.journal import read_journal
-from calpolicy.probes.readiness import MAX_DECODED_BYTES, fetch_readiness, readiness_findings
-from calpolicy.probes.redis_probe import checked_type, connect, halt_state, stream_backlogs
+from calpolicy.preflight.probes import ProbeError
+from calpolicy.preflight.probes.journal import read_journal
+from calpolicy.preflight.probes.readiness import MAX_DECODED_BYTES, fetch_readiness, readiness_findings
+from calpolicy.preflight.probes.redis_probe import checked_type, connect, halt_state, stream_backlogs
 from calpolicy.vocabulary.config import ConfigError, ReadinessConfig, RedisConfig, load_config
 from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK, EXIT_USAGE
 from unit_tests.adversaries import FakeRedis, RawHTTPServer, http_response
@@ -413,8 +413,8 @@ def test_a_gzip_bomb_is_refused_at_the_decoded_cap_without_growing_memory(tmp_pa
         """
         import sys
         from calpolicy.vocabulary.config import ReadinessConfig
-        from calpolicy.probes.readiness import fetch_readiness
-        from calpolicy.probes import ProbeError
+        from calpolicy.preflight.probes.readiness import fetch_readiness
+        from calpolicy.preflight.probes import ProbeError
         try:
             fetch_readiness(ReadinessConfig(url=sys.argv[1], deadline_s=20, read_timeout_s=5))
             print("NO ERROR")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from calpolicy.probes.redis_probe import GroupBacklog, LatencyStats, quantile_rank
+from calpolicy.preflight.probes.redis_probe import GroupBacklog, LatencyStats, quantile_rank
 from calpolicy.vocabulary.verdict import Finding
 
 LATENCY_ID = BACKLOG_ID = "P0.1.f"

@@ -171,8 +171,8 @@ def _live_from(config: Any, version: str | None, approved_at: datetime) -> datet
 def watch(config: Any, now: datetime | None = None) -> WatchReport:
     """Judge the live system: the applied calibration, the CLM log and the AI engine's journal."""
     from calpolicy.clm import read_clm_for
-    from calpolicy.probes import ProbeError
-    from calpolicy.probes.journal import read_journal
+    from calpolicy.preflight.probes import ProbeError
+    from calpolicy.preflight.probes.journal import read_journal
 
     now = now or datetime.now(UTC)
     applied = read_applied(config.paths.calibration_file)

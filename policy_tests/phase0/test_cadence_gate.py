@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from calpolicy.plugin import enforce
-from calpolicy.probes.readiness import ReadinessResponse, readiness_findings
+from calpolicy.preflight.probes.readiness import ReadinessResponse, readiness_findings
 from calpolicy.vocabulary.config import Config
 from calpolicy.vocabulary.verdict import Verdict
 

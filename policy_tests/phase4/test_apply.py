@@ -13,7 +13,7 @@ import pytest
 from calpolicy.deploy import LivePaths
 from calpolicy.files.atomic_io import sha256_bytes
 from calpolicy.loader import CalibrationError, parse_calibration
-from calpolicy.probes.command import run_command
+from calpolicy.preflight.probes.command import run_command
 from calpolicy.vocabulary.config import Config
 from policy_tests.live import probe
 

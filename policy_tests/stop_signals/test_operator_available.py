@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from calpolicy.plugin import enforce
-from calpolicy.probes.operator import operator_finding
+from calpolicy.preflight.probes.operator import operator_finding
 from calpolicy.vocabulary.config import Config
 from calpolicy.vocabulary.verdict import Verdict
 

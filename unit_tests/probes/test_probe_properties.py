@@ -8,8 +8,8 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calpolicy.probes.readiness import classify_action
-from calpolicy.probes.redis_probe import _quantile, boolean_halt, quantile_rank
+from calpolicy.preflight.probes.readiness import classify_action
+from calpolicy.preflight.probes.redis_probe import _quantile, boolean_halt, quantile_rank
 from calpolicy.vocabulary.config import ReadinessConfig
 
 TRUE = ("true", "1", "yes", "on")

@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from calpolicy.localenv.redis_server import RedisServer
-from calpolicy.probes import ProbeError
-from calpolicy.probes.redis_probe import (
+from calpolicy.preflight.probes import ProbeError
+from calpolicy.preflight.probes.redis_probe import (
     GroupBacklog,
     LatencySampler,
     LatencyStats,

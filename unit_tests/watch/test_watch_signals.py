@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from calpolicy.probes.journal import JournalEntry
+from calpolicy.preflight.probes.journal import JournalEntry
 from calpolicy.vocabulary.config import Config
 from calpolicy.watch import Decision, judge, looks_at, parse_decisions, pnl_drift, win_rate_delta
 

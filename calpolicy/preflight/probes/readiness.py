@@ -29,8 +29,8 @@ from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from calpolicy.files.strict_json import StrictJSONError, loads_strict
-from calpolicy.probes.command import ProbeError
-from calpolicy.probes.urls import mask_url
+from calpolicy.preflight.probes.command import ProbeError
+from calpolicy.preflight.probes.urls import mask_url
 from calpolicy.vocabulary.config import ReadinessConfig
 from calpolicy.vocabulary.verdict import Finding
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from calpolicy.probes.command import ProbeError, run_command
+from calpolicy.preflight.probes.command import ProbeError, run_command
 from calpolicy.vocabulary.config import SystemdConfig
 from calpolicy.vocabulary.verdict import Finding
 

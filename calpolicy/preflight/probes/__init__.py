@@ -6,6 +6,6 @@ answer, so a dead bus or a missing ``systemctl`` is reported as "could not check
 
 from __future__ import annotations
 
-from calpolicy.probes.command import ProbeError, run_command
+from calpolicy.preflight.probes.command import ProbeError, run_command
 
 __all__ = ["ProbeError", "run_command"]

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from calpolicy.probes.command import ProbeError, run_command
+from calpolicy.preflight.probes.command import ProbeError, run_command
 from calpolicy.vocabulary.config import SystemdConfig
 
 _PLAIN_ERROR = re.compile(

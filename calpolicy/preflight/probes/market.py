@@ -35,8 +35,8 @@ from typing import Any
 
 import redis
 
-from calpolicy.probes.command import ProbeError
-from calpolicy.probes.redis_probe import boolean_halt, checked_type
+from calpolicy.preflight.probes.command import ProbeError
+from calpolicy.preflight.probes.redis_probe import boolean_halt, checked_type
 from calpolicy.vocabulary.config import MarketConfig
 from calpolicy.vocabulary.verdict import Finding
 

@@ -1,4 +1,11 @@
-"""``pytest -m preflight`` as a gate: run the policy suite in a child process and read its verdict.
+"""Phase 0, the preflight: ``pytest -m preflight`` as a gate — the policy suite in a child, its verdict read.
+
+The package owns the checklist's Phase 0 outside the trade log and the stop signals the host is asked
+about: the probes (``probes/``: P0.1.a-d systemd units, P0.1.e the AI engine's journal, P0.1.f Redis
+latency and backlog, P0.3.a-c the learning-cadence readiness API, S.b market extreme, S.c execution
+errors, S.d operator availability, S.e Risk-Safety HALT) and this gate, which judges every Phase 0 and
+stop-signal item (the trade-log items P0.2.a-e, S.a, S.f, CLM.* are judged by ``calpolicy.clm``) from
+the policy suite's results. May import: the vocabulary, ``calpolicy.files``.
 
 The suite runs as a child (not in-process) so that a hung probe can be killed at a deadline and so the
 preflight's verdict comes from exactly the tests an operator can run by hand. Plugin auto-loading is

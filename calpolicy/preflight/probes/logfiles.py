@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from calpolicy.probes.command import ProbeError
-from calpolicy.probes.journal import is_error_message
+from calpolicy.preflight.probes.command import ProbeError
+from calpolicy.preflight.probes.journal import is_error_message
 
 _STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?")
 TAIL_BYTES = 32 * 2**20

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 import redis
 
-from calpolicy.probes.command import ProbeError
-from calpolicy.probes.urls import mask_url
+from calpolicy.preflight.probes.command import ProbeError
+from calpolicy.preflight.probes.urls import mask_url
 from calpolicy.vocabulary.config import RedisConfig
 
 REDIS_TYPES = frozenset({"none", "string", "list", "set", "zset", "hash", "stream", "ReJSON-RL", "TSDB-TYPE"})
