@@ -31,7 +31,8 @@ import json, sys, time
 from calpolicy.vocabulary.config import ReadinessConfig, RedisConfig
 from calpolicy.preflight.probes import ProbeError
 from calpolicy.preflight.probes.readiness import fetch_readiness
-from calpolicy.preflight.probes.redis_probe import connect, halt_state
+from calpolicy.preflight.probes.redis.connection import connect
+from calpolicy.preflight.probes.redis.halt import halt_state
 kind, url = sys.argv[1], sys.argv[2]
 started = time.monotonic()
 try:

@@ -237,7 +237,7 @@ def check_keys(config: Config) -> list[Check]:
 
 
 def check_redis(config: Config) -> tuple[Check, bool]:
-    from calpolicy.preflight.probes.redis_probe import connect
+    from calpolicy.preflight.probes.redis.connection import connect
     from calpolicy.preflight.probes.urls import mask_url
 
     try:
@@ -252,7 +252,7 @@ def check_market(config: Config, redis_ok: bool) -> Check:
     if not redis_ok:
         return _unknown("market source", "not checked: Redis is not reachable")
     from calpolicy.preflight.probes.market import market_finding
-    from calpolicy.preflight.probes.redis_probe import connect
+    from calpolicy.preflight.probes.redis.connection import connect
 
     try:
         with connect(config.redis) as client:

@@ -18,7 +18,7 @@ import pytest
 
 from calpolicy.plugin import CouldNotCheck, item_controls
 from calpolicy.preflight.probes.readiness import ReadinessResponse, fetch_readiness
-from calpolicy.preflight.probes.redis_probe import LatencySampler
+from calpolicy.preflight.probes.redis.latency import LatencySampler
 from calpolicy.preflight.probes.systemd import UnitState, query_units
 from calpolicy.vocabulary.config import Config, ConfigError, load_config
 from policy_tests.live import probe

@@ -9,7 +9,7 @@ import redis
 
 from calpolicy.plugin import CouldNotCheck
 from calpolicy.preflight.probes import ProbeError
-from calpolicy.preflight.probes.redis_probe import connect
+from calpolicy.preflight.probes.redis.connection import connect
 from calpolicy.vocabulary.config import Config
 
 T = TypeVar("T")

@@ -84,11 +84,38 @@ MOVES: dict[str, str] = {
 
 # Modules that were split: old module -> {name it defined: the new module that defines it now}. Names not
 # listed are reached through the split package's __init__ (MOVES), which re-exports the public ones.
-SYMBOLS: dict[str, dict[str, str]] = {}
+SYMBOLS: dict[str, dict[str, str]] = {
+    "calpolicy.probes.redis_probe": {
+        "REDIS_TYPES": "calpolicy.preflight.probes.redis.connection",
+        "_Watchdog": "calpolicy.preflight.probes.redis.connection",
+        "connect": "calpolicy.preflight.probes.redis.connection",
+        "_overran": "calpolicy.preflight.probes.redis.connection",
+        "_verify_is_redis": "calpolicy.preflight.probes.redis.connection",
+        "_not_redis": "calpolicy.preflight.probes.redis.connection",
+        "DETAIL_CHARS": "calpolicy.preflight.probes.redis.connection",
+        "checked_type": "calpolicy.preflight.probes.redis.connection",
+        "_translated": "calpolicy.preflight.probes.redis.connection",
+        "_safe": "calpolicy.preflight.probes.redis.connection",
+        "LatencyStats": "calpolicy.preflight.probes.redis.latency",
+        "_quantile": "calpolicy.preflight.probes.redis.latency",
+        "quantile_rank": "calpolicy.preflight.probes.redis.latency",
+        "measure_latency": "calpolicy.preflight.probes.redis.latency",
+        "stats_of": "calpolicy.preflight.probes.redis.latency",
+        "LatencySampler": "calpolicy.preflight.probes.redis.latency",
+        "GroupBacklog": "calpolicy.preflight.probes.redis.backlog",
+        "stream_backlogs": "calpolicy.preflight.probes.redis.backlog",
+        "BOOLEAN_PATTERN": "calpolicy.preflight.probes.redis.halt",
+        "HaltState": "calpolicy.preflight.probes.redis.halt",
+        "_vocabulary": "calpolicy.preflight.probes.redis.halt",
+        "boolean_halt": "calpolicy.preflight.probes.redis.halt",
+        "halt_state": "calpolicy.preflight.probes.redis.halt",
+    },
+}
 
 # Old paths of modules that are now packages of several files: the file that holds most of the old module.
 SPLIT_PATHS: dict[str, str] = {
     "calpolicy.config": "calpolicy/vocabulary/config/sections.py",
+    "calpolicy.probes.redis_probe": "calpolicy/preflight/probes/redis/",
 }
 
 # Files that moved while their module name stayed (the module became its package's __init__ or main part).

@@ -34,7 +34,9 @@ from calpolicy.preflight import build_verdict, run_preflight
 from calpolicy.preflight.probes import ProbeError
 from calpolicy.preflight.probes.journal import read_journal
 from calpolicy.preflight.probes.readiness import MAX_DECODED_BYTES, fetch_readiness, readiness_findings
-from calpolicy.preflight.probes.redis_probe import checked_type, connect, halt_state, stream_backlogs
+from calpolicy.preflight.probes.redis.backlog import stream_backlogs
+from calpolicy.preflight.probes.redis.connection import checked_type, connect
+from calpolicy.preflight.probes.redis.halt import halt_state
 from calpolicy.vocabulary.config import ConfigError, ReadinessConfig, RedisConfig, load_config
 from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK, EXIT_USAGE
 from unit_tests.adversaries import FakeRedis, RawHTTPServer, http_response

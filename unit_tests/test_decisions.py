@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from calpolicy.preflight.probes.redis_probe import GroupBacklog, LatencyStats
+from calpolicy.preflight.probes.redis.backlog import GroupBacklog
+from calpolicy.preflight.probes.redis.latency import LatencyStats
 from calpolicy.vocabulary.decisions import (
     BAND_TOLERANCE,
     backlog_finding,
@@ -63,7 +64,7 @@ def test_latency_bound_is_in_milliseconds_and_the_message_says_which_statistic()
 
 def test_one_scheduling_spike_among_the_pings_does_not_turn_go_into_stop() -> None:
     """Issue 22 §1: p50 0.4 ms and one 52.1 ms spike among 25 PINGs is GO on the default p95, the spike shown."""
-    from calpolicy.preflight.probes.redis_probe import stats_of
+    from calpolicy.preflight.probes.redis.latency import stats_of
     from calpolicy.vocabulary.config import RedisConfig
 
     stats = stats_of([0.4] * 24 + [52.1])
@@ -75,14 +76,14 @@ def test_one_scheduling_spike_among_the_pings_does_not_turn_go_into_stop() -> No
 
 def test_a_slow_tail_is_still_a_stop() -> None:
     """Not looser where it matters: 2 slow PINGs in 25 (8 %) put p95 over the bound."""
-    from calpolicy.preflight.probes.redis_probe import stats_of
+    from calpolicy.preflight.probes.redis.latency import stats_of
 
     assert latency_finding(stats_of([0.4] * 23 + [52.1, 60.0]), "p95", 50.0).status == "fail"
     assert latency_finding(stats_of([51.0] * 100), "p95", 50.0).status == "fail"
 
 
 def test_a_percentile_that_is_the_maximum_over_few_samples_is_judged_and_named_as_the_maximum() -> None:
-    from calpolicy.preflight.probes.redis_probe import stats_of
+    from calpolicy.preflight.probes.redis.latency import stats_of
 
     finding = latency_finding(stats_of([0.4] * 18 + [52.1]), "p95", 50.0)  # rank ceil(0.95 * 19) = 19 of 19
     assert finding.status == "fail"

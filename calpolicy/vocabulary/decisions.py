@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from calpolicy.preflight.probes.redis_probe import GroupBacklog, LatencyStats, quantile_rank
+from calpolicy.preflight.probes.redis.backlog import GroupBacklog
+from calpolicy.preflight.probes.redis.latency import LatencyStats, quantile_rank
 from calpolicy.vocabulary.verdict import Finding
 
 LATENCY_ID = BACKLOG_ID = "P0.1.f"

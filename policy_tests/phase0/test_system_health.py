@@ -8,7 +8,8 @@ import pytest
 
 from calpolicy.plugin import CouldNotCheck, enforce
 from calpolicy.preflight.probes.journal import error_entries, evidence_lines, read_journal
-from calpolicy.preflight.probes.redis_probe import LatencySampler, measure_latency, stream_backlogs
+from calpolicy.preflight.probes.redis.backlog import stream_backlogs
+from calpolicy.preflight.probes.redis.latency import LatencySampler, measure_latency
 from calpolicy.preflight.probes.systemd import UnitState, unit_finding
 from calpolicy.vocabulary.config import Config, load_config
 from calpolicy.vocabulary.decisions import backlog_finding, latency_finding

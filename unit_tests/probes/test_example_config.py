@@ -16,7 +16,8 @@ from calpolicy.localenv.redis_server import HALT_KEYS_CLEAR, RedisServer, publis
 from calpolicy.preflight.probes import ProbeError
 from calpolicy.preflight.probes.market import market_finding
 from calpolicy.preflight.probes.readiness import fetch_readiness, readiness_findings
-from calpolicy.preflight.probes.redis_probe import connect, halt_state
+from calpolicy.preflight.probes.redis.connection import connect
+from calpolicy.preflight.probes.redis.halt import halt_state
 from calpolicy.vocabulary.config import Config, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "calpolicy.example.toml"

@@ -14,7 +14,7 @@ import pytest
 from calpolicy.localenv.redis_server import MARKET_STREAM, RedisServer, market_fields, publish_market_state
 from calpolicy.preflight.probes import ProbeError
 from calpolicy.preflight.probes.market import market_finding
-from calpolicy.preflight.probes.redis_probe import connect
+from calpolicy.preflight.probes.redis.connection import connect
 from calpolicy.vocabulary.config import MarketConfig, RedisConfig
 from calpolicy.vocabulary.verdict import Finding
 

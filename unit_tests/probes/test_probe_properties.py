@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from calpolicy.preflight.probes.readiness import classify_action
-from calpolicy.preflight.probes.redis_probe import _quantile, boolean_halt, quantile_rank
+from calpolicy.preflight.probes.redis.halt import boolean_halt
+from calpolicy.preflight.probes.redis.latency import _quantile, quantile_rank
 from calpolicy.vocabulary.config import ReadinessConfig
 
 TRUE = ("true", "1", "yes", "on")

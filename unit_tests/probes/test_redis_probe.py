@@ -13,17 +13,10 @@ import redis
 
 from calpolicy.localenv.redis_server import RedisServer
 from calpolicy.preflight.probes import ProbeError
-from calpolicy.preflight.probes.redis_probe import (
-    GroupBacklog,
-    LatencySampler,
-    LatencyStats,
-    _quantile,
-    checked_type,
-    connect,
-    halt_state,
-    measure_latency,
-    stream_backlogs,
-)
+from calpolicy.preflight.probes.redis.backlog import GroupBacklog, stream_backlogs
+from calpolicy.preflight.probes.redis.connection import checked_type, connect
+from calpolicy.preflight.probes.redis.halt import halt_state
+from calpolicy.preflight.probes.redis.latency import LatencySampler, LatencyStats, _quantile, measure_latency
 from calpolicy.vocabulary.config import RedisConfig
 from unit_tests.adversaries import FakeRedis
 

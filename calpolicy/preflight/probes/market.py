@@ -36,7 +36,8 @@ from typing import Any
 import redis
 
 from calpolicy.preflight.probes.command import ProbeError
-from calpolicy.preflight.probes.redis_probe import boolean_halt, checked_type
+from calpolicy.preflight.probes.redis.connection import checked_type
+from calpolicy.preflight.probes.redis.halt import boolean_halt
 from calpolicy.vocabulary.config import MarketConfig
 from calpolicy.vocabulary.verdict import Finding
 
