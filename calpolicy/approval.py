@@ -201,7 +201,7 @@ def approval_preconditions(
             raise ValueError("not a JSON object")
     except (ValueError, RecursionError) as error:
         return [f"cannot read the job's manifest in {job_dir}: {error}"]
-    from calpolicy.apply_history import HISTORY_NAME
+    from calpolicy.jobs.history import HISTORY_NAME
 
     store = JobStore(job_dir.parent, Path(config.paths.archive_dir) / HISTORY_NAME)
     problems += signature_problems(job_dir, config, files)

@@ -38,9 +38,9 @@ def _since(raw: object) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from calpolicy import apply_history
     from calpolicy.confirmation import confirm_live, headline
     from calpolicy.deploy import DeployError, LivePaths, Outcome, _lock, _note, read_live
+    from calpolicy.jobs import history as apply_history
 
     config = config_from(args)
     paths = LivePaths.from_config(config)

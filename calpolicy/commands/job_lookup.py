@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 def store_for(config: Config) -> JobStore:
     """The store with the apply history beside it, so that every view derives a job's state the same way."""
-    from calpolicy.apply_history import HISTORY_NAME
+    from calpolicy.jobs.history import HISTORY_NAME
 
     return JobStore(Path(config.paths.jobs_dir), Path(config.paths.archive_dir) / HISTORY_NAME)
 

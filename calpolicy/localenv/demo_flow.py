@@ -76,7 +76,7 @@ def step(out: Callable[[str], None], verdict: str, name: str, text: str, more: S
 
 def _live_from(env: LocalEnvironment, version: str, approved_at: datetime) -> datetime:
     """When the engine was first shown to serve ``version`` (the apply history's confirmation), else approval."""
-    from calpolicy import apply_history
+    from calpolicy.jobs import history as apply_history
 
     history = env.live_dir / "config" / "calibration_archive" / apply_history.HISTORY_NAME
     return apply_history.live_from(history, version, approved_at)

@@ -162,7 +162,7 @@ def require_served(config: Any, version: str | None) -> None:
 
 def _live_from(config: Any, version: str | None, approved_at: datetime) -> datetime:
     """When the engine was first shown to serve ``version`` (apply history), else ``approved_at``."""
-    from calpolicy import apply_history
+    from calpolicy.jobs import history as apply_history
 
     history = Path(config.paths.archive_dir) / apply_history.HISTORY_NAME
     return apply_history.live_from(history, version, approved_at)

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from calpolicy import apply_history
 from calpolicy.deploy import LivePaths
+from calpolicy.jobs import history as apply_history
 from calpolicy.plugin import CouldNotCheck
 from calpolicy.vocabulary.config import Config
 

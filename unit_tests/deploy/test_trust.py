@@ -22,12 +22,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calpolicy import apply_history
 from calpolicy.approval import approval_preconditions, results_problems
 from calpolicy.cli import main
 from calpolicy.deploy import DeployError, LivePaths, approve_job, read_live, rollback, swap
 from calpolicy.files.safe_read import UnsafeFileError, read_bytes
 from calpolicy.jobs import JobError, JobStore, read_decisions, read_job_files
+from calpolicy.jobs import history as apply_history
 from calpolicy.preflight import PreflightRun
 from calpolicy.run import config_json
 from calpolicy.signing import default_policy_test_files, generate_keypair, sign_job, verify_job

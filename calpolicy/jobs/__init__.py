@@ -8,6 +8,13 @@ the rename fails when another run holds the name, so two runs in the same second
 changes rewrite ``manifest.json`` via temp file + fsync + ``os.replace`` under an exclusive lock, and only
 along the state machine of DESIGN.md, each with who and when. Jobs live on disk, so ``approve`` from a new
 shell finds the job a previous shell made (the existing tool kept them in memory).
+
+The package is the record every phase after the preflight writes to: the job folder (the proposal of
+P2.1.d, the report of P2.1.c / P3.1, the decision of P3.2, an ABORT's archived job) and ``history`` — the
+append-only history of every apply and rollback (P4.1.a a new version, P4.1.d its ID) from which a job's
+state is read. May import: the vocabulary and ``calpolicy.files``. This module stays whole although long
+(~530 lines): the claim of an ID, the atomic build of a folder and the manifest's state machine share one
+lock discipline, and a split would put the halves of one invariant in two files.
 """
 
 from __future__ import annotations
@@ -27,10 +34,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from calpolicy import apply_history
 from calpolicy.apply_lock import pid_alive
 from calpolicy.files.atomic_io import fsync_dir, write_atomic
 from calpolicy.files.safe_read import kind_name, open_folder, open_for_append, read_bytes, read_optional
+from calpolicy.jobs import history as apply_history
 
 JOB_ID_RE = re.compile(r"^cal_\d{8}_\d{6}(_\d{1,3})?$")
 MANIFEST = "manifest.json"
