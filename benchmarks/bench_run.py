@@ -26,8 +26,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from calpolicy.localenv.environment import LocalEnvironment
+from calpolicy.lockdown.sandbox import run_sandboxed
 from calpolicy.run import run_job
-from calpolicy.sandbox import run_sandboxed
 
 _PROPOSE_ALONE = (
     "import sys; from calpolicy.clm.reader import read_clm; from calpolicy.calibrate import propose; "
@@ -48,7 +48,7 @@ def _propose_alone(clm: Path) -> tuple[float, float]:
 
 
 def _sandbox_startup(workdir: Path) -> float:
-    result = run_sandboxed("calpolicy.sandbox:describe", workdir, [])
+    result = run_sandboxed("calpolicy.lockdown.sandbox:describe", workdir, [])
     if not result.ok or result.hooked_at is None:
         raise RuntimeError(f"the sandbox did not run: {result.error}")
     return result.hooked_at - result.spawned_at

@@ -6,7 +6,7 @@ their digest, so what is analysed is what was judged. A file that is now shorter
 whose first bytes differ (rewritten) is not the file that was judged: that is a STOP, never a best guess.
 
 In the sandbox the path names a private, read-only copy of the log that bubblewrap made when the child
-started (``calpolicy.sandbox``): the task never holds a handle on the live file, and the bytes it checks
+started (``calpolicy.lockdown.sandbox``): the task never holds a handle on the live file, and the bytes it checks
 cannot change under it.
 """
 

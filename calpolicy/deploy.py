@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from calpolicy import archive, engine_weights
+from calpolicy import archive
 from calpolicy.apply_lock import ApplyLock, LockedError
 from calpolicy.files.atomic_io import clean_stale_temps, remove_durably, sha256_bytes, write_atomic
 from calpolicy.files.safe_read import read_bytes, read_optional
@@ -44,6 +44,7 @@ from calpolicy.jobs import (
 )
 from calpolicy.jobs import history as apply_history
 from calpolicy.loader import LOADED_MARKER, NO_CALIBRATION, CalibrationError, parse_calibration
+from calpolicy.lockdown import engine_weights
 from calpolicy.vocabulary.config import Config
 
 SCHEMA = "calpolicy.calibration/1"

@@ -434,7 +434,7 @@ def _adopted(own_loader: Path) -> bool:
 
 def check_sandbox(config: Config) -> Check:
     """bubblewrap is installed and can create the namespaces the locked-down calibration runs in."""
-    from calpolicy.sandbox import SandboxError, os_guard
+    from calpolicy.lockdown.sandbox import SandboxError, os_guard
 
     try:
         bwrap, _ = os_guard()

@@ -4,7 +4,7 @@ This is the checklist's ``calibration_cli.py run`` made safe. It proposes and ne
 
 1. the preflight (``pytest -m preflight`` in a child, exactly as ``calpolicy preflight``); anything but a
    clean GO stops here and creates nothing;
-2. a job ID is claimed and the calibration runs in the sandbox (``calpolicy.sandbox``) on exactly the
+2. a job ID is claimed and the calibration runs in the sandbox (``calpolicy.lockdown.sandbox``) on exactly the
    CLM bytes the preflight judged, writing only ``proposal.json`` into the job's hidden temp folder;
    the protected paths are digested before and after, and any change, any lockdown violation or any
    sandbox failure is a STOP that publishes no job;
@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from calpolicy import __version__, engine_weights
+from calpolicy import __version__
 from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import Proposal
 from calpolicy.jobs import (
@@ -43,10 +43,11 @@ from calpolicy.jobs import (
     canonical_json,
     sha256_hex,
 )
+from calpolicy.lockdown import engine_weights
+from calpolicy.lockdown.protected import compare, digest_all, summary
+from calpolicy.lockdown.sandbox import SandboxError, SandboxResult, os_guard, run_sandboxed
 from calpolicy.preflight import PreflightRun, build_verdict, policy_dir, read_rows, run_preflight
-from calpolicy.protected import compare, digest_all, summary
 from calpolicy.report import DO_NOT_APPLY, write_report
-from calpolicy.sandbox import SandboxError, SandboxResult, os_guard, run_sandboxed
 from calpolicy.signing import SigningError, default_policy_test_files, load_private_key, sign_job
 from calpolicy.vocabulary.config import Config, ConfigError, load_config
 from calpolicy.vocabulary.controls import CHECKLIST
@@ -331,7 +332,7 @@ def violation_id(operation: str, target: str, config: Config) -> str:
     if operation.startswith(("subprocess.", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
                              "os.kill", "os.killpg", "signal.", "pty.", "os.startfile", "os.pidfd")):  # fmt: skip
         return "P1.1.e"
-    from calpolicy.protected import protected_roots
+    from calpolicy.lockdown.protected import protected_roots
 
     real = Path(os.path.realpath(target)) if target.startswith("/") else None
     for control_id, root in protected_roots(config):

@@ -39,8 +39,8 @@ TESTS[calpolicy/watch/sequential.py]="unit_tests/watch/test_sequential.py unit_t
 TESTS[calpolicy/watch/signals.py]="unit_tests/watch/test_watch_signals.py"
 TESTS[calpolicy/watch/verdict.py]="unit_tests/watch/test_watch_split.py unit_tests/watch/test_watch_signals.py unit_tests/watch/test_sequential.py"
 TESTS[calpolicy/watch/trades.py]="unit_tests/watch/test_watch_trades.py"
-TESTS[calpolicy/sandbox.py]="unit_tests/test_sandbox.py unit_tests/test_sandbox_bypasses.py"
-TESTS[calpolicy/seccomp.py]="unit_tests/test_sandbox_bypasses.py unit_tests/test_sandbox.py"
+TESTS[calpolicy/lockdown/sandbox.py]="unit_tests/test_sandbox.py unit_tests/test_sandbox_bypasses.py"
+TESTS[calpolicy/lockdown/seccomp.py]="unit_tests/test_sandbox_bypasses.py unit_tests/test_sandbox.py"
 
 # optional pytest -k expression per module, to leave out slow statistical sweeps
 declare -A SELECT=(
@@ -66,7 +66,7 @@ ORDER=(calpolicy/vocabulary/verdict.py calpolicy/vocabulary/decisions.py calpoli
        calpolicy/signing.py
        loader/src/calpolicy_loader/parse.py loader/src/calpolicy_loader/loader.py loader/src/calpolicy_loader/files.py
        calpolicy/watch/sequential.py calpolicy/watch/signals.py calpolicy/watch/verdict.py calpolicy/watch/trades.py
-       calpolicy/seccomp.py calpolicy/sandbox.py)
+       calpolicy/lockdown/seccomp.py calpolicy/lockdown/sandbox.py)
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")
 

@@ -14,8 +14,8 @@ import pytest
 
 from calpolicy.calibration_task import ClmChanged, read_judged_prefix
 from calpolicy.localenv.sample_log import sample_records, write_sample_log
+from calpolicy.lockdown.sandbox import SANDBOX_UID, Guard, SandboxError, run_sandboxed
 from calpolicy.run import violation_id
-from calpolicy.sandbox import SANDBOX_UID, Guard, SandboxError, run_sandboxed
 from calpolicy.vocabulary.config import Config
 
 
@@ -99,7 +99,7 @@ def test_violations_map_to_checklist_items() -> None:
 
 def test_the_child_runs_in_its_own_namespaces_without_capabilities(tmp_path: Path) -> None:
     """bubblewrap: another user, mount, PID and network namespace; no capability, no_new_privs, only loopback."""
-    result = run_sandboxed("calpolicy.sandbox:describe", tmp_path, [])
+    result = run_sandboxed("calpolicy.lockdown.sandbox:describe", tmp_path, [])
     assert result.ok, result.error or result.violation
     assert "(bubblewrap)" in result.os_guard
     seen = result.result
@@ -110,7 +110,7 @@ def test_the_child_runs_in_its_own_namespaces_without_capabilities(tmp_path: Pat
     assert seen["uid"] == SANDBOX_UID
     assert seen["cap_eff"] == seen["cap_bnd"] == "0000000000000000"
     assert seen["no_new_privs"] == "1"
-    assert seen["seccomp"] == "2"  # a filter (calpolicy.seccomp) is in place
+    assert seen["seccomp"] == "2"  # a filter (calpolicy.lockdown.seccomp) is in place
     assert "seccomp: no set-id bits" in result.os_guard
 
 
@@ -118,7 +118,7 @@ def test_no_bubblewrap_is_could_not_check(tmp_path: Path, monkeypatch: pytest.Mo
     """Without bwrap the task is not run at all: a SandboxError (exit 3 in ``run``), never the hook alone."""
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(SandboxError, match=r"bubblewrap \(bwrap\) is not installed"):
-        run_sandboxed("calpolicy.sandbox:describe", tmp_path, [])
+        run_sandboxed("calpolicy.lockdown.sandbox:describe", tmp_path, [])
 
 
 def test_no_user_namespaces_is_could_not_check(tmp_path: Path) -> None:
@@ -126,7 +126,7 @@ def test_no_user_namespaces_is_could_not_check(tmp_path: Path) -> None:
     them, a real kernel refusal), the run is could-not-check with bwrap's reason, and nothing ran."""
     marker = tmp_path / "ran"
     code = (
-        "import sys\nfrom pathlib import Path\nfrom calpolicy.sandbox import SandboxError, run_sandboxed\n"
+        "import sys\nfrom pathlib import Path\nfrom calpolicy.lockdown.sandbox import SandboxError, run_sandboxed\n"
         "try:\n    run_sandboxed('policy_tests.phase1.attempts:touch', Path(sys.argv[1]), [], {'name': 'ran'})\n"
         "except SandboxError as error:\n    print('SandboxError:', error)\n    sys.exit(3)\n"
     )

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from calpolicy.lockdown.sandbox import SandboxError, SandboxResult, run_sandboxed
 from calpolicy.plugin import CouldNotCheck, job_dir
-from calpolicy.sandbox import SandboxError, SandboxResult, run_sandboxed
 from calpolicy.vocabulary.config import Config
 
 ATTEMPTS = "policy_tests.phase1.attempts"

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from calpolicy.deploy import DeployError, approve_job, rollback
-from calpolicy.engine_weights import effective
 from calpolicy.localenv.ai_engine import LoadOnceLoader
+from calpolicy.lockdown.engine_weights import effective
 from unit_tests.deploy.site import Site, make_site
 
 JOB = "cal_20261101_120000"

@@ -24,6 +24,10 @@ no sandbox, and code in the child can turn them off or go around them (C code, `
 kernel then refuses the same operation anyway. If bubblewrap is missing or cannot create its namespaces,
 ``run_sandboxed`` raises ``SandboxError`` (the run is could-not-check, exit 3): there is no fallback to the
 hook alone. docs/lockdown.md says what each layer covers and what is still not protected.
+
+This module stays whole although long (~580 lines): the parent's argv, the child's entry point (it is
+started as ``python -m calpolicy.lockdown.sandbox``) and the audit hook are one protocol across a pipe, and
+are read and changed together.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from calpolicy import seccomp
+from calpolicy.lockdown import seccomp
 
 EXIT_VIOLATION = 86
 EXIT_TASK_ERROR = 87
@@ -527,7 +531,7 @@ def run_sandboxed(
     spec = {"task": task, "workdir": str(workdir), "read_files": list(inputs), "args": args or {},
             "timeout_s": timeout_s}  # fmt: skip
     argv = [*bwrap_argv(bwrap, workdir, inputs, filter_fd), sys.executable, "-I", "-B", "-m",
-            "calpolicy.sandbox", "--result-fd", str(write_end)]  # fmt: skip
+            "calpolicy.lockdown.sandbox", "--result-fd", str(write_end)]  # fmt: skip
     passed = [fd for fd in (write_end, filter_fd, *inputs.values()) if fd is not None]
     spawned = time.time()
     try:
