@@ -51,8 +51,8 @@ def main() -> None:
     job = make_job(root, n=args.n, truth="overconfident", seed=5)
     setup_s = time.perf_counter() - start
 
-    from calpolicy.bounds import check_bounds
     from calpolicy.calibrate import Proposal
+    from calpolicy.calibrate.bounds import check_bounds
     from calpolicy.clm import check_data
     from calpolicy.clm.reader import read_clm
 

@@ -22,7 +22,7 @@ _EXPORTS = {
     "Verdict": "calpolicy.vocabulary.verdict",
     "Proposal": "calpolicy.calibrate",
     "propose": "calpolicy.calibrate",
-    "check_bounds": "calpolicy.bounds",
+    "check_bounds": "calpolicy.calibrate.bounds",
     "CalibrationLoader": "calpolicy.loader",
     "run_job": "calpolicy.run",
     "JobStore": "calpolicy.jobs",

@@ -137,8 +137,8 @@ def map_problems(proposal: Any) -> list[str]:
 
 def proposal_problems(proposal_bytes: bytes | None, config: Config) -> list[str]:
     """P2.2 on exactly the proposal bytes approve will apply: the map invariants and ``check_bounds``."""
-    from calpolicy.bounds import check_bounds
     from calpolicy.calibrate import Proposal, ProposalError
+    from calpolicy.calibrate.bounds import check_bounds
 
     if proposal_bytes is None:
         return ["the job has no readable proposal.json"]

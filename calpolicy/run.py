@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from calpolicy import __version__
-from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import Proposal
+from calpolicy.calibrate.bounds import check_bounds
 from calpolicy.jobs import (
     MANIFEST,
     MANIFEST_SCHEMA,
@@ -53,7 +53,7 @@ from calpolicy.vocabulary.config import Config, ConfigError, load_config
 from calpolicy.vocabulary.controls import CHECKLIST
 from calpolicy.vocabulary.verdict import Finding, Verdict
 
-CALIBRATION_TASK = "calpolicy.calibration_task:calibrate"
+CALIBRATION_TASK = "calpolicy.calibrate.task:calibrate"
 POLICY_DIRS = ("phase1", "phase2", "phase3")
 POLICY_MARKERS = "lockdown or proposal or report"
 POLICY_IDS: tuple[str, ...] = tuple(cid for cid in CHECKLIST if cid.startswith(("P1.", "P2.", "P3.")))

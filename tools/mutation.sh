@@ -23,7 +23,7 @@ declare -A TESTS=(
   [calpolicy/plugin.py]="unit_tests/test_gate_wiring.py unit_tests/test_plugin_inprocess.py unit_tests/test_plugin_suite_and_job.py"
   [calpolicy/preflight/__init__.py]="unit_tests/test_gate_wiring.py unit_tests/test_preflight_fast.py"
   [calpolicy/vocabulary/verdict.py]="unit_tests/test_verdict.py unit_tests/test_gate_wiring.py unit_tests/test_decisions.py"
-  [calpolicy/bounds.py]="unit_tests/calibrate/test_calib_bounds.py unit_tests/test_decisions.py"
+  [calpolicy/calibrate/bounds.py]="unit_tests/calibrate/test_calib_bounds.py unit_tests/test_decisions.py"
   [calpolicy/vocabulary/decisions.py]="unit_tests/test_decisions.py"
   [calpolicy/clm/checks.py]="unit_tests/test_data_gate.py unit_tests/test_data_gate_exact.py unit_tests/test_data_gate_golden.py unit_tests/test_properties.py unit_tests/test_registry.py"
   [calpolicy/preflight/probes/readiness.py]="unit_tests/probes/test_readiness_probe.py $ADV::test_a_readiness_body_that_says_two_things_is_not_judged $ADV::test_a_clean_body_still_passes_through_the_same_path $ADV::test_a_redirect_off_the_configured_host_is_not_followed_and_userinfo_is_masked $ADV::test_a_redirect_to_another_port_is_off_host_too $ADV::test_a_redirect_on_the_same_host_is_followed $ADV::test_a_body_announced_over_the_cap_is_not_read $ADV::test_an_endless_body_without_length_is_cut_at_the_raw_cap $ADV::test_a_server_trickling_one_byte_a_second_is_stopped_at_the_deadline"
@@ -44,7 +44,7 @@ TESTS[calpolicy/lockdown/seccomp.py]="unit_tests/test_sandbox_bypasses.py unit_t
 
 # optional pytest -k expression per module, to leave out slow statistical sweeps
 declare -A SELECT=(
-  [calpolicy/bounds.py]="not honesty and not strongly_overconfident"
+  [calpolicy/calibrate/bounds.py]="not honesty and not strongly_overconfident"
   # the SIGKILL trials and the private-mount cases take seconds each and guard creation, not state
   [calpolicy/jobs/__init__.py]="not sigkill_at_random and not concurrent and not full_disk and not read_only"
   # the CLI cases run calpolicy in a child process, which cannot see a mutant
@@ -61,7 +61,7 @@ SELECT[calpolicy/watch/sequential.py]="not test_judging_at_the_last_look_says_ro
 declare -A ENVIRONMENT=(
   [calpolicy/clm/checks.py]="CALPOLICY_PROPERTY_EXAMPLES=8"
 )
-ORDER=(calpolicy/vocabulary/verdict.py calpolicy/vocabulary/decisions.py calpolicy/plugin.py calpolicy/preflight/__init__.py calpolicy/bounds.py
+ORDER=(calpolicy/vocabulary/verdict.py calpolicy/vocabulary/decisions.py calpolicy/plugin.py calpolicy/preflight/__init__.py calpolicy/calibrate/bounds.py
        calpolicy/clm/checks.py calpolicy/preflight/probes/readiness.py calpolicy/preflight/probes/redis/ calpolicy/jobs/__init__.py
        calpolicy/signing.py
        loader/src/calpolicy_loader/parse.py loader/src/calpolicy_loader/loader.py loader/src/calpolicy_loader/files.py

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from calpolicy.calibration_task import ClmChanged, read_judged_prefix
+from calpolicy.calibrate.task import ClmChanged, read_judged_prefix
 from calpolicy.localenv.sample_log import sample_records, write_sample_log
 from calpolicy.lockdown.sandbox import SANDBOX_UID, Guard, SandboxError, run_sandboxed
 from calpolicy.run import violation_id
@@ -164,7 +164,7 @@ def test_growth_after_the_preflight_is_left_out(judged_log: tuple[Path, int, str
     job = tmp_path / "job"
     job.mkdir()
     args = {"clm_path": str(path), "clm_bytes": size, "clm_sha256": digest, "config": Config().as_dict()}
-    result = run_sandboxed("calpolicy.calibration_task:calibrate", job, [path], args)
+    result = run_sandboxed("calpolicy.calibrate.task:calibrate", job, [path], args)
     assert result.ok, result.error or result.violation
     assert result.result["clm"] == {"path": str(path), "bytes": size, "lines": 300, "sha256": digest}
     assert result.result["grown_bytes"] == len(appended)
@@ -218,7 +218,7 @@ def test_a_recorder_log_with_utc_offsets_is_calibrated(tmp_path: Path) -> None:
     job.mkdir()
     args = {"clm_path": str(path), "clm_bytes": len(data), "clm_sha256": hashlib.sha256(data).hexdigest(),
             "config": Config().as_dict()}  # fmt: skip
-    result = run_sandboxed("calpolicy.calibration_task:calibrate", job, [path], args)
+    result = run_sandboxed("calpolicy.calibrate.task:calibrate", job, [path], args)
     assert result.ok, result.violation or result.error
     assert "stop" not in result.result, result.result
     assert "error" not in result.result, result.result

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DATA = "clm.check_data"  # calpolicy.clm.checks.check_data, on the CLM log
-BOUNDS = "bounds.check_bounds"  # calpolicy.bounds.check_bounds, on the proposal
+BOUNDS = "bounds.check_bounds"  # calpolicy.calibrate.bounds.check_bounds, on the proposal
 LIVE = "live probe"  # a policy test asks the running system (systemd, journal, Redis, HTTP, operator)
 PROPOSAL = "proposal.json"  # a policy test reads the proposal itself
 JOB = "job folder"  # a policy test checks a job of calpolicy run: its sandbox, digests and report files

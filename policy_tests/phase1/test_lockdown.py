@@ -201,7 +201,7 @@ def _digest_run_without_job(config: Config) -> tuple[list[dict[str, str]], list[
     with tempfile.TemporaryDirectory(prefix="calpolicy-lockdown-") as tmp:
         args = {"clm_path": str(clm.resolve()), "clm_bytes": len(data), "clm_sha256": hashlib.sha256(data).hexdigest(),
                 "config": config.as_dict()}  # fmt: skip
-        result = run_sandboxed("calpolicy.calibration_task:calibrate", Path(tmp), [clm], args)
+        result = run_sandboxed("calpolicy.calibrate.task:calibrate", Path(tmp), [clm], args)
     after = digest_all(config)
     if not result.ok:
         raise CouldNotCheck(f"the sandboxed calibration did not complete: {result.violation or result.error}")

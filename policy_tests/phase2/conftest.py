@@ -64,7 +64,7 @@ def bounds_verdict(
     proposal: Any, calpolicy_config: Config, pytestconfig: pytest.Config, request: pytest.FixtureRequest
 ) -> Verdict:
     """P2.2.a–d. Without a job the analysed log is at hand, so the band is checked at every data point too."""
-    from calpolicy.bounds import check_bounds
+    from calpolicy.calibrate.bounds import check_bounds
 
     log = None if pytestconfig.getoption("--job") else request.getfixturevalue("clm_log")
     return check_bounds(proposal, calpolicy_config, log)

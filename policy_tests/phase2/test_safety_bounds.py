@@ -1,4 +1,4 @@
-"""Checklist 2.2 — the hard safety bounds, on the proposal under review (see ``calpolicy.bounds``)."""
+"""Checklist 2.2 — the hard safety bounds, on the proposal under review (see ``calpolicy.calibrate.bounds``)."""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import Proposal, propose
+from calpolicy.calibrate.bounds import check_bounds
 from calpolicy.clm.reader import parse_clm_bytes
 from calpolicy.vocabulary.config import Config
 from calpolicy.vocabulary.controls import BOUNDS, registered

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import propose
+from calpolicy.calibrate.bounds import check_bounds
 from calpolicy.calibrate.isotonic import CalibrationMap, fit, shippable, within_range
 from calpolicy.calibrate.stability import model_identity_reasons, subset_gain, trades_needed, trend
 from calpolicy.clm.fields import action_column, conf_column

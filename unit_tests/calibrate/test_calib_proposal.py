@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import Proposal, ProposalError, propose
+from calpolicy.calibrate.bounds import check_bounds
 from calpolicy.calibrate.models import extract
 from calpolicy.calibrate.proposal import apply_engine_mapping
 from calpolicy.calibrate.split import forward_split

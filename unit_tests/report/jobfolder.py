@@ -17,8 +17,8 @@ from pathlib import Path
 
 import calpolicy
 import policy_tests
-from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import propose
+from calpolicy.calibrate.bounds import check_bounds
 from calpolicy.clm import check_data
 from calpolicy.clm.reader import read_clm
 from calpolicy.report import write_report
