@@ -359,8 +359,8 @@ def approve_job(
     A job left ``approved`` by an interrupted approve is resumed: re-applied if its version is not live,
     only recorded as applied if it is.
     """
-    from calpolicy.approval import proposal_problems
     from calpolicy.calibrate import Proposal
+    from calpolicy.review.approval import proposal_problems
 
     try:
         job_id = validate_job_id(job_id)

@@ -26,7 +26,7 @@ from calpolicy.vocabulary.waivers import waived_controls
 # Where ``pytest -m preflight`` finds the suite and its rootdir (plugin_routing), and how a run reads:
 # checklist-shaped failures, one verdict line, pytest-html columns (plugin_output); with --job, the
 # job's own pytest-html report (environment, controls, plot: html_report).
-pytest_plugins = ["calpolicy.plugin_routing", "calpolicy.plugin_output", "calpolicy.html_report"]
+pytest_plugins = ["calpolicy.plugin_routing", "calpolicy.plugin_output", "calpolicy.review.html_report"]
 
 PHASE_MARKERS = {
     "preflight": "Phase 0 and the absolute stop signals: must be green before anything runs",

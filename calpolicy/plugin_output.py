@@ -159,7 +159,7 @@ def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: 
     explained = ""
     job = session.config.getoption("--job", default=None)
     if job:  # the job's verdict counts the checks ``run`` made itself too: the same count as ``run`` printed
-        from calpolicy.html_report import job_verdict
+        from calpolicy.review.html_report import job_verdict
 
         verdict, title, explained = job_verdict(Path(job), verdict, len(collector.rows))  # type: ignore[union-attr]
     colour = "green" if verdict.go else "#b00"

@@ -47,8 +47,8 @@ from calpolicy.lockdown import engine_weights
 from calpolicy.lockdown.protected import compare, digest_all, summary
 from calpolicy.lockdown.sandbox import SandboxError, SandboxResult, os_guard, run_sandboxed
 from calpolicy.preflight import PreflightRun, build_verdict, policy_dir, read_rows, run_preflight
-from calpolicy.report import DO_NOT_APPLY, write_report
-from calpolicy.signing import SigningError, default_policy_test_files, load_private_key, sign_job
+from calpolicy.review.report import DO_NOT_APPLY, write_report
+from calpolicy.review.signing import SigningError, default_policy_test_files, load_private_key, sign_job
 from calpolicy.vocabulary.config import Config, ConfigError, load_config
 from calpolicy.vocabulary.controls import CHECKLIST
 from calpolicy.vocabulary.verdict import Finding, Verdict

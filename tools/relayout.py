@@ -127,7 +127,8 @@ FILES: dict[str, str] = {
 }
 
 _NAME = r"[A-Za-z_]\w*"
-_DOTTED = re.compile(rf"(?<![\w.])calpolicy(?:\.{_NAME})+")
+# not followed by "/": "calpolicy.report/1" is a file format's schema name, not a module
+_DOTTED = re.compile(rf"(?<![\w.])calpolicy(?:\.{_NAME})+(?![\w/])")
 _PATH = re.compile(r"(?<![\w/.-])calpolicy/[\w/]*\w(?:\.py)?/?")
 _NAMES = r"(?P<names>\([^)]*\)|[^\n#(]+)(?P<rest>[^\n]*)$"
 _FROM_PACKAGE = re.compile(r"^(?P<indent>[ \t]*)from calpolicy import " + _NAMES, re.M)

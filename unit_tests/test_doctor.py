@@ -235,7 +235,7 @@ def test_a_config_that_cannot_be_used_is_a_fix_and_nothing_else_is_judged(tmp_pa
 
 
 def _keys(tmp_path: Path) -> Any:
-    from calpolicy.signing import generate_keypair
+    from calpolicy.review.signing import generate_keypair
 
     key, trusted = tmp_path / "keys" / "signing.key", tmp_path / "keys" / "trusted"
     generate_keypair(key, trusted)

@@ -23,7 +23,7 @@ import pytest
 from calpolicy.jobs import JobStore
 from calpolicy.localenv.environment import LocalEnvironment
 from calpolicy.localenv.toml_writer import dumps
-from calpolicy.signing import generate_keypair
+from calpolicy.review.signing import generate_keypair
 from calpolicy.vocabulary.config import Config
 
 

@@ -56,9 +56,9 @@ def on_call_too_short(on_call_until: str, min_hours: float) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from calpolicy.approval import approval_preconditions  # pydantic, numpy: only once the command runs
     from calpolicy.deploy import DeployError, approve_job
     from calpolicy.jobs import JobError, read_job_files
+    from calpolicy.review.approval import approval_preconditions  # pydantic, numpy: only once the command runs
 
     config = config_from(args)
     check_arguments(args, config.operator.min_on_call_hours)

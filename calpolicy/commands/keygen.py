@@ -17,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from calpolicy.signing import SigningError, generate_keypair  # cryptography: only once the command runs
+    from calpolicy.review.signing import SigningError, generate_keypair  # cryptography: only once the command runs
 
     config = config_from(args)
     private = Path(args.private_key or config.signing.private_key)

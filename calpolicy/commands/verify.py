@@ -25,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from calpolicy.jobs import read_job_files
-    from calpolicy.signing import VerifyResult, verify_job  # cryptography: only once the command runs
+    from calpolicy.review.signing import VerifyResult, verify_job  # cryptography: only once the command runs
 
     config = config_from(args)
     try:

@@ -18,7 +18,7 @@ from calpolicy.localenv.redis_server import HALT_KEYS_CLEAR, MarketRefresher, Re
 from calpolicy.localenv.sample_log import write_sample_log
 from calpolicy.localenv.systemd_ns import QUANTUM_UNITS, SystemdNamespace, SystemdUnavailable
 from calpolicy.localenv.toml_writer import dumps
-from calpolicy.signing import generate_keypair
+from calpolicy.review.signing import generate_keypair
 from calpolicy.vocabulary.config import RedisConfig
 
 BACKLOG_STREAM = "quantum:stream:trade.closed"

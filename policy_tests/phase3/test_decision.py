@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from calpolicy.plugin import CouldNotCheck, enforce
-from calpolicy.report import DO_NOT_APPLY, SECTION_TITLES
+from calpolicy.review.report import DO_NOT_APPLY, SECTION_TITLES
 from calpolicy.vocabulary.config import Config
 from calpolicy.vocabulary.verdict import Verdict
 

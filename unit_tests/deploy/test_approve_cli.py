@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from calpolicy.approval import approval_preconditions
 from calpolicy.cli import main
 from calpolicy.preflight import PreflightRun
+from calpolicy.review.approval import approval_preconditions
+from calpolicy.review.signing import default_policy_test_files, generate_keypair, sign_job
 from calpolicy.run import config_json
-from calpolicy.signing import default_policy_test_files, generate_keypair, sign_job
 from calpolicy.vocabulary.config import Config
 from calpolicy.vocabulary.verdict import Finding, Verdict
 from unit_tests.conftest import run_cli
@@ -40,7 +40,7 @@ write_toml = site_toml
 
 @pytest.fixture
 def signing(site: Site) -> Callable[[bool], Config]:
-    """Sign the job for real (Ed25519, calpolicy.signing); ``trusted=False`` signs with a key whose public
+    """Sign the job for real (Ed25519, calpolicy.review.signing); ``trusted=False`` signs with a key whose public
     half is not in the trusted folder, as a job signed on another host would be."""
 
     def sign(trusted: bool) -> Config:
@@ -73,7 +73,7 @@ def stop_preflight() -> PreflightRun:
 
 
 def test_signature_unavailable_fails_closed(monkeypatch: pytest.MonkeyPatch, site: Site) -> None:
-    monkeypatch.setitem(sys.modules, "calpolicy.signing", None)  # import raises ImportError
+    monkeypatch.setitem(sys.modules, "calpolicy.review.signing", None)  # import raises ImportError
     problems = approval_preconditions(site.jobs / JOB, site.config, preflight=go_preflight)
     assert any(p.startswith("signature verification unavailable") for p in problems), problems
 

@@ -22,15 +22,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calpolicy.approval import approval_preconditions, results_problems
 from calpolicy.cli import main
 from calpolicy.deploy import DeployError, LivePaths, approve_job, read_live, rollback, swap
 from calpolicy.files.safe_read import UnsafeFileError, read_bytes
 from calpolicy.jobs import JobError, JobStore, read_decisions, read_job_files
 from calpolicy.jobs import history as apply_history
 from calpolicy.preflight import PreflightRun
+from calpolicy.review.approval import approval_preconditions, results_problems
+from calpolicy.review.signing import default_policy_test_files, generate_keypair, sign_job, verify_job
 from calpolicy.run import config_json
-from calpolicy.signing import default_policy_test_files, generate_keypair, sign_job, verify_job
 from calpolicy.vocabulary.config import Config
 from calpolicy.vocabulary.verdict import Finding, Verdict
 from unit_tests.conftest import run_cli

@@ -21,7 +21,7 @@ from calpolicy.calibrate import propose
 from calpolicy.calibrate.bounds import check_bounds
 from calpolicy.clm import check_data
 from calpolicy.clm.reader import read_clm
-from calpolicy.report import write_report
+from calpolicy.review.report import write_report
 from calpolicy.vocabulary.config import Config
 from unit_tests.calibrate.synth import MODELS, draw, jsonl_bytes
 

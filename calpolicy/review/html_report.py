@@ -140,7 +140,7 @@ class JobHtml:
 
 def summary_html(job_dir: Path) -> list[str]:
     """The verdict line, the one-screen summary and the embedded plot, as HTML fragments."""
-    from calpolicy.report.content import full_headline
+    from calpolicy.review.report.content import full_headline
     try:
         report = json.loads((job_dir / REPORT_JSON).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -218,7 +218,7 @@ def _models_table(models: list[dict[str, Any]]) -> str:
 
 def _drift_html(risks: list[dict[str, Any]]) -> list[str]:
     """The drift check as a table (4 significant digits, the conclusion above it), never a raw dict."""
-    from calpolicy.report.content import DRIFT_COLUMNS, sig
+    from calpolicy.review.report.content import DRIFT_COLUMNS, sig
 
     out = []
     for risk in risks:

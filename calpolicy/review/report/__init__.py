@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from calpolicy.files.atomic_io import write_atomic
-from calpolicy.report.content import DO_NOT_APPLY, READY, SECTION_CONTROLS, SECTION_TITLES, build_report
-from calpolicy.report.markdown import render_markdown
-from calpolicy.report.plot import PANELS_KEY, write_plot
+from calpolicy.review.report.content import DO_NOT_APPLY, READY, SECTION_CONTROLS, SECTION_TITLES, build_report
+from calpolicy.review.report.markdown import render_markdown
+from calpolicy.review.report.plot import PANELS_KEY, write_plot
 from calpolicy.vocabulary.verdict import Verdict
 
 REPORT_MD = "report.md"

@@ -16,6 +16,9 @@ pytest-html output is not byte-stable, so the HTML is covered as the file it is,
 records the approval): the statement pins its full bytes *and* a digest of its signed view (everything
 but the state, the approval and the applied version, with the history cut at the signed length). While
 the history is as signed the full bytes must match; afterwards only the signed view must.
+
+This module stays whole although long (~540 lines): what is signed, how it is canonicalised and how it is
+verified are one format, changed together or not at all.
 """
 
 from __future__ import annotations

@@ -23,10 +23,10 @@ Preflight = Callable[[], Any]
 
 
 def signature_problems(job_dir: Path, config: Config, files: JobFiles | None = None) -> list[str]:
-    """``calpolicy.signing.verify_job`` over the job (over ``files``, the bytes approve will apply, when
+    """``calpolicy.review.signing.verify_job`` over the job (over ``files``, the bytes approve will apply, when
     given); refuses when signing is unavailable or unconfigured."""
     try:
-        signing = importlib.import_module("calpolicy.signing")
+        signing = importlib.import_module("calpolicy.review.signing")
         verify_job = signing.verify_job
     except (ImportError, AttributeError) as error:
         return [f"signature verification unavailable ({error}); approve refuses without a verified statement"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from calpolicy.report.content import DRIFT_COLUMNS, SECTION_CONTROLS, SECTION_TITLES, readable, sig
+from calpolicy.review.report.content import DRIFT_COLUMNS, SECTION_CONTROLS, SECTION_TITLES, readable, sig
 
 
 def render_markdown(report: dict[str, Any]) -> str:
