@@ -27,7 +27,7 @@ from pathlib import Path
 
 from calpolicy.localenv.environment import LocalEnvironment
 from calpolicy.lockdown.sandbox import run_sandboxed
-from calpolicy.run import run_job
+from calpolicy.run.job import run_job
 
 _PROPOSE_ALONE = (
     "import sys; from calpolicy.clm.reader import read_clm; from calpolicy.calibrate import propose; "

@@ -67,6 +67,8 @@ MOVES: dict[str, str] = {
     "calpolicy.html_report": "calpolicy.review.html_report",
     "calpolicy.signing": "calpolicy.review.signing",
     "calpolicy.approval": "calpolicy.review.approval",
+    # the locked-down run (calpolicy.run keeps its name; split, its names are in SYMBOLS)
+    "calpolicy.run": "calpolicy.run",
     # phase 4.1: apply
     "calpolicy.deploy": "calpolicy.apply.deploy",
     "calpolicy.apply_lock": "calpolicy.apply.lock",
@@ -85,6 +87,41 @@ MOVES: dict[str, str] = {
 # Modules that were split: old module -> {name it defined: the new module that defines it now}. Names not
 # listed are reached through the split package's __init__ (MOVES), which re-exports the public ones.
 SYMBOLS: dict[str, dict[str, str]] = {
+    "calpolicy.run": {
+        "CALIBRATION_TASK": "calpolicy.run.job",
+        "PREFLIGHT_RESULTS": "calpolicy.run.job",
+        "POLICY_RESULTS": "calpolicy.run.job",
+        "PROPOSAL": "calpolicy.run.job",
+        "run_job": "calpolicy.run.job",
+        "_after_preflight": "calpolicy.run.job",
+        "_in_job": "calpolicy.run.job",
+        "_approve_blocker": "calpolicy.run.job",
+        "_gate_record": "calpolicy.run.job",
+        "_write_review_report": "calpolicy.run.job",
+        "_manifest": "calpolicy.run.job",
+        "config_json": "calpolicy.run.context",
+        "_effective": "calpolicy.run.context",
+        "RunContext": "calpolicy.run.context",
+        "job_store": "calpolicy.run.context",
+        "RUN_ID": "calpolicy.run.outcome",
+        "SIGNING_ID": "calpolicy.run.outcome",
+        "SANDBOX_ID": "calpolicy.run.outcome",
+        "RunOutcome": "calpolicy.run.outcome",
+        "_job_failed": "calpolicy.run.outcome",
+        "_stopped": "calpolicy.run.outcome",
+        "_stopped_many": "calpolicy.run.outcome",
+        "violation_id": "calpolicy.run.findings",
+        "_sandbox_findings": "calpolicy.run.findings",
+        "_task_findings": "calpolicy.run.findings",
+        "POLICY_DIRS": "calpolicy.run.policy",
+        "POLICY_MARKERS": "calpolicy.run.policy",
+        "POLICY_IDS": "calpolicy.run.policy",
+        "HTML_REPORT": "calpolicy.run.policy",
+        "_OUTCOME": "calpolicy.run.policy",
+        "_policy_argv": "calpolicy.run.policy",
+        "PolicyTests": "calpolicy.run.policy",
+        "_contract_row": "calpolicy.run.policy",
+    },
     "calpolicy.probes.redis_probe": {
         "REDIS_TYPES": "calpolicy.preflight.probes.redis.connection",
         "_Watchdog": "calpolicy.preflight.probes.redis.connection",
@@ -116,6 +153,7 @@ SYMBOLS: dict[str, dict[str, str]] = {
 SPLIT_PATHS: dict[str, str] = {
     "calpolicy.config": "calpolicy/vocabulary/config/sections.py",
     "calpolicy.probes.redis_probe": "calpolicy/preflight/probes/redis/",
+    "calpolicy.run": "calpolicy/run/job.py",
 }
 
 # Files that moved while their module name stayed (the module became its package's __init__ or main part).
@@ -245,8 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated new packages: apply only the moves into them")
     args = parser.parse_args(argv)
     if args.only:
-        keep = tuple(p.strip() + "." for p in args.only.split(","))
-        for old in [old for old, new in MOVES.items() if not new.startswith(keep)]:
+        packages = [p.strip() for p in args.only.split(",")]
+        keep = tuple(p + "." for p in packages)
+        for old in [old for old, new in MOVES.items() if new not in packages and not new.startswith(keep)]:
             del MOVES[old]
             SYMBOLS.pop(old, None)
         for old in [old for old, new in FILES.items() if not new.replace("/", ".").startswith(keep)]:

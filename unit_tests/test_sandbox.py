@@ -15,7 +15,7 @@ import pytest
 from calpolicy.calibrate.task import ClmChanged, read_judged_prefix
 from calpolicy.localenv.sample_log import sample_records, write_sample_log
 from calpolicy.lockdown.sandbox import SANDBOX_UID, Guard, SandboxError, run_sandboxed
-from calpolicy.run import violation_id
+from calpolicy.run.findings import violation_id
 from calpolicy.vocabulary.config import Config
 
 

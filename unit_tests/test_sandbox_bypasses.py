@@ -24,7 +24,7 @@ import pytest
 from calpolicy.localenv.sample_log import write_sample_log
 from calpolicy.lockdown.protected import digest_path
 from calpolicy.lockdown.sandbox import SandboxResult, run_sandboxed
-from calpolicy.run import violation_id
+from calpolicy.run.findings import violation_id
 from calpolicy.vocabulary.config import Config
 
 ATTEMPTS = "policy_tests.phase1.attempts"

@@ -11,7 +11,7 @@ from calpolicy.commands.common import UsageError, config_from, parse_instant
 from calpolicy.vocabulary.render import render_verdict
 
 if TYPE_CHECKING:
-    from calpolicy.run import RunOutcome
+    from calpolicy.run.outcome import RunOutcome
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         parse_instant(args.on_call_until, "--on-call-until")
     if args.timeout <= 0:
         raise UsageError(f"--timeout must be positive, got {args.timeout:g}")
-    from calpolicy.run import run_job  # pandas, pyarrow, redis, cryptography: only once the arguments are good
+    from calpolicy.run.job import run_job  # pandas, pyarrow, redis, cryptography: only once the arguments are good
 
     outcome = run_job(
         getattr(args, "config", None),

@@ -126,7 +126,7 @@ def demo_flow(
     """
     from calpolicy.localenv.systemd_ns import _hidden
     from calpolicy.preflight import run_preflight
-    from calpolicy.run import run_job
+    from calpolicy.run.job import run_job
 
     started = time.monotonic()
     workdir = Path(workdir).resolve()

@@ -18,7 +18,7 @@ socket (none is in view). When the task's process ends, the namespace's init end
 everything left in it: nothing the task started outlives the run.
 
 **The explanation: an audit hook** (``sys.addaudithook``) installed before the task runs turns an attempt
-into a finding in the checklist's words (P1.x, see ``calpolicy.run.violation_id``) and ends the child at once
+into a finding in the checklist's words (P1.x, see ``calpolicy.run.findings.violation_id``) and ends the child at once
 (``EXIT_VIOLATION``, so no ``except`` can swallow it). It is not the wall: Python documents audit hooks as
 no sandbox, and code in the child can turn them off or go around them (C code, ``_posixsubprocess``); the
 kernel then refuses the same operation anyway. If bubblewrap is missing or cannot create its namespaces,

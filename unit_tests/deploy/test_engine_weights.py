@@ -104,7 +104,8 @@ def test_run_warns_next_to_its_go_that_approve_will_stop_on_a_host_without_a_fil
 ) -> None:
     """Rehearsal on the real host's shape: run said GO, approve then STOPped, and nothing said so before."""
     from calpolicy.commands.run import render
-    from calpolicy.run import RunOutcome, _approve_blocker
+    from calpolicy.run.job import _approve_blocker
+    from calpolicy.run.outcome import RunOutcome
     from calpolicy.vocabulary.verdict import Finding, Verdict
 
     go = Verdict((Finding("P2.1.a", "pass", "isotonic maps", {}),))

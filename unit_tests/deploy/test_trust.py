@@ -30,7 +30,7 @@ from calpolicy.jobs import history as apply_history
 from calpolicy.preflight import PreflightRun
 from calpolicy.review.approval import approval_preconditions, results_problems
 from calpolicy.review.signing import default_policy_test_files, generate_keypair, sign_job, verify_job
-from calpolicy.run import config_json
+from calpolicy.run.context import config_json
 from calpolicy.vocabulary.config import Config
 from calpolicy.vocabulary.verdict import Finding, Verdict
 from unit_tests.conftest import run_cli

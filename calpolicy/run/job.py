@@ -1,32 +1,14 @@
-"""``run_job``: the gated calibration — preflight, sandboxed calibration, job folder, policy tests on the job.
+"""``run_job`` step by step: preflight, claimed job, sandboxed calibration, bounds, report, manifest, signature.
 
-This is the checklist's ``calibration_cli.py run`` made safe. It proposes and never acts:
-
-1. the preflight (``pytest -m preflight`` in a child, exactly as ``calpolicy preflight``); anything but a
-   clean GO stops here and creates nothing;
-2. a job ID is claimed and the calibration runs in the sandbox (``calpolicy.lockdown.sandbox``) on exactly the
-   CLM bytes the preflight judged, writing only ``proposal.json`` into the job's hidden temp folder;
-   the protected paths are digested before and after, and any change, any lockdown violation or any
-   sandbox failure is a STOP that publishes no job;
-3. the job's files are written and the Phase 1 and Phase 2 policy tests run against it
-   (``pytest -m "lockdown or proposal" --job DIR``);
-4. the job is published in one rename, with its verdict in ``manifest.json``.
-
-``calpolicy.propose`` stays a pure, ungated function for research; this is the gated call.
+Why a module of its own: this is the order of the steps and what each writes into the job folder; the
+policy-test child, the meaning of a sandbox result and the ways a run ends are their own modules.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,77 +22,27 @@ from calpolicy.jobs import (
     JobError,
     JobStore,
     PendingJob,
-    canonical_json,
     sha256_hex,
 )
 from calpolicy.lockdown import engine_weights
 from calpolicy.lockdown.protected import compare, digest_all, summary
 from calpolicy.lockdown.sandbox import SandboxError, SandboxResult, os_guard, run_sandboxed
-from calpolicy.preflight import PreflightRun, build_verdict, policy_dir, read_rows, run_preflight
+from calpolicy.preflight import PreflightRun, run_preflight
 from calpolicy.review.report import DO_NOT_APPLY, write_report
 from calpolicy.review.signing import SigningError, default_policy_test_files, load_private_key, sign_job
-from calpolicy.vocabulary.config import Config, ConfigError, load_config
-from calpolicy.vocabulary.controls import CHECKLIST
+from calpolicy.run.context import RunContext, _effective, config_json
+from calpolicy.run.findings import _sandbox_findings, _task_findings
+from calpolicy.run.outcome import RUN_ID, SANDBOX_ID, SIGNING_ID, RunOutcome, _job_failed, _stopped, _stopped_many
+from calpolicy.run.policy import PolicyTests, _contract_row
+from calpolicy.vocabulary.config import Config, ConfigError
 from calpolicy.vocabulary.verdict import Finding, Verdict
 
 CALIBRATION_TASK = "calpolicy.calibrate.task:calibrate"
-POLICY_DIRS = ("phase1", "phase2", "phase3")
-POLICY_MARKERS = "lockdown or proposal or report"
-POLICY_IDS: tuple[str, ...] = tuple(cid for cid in CHECKLIST if cid.startswith(("P1.", "P2.", "P3.")))
-HTML_REPORT = "policy_report.html"
+
+
 PREFLIGHT_RESULTS = "preflight_results.jsonl"
 POLICY_RESULTS = "policy_results.jsonl"
 PROPOSAL = "proposal.json"
-RUN_ID = "run.job"
-SIGNING_ID = "run.signing"
-SANDBOX_ID = "run.sandbox"
-_OUTCOME = {"pass": "pass", "fail": "fail", "error": "error", "skip": "skip"}
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    """The run's verdict, the job it made (None when it stopped before one could be made) and timings."""
-
-    verdict: Verdict
-    job_id: str | None
-    job_dir: Path | None
-    stage: str  # where the run ended: preflight | sandbox | lockdown | job | done
-    preflight: PreflightRun | None = None
-    written: tuple[str, ...] = ()
-    timings: dict[str, float] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        document = self.verdict.to_dict()
-        document["job_id"] = self.job_id
-        document["job_dir"] = None if self.job_dir is None else str(self.job_dir)
-        document["stage"] = self.stage
-        document["written"] = list(self.written)
-        document["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
-        if self.details.get("approve_blocker"):  # why approve will STOP on this host whatever the job
-            document["approve_blocker"] = self.details["approve_blocker"]
-        return document
-
-
-def config_json(config: Config) -> str:
-    """The effective config's canonical JSON: what ``config_digest`` (and the signed statement) cover."""
-    return canonical_json(config.as_dict())
-
-
-@contextlib.contextmanager
-def _effective(config: Config | str | os.PathLike[str] | None) -> Iterator[tuple[Config, Path | None, dict[str, str]]]:
-    """The config for this process and what the child processes need to see exactly the same one."""
-    if not isinstance(config, Config):
-        path = None if config is None else Path(config)
-        yield load_config(path), path, dict(os.environ)
-        return
-    from calpolicy.localenv.toml_writer import dumps
-
-    with tempfile.TemporaryDirectory(prefix="calpolicy-run-config-") as tmp:
-        path = Path(tmp) / "calpolicy.toml"
-        path.write_text(dumps(config.as_dict()), encoding="utf-8")
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("CALPOLICY_")}
-        yield config, path, environ  # the file is the whole truth: no CALPOLICY_* layered on top
 
 
 def run_job(
@@ -147,31 +79,15 @@ def run_job(
             timings = {"preflight_s": preflight.duration_s}
             if not preflight.verdict.go:
                 return RunOutcome(preflight.verdict, None, None, "preflight", preflight, timings=timings)
-            run = _Run(effective, config_path, environ, preflight, operator, on_call_until, seed, timeout_s,
+            run = RunContext(effective, config_path, environ, preflight, operator, on_call_until, seed, timeout_s,
                        timings, started, task)  # fmt: skip
             return _after_preflight(run)
     except ConfigError as error:
         return _stopped(Finding("run.config", "error", str(error), {}), "preflight", None, {})
 
 
-@dataclass
-class _Run:
-    """What one run carries from the preflight to the signed job; ``timings`` fills in as it goes."""
 
-    config: Config
-    config_path: Path | None
-    environ: dict[str, str]
-    preflight: PreflightRun
-    operator: str | None
-    on_call_until: str | None
-    seed: int
-    timeout_s: float
-    timings: dict[str, float]
-    started: float
-    task: str
-
-
-def _after_preflight(run: _Run) -> RunOutcome:
+def _after_preflight(run: RunContext) -> RunOutcome:
     config, preflight, timings = run.config, run.preflight, run.timings
     judged = preflight.clm
     if judged is None:
@@ -197,7 +113,7 @@ def _after_preflight(run: _Run) -> RunOutcome:
             pending.abandon()
 
 
-def _in_job(run: _Run, judged: dict[str, Any], store: JobStore, pending: PendingJob) -> RunOutcome:
+def _in_job(run: RunContext, judged: dict[str, Any], store: JobStore, pending: PendingJob) -> RunOutcome:
     config, preflight, timings = run.config, run.preflight, run.timings
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
     before = digest_all(config)
@@ -304,63 +220,6 @@ def _write_review_report(job_dir: Path, proposal: Proposal, bounds: Verdict, dat
     return json.loads((job_dir / "report.json").read_text(encoding="utf-8")).get("verdict") != DO_NOT_APPLY
 
 
-def _job_failed(message: str, store: JobStore, preflight: PreflightRun, timings: dict[str, float]) -> RunOutcome:
-    """The job could not be written (full disk, read-only folder): could not check, exit 3, no job."""
-    return _stopped(Finding(RUN_ID, "error", message, {"jobs_dir": str(store.jobs_dir)}), "job", preflight, timings)
-
-
-def _stopped(finding: Finding, stage: str, preflight: PreflightRun | None, timings: dict[str, float]) -> RunOutcome:
-    return _stopped_many([finding], stage, preflight, timings)
-
-
-def _stopped_many(
-    findings: list[Finding], stage: str, preflight: PreflightRun | None, timings: dict[str, float]
-) -> RunOutcome:
-    return RunOutcome(Verdict(tuple(findings)), None, None, stage, preflight, timings=timings)
-
-
-def violation_id(operation: str, target: str, config: Config) -> str:
-    """The checklist item a refused operation would have broken."""
-    if operation.startswith("socket."):
-        from urllib.parse import urlparse
-
-        redis = urlparse(config.redis.url)
-        redis_address = f"{redis.hostname}:{redis.port or 6379}"
-        return "P1.2.c" if target == redis_address or target.startswith("/") else "P1.2.b"
-    if operation in ("open for reading", "os.listdir", "os.scandir", "glob.glob"):
-        return "P1.2.a"
-    if operation.startswith(("subprocess.", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
-                             "os.kill", "os.killpg", "signal.", "pty.", "os.startfile", "os.pidfd")):  # fmt: skip
-        return "P1.1.e"
-    from calpolicy.lockdown.protected import protected_roots
-
-    real = Path(os.path.realpath(target)) if target.startswith("/") else None
-    for control_id, root in protected_roots(config):
-        root_real = Path(os.path.realpath(root))
-        if real is not None and (real == root_real or root_real in real.parents) and control_id.startswith("P1.1"):
-            return control_id
-    return "P1.1.c"
-
-
-def _sandbox_findings(box: SandboxResult, config: Config) -> list[Finding]:
-    evidence = {"os_guard": box.os_guard, "returncode": box.returncode}
-    if box.violation is not None:
-        operation, target = box.violation["operation"], box.violation["target"]
-        control_id = violation_id(operation, target, config)
-        message = f"lockdown: the calibration attempted {operation} {target}; it was refused and the run stopped"
-        return [Finding(control_id, "fail", message, {**evidence, **box.violation})]
-    if box.error is not None:
-        return [Finding(SANDBOX_ID, "error", f"the sandboxed calibration failed: {box.error}", evidence)]
-    return [Finding(SANDBOX_ID, "pass", f"calibration ran in the sandbox ({box.os_guard})", evidence)]
-
-
-def _task_findings(task: dict[str, Any]) -> list[Finding]:
-    if "stop" in task:
-        return [Finding(task["stop"]["id"], "fail", task["stop"]["message"], {})]
-    if "error" in task:
-        return [Finding(task["error"]["id"], "error", task["error"]["message"], {})]
-    return []
-
 
 def _manifest(
     job_id: str,
@@ -400,67 +259,3 @@ def _manifest(
             "protected_after": summary(after),
         },
     }
-
-
-def _policy_argv(results: Path, job_dir: Path, config_path: Path | None, wait_s: float) -> list[str]:
-    argv = [
-        sys.executable, "-m", "pytest", *(str(policy_dir() / d) for d in POLICY_DIRS), "-m", POLICY_MARKERS,
-        "-p", "calpolicy.plugin", "-p", "pytest_metadata.plugin", "-p", "pytest_html.plugin",
-        "-p", "no:cacheprovider", "-q", "--no-header", "-rN",
-        "--calpolicy-results", str(results), "--job", str(job_dir), "--job-wait", f"{wait_s:g}",
-        "--html", str(job_dir / HTML_REPORT), "--self-contained-html",
-    ]  # fmt: skip
-    if config_path is not None:
-        argv += ["--calpolicy-config", str(config_path)]
-    return argv
-
-
-class PolicyTests:
-    """Phase 1 and 2 on the job, as a child pytest started early; fail closed like the preflight."""
-
-    def __init__(self, config_path: Path | None, job_dir: Path, environ: Mapping[str, str], timeout_s: float) -> None:
-        self.timeout_s = timeout_s
-        self.tmp = tempfile.TemporaryDirectory(prefix="calpolicy-policy-")
-        self.results = Path(self.tmp.name) / "results.jsonl"
-        env = {**environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-        env.pop("CALPOLICY_RESULTS", None)
-        self.child = subprocess.Popen(
-            _policy_argv(self.results, job_dir, config_path, timeout_s), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, text=True, start_new_session=True,
-        )  # fmt: skip
-
-    def finish(self) -> tuple[list[dict[str, Any]], Verdict]:
-        try:
-            output, _ = self.child.communicate(timeout=self.timeout_s)
-            returncode: int | None = self.child.returncode
-        except subprocess.TimeoutExpired:
-            self.cancel()
-            returncode, output = None, f"the policy tests did not finish within {self.timeout_s:g} s"
-        rows = read_rows(self.results)
-        tail = "\n".join(output.strip().splitlines()[-15:])
-        return rows, build_verdict(rows, returncode, tail, POLICY_IDS, "policy tests")
-
-    def cancel(self) -> None:
-        """Stop the child and everything it started (its sandboxes), and drop its scratch folder."""
-        if self.child.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.child.pid, signal.SIGKILL)
-            self.child.communicate()
-        self.tmp.cleanup()
-
-
-def _contract_row(row: dict[str, Any]) -> dict[str, Any]:
-    """policy_results.jsonl as CONTRACTS.md fixes it: nodeid, ids, outcome, message."""
-    return {
-        "nodeid": row.get("nodeid"),
-        "ids": list(row.get("controls") or []),
-        "outcome": _OUTCOME.get(str(row.get("status")), "error"),
-        "message": str(row.get("message") or ""),
-    }
-
-
-def job_store(config: Config) -> JobStore:
-    return JobStore(config.paths.jobs_dir)
-
-
-__all__ = ["RunOutcome", "config_json", "job_store", "run_job", "violation_id"]
