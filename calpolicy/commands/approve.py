@@ -34,7 +34,7 @@ def check_arguments(args: argparse.Namespace, min_hours: float) -> None:
     if not args.yes:
         raise UsageError("--yes is required: approve writes the live calibration config")
     parse_instant(args.on_call_until, "--on-call-until")  # malformed: a usage error (exit 2)
-    from calpolicy.deploy import JobError, validate_job_id  # pydantic, numpy: only once the command runs
+    from calpolicy.apply.deploy import JobError, validate_job_id  # pydantic, numpy: only once the command runs
 
     try:
         validate_job_id(args.job_id)
@@ -56,7 +56,7 @@ def on_call_too_short(on_call_until: str, min_hours: float) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from calpolicy.deploy import DeployError, approve_job
+    from calpolicy.apply.deploy import DeployError, approve_job
     from calpolicy.jobs import JobError, read_job_files
     from calpolicy.review.approval import approval_preconditions  # pydantic, numpy: only once the command runs
 
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     except DeployError as error:
         print(f"STOP — job {args.job_id}: {error}")
         return EXIT_STOP
-    from calpolicy.confirmation import headline
+    from calpolicy.apply.confirmation import headline
 
     marker = Path(config.paths.calibration_file).parent / ".calpolicy_loaded"
     print(headline("APPLIED", outcome.to_version, outcome.confirmation, marker, getattr(args, "config", None)))

@@ -38,8 +38,8 @@ def _since(raw: object) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from calpolicy.confirmation import confirm_live, headline
-    from calpolicy.deploy import DeployError, LivePaths, Outcome, _lock, _note, read_live
+    from calpolicy.apply.confirmation import confirm_live, headline
+    from calpolicy.apply.deploy import DeployError, LivePaths, Outcome, _lock, _note, read_live
     from calpolicy.jobs import history as apply_history
 
     config = config_from(args)

@@ -17,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from calpolicy.deploy import LivePaths, read_live  # pydantic, numpy: only once the command runs
+    from calpolicy.apply.deploy import LivePaths, read_live  # pydantic, numpy: only once the command runs
 
     paths = LivePaths.from_config(config_from(args))
     try:

@@ -95,7 +95,7 @@ def run_status(args: argparse.Namespace) -> int:
             latest = {**latest, "state": f"unknown ({error})"}
     applied = applied_version(config.paths.calibration_file)
     if applied["version"]:
-        from calpolicy.confirmation import served_problem  # the engine's own evidence (issue 20)
+        from calpolicy.apply.confirmation import served_problem  # the engine's own evidence (issue 20)
 
         problem = served_problem(config, applied["version"])
         applied["live"] = None if problem is not None and problem[0] == "unknown" else problem is None

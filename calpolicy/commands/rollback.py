@@ -31,8 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from calpolicy.archive import validate_version  # pydantic, numpy: only once the command runs
-    from calpolicy.deploy import DeployError, NothingToDo, rollback
+    from calpolicy.apply.archive import validate_version  # pydantic, numpy: only once the command runs
+    from calpolicy.apply.deploy import DeployError, NothingToDo, rollback
 
     config = config_from(args)
     if args.version != "previous":
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_STOP
     from pathlib import Path
 
-    from calpolicy.confirmation import headline
+    from calpolicy.apply.confirmation import headline
 
     marker = Path(config.paths.calibration_file).parent / ".calpolicy_loaded"
     print(headline("ROLLED BACK", outcome.to_version, outcome.confirmation, marker, getattr(args, "config", None)))

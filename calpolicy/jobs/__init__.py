@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from calpolicy.apply_lock import pid_alive
+from calpolicy.apply.lock import pid_alive
 from calpolicy.files.atomic_io import fsync_dir, write_atomic
 from calpolicy.files.safe_read import kind_name, open_folder, open_for_append, read_bytes, read_optional
 from calpolicy.jobs import history as apply_history

@@ -153,7 +153,7 @@ def applied_calibration(path: Any) -> tuple[str | None, datetime]:
 
 def require_served(config: Any, version: str | None) -> None:
     """Never judge a version the engine does not serve: the real engine loads only at start (issue 20)."""
-    from calpolicy.confirmation import make_live_command, served_problem
+    from calpolicy.apply.confirmation import make_live_command, served_problem
 
     problem = served_problem(config, version)
     if problem is not None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from calpolicy.deploy import LivePaths
+from calpolicy.apply.deploy import LivePaths
 from calpolicy.jobs import history as apply_history
 from calpolicy.plugin import CouldNotCheck
 from calpolicy.vocabulary.config import Config

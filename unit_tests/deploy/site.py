@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from calpolicy.deploy import LivePaths
+from calpolicy.apply.deploy import LivePaths
 from calpolicy.vocabulary.config import Config
 from unit_tests.conftest import DATA
 

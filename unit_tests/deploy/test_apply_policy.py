@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import policy_tests
-from calpolicy.deploy import approve_job
+from calpolicy.apply.deploy import approve_job
 from calpolicy.loader import wait_for_version
 from calpolicy.localenv.ai_engine import UNIT_PROPERTIES, engine_argv
 from calpolicy.localenv.systemd_ns import SystemdNamespace, wait_journal

@@ -158,7 +158,7 @@ def test_cli_rollback_refuses_odd_versions(site: Site, capsys: pytest.CaptureFix
 
 
 def test_cli_rollback_and_history(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
-    from calpolicy.deploy import approve_job
+    from calpolicy.apply.deploy import approve_job
 
     toml = write_toml(site)
     approve_job(site.config, JOB, "alice", wait=False, say=lambda _: None)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calpolicy.deploy import DeployError, approve_job, rollback
+from calpolicy.apply.deploy import DeployError, approve_job, rollback
 from calpolicy.localenv.ai_engine import LoadOnceLoader
 from calpolicy.lockdown.engine_weights import effective
 from unit_tests.deploy.site import Site, make_site

@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from calpolicy.apply.deploy import DeployError, LivePaths, approve_job, read_live, rollback, swap
 from calpolicy.cli import main
-from calpolicy.deploy import DeployError, LivePaths, approve_job, read_live, rollback, swap
 from calpolicy.files.safe_read import UnsafeFileError, read_bytes
 from calpolicy.jobs import JobError, JobStore, read_decisions, read_job_files
 from calpolicy.jobs import history as apply_history
@@ -515,7 +515,7 @@ def test_any_live_content_is_read_without_raising(tmp_path: Path, content: bytes
 @pytest.mark.parametrize("hostile", ["fifo", "devzero"])
 def test_a_hostile_acknowledgement_file_is_no_acknowledgement_and_never_blocks(tmp_path: Path, hostile: str) -> None:
     """The loader's ``.calpolicy_loaded`` as a FIFO or a link to /dev/zero: approve's wait reads it as absent."""
-    from calpolicy.confirmation import _read_ack
+    from calpolicy.apply.confirmation import _read_ack
 
     marker = tmp_path / ".calpolicy_loaded"
     if hostile == "fifo":

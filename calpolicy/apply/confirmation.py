@@ -21,6 +21,9 @@ run says what the engine serves, so an engine that never reloaded still serves w
 evidence; a ``reload_signal`` that ends the engine (SIGHUP under uvicorn, brought back by Restart=always)
 is noticed and counted as the one restart; otherwise, only when allowed, one ``systemctl restart``.
 Every step is recorded through ``note`` (the history lines P4.1.c reads).
+
+This module stays whole although long (~450 lines): which run of the unit counts, which line or file is
+evidence and what a restart means are one judgement, made in one place.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Every write follows the same order, under one exclusive lock (``apply_lock``):
 4. write ``calibration.json`` by temp file + fsync + ``os.replace`` + directory fsync (or, for
    ``rollback none``, unlink it + directory fsync);
 5. append a ``done`` line; move the job's manifest along;
-6. confirm from the engine's own evidence that it serves the new version (``calpolicy.confirmation``: the
+6. confirm from the engine's own evidence that it serves the new version (``calpolicy.apply.confirmation``: the
    acknowledgement or log line of the unit's current main process); a ``reload_signal`` that ends the
    engine counts as the one restart; otherwise only with ``allow_restart`` restart the unit, once.
 
@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from calpolicy import archive
-from calpolicy.apply_lock import ApplyLock, LockedError
+from calpolicy.apply import archive
+from calpolicy.apply.lock import ApplyLock, LockedError
 from calpolicy.files.atomic_io import clean_stale_temps, remove_durably, sha256_bytes, write_atomic
 from calpolicy.files.safe_read import read_bytes, read_optional
 from calpolicy.jobs import (
@@ -153,7 +153,7 @@ class Outcome:
     restarted: bool = False
     lines: list[str] = field(default_factory=list)
     entry_id: str | None = None
-    confirmation: Any = None  # calpolicy.confirmation.Confirmation, once the engine was asked
+    confirmation: Any = None  # calpolicy.apply.confirmation.Confirmation, once the engine was asked
 
 
 # --------------------------------------------------------------------------------------------- the swap
@@ -702,7 +702,7 @@ def _reason(error: Exception) -> str:
 
 
 def _holder(info: dict[str, Any]) -> str:
-    from calpolicy.apply_lock import describe_holder
+    from calpolicy.apply.lock import describe_holder
 
     return describe_holder(info)
 
@@ -728,12 +728,12 @@ def _summary(outcome: Outcome, paths: LivePaths) -> str:
 def _acknowledge(
     config: Config, paths: LivePaths, outcome: Outcome, since: float, allow_restart: bool, say: Say
 ) -> None:
-    """Confirm from the engine's own evidence that it serves the new version (``calpolicy.confirmation``).
+    """Confirm from the engine's own evidence that it serves the new version (``calpolicy.apply.confirmation``).
 
     At most one restart, and only when allowed (or caused by ``deploy.reload_signal``); every answer and
     restart is appended to the history under the command's entry, for the P4.1.c policy test.
     """
-    from calpolicy.confirmation import confirm_live
+    from calpolicy.apply.confirmation import confirm_live
 
     result = confirm_live(
         config,
