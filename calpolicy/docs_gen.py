@@ -1,7 +1,7 @@
 """The generated parts of the docs: the README's traceability table and docs/configuration-reference.md.
 
 Both come from the code they describe, so they cannot drift from it unnoticed: the table from the registry
-and the collected policy suite (``calpolicy.controls_table``), the reference from the config model's field
+and the collected policy suite (``calpolicy.plugin.controls_table``), the reference from the config model's field
 docstrings, defaults and the waiver bindings (which checklist items a key governs). ``tools/gen_docs.py``
 writes them; ``unit_tests/test_generated_docs.py`` fails when a committed copy is stale.
 """
@@ -29,7 +29,7 @@ _TRAILING_IDS = re.compile(rf"\s*\({_ID_TEXT}(?:, {_ID_TEXT})*\)\.$")  # "... (P
 
 
 def traceability_table(suite: Path | None = None) -> str:
-    from calpolicy.controls_table import build_rows, collect_tests, render_markdown
+    from calpolicy.plugin.controls_table import build_rows, collect_tests, render_markdown
 
     return render_markdown(build_rows(collect_tests(suite)))
 

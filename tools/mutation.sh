@@ -20,7 +20,7 @@ mutmut="$repo/.venv/bin/mutmut"
 # probe tests that run in-process are listed one by one: the gzip-bomb case runs the probe in a child.
 ADV=unit_tests/test_adversarial_probes.py
 declare -A TESTS=(
-  [calpolicy/plugin.py]="unit_tests/test_gate_wiring.py unit_tests/test_plugin_inprocess.py unit_tests/test_plugin_suite_and_job.py"
+  [calpolicy/plugin/__init__.py]="unit_tests/test_gate_wiring.py unit_tests/test_plugin_inprocess.py unit_tests/test_plugin_suite_and_job.py"
   [calpolicy/preflight/__init__.py]="unit_tests/test_gate_wiring.py unit_tests/test_preflight_fast.py"
   [calpolicy/vocabulary/verdict.py]="unit_tests/test_verdict.py unit_tests/test_gate_wiring.py unit_tests/test_decisions.py"
   [calpolicy/calibrate/bounds.py]="unit_tests/calibrate/test_calib_bounds.py unit_tests/test_decisions.py"
@@ -61,7 +61,7 @@ SELECT[calpolicy/watch/sequential.py]="not test_judging_at_the_last_look_says_ro
 declare -A ENVIRONMENT=(
   [calpolicy/clm/checks.py]="CALPOLICY_PROPERTY_EXAMPLES=8"
 )
-ORDER=(calpolicy/vocabulary/verdict.py calpolicy/vocabulary/decisions.py calpolicy/plugin.py calpolicy/preflight/__init__.py calpolicy/calibrate/bounds.py
+ORDER=(calpolicy/vocabulary/verdict.py calpolicy/vocabulary/decisions.py calpolicy/plugin/__init__.py calpolicy/preflight/__init__.py calpolicy/calibrate/bounds.py
        calpolicy/clm/checks.py calpolicy/preflight/probes/readiness.py calpolicy/preflight/probes/redis/ calpolicy/jobs/__init__.py
        calpolicy/review/signing.py
        loader/src/calpolicy_loader/parse.py loader/src/calpolicy_loader/loader.py loader/src/calpolicy_loader/files.py

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from calpolicy.controls_table import TraceError, build_rows, read_results, render_text
+from calpolicy.plugin.controls_table import TraceError, build_rows, read_results, render_text
 from calpolicy.vocabulary.controls import REGISTRY
 
 

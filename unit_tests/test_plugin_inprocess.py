@@ -338,11 +338,11 @@ def test_a_crash_in_setup_is_an_error_not_a_failure(pytester: pytest.Pytester) -
 
 
 def test_could_not_check_is_an_error_even_without_the_checklist_shaped_output(pytester: pytest.Pytester) -> None:
-    """With ``-p no:calpolicy.plugin_output`` pytest reports it as a failed call; the row still says error."""
+    """With ``-p no:calpolicy.plugin.output`` pytest reports it as a failed call; the row still says error."""
     _policy_suite(
         pytester, '@pytest.mark.control("S.e")\ndef test_unknown():\n    raise CouldNotCheck("redis refused")\n'
     )
-    _code, (row,) = _rows(pytester, "-p", "no:calpolicy.plugin_output")
+    _code, (row,) = _rows(pytester, "-p", "no:calpolicy.plugin.output")
     assert (row["status"], row["when"]) == ("error", "call")
     assert row["message"] == "calpolicy.plugin.CouldNotCheck: redis refused"
 

@@ -73,7 +73,7 @@ def test_a_stop_is_short_and_checklist_shaped(tmp_path: Path) -> None:
     assert result.returncode == 1, out[-3000:]
     assert "P0.2.b FAIL: 20 trades, fewer than cadence.min_trades = 50" in out
     assert "evidence: records 20; line_count 20; min_trades 50" in out
-    for noise in ("Traceback", "TypeError", "def enforce", "raise PolicyFailure", "calpolicy/plugin.py:"):
+    for noise in ("Traceback", "TypeError", "def enforce", "raise PolicyFailure", "calpolicy/plugin/__init__.py:"):
         assert noise not in out, noise
     assert len(out.splitlines()) < 80
 

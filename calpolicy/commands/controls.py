@@ -27,7 +27,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from calpolicy.controls_table import TraceError, build_rows, collect_tests, read_results, render_text, untested
+    from calpolicy.plugin.controls_table import (
+        TraceError,
+        build_rows,
+        collect_tests,
+        read_results,
+        render_text,
+        untested,
+    )
 
     try:
         results = read_results(args.results) if args.results is not None else None

@@ -4,6 +4,15 @@ It registers the phase markers and the ``control`` marker (the checklist IDs a t
 run in which a policy test names an unknown ID or names none, provides the shared fixtures (config, the
 CLM log, the data verdict) and records one JSON line per test so the CLI can print a GO/STOP verdict
 without parsing pytest's text. This is the only module of the library that imports pytest.
+
+The package is the policy suite's wiring, and owns the traceability the checklist demands ("every ID
+must map to at least one pytest test"): this module (markers, the refusal of untraced tests, fixtures,
+results), ``routing`` (which tests ``pytest -m preflight`` runs, from which rootdir), ``output`` (what an
+operator reads: checklist-shaped failures, one verdict line, pytest-html columns) and ``controls_table``
+(each registry ID, its policy tests and its last result: ``calpolicy controls``). It stays whole although
+just over 400 lines: pytest registers this module (the pytest11 entry point ``calpolicy.plugin``) and
+finds its hooks and fixtures here. May import: the vocabulary, ``calpolicy.files``, the trade-log gate,
+the preflight and the review (the job's HTML report); never the command line.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from calpolicy.vocabulary.waivers import waived_controls
 # Where ``pytest -m preflight`` finds the suite and its rootdir (plugin_routing), and how a run reads:
 # checklist-shaped failures, one verdict line, pytest-html columns (plugin_output); with --job, the
 # job's own pytest-html report (environment, controls, plot: html_report).
-pytest_plugins = ["calpolicy.plugin_routing", "calpolicy.plugin_output", "calpolicy.review.html_report"]
+pytest_plugins = ["calpolicy.plugin.routing", "calpolicy.plugin.output", "calpolicy.review.html_report"]
 
 PHASE_MARKERS = {
     "preflight": "Phase 0 and the absolute stop signals: must be green before anything runs",
