@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from calpolicy.docs_gen import generated
+from calpolicy.cli.docs_gen import generated
 from calpolicy.files.atomic_io import write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent

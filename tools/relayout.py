@@ -161,7 +161,7 @@ FILES: dict[str, str] = {
     "calpolicy/jobs.py": "calpolicy/jobs/__init__.py",
     "calpolicy/preflight.py": "calpolicy/preflight/__init__.py",
     "calpolicy/plugin.py": "calpolicy/plugin/__init__.py",
-    "calpolicy/cli.py": "calpolicy/cli/main.py",
+    "calpolicy/cli.py": "calpolicy/cli/parser.py",
 }
 
 _NAME = r"[A-Za-z_]\w*"

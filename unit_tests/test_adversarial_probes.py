@@ -311,7 +311,7 @@ def test_a_waived_item_reads_waived_in_check_data_text_and_json(tmp_path: Path, 
 def test_an_unexpected_exception_is_exit_3_with_the_traceback_on_stderr(tmp_path: Path) -> None:
     # fault injection at the one seam that has no natural trigger left: a handler that crashes
     script = (
-        "import sys, calpolicy.commands.config_show as m\n"
+        "import sys, calpolicy.cli.commands.config_show as m\n"
         "def boom(args): raise KeyError('injected')\n"
         "m.run = boom\n"
         "from calpolicy.cli import main\n"

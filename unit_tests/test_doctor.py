@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from calpolicy.doctor import Check, check_config_dir, check_execution_logs, check_keys, diagnose, exit_code
+from calpolicy.cli.doctor import Check, check_config_dir, check_execution_logs, check_keys, diagnose, exit_code
 from calpolicy.localenv.environment import LocalEnvironment
 from calpolicy.localenv.systemd_ns import unit_interpreter
 from calpolicy.vocabulary.config import load_config

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from calpolicy.docs_gen import (
+from calpolicy.cli.docs_gen import (
     BEGIN,
     END,
     README,

@@ -59,7 +59,7 @@ ENGINE_TICK_S = 0.05
 def cli(*argv: str) -> tuple[int, list[str]]:
     """Run a calpolicy command in-process, as the operator would type it; its exit code and output lines."""
     from calpolicy.cli import main
-    from calpolicy.commands.common import CONFIG_NOTE
+    from calpolicy.cli.commands.common import CONFIG_NOTE
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):

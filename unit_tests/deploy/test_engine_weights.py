@@ -103,7 +103,7 @@ def test_run_warns_next_to_its_go_that_approve_will_stop_on_a_host_without_a_fil
     fresh: Site, tmp_path: Path
 ) -> None:
     """Rehearsal on the real host's shape: run said GO, approve then STOPped, and nothing said so before."""
-    from calpolicy.commands.run import render
+    from calpolicy.cli.commands.run import render
     from calpolicy.run.job import _approve_blocker
     from calpolicy.run.outcome import RunOutcome
     from calpolicy.vocabulary.verdict import Finding, Verdict

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from calpolicy.commands import preflight as preflight_command
+from calpolicy.cli.commands import preflight as preflight_command
 from calpolicy.localenv.environment import LocalEnvironment
 from calpolicy.localenv.readiness_server import Reply
 from calpolicy.localenv.systemd_ns import wait_journal

@@ -19,7 +19,7 @@ class _Section(BaseModel):
     """Every section: unknown keys refused, floats finite, and numbers that are really numbers."""
 
     # Each field's docstring is its description: docs/configuration-reference.md is generated from them
-    # (``calpolicy.docs_gen``). Not ``use_attribute_docstrings``, which reads this file's source on every import.
+    # (``calpolicy.cli.docs_gen``). Not ``use_attribute_docstrings``, which reads this file's source on every import.
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
     @field_validator("*", mode="before")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from calpolicy.commands.common import config_from
+from calpolicy.cli.commands.common import config_from
 from calpolicy.vocabulary.verdict import EXIT_GO, EXIT_USAGE
 
 

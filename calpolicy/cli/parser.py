@@ -8,27 +8,27 @@ import os
 import sys
 import traceback
 
-from calpolicy.commands.common import UsageError, usage_failure
+from calpolicy.cli.commands.common import UsageError, usage_failure
 from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK, EXIT_USAGE
 
 COMMAND_MODULES = (
-    "calpolicy.commands.check_data",
-    "calpolicy.commands.preflight",
-    "calpolicy.commands.demo",
-    "calpolicy.commands.config_show",
-    "calpolicy.commands.approve",
-    "calpolicy.commands.rollback",
-    "calpolicy.commands.confirm",
-    "calpolicy.commands.history",
-    "calpolicy.commands.keygen",
-    "calpolicy.commands.verify",
-    "calpolicy.commands.abort",
-    "calpolicy.commands.run",
-    "calpolicy.commands.jobs",
-    "calpolicy.commands.watch",
-    "calpolicy.commands.controls",
-    "calpolicy.commands.doctor",
-    "calpolicy.commands.localenv",
+    "calpolicy.cli.commands.check_data",
+    "calpolicy.cli.commands.preflight",
+    "calpolicy.cli.commands.demo",
+    "calpolicy.cli.commands.config_show",
+    "calpolicy.cli.commands.approve",
+    "calpolicy.cli.commands.rollback",
+    "calpolicy.cli.commands.confirm",
+    "calpolicy.cli.commands.history",
+    "calpolicy.cli.commands.keygen",
+    "calpolicy.cli.commands.verify",
+    "calpolicy.cli.commands.abort",
+    "calpolicy.cli.commands.run",
+    "calpolicy.cli.commands.jobs",
+    "calpolicy.cli.commands.watch",
+    "calpolicy.cli.commands.controls",
+    "calpolicy.cli.commands.doctor",
+    "calpolicy.cli.commands.localenv",
 )
 
 

@@ -10,8 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
-from calpolicy.commands.common import UsageError, config_from
-from calpolicy.commands.job_lookup import JobError, store_for
+from calpolicy.cli.commands.common import UsageError, config_from
+from calpolicy.cli.commands.job_lookup import JobError, store_for
 from calpolicy.vocabulary.verdict import EXIT_GO, EXIT_STOP
 
 

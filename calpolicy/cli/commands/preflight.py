@@ -6,7 +6,7 @@ import argparse
 import json
 import math
 
-from calpolicy.commands.common import UsageError, config_from, parse_instant
+from calpolicy.cli.commands.common import UsageError, config_from, parse_instant
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

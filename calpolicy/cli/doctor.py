@@ -8,6 +8,9 @@ run, and says for each item the command that fixes it (docs/operator-guide.md, "
 Statuses: ``ok``; ``fix`` (checked, and wrong: the line says how to fix it); ``unknown`` (could not be
 checked, e.g. no ``systemctl`` here). Exit 0 only when every item is ok, 1 when any needs a fix, 3 when
 none needs a fix but some could not be checked. Like every probe, it only reads.
+
+This module stays whole although long (~510 lines): it is a list of independent host checks, each a short
+function, read top to bottom as the operator reads its output.
 """
 
 from __future__ import annotations

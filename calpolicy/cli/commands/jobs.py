@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from calpolicy.commands.common import config_from
-from calpolicy.commands.job_lookup import store_for
+from calpolicy.cli.commands.common import config_from
+from calpolicy.cli.commands.job_lookup import store_for
 from calpolicy.files.safe_read import read_optional
 from calpolicy.jobs import JobError, JobStore
 from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK

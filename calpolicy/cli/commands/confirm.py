@@ -13,7 +13,7 @@ import argparse
 import getpass
 from datetime import UTC, datetime
 
-from calpolicy.commands.common import config_from
+from calpolicy.cli.commands.common import config_from
 from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO, EXIT_STOP
 
 

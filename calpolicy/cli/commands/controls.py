@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from calpolicy.commands.common import UsageError
+from calpolicy.cli.commands.common import UsageError
 from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO, EXIT_STOP
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from calpolicy.commands.common import config_from
+from calpolicy.cli.commands.common import config_from
 from calpolicy.jobs import history as apply_history
 from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from calpolicy.commands.common import config_from
+from calpolicy.cli.commands.common import config_from
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from calpolicy.commands.common import UsageError, positive_int
+from calpolicy.cli.commands.common import UsageError, positive_int
 from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO
 
 

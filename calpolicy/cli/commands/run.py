@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from calpolicy.commands.common import UsageError, config_from, parse_instant
+from calpolicy.cli.commands.common import UsageError, config_from, parse_instant
 from calpolicy.vocabulary.render import render_verdict
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from calpolicy.commands.common import UsageError, config_from, parse_instant
+from calpolicy.cli.commands.common import UsageError, config_from, parse_instant
 from calpolicy.vocabulary.verdict import EXIT_GO, EXIT_STOP
 
 

@@ -1,4 +1,4 @@
-"""``calpolicy doctor``: check this host's set-up item by item and say what to fix (calpolicy.doctor)."""
+"""``calpolicy doctor``: check this host's set-up item by item and say what to fix (calpolicy.cli.doctor)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from calpolicy.doctor import diagnose, exit_code, render
+    from calpolicy.cli.doctor import diagnose, exit_code, render
 
     checks = diagnose(getattr(args, "config", None))
     code = exit_code(checks)

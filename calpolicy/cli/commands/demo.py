@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from calpolicy.commands.common import UsageError, config_from, positive_int
+from calpolicy.cli.commands.common import UsageError, config_from, positive_int
 from calpolicy.vocabulary.verdict import EXIT_GO, EXIT_STOP
 
 

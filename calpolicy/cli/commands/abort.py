@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import getpass
 
-from calpolicy.commands.common import UsageError, config_from
-from calpolicy.commands.job_lookup import JobError, store_for
+from calpolicy.cli.commands.common import UsageError, config_from
+from calpolicy.cli.commands.job_lookup import JobError, store_for
 from calpolicy.vocabulary.verdict import EXIT_GO, EXIT_STOP
 
 

@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from calpolicy.commands.common import config_from, parse_instant
+from calpolicy.cli.commands.common import config_from, parse_instant
 
 if TYPE_CHECKING:
     from calpolicy.vocabulary.config import Config

@@ -6,7 +6,7 @@ import argparse
 import getpass
 import sys
 
-from calpolicy.commands.common import UsageError, config_from
+from calpolicy.cli.commands.common import UsageError, config_from
 from calpolicy.vocabulary.verdict import EXIT_GO, EXIT_STOP
 
 
