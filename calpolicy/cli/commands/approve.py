@@ -34,7 +34,7 @@ def check_arguments(args: argparse.Namespace, min_hours: float) -> None:
     if not args.yes:
         raise UsageError("--yes is required: approve writes the live calibration config")
     parse_instant(args.on_call_until, "--on-call-until")  # malformed: a usage error (exit 2)
-    from calpolicy.apply.deploy import JobError, validate_job_id  # pydantic, numpy: only once the command runs
+    from calpolicy.jobs import JobError, validate_job_id
 
     try:
         validate_job_id(args.job_id)

@@ -39,7 +39,8 @@ def _since(raw: object) -> float:
 
 def run(args: argparse.Namespace) -> int:
     from calpolicy.apply.confirmation import confirm_live, headline
-    from calpolicy.apply.deploy import DeployError, LivePaths, Outcome, _lock, _note, read_live
+    from calpolicy.apply.deploy import DeployError, LivePaths, Outcome, read_live
+    from calpolicy.apply.deploy.common import _lock, _note
     from calpolicy.jobs import history as apply_history
 
     config = config_from(args)
