@@ -11,6 +11,12 @@ The watch never rolls back by itself.
 Modules: ``journal`` (decisions from the engine's journal), ``trades`` (unique trades, the data gate's
 duplicate rule), ``sequential`` (the boundary), ``signals`` (the tests), ``verdict`` (``judge``); this
 module reads the live inputs (``watch``).
+
+Phase 4.2, the post-apply watch: owns P4.2.a (PnL drift), P4.2.b (win-rate delta), P4.2.c (HOLD rate)
+and P4.2.d (confidence distribution), and the ROLLBACK recommendation they lead to. May import: every
+phase before it (the trade-log reader, the preflight's journal probe, apply's confirmation of what is
+live), ``calpolicy.jobs``, ``calpolicy.files`` and the vocabulary; ``calpolicy.watch`` is also its old
+import path, kept.
 """
 
 from __future__ import annotations
