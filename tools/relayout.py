@@ -192,9 +192,9 @@ SYMBOLS: dict[str, dict[str, str]] = {
 # Old paths of modules that are now packages of several files: the file that holds most of the old module.
 SPLIT_PATHS: dict[str, str] = {
     "calpolicy.config": "calpolicy/vocabulary/config/sections.py",
-    "calpolicy.probes.redis_probe": "calpolicy/preflight/probes/redis/",
-    "calpolicy.run": "calpolicy/run/job.py",
-    "calpolicy.deploy": "calpolicy/apply/deploy/",
+    "calpolicy.probes.redis_probe": "calpolicy/preflight/probes/redis/*",
+    "calpolicy.run": "calpolicy/run/*",
+    "calpolicy.deploy": "calpolicy/apply/deploy/*",
 }
 
 # Files that moved while their module name stayed (the module became its package's __init__ or main part).
