@@ -28,10 +28,11 @@ from unit_tests.adversaries import FakeRedis, RawHTTPServer, http_response  # no
 
 CHILD = """
 import json, sys, time
-from calpolicy.config import ReadinessConfig, RedisConfig
-from calpolicy.probes import ProbeError
-from calpolicy.probes.readiness import fetch_readiness
-from calpolicy.probes.redis_probe import connect, halt_state
+from calpolicy.vocabulary.config import ReadinessConfig, RedisConfig
+from calpolicy.preflight.probes import ProbeError
+from calpolicy.preflight.probes.readiness import fetch_readiness
+from calpolicy.preflight.probes.redis.connection import connect
+from calpolicy.preflight.probes.redis.halt import halt_state
 kind, url = sys.argv[1], sys.argv[2]
 started = time.monotonic()
 try:

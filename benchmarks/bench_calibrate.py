@@ -61,9 +61,9 @@ def _log(n: int, seed: int, decimals: int | None):  # type: ignore[no-untyped-de
 
 
 def run_one(n: int, repeat: int, decimals: int | None) -> dict[str, object]:
-    from calpolicy.bounds import check_bounds
     from calpolicy.calibrate import propose
-    from calpolicy.config import Config
+    from calpolicy.calibrate.bounds import check_bounds
+    from calpolicy.vocabulary.config import Config
 
     config = Config()
     log = _log(n, 0, decimals)

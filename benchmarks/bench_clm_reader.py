@@ -21,7 +21,7 @@ OURS = """
 import sys, time, resource
 from datetime import datetime, UTC
 from calpolicy.clm import check_data, read_clm
-from calpolicy.config import load_config
+from calpolicy.vocabulary.config import load_config
 config = load_config(environ={})
 t0 = time.perf_counter()
 log = read_clm(sys.argv[1])

@@ -20,7 +20,7 @@ from calpolicy.localenv.environment import LocalEnvironment
 from calpolicy.preflight import pytest_argv
 
 _DRIVER = (
-    "import argparse, sys; from calpolicy.commands import preflight as p; a = argparse.ArgumentParser(); "
+    "import argparse, sys; from calpolicy.cli.commands import preflight as p; a = argparse.ArgumentParser(); "
     "a.add_argument('--config'); p.add_parser(a.add_subparsers()); n = a.parse_args(sys.argv[1:]); "
     "sys.exit(n.handler(n))"
 )
@@ -30,7 +30,7 @@ def _calpolicy() -> list[str]:
     """``calpolicy`` itself once the CLI registers the command; until then the same command module."""
     from calpolicy import cli
 
-    if "calpolicy.commands.preflight" in getattr(cli, "COMMAND_MODULES", ()):
+    if "calpolicy.cli.commands.preflight" in getattr(cli, "COMMAND_MODULES", ()):
         return [sys.executable, "-m", "calpolicy.cli"]
     return [sys.executable, "-c", _DRIVER]
 

@@ -42,8 +42,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
-    from calpolicy.report import write_report
-    from calpolicy.signing import default_policy_test_files, generate_keypair, sign_job, verify_job
+    from calpolicy.review.report import write_report
+    from calpolicy.review.signing import default_policy_test_files, generate_keypair, sign_job, verify_job
     from unit_tests.report.jobfolder import config_json, make_job, run_policy_suite
 
     root = Path(tempfile.mkdtemp(prefix="bench_report_"))
@@ -51,8 +51,8 @@ def main() -> None:
     job = make_job(root, n=args.n, truth="overconfident", seed=5)
     setup_s = time.perf_counter() - start
 
-    from calpolicy.bounds import check_bounds
     from calpolicy.calibrate import Proposal
+    from calpolicy.calibrate.bounds import check_bounds
     from calpolicy.clm import check_data
     from calpolicy.clm.reader import read_clm
 

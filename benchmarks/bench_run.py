@@ -26,12 +26,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from calpolicy.localenv.environment import LocalEnvironment
-from calpolicy.run import run_job
-from calpolicy.sandbox import run_sandboxed
+from calpolicy.lockdown.sandbox import run_sandboxed
+from calpolicy.run.job import run_job
 
 _PROPOSE_ALONE = (
     "import sys; from calpolicy.clm.reader import read_clm; from calpolicy.calibrate import propose; "
-    "from calpolicy.config import Config; propose(read_clm(sys.argv[1]), Config())"
+    "from calpolicy.vocabulary.config import Config; propose(read_clm(sys.argv[1]), Config())"
 )
 
 
@@ -48,7 +48,7 @@ def _propose_alone(clm: Path) -> tuple[float, float]:
 
 
 def _sandbox_startup(workdir: Path) -> float:
-    result = run_sandboxed("calpolicy.sandbox:describe", workdir, [])
+    result = run_sandboxed("calpolicy.lockdown.sandbox:describe", workdir, [])
     if not result.ok or result.hooked_at is None:
         raise RuntimeError(f"the sandbox did not run: {result.error}")
     return result.hooked_at - result.spawned_at

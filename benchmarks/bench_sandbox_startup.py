@@ -3,7 +3,7 @@
 Measured, each ``--runs`` times (median, min, max), with a task that imports nothing (``describe``):
 
 - ``bwrap true``: bubblewrap alone, with the sandbox's namespaces, running ``true`` (its probe);
-- ``child without bwrap``: the same child (``python -I -B -m calpolicy.sandbox`` + the audit hook) started
+- ``child without bwrap``: the same child (``python -I -B -m calpolicy.lockdown.sandbox`` + the audit hook) started
   directly, as before the kernel lockdown; spawn until the hook is in place;
 - ``child in bwrap``: ``run_sandboxed`` as the run uses it; spawn until the hook is in place;
 - ``child in bwrap + CLM copy``: the same, given a ``--trades`` log (bwrap copies it into the sandbox).
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from calpolicy.localenv.sample_log import write_sample_log
-from calpolicy.sandbox import os_guard, run_sandboxed, true_in_sandbox_argv
+from calpolicy.lockdown.sandbox import os_guard, run_sandboxed, true_in_sandbox_argv
 
 
 def _bwrap_true(bwrap: str) -> float:
@@ -38,8 +38,8 @@ def _bwrap_true(bwrap: str) -> float:
 def _direct_child(workdir: Path) -> float:
     """The child without bubblewrap: what the start-up cost before the kernel lockdown."""
     read_end, write_end = os.pipe()
-    spec = {"task": "calpolicy.sandbox:describe", "workdir": str(workdir), "read_files": [], "args": {}}
-    argv = [sys.executable, "-I", "-B", "-m", "calpolicy.sandbox", "--result-fd", str(write_end)]
+    spec = {"task": "calpolicy.lockdown.sandbox:describe", "workdir": str(workdir), "read_files": [], "args": {}}
+    argv = [sys.executable, "-I", "-B", "-m", "calpolicy.lockdown.sandbox", "--result-fd", str(write_end)]
     spawned = time.time()
     child = subprocess.Popen(argv, stdin=subprocess.PIPE, pass_fds=(write_end,), cwd=workdir,
                              env={"LANG": "C.UTF-8"})  # fmt: skip
@@ -53,7 +53,7 @@ def _direct_child(workdir: Path) -> float:
 
 
 def _in_bwrap(workdir: Path, inputs: list[Path]) -> float:
-    result = run_sandboxed("calpolicy.sandbox:describe", workdir, inputs)
+    result = run_sandboxed("calpolicy.lockdown.sandbox:describe", workdir, inputs)
     if not result.ok or result.startup_s is None:
         raise RuntimeError(f"the sandbox did not run: {result.violation or result.error}")
     return result.startup_s

@@ -34,10 +34,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import propose
+from calpolicy.calibrate.bounds import check_bounds
 from calpolicy.clm.reader import read_clm
-from calpolicy.config import Config
+from calpolicy.vocabulary.config import Config
 
 CONFIG = Config()
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")

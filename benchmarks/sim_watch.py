@@ -26,8 +26,8 @@ from datetime import timedelta
 
 import numpy as np
 
-from calpolicy.config import Config
 from calpolicy.localenv.watch_data import SIM_T0, Scenario, simulate_day
+from calpolicy.vocabulary.config import Config
 
 SCENARIOS = (
     Scenario("no change", harm=False),

@@ -21,9 +21,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import propose
-from calpolicy.config import Config
+from calpolicy.calibrate.bounds import check_bounds
+from calpolicy.vocabulary.config import Config
 from unit_tests.calibrate.synth import (
     MODELS,
     draw,

@@ -12,17 +12,17 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Config": "calpolicy.config",
-    "ConfigError": "calpolicy.config",
-    "load_config": "calpolicy.config",
+    "Config": "calpolicy.vocabulary.config",
+    "ConfigError": "calpolicy.vocabulary.config",
+    "load_config": "calpolicy.vocabulary.config",
     "TradeLog": "calpolicy.clm",
     "read_clm": "calpolicy.clm",
     "check_data": "calpolicy.clm",
-    "Finding": "calpolicy.verdict",
-    "Verdict": "calpolicy.verdict",
+    "Finding": "calpolicy.vocabulary.verdict",
+    "Verdict": "calpolicy.vocabulary.verdict",
     "Proposal": "calpolicy.calibrate",
     "propose": "calpolicy.calibrate",
-    "check_bounds": "calpolicy.bounds",
+    "check_bounds": "calpolicy.calibrate.bounds",
     "CalibrationLoader": "calpolicy.loader",
     "run_job": "calpolicy.run",
     "JobStore": "calpolicy.jobs",

@@ -16,11 +16,11 @@ from types import FrameType
 
 import pytest
 
-from calpolicy.config import Config, ConfigError, load_config
 from calpolicy.plugin import CouldNotCheck, item_controls
-from calpolicy.probes.readiness import ReadinessResponse, fetch_readiness
-from calpolicy.probes.redis_probe import LatencySampler
-from calpolicy.probes.systemd import UnitState, query_units
+from calpolicy.preflight.probes.readiness import ReadinessResponse, fetch_readiness
+from calpolicy.preflight.probes.redis.latency import LatencySampler
+from calpolicy.preflight.probes.systemd import UnitState, query_units
+from calpolicy.vocabulary.config import Config, ConfigError, load_config
 from policy_tests.live import probe
 
 LATENCY_TEST = "test_redis_latency"

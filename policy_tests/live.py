@@ -7,10 +7,10 @@ from typing import TypeVar
 
 import redis
 
-from calpolicy.config import Config
 from calpolicy.plugin import CouldNotCheck
-from calpolicy.probes import ProbeError
-from calpolicy.probes.redis_probe import connect
+from calpolicy.preflight.probes import ProbeError
+from calpolicy.preflight.probes.redis.connection import connect
+from calpolicy.vocabulary.config import Config
 
 T = TypeVar("T")
 

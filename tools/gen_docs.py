@@ -11,8 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from calpolicy.atomic_io import write_atomic
-from calpolicy.docs_gen import generated
+from calpolicy.cli.docs_gen import generated
+from calpolicy.files.atomic_io import write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,7 +2,7 @@
 # Mutation testing of the gate modules with mutmut 3. Not part of CI: it takes minutes per module.
 #
 #   tools/mutation.sh                          every gate module
-#   tools/mutation.sh calpolicy/verdict.py     one module (several may be given)
+#   tools/mutation.sh calpolicy/vocabulary/verdict.py     one module (several may be given)
 #   MUTATION_ONLY='calpolicy.clm.checks.x__duplicates*' tools/mutation.sh calpolicy/clm/checks.py
 #                                              only the mutants whose names match (fnmatch patterns)
 #
@@ -20,17 +20,17 @@ mutmut="$repo/.venv/bin/mutmut"
 # probe tests that run in-process are listed one by one: the gzip-bomb case runs the probe in a child.
 ADV=unit_tests/test_adversarial_probes.py
 declare -A TESTS=(
-  [calpolicy/plugin.py]="unit_tests/test_gate_wiring.py unit_tests/test_plugin_inprocess.py unit_tests/test_plugin_suite_and_job.py"
-  [calpolicy/preflight.py]="unit_tests/test_gate_wiring.py unit_tests/test_preflight_fast.py"
-  [calpolicy/verdict.py]="unit_tests/test_verdict.py unit_tests/test_gate_wiring.py unit_tests/test_decisions.py"
-  [calpolicy/bounds.py]="unit_tests/calibrate/test_calib_bounds.py unit_tests/test_decisions.py"
-  [calpolicy/decisions.py]="unit_tests/test_decisions.py unit_tests/probes/test_probe_properties.py unit_tests/probes/test_redis_probe.py"
+  [calpolicy/plugin/__init__.py]="unit_tests/test_gate_wiring.py unit_tests/test_plugin_inprocess.py unit_tests/test_plugin_suite_and_job.py"
+  [calpolicy/preflight/__init__.py]="unit_tests/test_gate_wiring.py unit_tests/test_preflight_fast.py"
+  [calpolicy/vocabulary/verdict.py]="unit_tests/test_verdict.py unit_tests/test_gate_wiring.py unit_tests/test_decisions.py"
+  [calpolicy/calibrate/bounds.py]="unit_tests/calibrate/test_calib_bounds.py unit_tests/test_decisions.py"
+  [calpolicy/vocabulary/decisions.py]="unit_tests/test_decisions.py unit_tests/probes/test_probe_properties.py unit_tests/probes/test_redis_probe.py"
   [calpolicy/clm/checks.py]="unit_tests/test_data_gate.py unit_tests/test_data_gate_exact.py unit_tests/test_data_gate_golden.py unit_tests/test_properties.py unit_tests/test_registry.py"
-  [calpolicy/probes/readiness.py]="unit_tests/probes/test_readiness_probe.py $ADV::test_a_readiness_body_that_says_two_things_is_not_judged $ADV::test_a_clean_body_still_passes_through_the_same_path $ADV::test_a_redirect_off_the_configured_host_is_not_followed_and_userinfo_is_masked $ADV::test_a_redirect_to_another_port_is_off_host_too $ADV::test_a_redirect_on_the_same_host_is_followed $ADV::test_a_body_announced_over_the_cap_is_not_read $ADV::test_an_endless_body_without_length_is_cut_at_the_raw_cap $ADV::test_a_server_trickling_one_byte_a_second_is_stopped_at_the_deadline"
-  [calpolicy/jobs.py]="unit_tests/test_jobs_mutants.py unit_tests/test_jobs.py"
+  [calpolicy/preflight/probes/readiness.py]="unit_tests/probes/test_readiness_probe.py $ADV::test_a_readiness_body_that_says_two_things_is_not_judged $ADV::test_a_clean_body_still_passes_through_the_same_path $ADV::test_a_redirect_off_the_configured_host_is_not_followed_and_userinfo_is_masked $ADV::test_a_redirect_to_another_port_is_off_host_too $ADV::test_a_redirect_on_the_same_host_is_followed $ADV::test_a_body_announced_over_the_cap_is_not_read $ADV::test_an_endless_body_without_length_is_cut_at_the_raw_cap $ADV::test_a_server_trickling_one_byte_a_second_is_stopped_at_the_deadline"
+  [calpolicy/jobs/__init__.py]="unit_tests/test_jobs_mutants.py unit_tests/test_jobs.py"
   # the fast in-process signed job (unit_tests/report/signedjob.py); test_signing.py's job is a child pytest run
-  [calpolicy/signing.py]="unit_tests/report/test_signing_mutants.py"
-  [calpolicy/probes/redis_probe.py]="unit_tests/probes/test_redis_probe.py unit_tests/test_decisions.py $ADV::test_a_server_answering_pong_to_everything_is_not_redis $ADV::test_a_type_answer_outside_redis_vocabulary_is_an_error_not_a_tripped_key $ADV::test_redis_replying_one_byte_per_1_5_s_is_stopped_at_the_probe_deadline $ADV::test_no_backlog_stream_configured_cannot_be_checked $ADV::test_a_stream_without_a_consumer_group_cannot_be_checked $ADV::test_no_halt_keys_cannot_be_checked"
+  [calpolicy/review/signing.py]="unit_tests/report/test_signing_mutants.py"
+  [calpolicy/preflight/probes/redis/*]="unit_tests/probes/test_redis_probe.py unit_tests/test_decisions.py $ADV::test_a_server_answering_pong_to_everything_is_not_redis $ADV::test_a_type_answer_outside_redis_vocabulary_is_an_error_not_a_tripped_key $ADV::test_redis_replying_one_byte_per_1_5_s_is_stopped_at_the_probe_deadline $ADV::test_no_backlog_stream_configured_cannot_be_checked $ADV::test_a_stream_without_a_consumer_group_cannot_be_checked $ADV::test_no_halt_keys_cannot_be_checked"
 )
 # the after-decision modules (issue 21 §5). The loader is its own distribution with a src/ layout: its
 # modules are named by their path under loader/, mutated with loader/ as the project and its tests there.
@@ -45,11 +45,11 @@ TESTS[calpolicy/watch/journal.py]="unit_tests/watch/test_watch_journal.py unit_t
 TESTS[calpolicy/watch/__init__.py]="unit_tests/watch/test_watch_applied.py unit_tests/watch/test_watch_signals.py"
 TESTS[calpolicy/watch/trades.py]="unit_tests/watch/test_watch_trades.py"
 # the sandbox: its parts in-process (the child's main function in a fork), then the real bubblewrap runs
-TESTS[calpolicy/sandbox.py]="unit_tests/test_sandbox_inprocess.py unit_tests/test_sandbox.py unit_tests/test_sandbox_bypasses.py"
-TESTS[calpolicy/seccomp.py]="unit_tests/test_seccomp_filter.py unit_tests/test_sandbox_bypasses.py"
+TESTS[calpolicy/lockdown/sandbox.py]="unit_tests/test_sandbox_inprocess.py unit_tests/test_sandbox.py unit_tests/test_sandbox_bypasses.py"
+TESTS[calpolicy/lockdown/seccomp.py]="unit_tests/test_seccomp_filter.py unit_tests/test_sandbox_bypasses.py"
 # confirmation.py: only its words are tested fast (the evidence rules need a private systemd, 9 s a test);
-# run it on those functions: MUTATION_ONLY='calpolicy.confirmation.x_loader_state* calpolicy.confirmation.x_headline* ...'
-TESTS[calpolicy/confirmation.py]="unit_tests/deploy/test_confirmation_words.py"
+# run it on those functions: MUTATION_ONLY='calpolicy.apply.confirmation.x_loader_state* calpolicy.apply.confirmation.x_headline* ...'
+TESTS[calpolicy/apply/confirmation.py]="unit_tests/deploy/test_confirmation_words.py"
 # apply and rollback (issue 21 §5): every in-process test of unit_tests/deploy. Left out by DEPLOY_FAST: the
 # cases that run calpolicy in a child (a mutant is invisible there), the SIGKILL/mount trials (test_crash_safety,
 # test_faults) and the systemd ones (test_apply_policy, test_confirmation)
@@ -59,10 +59,10 @@ for m in deploy approval; do TESTS[calpolicy/$m.py]="$DEPLOY_TESTS"; done
 
 # optional pytest -k expression per module, to leave out slow statistical sweeps
 declare -A SELECT=(
-  [calpolicy/bounds.py]="not honesty and not strongly_overconfident"
+  [calpolicy/calibrate/bounds.py]="not honesty and not strongly_overconfident"
   # the SIGKILL trials, the private-mount cases and the new-process read take seconds each; what they guard
   # is also asserted in-process in test_jobs_mutants.py (a torn tail, a full disk, a restart's view)
-  [calpolicy/jobs.py]="not sigkill_at_random and not concurrent and not full_disk and not read_only and not sigkill_while_recording and not survive_a_new_process"
+  [calpolicy/jobs/__init__.py]="not sigkill_at_random and not concurrent and not full_disk and not read_only and not sigkill_while_recording and not survive_a_new_process"
   # the whole policy suite through pytester: 6 s per mutant, and every data item is also asserted directly
   [calpolicy/clm/checks.py]="not test_every_registered_id_reaches_a_policy_test"
 )
@@ -76,13 +76,13 @@ for m in deploy approval; do SELECT[calpolicy/$m.py]="$DEPLOY_FAST"; done
 declare -A ENVIRONMENT=(
   [calpolicy/clm/checks.py]="CALPOLICY_PROPERTY_EXAMPLES=8"
 )
-ORDER=(calpolicy/verdict.py calpolicy/decisions.py calpolicy/plugin.py calpolicy/preflight.py calpolicy/bounds.py
-       calpolicy/clm/checks.py calpolicy/probes/readiness.py calpolicy/probes/redis_probe.py calpolicy/jobs.py
-       calpolicy/signing.py
+ORDER=(calpolicy/vocabulary/verdict.py calpolicy/vocabulary/decisions.py calpolicy/plugin/__init__.py calpolicy/preflight/__init__.py calpolicy/calibrate/bounds.py
+       calpolicy/clm/checks.py calpolicy/preflight/probes/readiness.py "calpolicy/preflight/probes/redis/*" calpolicy/jobs/__init__.py
+       calpolicy/review/signing.py
        loader/src/calpolicy_loader/parse.py loader/src/calpolicy_loader/loader.py loader/src/calpolicy_loader/files.py
        calpolicy/watch/sequential.py calpolicy/watch/signals.py calpolicy/watch/verdict.py calpolicy/watch/trades.py
        calpolicy/watch/journal.py calpolicy/watch/__init__.py
-       calpolicy/seccomp.py calpolicy/sandbox.py calpolicy/deploy.py calpolicy/approval.py)  # confirmation.py: by name, with MUTATION_ONLY (above)
+       calpolicy/lockdown/seccomp.py calpolicy/lockdown/sandbox.py calpolicy/apply/deploy/* calpolicy/review/approval.py)  # confirmation.py: by name, with MUTATION_ONLY (above)
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")
 

@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 
 from calpolicy.clm import check_data
 from calpolicy.clm.reader import parse_clm_bytes
-from calpolicy.config import load_config
 from calpolicy.localenv.sample_log import sample_records
+from calpolicy.vocabulary.config import load_config
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 CALPOLICY = str(Path(sys.executable).parent / "calpolicy")

@@ -27,15 +27,17 @@ import pytest
 import redis
 
 from calpolicy.cli import main
-from calpolicy.config import ConfigError, ReadinessConfig, RedisConfig, dumps_toml, load_config
 from calpolicy.localenv.redis_server import RedisServer
 from calpolicy.localenv.sample_log import write_sample_log
 from calpolicy.preflight import build_verdict, run_preflight
-from calpolicy.probes import ProbeError
-from calpolicy.probes.journal import read_journal
-from calpolicy.probes.readiness import MAX_DECODED_BYTES, fetch_readiness, readiness_findings
-from calpolicy.probes.redis_probe import checked_type, connect, halt_state, stream_backlogs
-from calpolicy.verdict import EXIT_COULD_NOT_CHECK, EXIT_USAGE
+from calpolicy.preflight.probes import ProbeError
+from calpolicy.preflight.probes.journal import read_journal
+from calpolicy.preflight.probes.readiness import MAX_DECODED_BYTES, fetch_readiness, readiness_findings
+from calpolicy.preflight.probes.redis.backlog import stream_backlogs
+from calpolicy.preflight.probes.redis.connection import checked_type, connect
+from calpolicy.preflight.probes.redis.halt import halt_state
+from calpolicy.vocabulary.config import ConfigError, ReadinessConfig, RedisConfig, dumps_toml, load_config
+from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK, EXIT_USAGE
 from unit_tests.adversaries import FakeRedis, RawHTTPServer, http_response
 
 FAST = {"connect_timeout_s": 1.0, "read_timeout_s": 1.0, "deadline_s": 2.0, "retries": 1}
@@ -308,7 +310,7 @@ def test_a_waived_item_reads_waived_in_check_data_text_and_json(tmp_path: Path, 
 def test_an_unexpected_exception_is_exit_3_with_the_traceback_on_stderr(tmp_path: Path) -> None:
     # fault injection at the one seam that has no natural trigger left: a handler that crashes
     script = (
-        "import sys, calpolicy.commands.config_show as m\n"
+        "import sys, calpolicy.cli.commands.config_show as m\n"
         "def boom(args): raise KeyError('injected')\n"
         "m.run = boom\n"
         "from calpolicy.cli import main\n"
@@ -411,9 +413,9 @@ def test_a_gzip_bomb_is_refused_at_the_decoded_cap_without_growing_memory(tmp_pa
     script = textwrap.dedent(
         """
         import sys
-        from calpolicy.config import ReadinessConfig
-        from calpolicy.probes.readiness import fetch_readiness
-        from calpolicy.probes import ProbeError
+        from calpolicy.vocabulary.config import ReadinessConfig
+        from calpolicy.preflight.probes.readiness import fetch_readiness
+        from calpolicy.preflight.probes import ProbeError
         try:
             fetch_readiness(ReadinessConfig(url=sys.argv[1], deadline_s=20, read_timeout_s=5))
             print("NO ERROR")
@@ -561,7 +563,7 @@ def test_no_halt_keys_cannot_be_checked(real_redis: RedisServer) -> None:
 
 def test_an_empty_journal_window_without_any_entry_ever_is_not_a_pass() -> None:
     # a unit this host's journal has never seen: journalctl prints nothing and exits 0 — not "no errors"
-    from calpolicy.config import SystemdConfig
+    from calpolicy.vocabulary.config import SystemdConfig
 
     unit = f"calpolicy-never-logged-{os.getpid()}"
     since = datetime.now(UTC) - timedelta(minutes=30)

@@ -1,7 +1,7 @@
 """Code written twice on purpose, each pair held together here so the copies cannot drift apart.
 
 The crash-safe write:
-``calpolicy.atomic_io`` and the loader distribution's ``calpolicy_loader.files`` both write with a temp file,
+``calpolicy.files.atomic_io`` and the loader distribution's ``calpolicy_loader.files`` both write with a temp file,
 fsync, ``os.replace`` and a folder fsync. The loader may import nothing of calpolicy, and calpolicy keeps its
 own copy because importing the loader's would import numpy into every light command (``atomic_io``'s
 docstring). What keeps them from drifting apart is this test: the same code, docstrings aside, and the same
@@ -26,8 +26,8 @@ from calpolicy_loader import files as loader_files
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from calpolicy import atomic_io
 from calpolicy.calibrate.proposal import apply_engine_mapping
+from calpolicy.files import atomic_io
 from calpolicy.watch.verdict import predicted_probability
 
 
@@ -45,7 +45,7 @@ def _code(function: Callable[..., Any]) -> str:
 @pytest.mark.parametrize("name", ["write_atomic", "fsync_dir"])
 def test_the_two_copies_are_the_same_code(name: str) -> None:
     assert _code(getattr(atomic_io, name)) == _code(getattr(loader_files, name)), (
-        f"calpolicy/atomic_io.py and loader/src/calpolicy_loader/files.py define {name} differently: "
+        f"calpolicy/files/atomic_io.py and loader/src/calpolicy_loader/files.py define {name} differently: "
         "change both the same way"
     )
 

@@ -55,7 +55,7 @@ def test_a_fifo_swapped_in_after_the_stat_never_hangs_the_read(tmp_path: Path) -
 
 def test_a_protected_file_swapped_for_a_fifo_never_hangs_its_digest(tmp_path: Path) -> None:
     """The same race in `run`'s digest of the protected paths (lstat, then a blocking open)."""
-    from calpolicy.protected import digest_path
+    from calpolicy.lockdown.protected import digest_path
 
     folder = tmp_path / "models"
     folder.mkdir()

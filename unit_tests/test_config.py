@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from calpolicy.config import ConfigError, load_config
+from calpolicy.vocabulary.config import ConfigError, load_config
 from unit_tests.conftest import run_cli
 
 

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from calpolicy.config import Config, dumps_toml, load_config
 from calpolicy.localenv.environment import LocalEnvironment
+from calpolicy.vocabulary.config import Config, dumps_toml, load_config
 
 HOSTILE_DIR = 'we"ird \\ dir\t\x7f\u2028 ü'  # a quote, a backslash, a tab, DEL, a line separator, non-ASCII
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from calpolicy.controls import REGISTRY
-from calpolicy.controls_table import TraceError, build_rows, read_results, render_text
+from calpolicy.plugin.controls_table import TraceError, build_rows, read_results, render_text
+from calpolicy.vocabulary.controls import REGISTRY
 
 
 def _calpolicy(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from calpolicy.clm import check_data, read_clm
 from calpolicy.clm.checks import _reused_trade_ids, _same_content_in_time_order
-from calpolicy.config import load_config
 from calpolicy.localenv.defects import DEFECTS
-from calpolicy.verdict import Verdict
+from calpolicy.vocabulary.config import load_config
+from calpolicy.vocabulary.verdict import Verdict
 from unit_tests.conftest import FIXTURE_LOG, NOW
 
 CONFIG = load_config(environ={})

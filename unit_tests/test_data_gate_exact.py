@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from calpolicy.clm import check_data, read_clm
-from calpolicy.config import load_config
 from calpolicy.localenv.defects import write_records
 from calpolicy.localenv.sample_log import sample_records
-from calpolicy.verdict import Finding
+from calpolicy.vocabulary.config import load_config
+from calpolicy.vocabulary.verdict import Finding
 from unit_tests.conftest import NOW
 
 CONFIG = load_config(environ={})

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from calpolicy.clm import check_data, read_clm
-from calpolicy.config import load_config
 from calpolicy.localenv.sample_log import sample_records
+from calpolicy.vocabulary.config import load_config
 from unit_tests.conftest import NOW
 
 GOLDEN = Path(__file__).parent / "data" / "data_gate_golden.json"

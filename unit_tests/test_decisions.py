@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from calpolicy.decisions import (
+from calpolicy.vocabulary.decisions import (
     BAND_TOLERANCE,
     GroupBacklog,
     LatencyStats,
@@ -65,7 +65,7 @@ def test_latency_bound_is_in_milliseconds_and_the_message_says_which_statistic()
 
 def test_one_scheduling_spike_among_the_pings_does_not_turn_go_into_stop() -> None:
     """Issue 22 §1: p50 0.4 ms and one 52.1 ms spike among 25 PINGs is GO on the default p95, the spike shown."""
-    from calpolicy.config import RedisConfig
+    from calpolicy.vocabulary.config import RedisConfig
 
     stats = stats_of([0.4] * 24 + [52.1])
     finding = latency_finding(stats, RedisConfig().latency_statistic, 50.0)

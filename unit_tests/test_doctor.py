@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from calpolicy.config import load_config
-from calpolicy.doctor import Check, check_config_dir, check_execution_logs, check_keys, diagnose, exit_code
+from calpolicy.cli.doctor import Check, check_config_dir, check_execution_logs, check_keys, diagnose, exit_code
 from calpolicy.localenv.environment import LocalEnvironment
 from calpolicy.localenv.systemd_ns import unit_interpreter
+from calpolicy.vocabulary.config import load_config
 
 NOBODY = 65534
 
@@ -235,7 +235,7 @@ def test_a_config_that_cannot_be_used_is_a_fix_and_nothing_else_is_judged(tmp_pa
 
 
 def _keys(tmp_path: Path) -> Any:
-    from calpolicy.signing import generate_keypair
+    from calpolicy.review.signing import generate_keypair
 
     key, trusted = tmp_path / "keys" / "signing.key", tmp_path / "keys" / "trusted"
     generate_keypair(key, trusted)

@@ -9,7 +9,7 @@ import pytest
 
 from calpolicy.plugin import CouldNotCheck, enforce
 from calpolicy.preflight import PREFLIGHT_IDS, RUN_ID, build_verdict
-from calpolicy.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO, EXIT_STOP, Finding, PolicyFailure, Verdict
+from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO, EXIT_STOP, Finding, PolicyFailure, Verdict
 
 FAILED = PolicyFailure  # a policy failure: checklist-shaped, no traceback (not "could not check")
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from calpolicy.config import Config
-from calpolicy.controls import REGISTRY
-from calpolicy.docs_gen import (
+from calpolicy.cli.docs_gen import (
     BEGIN,
     END,
     README,
@@ -19,7 +17,9 @@ from calpolicy.docs_gen import (
     readme_with_table,
     traceability_table,
 )
-from calpolicy.waivers import BINDINGS
+from calpolicy.vocabulary.config import Config
+from calpolicy.vocabulary.controls import REGISTRY
+from calpolicy.vocabulary.waivers import BINDINGS
 from unit_tests.test_plugin import POLICY_DIR, REPO
 
 STALE = "is stale: run .venv/bin/python tools/gen_docs.py and commit the result"

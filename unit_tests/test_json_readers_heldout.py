@@ -14,8 +14,8 @@ import json
 import pytest
 
 from calpolicy.calibrate import Proposal, ProposalError
-from calpolicy.config import ConfigError, load_config
-from calpolicy.probes.journal import ProbeError, json_record, log_text, parse_journal_json
+from calpolicy.preflight.probes.journal import ProbeError, json_record, log_text, parse_journal_json
+from calpolicy.vocabulary.config import ConfigError, load_config
 
 DEEP = "[" * 50_000 + "]" * 50_000
 

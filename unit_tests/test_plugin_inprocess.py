@@ -206,7 +206,7 @@ def test_the_refusal_names_each_offending_test_on_its_own_line(pytester: pytest.
 def test_a_failed_item_shows_its_message_not_a_traceback(pytester: pytest.Pytester) -> None:
     _policy_suite(
         pytester,
-        "from calpolicy.plugin import enforce\nfrom calpolicy.verdict import Finding, Verdict\n"
+        "from calpolicy.plugin import enforce\nfrom calpolicy.vocabulary.verdict import Finding, Verdict\n"
         '@pytest.mark.control("S.a")\ndef test_few():\n'
         '    enforce(Verdict((Finding("S.a", "fail", "12 trades, fewer than 50"),)), "S.a")\n',
     )
@@ -285,7 +285,7 @@ def test_a_passing_row_carries_what_its_own_checks_said_and_nothing_from_the_tes
 ) -> None:
     _policy_suite(
         pytester,
-        "from calpolicy.plugin import enforce\nfrom calpolicy.verdict import Finding, Verdict\n"
+        "from calpolicy.plugin import enforce\nfrom calpolicy.vocabulary.verdict import Finding, Verdict\n"
         "V = Verdict((Finding('S.a', 'pass', '60 trades over 4.0 days'), Finding('S.a', 'pass', ''),\n"
         "             Finding('S.f', 'pass', 'last trade 0.1 h ago')))\n"
         '@pytest.mark.control("S.a")\ndef test_first():\n    enforce(V, "S.a")\n    enforce(V, "S.a")\n'
@@ -338,11 +338,11 @@ def test_a_crash_in_setup_is_an_error_not_a_failure(pytester: pytest.Pytester) -
 
 
 def test_could_not_check_is_an_error_even_without_the_checklist_shaped_output(pytester: pytest.Pytester) -> None:
-    """With ``-p no:calpolicy.plugin_output`` pytest reports it as a failed call; the row still says error."""
+    """With ``-p no:calpolicy.plugin.output`` pytest reports it as a failed call; the row still says error."""
     _policy_suite(
         pytester, '@pytest.mark.control("S.e")\ndef test_unknown():\n    raise CouldNotCheck("redis refused")\n'
     )
-    _code, (row,) = _rows(pytester, "-p", "no:calpolicy.plugin_output")
+    _code, (row,) = _rows(pytester, "-p", "no:calpolicy.plugin.output")
     assert (row["status"], row["when"]) == ("error", "call")
     assert row["message"] == "calpolicy.plugin.CouldNotCheck: redis refused"
 
@@ -350,7 +350,7 @@ def test_could_not_check_is_an_error_even_without_the_checklist_shaped_output(py
 def test_a_failed_finding_is_recorded_as_its_sentence_and_shown_with_its_evidence(pytester: pytest.Pytester) -> None:
     _policy_suite(
         pytester,
-        "from calpolicy.plugin import enforce\nfrom calpolicy.verdict import Finding, Verdict\n"
+        "from calpolicy.plugin import enforce\nfrom calpolicy.vocabulary.verdict import Finding, Verdict\n"
         '@pytest.mark.control("S.a")\ndef test_few():\n'
         '    enforce(Verdict((Finding("S.a", "fail", "12 trades", {"trades": 12}),)), "S.a")\n'
         '@pytest.mark.control("S.e")\ndef test_probe():\n'
@@ -375,7 +375,7 @@ def test_a_plain_assertion_is_recorded_as_pytests_one_line_crash_message(pyteste
 def test_a_test_enforcing_two_items_records_both_passing_sentences(pytester: pytest.Pytester) -> None:
     _policy_suite(
         pytester,
-        "from calpolicy.plugin import enforce\nfrom calpolicy.verdict import Finding, Verdict\n"
+        "from calpolicy.plugin import enforce\nfrom calpolicy.vocabulary.verdict import Finding, Verdict\n"
         "V = Verdict((Finding('S.a', 'pass', '60 trades'), Finding('S.f', 'pass', 'last trade 0.1 h ago')))\n"
         '@pytest.mark.control("S.a", "S.f")\ndef test_both():\n    enforce(V, "S.a")\n    enforce(V, "S.f")\n',
     )

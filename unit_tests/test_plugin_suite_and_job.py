@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from calpolicy.controls import KNOWN
 from calpolicy.plugin import CouldNotCheck, job_dir
+from calpolicy.vocabulary.controls import KNOWN
 
 pytest_plugins = ("pytester",)
 

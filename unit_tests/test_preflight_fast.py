@@ -27,7 +27,7 @@ from calpolicy.preflight import (
     render,
     run_preflight,
 )
-from calpolicy.verdict import Finding, Verdict
+from calpolicy.vocabulary.verdict import Finding, Verdict
 from unit_tests.adversaries import RawHTTPServer, http_response
 from unit_tests.conftest import NOW
 from unit_tests.test_registry import _dead_config

@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from calpolicy.clm import check_data
 from calpolicy.clm.reader import parse_clm_bytes
-from calpolicy.config import load_config
 from calpolicy.localenv.sample_log import sample_records
-from calpolicy.verdict import Verdict
+from calpolicy.vocabulary.config import load_config
+from calpolicy.vocabulary.verdict import Verdict
 
 CONFIG = load_config(environ={})
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from calpolicy.verdict import Finding, describe, format_lines
+from calpolicy.vocabulary.verdict import Finding, describe, format_lines
 from unit_tests.conftest import FIXTURE_LOG
 from unit_tests.test_plugin import POLICY_DIR, REPO, _suite, run_pytest
 
@@ -73,7 +73,7 @@ def test_a_stop_is_short_and_checklist_shaped(tmp_path: Path) -> None:
     assert result.returncode == 1, out[-3000:]
     assert "P0.2.b FAIL: 20 trades, fewer than cadence.min_trades = 50" in out
     assert "evidence: records 20; line_count 20; min_trades 50" in out
-    for noise in ("Traceback", "TypeError", "def enforce", "raise PolicyFailure", "calpolicy/plugin.py:"):
+    for noise in ("Traceback", "TypeError", "def enforce", "raise PolicyFailure", "calpolicy/plugin/__init__.py:"):
         assert noise not in out, noise
     assert len(out.splitlines()) < 80
 
@@ -83,7 +83,7 @@ def test_could_not_check_is_an_error_and_a_real_bug_keeps_its_traceback(tmp_path
         tmp_path,
         '@pytest.mark.control("S.a")\ndef test_ok():\n    pass\n'
         '@pytest.mark.control("S.b")\ndef test_bad():\n    from calpolicy.plugin import enforce\n'
-        "    from calpolicy.verdict import Finding, Verdict\n"
+        "    from calpolicy.vocabulary.verdict import Finding, Verdict\n"
         '    finding = Finding("S.b", "fail", "ETHUSDT volume is 4.2x normal", {"symbol": "ETHUSDT"})\n'
         '    enforce(Verdict((finding,)), "S.b")\n'
         '@pytest.mark.control("S.e")\ndef test_unknown():\n'

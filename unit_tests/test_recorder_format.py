@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from calpolicy.clm import check_data, read_clm
-from calpolicy.config import load_config
+from calpolicy.vocabulary.config import load_config
 
 NOW = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
 CONFIG = load_config(environ={})

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from calpolicy import controls
 from calpolicy.clm import check_data, read_clm
 from calpolicy.clm.checks import DATA_IDS
-from calpolicy.config import load_config
-from calpolicy.controls import BOUNDS, DATA, REGISTRY, registered, traceability_problems
 from calpolicy.preflight import PREFLIGHT_IDS, build_verdict
+from calpolicy.vocabulary import controls
+from calpolicy.vocabulary.config import load_config
+from calpolicy.vocabulary.controls import BOUNDS, DATA, REGISTRY, registered, traceability_problems
 from unit_tests.conftest import NOW
 from unit_tests.test_plugin import POLICY_DIR, REPO, run_pytest
 

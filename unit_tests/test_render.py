@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from calpolicy.localenv.systemd_ns import SystemdUnavailable, unit_interpreter
-from calpolicy.render import headline, item_lines, render_verdict
-from calpolicy.verdict import Finding, Verdict
+from calpolicy.vocabulary.render import headline, item_lines, render_verdict
+from calpolicy.vocabulary.verdict import Finding, Verdict
 
 
 def _verdict(*rows: tuple[str, str, str]) -> Verdict:

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from calpolicy.controls import CHECKLIST
 from calpolicy.jobs import JobStore
 from calpolicy.localenv.environment import LocalEnvironment
+from calpolicy.vocabulary.controls import CHECKLIST
 from unit_tests.conftest import run_cli
 
 MANIFEST_KEYS = {

@@ -17,7 +17,7 @@ import pytest
 
 from calpolicy.jobs import JobStore
 from calpolicy.localenv.environment import LocalEnvironment
-from calpolicy.run import run_job
+from calpolicy.run.job import run_job
 
 TASKS = "policy_tests.phase1.heldout_proposal"
 

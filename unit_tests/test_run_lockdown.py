@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from calpolicy.config import Config, dumps_toml
 from calpolicy.jobs import JobStore
 from calpolicy.localenv.environment import LocalEnvironment
-from calpolicy.signing import generate_keypair
+from calpolicy.review.signing import generate_keypair
+from calpolicy.vocabulary.config import Config, dumps_toml
 from unit_tests.conftest import with_recorder_stamps
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from calpolicy.calibration_task import ClmChanged, read_judged_prefix
-from calpolicy.config import Config
+from calpolicy.calibrate.task import ClmChanged, read_judged_prefix
 from calpolicy.localenv.sample_log import write_sample_log
-from calpolicy.run import violation_id
-from calpolicy.sandbox import SANDBOX_UID, Guard, SandboxError, run_sandboxed
+from calpolicy.lockdown.sandbox import SANDBOX_UID, Guard, SandboxError, run_sandboxed
+from calpolicy.run.findings import violation_id
+from calpolicy.vocabulary.config import Config
 from unit_tests.conftest import with_recorder_stamps
 
 
@@ -98,7 +98,7 @@ def test_violations_map_to_checklist_items() -> None:
 
 def test_the_child_runs_in_its_own_namespaces_without_capabilities(tmp_path: Path) -> None:
     """bubblewrap: another user, mount, PID and network namespace; no capability, no_new_privs, only loopback."""
-    result = run_sandboxed("calpolicy.sandbox:describe", tmp_path, [])
+    result = run_sandboxed("calpolicy.lockdown.sandbox:describe", tmp_path, [])
     assert result.ok, result.error or result.violation
     assert "(bubblewrap)" in result.os_guard
     seen = result.result
@@ -109,7 +109,7 @@ def test_the_child_runs_in_its_own_namespaces_without_capabilities(tmp_path: Pat
     assert seen["uid"] == SANDBOX_UID
     assert seen["cap_eff"] == seen["cap_bnd"] == "0000000000000000"
     assert seen["no_new_privs"] == "1"
-    assert seen["seccomp"] == "2"  # a filter (calpolicy.seccomp) is in place
+    assert seen["seccomp"] == "2"  # a filter (calpolicy.lockdown.seccomp) is in place
     assert "seccomp: no set-id bits" in result.os_guard
 
 
@@ -117,7 +117,7 @@ def test_no_bubblewrap_is_could_not_check(tmp_path: Path, monkeypatch: pytest.Mo
     """Without bwrap the task is not run at all: a SandboxError (exit 3 in ``run``), never the hook alone."""
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(SandboxError, match=r"bubblewrap \(bwrap\) is not installed"):
-        run_sandboxed("calpolicy.sandbox:describe", tmp_path, [])
+        run_sandboxed("calpolicy.lockdown.sandbox:describe", tmp_path, [])
 
 
 def test_no_user_namespaces_is_could_not_check(tmp_path: Path) -> None:
@@ -125,7 +125,7 @@ def test_no_user_namespaces_is_could_not_check(tmp_path: Path) -> None:
     them, a real kernel refusal), the run is could-not-check with bwrap's reason, and nothing ran."""
     marker = tmp_path / "ran"
     code = (
-        "import sys\nfrom pathlib import Path\nfrom calpolicy.sandbox import SandboxError, run_sandboxed\n"
+        "import sys\nfrom pathlib import Path\nfrom calpolicy.lockdown.sandbox import SandboxError, run_sandboxed\n"
         "try:\n    run_sandboxed('policy_tests.phase1.attempts:touch', Path(sys.argv[1]), [], {'name': 'ran'})\n"
         "except SandboxError as error:\n    print('SandboxError:', error)\n    sys.exit(3)\n"
     )
@@ -163,7 +163,7 @@ def test_growth_after_the_preflight_is_left_out(judged_log: tuple[Path, int, str
     job = tmp_path / "job"
     job.mkdir()
     args = {"clm_path": str(path), "clm_bytes": size, "clm_sha256": digest, "config": Config().as_dict()}
-    result = run_sandboxed("calpolicy.calibration_task:calibrate", job, [path], args)
+    result = run_sandboxed("calpolicy.calibrate.task:calibrate", job, [path], args)
     assert result.ok, result.error or result.violation
     assert result.result["clm"] == {"path": str(path), "bytes": size, "lines": 300, "sha256": digest}
     assert result.result["grown_bytes"] == len(appended)
@@ -207,7 +207,7 @@ def test_a_recorder_log_with_utc_offsets_is_calibrated(tmp_path: Path) -> None:
     job.mkdir()
     args = {"clm_path": str(path), "clm_bytes": len(data), "clm_sha256": hashlib.sha256(data).hexdigest(),
             "config": Config().as_dict()}  # fmt: skip
-    result = run_sandboxed("calpolicy.calibration_task:calibrate", job, [path], args)
+    result = run_sandboxed("calpolicy.calibrate.task:calibrate", job, [path], args)
     assert result.ok, result.violation or result.error
     assert "stop" not in result.result, result.result
     assert "error" not in result.result, result.result

@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
-from calpolicy.config import Config
 from calpolicy.localenv.sample_log import write_sample_log
-from calpolicy.protected import digest_path
-from calpolicy.run import violation_id
-from calpolicy.sandbox import SandboxResult, run_sandboxed
+from calpolicy.lockdown.protected import digest_path
+from calpolicy.lockdown.sandbox import SandboxResult, run_sandboxed
+from calpolicy.run.findings import violation_id
+from calpolicy.vocabulary.config import Config
 
 ATTEMPTS = "policy_tests.phase1.attempts"
 KEY_BYTES = b"-----BEGIN PRIVATE KEY-----\nnot-a-real-key-but-secret-3f9a1c\n-----END PRIVATE KEY-----\n"
@@ -262,7 +262,7 @@ def test_the_seccomp_filter_refuses_setid_bits_keyrings_and_kernel_surface(host:
 
 def test_the_filter_program_is_well_formed() -> None:
     """One 8-byte instruction per op, ending in ALLOW; an unknown machine gets none (and the guard says so)."""
-    from calpolicy import seccomp
+    from calpolicy.lockdown import seccomp
 
     for machine in ("x86_64", "aarch64"):
         program = seccomp.program(machine)

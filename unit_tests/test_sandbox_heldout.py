@@ -13,7 +13,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from calpolicy.sandbox import STDERR_TAIL_CHARS, SandboxResult, run_sandboxed
+from calpolicy.lockdown.sandbox import STDERR_TAIL_CHARS, SandboxResult, run_sandboxed
 
 TASKS = "policy_tests.phase1.heldout_attempts"
 
@@ -62,7 +62,7 @@ def test_a_hard_link_out_of_the_job_folder_cannot_be_made(tmp_path: Path) -> Non
     job.mkdir()
     victim = tmp_path / "victim.txt"
     victim.write_bytes(b"precious\n")
-    import calpolicy.sandbox as visible
+    import calpolicy.lockdown.sandbox as visible
 
     for target in (str(victim), visible.__file__):
         seen = run("hard_link_out", job, target=target)

@@ -30,8 +30,8 @@ import pytest
 
 import calpolicy
 import policy_tests
-from calpolicy import sandbox, seccomp
-from calpolicy.sandbox import (
+from calpolicy.lockdown import sandbox, seccomp
+from calpolicy.lockdown.sandbox import (
     EXIT_TASK_ERROR,
     EXIT_VIOLATION,
     FILE_SIZE_LIMIT,
@@ -373,9 +373,9 @@ def test_the_child_imports_the_packages_this_process_imported() -> None:
     assert f"roots = {roots!r}\n" in boot
     compile(boot, "<boot>", "exec")
     lines = boot.splitlines()
-    assert lines.index("sys.path[:0] = roots") < lines.index("import calpolicy.sandbox, policy_tests")
-    assert lines.index("import calpolicy.sandbox, policy_tests") < lines.index("del sys.path[:len(roots)]")
-    assert lines[-1] == "sys.exit(calpolicy.sandbox._child_main())"
+    assert lines.index("sys.path[:0] = roots") < lines.index("import calpolicy.lockdown.sandbox, policy_tests")
+    assert lines.index("import calpolicy.lockdown.sandbox, policy_tests") < lines.index("del sys.path[:len(roots)]")
+    assert lines[-1] == "sys.exit(calpolicy.lockdown.sandbox._child_main())"
 
 
 # ============================================================================================ the child
@@ -459,7 +459,7 @@ def test_the_child_needs_its_result_pipe(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_the_child_reports_its_result_with_its_times(tmp_path: Path) -> None:
-    code, messages = child_main_in_a_fork({"task": "calpolicy.sandbox:describe", "workdir": str(tmp_path),
+    code, messages = child_main_in_a_fork({"task": "calpolicy.lockdown.sandbox:describe", "workdir": str(tmp_path),
                                            "read_files": [], "args": {}, "timeout_s": 30.0})  # fmt: skip
     assert code == 0
     assert len(messages) == 1
@@ -476,7 +476,7 @@ def test_the_child_without_a_timeout_gets_the_default_cpu_limit(tmp_path: Path) 
                                            "read_files": [], "args": {"name": "made"}})  # fmt: skip
     assert (code, messages[0]["result"]) == (0, {"went_through": False})
     assert (tmp_path / "job" / "made").read_text() == "written inside the job\n"
-    code, messages = child_main_in_a_fork({"task": "calpolicy.sandbox:describe", "workdir": str(tmp_path),
+    code, messages = child_main_in_a_fork({"task": "calpolicy.lockdown.sandbox:describe", "workdir": str(tmp_path),
                                            "read_files": []})  # fmt: skip
     assert code == 0
     assert messages[0]["result"]["limits"]["RLIMIT_CPU"] == [605, 605]
@@ -742,7 +742,7 @@ def test_the_real_child_has_its_limits_and_runs_this_calpolicy(tmp_path: Path) -
     os.set_inheritable(leaked, True)
     try:
         before = sorted(os.listdir("/proc/self/fd"))
-        result = run_sandboxed("calpolicy.sandbox:describe", tmp_path, [clm], {}, timeout_s=60)
+        result = run_sandboxed("calpolicy.lockdown.sandbox:describe", tmp_path, [clm], {}, timeout_s=60)
         assert sorted(os.listdir("/proc/self/fd")) == before
     finally:
         os.close(leaked)
@@ -779,7 +779,9 @@ def test_bubblewraps_own_refusal_is_a_sandbox_error(tmp_path: Path) -> None:
     """An input bwrap cannot place (this process's /proc entry: no such PID in the child's namespace)
     makes bwrap itself fail: its own message, not the child's."""
     with pytest.raises(SandboxError) as refused:
-        run_sandboxed("calpolicy.sandbox:describe", tmp_path, [Path(f"/proc/{os.getpid()}/status")], {}, timeout_s=60)
+        run_sandboxed(
+            "calpolicy.lockdown.sandbox:describe", tmp_path, [Path(f"/proc/{os.getpid()}/status")], {}, timeout_s=60
+        )
     message = str(refused.value)
     assert message.startswith("bubblewrap could not set up the sandbox: ")
     assert f"/proc/{os.getpid()}/status" in message
@@ -790,7 +792,7 @@ def test_a_job_folder_that_is_no_folder_cannot_start(tmp_path: Path) -> None:
     before = sorted(os.listdir("/proc/self/fd"))
     (tmp_path / "file").write_text("")
     with pytest.raises(SandboxError, match=r"^cannot start the sandbox: "):
-        run_sandboxed("calpolicy.sandbox:describe", tmp_path / "file", [], {}, timeout_s=60)
+        run_sandboxed("calpolicy.lockdown.sandbox:describe", tmp_path / "file", [], {}, timeout_s=60)
     assert sorted(os.listdir("/proc/self/fd")) == before
 
 
@@ -805,8 +807,8 @@ def test_the_child_runs_the_code_this_process_imported(tmp_path: Path) -> None:
     job.mkdir()
     code = (
         "import sys\nsys.path.insert(0, sys.argv[1])\nimport json\nfrom pathlib import Path\n"
-        "import calpolicy.sandbox as s\n"
-        "r = s.run_sandboxed('calpolicy.sandbox:describe', Path(sys.argv[2]), [], {}, timeout_s=60)\n"
+        "import calpolicy.lockdown.sandbox as s\n"
+        "r = s.run_sandboxed('calpolicy.lockdown.sandbox:describe', Path(sys.argv[2]), [], {}, timeout_s=60)\n"
         "print(json.dumps([s.__file__, r.result and r.result['package'], r.error]))\n"
     )
     import subprocess

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from calpolicy import seccomp
+from calpolicy.lockdown import seccomp
 
 # the kernel's ABI constants (include/uapi/linux/seccomp.h, audit.h, errno.h), written out independently
 ALLOW = 0x7FFF0000

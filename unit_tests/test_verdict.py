@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from calpolicy.verdict import (
+from calpolicy.vocabulary.verdict import (
     EXIT_COULD_NOT_CHECK,
     EXIT_GO,
     EXIT_STOP,

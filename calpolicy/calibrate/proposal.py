@@ -24,6 +24,10 @@ What decides and what ships (docs/calibration.md says why):
 
 ``proposal.json`` holds only calibration maps, metrics and the provenance needed to re-derive them —
 no weights, no engine config, no record of anything being applied (checklist 2.1).
+
+This module stays whole although long (~570 lines): it is one pipeline (fit, score on the holdout, decide
+what ships) over the same held-out data; the parts with a reason of their own (``split``, ``isotonic``,
+``metrics``, ``stability``, ``models``) are already modules of their own.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from calpolicy.calibrate.models import DISAGREEMENT_RULE, ENSEMBLE, ModelData, P
 from calpolicy.calibrate.split import SPLIT, TimeSplit, forward_split, window
 from calpolicy.calibrate.stability import model_identity_reasons, time_evidence, watch_range
 from calpolicy.clm.reader import TradeLog
-from calpolicy.config import Config
+from calpolicy.vocabulary.config import Config
 
 SCHEMA = "calpolicy.proposal/3"
 METHOD = "isotonic"

@@ -2,6 +2,11 @@
 
 The names are resolved lazily: ``calpolicy.clm.raw`` must be importable without pandas and Arrow, so
 that ``check-data`` can start reading the log before it pays for them.
+
+The trade-log gate (the checklist calls its items CLM.*): owns P0.2.a-e (the log exists, enough lines,
+two symbols, a win and a loss, no NaN/null/0.0 prices or PnL), S.a (data below the cadence minimum), S.f
+(STARVATION: more than 2 h without trades) and the extra ``CLM.*`` data checks of REAL_SYSTEM.md §1.
+May import: the vocabulary and ``calpolicy.files``; it never cleans, drops or rewrites a line.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ if TYPE_CHECKING:
     from calpolicy.clm.checks import check_data
     from calpolicy.clm.raw import RawLog
     from calpolicy.clm.reader import TradeLog, parse_clm_bytes, read_clm
-    from calpolicy.config import Config
+    from calpolicy.vocabulary.config import Config
 
 _EXPORTS = {
     "check_data": "calpolicy.clm.checks",

@@ -31,9 +31,9 @@ from calpolicy.clm.fields import (
 )
 from calpolicy.clm.reader import TradeLog, sorted_union
 from calpolicy.clm.schema import schema_violations
-from calpolicy.config import Config
-from calpolicy.controls import DATA, registered
-from calpolicy.verdict import Finding, Verdict, format_lines, line_evidence
+from calpolicy.vocabulary.config import Config
+from calpolicy.vocabulary.controls import DATA, registered
+from calpolicy.vocabulary.verdict import Finding, Verdict, format_lines, line_evidence
 
 _PLACEHOLDER_MODEL = re.compile(r"(?:^|_)(?:none|null|nan)$", re.IGNORECASE)
 _PLACEHOLDER_REASONS = {"unknown", "none", "null", ""}

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from calpolicy.strict_json import DuplicateKeyError, reject_duplicate_keys
+from calpolicy.files.strict_json import DuplicateKeyError, reject_duplicate_keys
 
 MAX_DEPTH = 64  # a trade record nests three levels (record, model_predictions, model); 64 is generous
 MAX_INT_DIGITS = 300  # a longer integer cannot be a float without overflow; it is read as infinity

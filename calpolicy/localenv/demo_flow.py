@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from calpolicy.localenv.environment import LocalEnvironment
-from calpolicy.verdict import Verdict
+from calpolicy.vocabulary.verdict import Verdict
 
 ENGINE = "quantum-ai-engine"
 LOADED = "[CalibrationLoader] ✅ Loaded calibration: "  # the real engine's line
@@ -59,7 +59,7 @@ ENGINE_TICK_S = 0.05
 def cli(*argv: str) -> tuple[int, list[str]]:
     """Run a calpolicy command in-process, as the operator would type it; its exit code and output lines."""
     from calpolicy.cli import main
-    from calpolicy.commands.common import CONFIG_NOTE
+    from calpolicy.cli.commands.common import CONFIG_NOTE
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
@@ -76,7 +76,7 @@ def step(out: Callable[[str], None], verdict: str, name: str, text: str, more: S
 
 def _live_from(env: LocalEnvironment, version: str, approved_at: datetime) -> datetime:
     """When the engine was first shown to serve ``version`` (the apply history's confirmation), else approval."""
-    from calpolicy import apply_history
+    from calpolicy.jobs import history as apply_history
 
     history = env.live_dir / "config" / "calibration_archive" / apply_history.HISTORY_NAME
     return apply_history.live_from(history, version, approved_at)
@@ -126,7 +126,7 @@ def demo_flow(
     """
     from calpolicy.localenv.systemd_ns import _hidden
     from calpolicy.preflight import run_preflight
-    from calpolicy.run import run_job
+    from calpolicy.run.job import run_job
 
     started = time.monotonic()
     workdir = Path(workdir).resolve()
@@ -293,7 +293,7 @@ def _word(exit_code: int) -> str:
 
 def _headline(verdict: Verdict) -> str:
     """The verdict's counts ("all 30 items passed", "2 of 30 items failed (…)") without its title."""
-    from calpolicy.render import headline
+    from calpolicy.vocabulary.render import headline
 
     return headline(verdict, "").split(":", 1)[-1].strip()
 

@@ -13,12 +13,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from calpolicy.config import RedisConfig, dumps_toml
 from calpolicy.localenv.readiness_server import READY_BODY, ReadinessServer, Reply
 from calpolicy.localenv.redis_server import HALT_KEYS_CLEAR, MarketRefresher, RedisServer, publish_market_state
 from calpolicy.localenv.sample_log import write_sample_log
 from calpolicy.localenv.systemd_ns import QUANTUM_UNITS, SystemdNamespace, SystemdUnavailable
-from calpolicy.signing import generate_keypair
+from calpolicy.review.signing import generate_keypair
+from calpolicy.vocabulary.config import RedisConfig, dumps_toml
 
 BACKLOG_STREAM = "quantum:stream:trade.closed"
 BACKLOG_GROUP = "clm-recorder"

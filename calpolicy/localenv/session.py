@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from calpolicy.atomic_io import write_atomic
+from calpolicy.files.atomic_io import write_atomic
 
 PID_FILE = "localenv.pid"
 CONFIG_FILE = "calpolicy.toml"

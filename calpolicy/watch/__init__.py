@@ -11,6 +11,12 @@ The watch never rolls back by itself.
 Modules: ``journal`` (decisions from the engine's journal), ``trades`` (unique trades, the data gate's
 duplicate rule), ``sequential`` (the boundary), ``signals`` (the tests), ``verdict`` (``judge``); this
 module reads the live inputs (``watch``).
+
+Phase 4.2, the post-apply watch: owns P4.2.a (PnL drift), P4.2.b (win-rate delta), P4.2.c (HOLD rate)
+and P4.2.d (confidence distribution), and the ROLLBACK recommendation they lead to. May import: every
+phase before it (the trade-log reader, the preflight's journal probe, apply's confirmation of what is
+live), ``calpolicy.jobs``, ``calpolicy.files`` and the vocabulary; ``calpolicy.watch`` is also its old
+import path, kept.
 """
 
 from __future__ import annotations
@@ -101,7 +107,7 @@ class AppliedCalibration:
 
 def read_applied(path: Any) -> AppliedCalibration:
     """The live calibration; without an approval there is nothing to watch."""
-    from calpolicy.safe_read import read_bytes
+    from calpolicy.files.safe_read import read_bytes
 
     source = Path(path)
     try:
@@ -153,7 +159,7 @@ def applied_calibration(path: Any) -> tuple[str | None, datetime]:
 
 def require_served(config: Any, version: str | None) -> None:
     """Never judge a version the engine does not serve: the real engine loads only at start (issue 20)."""
-    from calpolicy.confirmation import make_live_command, served_problem
+    from calpolicy.apply.confirmation import make_live_command, served_problem
 
     problem = served_problem(config, version)
     if problem is not None:
@@ -162,7 +168,7 @@ def require_served(config: Any, version: str | None) -> None:
 
 def _live_from(config: Any, version: str | None, approved_at: datetime) -> datetime:
     """When the engine was first shown to serve ``version`` (apply history), else ``approved_at``."""
-    from calpolicy import apply_history
+    from calpolicy.jobs import history as apply_history
 
     history = Path(config.paths.archive_dir) / apply_history.HISTORY_NAME
     return apply_history.live_from(history, version, approved_at)
@@ -171,8 +177,8 @@ def _live_from(config: Any, version: str | None, approved_at: datetime) -> datet
 def watch(config: Any, now: datetime | None = None) -> WatchReport:
     """Judge the live system: the applied calibration, the CLM log and the AI engine's journal."""
     from calpolicy.clm import read_clm_for
-    from calpolicy.probes import ProbeError
-    from calpolicy.probes.journal import read_journal
+    from calpolicy.preflight.probes import ProbeError
+    from calpolicy.preflight.probes.journal import read_journal
 
     now = now or datetime.now(UTC)
     applied = read_applied(config.paths.calibration_file)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from calpolicy.probes.journal import JournalEntry, log_text
+from calpolicy.preflight.probes.journal import JournalEntry, log_text
 
 _CONFIDENCE = r"confidence=(?P<conf>\d+(?:\.\d+)?)(?P<pct>%?)"
 _CONFIRMED = re.compile(r"Action confirmed:\s*(?P<action>[A-Z]+)\s*\(" + _CONFIDENCE)

@@ -10,6 +10,9 @@ Status: ``breach`` once any look so far crossed (found again at every later look
 watch window is complete, the signal had enough data at its last look and no look crossed; otherwise
 ``inconclusive`` (too little data, or no harm seen *so far*). The evidence gives the smallest effect the
 data at hand would detect with 80 % power, so an OK says what it could and could not have seen.
+
+This module stays whole although long (~560 lines): the four signals share one test (a z per look against
+the same boundary, the same minimal detectable effect, the same status rule); apart they would drift.
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from calpolicy.config import Config
 from calpolicy.plugin import enforce
-from calpolicy.probes.readiness import ReadinessResponse, readiness_findings
-from calpolicy.verdict import Verdict
+from calpolicy.preflight.probes.readiness import ReadinessResponse, readiness_findings
+from calpolicy.vocabulary.config import Config
+from calpolicy.vocabulary.verdict import Verdict
 
 pytestmark = pytest.mark.preflight
 

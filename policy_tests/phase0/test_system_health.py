@@ -6,13 +6,14 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from calpolicy.config import Config, load_config
-from calpolicy.decisions import backlog_finding, latency_finding
 from calpolicy.plugin import CouldNotCheck, enforce
-from calpolicy.probes.journal import error_entries, evidence_lines, read_journal
-from calpolicy.probes.redis_probe import LatencySampler, measure_latency, stream_backlogs
-from calpolicy.probes.systemd import UnitState, unit_finding
-from calpolicy.verdict import Verdict
+from calpolicy.preflight.probes.journal import error_entries, evidence_lines, read_journal
+from calpolicy.preflight.probes.redis.backlog import stream_backlogs
+from calpolicy.preflight.probes.redis.latency import LatencySampler, measure_latency
+from calpolicy.preflight.probes.systemd import UnitState, unit_finding
+from calpolicy.vocabulary.config import Config, load_config
+from calpolicy.vocabulary.decisions import backlog_finding, latency_finding
+from calpolicy.vocabulary.verdict import Verdict
 from policy_tests.live import probe, with_redis
 
 pytestmark = pytest.mark.preflight

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from calpolicy.config import Config
+from calpolicy.lockdown.sandbox import SandboxError, SandboxResult, run_sandboxed
 from calpolicy.plugin import CouldNotCheck, job_dir
-from calpolicy.sandbox import SandboxError, SandboxResult, run_sandboxed
+from calpolicy.vocabulary.config import Config
 
 ATTEMPTS = "policy_tests.phase1.attempts"
 DECOY_CONTENT = b'{"weights": [0.3, 0.3, 0.2, 0.2], "untouched": true}\n'

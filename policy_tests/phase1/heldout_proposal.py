@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from calpolicy.calibration_task import PROPOSAL_FILE, calibrate
+from calpolicy.calibrate.task import PROPOSAL_FILE, calibrate
 
 
 def _replaced(args: dict[str, Any], workdir: Path, text: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Checklist 1.1 and 1.2 — the calibration writes nothing, restarts nothing, reads only the CLM log.
 
-Each test attempts the forbidden operation inside the real sandbox (``calpolicy.sandbox``, the same
+Each test attempts the forbidden operation inside the real sandbox (``calpolicy.lockdown.sandbox``, the same
 child the run uses) and must see it refused, with the operation and the path or address named; the
 decoy it aimed at must be unchanged. The digest test checks the protected paths around a real run:
 the job's own run (``--job``: the digests recorded in its manifest, and again now) or, without a job,
@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from calpolicy.config import Config
+from calpolicy.lockdown.protected import compare, digest_all, summary
+from calpolicy.lockdown.sandbox import SandboxResult, run_sandboxed
 from calpolicy.plugin import CouldNotCheck
-from calpolicy.protected import compare, digest_all, summary
-from calpolicy.sandbox import SandboxResult, run_sandboxed
+from calpolicy.vocabulary.config import Config
 from policy_tests.phase1.conftest import DECOY_CONTENT, assert_refused
 
 pytestmark = pytest.mark.lockdown
@@ -201,7 +201,7 @@ def _digest_run_without_job(config: Config) -> tuple[list[dict[str, str]], list[
     with tempfile.TemporaryDirectory(prefix="calpolicy-lockdown-") as tmp:
         args = {"clm_path": str(clm.resolve()), "clm_bytes": len(data), "clm_sha256": hashlib.sha256(data).hexdigest(),
                 "config": config.as_dict()}  # fmt: skip
-        result = run_sandboxed("calpolicy.calibration_task:calibrate", Path(tmp), [clm], args)
+        result = run_sandboxed("calpolicy.calibrate.task:calibrate", Path(tmp), [clm], args)
     after = digest_all(config)
     if not result.ok:
         raise CouldNotCheck(f"the sandboxed calibration did not complete: {result.violation or result.error}")

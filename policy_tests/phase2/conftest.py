@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from calpolicy.config import Config
 from calpolicy.plugin import CouldNotCheck, job_dir
-from calpolicy.verdict import Verdict
+from calpolicy.vocabulary.config import Config
+from calpolicy.vocabulary.verdict import Verdict
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +64,7 @@ def bounds_verdict(
     proposal: Any, calpolicy_config: Config, pytestconfig: pytest.Config, request: pytest.FixtureRequest
 ) -> Verdict:
     """P2.2.a–d. Without a job the analysed log is at hand, so the band is checked at every data point too."""
-    from calpolicy.bounds import check_bounds
+    from calpolicy.calibrate.bounds import check_bounds
 
     log = None if pytestconfig.getoption("--job") else request.getfixturevalue("clm_log")
     return check_bounds(proposal, calpolicy_config, log)

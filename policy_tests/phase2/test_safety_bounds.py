@@ -1,11 +1,11 @@
-"""Checklist 2.2 — the hard safety bounds, on the proposal under review (see ``calpolicy.bounds``)."""
+"""Checklist 2.2 — the hard safety bounds, on the proposal under review (see ``calpolicy.calibrate.bounds``)."""
 
 from __future__ import annotations
 
 import pytest
 
 from calpolicy.plugin import enforce
-from calpolicy.verdict import Verdict
+from calpolicy.vocabulary.verdict import Verdict
 
 pytestmark = pytest.mark.proposal
 

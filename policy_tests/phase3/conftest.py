@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from calpolicy.config import Config
 from calpolicy.plugin import CouldNotCheck
-from calpolicy.verdict import Verdict
+from calpolicy.vocabulary.config import Config
+from calpolicy.vocabulary.verdict import Verdict
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +78,6 @@ def job_proposal(job_dir: Path) -> Any:
 
 @pytest.fixture(scope="session")
 def job_bounds(job_proposal: Any, calpolicy_config: Config) -> Verdict:
-    from calpolicy.bounds import check_bounds
+    from calpolicy.calibrate.bounds import check_bounds
 
     return check_bounds(job_proposal, calpolicy_config)

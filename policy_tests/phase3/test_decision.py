@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from calpolicy.config import Config
 from calpolicy.plugin import CouldNotCheck, enforce
-from calpolicy.report import DO_NOT_APPLY, SECTION_TITLES
-from calpolicy.verdict import Verdict
+from calpolicy.review.report import DO_NOT_APPLY, SECTION_TITLES
+from calpolicy.vocabulary.config import Config
+from calpolicy.vocabulary.verdict import Verdict
 
 pytestmark = pytest.mark.report
 

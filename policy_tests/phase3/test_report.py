@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from calpolicy.report import DO_NOT_APPLY, PANELS_KEY, READY, SECTION_CONTROLS, SECTION_TITLES
+from calpolicy.review.report import DO_NOT_APPLY, PANELS_KEY, READY, SECTION_CONTROLS, SECTION_TITLES
 
 pytestmark = pytest.mark.report
 

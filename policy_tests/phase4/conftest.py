@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from calpolicy import apply_history
-from calpolicy.config import Config
-from calpolicy.deploy import LivePaths
+from calpolicy.apply.deploy import LivePaths
+from calpolicy.jobs import history as apply_history
 from calpolicy.plugin import CouldNotCheck
+from calpolicy.vocabulary.config import Config
 
 
 @pytest.fixture(scope="session")

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from calpolicy.atomic_io import sha256_bytes
-from calpolicy.config import Config
-from calpolicy.deploy import LivePaths
+from calpolicy.apply.deploy import LivePaths
+from calpolicy.files.atomic_io import sha256_bytes
 from calpolicy.loader import CalibrationError, parse_calibration
-from calpolicy.probes.command import run_command
+from calpolicy.preflight.probes.command import run_command
+from calpolicy.vocabulary.config import Config
 from policy_tests.live import probe
 
 pytestmark = pytest.mark.apply
@@ -143,7 +143,7 @@ def test_version_is_in_the_engine_log(applied_version: str, calpolicy_config: Co
     lines of the unit's current run (its InvocationID) from its main process or a child count: a line from
     an earlier run, or from another process, proves nothing about what is served now.
     """
-    from calpolicy.confirmation import ConfirmError, run_loader_lines, unit_run
+    from calpolicy.apply.confirmation import ConfirmError, run_loader_lines, unit_run
     from calpolicy.plugin import CouldNotCheck
 
     unit = calpolicy_config.systemd.ai_engine_unit

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from calpolicy.config import Config
 from calpolicy.plugin import CouldNotCheck
+from calpolicy.vocabulary.config import Config
 from calpolicy.watch import Signal, WatchError, WatchReport, watch
 
 pytestmark = pytest.mark.watch

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from calpolicy.plugin import enforce
-from calpolicy.verdict import Verdict
+from calpolicy.vocabulary.verdict import Verdict
 
 pytestmark = pytest.mark.preflight
 

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from calpolicy.config import Config
-from calpolicy.probes.journal import error_entries, read_journal
-from calpolicy.probes.logfiles import error_lines_since
+from calpolicy.preflight.probes.journal import error_entries, read_journal
+from calpolicy.preflight.probes.logfiles import error_lines_since
+from calpolicy.vocabulary.config import Config
 from policy_tests.live import probe
 
 pytestmark = pytest.mark.preflight

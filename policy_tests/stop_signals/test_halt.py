@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from calpolicy.config import Config
-from calpolicy.probes.redis_probe import halt_state
+from calpolicy.preflight.probes.redis.halt import halt_state
+from calpolicy.vocabulary.config import Config
 from policy_tests.live import with_redis
 
 pytestmark = pytest.mark.preflight

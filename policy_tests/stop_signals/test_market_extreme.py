@@ -1,6 +1,6 @@
 """S.b — no calibration in an extreme market (flash crash, halt, volume > 300 % of normal).
 
-Judged on what the host publishes (``calpolicy.probes.market``): a volume field when there is one, else
+Judged on what the host publishes (``calpolicy.preflight.probes.market``): a volume field when there is one, else
 volatility against its own recent normal and the recent price-move ratio, each against the 300 %; a
 missing or stale market state is could-not-check.
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from calpolicy.config import Config
 from calpolicy.plugin import enforce
-from calpolicy.probes.market import market_finding
-from calpolicy.verdict import Verdict
+from calpolicy.preflight.probes.market import market_finding
+from calpolicy.vocabulary.config import Config
+from calpolicy.vocabulary.verdict import Verdict
 from policy_tests.live import with_redis
 
 pytestmark = pytest.mark.preflight

@@ -6,10 +6,10 @@ from datetime import datetime
 
 import pytest
 
-from calpolicy.config import Config
 from calpolicy.plugin import enforce
-from calpolicy.probes.operator import operator_finding
-from calpolicy.verdict import Verdict
+from calpolicy.preflight.probes.operator import operator_finding
+from calpolicy.vocabulary.config import Config
+from calpolicy.vocabulary.verdict import Verdict
 
 pytestmark = pytest.mark.preflight
 

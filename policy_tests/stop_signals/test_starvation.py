@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from calpolicy.config import Config
 from calpolicy.plugin import enforce
-from calpolicy.probes.journal import read_journal
-from calpolicy.verdict import Verdict
+from calpolicy.preflight.probes.journal import read_journal
+from calpolicy.vocabulary.config import Config
+from calpolicy.vocabulary.verdict import Verdict
 from policy_tests.live import probe
 
 pytestmark = pytest.mark.preflight

@@ -1,1 +1,1 @@
-"""Unit tests of the calibration engine (calpolicy.calibrate) and the hard safety bounds (calpolicy.bounds)."""
+"""Unit tests of the calibration engine (calpolicy.calibrate) and its safety bounds (calpolicy.calibrate.bounds)."""

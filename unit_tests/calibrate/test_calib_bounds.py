@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import Proposal, propose
+from calpolicy.calibrate.bounds import check_bounds
 from calpolicy.clm.reader import parse_clm_bytes
-from calpolicy.config import Config
-from calpolicy.controls import BOUNDS, registered
+from calpolicy.vocabulary.config import Config
+from calpolicy.vocabulary.controls import BOUNDS, registered
 from unit_tests.calibrate.synth import MODELS, draw, frame_log
 
 CONFIG = Config()

@@ -14,14 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import propose
+from calpolicy.calibrate.bounds import check_bounds
 from calpolicy.calibrate.isotonic import CalibrationMap, fit, shippable, within_range
 from calpolicy.calibrate.stability import model_identity_reasons, subset_gain, trades_needed, trend
 from calpolicy.clm.fields import action_column, conf_column
-from calpolicy.config import Config
-from calpolicy.report import build_report, render_markdown
-from calpolicy.verdict import Verdict
+from calpolicy.review.report import build_report, render_markdown
+from calpolicy.vocabulary.config import Config
+from calpolicy.vocabulary.verdict import Verdict
 from unit_tests.calibrate.synth import frame_log
 
 CONFIG = Config()

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import propose
-from calpolicy.config import Config
+from calpolicy.calibrate.bounds import check_bounds
+from calpolicy.vocabulary.config import Config
 from unit_tests.calibrate.synth import MODELS, drift_trades, frame_log, slope_trades, true_relative_gain, vote_trades
 
 CONFIG = Config()

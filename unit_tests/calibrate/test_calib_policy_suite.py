@@ -12,7 +12,7 @@ import pytest
 import policy_tests
 from calpolicy.calibrate import propose
 from calpolicy.clm.reader import read_clm
-from calpolicy.config import Config
+from calpolicy.vocabulary.config import Config
 from unit_tests.calibrate.synth import MODELS, draw, jsonl_bytes
 
 PHASE2 = Path(policy_tests.__file__).parent / "phase2"

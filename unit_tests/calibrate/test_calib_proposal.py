@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import Proposal, ProposalError, propose
+from calpolicy.calibrate.bounds import check_bounds
 from calpolicy.calibrate.models import extract
 from calpolicy.calibrate.proposal import apply_engine_mapping
 from calpolicy.calibrate.split import forward_split
 from calpolicy.clm.reader import parse_clm_bytes, read_clm
-from calpolicy.config import Config
+from calpolicy.vocabulary.config import Config
 from unit_tests.calibrate.synth import MODELS, draw, frame_log, jsonl_bytes, slope_trades
 from unit_tests.conftest import FIXTURE_LOG
 

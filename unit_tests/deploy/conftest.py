@@ -8,8 +8,8 @@ import pytest
 
 from calpolicy.calibrate import propose
 from calpolicy.clm.reader import parse_clm_bytes
-from calpolicy.config import Config
 from calpolicy.localenv.systemd_ns import SystemdNamespace
+from calpolicy.vocabulary.config import Config
 from unit_tests.calibrate.synth import MODELS, draw, jsonl_bytes
 
 

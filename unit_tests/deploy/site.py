@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from calpolicy.config import Config
-from calpolicy.deploy import LivePaths
+from calpolicy.apply.deploy.live import LivePaths
 from calpolicy.localenv.systemd_ns import SystemdNamespace
 from calpolicy.preflight import PreflightRun
-from calpolicy.verdict import Finding, Verdict
+from calpolicy.vocabulary.config import Config
+from calpolicy.vocabulary.verdict import Finding, Verdict
 from unit_tests.conftest import DATA
 
 EXISTING_TOOL_FILE = DATA / "calibration_example_existing_tool.json"
@@ -148,7 +148,7 @@ def write_toml(
 ) -> Path:
     """The site's paths as a ``calpolicy.toml`` for the CLI (with the signing folder and, where the test boots
     systemd, its command prefix); ``deploy`` sets the waits (default: 0.2 s for an acknowledgement)."""
-    from calpolicy.config import dumps_toml
+    from calpolicy.vocabulary.config import dumps_toml
 
     config = config or site.config
     paths = config.paths

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 import policy_tests
-from calpolicy.config import dumps_toml
-from calpolicy.deploy import approve_job
+from calpolicy.apply.deploy.approve import approve_job
 from calpolicy.loader import wait_for_version
 from calpolicy.localenv.ai_engine import UNIT_PROPERTIES, engine_argv
 from calpolicy.localenv.systemd_ns import SystemdNamespace, wait_journal
+from calpolicy.vocabulary.config import dumps_toml
 from unit_tests.deploy.site import ENGINE_UNIT, EXISTING_VERSION, Site, site_in_namespace
 
 PHASE4 = Path(policy_tests.__file__).parent / "phase4"

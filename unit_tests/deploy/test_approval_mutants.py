@@ -17,7 +17,11 @@ from typing import Any
 
 import pytest
 
-from calpolicy.approval import (
+from calpolicy.calibrate import Proposal
+from calpolicy.calibrate.models import ENSEMBLE
+from calpolicy.jobs import JobStore, read_job_files
+from calpolicy.preflight import PreflightRun
+from calpolicy.review.approval import (
     approval_preconditions,
     clm_problems,
     map_problems,
@@ -27,14 +31,10 @@ from calpolicy.approval import (
     signature_problems,
     state_problems,
 )
-from calpolicy.calibrate import Proposal
-from calpolicy.calibrate.models import ENSEMBLE
-from calpolicy.config import Config
-from calpolicy.jobs import JobStore, read_job_files
-from calpolicy.preflight import PreflightRun
-from calpolicy.run import config_json
-from calpolicy.signing import default_policy_test_files, generate_keypair, sign_job
-from calpolicy.verdict import Finding, Verdict
+from calpolicy.review.signing import default_policy_test_files, generate_keypair, sign_job
+from calpolicy.run.context import config_json
+from calpolicy.vocabulary.config import Config
+from calpolicy.vocabulary.verdict import Finding, Verdict
 from unit_tests.deploy.site import Site, make_site
 
 JOB = "cal_20261101_120000"
@@ -129,7 +129,7 @@ def test_any_other_state_is_refused_quoting_it(state: str | None) -> None:
 
 
 def test_an_unfinished_apply_may_be_resumed(site: Site) -> None:
-    from calpolicy.deploy import approve_job
+    from calpolicy.apply.deploy.approve import approve_job
 
     approve_job(site.config, JOB, "alice", wait=False, say=lambda _: None)
     manifest = site.manifest(JOB)
@@ -396,7 +396,7 @@ def test_preconditions_list_every_problem_in_order(site: Site) -> None:
 
 def test_the_state_is_read_from_this_hosts_records(site: Site) -> None:
     """The apply history beside the live config says a job is applied, whatever its manifest claims."""
-    from calpolicy.deploy import approve_job
+    from calpolicy.apply.deploy.approve import approve_job
 
     approve_job(site.config, JOB, "alice", wait=False, say=lambda _: None)
     config = signed(site)

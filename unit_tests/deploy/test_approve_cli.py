@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from calpolicy.approval import approval_preconditions
 from calpolicy.cli import main
-from calpolicy.config import Config
 from calpolicy.preflight import PreflightRun
-from calpolicy.run import config_json
-from calpolicy.signing import default_policy_test_files, generate_keypair, sign_job
-from calpolicy.verdict import Finding, Verdict
+from calpolicy.review.approval import approval_preconditions
+from calpolicy.review.signing import default_policy_test_files, generate_keypair, sign_job
+from calpolicy.run.context import config_json
+from calpolicy.vocabulary.config import Config
+from calpolicy.vocabulary.verdict import Finding, Verdict
 from unit_tests.conftest import run_cli
 from unit_tests.deploy.site import EXISTING_VERSION, Site, go_preflight, site_with_one_job
 from unit_tests.deploy.site import write_toml as site_toml
@@ -36,7 +36,7 @@ write_toml = site_toml
 
 @pytest.fixture
 def signing(site: Site) -> Callable[[bool], Config]:
-    """Sign the job for real (Ed25519, calpolicy.signing); ``trusted=False`` signs with a key whose public
+    """Sign the job for real (Ed25519, calpolicy.review.signing); ``trusted=False`` signs with a key whose public
     half is not in the trusted folder, as a job signed on another host would be."""
 
     def sign(trusted: bool) -> Config:
@@ -65,7 +65,7 @@ def stop_preflight() -> PreflightRun:
 
 
 def test_signature_unavailable_fails_closed(monkeypatch: pytest.MonkeyPatch, site: Site) -> None:
-    monkeypatch.setitem(sys.modules, "calpolicy.signing", None)  # import raises ImportError
+    monkeypatch.setitem(sys.modules, "calpolicy.review.signing", None)  # import raises ImportError
     problems = approval_preconditions(site.jobs / JOB, site.config, preflight=go_preflight)
     assert any(p.startswith("signature verification unavailable") for p in problems), problems
 
@@ -150,7 +150,7 @@ def test_cli_rollback_refuses_odd_versions(site: Site, capsys: pytest.CaptureFix
 
 
 def test_cli_rollback_and_history(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
-    from calpolicy.deploy import approve_job
+    from calpolicy.apply.deploy import approve_job
 
     toml = write_toml(site)
     approve_job(site.config, JOB, "alice", wait=False, say=lambda _: None)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calpolicy.deploy import approve_job, rollback
+from calpolicy.apply.deploy import approve_job, rollback
 from calpolicy.loader import CalibrationLoader
 from unit_tests.deploy.site import EXISTING_TOOL_FILE, make_site
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from calpolicy import apply_history
-from calpolicy.confirmation import evidence, headline, served_problem, unit_run
-from calpolicy.deploy import approve_job, rollback
+from calpolicy.apply.confirmation import evidence, headline, served_problem, unit_run
+from calpolicy.apply.deploy import approve_job, rollback
+from calpolicy.jobs import history as apply_history
 from calpolicy.loader import CalibrationLoader
 from calpolicy.localenv.ai_engine import UNIT_PROPERTIES, engine_argv
 from calpolicy.localenv.systemd_ns import SystemdNamespace, unit_interpreter, wait_journal

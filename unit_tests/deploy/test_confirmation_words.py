@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from calpolicy.config import Config
-from calpolicy.confirmation import (
+from calpolicy.apply.confirmation import (
     NO_CALIBRATION,
     Confirmation,
     _message_text,
@@ -21,6 +20,7 @@ from calpolicy.confirmation import (
     make_live_command,
     served_problem,
 )
+from calpolicy.vocabulary.config import Config
 
 
 def test_each_loader_line_names_what_is_served() -> None:

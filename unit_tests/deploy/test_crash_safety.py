@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from calpolicy import apply_history
-from calpolicy.deploy import approve_job, read_live, rollback
+from calpolicy.apply.deploy import approve_job, read_live, rollback
 from calpolicy.jobs import JobStore, unfinished_apply
+from calpolicy.jobs import history as apply_history
 from unit_tests.deploy.site import Site, make_site
 
 RUNS = 200

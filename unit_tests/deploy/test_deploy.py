@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from calpolicy import apply_history
-from calpolicy.apply_lock import ApplyLock
+from calpolicy.apply.deploy import DeployError, Locked, NothingToDo, approve_job, rollback
+from calpolicy.apply.lock import ApplyLock
 from calpolicy.calibrate import Proposal
-from calpolicy.deploy import DeployError, Locked, NothingToDo, approve_job, rollback
+from calpolicy.jobs import history as apply_history
 from calpolicy.loader import CalibrationLoader, parse_calibration, wait_for_version
 from unit_tests.deploy.site import EXISTING_TOOL_FILE, EXISTING_VERSION, Site, make_site
 

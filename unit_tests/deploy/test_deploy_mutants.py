@@ -3,7 +3,7 @@
 Fast and in-process on real parts only: a config folder in tmp_path, real fsync and os.replace, real FIFOs,
 symlinks and folders where a file should be, a real dead PID in the lock. Each test pins something an
 operator or a caller sees — the bytes of the live file and of the history, the outcome, the exact message —
-that a plausible one-token bug in ``calpolicy/deploy.py`` would change (docs/mutation.md lists the survivors
+that a plausible one-token bug in ``calpolicy/apply/deploy/*`` would change (docs/mutation.md lists the survivors
 these were written for).
 """
 
@@ -21,12 +21,8 @@ from typing import Any
 
 import pytest
 
-from calpolicy import apply_history
-from calpolicy.apply_lock import LOCK_NAME
-from calpolicy.atomic_io import TEMP_PREFIX
-from calpolicy.calibrate import Proposal
-from calpolicy.calibrate.models import ENSEMBLE
-from calpolicy.deploy import (
+from calpolicy.apply.deploy.approve import approve_job, build_calibration, serialize
+from calpolicy.apply.deploy.live import (
     DEFAULT_WEIGHTS,
     SCHEMA,
     UNREADABLE,
@@ -36,14 +32,16 @@ from calpolicy.deploy import (
     Locked,
     NothingToDo,
     Outcome,
-    approve_job,
-    build_calibration,
     read_live,
-    rollback,
-    serialize,
-    swap,
 )
+from calpolicy.apply.deploy.rollback import rollback
+from calpolicy.apply.deploy.swap import swap
+from calpolicy.apply.lock import LOCK_NAME
+from calpolicy.calibrate import Proposal
+from calpolicy.calibrate.models import ENSEMBLE
+from calpolicy.files.atomic_io import TEMP_PREFIX
 from calpolicy.jobs import JobStore, read_job_files
+from calpolicy.jobs import history as apply_history
 from calpolicy.loader import parse_calibration
 from unit_tests.deploy.site import EXISTING_TOOL_FILE, EXISTING_VERSION, Site, make_site
 
@@ -512,7 +510,7 @@ def test_approve_says_when_it_takes_over_a_dead_holders_lock(site: Site) -> None
 
 
 def test_a_held_lock_names_its_holder_and_the_command_waits_for_nothing(site: Site) -> None:
-    from calpolicy.apply_lock import ApplyLock
+    from calpolicy.apply.lock import ApplyLock
 
     with ApplyLock(site.paths.folder, "carol", "calpolicy rollback"), pytest.raises(Locked) as raised:
         back(site, "none")
@@ -868,7 +866,7 @@ def test_only_begin_lines_with_an_archive_and_a_digest_are_archive_records(site:
 
 
 def test_the_lock_names_the_command_while_it_runs(site: Site) -> None:
-    from calpolicy.apply_lock import read_holder
+    from calpolicy.apply.lock import read_holder
 
     seen: list[dict[str, Any] | None] = []
 

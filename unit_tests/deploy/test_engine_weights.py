@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calpolicy.deploy import DeployError, approve_job, rollback
-from calpolicy.engine_weights import effective
+from calpolicy.apply.deploy import DeployError, approve_job, rollback
 from calpolicy.localenv.ai_engine import LoadOnceLoader
+from calpolicy.lockdown.engine_weights import effective
 from unit_tests.deploy.site import Site, make_site
 
 JOB = "cal_20261101_120000"
@@ -103,9 +103,10 @@ def test_run_warns_next_to_its_go_that_approve_will_stop_on_a_host_without_a_fil
     fresh: Site, tmp_path: Path
 ) -> None:
     """Rehearsal on the real host's shape: run said GO, approve then STOPped, and nothing said so before."""
-    from calpolicy.commands.run import render
-    from calpolicy.run import RunOutcome, _approve_blocker
-    from calpolicy.verdict import Finding, Verdict
+    from calpolicy.cli.commands.run import render
+    from calpolicy.run.job import _approve_blocker
+    from calpolicy.run.outcome import RunOutcome
+    from calpolicy.vocabulary.verdict import Finding, Verdict
 
     go = Verdict((Finding("P2.1.a", "pass", "isotonic maps", {}),))
     blocker = _approve_blocker(fresh.config)

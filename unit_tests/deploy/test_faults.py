@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from calpolicy.apply_lock import ApplyLock, read_holder
-from calpolicy.deploy import DeployError, approve_job, rollback
+from calpolicy.apply.deploy import DeployError, approve_job, rollback
+from calpolicy.apply.lock import ApplyLock, read_holder
 from unit_tests.deploy.site import EXISTING_TOOL_FILE, Site, make_site
 
 JOB = "cal_20261101_120000"
@@ -23,7 +23,7 @@ JOB = "cal_20261101_120000"
 def _approve_when_told(
     config_dict: dict, go: multiprocessing.synchronize.Event, results: multiprocessing.Queue
 ) -> None:
-    from calpolicy.config import Config
+    from calpolicy.vocabulary.config import Config
 
     go.wait()
     try:

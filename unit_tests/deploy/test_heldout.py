@@ -17,9 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from calpolicy.deploy import DeployError, approve_job, rollback
+from calpolicy.apply.deploy.approve import approve_job
+from calpolicy.apply.deploy.live import DeployError
+from calpolicy.apply.deploy.rollback import rollback
 from calpolicy.jobs import DECISIONS_FILE, LOCK_FILE, JobStore
-from calpolicy.run import _approve_blocker
+from calpolicy.run.job import _approve_blocker
 from unit_tests.conftest import run_cli
 from unit_tests.deploy.site import EXISTING_VERSION, Site, make_site, write_toml
 from unit_tests.deploy.test_trust import JOB, no_hang, no_traceback, quiet

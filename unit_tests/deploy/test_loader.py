@@ -17,7 +17,7 @@ import calpolicy_loader
 
 import calpolicy
 from calpolicy import loader as shim
-from calpolicy.deploy import approve_job, serialize
+from calpolicy.apply.deploy import approve_job, serialize
 from unit_tests.deploy.site import make_site
 
 

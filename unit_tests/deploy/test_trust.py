@@ -22,16 +22,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calpolicy import apply_history
-from calpolicy.approval import approval_preconditions, results_problems
+from calpolicy.apply.deploy import DeployError, LivePaths, approve_job, read_live, rollback, swap
 from calpolicy.cli import main
-from calpolicy.config import Config
-from calpolicy.deploy import DeployError, LivePaths, approve_job, read_live, rollback, swap
+from calpolicy.files.safe_read import UnsafeFileError, read_bytes
 from calpolicy.jobs import JobError, JobStore, read_decisions, read_job_files
+from calpolicy.jobs import history as apply_history
 from calpolicy.preflight import PreflightRun
-from calpolicy.run import config_json
-from calpolicy.safe_read import UnsafeFileError, read_bytes
-from calpolicy.signing import default_policy_test_files, generate_keypair, sign_job, verify_job
+from calpolicy.review.approval import approval_preconditions, results_problems
+from calpolicy.review.signing import default_policy_test_files, generate_keypair, sign_job, verify_job
+from calpolicy.run.context import config_json
+from calpolicy.vocabulary.config import Config
 from unit_tests.conftest import run_cli
 from unit_tests.deploy.site import EXISTING_VERSION, Site, go_preflight, make_site, site_with_one_job
 from unit_tests.deploy.site import write_toml as site_toml
@@ -506,7 +506,7 @@ def test_any_live_content_is_read_without_raising(tmp_path: Path, content: bytes
 @pytest.mark.parametrize("hostile", ["fifo", "devzero"])
 def test_a_hostile_acknowledgement_file_is_no_acknowledgement_and_never_blocks(tmp_path: Path, hostile: str) -> None:
     """The loader's ``.calpolicy_loaded`` as a FIFO or a link to /dev/zero: approve's wait reads it as absent."""
-    from calpolicy.confirmation import _read_ack
+    from calpolicy.apply.confirmation import _read_ack
 
     marker = tmp_path / ".calpolicy_loaded"
     if hostile == "fifo":

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from calpolicy.config import Config, load_config
 from calpolicy.localenv.readiness_server import ReadinessServer, Reply
 from calpolicy.localenv.redis_server import HALT_KEYS_CLEAR, RedisServer, publish_market_state
-from calpolicy.probes import ProbeError
-from calpolicy.probes.market import market_finding
-from calpolicy.probes.readiness import fetch_readiness, readiness_findings
-from calpolicy.probes.redis_probe import connect, halt_state
+from calpolicy.preflight.probes import ProbeError
+from calpolicy.preflight.probes.market import market_finding
+from calpolicy.preflight.probes.readiness import fetch_readiness, readiness_findings
+from calpolicy.preflight.probes.redis.connection import connect
+from calpolicy.preflight.probes.redis.halt import halt_state
+from calpolicy.vocabulary.config import Config, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "calpolicy.example.toml"
 

@@ -9,10 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from calpolicy.probes import ProbeError
-from calpolicy.probes.journal import decode_message, error_entries, is_error_message, log_text, parse_journal_json
-from calpolicy.probes.logfiles import error_lines_since
-from calpolicy.probes.operator import operator_finding
+from calpolicy.preflight.probes import ProbeError
+from calpolicy.preflight.probes.journal import (
+    decode_message,
+    error_entries,
+    is_error_message,
+    log_text,
+    parse_journal_json,
+)
+from calpolicy.preflight.probes.logfiles import error_lines_since
+from calpolicy.preflight.probes.operator import operator_finding
 
 # Recorded from `journalctl -o json`: journald stores a MESSAGE with invalid UTF-8 or control characters
 # as an array of byte values; this one is "[ERROR] bad \xff byte" with a stray 0xff.

@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from calpolicy.config import MarketConfig, RedisConfig
 from calpolicy.localenv.redis_server import MARKET_STREAM, RedisServer, market_fields, publish_market_state
-from calpolicy.probes import ProbeError
-from calpolicy.probes.market import market_finding
-from calpolicy.probes.redis_probe import connect
-from calpolicy.verdict import Finding
+from calpolicy.preflight.probes import ProbeError
+from calpolicy.preflight.probes.market import market_finding
+from calpolicy.preflight.probes.redis.connection import connect
+from calpolicy.vocabulary.config import MarketConfig, RedisConfig
+from calpolicy.vocabulary.verdict import Finding
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 NOW = float(int(time.time()))  # whole seconds, as the publisher writes ts_timestamp: ages come out exact

@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from calpolicy.commands import preflight as preflight_command
+from calpolicy.cli.commands import preflight as preflight_command
 from calpolicy.localenv.environment import LocalEnvironment
 from calpolicy.localenv.readiness_server import Reply
 from calpolicy.localenv.systemd_ns import wait_journal
 from calpolicy.preflight import PREFLIGHT_IDS, PreflightRun, render, run_preflight
-from calpolicy.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO, EXIT_STOP
+from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO, EXIT_STOP
 
 
 @pytest.fixture(scope="module")

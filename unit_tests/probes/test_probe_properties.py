@@ -8,10 +8,10 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calpolicy.config import ReadinessConfig
-from calpolicy.decisions import _quantile, quantile_rank
-from calpolicy.probes.readiness import classify_action
-from calpolicy.probes.redis_probe import boolean_halt
+from calpolicy.preflight.probes.readiness import classify_action
+from calpolicy.preflight.probes.redis.halt import boolean_halt
+from calpolicy.vocabulary.config import ReadinessConfig
+from calpolicy.vocabulary.decisions import _quantile, quantile_rank
 
 TRUE = ("true", "1", "yes", "on")
 FALSE = ("false", "0", "no", "off", "")

@@ -13,12 +13,18 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from calpolicy.config import ReadinessConfig
 from calpolicy.localenv.ports import free_port
 from calpolicy.localenv.readiness_server import ReadinessServer, Reply
-from calpolicy.probes import ProbeError
-from calpolicy.probes.readiness import MAX_DECODED_BYTES, MAX_RAW_BYTES, _origin, fetch_readiness, readiness_findings
-from calpolicy.verdict import Finding
+from calpolicy.preflight.probes import ProbeError
+from calpolicy.preflight.probes.readiness import (
+    MAX_DECODED_BYTES,
+    MAX_RAW_BYTES,
+    _origin,
+    fetch_readiness,
+    readiness_findings,
+)
+from calpolicy.vocabulary.config import ReadinessConfig
+from calpolicy.vocabulary.verdict import Finding
 from unit_tests.adversaries import RawHTTPServer, http_response
 
 FAST = {"connect_timeout_s": 0.5, "read_timeout_s": 0.5, "deadline_s": 2.0, "retries": 1}
@@ -104,7 +110,7 @@ def test_the_real_alias_route_is_read_as_well(readiness_server: ReadinessServer)
 
 
 def test_the_action_classes_are_configurable() -> None:
-    from calpolicy.probes.readiness import classify_action
+    from calpolicy.preflight.probes.readiness import classify_action
 
     config = ReadinessConfig(allowed_actions=("calibration",), forbidden_actions=("shadow",), forbidden_patterns=("x",))
     assert [classify_action(a, config) for a in ("Calibration", "shadow", "xgb_refit", "retrain")] == [

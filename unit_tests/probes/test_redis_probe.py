@@ -11,18 +11,14 @@ import time
 import pytest
 import redis
 
-from calpolicy.config import RedisConfig
-from calpolicy.decisions import GroupBacklog, LatencyStats, _quantile
 from calpolicy.localenv.redis_server import RedisServer
-from calpolicy.probes import ProbeError
-from calpolicy.probes.redis_probe import (
-    LatencySampler,
-    checked_type,
-    connect,
-    halt_state,
-    measure_latency,
-    stream_backlogs,
-)
+from calpolicy.preflight.probes import ProbeError
+from calpolicy.preflight.probes.redis.backlog import stream_backlogs
+from calpolicy.preflight.probes.redis.connection import checked_type, connect
+from calpolicy.preflight.probes.redis.halt import halt_state
+from calpolicy.preflight.probes.redis.latency import LatencySampler, measure_latency
+from calpolicy.vocabulary.config import RedisConfig
+from calpolicy.vocabulary.decisions import GroupBacklog, LatencyStats, _quantile
 from unit_tests.adversaries import FakeRedis
 
 HALT_KEYS = RedisConfig().halt_keys
@@ -442,7 +438,7 @@ def test_the_watchdog_cuts_a_trickling_reply_at_the_deadline_not_at_its_end() ->
 def test_one_real_stall_among_the_pings_is_shown_but_does_not_turn_go_into_stop(fresh_redis: RedisServer) -> None:
     """Issue 22 §1 on a real server: one 80 ms stall (DEBUG SLEEP from another connection) among 50 PINGs is a
     GO on the default p95, and the stall is in the finding as its maximum."""
-    from calpolicy.decisions import latency_finding
+    from calpolicy.vocabulary.decisions import latency_finding
 
     stats = _latency_with_one_stall(fresh_redis, "0.08", samples=50, duration_s=0.5)
     finding = latency_finding(stats, RedisConfig().latency_statistic, RedisConfig().max_latency_ms)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from calpolicy.config import SystemdConfig
 from calpolicy.localenv.systemd_ns import SystemdNamespace, wait_journal
-from calpolicy.probes import ProbeError
-from calpolicy.probes.journal import error_entries, read_journal
-from calpolicy.probes.systemd import query_units, unit_finding
+from calpolicy.preflight.probes import ProbeError
+from calpolicy.preflight.probes.journal import error_entries, read_journal
+from calpolicy.preflight.probes.systemd import query_units, unit_finding
+from calpolicy.vocabulary.config import SystemdConfig
 
 UNIT = "quantum-ai-engine"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from calpolicy.signing import default_policy_test_files, generate_keypair, sign_job
+from calpolicy.review.signing import default_policy_test_files, generate_keypair, sign_job
 from unit_tests.report.jobfolder import Job, config_json, make_job, run_policy_suite
 
 

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import calpolicy
 import policy_tests
-from calpolicy.bounds import check_bounds
 from calpolicy.calibrate import propose
+from calpolicy.calibrate.bounds import check_bounds
 from calpolicy.clm import check_data
 from calpolicy.clm.reader import read_clm
-from calpolicy.config import Config
-from calpolicy.report import write_report
+from calpolicy.review.report import write_report
+from calpolicy.vocabulary.config import Config
 from unit_tests.calibrate.synth import MODELS, draw, jsonl_bytes
 
 POLICY_DIR = Path(policy_tests.__file__).parent

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import policy_tests
-from calpolicy.signing import generate_keypair, sign_job
+from calpolicy.review.signing import generate_keypair, sign_job
 
 JOB_ID = "cal_20260102_030405"
 CONFIG_JSON = '{"paths":{"jobs_dir":"jobs"},"signing":{}}'

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from calpolicy.calibrate import Proposal
 from calpolicy.calibrate.proposal import ModelResult
-from calpolicy.report import DO_NOT_APPLY, READY, build_report, render_markdown
-from calpolicy.verdict import Finding, Verdict
+from calpolicy.review.report import DO_NOT_APPLY, READY, build_report, render_markdown
+from calpolicy.vocabulary.verdict import Finding, Verdict
 from unit_tests.report.jobfolder import Job, run_policy_suite
 
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from calpolicy import cli
-from calpolicy.signing import (
+from calpolicy.review.signing import (
     MANIFEST,
     SIGNATURE,
     STATEMENT,
@@ -310,7 +310,7 @@ def test_an_added_entry_fails_naming_it(
 
 @pytest.mark.parametrize("where", ["envelope", "signature"])
 def test_an_extra_key_in_statement_sig_fails(go_job: Job, job_copy: Callable[[Job], Path], where: str) -> None:
-    from calpolicy.signing import canonical_json
+    from calpolicy.review.signing import canonical_json
 
     folder = job_copy(go_job)
     envelope = json.loads((folder / SIGNATURE).read_bytes())

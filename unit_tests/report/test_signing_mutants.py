@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from calpolicy import signing
 from calpolicy.jobs import read_job_files
-from calpolicy.signing import (
+from calpolicy.review import signing
+from calpolicy.review.signing import (
     MANIFEST,
     PAYLOAD_TYPE,
     SIGNATURE,

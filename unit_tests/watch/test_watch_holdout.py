@@ -10,8 +10,8 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from calpolicy.config import Config
 from calpolicy.localenv.watch_data import SIM_T0, Market, Scenario, simulate_day
+from calpolicy.vocabulary.config import Config
 
 WATCH = Config().watch
 # another market than the benchmark's: higher raw confidences, a steeper correction, more HOLDs

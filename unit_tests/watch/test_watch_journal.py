@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from calpolicy.probes.journal import JournalEntry
+from calpolicy.preflight.probes.journal import JournalEntry
 from calpolicy.watch.journal import Decision, parse_confidence, parse_decisions
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from calpolicy.config import WatchConfig
+from calpolicy.vocabulary.config import WatchConfig
 from calpolicy.watch.journal import Decision
 from calpolicy.watch.trades import Trades
 from calpolicy.watch.verdict import ALPHA_SHARE, WatchReport, judge

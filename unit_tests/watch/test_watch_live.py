@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from calpolicy.config import dumps_toml
 from calpolicy.localenv.defects import write_records
 from calpolicy.localenv.ports import wait_for
 from calpolicy.localenv.systemd_ns import SystemdNamespace
 from calpolicy.localenv.watch_data import applied_calibration_json, decision_lines, trades_around
+from calpolicy.vocabulary.config import dumps_toml
 from unit_tests.conftest import run_cli
 
 ENGINE = "quantum-ai-engine"
@@ -180,7 +180,7 @@ def test_the_shipped_timer_fires_and_its_verdicts_land_in_the_journal(ns: System
 def test_a_version_that_went_live_at_a_later_restart_is_judged_from_then(ns: SystemdNamespace, workdir: Path) -> None:
     """Rehearsal on the real engine (loads only at start): approve wrote the file, the engine kept the old map
     until ``confirm --allow-restart``; the HOLD-only decisions in between are the old map's, not the new one's."""
-    from calpolicy import apply_history
+    from calpolicy.jobs import history as apply_history
 
     ns.clear_journal()
     version = "cal_20261120_120000"

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from calpolicy.config import Config
-from calpolicy.probes.journal import JournalEntry
+from calpolicy.preflight.probes.journal import JournalEntry
+from calpolicy.vocabulary.config import Config
 from calpolicy.watch import Decision, judge, looks_at, parse_decisions, pnl_drift, win_rate_delta
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

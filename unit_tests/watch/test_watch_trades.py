@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from calpolicy.clm import check_data, read_clm
-from calpolicy.config import Config
 from calpolicy.localenv.defects import write_records
 from calpolicy.localenv.watch_data import trades_around
+from calpolicy.vocabulary.config import Config
 from calpolicy.watch import judge, trades_from_frame
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 MAX_BYTES = 4 * 2**20  # a calibration file is a few KB; 4 MiB leaves room for many per-model maps
-TEMP_PREFIX = ".calpolicy-tmp-"  # calpolicy.atomic_io's too: its clean-up removes what a killed writer left
+TEMP_PREFIX = ".calpolicy-tmp-"  # calpolicy.files.atomic_io's too: its clean-up removes what a killed writer left
 
 StatKey = tuple[int, int, int, int, int]
 
@@ -109,7 +109,7 @@ def fsync_dir(folder: Path) -> None:
 def write_atomic(target: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace ``target`` with ``data``: temp file in its folder, fsync, ``os.replace``, folder fsync.
 
-    The same code as ``calpolicy.atomic_io.write_atomic``: calpolicy keeps a copy instead of importing this
+    The same code as ``calpolicy.files.atomic_io.write_atomic``: calpolicy keeps a copy instead of importing this
     one (its docstring says why), and its ``unit_tests/test_checked_copies.py`` keeps the two identical.
     """
     target = Path(target)

@@ -1,0 +1,43 @@
+"""``calpolicy history``: every apply and rollback, oldest first, from the append-only history file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from calpolicy.cli.commands.common import config_from, printable
+from calpolicy.jobs import history as apply_history
+from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("history", help="list every apply and rollback of the live calibration")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from calpolicy.apply.deploy import LivePaths, read_live  # pydantic, numpy: only once the command runs
+
+    paths = LivePaths.from_config(config_from(args))
+    try:
+        rows = apply_history.completed(apply_history.read(paths.history))
+    except OSError as error:
+        print(f"calpolicy history: cannot read {paths.history}: {error.strerror}")
+        return EXIT_COULD_NOT_CHECK
+    live = read_live(paths).version
+    if args.json:
+        print(json.dumps({"live": live, "history": rows}, indent=2))
+        return EXIT_GO
+    print(f"live: {live}   ({paths.calibration_file}; history in {paths.history})")
+    if not rows:
+        print("no apply or rollback recorded yet")
+    for row in rows:
+        status = "" if row["completed"] else "   [INTERRUPTED: not confirmed complete]"
+        job = f" job {row['job_id']}" if row.get("job_id") else ""
+        # every field as text: a hand-edited line (a number where text belongs) is shown, not a traceback
+        print(printable(  # a hand-edited line's control characters are shown, never obeyed by the terminal
+            f"{str(row.get('at', '?'))[:19]}  {row.get('event', '?')!s:8} {row.get('from')} → {row.get('to')}  "
+            f"by {row.get('by')}{job}; rollback target then: {row.get('then_previous') or '-'}{status}"
+        ))  # fmt: skip
+    return EXIT_GO
