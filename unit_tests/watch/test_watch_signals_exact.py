@@ -334,7 +334,9 @@ def test_hold_rate_ok_with_every_number_by_hand() -> None:
     b_rate = float(boundaries(TWO.t, 1 / (1 / 10 + 1 / np.array([12.0, 24.0])), 0.01)[-1])
     b_share = float(boundaries(TWO.t, 1 / (1 / 20 + 1 / np.array([10.0, 30.0])), 0.01)[-1])
     z1_share = (0.3 - 0.2) / math.sqrt(7.5 / 31 * (1 - 7.5 / 31) * (1 / 20 + 1 / 10))
-    assert (signal.id, signal.name, signal.status, signal.n, signal.value) == ("P4.2.c", "HOLD rate", "ok", 30, 1.0)
+    assert (signal.id, signal.name, signal.status, signal.n, signal.value, signal.threshold) == (
+        "P4.2.c", "HOLD rate", "ok", 30, 1.0, 0.5
+    )
     assert signal.evidence == {
         "baseline_holds": 4,
         "baseline_decisions": 20,
@@ -644,3 +646,10 @@ def test_no_signal_prints_a_numpy_warning_on_empty_looks() -> None:
         confidence_distribution(CONF, zero, TWO, 0.5, 0.95, 0.005, 4)
         calibration(PRED, WINS, zero, TWO, 0.05, 0.01, 2, None)
         calibration(np.ones(4), np.ones(4), np.array([2, 4]), TWO, 0.05, 0.01, 2, None)
+
+
+def test_one_decision_is_one_decision_of_information() -> None:
+    """With ``min_decisions`` 1 a look of one decision is tested; its information is 1 / (1/20 + 1/1)."""
+    signal = hold_rate(4, 20, 10.0, np.array([1, 5]), np.array([1, 10]), TWO, 0.5, 0.02, 1, 1.0)
+    info = 1.0 / (1.0 / 20 + 1.0 / np.array([1.0, 10.0]))
+    assert signal.evidence["tests"]["share"]["boundary_now"] == approx(float(boundaries(TWO.t, info, 0.01)[-1]))
