@@ -653,3 +653,31 @@ def test_one_decision_is_one_decision_of_information() -> None:
     signal = hold_rate(4, 20, 10.0, np.array([1, 5]), np.array([1, 10]), TWO, 0.5, 0.02, 1, 1.0)
     info = 1.0 / (1.0 / 20 + 1.0 / np.array([1.0, 10.0]))
     assert signal.evidence["tests"]["share"]["boundary_now"] == approx(float(boundaries(TWO.t, info, 0.01)[-1]))
+
+
+def test_before_the_first_look_every_signal_has_seen_nothing() -> None:
+    """``judge`` run in the first 15 minutes: no look yet, so no count at all (not a count of zero)."""
+    none = np.array([], dtype=np.int64)
+    looks = Looks(np.array([]), 2, 12.0)
+    signals = [
+        pnl_drift(BASE4, POST4, none, looks, 0.1, 0.0125, 4, 2),
+        win_rate_delta(BASE4, POST4, none, looks, 0.05, 0.0125, 4, 2),
+        hold_rate(4, 20, 10.0, none, none, looks, 0.5, 0.02, 5, 1.0),
+        confidence_distribution(CONF, none, looks, 0.5, 0.95, 0.005, 4),
+        calibration(PRED, WINS, none, looks, 0.05, 0.01, 2, None),
+    ]
+    for signal in signals:
+        assert (signal.status, signal.n, signal.value) == ("inconclusive", 0, None), signal.id
+        assert signal.evidence["look"] == 0
+
+
+def test_a_map_overstating_by_exactly_the_threshold_is_harm_and_by_less_is_not() -> None:
+    """Predicted 0.55, won half of 40,000: −5 points (z ≈ 20); predicted 0.5499: −4.99 points."""
+    wins = np.array([0.0, 1.0] * 20000)
+    counts = np.array([20000, 40000])
+    exactly = calibration(np.full(40000, 0.55), wins, counts, TWO, 0.05, 0.01, 2, None)
+    assert exactly.value == approx(-0.05)
+    assert exactly.status == "breach"
+    less = calibration(np.full(40000, 0.5499), wins, counts, TWO, 0.05, 0.01, 2, None)
+    assert less.evidence["tests"]["overstates"]["z_now"] > 15
+    assert less.status == "ok"
