@@ -538,7 +538,9 @@ def test_calibration_ok_with_every_number_by_hand() -> None:
     signal = calibration(PRED, WINS, np.array([2, 4]), TWO, 0.05, 0.01, 2, 0.21)
     bound = float(boundaries(TWO.t, np.array([0.49, 0.86]), 0.01)[-1])
     se = math.sqrt(0.86) / 4
-    assert (signal.id, signal.name, signal.status, signal.n) == ("P4.2.cal", "calibration vs proposal", "ok", 4)
+    assert (signal.id, signal.name, signal.status, signal.n, signal.threshold) == (
+        "P4.2.cal", "calibration vs proposal", "ok", 4, 0.05
+    )
     assert signal.value == approx(-0.15)
     assert signal.evidence == {
         "mean_predicted": approx(0.65),
@@ -681,3 +683,10 @@ def test_a_map_overstating_by_exactly_the_threshold_is_harm_and_by_less_is_not()
     less = calibration(np.full(40000, 0.5499), wins, counts, TWO, 0.05, 0.01, 2, None)
     assert less.evidence["tests"]["overstates"]["z_now"] > 15
     assert less.status == "ok"
+
+
+def test_calibration_describes_only_the_trades_the_looks_reached() -> None:
+    signal = calibration(PRED, WINS, np.array([1, 2]), HALF, 0.05, 0.01, 2, None)
+    assert signal.evidence["mean_predicted"] == approx(0.55)
+    assert signal.evidence["win_rate"] == 0.5
+    assert signal.evidence["brier_post"] == approx((0.16 + 0.25) / 2)
