@@ -690,3 +690,13 @@ def test_calibration_describes_only_the_trades_the_looks_reached() -> None:
     assert signal.evidence["mean_predicted"] == approx(0.55)
     assert signal.evidence["win_rate"] == 0.5
     assert signal.evidence["brier_post"] == approx((0.16 + 0.25) / 2)
+
+
+def test_pnl_drift_is_measured_from_the_baselines_own_mean() -> None:
+    """The same day shifted up by 1 % everywhere: the same drift, z and verdict."""
+    shifted = pnl_drift(BASE4 + 1.0, POST4 + 1.0, np.array([2, 4]), TWO, 0.1, 0.0125, 4, 2)
+    assert shifted.value == approx(-0.5 / math.sqrt(4 / 3))
+    assert shifted.evidence["mean_baseline"] == 1.0
+    assert shifted.evidence["mean_post"] == 0.5
+    assert shifted.evidence["tests"]["drop"]["z_now"] == approx(0.5 / math.sqrt(1 / 3 + 1 / 4))
+    assert "mean PnL +0.500 vs +1.000 before, a drift of -0.433 sd over 4 trades" in shifted.message
