@@ -700,3 +700,10 @@ def test_pnl_drift_is_measured_from_the_baselines_own_mean() -> None:
     assert shifted.evidence["mean_post"] == 0.5
     assert shifted.evidence["tests"]["drop"]["z_now"] == approx(0.5 / math.sqrt(1 / 3 + 1 / 4))
     assert "mean PnL +0.500 vs +1.000 before, a drift of -0.433 sd over 4 trades" in shifted.message
+
+
+def test_one_confidence_is_one_confidence_of_information() -> None:
+    """With a minimum of 1 a look of one acted-on confidence is tested; its information is 1 / (0.05 · 0.95)."""
+    signal = confidence_distribution(CONF, np.array([1, 8]), TWO, 0.5, 0.95, 0.005, 1)
+    info = np.array([1.0, 8.0]) / 0.0475
+    assert signal.evidence["tests"]["above"]["boundary_now"] == approx(float(boundaries(TWO.t, info, 0.0025)[-1]))
