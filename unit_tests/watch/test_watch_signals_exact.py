@@ -707,3 +707,9 @@ def test_one_confidence_is_one_confidence_of_information() -> None:
     signal = confidence_distribution(CONF, np.array([1, 8]), TWO, 0.5, 0.95, 0.005, 1)
     info = np.array([1.0, 8.0]) / 0.0475
     assert signal.evidence["tests"]["above"]["boundary_now"] == approx(float(boundaries(TWO.t, info, 0.0025)[-1]))
+
+
+def test_a_baseline_trade_that_broke_even_is_not_a_win() -> None:
+    signal = win_rate_delta(np.array([0.0, 1.0, -1.0, 1.0]), POST4, np.array([2, 4]), TWO, 0.05, 0.0125, 4, 2)
+    assert signal.evidence["baseline_win_rate"] == 0.5
+    assert signal.value == approx(-0.25)
