@@ -713,3 +713,11 @@ def test_a_baseline_trade_that_broke_even_is_not_a_win() -> None:
     signal = win_rate_delta(np.array([0.0, 1.0, -1.0, 1.0]), POST4, np.array([2, 4]), TWO, 0.05, 0.0125, 4, 2)
     assert signal.evidence["baseline_win_rate"] == 0.5
     assert signal.value == approx(-0.25)
+
+
+def test_one_trade_is_one_trade_of_information() -> None:
+    """Called with a minimum of 1 (the config's floor is 2), a look of one trade has information 1/(1/10 + 1)."""
+    base = np.array([1.0] * 6 + [-1.0] * 4)
+    signal = win_rate_delta(base, np.array([-1.0] * 8), np.array([1, 8]), TWO, 0.05, 0.0125, 10, 1)
+    info = 1.0 / (1.0 / 10 + 1.0 / np.array([1.0, 8.0]))
+    assert signal.evidence["tests"]["drop"]["boundary_now"] == approx(float(boundaries(TWO.t, info, 0.0125)[-1]))
