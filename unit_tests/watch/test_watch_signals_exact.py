@@ -721,3 +721,13 @@ def test_one_trade_is_one_trade_of_information() -> None:
     signal = win_rate_delta(base, np.array([-1.0] * 8), np.array([1, 8]), TWO, 0.05, 0.0125, 10, 1)
     info = 1.0 / (1.0 / 10 + 1.0 / np.array([1.0, 8.0]))
     assert signal.evidence["tests"]["drop"]["boundary_now"] == approx(float(boundaries(TWO.t, info, 0.0125)[-1]))
+
+
+def test_without_detail_the_detectable_effect_is_quoted_at_the_smallest_boundary() -> None:
+    """No boundary worked out (nothing came near): the effect is quoted at z_{1−α}, the least any look needs."""
+    signal = pnl_drift(BASE4, POST4, np.array([2, 4]), TWO, 0.1, 0.0125, 4, 2, detail=False)
+    se_sd = math.sqrt(1 / 3 + 1 / 4) / math.sqrt(4 / 3)
+    drop = signal.evidence["tests"]["drop"]
+    assert drop["boundary_now"] is None
+    assert drop["detectable_effect"] == approx((smallest_boundary(0.0125) + Z_POWER) * se_sd)
+    assert signal.status == "ok"
