@@ -163,9 +163,10 @@ def test_pnl_drift_breach_names_the_look_the_drift_z_and_boundary() -> None:
     signal = pnl_drift(base, np.full(8, -2.0), np.array([4, 8]), TWO, 0.1, 0.0125, 4, 2)
     first = float(boundaries(TWO.t, 1.0 / (1 / 40 + 1 / np.array([4.0, 8.0])), 0.0125)[0])
     sd = math.sqrt(40 / 39)
-    assert signal.status == "breach"
+    assert (signal.id, signal.name, signal.status, signal.threshold, signal.n) == (
+        "P4.2.a", "PnL drift", "breach", 0.1, 8
+    )
     assert signal.value == approx(-2.0 / sd)
-    assert signal.n == 8
     assert signal.evidence["tests"]["drop"]["crossed_at_look"] == 1
     assert signal.message == (
         f"BREACH at look 1 of 2 (12.00 h after approval): mean PnL -2.000 vs +0.000 before, a drift of "
@@ -187,14 +188,18 @@ def test_pnl_drift_short_of_the_threshold_is_no_breach_however_significant() -> 
 
 def test_pnl_drift_so_far_and_too_little_data_messages() -> None:
     so_far = pnl_drift(BASE4, POST4, np.array([2, 4]), HALF, 0.1, 0.0125, 4, 2)
-    assert so_far.status == "inconclusive"
+    assert (so_far.id, so_far.name, so_far.status, so_far.threshold, so_far.n) == (
+        "P4.2.a", "PnL drift", "inconclusive", 0.1, 4
+    )
     assert so_far.value == approx(-0.5 / math.sqrt(4 / 3))
     assert so_far.message == (
         "INCONCLUSIVE: no harm so far at look 2 of 4 (mean PnL -0.500 vs +0.000 before, a drift of -0.433 sd over "
         "4 trades (threshold −0.1 sd)); OK is said only when the 4 looks are complete"
     )
     short = pnl_drift(BASE4, POST4, np.array([2, 2]), HALF, 0.1, 0.0125, 4, 3)
-    assert short.status == "inconclusive"
+    assert (short.id, short.name, short.status, short.threshold, short.n) == (
+        "P4.2.a", "PnL drift", "inconclusive", 0.1, 2
+    )
     assert short.message == "INCONCLUSIVE: 2 post-apply trades, need 3"
     assert short.evidence["tests"] == {"drop": {"alpha": 0.0125, "z_max": None}}
     assert short.evidence["standard_error_sd"] == approx(0.5)  # √(1/3 + 0/2) / √(4/3)
