@@ -104,6 +104,12 @@ def test_run_stream_without_detail_skips_a_stream_that_never_reached_z_one_minus
     near = run_stream(stream([0.5, floor, np.nan]), looks, detail=False)
     assert near.boundaries is not None
     assert near.first is None
+    # without detail the boundaries stop at the first crossing: the verdict needs no more
+    early = run_stream(stream([0.5, 9.0, 9.5]), looks, detail=False)
+    assert early.first == 1
+    assert early.boundaries is not None
+    assert early.boundaries[2] == math.inf
+    assert early.boundary_now == approx(float(early.boundaries[1]))
     # past z_{1−α} but short of the effect size: not worked out either
     short = run_stream(stream([0.5, 9.0, np.nan], [True, False, True]), looks, detail=False)
     assert short.boundaries is None
@@ -252,7 +258,9 @@ def test_win_rate_ok_with_every_number_by_hand() -> None:
     p = 6.5 / 11
     se = math.sqrt(p * (1 - p) * (1 / 10 + 1 / 8))
     bound = two_sample_bound(10, [4, 8], 0.0125)
-    assert (signal.id, signal.name, signal.status, signal.n) == ("P4.2.b", "win-rate delta", "ok", 8)
+    assert (signal.id, signal.name, signal.status, signal.n, signal.threshold) == (
+        "P4.2.b", "win-rate delta", "ok", 8, 0.05
+    )
     assert signal.value == approx(-0.1)
     assert signal.evidence == {
         "baseline_win_rate": 0.6,
