@@ -660,7 +660,7 @@ def test_no_signal_prints_a_numpy_warning_on_empty_looks() -> None:
         hold_rate(0, 20, 10.0, np.array([0, 3]), np.array([0, 6]), TWO, 0.5, 0.02, 5, 1.0)
         confidence_distribution(CONF, zero, TWO, 0.5, 0.95, 0.005, 4)
         calibration(PRED, WINS, zero, TWO, 0.05, 0.01, 2, None)
-        calibration(np.ones(4), np.ones(4), np.array([2, 4]), TWO, 0.05, 0.01, 2, None)
+        calibration(np.ones(4), np.zeros(4), np.array([2, 4]), TWO, 0.05, 0.01, 2, None)  # −2 / √0
 
 
 def test_one_decision_is_one_decision_of_information() -> None:
