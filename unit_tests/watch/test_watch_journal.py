@@ -82,3 +82,9 @@ def test_a_hold_for_another_symbol_is_another_decision() -> None:
 def test_noise_between_repeats_does_not_break_the_repeat() -> None:
     decisions = parse_decisions([entry(0, SELL), entry(0.5, "[AI-ENGINE] 🎯 Ensemble returned"), entry(1, SELL)])
     assert len(decisions) == 1
+
+
+def test_decisions_after_a_line_that_is_not_one_are_still_read() -> None:
+    noise = "[AI-ENGINE] 🔍 Action check: repr='HOLD', equals_HOLD=True, fallback=False"
+    decisions = parse_decisions([entry(0, noise), entry(1, SELL), entry(2, noise), entry(3, HOLD)])
+    assert [d.action for d in decisions] == ["SELL", "HOLD"]

@@ -66,9 +66,9 @@ BASE_PNL = [1.0, -1.0, 2.0, -2.0, 1.5, -0.5]
 
 
 def test_judge_needs_trades_or_times_and_pnl() -> None:
-    with pytest.raises(TypeError, match="^judge needs trades or times and pnl$"):
+    with pytest.raises(TypeError, match=r"^judge needs trades or times and pnl$"):
         judge(decisions=[], approved_at=T0, now=T0, version=None, watch_config=SMALL, times=np.array([]))
-    with pytest.raises(TypeError, match="^judge needs trades or times and pnl$"):
+    with pytest.raises(TypeError, match=r"^judge needs trades or times and pnl$"):
         judge(decisions=[], approved_at=T0, now=T0, version=None, watch_config=SMALL, pnl=np.array([]))
 
 

@@ -104,6 +104,12 @@ def test_run_stream_without_detail_skips_a_stream_that_never_reached_z_one_minus
     near = run_stream(stream([0.5, floor, np.nan]), looks, detail=False)
     assert near.boundaries is not None
     assert near.first is None
+    # without detail the boundaries stop at the first crossing: the verdict needs no more
+    early = run_stream(stream([0.5, 9.0, 9.5]), looks, detail=False)
+    assert early.first == 1
+    assert early.boundaries is not None
+    assert early.boundaries[2] == math.inf
+    assert early.boundary_now == approx(float(early.boundaries[1]))
     # past z_{1−α} but short of the effect size: not worked out either
     short = run_stream(stream([0.5, 9.0, np.nan], [True, False, True]), looks, detail=False)
     assert short.boundaries is None
@@ -163,9 +169,10 @@ def test_pnl_drift_breach_names_the_look_the_drift_z_and_boundary() -> None:
     signal = pnl_drift(base, np.full(8, -2.0), np.array([4, 8]), TWO, 0.1, 0.0125, 4, 2)
     first = float(boundaries(TWO.t, 1.0 / (1 / 40 + 1 / np.array([4.0, 8.0])), 0.0125)[0])
     sd = math.sqrt(40 / 39)
-    assert signal.status == "breach"
+    assert (signal.id, signal.name, signal.status, signal.threshold, signal.n) == (
+        "P4.2.a", "PnL drift", "breach", 0.1, 8
+    )
     assert signal.value == approx(-2.0 / sd)
-    assert signal.n == 8
     assert signal.evidence["tests"]["drop"]["crossed_at_look"] == 1
     assert signal.message == (
         f"BREACH at look 1 of 2 (12.00 h after approval): mean PnL -2.000 vs +0.000 before, a drift of "
@@ -187,14 +194,18 @@ def test_pnl_drift_short_of_the_threshold_is_no_breach_however_significant() -> 
 
 def test_pnl_drift_so_far_and_too_little_data_messages() -> None:
     so_far = pnl_drift(BASE4, POST4, np.array([2, 4]), HALF, 0.1, 0.0125, 4, 2)
-    assert so_far.status == "inconclusive"
+    assert (so_far.id, so_far.name, so_far.status, so_far.threshold, so_far.n) == (
+        "P4.2.a", "PnL drift", "inconclusive", 0.1, 4
+    )
     assert so_far.value == approx(-0.5 / math.sqrt(4 / 3))
     assert so_far.message == (
         "INCONCLUSIVE: no harm so far at look 2 of 4 (mean PnL -0.500 vs +0.000 before, a drift of -0.433 sd over "
         "4 trades (threshold −0.1 sd)); OK is said only when the 4 looks are complete"
     )
     short = pnl_drift(BASE4, POST4, np.array([2, 2]), HALF, 0.1, 0.0125, 4, 3)
-    assert short.status == "inconclusive"
+    assert (short.id, short.name, short.status, short.threshold, short.n) == (
+        "P4.2.a", "PnL drift", "inconclusive", 0.1, 2
+    )
     assert short.message == "INCONCLUSIVE: 2 post-apply trades, need 3"
     assert short.evidence["tests"] == {"drop": {"alpha": 0.0125, "z_max": None}}
     assert short.evidence["standard_error_sd"] == approx(0.5)  # √(1/3 + 0/2) / √(4/3)
@@ -247,7 +258,9 @@ def test_win_rate_ok_with_every_number_by_hand() -> None:
     p = 6.5 / 11
     se = math.sqrt(p * (1 - p) * (1 / 10 + 1 / 8))
     bound = two_sample_bound(10, [4, 8], 0.0125)
-    assert (signal.id, signal.name, signal.status, signal.n) == ("P4.2.b", "win-rate delta", "ok", 8)
+    assert (signal.id, signal.name, signal.status, signal.n, signal.threshold) == (
+        "P4.2.b", "win-rate delta", "ok", 8, 0.05
+    )
     assert signal.value == approx(-0.1)
     assert signal.evidence == {
         "baseline_win_rate": 0.6,
@@ -334,7 +347,9 @@ def test_hold_rate_ok_with_every_number_by_hand() -> None:
     b_rate = float(boundaries(TWO.t, 1 / (1 / 10 + 1 / np.array([12.0, 24.0])), 0.01)[-1])
     b_share = float(boundaries(TWO.t, 1 / (1 / 20 + 1 / np.array([10.0, 30.0])), 0.01)[-1])
     z1_share = (0.3 - 0.2) / math.sqrt(7.5 / 31 * (1 - 7.5 / 31) * (1 / 20 + 1 / 10))
-    assert (signal.id, signal.name, signal.status, signal.n, signal.value) == ("P4.2.c", "HOLD rate", "ok", 30, 1.0)
+    assert (signal.id, signal.name, signal.status, signal.n, signal.value, signal.threshold) == (
+        "P4.2.c", "HOLD rate", "ok", 30, 1.0, 0.5
+    )
     assert signal.evidence == {
         "baseline_holds": 4,
         "baseline_decisions": 20,
@@ -536,7 +551,9 @@ def test_calibration_ok_with_every_number_by_hand() -> None:
     signal = calibration(PRED, WINS, np.array([2, 4]), TWO, 0.05, 0.01, 2, 0.21)
     bound = float(boundaries(TWO.t, np.array([0.49, 0.86]), 0.01)[-1])
     se = math.sqrt(0.86) / 4
-    assert (signal.id, signal.name, signal.status, signal.n) == ("P4.2.cal", "calibration vs proposal", "ok", 4)
+    assert (signal.id, signal.name, signal.status, signal.n, signal.threshold) == (
+        "P4.2.cal", "calibration vs proposal", "ok", 4, 0.05
+    )
     assert signal.value == approx(-0.15)
     assert signal.evidence == {
         "mean_predicted": approx(0.65),
@@ -643,4 +660,87 @@ def test_no_signal_prints_a_numpy_warning_on_empty_looks() -> None:
         hold_rate(0, 20, 10.0, np.array([0, 3]), np.array([0, 6]), TWO, 0.5, 0.02, 5, 1.0)
         confidence_distribution(CONF, zero, TWO, 0.5, 0.95, 0.005, 4)
         calibration(PRED, WINS, zero, TWO, 0.05, 0.01, 2, None)
-        calibration(np.ones(4), np.ones(4), np.array([2, 4]), TWO, 0.05, 0.01, 2, None)
+        calibration(np.ones(4), np.zeros(4), np.array([2, 4]), TWO, 0.05, 0.01, 2, None)  # −2 / √0
+
+
+def test_one_decision_is_one_decision_of_information() -> None:
+    """With ``min_decisions`` 1 a look of one decision is tested; its information is 1 / (1/20 + 1/1)."""
+    signal = hold_rate(4, 20, 10.0, np.array([1, 5]), np.array([1, 10]), TWO, 0.5, 0.02, 1, 1.0)
+    info = 1.0 / (1.0 / 20 + 1.0 / np.array([1.0, 10.0]))
+    assert signal.evidence["tests"]["share"]["boundary_now"] == approx(float(boundaries(TWO.t, info, 0.01)[-1]))
+
+
+def test_before_the_first_look_every_signal_has_seen_nothing() -> None:
+    """``judge`` run in the first 15 minutes: no look yet, so no count at all (not a count of zero)."""
+    none = np.array([], dtype=np.int64)
+    looks = Looks(np.array([]), 2, 12.0)
+    signals = [
+        pnl_drift(BASE4, POST4, none, looks, 0.1, 0.0125, 4, 2),
+        win_rate_delta(BASE4, POST4, none, looks, 0.05, 0.0125, 4, 2),
+        hold_rate(4, 20, 10.0, none, none, looks, 0.5, 0.02, 5, 1.0),
+        confidence_distribution(CONF, none, looks, 0.5, 0.95, 0.005, 4),
+        calibration(PRED, WINS, none, looks, 0.05, 0.01, 2, None),
+    ]
+    for signal in signals:
+        assert (signal.status, signal.n, signal.value) == ("inconclusive", 0, None), signal.id
+        assert signal.evidence["look"] == 0
+
+
+def test_a_map_overstating_by_exactly_the_threshold_is_harm_and_by_less_is_not() -> None:
+    """Predicted 0.55, won half of 40,000: −5 points (z ≈ 20); predicted 0.5499: −4.99 points."""
+    wins = np.array([0.0, 1.0] * 20000)
+    counts = np.array([20000, 40000])
+    exactly = calibration(np.full(40000, 0.55), wins, counts, TWO, 0.05, 0.01, 2, None)
+    assert exactly.value == approx(-0.05)
+    assert exactly.status == "breach"
+    less = calibration(np.full(40000, 0.5499), wins, counts, TWO, 0.05, 0.01, 2, None)
+    assert less.evidence["tests"]["overstates"]["z_now"] > 15
+    assert less.status == "ok"
+
+
+def test_calibration_describes_only_the_trades_the_looks_reached() -> None:
+    signal = calibration(PRED, WINS, np.array([1, 2]), HALF, 0.05, 0.01, 2, None)
+    assert signal.evidence["mean_predicted"] == approx(0.55)
+    assert signal.evidence["win_rate"] == 0.5
+    assert signal.evidence["brier_post"] == approx((0.16 + 0.25) / 2)
+
+
+def test_pnl_drift_is_measured_from_the_baselines_own_mean() -> None:
+    """The same day shifted up by 1 % everywhere: the same drift, z and verdict."""
+    shifted = pnl_drift(BASE4 + 1.0, POST4 + 1.0, np.array([2, 4]), TWO, 0.1, 0.0125, 4, 2)
+    assert shifted.value == approx(-0.5 / math.sqrt(4 / 3))
+    assert shifted.evidence["mean_baseline"] == 1.0
+    assert shifted.evidence["mean_post"] == 0.5
+    assert shifted.evidence["tests"]["drop"]["z_now"] == approx(0.5 / math.sqrt(1 / 3 + 1 / 4))
+    assert "mean PnL +0.500 vs +1.000 before, a drift of -0.433 sd over 4 trades" in shifted.message
+
+
+def test_one_confidence_is_one_confidence_of_information() -> None:
+    """With a minimum of 1 a look of one acted-on confidence is tested; its information is 1 / (0.05 · 0.95)."""
+    signal = confidence_distribution(CONF, np.array([1, 8]), TWO, 0.5, 0.95, 0.005, 1)
+    info = np.array([1.0, 8.0]) / 0.0475
+    assert signal.evidence["tests"]["above"]["boundary_now"] == approx(float(boundaries(TWO.t, info, 0.0025)[-1]))
+
+
+def test_a_baseline_trade_that_broke_even_is_not_a_win() -> None:
+    signal = win_rate_delta(np.array([0.0, 1.0, -1.0, 1.0]), POST4, np.array([2, 4]), TWO, 0.05, 0.0125, 4, 2)
+    assert signal.evidence["baseline_win_rate"] == 0.5
+    assert signal.value == approx(-0.25)
+
+
+def test_one_trade_is_one_trade_of_information() -> None:
+    """Called with a minimum of 1 (the config's floor is 2), a look of one trade has information 1/(1/10 + 1)."""
+    base = np.array([1.0] * 6 + [-1.0] * 4)
+    signal = win_rate_delta(base, np.array([-1.0] * 8), np.array([1, 8]), TWO, 0.05, 0.0125, 10, 1)
+    info = 1.0 / (1.0 / 10 + 1.0 / np.array([1.0, 8.0]))
+    assert signal.evidence["tests"]["drop"]["boundary_now"] == approx(float(boundaries(TWO.t, info, 0.0125)[-1]))
+
+
+def test_without_detail_the_detectable_effect_is_quoted_at_the_smallest_boundary() -> None:
+    """No boundary worked out (nothing came near): the effect is quoted at z_{1−α}, the least any look needs."""
+    signal = pnl_drift(BASE4, POST4, np.array([2, 4]), TWO, 0.1, 0.0125, 4, 2, detail=False)
+    se_sd = math.sqrt(1 / 3 + 1 / 4) / math.sqrt(4 / 3)
+    drop = signal.evidence["tests"]["drop"]
+    assert drop["boundary_now"] is None
+    assert drop["detectable_effect"] == approx((smallest_boundary(0.0125) + Z_POWER) * se_sd)
+    assert signal.status == "ok"
