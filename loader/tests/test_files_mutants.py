@@ -12,6 +12,7 @@ import fcntl
 import os
 import re
 import stat
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,24 @@ def test_a_file_whose_first_read_ends_exactly_at_the_cap_is_read_on_past_it() ->
     assert str(refused.value) == f"grew past {first} bytes while being read; refusing to read it"
 
 
+def test_the_reader_never_asks_for_more_than_the_cap_in_all() -> None:
+    """Each read asks only for what is left of the cap: with the cap at ``/proc/self/maps``' first page,
+    the second read asks for one byte, so the reader holds about one page, never two or three."""
+    fd = os.open("/proc/self/maps", os.O_RDONLY)
+    try:
+        first = len(os.read(fd, 1 << 20))
+    finally:
+        os.close(fd)
+    tracemalloc.start()
+    try:
+        with pytest.raises(Unreadable):
+            read_bounded(Path("/proc/self/maps"), first)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * first, (peak, first)
+
+
 def test_the_descriptor_is_non_blocking_and_closed_on_exec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Looked at from inside the read (a spy on ``os.fstat`` that then does the real one): a child the
     engine starts meanwhile must not inherit the descriptor, and no read may wait for a writer."""
@@ -112,6 +131,8 @@ def test_reading_a_terminal_never_makes_it_the_engines_controlling_terminal() ->
     that becomes a session leader, as systemd makes a service."""
     leader, follower = os.openpty()
     name = os.ttyname(follower)
+    with pytest.raises(Unreadable):  # here too, so the mutation tool counts this test for read_bounded
+        read_bounded(Path(name))
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
