@@ -8,9 +8,11 @@ through a file, and the atomic write observed at the moment of its rename.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import re
 import stat
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -69,6 +71,95 @@ def test_a_file_that_comes_in_several_reads_is_joined_byte_for_byte() -> None:
     assert data.endswith(b"\n")
     for line in data.splitlines():
         assert re.fullmatch(rb"[0-9a-f]+-[0-9a-f]+ [-rwxsp]{4} [0-9a-f]+ [0-9a-f]+:[0-9a-f]+ \d+ *.*", line), line
+
+
+def test_a_file_whose_first_read_ends_exactly_at_the_cap_is_read_on_past_it() -> None:
+    """``/proc/self/maps`` stops each read at a page of whole lines: with the cap set to the first read's
+    length, the reader must ask again (and find more) rather than take the first page as the whole file."""
+    fd = os.open("/proc/self/maps", os.O_RDONLY)
+    try:
+        first = len(os.read(fd, 1 << 20))
+    finally:
+        os.close(fd)
+    with pytest.raises(Unreadable) as refused:
+        read_bounded(Path("/proc/self/maps"), first)
+    assert str(refused.value) == f"grew past {first} bytes while being read; refusing to read it"
+
+
+def test_the_reader_never_asks_for_more_than_the_cap_in_all() -> None:
+    """Each read asks only for what is left of the cap: with the cap at ``/proc/self/maps``' first page,
+    the second read asks for one byte, so the reader holds about one page, never two or three."""
+    fd = os.open("/proc/self/maps", os.O_RDONLY)
+    try:
+        first = len(os.read(fd, 1 << 20))
+    finally:
+        os.close(fd)
+    tracemalloc.start()
+    try:
+        with pytest.raises(Unreadable):
+            read_bounded(Path("/proc/self/maps"), first)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * first, (peak, first)
+
+
+def test_the_descriptor_is_non_blocking_and_closed_on_exec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Looked at from inside the read (a spy on ``os.fstat`` that then does the real one): a child the
+    engine starts meanwhile must not inherit the descriptor, and no read may wait for a writer."""
+    path = tmp_path / "calibration.json"
+    path.write_bytes(b"{}")
+    real_fstat = os.fstat
+    flags: list[tuple[int, int]] = []
+
+    def spy(fd: int) -> os.stat_result:
+        flags.append((fcntl.fcntl(fd, fcntl.F_GETFD), fcntl.fcntl(fd, fcntl.F_GETFL)))
+        return real_fstat(fd)
+
+    monkeypatch.setattr(os, "fstat", spy)
+    read_bounded(path)
+    monkeypatch.undo()
+    [(fd_flags, status_flags)] = flags
+    assert fd_flags & fcntl.FD_CLOEXEC
+    assert status_flags & os.O_NONBLOCK
+    assert status_flags & os.O_ACCMODE == os.O_RDONLY
+
+
+def test_reading_a_terminal_never_makes_it_the_engines_controlling_terminal() -> None:
+    """A service is a session leader without a terminal; opening a tty without ``O_NOCTTY`` would make it
+    the service's controlling terminal (and its hang-up a SIGHUP). Checked in a forked copy of this process
+    that becomes a session leader, as systemd makes a service."""
+    leader, follower = os.openpty()
+    name = os.ttyname(follower)
+    with pytest.raises(Unreadable):  # here too, so the mutation tool counts this test for read_bounded
+        read_bounded(Path(name))
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        answer = b"error"
+        try:
+            os.setsid()
+            try:
+                read_bounded(Path(name))
+            except Unreadable as error:
+                answer = str(error).encode()
+            try:
+                os.close(os.open("/dev/tty", os.O_RDONLY))
+                answer += b" | has a controlling terminal"
+            except OSError as error:
+                answer += b" | no controlling terminal" if error.errno == errno.ENXIO else repr(error).encode()
+        finally:
+            os.write(write_fd, answer)
+            os._exit(0)
+    os.close(write_fd)
+    answer = os.read(read_fd, 4096)
+    os.close(read_fd)
+    os.waitpid(pid, 0)
+    os.close(leader)
+    os.close(follower)
+    assert answer == (
+        b"is not a regular file (it is a character device); refusing to read it | no controlling terminal"
+    )
 
 
 def test_a_read_error_is_a_reason_not_an_exception() -> None:

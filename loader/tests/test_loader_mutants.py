@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import math
+import mmap
 import os
 import signal
 import threading
@@ -38,6 +39,7 @@ from calpolicy_loader import (
     reload_calibration,
     wait_for_version,
 )
+from calpolicy_loader.files import stat_key
 
 GOOD = EXISTING_TOOL_FILE.read_bytes()
 TAG = "[CalibrationLoader]"
@@ -430,6 +432,58 @@ def test_the_acknowledgement_follows_every_swap(live: Path) -> None:
         hashlib.sha256(data).hexdigest(),
     )
     assert datetime.fromisoformat(second["at"]) >= datetime.fromisoformat(first["at"])
+
+
+class _Mapped:
+    """A file rewritten through a shared memory mapping: once its page is dirty, later writes change the
+    content without touching its times, so its stat key stays the same (a tool that writes through mmap
+    does exactly this). The one case where only a forced reload can see a new file."""
+
+    def __init__(self, path: Path, data: bytes) -> None:
+        path.write_bytes(data)
+        self.fd = os.open(path, os.O_RDWR)
+        self.map = mmap.mmap(self.fd, len(data))
+        self.map[:] = data  # dirty the page now, while nobody has looked
+        self.path = path
+
+    def rewrite(self, data: bytes) -> None:
+        key = stat_key(self.path)
+        self.map[:] = data
+        assert stat_key(self.path) == key, "this kernel dated a write through a dirty mapping: no such case here"
+
+    def close(self) -> None:
+        self.map.close()
+        os.close(self.fd)
+
+
+def test_a_poll_trusts_the_stat_key_and_a_forced_reload_reads_the_file(live: Path) -> None:
+    mapped = _Mapped(live, config_bytes("cal_map_1"))
+    try:
+        loader = CalibrationLoader(live, poll_interval_s=0, record=False)
+        assert loader.version == "cal_map_1"
+        mapped.rewrite(config_bytes("cal_map_2"))
+        assert loader.reload() is True  # a poll only stats the file: cheap, five times a second
+        assert loader.version == "cal_map_1"
+        assert loader.reload(force=True) is True
+        assert loader.version == "cal_map_2"
+    finally:
+        mapped.close()
+
+
+def test_the_engines_reload_calibration_reads_the_file_even_with_the_same_stat_key(
+    live: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mapped = _Mapped(live, config_bytes("cal_map_1"))
+    monkeypatch.setattr(CalibrationLoader, "DEFAULT_CONFIG_PATH", str(live))
+    monkeypatch.setattr(loader_module, "_calibration_loader", None)
+    try:
+        assert get_calibration_loader().version == "cal_map_1"
+        mapped.rewrite(config_bytes("cal_map_2"))
+        assert reload_calibration() is True
+        assert get_calibration_loader().version == "cal_map_2"
+    finally:
+        get_calibration_loader().close()
+        mapped.close()
 
 
 # --------------------------------------------------------------------------------------------- signals, fork
