@@ -364,7 +364,7 @@ class JobStore:
             manifest.update(fields)
             manifest["state"] = state
             manifest["history"] = [
-                *manifest.get("history", []),
+                *(manifest.get("history") or []),
                 {"state": state, "by": str(by), "at": when, "note": str(note)},
             ]
             try:

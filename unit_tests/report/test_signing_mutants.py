@@ -952,3 +952,18 @@ def test_only_the_manifest_may_move_on(signed: SignedJob) -> None:
         handle.write(b'{"history": [1, 2, 3]}\n')
     (problem,) = _problems(signed)
     assert problem.startswith("policy_results.jsonl does not match the signed statement")
+
+
+def test_every_refused_key_file_is_named_in_the_untrusted_signer_message(signed: SignedJob) -> None:
+    pub = next(signed.trusted.glob("*.pub"))
+    copy = signed.trusted / "zz.pub"
+    copy.write_bytes(pub.read_bytes())
+    for path in (pub, copy):
+        os.chmod(path, 0o666)
+    keyid = _envelope(signed)["signatures"][0]["keyid"][:16]
+    why = "is writable by its group or others (mode 666); chmod go-w it"
+    refused = [f"{p.name}: refused: {p} {why}" for p in (pub, copy)]
+    assert _problems(signed) == [
+        f"{SIGNATURE}: the signer {keyid} is not trusted (no matching public key in {signed.trusted}; trusted: none; "
+        f"refused or unreadable key files: {'; '.join(refused)})"
+    ]
