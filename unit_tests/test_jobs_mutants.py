@@ -16,6 +16,7 @@ import resource
 import signal
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -849,3 +850,32 @@ def test_a_claim_whose_owner_marker_is_gone_is_still_published(tmp_path: Path) -
     (pending.tmp_dir / ".owner").unlink()
     assert store.commit(pending) == store.jobs_dir / JOB
     assert store.ids() == [JOB]
+
+
+def test_the_job_id_is_the_utc_second_whatever_the_hosts_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        assert JobStore(tmp_path / "jobs").begin(WHEN).job_id == JOB
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_claim_that_cannot_be_written_is_removed(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    store.jobs_dir.mkdir()
+    with _file_size_limit(1), pytest.raises(JobError) as raised:
+        store.begin(WHEN)
+    assert _message(raised) == f"cannot create a job in {store.jobs_dir}: File too large"
+    assert list(store.jobs_dir.iterdir()) == []
+
+
+def test_a_file_squatting_on_the_temp_name_is_reported_and_the_claim_removed(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    store.jobs_dir.mkdir()
+    (store.jobs_dir / f".{JOB}.tmp").write_text("not a folder")
+    with pytest.raises(JobError) as raised:
+        store.begin(WHEN)
+    assert _message(raised) == f"cannot create a job in {store.jobs_dir}: Not a directory"
+    assert sorted(p.name for p in store.jobs_dir.iterdir()) == sorted([".lock", f".{JOB}.tmp"])
