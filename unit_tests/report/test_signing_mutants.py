@@ -967,3 +967,8 @@ def test_every_refused_key_file_is_named_in_the_untrusted_signer_message(signed:
         f"{SIGNATURE}: the signer {keyid} is not trusted (no matching public key in {signed.trusted}; trusted: none; "
         f"refused or unreadable key files: {'; '.join(refused)})"
     ]
+
+
+def test_the_policy_outcomes_are_read_without_a_preflight_file(signed: SignedJob) -> None:
+    (signed.dir / "preflight_results.jsonl").unlink()
+    assert [o["nodeid"] for o in read_outcomes(signed.dir)] == ["p2::a", "p3::b"]
