@@ -16,6 +16,7 @@ import resource
 import signal
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -822,3 +823,59 @@ def test_a_decision_holding_nan_is_an_altered_line_not_a_crash(tmp_path: Path) -
         f"the decisions log {path} was altered at line 1: it does not chain to the line before; "
         "job states cannot be trusted until it is restored"
     )
+
+
+@pytest.mark.parametrize("history", ["absent", None])
+def test_a_transition_keeps_the_history_and_starts_one_where_there_was_none(tmp_path: Path, history: object) -> None:
+    """Regression: a manifest whose history is null raised TypeError (``*None``) instead of moving on."""
+    store = JobStore(tmp_path / "jobs")
+    job_id = _make(store)
+    manifest = store.transition(job_id, "approved", "kari", note="ok")
+    assert [(h["state"], h["by"], h["note"]) for h in manifest["history"]] == [("proposed", "ana", ""),
+                                                                             ("approved", "kari", "ok")]  # fmt: skip
+    doc = json.loads(_manifest(job_id))
+    if history == "absent":
+        del doc["history"]
+    else:
+        doc["history"] = None
+    (store.jobs_dir / job_id / MANIFEST).write_text(json.dumps(doc))
+    manifest = store.transition(job_id, "applied", "kari")
+    assert [h["state"] for h in manifest["history"]] == ["applied"]
+
+
+def test_a_claim_whose_owner_marker_is_gone_is_still_published(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    pending = store.begin(WHEN)
+    pending.write(MANIFEST, _manifest(pending.job_id))
+    (pending.tmp_dir / ".owner").unlink()
+    assert store.commit(pending) == store.jobs_dir / JOB
+    assert store.ids() == [JOB]
+
+
+def test_the_job_id_is_the_utc_second_whatever_the_hosts_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        assert JobStore(tmp_path / "jobs").begin(WHEN).job_id == JOB
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_claim_that_cannot_be_written_is_removed(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    store.jobs_dir.mkdir()
+    with _file_size_limit(1), pytest.raises(JobError) as raised:
+        store.begin(WHEN)
+    assert _message(raised) == f"cannot create a job in {store.jobs_dir}: File too large"
+    assert list(store.jobs_dir.iterdir()) == []
+
+
+def test_a_file_squatting_on_the_temp_name_is_reported_and_the_claim_removed(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    store.jobs_dir.mkdir()
+    (store.jobs_dir / f".{JOB}.tmp").write_text("not a folder")
+    with pytest.raises(JobError) as raised:
+        store.begin(WHEN)
+    assert _message(raised) == f"cannot create a job in {store.jobs_dir}: Not a directory"
+    assert sorted(p.name for p in store.jobs_dir.iterdir()) == sorted([".lock", f".{JOB}.tmp"])

@@ -952,3 +952,23 @@ def test_only_the_manifest_may_move_on(signed: SignedJob) -> None:
         handle.write(b'{"history": [1, 2, 3]}\n')
     (problem,) = _problems(signed)
     assert problem.startswith("policy_results.jsonl does not match the signed statement")
+
+
+def test_every_refused_key_file_is_named_in_the_untrusted_signer_message(signed: SignedJob) -> None:
+    pub = next(signed.trusted.glob("*.pub"))
+    copy = signed.trusted / "zz.pub"
+    copy.write_bytes(pub.read_bytes())
+    for path in (pub, copy):
+        os.chmod(path, 0o666)
+    keyid = _envelope(signed)["signatures"][0]["keyid"][:16]
+    why = "is writable by its group or others (mode 666); chmod go-w it"
+    refused = [f"{p.name}: refused: {p} {why}" for p in (pub, copy)]
+    assert _problems(signed) == [
+        f"{SIGNATURE}: the signer {keyid} is not trusted (no matching public key in {signed.trusted}; trusted: none; "
+        f"refused or unreadable key files: {'; '.join(refused)})"
+    ]
+
+
+def test_the_policy_outcomes_are_read_without_a_preflight_file(signed: SignedJob) -> None:
+    (signed.dir / "preflight_results.jsonl").unlink()
+    assert [o["nodeid"] for o in read_outcomes(signed.dir)] == ["p2::a", "p3::b"]
