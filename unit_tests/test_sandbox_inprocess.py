@@ -663,7 +663,7 @@ def test_the_probe_runs_true_in_the_same_namespaces(tmp_path: Path, monkeypatch:
 
 
 def test_a_bwrap_that_cannot_start_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_bwrap(tmp_path / "a", 'echo "bwrap: setting up uid map: Permission denied" >&2\n'
+    fake_bwrap(tmp_path / "a", 'echo "bwrap: starting" >&2\necho "bwrap: setting up uid map: Permission denied" >&2\n'
                                'echo "bwrap: No permissions to create new namespace" >&2\nexit 1\n')  # fmt: skip
     monkeypatch.setenv("PATH", str(tmp_path / "a"))
     with pytest.raises(SandboxError) as refused:
