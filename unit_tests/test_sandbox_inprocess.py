@@ -302,6 +302,7 @@ def test_a_system_python_is_shown_by_its_standard_library_never_its_prefix(monke
     assert Path(paths["stdlib"]) in shown
     assert Path(paths["platstdlib"]) in shown
     assert Path(os.path.realpath(sys._base_executable)) in shown
+    assert Path(os.path.realpath(sys.prefix)) in shown  # the venv itself, as for any other base
     assert Path("/usr") not in shown
     monkeypatch.setattr(sys, "base_prefix", "/usr/local")
     assert Path("/usr/local") not in sandbox.python_paths()
