@@ -302,6 +302,7 @@ def test_a_system_python_is_shown_by_its_standard_library_never_its_prefix(monke
     assert Path(paths["stdlib"]) in shown
     assert Path(paths["platstdlib"]) in shown
     assert Path(os.path.realpath(sys._base_executable)) in shown
+    assert Path(os.path.realpath(sys.prefix)) in shown  # the venv itself, as for any other base
     assert Path("/usr") not in shown
     monkeypatch.setattr(sys, "base_prefix", "/usr/local")
     assert Path("/usr/local") not in sandbox.python_paths()
@@ -663,7 +664,7 @@ def test_the_probe_runs_true_in_the_same_namespaces(tmp_path: Path, monkeypatch:
 
 
 def test_a_bwrap_that_cannot_start_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_bwrap(tmp_path / "a", 'echo "bwrap: setting up uid map: Permission denied" >&2\n'
+    fake_bwrap(tmp_path / "a", 'echo "bwrap: starting" >&2\necho "bwrap: setting up uid map: Permission denied" >&2\n'
                                'echo "bwrap: No permissions to create new namespace" >&2\nexit 1\n')  # fmt: skip
     monkeypatch.setenv("PATH", str(tmp_path / "a"))
     with pytest.raises(SandboxError) as refused:
