@@ -608,8 +608,9 @@ class _TailReader:
                 self.kept += chunk
                 del self.kept[:-STDERR_KEEP_BYTES]
 
-    def join(self) -> bytes:
-        self.thread.join()
+    def join(self, timeout: float | None = None) -> bytes:
+        """What was kept; ``timeout``: stop waiting then (a process that escaped the kill may hold the pipe)."""
+        self.thread.join(timeout)
         with contextlib.suppress(OSError):
             self.stream.close()
         return bytes(self.kept)
@@ -669,7 +670,7 @@ def run_sandboxed(
                 os.kill(init, signal.SIGKILL)  # the PID namespace ends: the kernel kills all in it
         child.kill()
         child.wait()
-        stderr_box.join()
+        stderr_box.join(5.0)  # bounded: if bwrap died before naming its child, a survivor may hold stderr
         _close_all([read_end, info_read])
         raise SandboxError(f"the sandboxed task did not finish within {timeout_s:g} s and was stopped") from None
     os.close(info_read)
