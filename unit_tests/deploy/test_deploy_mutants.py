@@ -985,3 +985,26 @@ def test_a_live_job_version_without_its_history_is_recorded_with_what_is_known(s
         f"approve: {site.live} now holds {JOB_A} (was ?); `calpolicy rollback` would return to nothing recorded "
         "(name a version, or none)"
     ]
+
+
+def test_a_history_that_turns_unreadable_while_resuming_is_no_crash(site: Site) -> None:
+    """The history is replaced by a FIFO after approve read the job's state, before it looks up the swap it
+    resumes: the record is finished with what is known ('?'), never a traceback."""
+    first = approve(site, JOB_A)
+    lines = site.paths.history.read_bytes().splitlines(keepends=True)
+    site.paths.history.write_bytes(b"".join(line for line in lines if b'"done"' not in line))
+    decisions = site.jobs / ".decisions.jsonl"
+    decisions.write_bytes(b"".join(decisions.read_bytes().splitlines(keepends=True)[:-1]))
+    manifest = site.manifest(JOB_A)
+    manifest["state"] = "approved"
+    (site.jobs / JOB_A / "manifest.json").write_text(json.dumps(manifest))
+
+    def say(line: str) -> None:
+        if "resuming it" in line:
+            site.paths.history.unlink()
+            os.mkfifo(site.paths.history)
+
+    outcome = approve(site, JOB_A, say=say)
+    assert (outcome.from_version, outcome.to_version, outcome.archived, outcome.entry_id) == ("?", JOB_A, None, None)
+    assert first.entry_id is not None
+    assert site.manifest(JOB_A)["state"] == "applied"
