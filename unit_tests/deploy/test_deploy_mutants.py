@@ -1008,3 +1008,39 @@ def test_a_history_that_turns_unreadable_while_resuming_is_no_crash(site: Site) 
     assert (outcome.from_version, outcome.to_version, outcome.archived, outcome.entry_id) == ("?", JOB_A, None, None)
     assert first.entry_id is not None
     assert site.manifest(JOB_A)["state"] == "applied"
+
+
+def test_rollback_by_default_is_the_operators_and_waits_for_the_engine(site: Site) -> None:
+    outcome = rollback(site.config, "none", say=quiet)
+    assert begins(site)[-1]["by"] == "operator"
+    assert outcome.confirmation is not None  # it asked the engine (none can be seen here)
+    assert outcome.confirmation.could_not_check is True
+
+
+def test_a_bad_version_is_refused_before_anything_is_locked(site: Site) -> None:
+    with pytest.raises(DeployError) as raised:
+        back(site, "../etc/passwd")
+    assert str(raised.value) == (
+        "invalid version '../etc/passwd': use letters, digits, '_', '-' and '.', no '/' or '..' "
+        "(e.g. cal_20260220_143022), or 'none'"
+    )
+    assert not (site.paths.folder / LOCK_NAME).exists()
+
+
+def test_a_job_left_by_a_rollback_stays_left_even_if_its_own_record_missed_it(site: Site) -> None:
+    """A rollback killed before the job's record said rolled_back: the apply history still says it."""
+    approve(site, JOB_A)
+    back(site)
+    decisions = site.jobs / ".decisions.jsonl"
+    decisions.write_bytes(b"".join(decisions.read_bytes().splitlines(keepends=True)[:-1]))
+    manifest = site.manifest(JOB_A)
+    manifest["state"] = "applied"
+    (site.jobs / JOB_A / "manifest.json").write_text(json.dumps(manifest))
+    assert JobStore(site.jobs).state(JOB_A) == "applied"  # the job's own records alone would allow it
+    with pytest.raises(DeployError) as raised:
+        back(site, JOB_A)
+    assert str(raised.value) == (
+        f"version {JOB_A} is job {JOB_A}'s, which was rolled back; it goes live again only through a new job and "
+        "`calpolicy approve` (fresh preflight, on-call); the live config was not changed"
+    )
+    assert site.live_bytes() == EXISTING_TOOL_FILE.read_bytes()
