@@ -1044,3 +1044,17 @@ def test_a_job_left_by_a_rollback_stays_left_even_if_its_own_record_missed_it(si
         "`calpolicy approve` (fresh preflight, on-call); the live config was not changed"
     )
     assert site.live_bytes() == EXISTING_TOOL_FILE.read_bytes()
+
+
+def test_approve_reads_the_jobs_state_from_the_apply_history(site: Site) -> None:
+    """Applied per the apply history, though the decisions log lacks the apply and the manifest was edited
+    back to proposed: approve refuses, it never applies the job again."""
+    approve(site, JOB_A)
+    decisions = site.jobs / ".decisions.jsonl"
+    decisions.write_bytes(b"".join(decisions.read_bytes().splitlines(keepends=True)[:-1]))
+    manifest = site.manifest(JOB_A)
+    manifest["state"] = "proposed"
+    (site.jobs / JOB_A / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DeployError) as raised:
+        approve(site, JOB_A)
+    assert str(raised.value) == f"job {JOB_A} is applied; only a proposed job can be approved"
