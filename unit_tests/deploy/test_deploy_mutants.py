@@ -343,7 +343,7 @@ def test_swap_refuses_an_invalid_config_naming_the_reason(site: Site) -> None:
         swap(site.paths, b"{not json", event="approve", to_version="x", then_previous=None, by="t")
     message = str(raised.value)
     assert message.endswith("; the new config is not valid, the live config was not changed")
-    assert message.startswith("the new config: ")  # the parser's message names what it read
+    assert message.startswith("the new config is not valid JSON: ")  # the parser names what it read
     assert len(message) > len("; the new config is not valid, the live config was not changed") + 5
 
 
