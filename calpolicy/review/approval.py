@@ -154,7 +154,8 @@ def proposal_problems(proposal_bytes: bytes | None, config: Config) -> list[str]
     except (ValueError, KeyError, ProposalError) as error:
         return [f"the P2.2 bounds could not be re-checked on the proposal: {error}"]
     return [
-        f"P2.2 re-checked on the proposal is not GO: {f.id} {f.status}: {(f.message or '').splitlines()[0:1]}"
+        f"P2.2 re-checked on the proposal is not GO: {f.id} {f.status}: "
+        f"{f.message.splitlines()[0] if f.message else ''}"  # the first line, as text (was a list's repr)
         for f in verdict.findings
         if f.status not in ("pass", "waived")
     ] or ([] if verdict.go else ["P2.2 re-checked on the proposal is not GO (no finding)"])

@@ -334,9 +334,22 @@ def test_proposal_problems_cover_absent_unreadable_broken_and_out_of_bounds(prop
     assert proposal_problems(proposal_json.encode(), config) == []
     strict = config.with_overrides({"calibration.min_improvement": 1.0}, "test")
     problems = proposal_problems(proposal_json.encode(), strict)
-    assert problems
-    assert all(p.startswith("P2.2 re-checked on the proposal is not GO: P2.2.b fail: ") for p in problems)
-    assert len(problems) == 1
+    from calpolicy.calibrate.bounds import check_bounds
+
+    (failed,) = [f for f in check_bounds(Proposal.from_json(proposal_json), strict).findings if f.status == "fail"]
+    assert failed.id == "P2.2.b"
+    # the approver reads the finding's first line as text (it was shown as a Python list: "['held-out …']")
+    assert problems == [f"P2.2 re-checked on the proposal is not GO: P2.2.b fail: {failed.message.splitlines()[0]}"]
+
+
+def test_a_non_finite_map_does_not_stop_the_other_models_checks(proposal_json: str) -> None:
+    proposal = with_map(proposal_json, [0.0, 1.0], [1.0, 0.0], model="xgb")
+    broken = with_map(proposal_json, [0.0, float("nan")], [0.0, 1.0], model="lgbm").models["lgbm"]
+    proposal = dataclasses.replace(proposal, models={**proposal.models, "lgbm": broken})
+    assert map_problems(proposal) == [
+        "the proposal's lgbm map has a knot that is not a finite number",
+        "the proposal's xgb map is not monotone: a higher confidence would map lower",
+    ]
 
 
 # ============================================================================== preflight and the whole

@@ -341,6 +341,7 @@ def test_swap_refuses_an_invalid_config_naming_the_reason(site: Site) -> None:
         swap(site.paths, b"{not json", event="approve", to_version="x", then_previous=None, by="t")
     message = str(raised.value)
     assert message.endswith("; the new config is not valid, the live config was not changed")
+    assert message.startswith("the new config is not valid JSON: ")  # the parser names what it read
     assert len(message) > len("; the new config is not valid, the live config was not changed") + 5
 
 
@@ -983,3 +984,76 @@ def test_a_live_job_version_without_its_history_is_recorded_with_what_is_known(s
         f"approve: {site.live} now holds {JOB_A} (was ?); `calpolicy rollback` would return to nothing recorded "
         "(name a version, or none)"
     ]
+
+
+def test_a_history_that_turns_unreadable_while_resuming_is_no_crash(site: Site) -> None:
+    """The history is replaced by a FIFO after approve read the job's state, before it looks up the swap it
+    resumes: the record is finished with what is known ('?'), never a traceback."""
+    first = approve(site, JOB_A)
+    lines = site.paths.history.read_bytes().splitlines(keepends=True)
+    site.paths.history.write_bytes(b"".join(line for line in lines if b'"done"' not in line))
+    decisions = site.jobs / ".decisions.jsonl"
+    decisions.write_bytes(b"".join(decisions.read_bytes().splitlines(keepends=True)[:-1]))
+    manifest = site.manifest(JOB_A)
+    manifest["state"] = "approved"
+    (site.jobs / JOB_A / "manifest.json").write_text(json.dumps(manifest))
+
+    def say(line: str) -> None:
+        if "resuming it" in line:
+            site.paths.history.unlink()
+            os.mkfifo(site.paths.history)
+
+    outcome = approve(site, JOB_A, say=say)
+    assert (outcome.from_version, outcome.to_version, outcome.archived, outcome.entry_id) == ("?", JOB_A, None, None)
+    assert first.entry_id is not None
+    assert site.manifest(JOB_A)["state"] == "applied"
+
+
+def test_rollback_by_default_is_the_operators_and_waits_for_the_engine(site: Site) -> None:
+    outcome = rollback(site.config, "none", say=quiet)
+    assert begins(site)[-1]["by"] == "operator"
+    assert outcome.confirmation is not None  # it asked the engine (none can be seen here)
+    assert outcome.confirmation.could_not_check is True
+
+
+def test_a_bad_version_is_refused_before_anything_is_locked(site: Site) -> None:
+    with pytest.raises(DeployError) as raised:
+        back(site, "../etc/passwd")
+    assert str(raised.value) == (
+        "invalid version '../etc/passwd': use letters, digits, '_', '-' and '.', no '/' or '..' "
+        "(e.g. cal_20260220_143022), or 'none'"
+    )
+    assert not (site.paths.folder / LOCK_NAME).exists()
+
+
+def test_a_job_left_by_a_rollback_stays_left_even_if_its_own_record_missed_it(site: Site) -> None:
+    """A rollback killed before the job's record said rolled_back: the apply history still says it."""
+    approve(site, JOB_A)
+    back(site)
+    decisions = site.jobs / ".decisions.jsonl"
+    decisions.write_bytes(b"".join(decisions.read_bytes().splitlines(keepends=True)[:-1]))
+    manifest = site.manifest(JOB_A)
+    manifest["state"] = "applied"
+    (site.jobs / JOB_A / "manifest.json").write_text(json.dumps(manifest))
+    assert JobStore(site.jobs).state(JOB_A) == "applied"  # the job's own records alone would allow it
+    with pytest.raises(DeployError) as raised:
+        back(site, JOB_A)
+    assert str(raised.value) == (
+        f"version {JOB_A} is job {JOB_A}'s, which was rolled back; it goes live again only through a new job and "
+        "`calpolicy approve` (fresh preflight, on-call); the live config was not changed"
+    )
+    assert site.live_bytes() == EXISTING_TOOL_FILE.read_bytes()
+
+
+def test_approve_reads_the_jobs_state_from_the_apply_history(site: Site) -> None:
+    """Applied per the apply history, though the decisions log lacks the apply and the manifest was edited
+    back to proposed: approve refuses, it never applies the job again."""
+    approve(site, JOB_A)
+    decisions = site.jobs / ".decisions.jsonl"
+    decisions.write_bytes(b"".join(decisions.read_bytes().splitlines(keepends=True)[:-1]))
+    manifest = site.manifest(JOB_A)
+    manifest["state"] = "proposed"
+    (site.jobs / JOB_A / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DeployError) as raised:
+        approve(site, JOB_A)
+    assert str(raised.value) == f"job {JOB_A} is applied; only a proposed job can be approved"
