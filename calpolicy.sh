@@ -2,7 +2,7 @@
 # The two commands of a fresh machine. Each installs what it needs on first use (install.sh: redis-server,
 # chromium and a .venv with calpolicy), then runs:
 #   ./calpolicy.sh demo [demo options]   the whole checklist end to end on an embedded local environment
-#   ./calpolicy.sh test [pytest options] ruff, the loader's tests on numpy 1.26 and the newest numpy, then
+#   ./calpolicy.sh test [pytest options] ruff (lint and format), the loader's tests on numpy 1.26 and the newest numpy, then
 #                                        the whole test suite on two workers (what CI runs)
 # It works from any directory: it finds the checkout beside itself.
 set -euo pipefail
@@ -30,6 +30,7 @@ case "$command" in
   test)
     ensure_installed
     .venv/bin/ruff check calpolicy policy_tests unit_tests benchmarks tools conftest.py loader
+    .venv/bin/ruff format --check calpolicy policy_tests unit_tests benchmarks tools conftest.py loader
     # The loader distribution's own tests, on the newest numpy (.venv, without calpolicy's pytest plugin)
     # and on numpy 1.26 (.venv-loader-np126, where calpolicy is not installed at all).
     (cd loader && ../.venv/bin/python -m pytest -q -p no:calpolicy.plugin -p no:xdist tests)

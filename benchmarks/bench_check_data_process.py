@@ -28,11 +28,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from recorder_log import NAIVE_SCHEMA, write_log
 
 NOW = "2026-11-21T00:01:00+00:00"
-NAIVE = NAIVE_SCHEMA + """
+NAIVE = (
+    NAIVE_SCHEMA
+    + """
 import sys
 frame = pd.read_json(sys.argv[1], lines=True)
 schema.validate(frame, lazy=True)
 """
+)
 
 # Runs one command and prints its wall time and peak RSS: RUSAGE_CHILDREN's ru_maxrss is the largest
 # child so far, so a fresh wrapper per run gives exactly that run's peak.
@@ -70,7 +73,9 @@ def compile_package() -> None:
     on every run, about 0.07 s that no installed copy pays."""
     where = subprocess.run(
         [sys.executable, "-c", "import calpolicy, os; print(os.path.dirname(calpolicy.__file__))"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     subprocess.run([sys.executable, "-m", "compileall", "-q", where], check=True)
     print(f"byte-compiled {where}")

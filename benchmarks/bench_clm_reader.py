@@ -32,7 +32,9 @@ bad = [f.id for f in verdict.failures]
 print(t1 - t0, t2 - t1, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, log.reader, log.records, bad)
 """
 
-NAIVE = NAIVE_SCHEMA + """
+NAIVE = (
+    NAIVE_SCHEMA
+    + """
 import sys, time, resource
 t0 = time.perf_counter()
 frame = pd.read_json(sys.argv[1], lines=True)
@@ -41,6 +43,7 @@ schema.validate(frame, lazy=True)
 t2 = time.perf_counter()
 print(t1 - t0, t2 - t1, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "pandas", len(frame), [])
 """
+)
 
 
 def run(code: str, path: Path) -> tuple[float, float, float, str, int, str]:

@@ -123,7 +123,7 @@ def mixed_models(k_models: dict[str, float], share: dict[str, float] | None = No
             calls = rng.random(n) < (share or {}).get(name, 1.0)
             mconf = rng.uniform(0.5, 0.98, n)
             sim.models[name] = {"calls": calls, "conf": mconf, "p_right": slope(mconf, km)}
-            sim.model_present[name] = (lambda kk: (lambda c: slope(c, kk)))(km)
+            sim.model_present[name] = (lambda kk: lambda c: slope(c, kk))(km)
         return sim
 
     return make
@@ -204,9 +204,7 @@ def run(make: Callable[[int, np.random.Generator], Sim], n: int, seed: int, work
         "trend_alarm": any("the gain declines across" in f.message for f in verdict.failures),
     }
     if sim.present_by_symbol:
-        out["gain_now_by_symbol"] = {
-            s: true_gain(ens.x, ens.y, f, low, high) for s, f in sim.present_by_symbol.items()
-        }
+        out["gain_now_by_symbol"] = {s: true_gain(ens.x, ens.y, f, low, high) for s, f in sim.present_by_symbol.items()}
     if sim.models:
         out["models"] = {
             name: {

@@ -107,7 +107,11 @@ def detectable(seed: int, days: int = 20) -> None:
     hot = [Decision(SIM_T0 + timedelta(minutes=2 * i), "BUY", 0.97, "") for i in range(720)]
     for k in range(1, 97):
         report = simulate_day(
-            rng, 10.0, Scenario("no change", harm=False), watch_config, SIM_T0 + timedelta(minutes=15 * k),
+            rng,
+            10.0,
+            Scenario("no change", harm=False),
+            watch_config,
+            SIM_T0 + timedelta(minutes=15 * k),
             extra_decisions=hot,
         )
         if next(s for s in report.signals if s.id == "P4.2.d").status == "breach":

@@ -600,9 +600,10 @@ def _by_id(run: Any) -> dict[str, list[Any]]:
 def test_one_slow_probe_costs_its_own_items_and_every_other_finding_survives(tmp_path: Path) -> None:
     """Readiness trickling (probe deadline set far away, so the per-test timeout must act) and a Redis
     trickling 1 byte per 1.5 s, in one preflight: each costs its items, named; the rest is reported."""
-    with RawHTTPServer(http_response(json.dumps(READY).encode()), byte_delay_s=1.0) as http_trickle, FakeRedis(
-        byte_delay_s=1.5
-    ) as redis_trickle:
+    with (
+        RawHTTPServer(http_response(json.dumps(READY).encode()), byte_delay_s=1.0) as http_trickle,
+        FakeRedis(byte_delay_s=1.5) as redis_trickle,
+    ):
         config = _preflight_config(
             tmp_path, http_trickle.url, redis_trickle.url, deadline_s=300, read_timeout_s=60, connect_timeout_s=5
         )

@@ -32,7 +32,7 @@ def test_defaults_are_the_checklist_values() -> None:
 
 def test_toml_then_environment_override_and_are_traced(tmp_path: Path) -> None:
     toml = tmp_path / "site.toml"
-    toml.write_text('[cadence]\nmin_trades = 200\n[redis]\nmax_latency_ms = 40\n')
+    toml.write_text("[cadence]\nmin_trades = 200\n[redis]\nmax_latency_ms = 40\n")
     config = load_config(toml, environ={"CALPOLICY_REDIS__MAX_LATENCY_MS": "20"})
     assert config.cadence.min_trades == 200
     assert config.redis.max_latency_ms == 20

@@ -216,9 +216,7 @@ def test_a_last_trade_exactly_starvation_hours_old_is_not_starved(
         assert finding.evidence["age_hours"] == round(age.total_seconds() / 3600, 3)
 
 
-def test_blank_lines_up_to_the_example_cap_are_listed_in_full(
-    healthy_records: Records, tmp_path: Path
-) -> None:
+def test_blank_lines_up_to_the_example_cap_are_listed_in_full(healthy_records: Records, tmp_path: Path) -> None:
     """CLM.parse lists blank lines up to ``max_examples``; only beyond it is the list marked truncated."""
     first = len(healthy_records) + 1
     listed = ", ".join(str(first + n) for n in range(CAP))

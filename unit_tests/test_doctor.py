@@ -239,9 +239,13 @@ def _keys(tmp_path: Path) -> Any:
 
     key, trusted = tmp_path / "keys" / "signing.key", tmp_path / "keys" / "trusted"
     generate_keypair(key, trusted)
-    return load_config(None, environ={}).with_overrides(
-        {"signing.private_key": str(key), "signing.trusted_keys_dir": str(trusted)}, "test"
-    ), key, trusted
+    return (
+        load_config(None, environ={}).with_overrides(
+            {"signing.private_key": str(key), "signing.trusted_keys_dir": str(trusted)}, "test"
+        ),
+        key,
+        trusted,
+    )
 
 
 def test_keys_with_safe_modes_are_ok_and_unsafe_ones_are_a_fix(tmp_path: Path) -> None:

@@ -156,6 +156,7 @@ def test_a_corrupt_manifest_is_reported_not_listed(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------------------------- faults
 
+
 def _write_jobs_forever(jobs_dir: Path) -> None:
     """The job-writing step of a run, in a loop, in a forked child that the test kills at random."""
     store = JobStore(jobs_dir)
@@ -213,7 +214,7 @@ def test_sigkill_at_random_moments_leaves_no_half_job(tmp_path: Path) -> None:
 
 def _in_private_mount(setup: str, code: str, jobs: Path) -> subprocess.CompletedProcess[str]:
     """Run ``code`` with ``jobs`` prepared by ``setup`` in a private mount namespace (root; CI runs as root)."""
-    script = f"set -e; {setup}; exec {sys.executable} -c \"$0\" \"$1\""
+    script = f'set -e; {setup}; exec {sys.executable} -c "$0" "$1"'
     return subprocess.run(
         ["unshare", "-m", "--propagation", "private", "sh", "-c", script, code, str(jobs)],
         capture_output=True, text=True, timeout=60, check=False,

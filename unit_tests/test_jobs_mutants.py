@@ -471,7 +471,7 @@ def test_record_cuts_a_torn_tail_before_appending(tmp_path: Path) -> None:
     data = store.decisions_path.read_bytes()
     assert data.startswith(whole)
     assert data.count(b"\n") == 2
-    assert b"cal_2026\"" not in data[len(whole):]
+    assert b'cal_2026"' not in data[len(whole) :]
     assert [d["job_id"] for d in store.decisions()] == ids
     assert store.decisions()[1]["prev"] == hashlib.sha256(whole[:-1]).hexdigest()
 

@@ -133,8 +133,7 @@ def test_a_malformed_instant_is_a_usage_error_naming_the_option(pytester: pytest
 def test_now_is_read_as_utc_when_it_has_no_zone(pytester: pytest.Pytester) -> None:
     _fixture_suite(
         pytester,
-        "def test_now(calpolicy_now):\n"
-        "    assert calpolicy_now.isoformat() == '2026-11-20T12:00:00+00:00'\n",
+        "def test_now(calpolicy_now):\n    assert calpolicy_now.isoformat() == '2026-11-20T12:00:00+00:00'\n",
     )
     assert _rows(pytester, "--calpolicy-now", "2026-11-20T12:00:00")[1][0]["status"] == "pass"
     assert _rows(pytester, "--calpolicy-now", "2026-11-20T13:00:00+01:00")[1][-1]["status"] == "fail"
@@ -191,8 +190,7 @@ def test_the_results_file_can_also_come_from_the_environment(
 def test_the_refusal_names_each_offending_test_on_its_own_line(pytester: pytest.Pytester) -> None:
     _policy_suite(
         pytester,
-        '@pytest.mark.control("P9.9.z")\ndef test_typo():\n    pass\n'
-        "def test_untraced():\n    pass\n",
+        '@pytest.mark.control("P9.9.z")\ndef test_typo():\n    pass\ndef test_untraced():\n    pass\n',
     )
     outcome = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     assert outcome.ret == pytest.ExitCode.USAGE_ERROR

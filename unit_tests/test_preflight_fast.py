@@ -71,9 +71,7 @@ def _run(findings: list[Finding]) -> PreflightRun:
 
 def test_a_go_screen_is_one_headline_and_one_line_of_items() -> None:
     text = render(_run([Finding("S.b", "pass", "calm"), Finding("S.a", "pass", "x"), Finding("S.a", "pass", "y")]))
-    assert text == (
-        "GO — preflight (Phase 0 + absolute stop signals) in 2.2 s: all 2 items passed\n  PASS  S.a, S.b"
-    )
+    assert text == ("GO — preflight (Phase 0 + absolute stop signals) in 2.2 s: all 2 items passed\n  PASS  S.a, S.b")
 
 
 def test_a_stop_screen_trims_long_messages_and_names_the_test() -> None:

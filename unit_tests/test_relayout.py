@@ -32,7 +32,7 @@ def _tool() -> ModuleType:
 
 relayout = _tool()
 
-OLD = '''from calpolicy.deploy import approve_job, _note
+OLD = """from calpolicy.deploy import approve_job, _note
 from calpolicy import apply_history, loader
 from calpolicy.config import Config
 import calpolicy.probes.redis_probe as redis_probe
@@ -42,9 +42,9 @@ TASK = "calpolicy.calibration_task:calibrate"
 SCHEMA = "calpolicy.report/1"
 CONFIG = "calpolicy.toml"
 # see calpolicy/jobs.py, calpolicy/probes/readiness.py and calpolicy/deploy.py
-'''
+"""
 
-NEW = '''from calpolicy.apply.deploy.approve import approve_job
+NEW = """from calpolicy.apply.deploy.approve import approve_job
 from calpolicy.apply.deploy.common import _note
 from calpolicy import loader
 from calpolicy.jobs import history as apply_history
@@ -57,7 +57,7 @@ TASK = "calpolicy.calibrate.task:calibrate"
 SCHEMA = "calpolicy.report/1"
 CONFIG = "calpolicy.toml"
 # see calpolicy/jobs/__init__.py, calpolicy/preflight/probes/readiness.py and calpolicy/apply/deploy/*
-'''
+"""
 
 
 def test_old_imports_strings_and_paths_are_rewritten_and_file_formats_are_not() -> None:

@@ -37,9 +37,7 @@ def config(env: LocalEnvironment) -> Path:
     # loosened here only because a loaded CI machine must not decide a test of the run and the job store,
     # and, as on a real host, loosening a checklist value takes a waiver.
     waiver = {"by": "unit tests", "why": "a loaded CI machine", "until": "2100-01-01T00:00:00+00:00"}
-    return env.write_config(
-        overrides={"redis.max_latency_ms": 500.0, "waivers.redis.max_latency_ms": waiver}
-    )
+    return env.write_config(overrides={"redis.max_latency_ms": 500.0, "waivers.redis.max_latency_ms": waiver})
 
 
 def _until() -> str:

@@ -147,9 +147,7 @@ def listeners(host: Host) -> Iterator[dict[str, Any]]:
         server.close()
 
 
-def test_with_the_hook_turned_off_the_kernel_still_refuses_everything(
-    host: Host, listeners: dict[str, Any]
-) -> None:
+def test_with_the_hook_turned_off_the_kernel_still_refuses_everything(host: Host, listeners: dict[str, Any]) -> None:
     """The guard's ``_busy`` flag reached through ``gc``: then write anywhere, run commands, read the
     signing key, list its folder, connect to a Unix socket file, an abstract socket and a TCP port."""
     args = {k: v for k, v in listeners.items() if k != "servers"}

@@ -370,9 +370,7 @@ def confirm_live(
     if run is not None and run.invocation != first.invocation:
         # the engine ended while we waited: the reload signal killed it (SIGHUP under uvicorn) or it crashed;
         # Restart=always brought it back. That IS the one restart: never add another.
-        cause = (
-            "the reload signal SIGHUP ended the engine" if signal_sent else "the engine restarted during the wait"
-        )
+        cause = "the reload signal SIGHUP ended the engine" if signal_sent else "the engine restarted during the wait"
         note("ack", acknowledged=False, reason=f"{cause} before any acknowledgement")
         note("restart", unit=unit, cause="reload_signal" if signal_sent else "observed", main_pid_before=first.main_pid,
              main_pid_after=run.main_pid)  # fmt: skip

@@ -50,9 +50,7 @@ def check_bounds(proposal: Proposal, config: Config, log: TradeLog | None = None
     return apply_waivers(Verdict(tuple(findings)), config.waivers)
 
 
-def _data_points(
-    proposal: Proposal, log: TradeLog | None, findings: list[Finding]
-) -> dict[str, np.ndarray]:
+def _data_points(proposal: Proposal, log: TradeLog | None, findings: list[Finding]) -> dict[str, np.ndarray]:
     if log is None:
         return {}
     try:

@@ -103,7 +103,7 @@ def config_reference() -> str:
         "Every key of `calpolicy.toml` (`[section]` then `key = value`), its default, the checklist item it",
         "comes from and what it does. The defaults are the checklist's own values: a site that configures",
         "nothing enforces exactly the binding checklist. A key marked **binding** holds a checklist value: a",
-        "looser value is refused unless a dated `[waivers.\"<key>\"]` entry signs it off (docs/configuration.md).",
+        'looser value is refused unless a dated `[waivers."<key>"]` entry signs it off (docs/configuration.md).',
         "",
         "| key | default | checklist item | description |",
         "|---|---|---|---|",

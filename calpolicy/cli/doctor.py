@@ -139,9 +139,7 @@ def check_execution_logs(config: Config) -> list[Check]:
     files = config.systemd.execution_log_files
     if not files:
         return [_ok("execution log", "systemd.execution_log_files is empty: S.c reads the journal only")]
-    return [
-        _readable_file("execution log", Path(p), "execution log", "systemd.execution_log_files") for p in files
-    ]
+    return [_readable_file("execution log", Path(p), "execution log", "systemd.execution_log_files") for p in files]
 
 
 def _writable_dir(item: str, path: Path, what: str, key: str) -> Check:
@@ -178,7 +176,7 @@ def check_protected(config: Config) -> list[Check]:
                 "no model weights, ensemble weights, Meta-Agent parameters or other protected paths are configured: "
                 "a run would prove only that config/ did not change",
                 "list the engine's model folders, the pickled calibrator and the RL parameters in [paths] "
-                "(docs/operator-guide.md, \"Install on the real host\")",
+                '(docs/operator-guide.md, "Install on the real host")',
             )
         ]
     missing = [str(p) for p in named if not Path(p).exists()]

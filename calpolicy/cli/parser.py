@@ -37,9 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="calpolicy",
         description="Gate, prove, apply and watch confidence re-calibration (the checklist as tests).",
     )
-    parser.add_argument(
-        "--config", help="calpolicy.toml to use (else CALPOLICY_CONFIG, else ./calpolicy.toml)"
-    )
+    parser.add_argument("--config", help="calpolicy.toml to use (else CALPOLICY_CONFIG, else ./calpolicy.toml)")
     parser.add_argument("--defaults", action="store_true", help=DEFAULTS_HELP)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:

@@ -162,9 +162,7 @@ class HotReloadAdapter:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ai_engine")
     parser.add_argument("calibration", help="path of calibration.json")
-    parser.add_argument(
-        "--hot-reload", action="store_true", help="the upgrade path: calpolicy's hot-reloading loader"
-    )
+    parser.add_argument("--hot-reload", action="store_true", help="the upgrade path: calpolicy's hot-reloading loader")
     parser.add_argument("--tick", type=float, default=1.0, help="seconds between decision lines")
     parser.add_argument("--decisions", action="store_true", help="also log a BUY/SELL/HOLD decision each tick")
     parser.add_argument("--log-format", choices=sorted(LOG_FORMATS), default="plain", help="the engine's log setup")

@@ -51,9 +51,7 @@ def _hidden(path: str) -> bool:
     return any(path == top or path.startswith(top + "/") for top in HIDDEN_IN_NAMESPACE)
 
 
-def unit_interpreter(
-    executable: str = sys.executable, which: Callable[[str], str | None] = shutil.which
-) -> str:
+def unit_interpreter(executable: str = sys.executable, which: Callable[[str], str | None] = shutil.which) -> str:
     """A Python the namespace's units can run: the namespace mounts a fresh, empty /tmp and /var/tmp.
 
     A venv under /tmp is common; its ``bin/python`` is a symlink, so the real interpreter behind it (or

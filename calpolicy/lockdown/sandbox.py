@@ -94,9 +94,7 @@ class Guard:
     ``dir_fd``, a descriptor it cannot name) is refused rather than guessed.
     """
 
-    def __init__(
-        self, write_root: Path, read_files: list[Path], read_roots: list[Path], result_fd: int | None
-    ) -> None:
+    def __init__(self, write_root: Path, read_files: list[Path], read_roots: list[Path], result_fd: int | None) -> None:
         self.write_root = _real(write_root)
         self.read_files = {_real(p) for p in read_files}
         self.read_roots = [_real(p) for p in read_roots] + [self.write_root]
@@ -683,7 +681,7 @@ def run_sandboxed(
     err_lines = stderr.decode("utf-8", "replace").strip().splitlines()
     tail = "\n".join(err_lines[-8:])[-STDERR_TAIL_CHARS:]
     if not message and err_lines and err_lines[0].startswith("bwrap: "):
-        raise SandboxError(f"bubblewrap could not set up the sandbox: {err_lines[0][len('bwrap: '):]}")
+        raise SandboxError(f"bubblewrap could not set up the sandbox: {err_lines[0][len('bwrap: ') :]}")
     error = message.get("error")
     if not message:
         error = f"the sandbox ended without a result (exit {child.returncode}): {tail or 'no output'}"

@@ -90,9 +90,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("calpolicy", "calpolicy policy gate")
     group.addoption("--calpolicy-config", default=None, help="calpolicy.toml to use (else CALPOLICY_CONFIG)")
     group.addoption("--clm", default=None, help="CLM trade log to check (overrides paths.clm_file)")
-    group.addoption(
-        "--calpolicy-now", default=None, help="ISO-8601 instant to judge freshness against (default: now)"
-    )
+    group.addoption("--calpolicy-now", default=None, help="ISO-8601 instant to judge freshness against (default: now)")
     group.addoption("--operator", default=None, help="name of the operator attesting availability (S.d)")
     group.addoption("--on-call-until", default=None, help="ISO-8601 end of the operator's on-call period")
     group.addoption("--job", default=None, help="job folder whose proposal/report the phase 1-3 tests check")
@@ -364,7 +362,6 @@ def job_dir(pytestconfig: pytest.Config) -> Path | None:
             raise CouldNotCheck(f"the job folder {folder} got no manifest.json within {wait_s:g} s")
         time.sleep(0.02)
     return folder
-
 
 
 @pytest.fixture(scope="session")

@@ -141,6 +141,7 @@ class JobHtml:
 def summary_html(job_dir: Path) -> list[str]:
     """The verdict line, the one-screen summary and the embedded plot, as HTML fragments."""
     from calpolicy.review.report.content import full_headline
+
     try:
         report = json.loads((job_dir / REPORT_JSON).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:

@@ -41,7 +41,6 @@ def _effective(config: Config | str | os.PathLike[str] | None) -> Iterator[tuple
         yield config, path, environ  # the file is the whole truth: no CALPOLICY_* layered on top
 
 
-
 @dataclass
 class RunContext:
     """What one run carries from the preflight to the signed job; ``timings`` fills in as it goes."""
@@ -57,7 +56,6 @@ class RunContext:
     timings: dict[str, float]
     started: float
     task: str
-
 
 
 def job_store(config: Config) -> JobStore:

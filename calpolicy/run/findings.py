@@ -1,5 +1,4 @@
-"""What the sandbox's answer means in the checklist's words: a refused operation is a P1.x item.
-"""
+"""What the sandbox's answer means in the checklist's words: a refused operation is a P1.x item."""
 
 from __future__ import annotations
 

@@ -87,7 +87,6 @@ def run_job(
         return _stopped(Finding("run.config", "error", str(error), {}), "preflight", None, {})
 
 
-
 def _after_preflight(run: RunContext) -> RunOutcome:
     config, preflight, timings = run.config, run.preflight, run.timings
     judged = preflight.clm
@@ -221,7 +220,6 @@ def _write_review_report(job_dir: Path, proposal: Proposal, bounds: Verdict, dat
     """report.md, report.json and reliability.png; True when the report says "ready for review"."""
     write_report(job_dir, proposal, bounds, data, manifest)
     return json.loads((job_dir / "report.json").read_text(encoding="utf-8")).get("verdict") != DO_NOT_APPLY
-
 
 
 def _manifest(

@@ -1,5 +1,4 @@
-"""How a run ends: its verdict, the job it made (or none) and where it stopped.
-"""
+"""How a run ends: its verdict, the job it made (or none) and where it stopped."""
 
 from __future__ import annotations
 
@@ -41,7 +40,6 @@ class RunOutcome:
         if self.details.get("approve_blocker"):  # why approve will STOP on this host whatever the job
             document["approve_blocker"] = self.details["approve_blocker"]
         return document
-
 
 
 def _job_failed(message: str, store: JobStore, preflight: PreflightRun, timings: dict[str, float]) -> RunOutcome:

@@ -1,5 +1,4 @@
-"""The Phase 1-3 policy tests on the job, as a child pytest started early; fail closed like the preflight.
-"""
+"""The Phase 1-3 policy tests on the job, as a child pytest started early; fail closed like the preflight."""
 
 from __future__ import annotations
 

@@ -106,6 +106,7 @@ def _adds_any(binding: tuple[str, ...]) -> Callable[[Any], bool]:
     """A list that must not grow (values read as "not halted", allowed actions): adding one is looser."""
     return lambda value: not _folded(value) <= _folded(binding)
 
+
 BINDINGS: dict[str, Binding] = {
     b.key: b
     for b in (

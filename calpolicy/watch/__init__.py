@@ -212,9 +212,7 @@ def watch(config: Any, now: datetime | None = None) -> WatchReport:
             f"{live_from.isoformat(timespec='seconds')} (its restart): the windows are counted from then; "
             "decisions and trades before it were made with the previous map and count as baseline"
         )
-        report = WatchReport(
-            report.version, applied.approved_at, report.now, report.signals, (shifted, *report.notes)
-        )
+        report = WatchReport(report.version, applied.approved_at, report.now, report.signals, (shifted, *report.notes))
     if unusable:
         note = f"{unusable} CLM records without a timestamp or PnL were not used"
         return WatchReport(report.version, report.approved_at, report.now, report.signals, (*report.notes, note))

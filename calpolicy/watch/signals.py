@@ -267,7 +267,17 @@ def pnl_drift(
     }
     short = f"{n_now} post-apply trades, need {min_post}"
     return decide(
-        "P4.2.a", name, threshold, looks, {"drop": stream}, n_now, value, describe, short, evidence, detail,
+        "P4.2.a",
+        name,
+        threshold,
+        looks,
+        {"drop": stream},
+        n_now,
+        value,
+        describe,
+        short,
+        evidence,
+        detail,
         lambda _kind, effect: f"a mean PnL drop of {effect:.2f} baseline sd",
     )
 
@@ -329,7 +339,17 @@ def win_rate_delta(
     }
     short = f"{n_now} post-apply trades, need {min_post}"
     return decide(
-        "P4.2.b", name, threshold, looks, {"drop": stream}, n_now, value, describe, short, evidence, detail,
+        "P4.2.b",
+        name,
+        threshold,
+        looks,
+        {"drop": stream},
+        n_now,
+        value,
+        describe,
+        short,
+        evidence,
+        detail,
         lambda _kind, effect: f"a win-rate drop of {effect * 100:.0f} points",
     )
 
@@ -419,11 +439,19 @@ def hold_rate(
         "increase_share": _finite(float(up_share[-1])) if n_now else None,
     }
     post_hours = float(hours[-1]) if len(hours) else 0.0
-    short = (
-        f"{n_now} post-apply decisions over {post_hours:.2f} h, need {min_decisions} over {min_post_hours:g} h"
-    )
+    short = f"{n_now} post-apply decisions over {post_hours:.2f} h, need {min_decisions} over {min_post_hours:g} h"
     return decide(
-        "P4.2.c", name, threshold, looks, streams, n_now, _finite(worst), describe, short, evidence, detail,
+        "P4.2.c",
+        name,
+        threshold,
+        looks,
+        streams,
+        n_now,
+        _finite(worst),
+        describe,
+        short,
+        evidence,
+        detail,
         lambda kind, effect: f"HOLDs {'per hour' if kind == 'per_hour' else 'as a share'} up {effect:.0%}",
     )
 
@@ -490,7 +518,17 @@ def confidence_distribution(
     }
     short = f"{n_now} post-apply confidences, need {min_n}"
     return decide(
-        "P4.2.d", name, high, looks, streams, n_now, mean, describe, short, evidence, detail,
+        "P4.2.d",
+        name,
+        high,
+        looks,
+        streams,
+        n_now,
+        mean,
+        describe,
+        short,
+        evidence,
+        detail,
         lambda kind, effect: f"{effect:.0%} of confidences {kind} the range",
     )
 
@@ -553,6 +591,16 @@ def calibration(
     short = f"{n_now} post-apply trades with a confidence, need {min_post}"
     value = _finite(float(gap[-1])) if n_now else None
     return decide(
-        "P4.2.cal", name, threshold, looks, streams, n_now, value, describe, short, evidence, detail,
+        "P4.2.cal",
+        name,
+        threshold,
+        looks,
+        streams,
+        n_now,
+        value,
+        describe,
+        short,
+        evidence,
+        detail,
         lambda _kind, effect: f"a map overstating its trades by {effect * 100:.0f} points",
     )

@@ -38,9 +38,7 @@ class Trades:
     duplicates: np.ndarray  # datetime64[us] of the dropped repeats, to say how many fell in each window
 
     @classmethod
-    def from_arrays(
-        cls, times: np.ndarray, pnl: np.ndarray, confidence: np.ndarray | None = None
-    ) -> Trades:
+    def from_arrays(cls, times: np.ndarray, pnl: np.ndarray, confidence: np.ndarray | None = None) -> Trades:
         times = np.asarray(times, dtype="datetime64[us]")
         pnl = np.asarray(pnl, dtype=np.float64)
         conf = np.full(len(pnl), np.nan) if confidence is None else np.asarray(confidence, dtype=np.float64)

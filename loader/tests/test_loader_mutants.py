@@ -589,9 +589,7 @@ def test_the_fork_hook_restarts_polling_only_for_a_live_open_loader(live: Path) 
 # --------------------------------------------------------------------------------------------- singleton
 
 
-def test_the_process_wide_loader_is_made_once_on_the_default_path(
-    live: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_process_wide_loader_is_made_once_on_the_default_path(live: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(CalibrationLoader, "DEFAULT_CONFIG_PATH", str(live))
     monkeypatch.setattr(loader_module, "_calibration_loader", None)
     first = get_calibration_loader()

@@ -29,9 +29,7 @@ def test_calibration_is_offered(readiness_response: ReadinessResponse, calpolicy
 
 
 @pytest.mark.control("P0.3.c")
-def test_nothing_beyond_the_allowlist(
-    readiness_response: ReadinessResponse, calpolicy_config: Config
-) -> None:
+def test_nothing_beyond_the_allowlist(readiness_response: ReadinessResponse, calpolicy_config: Config) -> None:
     """P0.3.c: every action classified; ``retrain``, ``weights_update``, ``promotion`` and their like, or an
     action nobody has classified, is a STOP naming it (``calibration`` and ``shadow`` have no live effect)."""
     enforce(_verdict(readiness_response, calpolicy_config), "P0.3.c")

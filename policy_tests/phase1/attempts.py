@@ -29,6 +29,7 @@ def _swallowing(call: Any) -> dict[str, Any]:
 
 def write_file(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
     """open(target, mode) and write — a model weight file, an ensemble weight file, a config."""
+
     def attempt() -> None:
         with open(args["target"], args.get("mode", "wb")) as handle:
             handle.write(b"changed by the calibration")

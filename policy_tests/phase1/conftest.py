@@ -40,9 +40,7 @@ def decoys(tmp_path: Path) -> dict[str, Path]:
 
 
 @pytest.fixture
-def attempt(
-    tmp_path: Path, calpolicy_config: Config
-) -> Callable[..., SandboxResult]:
+def attempt(tmp_path: Path, calpolicy_config: Config) -> Callable[..., SandboxResult]:
     """Run one task of ``attempts.py`` in the real sandbox (CLM log readable, a fresh job folder writable)."""
 
     def _run(task: str, **args: Any) -> SandboxResult:

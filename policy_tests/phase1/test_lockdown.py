@@ -209,9 +209,7 @@ def _digest_run_without_job(config: Config) -> tuple[list[dict[str, str]], list[
 
 
 @pytest.mark.control("P1.1.a", "P1.1.b", "P1.1.c", "P1.1.d")
-def test_protected_paths_unchanged_by_a_real_run(
-    calpolicy_config: Config, job_manifest: dict[str, Any] | None
-) -> None:
+def test_protected_paths_unchanged_by_a_real_run(calpolicy_config: Config, job_manifest: dict[str, Any] | None) -> None:
     """The protected paths (calibration config and archive, config dir, weights, Meta-Agent parameters)
     have the same digest after the calibration run as before it — and, for a job, still now."""
     if job_manifest is not None:

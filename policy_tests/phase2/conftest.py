@@ -18,9 +18,7 @@ from calpolicy.vocabulary.verdict import Verdict
 
 
 @pytest.fixture(scope="session")
-def proposal_json(
-    pytestconfig: pytest.Config, calpolicy_config: Config, request: pytest.FixtureRequest
-) -> str:
+def proposal_json(pytestconfig: pytest.Config, calpolicy_config: Config, request: pytest.FixtureRequest) -> str:
     """The proposal's JSON text, exactly as it would sit in the job folder."""
     from calpolicy.calibrate import ProposalError, propose
 

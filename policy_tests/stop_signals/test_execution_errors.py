@@ -22,9 +22,7 @@ def test_execution_has_no_errors(calpolicy_config: Config, wall_now: datetime) -
     entries = probe("the execution journal", lambda: read_journal([systemd.execution_unit], since, systemd))
     shown = [e.shown() for e in error_entries(entries)]
     for path in systemd.execution_log_files:
-        shown += [
-            line.shown() for line in probe(f"log file {path}", lambda p=path: error_lines_since(p, since))
-        ]
+        shown += [line.shown() for line in probe(f"log file {path}", lambda p=path: error_lines_since(p, since))]
     if shown:
         listed = "\n  ".join(shown[:20]) + (f"\n  … ({len(shown)} in all)" if len(shown) > 20 else "")
         pytest.fail(

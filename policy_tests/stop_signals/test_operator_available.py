@@ -15,9 +15,7 @@ pytestmark = pytest.mark.preflight
 
 
 @pytest.mark.control("S.d")
-def test_operator_is_on_call(
-    pytestconfig: pytest.Config, calpolicy_config: Config, wall_now: datetime
-) -> None:
+def test_operator_is_on_call(pytestconfig: pytest.Config, calpolicy_config: Config, wall_now: datetime) -> None:
     """S.d: ``--operator NAME --on-call-until ISO-8601`` at least ``operator.min_on_call_hours`` ahead."""
     finding = operator_finding(
         pytestconfig.getoption("--operator"),

@@ -38,9 +38,16 @@ def test_honesty_perfectly_calibrated_model_is_stopped(n: int) -> None:
 def test_honesty_holds_even_without_the_minimum_size_rule() -> None:
     """With the 200-trade rule switched off, the held-out statistics alone still stop n = 200: the
     minimum-size rule is a second line of defence, not the only one."""
-    assert _go_count(200, CONFIG.with_overrides(
-        {"calibration.min_trades_for_decision": 1, "waivers": {"calibration.min_trades_for_decision": WAIVER}}, "test"
-    )) <= 2
+    assert (
+        _go_count(
+            200,
+            CONFIG.with_overrides(
+                {"calibration.min_trades_for_decision": 1, "waivers": {"calibration.min_trades_for_decision": WAIVER}},
+                "test",
+            ),
+        )
+        <= 2
+    )
 
 
 def test_strongly_overconfident_model_with_much_data_is_go() -> None:

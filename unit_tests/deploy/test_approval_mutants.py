@@ -181,9 +181,7 @@ def test_results_that_are_missing_odd_or_empty_are_refusals(site: Site) -> None:
     path.unlink()
     assert results_problems(path.parent) == [f"cannot read the job's policy results {path}: it is missing"]
     os.mkfifo(path)
-    assert results_problems(path.parent) == [
-        f"cannot read the job's policy results {path}: it is a FIFO (named pipe)"
-    ]
+    assert results_problems(path.parent) == [f"cannot read the job's policy results {path}: it is a FIFO (named pipe)"]
     path.unlink()
     path.write_text("\n  \n")
     assert results_problems(path.parent) == [f"{path} records no policy test: nothing proves the proposal passed"]

@@ -117,9 +117,7 @@ def test_without_allow_restart_it_is_written_not_live_and_says_the_exact_command
     assert "applied, live" in status.stdout, status.stdout
     again = run_cli("--config", str(toml), "confirm", "--allow-restart")
     assert again.returncode == 0
-    rollback_entry = next(
-        e for e in reversed(apply_history.read(site.paths.history)) if e.get("phase") == "begin"
-    )
+    rollback_entry = next(e for e in reversed(apply_history.read(site.paths.history)) if e.get("phase") == "begin")
     restarts = [e for e in history_of(site, rollback_entry["id"]) if e["phase"] == "restart"]
     assert len(restarts) == 1, restarts  # the second confirm found it live and restarted nothing
 

@@ -99,9 +99,7 @@ def test_effective_weights_are_what_a_load_once_engine_uses(
     assert judged == engine  # None on both sides: the engine keeps its own baseline
 
 
-def test_run_warns_next_to_its_go_that_approve_will_stop_on_a_host_without_a_file(
-    fresh: Site, tmp_path: Path
-) -> None:
+def test_run_warns_next_to_its_go_that_approve_will_stop_on_a_host_without_a_file(fresh: Site, tmp_path: Path) -> None:
     """Rehearsal on the real host's shape: run said GO, approve then STOPped, and nothing said so before."""
     from calpolicy.cli.commands.run import render
     from calpolicy.run.job import _approve_blocker

@@ -31,5 +31,3 @@ def fresh_redis(redis_server: RedisServer) -> RedisServer:
 def readiness_server() -> Iterator[ReadinessServer]:
     with ReadinessServer() as server:
         yield server
-
-

@@ -96,10 +96,24 @@ LOADED = "[CalibrationLoader] ✅ Loaded calibration: cal_1"
 @pytest.mark.parametrize(
     "line",
     [
-        json.dumps({"ts": "2026-01-01T00:00:00Z", "level": "INFO", "service": "ai_engine", "event": "LOG",
-                    "msg": LOADED, "extra": {}}),
-        json.dumps({"asctime": "2026-01-01T00:00:00", "name": "ai_engine.calibration_loader", "levelname": "INFO",
-                    "message": LOADED}),
+        json.dumps(
+            {
+                "ts": "2026-01-01T00:00:00Z",
+                "level": "INFO",
+                "service": "ai_engine",
+                "event": "LOG",
+                "msg": LOADED,
+                "extra": {},
+            }
+        ),
+        json.dumps(
+            {
+                "asctime": "2026-01-01T00:00:00",
+                "name": "ai_engine.calibration_loader",
+                "levelname": "INFO",
+                "message": LOADED,
+            }
+        ),
         "INFO:     " + json.dumps({"level": "INFO", "msg": LOADED}),
         f"[2026-01-01 00:00:00,1] [ai_engine.calibration_loader] [INFO] {LOADED}",
     ],

@@ -137,7 +137,9 @@ CASES: dict[str, tuple[Callable[[LocalEnvironment], None], str, str]] = {
     "execution-log-error": (_execution_log_error, "S.c", "order rejected: insufficient margin"),
     "halt-key": (lambda e: e.set_halt("quantum:system:mode", "LOCKDOWN"), "S.e", "quantum:system:mode = 'LOCKDOWN'"),
     "kill-switch-TRUE": (
-        lambda e: e.set_halt("quantum:global:kill_switch", "TRUE"), "S.e", "quantum:global:kill_switch = 'TRUE'"
+        lambda e: e.set_halt("quantum:global:kill_switch", "TRUE"),
+        "S.e",
+        "quantum:global:kill_switch = 'TRUE'",
     ),
     "not-ready": (_not_ready, "P0.3.a", "NOT READY (reason: ❌ Gate failed"),
     "retrain-offered": (_retrain, "P0.3.c", "forbidden action(s) ['retrain']"),
@@ -271,9 +273,7 @@ def _headline_of(text: str) -> str:
 
 
 @pytest.mark.parametrize("case", ["GO", "STOP"])
-def test_calpolicy_preflight_and_pytest_m_preflight_agree(
-    healthy: LocalEnvironment, case: str, tmp_path: Path
-) -> None:
+def test_calpolicy_preflight_and_pytest_m_preflight_agree(healthy: LocalEnvironment, case: str, tmp_path: Path) -> None:
     """The operator's two commands give the same verdict on the same inputs (run from outside the checkout)."""
     if case == "STOP":
         _fail_unit(healthy)

@@ -38,8 +38,11 @@ def test_any_other_value_cannot_be_judged_and_nothing_raises(value: str) -> None
     assert boolean_halt(value, TRUE, FALSE) is expected
 
 
-@given(st.text(min_size=0, max_size=8), st.sampled_from(["train", "weight", "promot", "deploy", "rollout"]),
-       st.text(max_size=8))
+@given(
+    st.text(min_size=0, max_size=8),
+    st.sampled_from(["train", "weight", "promot", "deploy", "rollout"]),
+    st.text(max_size=8),
+)
 def test_a_name_containing_a_forbidden_part_is_forbidden(before: str, part: str, after: str) -> None:
     name = before + part + after
     config = ReadinessConfig()

@@ -63,8 +63,11 @@ def manifest_for(job_id: str, clm_bytes: bytes, **extra: object) -> dict:
         "state": "proposed",
         "history": [{"state": "proposed", "by": "ana", "at": "2026-01-02T03:04:05+00:00", "note": ""}],
         "operator": "ana",
-        "clm": {"bytes": len(clm_bytes), "lines": clm_bytes.count(b"\n"),
-                "sha256": hashlib.sha256(clm_bytes).hexdigest()},
+        "clm": {
+            "bytes": len(clm_bytes),
+            "lines": clm_bytes.count(b"\n"),
+            "sha256": hashlib.sha256(clm_bytes).hexdigest(),
+        },
         "config_digest": hashlib.sha256(CONFIG_JSON.encode()).hexdigest(),
         "approval": None,
         "applied_version": None,

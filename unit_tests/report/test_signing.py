@@ -365,9 +365,7 @@ def test_a_fifo_as_statement_sig_or_statement_never_blocks(go_job: Job, job_copy
     assert _verify(go_job, folder) == [f"{SIGNATURE} is a symbolic link"]
 
 
-def test_verify_survives_a_manifest_whose_history_is_a_number(
-    go_job: Job, job_copy: Callable[[Job], Path]
-) -> None:
+def test_verify_survives_a_manifest_whose_history_is_a_number(go_job: Job, job_copy: Callable[[Job], Path]) -> None:
     folder = job_copy(go_job)
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     manifest["history"] = 7

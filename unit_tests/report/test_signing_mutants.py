@@ -116,18 +116,30 @@ def test_the_statement_holds_exactly_what_was_signed(signed: SignedJob) -> None:
             "job_id": JOB_ID,
             "clm": {"path": str(signed.clm), "bytes": len(CLM_BYTES), "lines": 5, "sha256": _sha(CLM_BYTES)},
             "config": {"sha256": _sha(CONFIG_JSON.encode())},
-            "manifest": {"history_len": 1, "signed_view_sha256": _sha(view_bytes),
-                         "mutable_keys": ["state", "approval", "applied_version", "rolled_back_to"]},
+            "manifest": {
+                "history_len": 1,
+                "signed_view_sha256": _sha(view_bytes),
+                "mutable_keys": ["state", "approval", "applied_version", "rolled_back_to"],
+            },
             "policy_tests": [  # in the order of their paths
                 {"name": name, "sha256": _sha(path.read_bytes())}
-                for path, name in sorted([(POLICY_FILE, "policy_tests/phase0/__init__.py"),
-                                          (signed.site_test, str(signed.site_test))])
+                for path, name in sorted(
+                    [(POLICY_FILE, "policy_tests/phase0/__init__.py"), (signed.site_test, str(signed.site_test))]
+                )
             ],
             "outcomes": [
-                {"file": "preflight_results.jsonl", "ids": ["CLM.parse"], "outcome": "pass",
-                 "nodeid": "policy_tests/phase0/test_clm_integrity.py::test_data_item[CLM.parse]"},
-                {"file": "preflight_results.jsonl", "nodeid": "p0::b", "ids": ["CLM.schema", "CLM.dup"],
-                 "outcome": "waived"},
+                {
+                    "file": "preflight_results.jsonl",
+                    "ids": ["CLM.parse"],
+                    "outcome": "pass",
+                    "nodeid": "policy_tests/phase0/test_clm_integrity.py::test_data_item[CLM.parse]",
+                },
+                {
+                    "file": "preflight_results.jsonl",
+                    "nodeid": "p0::b",
+                    "ids": ["CLM.schema", "CLM.dup"],
+                    "outcome": "waived",
+                },
                 {"file": "policy_results.jsonl", "nodeid": "p2::a", "ids": ["P2.1"], "outcome": "pass"},
                 {"file": "policy_results.jsonl", "nodeid": "p3::b", "ids": [], "outcome": "fail"},
             ],

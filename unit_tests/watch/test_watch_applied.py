@@ -81,22 +81,53 @@ def test_a_missing_file_is_nothing_applied(tmp_path: Path) -> None:
         ({"version": "v"}, "{path} has no approved_at: this calibration was not applied through an approval"),
         ({"approved_at": 1764}, "{path} has no approved_at: this calibration was not applied through an approval"),
         ({"approved_at": "yesterday"}, "{path}: approved_at is not an ISO-8601 instant: 'yesterday'"),
-        ({"approved_at": "2026-11-20T12:00:00Z", "confidence_calibration": {"enabled": True, "mapping": {}}},
-         "{path}: confidence_calibration is enabled but has no mapping"),
-        ({"approved_at": "2026-11-20T12:00:00Z", "confidence_calibration": {"enabled": True, "mapping": [[0, 0]]}},
-         "{path}: confidence_calibration is enabled but has no mapping"),
-        ({"approved_at": "2026-11-20T12:00:00Z", "confidence_calibration": {"enabled": True, "mapping": {"a": 0.5}}},
-         "{path}: confidence_calibration.mapping is not numbers"),
-        ({"approved_at": "2026-11-20T12:00:00Z", "confidence_calibration": {"enabled": True, "mapping": {"0.5": None}}},
-         "{path}: confidence_calibration.mapping is not numbers"),
-        ({"approved_at": "2026-11-20T12:00:00Z", "confidence_calibration": {"enabled": True, "mapping": {"-0.1": 0.5}}},
-         "{path}: confidence_calibration.mapping has a knot or value outside [0, 1]"),
-        ({"approved_at": "2026-11-20T12:00:00Z", "confidence_calibration": {"enabled": True, "mapping": {"1.5": 0.5}}},
-         "{path}: confidence_calibration.mapping has a knot or value outside [0, 1]"),
-        ({"approved_at": "2026-11-20T12:00:00Z", "confidence_calibration": {"enabled": True, "mapping": {"0.5": -0.1}}},
-         "{path}: confidence_calibration.mapping has a knot or value outside [0, 1]"),
-        ({"approved_at": "2026-11-20T12:00:00Z", "confidence_calibration": {"enabled": True, "mapping": {"inf": 0.5}}},
-         "{path}: confidence_calibration.mapping has a knot or value outside [0, 1]"),
+        (
+            {"approved_at": "2026-11-20T12:00:00Z", "confidence_calibration": {"enabled": True, "mapping": {}}},
+            "{path}: confidence_calibration is enabled but has no mapping",
+        ),
+        (
+            {"approved_at": "2026-11-20T12:00:00Z", "confidence_calibration": {"enabled": True, "mapping": [[0, 0]]}},
+            "{path}: confidence_calibration is enabled but has no mapping",
+        ),
+        (
+            {"approved_at": "2026-11-20T12:00:00Z", "confidence_calibration": {"enabled": True, "mapping": {"a": 0.5}}},
+            "{path}: confidence_calibration.mapping is not numbers",
+        ),
+        (
+            {
+                "approved_at": "2026-11-20T12:00:00Z",
+                "confidence_calibration": {"enabled": True, "mapping": {"0.5": None}},
+            },
+            "{path}: confidence_calibration.mapping is not numbers",
+        ),
+        (
+            {
+                "approved_at": "2026-11-20T12:00:00Z",
+                "confidence_calibration": {"enabled": True, "mapping": {"-0.1": 0.5}},
+            },
+            "{path}: confidence_calibration.mapping has a knot or value outside [0, 1]",
+        ),
+        (
+            {
+                "approved_at": "2026-11-20T12:00:00Z",
+                "confidence_calibration": {"enabled": True, "mapping": {"1.5": 0.5}},
+            },
+            "{path}: confidence_calibration.mapping has a knot or value outside [0, 1]",
+        ),
+        (
+            {
+                "approved_at": "2026-11-20T12:00:00Z",
+                "confidence_calibration": {"enabled": True, "mapping": {"0.5": -0.1}},
+            },
+            "{path}: confidence_calibration.mapping has a knot or value outside [0, 1]",
+        ),
+        (
+            {
+                "approved_at": "2026-11-20T12:00:00Z",
+                "confidence_calibration": {"enabled": True, "mapping": {"inf": 0.5}},
+            },
+            "{path}: confidence_calibration.mapping has a knot or value outside [0, 1]",
+        ),
     ],
 )
 def test_what_the_watch_cannot_read_is_refused_saying_what(tmp_path: Path, content: object, said: str) -> None:
@@ -109,7 +140,8 @@ def test_what_the_watch_cannot_read_is_refused_saying_what(tmp_path: Path, conte
 def test_a_map_at_exactly_zero_and_one_is_read(tmp_path: Path) -> None:
     block = {"enabled": True, "mapping": {"0": 0, "1": 1}}
     assert read_applied(write(tmp_path, {"approved_at": T0.isoformat(), "confidence_calibration": block})).mapping == {
-        "0": 0.0, "1": 1.0
+        "0": 0.0,
+        "1": 1.0,
     }
 
 

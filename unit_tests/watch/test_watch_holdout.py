@@ -15,8 +15,9 @@ from calpolicy.vocabulary.config import Config
 
 WATCH = Config().watch
 # another market than the benchmark's: higher raw confidences, a steeper correction, more HOLDs
-HOLDOUT = Market(conf_range=(0.55, 0.85), offset=-0.17, decisions_per_hour=24.0, hold_share=0.3,
-                 acted_range=(0.6, 0.92))
+HOLDOUT = Market(
+    conf_range=(0.55, 0.85), offset=-0.17, decisions_per_hour=24.0, hold_share=0.3, acted_range=(0.6, 0.92)
+)
 TRADE_SIGNALS = {"P4.2.a", "P4.2.b", "P4.2.cal"}
 
 

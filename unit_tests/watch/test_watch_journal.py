@@ -70,7 +70,8 @@ def test_a_chain_of_repeats_is_measured_from_the_last_repeat() -> None:
     """Logged at 0, 1.5 and 3.0 s: each line is a repeat of the one before, so one decision."""
     assert len(parse_decisions([entry(0, SELL), entry(1.5, SELL), entry(3.0, SELL)])) == 1
     assert [d.when for d in parse_decisions([entry(0, SELL), entry(1.5, SELL), entry(3.6, SELL)])] == [
-        T0, T0 + timedelta(seconds=3.6)
+        T0,
+        T0 + timedelta(seconds=3.6),
     ]
 
 

@@ -157,7 +157,11 @@ def test_dropped_repeats_are_counted_and_those_after_approval_said_apart() -> No
     )
     clean = judge(
         trades=Trades(times, pnl, np.full(len(pnl), np.nan), np.empty(0, dtype="datetime64[us]")),
-        decisions=[], approved_at=T0, now=T0 + timedelta(hours=2), version=None, watch_config=SMALL,
+        decisions=[],
+        approved_at=T0,
+        now=T0 + timedelta(hours=2),
+        version=None,
+        watch_config=SMALL,
     )
     assert len(clean.notes) == 3
 
@@ -251,8 +255,14 @@ def test_calibration_counts_only_trades_with_a_confidence_and_a_win_is_pnl_above
     assert cal.n == 4  # the trade without a confidence is not counted
     assert cal.evidence["win_rate"] == pytest.approx(0.5)  # 1.0 and 2.0 won; 0.0 is not a win
     assert cal.evidence["mean_predicted"] == pytest.approx((0.6 + 0.8 + 0.7 + 0.9) / 4)
-    mapped = run(BASE_T + post_t, [*BASE_PNL, 1.0, 1.0, 0.0, -1.0, 2.0], 1.0, confidence=confidence,
-                 mapping={"0.0": 0.0, "1.0": 0.5}, predicted_brier=0.2)
+    mapped = run(
+        BASE_T + post_t,
+        [*BASE_PNL, 1.0, 1.0, 0.0, -1.0, 2.0],
+        1.0,
+        confidence=confidence,
+        mapping={"0.0": 0.0, "1.0": 0.5},
+        predicted_brier=0.2,
+    )
     cal = by_id(mapped)["P4.2.cal"]
     assert cal.evidence["mean_predicted"] == pytest.approx((0.6 + 0.8 + 0.7 + 0.9) / 8)
     assert cal.evidence["brier_predicted"] == 0.2

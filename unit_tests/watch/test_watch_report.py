@@ -80,7 +80,14 @@ def test_to_dict_holds_every_field_of_the_contract() -> None:
         "notes": ["baseline: x", "look 96 of 96"],
     }
     assert list(got.to_dict()) == [
-        "verdict", "exit_code", "version", "approved_at", "now", "findings", "signals", "notes"
+        "verdict",
+        "exit_code",
+        "version",
+        "approved_at",
+        "now",
+        "findings",
+        "signals",
+        "notes",
     ]
 
 

@@ -276,8 +276,13 @@ def calibrated_day(shift: float, rate: float = 10.0, seed: int = 11) -> dict:
         pnl.append(np.where(rng.random(n) < c - 0.10, 1.0, -1.0))
         conf.append(c)
     mapping = {"0.0": 0.0 + shift, "0.45": 0.35 + shift, "0.75": 0.65 + shift, "1.0": 1.0}
-    return {"times": np.concatenate(times), "pnl": np.concatenate(pnl), "confidence": np.concatenate(conf),
-            "mapping": mapping, "predicted_brier": 0.24}
+    return {
+        "times": np.concatenate(times),
+        "pnl": np.concatenate(pnl),
+        "confidence": np.concatenate(conf),
+        "mapping": mapping,
+        "predicted_brier": 0.24,
+    }
 
 
 def test_a_map_that_overstates_its_trades_by_012_is_told_from_no_change() -> None:

@@ -53,7 +53,12 @@ def two_sample_bound(n_base: int, counts: list[int], alpha: float) -> float:
 def test_inconclusive_carries_no_value_and_says_why() -> None:
     signal = inconclusive("P4.2.x", "name", 0.5, 7, "too little", extra=1)
     assert (signal.id, signal.name, signal.status, signal.value, signal.threshold, signal.n) == (
-        "P4.2.x", "name", "inconclusive", None, 0.5, 7
+        "P4.2.x",
+        "name",
+        "inconclusive",
+        None,
+        0.5,
+        7,
     )
     assert signal.message == "INCONCLUSIVE: too little"
     assert signal.evidence == {"extra": 1}
@@ -67,7 +72,10 @@ def test_percent_says_from_none_for_a_rise_from_zero() -> None:
 
 def test_detectable_effects_are_listed_and_none_is_said() -> None:
     tests = {
-        "a": {"detectable_effect": 0.123456}, "b": {}, "c": {"detectable_effect": None}, "d": {"detectable_effect": 2.0}
+        "a": {"detectable_effect": 0.123456},
+        "b": {},
+        "c": {"detectable_effect": None},
+        "d": {"detectable_effect": 2.0},
     }
     assert _detectable(tests, None) == "a 0.123, d 2"
     assert _detectable(tests, lambda kind, e: f"{kind}={e}") == "a=0.123456, d=2.0"
@@ -170,7 +178,11 @@ def test_pnl_drift_breach_names_the_look_the_drift_z_and_boundary() -> None:
     first = float(boundaries(TWO.t, 1.0 / (1 / 40 + 1 / np.array([4.0, 8.0])), 0.0125)[0])
     sd = math.sqrt(40 / 39)
     assert (signal.id, signal.name, signal.status, signal.threshold, signal.n) == (
-        "P4.2.a", "PnL drift", "breach", 0.1, 8
+        "P4.2.a",
+        "PnL drift",
+        "breach",
+        0.1,
+        8,
     )
     assert signal.value == approx(-2.0 / sd)
     assert signal.evidence["tests"]["drop"]["crossed_at_look"] == 1
@@ -195,7 +207,11 @@ def test_pnl_drift_short_of_the_threshold_is_no_breach_however_significant() -> 
 def test_pnl_drift_so_far_and_too_little_data_messages() -> None:
     so_far = pnl_drift(BASE4, POST4, np.array([2, 4]), HALF, 0.1, 0.0125, 4, 2)
     assert (so_far.id, so_far.name, so_far.status, so_far.threshold, so_far.n) == (
-        "P4.2.a", "PnL drift", "inconclusive", 0.1, 4
+        "P4.2.a",
+        "PnL drift",
+        "inconclusive",
+        0.1,
+        4,
     )
     assert so_far.value == approx(-0.5 / math.sqrt(4 / 3))
     assert so_far.message == (
@@ -204,7 +220,11 @@ def test_pnl_drift_so_far_and_too_little_data_messages() -> None:
     )
     short = pnl_drift(BASE4, POST4, np.array([2, 2]), HALF, 0.1, 0.0125, 4, 3)
     assert (short.id, short.name, short.status, short.threshold, short.n) == (
-        "P4.2.a", "PnL drift", "inconclusive", 0.1, 2
+        "P4.2.a",
+        "PnL drift",
+        "inconclusive",
+        0.1,
+        2,
     )
     assert short.message == "INCONCLUSIVE: 2 post-apply trades, need 3"
     assert short.evidence["tests"] == {"drop": {"alpha": 0.0125, "z_max": None}}
@@ -225,14 +245,24 @@ def test_pnl_drift_at_the_last_look_needs_the_last_look_testable() -> None:
 def test_pnl_drift_refuses_a_thin_or_flat_baseline() -> None:
     thin = pnl_drift(BASE4[:3], POST4, np.array([2, 4]), TWO, 0.1, 0.0125, 4, 2)
     assert (thin.id, thin.name, thin.status, thin.threshold, thin.n, thin.value) == (
-        "P4.2.a", "PnL drift", "inconclusive", 0.1, 4, None
+        "P4.2.a",
+        "PnL drift",
+        "inconclusive",
+        0.1,
+        4,
+        None,
     )
     assert thin.message == "INCONCLUSIVE: 3 baseline trades, need 4"
     assert pnl_drift(BASE4, POST4, np.array([2, 4]), TWO, 0.1, 0.0125, 4, 2).status == "ok"  # exactly enough
     flat = pnl_drift(np.ones(4), POST4, np.array([2, 4]), TWO, 0.1, 0.0125, 4, 2)
     assert flat.message == "INCONCLUSIVE: the baseline PnL has no spread to measure drift in"
     assert (flat.id, flat.name, flat.status, flat.threshold, flat.n, flat.value) == (
-        "P4.2.a", "PnL drift", "inconclusive", 0.1, 4, None
+        "P4.2.a",
+        "PnL drift",
+        "inconclusive",
+        0.1,
+        4,
+        None,
     )
     nan = pnl_drift(np.array([1.0, np.nan, 2.0, 3.0]), POST4, np.array([2, 4]), TWO, 0.1, 0.0125, 4, 2)
     assert nan.message == "INCONCLUSIVE: the baseline PnL has no spread to measure drift in"
@@ -259,7 +289,11 @@ def test_win_rate_ok_with_every_number_by_hand() -> None:
     se = math.sqrt(p * (1 - p) * (1 / 10 + 1 / 8))
     bound = two_sample_bound(10, [4, 8], 0.0125)
     assert (signal.id, signal.name, signal.status, signal.n, signal.threshold) == (
-        "P4.2.b", "win-rate delta", "ok", 8, 0.05
+        "P4.2.b",
+        "win-rate delta",
+        "ok",
+        8,
+        0.05,
     )
     assert signal.value == approx(-0.1)
     assert signal.evidence == {
@@ -324,7 +358,12 @@ def test_win_rate_needs_its_minimum_of_trades_at_the_look() -> None:
     assert short.value == approx(-0.6)
     thin = win_rate_delta(base[:9], post, np.array([3, 3]), TWO, 0.05, 0.0125, 10, 4)
     assert (thin.id, thin.name, thin.status, thin.threshold, thin.value, thin.n) == (
-        "P4.2.b", "win-rate delta", "inconclusive", 0.05, None, 3
+        "P4.2.b",
+        "win-rate delta",
+        "inconclusive",
+        0.05,
+        None,
+        3,
     )
     assert thin.message == "INCONCLUSIVE: 9 baseline trades, need 10"
     none = win_rate_delta(base, post, np.array([0, 0]), TWO, 0.05, 0.0125, 10, 4)
@@ -348,7 +387,12 @@ def test_hold_rate_ok_with_every_number_by_hand() -> None:
     b_share = float(boundaries(TWO.t, 1 / (1 / 20 + 1 / np.array([10.0, 30.0])), 0.01)[-1])
     z1_share = (0.3 - 0.2) / math.sqrt(7.5 / 31 * (1 - 7.5 / 31) * (1 / 20 + 1 / 10))
     assert (signal.id, signal.name, signal.status, signal.n, signal.value, signal.threshold) == (
-        "P4.2.c", "HOLD rate", "ok", 30, 1.0, 0.5
+        "P4.2.c",
+        "HOLD rate",
+        "ok",
+        30,
+        1.0,
+        0.5,
     )
     assert signal.evidence == {
         "baseline_holds": 4,
@@ -414,8 +458,9 @@ def test_no_holds_before_or_after_is_no_rise() -> None:
 def test_a_rise_of_exactly_the_threshold_is_not_harm() -> None:
     """The checklist says "more than 50 %": +50 % exactly is not a breach, a little more is."""
     for holds, status in ((600, "ok"), (601, "breach")):
-        signal = hold_rate(400, 4000, 10.0, np.array([holds, holds * 2]), np.array([4000, 8000]), TWO, 0.5,
-                           0.02, 5, 1.0)
+        signal = hold_rate(
+            400, 4000, 10.0, np.array([holds, holds * 2]), np.array([4000, 8000]), TWO, 0.5, 0.02, 5, 1.0
+        )
         # per hour: 400 in 10 h = 40/h; 600 in 12 h = 50/h (+25 %); share 600/4000 = 15 % vs 10 % (+50 %)
         assert signal.status == status, holds
 
@@ -423,14 +468,24 @@ def test_a_rise_of_exactly_the_threshold_is_not_harm() -> None:
 def test_hold_rate_needs_decisions_time_and_a_baseline() -> None:
     thin = hold_rate(1, 4, 10.0, np.array([3, 12]), np.array([10, 30]), TWO, 0.5, 0.02, 5, 1.0)
     assert (thin.id, thin.name, thin.status, thin.threshold, thin.n, thin.value) == (
-        "P4.2.c", "HOLD rate", "inconclusive", 0.5, 30, None
+        "P4.2.c",
+        "HOLD rate",
+        "inconclusive",
+        0.5,
+        30,
+        None,
     )
     assert thin.message == "INCONCLUSIVE: 4 baseline decisions, need 5"
     assert hold_rate(1, 5, 10.0, np.array([3, 12]), np.array([10, 30]), TWO, 0.5, 0.02, 5, 1.0).status == "ok"
     no_time = hold_rate(1, 5, 0.0, np.array([3, 12]), np.array([10, 30]), TWO, 0.5, 0.02, 5, 1.0)
     assert no_time.message == "INCONCLUSIVE: the journal read holds no time before approval"
     assert (no_time.id, no_time.name, no_time.status, no_time.threshold, no_time.n, no_time.value) == (
-        "P4.2.c", "HOLD rate", "inconclusive", 0.5, 30, None
+        "P4.2.c",
+        "HOLD rate",
+        "inconclusive",
+        0.5,
+        30,
+        None,
     )
     # half an hour of journal before approval is little, but it is time: judged
     assert hold_rate(1, 5, 0.5, np.array([3, 12]), np.array([10, 30]), TWO, 0.5, 0.02, 5, 1.0).status == "ok"
@@ -439,13 +494,26 @@ def test_hold_rate_needs_decisions_time_and_a_baseline() -> None:
     assert few.evidence["post_holds"] == 3
     # exactly the minimum time after approval is enough; a look before it is not tested
     quick = Looks(np.array([1 / 24]), 24, 1.0)
-    assert hold_rate(4, 20, 10.0, np.array([3]), np.array([10]), quick, 0.5, 0.02, 5, 1.0).evidence["tests"][
-        "share"
-    ].get("z_now") is not None
+    assert (
+        hold_rate(4, 20, 10.0, np.array([3]), np.array([10]), quick, 0.5, 0.02, 5, 1.0)
+        .evidence["tests"]["share"]
+        .get("z_now")
+        is not None
+    )
     late = hold_rate(4, 20, 10.0, np.array([3]), np.array([10]), quick, 0.5, 0.02, 5, 1.5)
     assert late.message == "INCONCLUSIVE: 10 post-apply decisions over 1.00 h, need 5 over 1.5 h"
-    empty = hold_rate(4, 20, 10.0, np.array([], dtype=np.int64), np.array([], dtype=np.int64),
-                      Looks(np.array([]), 2, 12.0), 0.5, 0.02, 5, 1.0)
+    empty = hold_rate(
+        4,
+        20,
+        10.0,
+        np.array([], dtype=np.int64),
+        np.array([], dtype=np.int64),
+        Looks(np.array([]), 2, 12.0),
+        0.5,
+        0.02,
+        5,
+        1.0,
+    )
     assert (empty.n, empty.value) == (0, None)
     assert empty.evidence["post_hours"] == 0.0
     assert empty.evidence["post_holds"] == 0
@@ -465,7 +533,11 @@ def test_confidence_distribution_ok_with_every_number_by_hand() -> None:
     z1 = 0.20 / math.sqrt(0.0475 / 4)  # look 1: 1 of 4 above, 1 of 4 below
     detect = 0.05 + (bound + Z_POWER) * se
     assert (signal.id, signal.name, signal.status, signal.n, signal.threshold) == (
-        "P4.2.d", "confidence distribution", "ok", 8, 0.95
+        "P4.2.d",
+        "confidence distribution",
+        "ok",
+        8,
+        0.95,
     )
     assert signal.value == approx(CONF.mean())
     assert signal.evidence == {
@@ -522,11 +594,14 @@ def test_every_confidence_above_the_range_breaches_at_the_first_look() -> None:
 
 
 def test_a_share_of_exactly_five_percent_beyond_is_allowed() -> None:
-    """"p95 within the range": 5 % beyond an end is allowed, however many confidences there are."""
+    """ "p95 within the range": 5 % beyond an end is allowed, however many confidences there are."""
     at_five = np.array([0.97] * 100 + [0.7] * 1900)
-    assert confidence_distribution(at_five, np.array([1000, 2000]), TWO, 0.5, 0.95, 0.2, 4).evidence[
-        "tests"
-    ]["above"]["z_now"] == 0.0
+    assert (
+        confidence_distribution(at_five, np.array([1000, 2000]), TWO, 0.5, 0.95, 0.2, 4).evidence["tests"]["above"][
+            "z_now"
+        ]
+        == 0.0
+    )
     assert confidence_distribution(at_five, np.array([2000, 2000]), TWO, 0.5, 0.95, 0.2, 4).status == "ok"
 
 
@@ -552,7 +627,11 @@ def test_calibration_ok_with_every_number_by_hand() -> None:
     bound = float(boundaries(TWO.t, np.array([0.49, 0.86]), 0.01)[-1])
     se = math.sqrt(0.86) / 4
     assert (signal.id, signal.name, signal.status, signal.n, signal.threshold) == (
-        "P4.2.cal", "calibration vs proposal", "ok", 4, 0.05
+        "P4.2.cal",
+        "calibration vs proposal",
+        "ok",
+        4,
+        0.05,
     )
     assert signal.value == approx(-0.15)
     assert signal.evidence == {
@@ -616,8 +695,9 @@ def test_calibration_needs_trades_and_spread_in_the_prediction() -> None:
 def test_a_rise_per_hour_of_exactly_the_threshold_is_not_harm() -> None:
     """40 HOLDs an hour before; exactly 60 an hour after is +50 %, not more; 721 in 12 h is."""
     for holds, status in ((720, "ok"), (721, "breach")):
-        signal = hold_rate(400, 4000, 10.0, np.array([holds, holds * 2]), np.array([14400, 28800]), TWO, 0.5,
-                           0.02, 5, 1.0)
+        signal = hold_rate(
+            400, 4000, 10.0, np.array([holds, holds * 2]), np.array([14400, 28800]), TWO, 0.5, 0.02, 5, 1.0
+        )
         assert signal.evidence["tests"]["share"]["z_now"] < 0  # the share fell: only the rate is judged here
         assert signal.status == status, holds
         assert signal.evidence["increase_per_hour"] == approx(holds / 12 / 40 - 1)
@@ -631,8 +711,9 @@ def test_exactly_the_minimum_of_decisions_is_enough() -> None:
 
 def test_a_detectable_effect_is_never_quoted_below_the_checklists_threshold() -> None:
     """So much data that the test could see +5 %: the evidence still says +50 %, the smallest harm judged."""
-    signal = hold_rate(40_000, 400_000, 10.0, np.array([48_000, 96_000]), np.array([480_000, 960_000]), TWO, 0.5,
-                       0.02, 5, 1.0)
+    signal = hold_rate(
+        40_000, 400_000, 10.0, np.array([48_000, 96_000]), np.array([480_000, 960_000]), TWO, 0.5, 0.02, 5, 1.0
+    )
     assert signal.status == "ok"
     assert signal.evidence["tests"]["per_hour"]["detectable_effect"] == 0.5
     assert signal.evidence["tests"]["share"]["detectable_effect"] == 0.5
@@ -641,8 +722,9 @@ def test_a_detectable_effect_is_never_quoted_below_the_checklists_threshold() ->
     assert drift.evidence["tests"]["drop"]["detectable_effect"] == 0.1
     rate = win_rate_delta(base, np.array([-1.0, 1.0] * 50000), np.array([50000, 100000]), TWO, 0.05, 0.0125, 4, 2)
     assert rate.evidence["tests"]["drop"]["detectable_effect"] == 0.05
-    cal = calibration(np.full(100000, 0.5), np.array([0.0, 1.0] * 50000), np.array([50000, 100000]), TWO, 0.05,
-                      0.01, 2, None)
+    cal = calibration(
+        np.full(100000, 0.5), np.array([0.0, 1.0] * 50000), np.array([50000, 100000]), TWO, 0.05, 0.01, 2, None
+    )
     assert cal.evidence["tests"]["overstates"]["detectable_effect"] == 0.05
 
 

@@ -211,9 +211,12 @@ def approve_job(
                     approver,
                     note="approved for apply",
                     approval={
-                        "by": approver, "at": approved_at, "on_call_until": on_call_until,
+                        "by": approver,
+                        "at": approved_at,
+                        "on_call_until": on_call_until,
                         # the approver's statements, required by the command line (--reviewed, --on-call-until)
-                        "reviewed_report": True, "on_call_24h": True,
+                        "reviewed_report": True,
+                        "on_call_24h": True,
                     },
                 )
             except (OSError, JobError) as error:

@@ -1,5 +1,4 @@
-"""What approve and rollback share around the swap: the lock, the acknowledgement from the engine, the notes.
-"""
+"""What approve and rollback share around the swap: the lock, the acknowledgement from the engine, the notes."""
 
 from __future__ import annotations
 
@@ -37,8 +36,6 @@ class _OpenErrors:
 
     def __exit__(self, *exc: object) -> None:
         self.lock.__exit__(*exc)
-
-
 
 
 def _holder(info: dict[str, Any]) -> str:

@@ -132,11 +132,8 @@ class Outcome:
     confirmation: Any = None  # calpolicy.apply.confirmation.Confirmation, once the engine was asked
 
 
-
 def _fail(what: str, error: OSError, target: Path) -> DeployError:
     return DeployError(f"{what} {target}: {error.strerror or error}; the live config was not changed")
-
-
 
 
 def _reason(error: Exception) -> str:

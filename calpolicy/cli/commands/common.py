@@ -66,8 +66,7 @@ def default_paths_text() -> str:
     paths = PathsConfig()
     cwd = Path.cwd()
     return (
-        f"jobs {cwd / paths.jobs_dir}, CLM log {cwd / paths.clm_file}, "
-        f"live calibration {cwd / paths.calibration_file}"
+        f"jobs {cwd / paths.jobs_dir}, CLM log {cwd / paths.clm_file}, live calibration {cwd / paths.calibration_file}"
     )
 
 

@@ -14,9 +14,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "preflight", help="run Phase 0 and the stop signals (pytest -m preflight) against the live host"
     )
     parser.add_argument("--json", action="store_true", help="print the machine-readable verdict")
-    parser.add_argument(
-        "--operator", help="who attests to being available for review and the 24 h watch (S.d)"
-    )
+    parser.add_argument("--operator", help="who attests to being available for review and the 24 h watch (S.d)")
     parser.add_argument("--on-call-until", help="ISO-8601 end of that operator's on-call period (S.d)")
     parser.add_argument("--clm", help="trade log to check (default: paths.clm_file from the config)")
     parser.add_argument("--now", help="judge data freshness as of this ISO-8601 instant (default: now)")

@@ -36,9 +36,7 @@ def run_command(
     full = (*prefix, *argv)
     shown = shlex.join(full)
     try:
-        done = subprocess.run(
-            full, capture_output=True, timeout=timeout_s, check=False, stdin=subprocess.DEVNULL
-        )
+        done = subprocess.run(full, capture_output=True, timeout=timeout_s, check=False, stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         raise ProbeError(f"`{full[0]}` is not installed or not on PATH (running: {shown})") from None
     except PermissionError:

@@ -140,9 +140,7 @@ def is_error_message(message: str) -> bool:
 
 def error_entries(entries: Iterable[JournalEntry]) -> list[JournalEntry]:
     return [
-        e
-        for e in entries
-        if is_error_message(e.message) or (e.priority is not None and e.priority <= _ERROR_PRIORITY)
+        e for e in entries if is_error_message(e.message) or (e.priority is not None and e.priority <= _ERROR_PRIORITY)
     ]
 
 

@@ -46,6 +46,4 @@ def operator_finding(
             f"(until {until.isoformat()}); {min_hours:g} h of monitoring are required",
             evidence,
         )
-    return Finding(
-        control_id, "pass", f"operator {operator!r} is on call until {until.isoformat()}", evidence
-    )
+    return Finding(control_id, "pass", f"operator {operator!r} is on call until {until.isoformat()}", evidence)

@@ -61,9 +61,6 @@ def _toml_value(value: Any, where: str) -> Any:
     return str(value) if isinstance(value, PurePath) else value
 
 
-
-
-
 def _read_toml(path: Path) -> dict[str, Any]:
     """Parse a config file that is a small regular file only its owner (us or root) can change.
 
@@ -95,7 +92,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ConfigError(
-            f"config file {path} is not UTF-8 text (byte {error.start}: {data[error.start:error.start + 1]!r}); "
+            f"config file {path} is not UTF-8 text (byte {error.start}: {data[error.start : error.start + 1]!r}); "
             "TOML files must be UTF-8"
         ) from None
     try:
@@ -165,4 +162,3 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: dict[str, s
     if env_layer:
         layers.append((env_layer, env_origins))
     return _build(layers, {})
-

@@ -35,7 +35,6 @@ class ConfigError(ValueError):
     """A config that cannot be trusted; the message names the offending key."""
 
 
-
 class Config(_Section):
     """The effective configuration; ``sources`` maps each dotted key to where its value came from."""
 
@@ -153,7 +152,6 @@ def _build(layers: list[tuple[dict[str, Any], Origin]], sources: dict[str, str])
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
     return config.model_copy(update={"sources": sources})
-
 
 
 def _dotted_waivers(table: dict[str, Any]) -> dict[str, Any]:

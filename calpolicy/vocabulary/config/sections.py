@@ -399,5 +399,3 @@ class DoctorConfig(_Section):
 
     engine_python: str = ""
     """The AI engine's Python, asked whether it imports `calpolicy_loader`; empty = the engine unit's ExecStart."""
-
-

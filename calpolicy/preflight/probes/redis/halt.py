@@ -1,5 +1,4 @@
-"""S.e: the Risk-Safety halt keys, read with Redis's own types and the configured true/false words.
-"""
+"""S.e: the Risk-Safety halt keys, read with Redis's own types and the configured true/false words."""
 
 from __future__ import annotations
 
