@@ -393,7 +393,7 @@ def test_describe_reports_this_process_as_it_is(tmp_path: Path) -> None:
                        ("seccomp", "Seccomp")):  # fmt: skip
         assert seen[key] == status[field].strip(), key
     assert len(seen["cap_eff"]) == 16
-    assert seen["package"] == str(Path(sandbox.__file__).resolve().parent)
+    assert seen["package"] == str(Path(sandbox.__file__).resolve().parents[1])
     assert {0, 1, 2} <= set(seen["fds"])
     assert seen["limits"] == {name: list(resource.getrlimit(getattr(resource, name)))
                               for name in ("RLIMIT_CORE", "RLIMIT_FSIZE", "RLIMIT_CPU")}  # fmt: skip
@@ -755,7 +755,7 @@ def test_the_real_child_has_its_limits_and_runs_this_calpolicy(tmp_path: Path) -
     assert len(fds) == 5, fds  # 0, 1, 2, the result pipe, the listing's own
     assert result.result["limits"] == {"RLIMIT_CORE": [0, 0], "RLIMIT_FSIZE": [1 << 30, 1 << 30],
                                        "RLIMIT_CPU": [65, 65]}  # fmt: skip
-    assert result.result["package"] == str(Path(sandbox.__file__).resolve().parent)
+    assert result.result["package"] == str(Path(sandbox.__file__).resolve().parents[1])
 
 
 def test_a_violation_comes_back_without_a_result(tmp_path: Path) -> None:
@@ -819,6 +819,6 @@ def test_the_child_runs_the_code_this_process_imported(tmp_path: Path) -> None:
                           timeout=120, check=False, env=environment, cwd=job)  # fmt: skip
     assert done.returncode == 0, done.stderr
     parent_file, child_package, error = json.loads(done.stdout.splitlines()[-1])
-    assert Path(parent_file).resolve() == copy.resolve() / "calpolicy" / "sandbox.py"
+    assert Path(parent_file).resolve() == copy.resolve() / "calpolicy" / "lockdown" / "sandbox.py"
     assert error is None
     assert child_package == str(copy.resolve() / "calpolicy")

@@ -365,7 +365,7 @@ def describe(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
         "no_new_privs": fields.get("NoNewPrivs", "").strip(),
         "seccomp": fields.get("Seccomp", "").strip(),  # 2: a filter is in place
         "limits": {name: list(resource.getrlimit(getattr(resource, name))) for name, _ in _limits(0)},
-        "package": str(Path(__file__).resolve().parent),
+        "package": str(Path(__file__).resolve().parents[1]),  # the calpolicy folder this child imported
         "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),  # with the one listing them
     }
 

@@ -8,6 +8,7 @@ by section would scatter the validators they share through ``_Section``.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
@@ -51,7 +52,8 @@ class _Section(BaseModel):
             # no path, URL or name holds a NUL byte; the OS would refuse it later, as a crash in some command
             raise ValueError("must not contain a NUL byte (\\u0000)")
         limit = _time_limit(info.field_name)
-        if limit is not None and isinstance(value, int | float) and not isinstance(value, bool) and value > limit[0]:
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if limit is not None and is_number and math.isfinite(value) and value > limit[0]:  # inf: 'finite' below
             # a length of time beyond a year is a typo; 1e308 s or h crashed status, rollback and approve
             # (no timer or datetime goes that far) instead of being named here
             raise ValueError(f"must be at most {limit[0]:g} {limit[1]} (a year)")
