@@ -1057,3 +1057,19 @@ def test_approve_reads_the_jobs_state_from_the_apply_history(site: Site) -> None
     with pytest.raises(DeployError) as raised:
         approve(site, JOB_A)
     assert str(raised.value) == f"job {JOB_A} is applied; only a proposed job can be approved"
+
+
+def test_approve_keeps_the_live_files_own_ensemble_weights(tmp_path: Path, proposal_json: str) -> None:
+    """The new config carries the (disabled) weights the live file holds, here not the defaults: a calibration
+    writes the ensemble block as it found it, never the fallback values in their place."""
+    site = make_site(tmp_path)
+    document = json.loads(site.live_bytes() or b"")
+    own = {"xgb": 0.4, "lgbm": 0.2, "nhits": 0.25, "patchtst": 0.15}
+    document["ensemble_weights"] = {**document["ensemble_weights"], "enabled": False, "weights": own}
+    site.live.write_bytes(serialize(document))
+    site.add_job(JOB_A, proposal_json)
+    approve(site, JOB_A)
+    applied = json.loads(site.live_bytes() or b"")
+    assert applied["version"] == JOB_A
+    assert applied["ensemble_weights"]["weights"] == own
+    assert applied["ensemble_weights"]["enabled"] is False
