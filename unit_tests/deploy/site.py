@@ -15,6 +15,8 @@ from pathlib import Path
 from calpolicy.apply.deploy.live import LivePaths
 from calpolicy.localenv.systemd_ns import SystemdNamespace
 from calpolicy.preflight import PreflightRun
+from calpolicy.review.signing import default_policy_test_files, generate_keypair, sign_job
+from calpolicy.run.context import config_json
 from calpolicy.vocabulary.config import Config
 from calpolicy.vocabulary.verdict import Finding, Verdict
 from unit_tests.conftest import DATA
@@ -167,3 +169,22 @@ def write_toml(
     target = site.root / "calpolicy.toml"
     target.write_text(dumps_toml(tree), encoding="utf-8")
     return target
+
+
+def sign(site: Site, job_id: str) -> Config:
+    """Sign the job for real and return a config that trusts the key."""
+    key = site.root / "keys" / "signing.key"
+    trusted = site.root / "trusted"
+    if not key.exists():
+        trusted.mkdir(exist_ok=True)
+        generate_keypair(key, trusted)
+    job = site.jobs / job_id
+    manifest = site.manifest(job_id)
+    effective = config_json(site.config)
+    manifest["config_digest"] = hashlib.sha256(effective.encode("utf-8")).hexdigest()
+    (job / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    sign_job(job, key, clm_path=Path(manifest["clm"]["path"]), config_json=effective,
+             policy_test_files=default_policy_test_files())  # fmt: skip
+    return site.config.model_copy(
+        update={"signing": site.config.signing.model_copy(update={"trusted_keys_dir": trusted})}
+    )

@@ -31,11 +31,9 @@ from calpolicy.review.approval import (
     signature_problems,
     state_problems,
 )
-from calpolicy.review.signing import default_policy_test_files, generate_keypair, sign_job
-from calpolicy.run.context import config_json
 from calpolicy.vocabulary.config import Config
 from calpolicy.vocabulary.verdict import Finding, Verdict
-from unit_tests.deploy.site import Site, make_site
+from unit_tests.deploy.site import Site, make_site, sign
 
 JOB = "cal_20261101_120000"
 
@@ -47,24 +45,6 @@ def site(tmp_path: Path, proposal_json: str) -> Site:
     clm.write_bytes(b'{"a": 1}\n{"a": 2}\n')
     site.add_job(JOB, proposal_json, clm=clm)
     return site
-
-
-def signed(site: Site) -> Config:
-    """Sign the job for real; the returned config trusts the key."""
-    key = site.root / "keys" / "signing.key"
-    trusted = site.root / "trusted"
-    trusted.mkdir(exist_ok=True)
-    generate_keypair(key, trusted)
-    job = site.jobs / JOB
-    manifest = site.manifest(JOB)
-    effective = config_json(site.config)
-    manifest["config_digest"] = hashlib.sha256(effective.encode("utf-8")).hexdigest()
-    (job / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    sign_job(job, key, clm_path=Path(manifest["clm"]["path"]), config_json=effective,
-             policy_test_files=default_policy_test_files())  # fmt: skip
-    return site.config.model_copy(
-        update={"signing": site.config.signing.model_copy(update={"trusted_keys_dir": trusted})}
-    )
 
 
 def run_of(*findings: Finding) -> PreflightRun:
@@ -99,14 +79,14 @@ def test_an_unsigned_job_is_refused_naming_why(site: Site) -> None:
 
 
 def test_a_verification_that_cannot_run_is_a_refusal(site: Site) -> None:
-    config = signed(site)
+    config = sign(site, JOB)
     problems = signature_problems(site.jobs / JOB, config, files="not the job's files")  # type: ignore[arg-type]
     assert len(problems) == 1
     assert problems[0].startswith("signature verification failed to run: ")
 
 
 def test_a_signed_job_passes_on_the_files_given(site: Site) -> None:
-    config = signed(site)
+    config = sign(site, JOB)
     files = read_job_files(site.jobs / JOB)
     (site.jobs / JOB / "proposal.json").write_text("replaced after the read")
     assert signature_problems(site.jobs / JOB, config, files) == []  # judged on the bytes approve applies
@@ -380,13 +360,13 @@ def test_preconditions_stop_before_the_preflight_when_the_job_fails(site: Site) 
     problems = approval_preconditions(site.jobs / JOB, site.config, preflight=preflight)
     assert problems == ["signature: statement.sig is missing: the job was never signed"]
     assert ran == []
-    config = signed(site)
+    config = sign(site, JOB)
     assert approval_preconditions(site.jobs / JOB, config, preflight=preflight) == []
     assert ran == [True]
 
 
 def test_preconditions_list_every_problem_in_order(site: Site) -> None:
-    config = signed(site)
+    config = sign(site, JOB)
     manifest = site.manifest(JOB)
     manifest["state"] = "aborted"
     manifest["clm"] = None
@@ -410,7 +390,7 @@ def test_the_state_is_read_from_this_hosts_records(site: Site) -> None:
     from calpolicy.apply.deploy.approve import approve_job
 
     approve_job(site.config, JOB, "alice", wait=False, say=lambda _: None)
-    config = signed(site)
+    config = sign(site, JOB)
     manifest = site.manifest(JOB)
     manifest["state"] = "proposed"
     (site.jobs / JOB / "manifest.json").write_text(json.dumps(manifest))
@@ -443,7 +423,7 @@ def test_a_job_folder_that_cannot_be_read_is_one_problem(site: Site) -> None:
 
 
 def test_the_preconditions_judge_the_files_given(site: Site) -> None:
-    config = signed(site)
+    config = sign(site, JOB)
     files = read_job_files(site.jobs / JOB)
     write_results(site, json.dumps({"nodeid": "t::x", "outcome": "fail"}) + "\n")
     (site.jobs / JOB / "manifest.json").write_text("[]")
@@ -456,7 +436,7 @@ def test_the_default_preflight_is_the_real_one_with_this_operators_window(
 ) -> None:
     """Without ``preflight`` the real ``run_preflight`` is called with the config file, the operator, the
     on-call window and the configured deadline (the child run itself is tested in test_preflight*)."""
-    config = signed(site)
+    config = sign(site, JOB)
     seen: list[dict[str, Any]] = []
 
     def recording(**kwargs: Any) -> PreflightRun:

@@ -29,11 +29,9 @@ from calpolicy.jobs import JobError, JobStore, read_decisions, read_job_files
 from calpolicy.jobs import history as apply_history
 from calpolicy.preflight import PreflightRun
 from calpolicy.review.approval import approval_preconditions, results_problems
-from calpolicy.review.signing import default_policy_test_files, generate_keypair, sign_job, verify_job
-from calpolicy.run.context import config_json
-from calpolicy.vocabulary.config import Config
+from calpolicy.review.signing import verify_job
 from unit_tests.conftest import run_cli
-from unit_tests.deploy.site import EXISTING_VERSION, Site, go_preflight, make_site, site_with_one_job
+from unit_tests.deploy.site import EXISTING_VERSION, Site, go_preflight, make_site, sign, site_with_one_job
 from unit_tests.deploy.site import write_toml as site_toml
 
 JOB = "cal_20261101_120000"
@@ -67,25 +65,6 @@ def no_hang(function: Callable[[], Any], seconds: float = 20.0) -> Any:
 @pytest.fixture
 def site(tmp_path: Path, proposal_json: str) -> Site:
     return site_with_one_job(tmp_path, proposal_json, JOB)
-
-
-def sign(site: Site, job_id: str = JOB) -> Config:
-    """Sign the job for real and return a config that trusts the key."""
-    key = site.root / "keys" / "signing.key"
-    trusted = site.root / "trusted"
-    if not key.exists():
-        trusted.mkdir(exist_ok=True)
-        generate_keypair(key, trusted)
-    job = site.jobs / job_id
-    manifest = site.manifest(job_id)
-    effective = config_json(site.config)
-    manifest["config_digest"] = hashlib.sha256(effective.encode("utf-8")).hexdigest()
-    (job / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    sign_job(job, key, clm_path=Path(manifest["clm"]["path"]), config_json=effective,
-             policy_test_files=default_policy_test_files())  # fmt: skip
-    return site.config.model_copy(
-        update={"signing": site.config.signing.model_copy(update={"trusted_keys_dir": trusted})}
-    )
 
 
 write_toml = site_toml
@@ -319,7 +298,7 @@ def _replace_in_child(target: Path, data: str) -> None:
 def test_a_proposal_replaced_during_the_preflight_is_not_applied(
     site: Site, proposal_json: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = sign(site)
+    config = sign(site, JOB)
     toml = write_toml(site, config)
     target = site.jobs / JOB / "proposal.json"
     replaced: list[bool] = []
@@ -357,7 +336,7 @@ def test_a_map_that_breaks_the_invariants_is_a_clear_stop_and_the_job_stays_prop
     else:
         model["y"] = list(reversed(model["y"]))
     (site.jobs / JOB / "proposal.json").write_text(json.dumps(raw, sort_keys=True, indent=1) + "\n")
-    config = sign(site)
+    config = sign(site, JOB)
     problems = approval_preconditions(site.jobs / JOB, config, preflight=go_preflight)
     assert any("ensemble map" in p for p in problems), problems
     before = site.live_bytes()
@@ -388,7 +367,7 @@ def test_swap_never_writes_a_config_the_loader_would_refuse(site: Site) -> None:
 
 @pytest.mark.parametrize("start", ["aborted", "applied"])
 def test_a_state_edited_back_to_proposed_does_not_approve(site: Site, start: str) -> None:
-    config = sign(site)
+    config = sign(site, JOB)
     store = JobStore(site.jobs, site.paths.history)
     if start == "aborted":
         store.transition(JOB, "aborted", "bob", note="wrong data")
@@ -449,7 +428,7 @@ def test_rolled_back_stays_rolled_back_in_every_view(site: Site) -> None:
 
 
 def test_an_applied_then_rolled_back_job_still_verifies(site: Site) -> None:
-    config = sign(site)
+    config = sign(site, JOB)
     approve_job(config, JOB, "alice", wait=False, say=quiet)
     rollback(config, by="bob", wait=False, say=quiet)
     assert site.manifest(JOB)["rolled_back_to"] == EXISTING_VERSION
