@@ -25,9 +25,9 @@ kernel then refuses the same operation anyway. If bubblewrap is missing or canno
 ``run_sandboxed`` raises ``SandboxError`` (the run is could-not-check, exit 3): there is no fallback to the
 hook alone. docs/lockdown.md says what each layer covers and what is still not protected.
 
-This module stays whole although long (~580 lines): the parent's argv, the child's entry point (it is
-started as ``python -m calpolicy.lockdown.sandbox``) and the audit hook are one protocol across a pipe, and
-are read and changed together.
+This module stays whole although long (~700 lines): the parent's argv, the child's entry point (it is
+started as ``python -I -B -c <boot>``, importing this very module from the parent's own folders:
+``child_argv``) and the audit hook are one protocol across a pipe, and are read and changed together.
 """
 
 from __future__ import annotations
