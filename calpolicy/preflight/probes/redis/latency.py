@@ -1,7 +1,9 @@
-"""P0.1.f latency: timed PINGs as ``redis-cli --latency`` does them, their figures, and the background sampler.
+"""P0.1.f latency: timed PINGs as ``redis-cli --latency`` does them, and the background sampler.
 
-Why a module of its own: the statistics of a latency sample (which quantile, which rank) change with the
-checklist's wording of "latency < 50 ms", not with the connection or the other keys.
+Why a module of its own: how a sample is taken (spacing, one connection, a child that keeps sampling while
+the other probes run) changes apart from the connection and the other keys. What the sample's figures are
+(``LatencyStats``, ``stats_of``, the nearest rank) lives in ``calpolicy.vocabulary.decisions``, which judges
+them against the checklist's "latency < 50 ms".
 """
 
 from __future__ import annotations
@@ -18,11 +20,6 @@ from calpolicy.preflight.probes.command import ProbeError
 from calpolicy.preflight.probes.redis.connection import connect
 from calpolicy.vocabulary.config import RedisConfig
 from calpolicy.vocabulary.decisions import LatencyStats, stats_of
-
-# ------------------------------------------------------------------------------------------ latency
-
-
-# The figures (LatencyStats, stats_of, the nearest rank) live in calpolicy.vocabulary.decisions, which judges them.
 
 
 def measure_latency(client: redis.Redis, samples: int, duration_s: float) -> LatencyStats:
