@@ -39,10 +39,11 @@ for m in parse loader files __init__; do TESTS[loader/src/calpolicy_loader/$m.py
 TESTS[calpolicy/watch/sequential.py]="unit_tests/watch/test_sequential.py unit_tests/watch/test_watch_holdout.py"
 TESTS[calpolicy/watch/signals.py]="unit_tests/watch/test_watch_signals_exact.py unit_tests/watch/test_watch_report.py unit_tests/watch/test_watch_signals.py"
 TESTS[calpolicy/watch/verdict.py]="unit_tests/watch/test_watch_report.py unit_tests/watch/test_watch_judge_edges.py unit_tests/watch/test_watch_split.py unit_tests/watch/test_watch_signals.py unit_tests/watch/test_sequential.py"
-# the journal's decision lines and what the watch reads of calibration.json (watch() itself reads the journal
-# through journalctl: only the systemd tests in test_watch_live.py reach it)
+# the journal's decision lines and what the watch reads of calibration.json; watch() is gather() (the live
+# inputs) then report_from() (pure: real files, fast); gather's reads of systemctl/journalctl run in-process
+# against a private systemd booted once for test_watch_gather.py (~9 s; test_watch_live.py runs the CLI in a child)
 TESTS[calpolicy/watch/journal.py]="unit_tests/watch/test_watch_journal.py unit_tests/watch/test_watch_signals.py"
-TESTS[calpolicy/watch/__init__.py]="unit_tests/watch/test_watch_applied.py unit_tests/watch/test_watch_signals.py"
+TESTS[calpolicy/watch/__init__.py]="unit_tests/watch/test_watch_applied.py unit_tests/watch/test_watch_signals.py unit_tests/watch/test_watch_report_from.py unit_tests/watch/test_watch_gather.py"
 TESTS[calpolicy/watch/trades.py]="unit_tests/watch/test_watch_trades.py"
 # the sandbox: its parts in-process (the child's main function in a fork), then the real bubblewrap runs
 TESTS[calpolicy/lockdown/sandbox.py]="unit_tests/test_sandbox_inprocess.py unit_tests/test_sandbox.py unit_tests/test_sandbox_bypasses.py"

@@ -10,7 +10,9 @@ The watch never rolls back by itself.
 
 Modules: ``journal`` (decisions from the engine's journal), ``trades`` (unique trades, the data gate's
 duplicate rule), ``sequential`` (the boundary), ``signals`` (the tests), ``verdict`` (``judge``); this
-module reads the live inputs (``watch``).
+module reads the live inputs: ``watch`` is ``gather`` (the applied calibration, the engine's proof that it
+serves it, the apply history, the CLM log, the journal) then ``report_from``, a pure function of what was
+read, so the judging is tested in-process on real files and the shell on a booted private systemd.
 
 Phase 4.2, the post-apply watch: owns P4.2.a (PnL drift), P4.2.b (win-rate delta), P4.2.c (HOLD rate)
 and P4.2.d (confidence distribution), and the ROLLBACK recommendation they lead to. May import: every
@@ -23,9 +25,10 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calpolicy.watch.journal import Decision, parse_confidence, parse_decisions
 from calpolicy.watch.signals import (
@@ -51,6 +54,10 @@ from calpolicy.watch.verdict import (
     split_trades,
 )
 
+if TYPE_CHECKING:
+    from calpolicy.clm import TradeLog
+    from calpolicy.preflight.probes.journal import JournalEntry
+
 __all__ = [
     "ALPHA_SHARE",
     "EXIT_COULD_NOT_CHECK",
@@ -59,6 +66,7 @@ __all__ = [
     "EXIT_ROLLBACK",
     "AppliedCalibration",
     "Decision",
+    "LiveInputs",
     "Signal",
     "SignalStatus",
     "Trades",
@@ -68,7 +76,9 @@ __all__ = [
     "calibration",
     "confidence_distribution",
     "duplicate_rows",
+    "gather",
     "hold_rate",
+    "journal_since",
     "judge",
     "looks_at",
     "parse_confidence",
@@ -76,6 +86,9 @@ __all__ = [
     "pnl_drift",
     "predicted_probability",
     "read_applied",
+    "read_engine_journal",
+    "report_from",
+    "require_served",
     "split_trades",
     "trades_from_frame",
     "watch",
@@ -174,27 +187,54 @@ def _live_from(config: Any, version: str | None, approved_at: datetime) -> datet
     return apply_history.live_from(history, version, approved_at)
 
 
-def watch(config: Any, now: datetime | None = None) -> WatchReport:
-    """Judge the live system: the applied calibration, the CLM log and the AI engine's journal."""
-    from calpolicy.clm import read_clm_for
+def journal_since(live_from: datetime, watch_config: Any) -> datetime:
+    """Where the journal is read from: the baseline window before the version went live (the HOLD baseline)."""
+    return live_from - timedelta(hours=watch_config.baseline_hours)
+
+
+def read_engine_journal(config: Any, since: datetime) -> list[JournalEntry]:
+    """The AI engine unit's journal since ``since``; a journal that cannot be read is exit 3, never calm."""
     from calpolicy.preflight.probes import ProbeError
     from calpolicy.preflight.probes.journal import read_journal
 
-    now = now or datetime.now(UTC)
+    try:
+        return read_journal([config.systemd.ai_engine_unit], since, config.systemd)
+    except ProbeError as error:
+        raise WatchError(f"cannot read the AI engine's journal: {error}") from None
+
+
+@dataclass(frozen=True)
+class LiveInputs:
+    """What the watch reads of the live system, gathered by ``gather``. Everything after is ``report_from``,
+    a pure function of these: so the judging is tested in-process on real files, without a booted systemd."""
+
+    applied: AppliedCalibration
+    live_from: datetime  # when the engine was first shown to serve the version; else its approval
+    log: TradeLog  # the CLM log as read (``read_error`` already refused)
+    entries: tuple[JournalEntry, ...]  # the engine's journal from ``journal_since(live_from)``, oldest first
+
+
+def gather(config: Any) -> LiveInputs:
+    """Read the live inputs in the order an operator would check them; the first that fails is the error."""
+    from calpolicy.clm import read_clm_for
+
     applied = read_applied(config.paths.calibration_file)
     require_served(config, applied.version)
     live_from = _live_from(config, applied.version, applied.approved_at)
     log = read_clm_for(config)
     if log.read_error:
         raise WatchError(f"cannot read the CLM log: {log.read_error}")
-    trades, unusable = trades_from_frame(log.frame, log.models, config.data.duplicate_window_ms)
-    since = live_from - timedelta(hours=config.watch.baseline_hours)
-    try:
-        entries = read_journal([config.systemd.ai_engine_unit], since, config.systemd)
-    except ProbeError as error:
-        raise WatchError(f"cannot read the AI engine's journal: {error}") from None
-    decisions = parse_decisions(entries, config.watch.decision_dedupe_s)
-    journal_start = min((e.when for e in entries), default=live_from)
+    entries = read_engine_journal(config, journal_since(live_from, config.watch))
+    return LiveInputs(applied, live_from, log, tuple(entries))
+
+
+def report_from(inputs: LiveInputs, config: Any, now: datetime) -> WatchReport:
+    """The report from what ``gather`` read: the windows count from when the version went live, the HOLD
+    baseline from the earliest journal entry read, and notes for a late going-live and unusable records."""
+    applied, live_from = inputs.applied, inputs.live_from
+    trades, unusable = trades_from_frame(inputs.log.frame, inputs.log.models, config.data.duplicate_window_ms)
+    decisions = parse_decisions(inputs.entries, config.watch.decision_dedupe_s)
+    journal_start = min((e.when for e in inputs.entries), default=live_from)
     report = judge(
         trades=trades,
         decisions=decisions,
@@ -206,14 +246,20 @@ def watch(config: Any, now: datetime | None = None) -> WatchReport:
         predicted_brier=applied.predicted_brier,
         journal_start=journal_start,
     )
+    notes = report.notes
     if live_from > applied.approved_at:  # written first, live at a later restart: judged from when it went live
         shifted = (
             f"approved at {applied.approved_at.isoformat(timespec='seconds')}, live in the engine only from "
             f"{live_from.isoformat(timespec='seconds')} (its restart): the windows are counted from then; "
             "decisions and trades before it were made with the previous map and count as baseline"
         )
-        report = WatchReport(report.version, applied.approved_at, report.now, report.signals, (shifted, *report.notes))
+        notes = (shifted, *notes)
     if unusable:
-        note = f"{unusable} CLM records without a timestamp or PnL were not used"
-        return WatchReport(report.version, report.approved_at, report.now, report.signals, (*report.notes, note))
-    return report
+        notes = (*notes, f"{unusable} CLM records without a timestamp or PnL were not used")
+    return WatchReport(report.version, applied.approved_at, report.now, report.signals, notes)
+
+
+def watch(config: Any, now: datetime | None = None) -> WatchReport:
+    """Judge the live system: the applied calibration, the CLM log and the AI engine's journal."""
+    now = now or datetime.now(UTC)
+    return report_from(gather(config), config, now)
