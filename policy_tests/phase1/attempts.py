@@ -229,7 +229,7 @@ def detach_and_change_later(args: dict[str, Any], workdir: Path) -> dict[str, An
     argv = [sys.executable, "-c", _DETACHED, str(ticks), args["target"], str(args.get("live_s", 5))]
     started = _try(lambda: _wait(_fork_exec(argv, setsid=True)))
     deadline = time.time() + 10
-    while time.time() < deadline and not ticks.exists():
+    while started.startswith("ok") and time.time() < deadline and not ticks.exists():  # (refused: none will)
         time.sleep(0.02)
     return {"started": started, "ticking": ticks.exists(), "went_through": False}
 
