@@ -93,3 +93,32 @@ def test_threads_openblas_and_a_pool_still_work(tmp_path: Path) -> None:
     if len(os.sched_getaffinity(0)) >= 2:  # OpenBLAS starts a worker thread per further CPU as it loads
         assert seen["threads_at_start"] >= 2, seen
     assert started(tmp_path) == []
+
+
+_WATCH_IMPORTS = """
+import sys
+seen = []
+def hook(event, args):
+    if event in ("subprocess.Popen", "os.fork", "os.forkpty", "os.posix_spawn", "os.system", "os.exec", "os.spawn"):
+        seen.append(f"{event} {args[0]!r}")
+sys.addaudithook(hook)
+import calpolicy.calibrate.task, calpolicy.clm._arrow
+print(repr(seen))
+print(calpolicy.clm._arrow._LIBC is not None)
+"""
+
+
+def test_importing_the_calibration_starts_no_process() -> None:
+    """Found while writing the filter: the CLM reader's ``ctypes.util.find_library("c")`` ran
+    ``/sbin/ldconfig -p`` in a child at every import — in the sandbox, a process start the filter now
+    refuses (and before it, one more process in the child's namespace). glibc's ``malloc_trim`` is still
+    found (from the symbols the process already has)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-I", "-c", _WATCH_IMPORTS], capture_output=True, text=True,
+                          timeout=120, check=False, env={"LANG": "C.UTF-8"})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    started_by_imports, libc_found = done.stdout.splitlines()[-2:]
+    assert started_by_imports == "[]"
+    assert libc_found == "True"  # glibc (Debian): malloc_trim is there
