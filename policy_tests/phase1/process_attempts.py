@@ -185,3 +185,29 @@ def threads(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
         "matmul_ok": bool((product == size).all()),
     }
 
+
+
+def many_threads(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """A bounded thread bomb with the hook off: start up to ``n`` threads that wait, count how many the
+    kernel let start (optionally under ``RLIMIT_NPROC`` = ``nproc``), then let them all end."""
+    import resource
+
+    disarm()
+    if args.get("nproc") is not None:
+        resource.setrlimit(resource.RLIMIT_NPROC, (int(args["nproc"]), int(args["nproc"])))
+    release = threading.Event()
+    workers: list[threading.Thread] = []
+    error = ""
+    for _ in range(int(args["n"])):
+        worker = threading.Thread(target=release.wait, args=(60,), daemon=True)
+        try:
+            worker.start()
+        except RuntimeError as failure:  # "can't start new thread": what a refused clone becomes
+            error = f"{type(failure).__name__}: {failure}"
+            break
+        workers.append(worker)
+    alive = _thread_count()
+    release.set()
+    for worker in workers:
+        worker.join(timeout=60)
+    return {"went_through": False, "started": len(workers), "threads_alive": alive, "error": error}
