@@ -242,6 +242,14 @@ def _connect_unix(address: str | bytes) -> str:
     return "connected"
 
 
+def _fork_and_reap() -> str:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return f"started pid {pid}"
+
+
 def disarmed_everything(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
     """Bypass 3: the hook turned off through ``gc``/``sys._getframe``, then every forbidden thing at once."""
     found = disarm()
@@ -253,6 +261,7 @@ def disarmed_everything(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
     report["subprocess"] = _try(
         lambda: subprocess.run([sys.executable, "-c", _WRITER, args["target"]], check=True, timeout=30).returncode
     )
+    report["fork"] = _try(_fork_and_reap)  # the seccomp filter: no process at all, only threads
     report["read_key"] = _try(lambda: f"read {len(Path(key).read_bytes())} bytes")  # never the bytes themselves
     report["list_key_dir"] = _try(lambda: os.listdir(os.path.dirname(key)))
     report["unix_socket"] = _try(lambda: _connect_unix(args["unix_socket"]))
