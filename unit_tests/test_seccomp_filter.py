@@ -15,6 +15,8 @@ import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from calpolicy.lockdown import seccomp
 
@@ -232,3 +234,20 @@ def test_a_mode_equal_to_a_process_calls_number_is_still_a_mode(machine: str) ->
         for value in (numbers["clone"], numbers["clone3"]):
             args = tuple(value if i == index else 0 for i in range(6))
             assert run(program, numbers[name], AUDIT_ARCH[machine], args) == ALLOW, (name, value)
+
+
+WORD = st.integers(min_value=0, max_value=(1 << 64) - 1)
+
+
+@MACHINES
+@settings(max_examples=300, deadline=None)
+@given(flags=WORD, rest=st.tuples(WORD, WORD, WORD, WORD, WORD))
+def test_any_clone_is_allowed_exactly_when_its_low_flags_hold_clone_thread(
+    machine: str, flags: int, rest: tuple[int, ...]
+) -> None:
+    program, numbers = seccomp.program(machine), syscall_numbers(machine)
+    assert program is not None
+    arch = AUDIT_ARCH[machine]
+    verdict = run(program, numbers["clone"], arch, (flags, *rest))
+    assert verdict == (ALLOW if flags & 0xFFFFFFFF & CLONE_THREAD else EPERM_RETURN)
+    assert run(program, numbers["clone3"], arch, (flags, *rest)) == ENOSYS_RETURN
