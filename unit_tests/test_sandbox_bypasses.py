@@ -94,13 +94,14 @@ def _completed_or_explained(result: SandboxResult, disarm: bool) -> dict[str, An
 
 @ARMED
 def test_fork_exec_cannot_start_a_shell_that_writes_outside(host: Host, disarm: bool) -> None:
-    """``_posixsubprocess.fork_exec`` raises no audit event: the hook never sees it. No /bin/sh exists in
-    the child's view, and a fresh interpreter it starts (no hook at all) finds the target absent."""
+    """``_posixsubprocess.fork_exec`` raises no audit event: the hook never sees it. The seccomp filter
+    lets the child start no process (EPERM); beneath it, no /bin/sh exists in the child's view, and a fresh
+    interpreter (no hook at all) would find the target absent (``test_sandbox_nofork.py``)."""
     result = host.run("fork_exec_shell", target=str(host.target), disarm=disarm)
     seen = _completed_or_explained(result, disarm)
     assert seen, "fork_exec is invisible to the hook: the task should have run to its end"
     assert seen["sh"].startswith("refused"), seen
-    assert seen["python"].startswith("refused"), seen  # it started, and its write failed: exit status 1
+    assert seen["python"].startswith("refused PermissionError"), seen  # not started at all (was: exit status 1)
     host.assert_untouched(result)
 
 
@@ -108,10 +109,28 @@ def test_fork_exec_cannot_start_a_shell_that_writes_outside(host: Host, disarm: 
 
 
 @ARMED
-def test_a_detached_child_does_not_outlive_the_run(host: Host, disarm: bool) -> None:
-    """A double-forked, setsid child ticks into the job folder and keeps trying to change the target.
-    When the task returns, the PID namespace ends and the kernel kills it: the ticks stop for good."""
+def test_a_detached_child_is_not_even_started(host: Host, disarm: bool) -> None:
+    """The seccomp filter: the child starts no process at all, so there is nothing to outlive the run."""
     result = host.run("detach_and_change_later", target=str(host.target), disarm=disarm, live_s=30)
+    seen = _completed_or_explained(result, disarm)
+    assert seen["started"].startswith("refused PermissionError"), seen
+    assert not seen["ticking"], seen
+    assert not (host.job / "ticks.txt").exists()
+    host.assert_untouched(result)
+
+
+@ARMED
+def test_a_detached_child_does_not_outlive_the_run(
+    host: Host, disarm: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The layer beneath the filter, on its own: with the seccomp filter taken away (as on a machine
+    without one), a double-forked, setsid child ticks into the job folder and keeps trying to change the
+    target. When the task returns, the PID namespace ends and the kernel kills it: the ticks stop for good."""
+    from calpolicy.lockdown import seccomp
+
+    monkeypatch.setattr(seccomp, "program", lambda machine=None: None)
+    result = host.run("detach_and_change_later", target=str(host.target), disarm=disarm, live_s=30)
+    assert "no seccomp filter" in result.os_guard
     seen = _completed_or_explained(result, disarm)
     assert seen.get("ticking"), f"the detached child never started, so this proves nothing: {seen}"
     ticks = host.job / "ticks.txt"

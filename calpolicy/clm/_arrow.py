@@ -8,7 +8,6 @@ path (``_irregular.py``) also hands it pieces of a file, so it fills a ``TradeLo
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import itertools
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -25,9 +24,14 @@ from calpolicy.clm.scan import Scan, scan_lines
 
 
 def _load_libc() -> ctypes.CDLL | None:
-    """glibc, for ``malloc_trim``; ``None`` on a C library without it (musl, macOS)."""
+    """glibc, for ``malloc_trim``; ``None`` on a C library without it (musl, macOS).
+
+    Looked up among the symbols this process already has (``dlopen(NULL)``), not with
+    ``ctypes.util.find_library``: that runs ``/sbin/ldconfig -p`` in a child process at every import, and
+    the calibration's sandbox lets its child start no process (docs/lockdown.md).
+    """
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL(None)
         libc.malloc_trim.argtypes = [ctypes.c_size_t]
     except (OSError, AttributeError):
         return None

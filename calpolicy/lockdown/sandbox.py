@@ -441,7 +441,7 @@ OS_GUARD = (
     "capabilities, a read-only view of the interpreter, its packages, the linker's libraries and the zone "
     "database; only the job folder writable"
 )
-SECCOMP_NOTE = "; seccomp: no set-id bits, keyrings, ptrace, bpf, io_uring or mounts"
+SECCOMP_NOTE = "; seccomp: no set-id bits, keyrings, ptrace, bpf, io_uring or mounts, no new process (threads only)"
 NO_SECCOMP_NOTE = "; no seccomp filter for this architecture"
 _probed: dict[str, str | None] = {}
 _probe_lock = threading.Lock()

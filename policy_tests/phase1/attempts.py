@@ -229,7 +229,7 @@ def detach_and_change_later(args: dict[str, Any], workdir: Path) -> dict[str, An
     argv = [sys.executable, "-c", _DETACHED, str(ticks), args["target"], str(args.get("live_s", 5))]
     started = _try(lambda: _wait(_fork_exec(argv, setsid=True)))
     deadline = time.time() + 10
-    while time.time() < deadline and not ticks.exists():
+    while started.startswith("ok") and time.time() < deadline and not ticks.exists():  # (refused: none will)
         time.sleep(0.02)
     return {"started": started, "ticking": ticks.exists(), "went_through": False}
 
@@ -240,6 +240,14 @@ def _connect_unix(address: str | bytes) -> str:
         client.connect(address)
         client.sendall(b"PING\r\n")
     return "connected"
+
+
+def _fork_and_reap() -> str:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return f"started pid {pid}"
 
 
 def disarmed_everything(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
@@ -253,6 +261,7 @@ def disarmed_everything(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
     report["subprocess"] = _try(
         lambda: subprocess.run([sys.executable, "-c", _WRITER, args["target"]], check=True, timeout=30).returncode
     )
+    report["fork"] = _try(_fork_and_reap)  # the seccomp filter: no process at all, only threads
     report["read_key"] = _try(lambda: f"read {len(Path(key).read_bytes())} bytes")  # never the bytes themselves
     report["list_key_dir"] = _try(lambda: os.listdir(os.path.dirname(key)))
     report["unix_socket"] = _try(lambda: _connect_unix(args["unix_socket"]))

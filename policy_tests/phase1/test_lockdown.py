@@ -147,8 +147,9 @@ def test_the_kernel_holds_when_the_hook_is_turned_off(
     attempt: Attempt, decoys: dict[str, Path], calpolicy_config: Config
 ) -> None:
     """The audit hook is not the wall. Turned off from inside (through ``gc``), the task still cannot
-    write a decoy, start a shell, read the signing key, list its folder, or reach Redis, a Unix socket
-    file or an abstract socket listening here: bubblewrap's namespaces and read-only view refuse them."""
+    write a decoy, start a shell, fork, read the signing key, list its folder, or reach Redis, a Unix socket
+    file or an abstract socket listening here: bubblewrap's namespaces, read-only view and seccomp filter
+    refuse them."""
     from urllib.parse import urlparse
 
     redis = urlparse(calpolicy_config.redis.url)
