@@ -1,0 +1,109 @@
+"""Which ensemble weights the engine will use for a ``calibration.json`` (issue 21 §5: engine_weights' mutants).
+
+Exact values and sentences: approve STOPs on ``change``'s sentence, and ``run`` prints ``apply_would_change``'s.
+"""
+
+from __future__ import annotations
+
+import json
+
+from calpolicy.lockdown.engine_weights import (
+    BASELINE,
+    FALLBACK,
+    MODELS,
+    Effective,
+    apply_would_change,
+    change,
+    effective,
+)
+
+OWN = {"xgb": 0.4, "lgbm": 0.2, "nhits": 0.25, "patchtst": 0.15}
+FALLBACK_SOURCE = "the loader's fixed fallback, used once any file is loaded without an override"
+SHOWN_FALLBACK = (
+    "xgb 0.3, lgbm 0.3, nhits 0.2, patchtst 0.2 "
+    "(the loader's fixed fallback, used once any file is loaded without an override)"
+)
+NO_FILE = BASELINE + ": no calibration.json"
+UNREADABLE = BASELINE + ": the loader cannot read the file"
+
+
+def doc(**ensemble: object) -> bytes:
+    return json.dumps({"version": "v", "ensemble_weights": ensemble}).encode()
+
+
+def test_the_fixed_fallback_and_the_models() -> None:
+    assert FALLBACK == {"xgb": 0.30, "lgbm": 0.30, "nhits": 0.20, "patchtst": 0.20}
+    assert MODELS == ("xgb", "lgbm", "nhits", "patchtst")
+    assert BASELINE == "the engine's own baseline weights (its ModelSupervisor's dynamic weights, or its defaults)"
+
+
+def test_no_file_keeps_the_engines_baseline() -> None:
+    assert effective(None) == Effective(None, NO_FILE)
+    assert effective(None).shown() == NO_FILE
+
+
+def test_a_file_the_loader_cannot_read_keeps_the_baseline() -> None:
+    for data in (b"{not json", b"[1, 2]", b'"text"', b"null", b'{"ensemble_weights": 5}',
+                 b'{"ensemble_weights": {"enabled": true, "weights": [1]}}', b"\xff\xfe"):  # fmt: skip
+        assert effective(data) == Effective(None, UNREADABLE), data
+
+
+def test_an_enabled_override_gives_the_files_weights_for_the_four_models_only() -> None:
+    weights = {**OWN, "other": 0.9}
+    found = effective(doc(enabled=True, weights=weights))
+    assert found == Effective(OWN, "the file's enabled override")
+    assert found.shown() == "xgb 0.4, lgbm 0.2, nhits 0.25, patchtst 0.15 (the file's enabled override)"
+    partial = effective(doc(enabled=True, weights={"xgb": 0.5}))
+    assert partial.weights == {"xgb": 0.5, "lgbm": None, "nhits": None, "patchtst": None}
+    assert partial.shown() == "xgb 0.5, lgbm None, nhits None, patchtst None (the file's enabled override)"
+
+
+def test_a_file_without_an_enabled_override_gives_the_fixed_fallback() -> None:
+    for data in (doc(enabled=False, weights=OWN), doc(weights=OWN), b'{"version": "v"}', b"{}", doc(enabled=None),
+                 doc(enabled=0, weights=OWN)):  # fmt: skip
+        found = effective(data)
+        assert found == Effective(FALLBACK, FALLBACK_SOURCE)
+        assert found.shown() == SHOWN_FALLBACK
+    assert effective(b"{}").weights is not FALLBACK  # a copy: the module's table is never handed out
+
+
+def test_an_enabled_block_without_weights_is_an_override_of_nothing() -> None:
+    """The real loader reads the four names from an empty mapping: every weight None, still "the file's"."""
+    empty = {k: None for k in MODELS}
+    assert effective(doc(enabled=True)) == Effective(empty, "the file's enabled override")
+    assert effective(doc(enabled=True, weights={})) == Effective(empty, "the file's enabled override")
+
+
+def test_change_is_none_while_the_engine_keeps_the_same_weights() -> None:
+    assert change(None, None) is None
+    assert change(None, b"{not json") is None  # baseline both ways
+    assert change(b"{}", doc(enabled=False, weights=OWN)) is None  # fallback both ways
+    assert change(doc(enabled=True, weights=OWN), doc(enabled=True, weights={**OWN, "other": 1})) is None
+
+
+def test_change_names_the_weights_before_and_after() -> None:
+    assert change(None, b"{}") == (
+        f"the AI engine's ensemble weights would change: now {NO_FILE}; with the new file {SHOWN_FALLBACK}"
+    )
+    assert change(doc(enabled=True, weights=OWN), b"{}") == (
+        "the AI engine's ensemble weights would change: now xgb 0.4, lgbm 0.2, nhits 0.25, patchtst 0.15 "
+        f"(the file's enabled override); with the new file {SHOWN_FALLBACK}"
+    )
+    assert change(b"{}", None) == (
+        f"the AI engine's ensemble weights would change: now {SHOWN_FALLBACK}; with the new file {NO_FILE}"
+    )
+
+
+def test_apply_would_change_over_no_file_an_override_or_a_fallback() -> None:
+    assert apply_would_change(None) == (
+        f"the AI engine's ensemble weights would change: now {NO_FILE}; with the new file {SHOWN_FALLBACK}"
+    )
+    assert apply_would_change(b"{broken") == (
+        f"the AI engine's ensemble weights would change: now {UNREADABLE}; with the new file {SHOWN_FALLBACK}"
+    )
+    assert apply_would_change(doc(enabled=True, weights=OWN)) == (
+        "the AI engine's ensemble weights would change: now xgb 0.4, lgbm 0.2, nhits 0.25, patchtst 0.15 "
+        f"(the file's enabled override); with the new file {SHOWN_FALLBACK}"
+    )
+    assert apply_would_change(doc(enabled=False, weights=OWN)) is None
+    assert apply_would_change(doc(enabled=True, weights=FALLBACK)) is None  # an override equal to the fallback
