@@ -107,3 +107,51 @@ def test_apply_would_change_over_no_file_an_override_or_a_fallback() -> None:
     )
     assert apply_would_change(doc(enabled=False, weights=OWN)) is None
     assert apply_would_change(doc(enabled=True, weights=FALLBACK)) is None  # an override equal to the fallback
+
+
+# ============================================================================== the real loader fails elsewhere
+
+
+def full(**fields: object) -> bytes:
+    return json.dumps({"version": "v", "ensemble_weights": {"enabled": False, "weights": OWN}, **fields}).encode()
+
+
+def test_a_file_the_real_loader_fails_on_outside_the_weights_keeps_the_baseline() -> None:
+    """Its ``reload()`` reads ``created_at``, the confidence mapping and sums an enabled override before it says
+    "loaded"; any exception there serves nothing, so the engine keeps its baseline — not the fallback."""
+    for data in (
+        full(created_at="6 February"),
+        full(created_at=20260206),
+        full(confidence_calibration=5),
+        full(confidence_calibration={"enabled": True, "mapping": {"high": 0.9}}),
+        full(confidence_calibration={"enabled": False, "mapping": {"0.5": "x"}}),
+        full(confidence_calibration={"mapping": {"0.5": None}}),
+        full(confidence_calibration={"mapping": [[0.5, 0.4]]}),
+        json.dumps({"version": "v", "ensemble_weights": {"enabled": True, "weights": {**OWN, "xgb": "0.4"}}}).encode(),
+        b"\xef\xbb\xbf" + full(),  # a UTF-8 BOM: the loader opens the file as text, and json refuses the BOM
+        full().decode().encode("utf-16"),
+    ):
+        assert effective(data) == Effective(None, UNREADABLE), data[:80]
+
+
+def test_what_the_real_loader_reads_fine_outside_the_weights_changes_nothing() -> None:
+    for data in (
+        full(created_at="2026-02-06T06:03:03.350649"),
+        full(created_at="2026-02-06T06:03:03Z"),
+        full(created_at=""),
+        full(created_at=None),
+        full(confidence_calibration={"enabled": "yes", "mapping": {"0.5": 0.4, "1": 1}}),
+        full(confidence_calibration={"mapping": {"NaN": "inf"}}),
+        full(confidence_calibration={}),
+    ):
+        assert effective(data).weights == FALLBACK, data[:80]
+    enabled = {"version": "v", "ensemble_weights": {"enabled": True, "weights": {**OWN, "xgb": None}}}
+    assert effective(json.dumps(enabled).encode()).weights == {**OWN, "xgb": None}
+
+
+def test_an_approve_over_a_file_the_engine_could_not_load_says_the_weights_change() -> None:
+    """The engine kept its baseline with it; what approve writes is loaded, and brings the fallback."""
+    refused = b'{"version": "cal_20260206_060303", "confidence_calibration": 5}\n'
+    assert apply_would_change(refused) == (
+        f"the AI engine's ensemble weights would change: now {UNREADABLE}; with the new file {SHOWN_FALLBACK}"
+    )
