@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -189,6 +190,52 @@ def test_a_free_lock_is_taken_by_the_probe(tmp_path: Path) -> None:
             pass  # the probe holds it now: nobody else gets it
     finally:
         os.close(probe)
+
+
+class Interrupted(Exception):
+    """What a signal handler raises into the waiting command (an operator's Ctrl-C is a KeyboardInterrupt)."""
+
+
+def test_an_interrupt_while_waiting_for_the_lock_leaves_no_fd_open(tmp_path: Path) -> None:
+    """Interrupted inside the patience loop (the holder has not written its details): the lock file's fd is
+    closed and the interrupt itself reaches the caller."""
+
+    def ring(_signum: int, _frame: object) -> None:
+        raise Interrupted
+
+    with held(tmp_path / LOCK_NAME):  # held, no details: the command keeps trying for up to a second
+        fds = open_fds()
+        previous = signal.signal(signal.SIGALRM, ring)
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        try:
+            with pytest.raises(Interrupted):
+                ApplyLock(tmp_path, "alice", "c").__enter__()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        assert open_fds() == fds
+
+
+def test_a_record_that_cannot_be_cleared_still_lets_the_lock_go(tmp_path: Path) -> None:
+    """The file made immutable while held (``chattr +i``): clearing the record fails, the flock is released
+    and the fd closed all the same, so the next command is not locked out by this one."""
+    path = tmp_path / LOCK_NAME
+    fds = open_fds()
+    lock = ApplyLock(tmp_path, "alice", "calpolicy approve")
+    lock.__enter__()
+    subprocess.run(["chattr", "+i", str(path)], check=True)  # root and ext4, as CI runs: a failure here fails
+    try:
+        lock.__exit__(None, None, None)
+        assert lock.fd is None
+        assert open_fds() == fds
+        assert read_holder(tmp_path)["who"] == "alice"  # type: ignore[index]  # the record stays
+        probe = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free
+        finally:
+            os.close(probe)
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
 # ============================================================================== a dead holder
