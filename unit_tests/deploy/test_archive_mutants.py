@@ -236,6 +236,8 @@ def test_find_without_the_version_lists_the_versions_there_sorted_once(tmp_path:
     (tmp_path / "3.json").write_bytes(cfg("cal_B", n=1))
     (tmp_path / "4.json").write_bytes(b"[]")
     (tmp_path / "5.json").write_bytes(cfg(""))
+    (tmp_path / "6.json").write_bytes(cfg(5))  # a version that is not text is no archived version
+    (tmp_path / "7.json").write_bytes(cfg(["cal_V"]))
     with pytest.raises(ArchiveError) as raised:
         find(tmp_path, "cal_V")
     assert str(raised.value) == f"no archived config for version cal_V in {tmp_path} (archived versions: cal_A, cal_B)"
