@@ -122,6 +122,7 @@ def test_a_file_the_real_loader_fails_on_outside_the_weights_keeps_the_baseline(
     for data in (
         full(created_at="6 February"),
         full(created_at=20260206),
+        full(created_at="2026-02-06Z1554"),  # Python reads it as it is, not once its Z is "+00:00" as the loader has it
         full(confidence_calibration=5),
         full(confidence_calibration={"enabled": True, "mapping": {"high": 0.9}}),
         full(confidence_calibration={"enabled": False, "mapping": {"0.5": "x"}}),
@@ -138,6 +139,7 @@ def test_what_the_real_loader_reads_fine_outside_the_weights_changes_nothing() -
     for data in (
         full(created_at="2026-02-06T06:03:03.350649"),
         full(created_at="2026-02-06T06:03:03Z"),
+        full(created_at="2026-02-06Z"),  # refused by Python as it is, read once the loader made its Z "+00:00"
         full(created_at=""),
         full(created_at=None),
         full(confidence_calibration={"enabled": "yes", "mapping": {"0.5": 0.4, "1": 1}}),
