@@ -56,7 +56,13 @@ TESTS[calpolicy/apply/confirmation.py]="unit_tests/deploy/test_confirmation_word
 # test_faults) and the systemd ones (test_apply_policy, test_confirmation)
 DEPLOY_TESTS="unit_tests/deploy/test_deploy.py unit_tests/deploy/test_trust.py unit_tests/deploy/test_approve_cli.py unit_tests/deploy/test_engine_weights.py unit_tests/deploy/test_compatibility.py unit_tests/deploy/test_loader.py unit_tests/deploy/test_deploy_mutants.py unit_tests/deploy/test_approval_mutants.py"
 DEPLOY_FAST="not emergency_exit and not stale_holder and not archive_path_that_is_a_file and not odd_fields and not edited_decisions_log and not every_view and not refuses_without_signature_and_touches_nothing and not cli_rollback_and_history and not first_line_of_stdout and not load_once_engine"
-for m in deploy approval; do TESTS[calpolicy/$m.py]="$DEPLOY_TESTS"; done
+TESTS[calpolicy/apply/deploy/*]="$DEPLOY_TESTS"; TESTS[calpolicy/review/approval.py]="$DEPLOY_TESTS"
+# the rest of the apply path (issue 21 §5): the lock, the apply history, the archive and the engine's
+# weights, each against its own in-process tests on real files, real flocks and a SIGKILLed lock holder
+TESTS[calpolicy/apply/lock.py]="unit_tests/deploy/test_lock_mutants.py"
+TESTS[calpolicy/jobs/history.py]="unit_tests/test_history_mutants.py"
+TESTS[calpolicy/apply/archive.py]="unit_tests/deploy/test_archive_mutants.py"
+TESTS[calpolicy/lockdown/engine_weights.py]="unit_tests/deploy/test_engine_weights_mutants.py unit_tests/deploy/test_engine_weights.py"
 
 # optional pytest -k expression per module, to leave out slow statistical sweeps
 declare -A SELECT=(
@@ -72,7 +78,7 @@ declare -A SELECT=(
 for m in parse loader files __init__; do SELECT[loader/src/calpolicy_loader/$m.py]="$LOADER_FAST"; done
 # the watch's 18 s hold-out sweep over a day of looks (its boundary maths is also pinned in test_sequential.py)
 SELECT[calpolicy/watch/sequential.py]="not test_judging_at_the_last_look_says_rollback_exactly_when_some_look_of_the_day_did"
-for m in deploy approval; do SELECT[calpolicy/$m.py]="$DEPLOY_FAST"; done
+SELECT[calpolicy/apply/deploy/*]="$DEPLOY_FAST"; SELECT[calpolicy/review/approval.py]="$DEPLOY_FAST"
 # optional environment per module: the data gate's property tests run 8 fixed examples each, not 40 random
 declare -A ENVIRONMENT=(
   [calpolicy/clm/checks.py]="CALPOLICY_PROPERTY_EXAMPLES=8"
@@ -84,7 +90,8 @@ ORDER=(calpolicy/vocabulary/verdict.py calpolicy/vocabulary/decisions.py calpoli
        loader/src/calpolicy_loader/__init__.py
        calpolicy/watch/sequential.py calpolicy/watch/signals.py calpolicy/watch/verdict.py calpolicy/watch/trades.py
        calpolicy/watch/journal.py calpolicy/watch/__init__.py
-       calpolicy/lockdown/seccomp.py calpolicy/lockdown/sandbox.py calpolicy/apply/deploy/* calpolicy/review/approval.py)  # confirmation.py: by name, with MUTATION_ONLY (above)
+       calpolicy/lockdown/seccomp.py calpolicy/lockdown/sandbox.py "calpolicy/apply/deploy/*" calpolicy/review/approval.py
+       calpolicy/apply/lock.py calpolicy/jobs/history.py calpolicy/apply/archive.py calpolicy/lockdown/engine_weights.py)  # confirmation.py: by name, with MUTATION_ONLY (above)
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")
 

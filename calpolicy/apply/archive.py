@@ -27,7 +27,8 @@ class ArchiveError(RuntimeError):
 
 def validate_version(raw: str) -> str:
     """A version (or archive stem) named on the command line: no separators, no '..', no odd characters."""
-    if not isinstance(raw, str) or not VERSION_PATTERN.match(raw) or ".." in raw:
+    # fullmatch: ``$`` alone also matches before a final newline, and "cal_x\n" is no file name to archive under
+    if not isinstance(raw, str) or not VERSION_PATTERN.fullmatch(raw) or ".." in raw:
         raise ValueError(
             f"invalid version {raw!r}: use letters, digits, '_', '-' and '.', no '/' or '..' "
             "(e.g. cal_20260220_143022), or 'none'"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 FALLBACK = {"xgb": 0.30, "lgbm": 0.30, "nhits": 0.20, "patchtst": 0.20}
@@ -42,16 +43,34 @@ def effective(data: bytes | None) -> Effective:
     if data is None:
         return Effective(None, BASELINE + ": no calibration.json")
     try:
-        doc = json.loads(data)
+        doc = json.loads(data.decode("utf-8"))  # it opens the file as text: a BOM or UTF-16 fails there
+        _loads_the_rest(doc)
         section = doc.get("ensemble_weights", {})
         enabled = section.get("enabled", False)
         weights = section.get("weights", {}) if enabled else None
         override = {k: weights.get(k) for k in MODELS} if weights is not None else None
+        if override is not None:
+            sum(w for w in override.values() if w is not None)  # its check that they sum to 1: text raises
     except Exception:  # the real loader fails on it and serves nothing: the engine keeps its baseline
         return Effective(None, BASELINE + ": the loader cannot read the file")
     if override:
         return Effective(override, "the file's enabled override")
     return Effective(dict(FALLBACK), "the loader's fixed fallback, used once any file is loaded without an override")
+
+
+def _loads_the_rest(doc: Any) -> None:
+    """Raise where the real loader's ``reload()`` raises on the file's other parts, as it reads them.
+
+    Why: any exception there (a ``created_at`` it cannot parse, a confidence mapping with a key that is not a
+    number, a ``confidence_calibration`` that is not an object) makes it serve nothing, so the engine keeps its
+    baseline, not the fallback: judging only the weights section would call such a file "the fallback".
+    """
+    created = doc.get("created_at")
+    if created:
+        datetime.fromisoformat(created.replace("Z", "+00:00"))
+    section = doc.get("confidence_calibration", {})  # not an object: .get below raises, as it does there
+    for key, value in section.get("mapping", {}).items():
+        float(key), float(value)
 
 
 def change(before: bytes | None, after: bytes | None) -> str | None:

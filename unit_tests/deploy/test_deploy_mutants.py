@@ -48,8 +48,9 @@ from unit_tests.deploy.site import EXISTING_TOOL_FILE, EXISTING_VERSION, Site, m
 JOB_A = "cal_20261101_120000"
 JOB_B = "cal_20261102_120000"
 ENGINE_ONLY = b'{"version": "cal_20260206_060303", "ensemble_weights": {"enabled": false}}\n'
-# the real engine's loader reads it (it only needs the version); calpolicy's parser refuses it
-REFUSED = b'{"version": "cal_20260206_060303", "confidence_calibration": 5}\n'
+# the real engine's loader reads it (it takes any true value as "enabled"); calpolicy's parser refuses it.
+# (`"confidence_calibration": 5` was used here, but the real loader fails on that one and serves nothing.)
+REFUSED = b'{"version": "cal_20260206_060303", "confidence_calibration": {"enabled": "yes"}}\n'
 SHA = re.compile(r"[0-9a-f]{64}")
 
 
@@ -111,7 +112,9 @@ def test_read_live_says_what_is_there_and_why_it_cannot_be_parsed(tmp_path: Path
     paths.calibration_file.write_bytes(REFUSED)
     refused = read_live(paths)
     assert (refused.data, refused.version, refused.document) == (REFUSED, EXISTING_VERSION, {})
-    assert refused.problem == f"{paths.calibration_file}: 'confidence_calibration' must be an object, got 5"
+    assert refused.problem == (
+        f"{paths.calibration_file}: confidence_calibration.enabled must be true or false, got 'yes'"
+    )
     paths.calibration_file.unlink()
     os.mkfifo(paths.calibration_file)
     fifo = read_live(paths)
