@@ -113,11 +113,14 @@ def test_no_cut_of_the_jobs_folder_brings_an_aborted_job_back(site: Site, tmp_pa
     config = sign(site, JOB)
     snapshot = tmp_path / "snapshot"
     shutil.copytree(site.jobs, snapshot)  # the whole jobs folder before the abort, as a user could keep it
+    signed = (site.jobs / JOB / "manifest.json").read_bytes()
     abort_job(config, JOB, "bob", "wrong data")
     if cut == "log-removed":
         (site.jobs / DECISIONS_FILE).unlink()
+        (site.jobs / JOB / "manifest.json").write_bytes(signed)
     elif cut == "log-emptied":
         (site.jobs / DECISIONS_FILE).write_bytes(b"")
+        (site.jobs / JOB / "manifest.json").write_bytes(signed)
     elif cut == "manifest-edited":
         (site.jobs / DECISIONS_FILE).unlink()
         manifest = site.manifest(JOB)
