@@ -12,8 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
+import signal
 import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from calpolicy.apply.deploy import DeployError, approve_job
-from calpolicy.apply.deploy.abort import NotRecorded, abort_job
+from calpolicy.apply.deploy.abort import abort_job
 from calpolicy.apply.lock import ApplyLock
 from calpolicy.jobs import DECISIONS_FILE, STATES, JobStore, derive_state, unfinished_apply
 from calpolicy.jobs import history as apply_history
@@ -319,3 +324,73 @@ def test_no_cut_log_no_manifest_and_no_added_line_undoes_a_recorded_abort(
     assert state not in ("proposed", "approved")
     if manifest_state != "approved":
         assert not unfinished_apply(state, {"state": manifest_state})
+
+
+# ================================================================================== SIGKILL at random moments
+
+
+KILLS = 60
+
+
+@pytest.fixture
+def shm_dir(tmp_path: Path) -> Iterator[Path]:
+    """tmpfs when there is one: a SIGKILL does not depend on fsync, and on disk the fsyncs would dominate."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path
+        return
+    folder = Path(tempfile.mkdtemp(prefix="calpolicy-abort-", dir=shm))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _killed_abort(site: Site, job: str, delay: float) -> bool:
+    """``abort_job`` in a forked child (imports done), SIGKILLed after ``delay`` s; True if it was still running."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            abort_job(site.config, job, "crash-test", "killed")
+            code = 0
+        finally:
+            os._exit(code)
+    time.sleep(delay)
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return True
+    assert os.waitstatus_to_exitcode(status) == 0, "abort failed in the child before the kill"
+    return False
+
+
+def test_sigkill_at_any_moment_of_an_abort_never_leaves_an_abort_the_history_lacks(
+    shm_dir: Path, proposal_json: str
+) -> None:
+    """The history's line comes first: whenever the jobs folder records the abort, the history does too; the job
+    is aborted exactly when the history holds the line; the next abort completes it and the lock is free."""
+    site = make_site(shm_dir)
+    jobs = [f"cal_20261101_{i // 60:04d}{i % 60:02d}" for i in range(1, KILLS + 3)]
+    for job in jobs:
+        site.add_job(job, proposal_json)
+    abort_job(site.config, jobs[0], "warm-up")
+    started = time.perf_counter()
+    abort_job(site.config, jobs[1], "measure")
+    step = time.perf_counter() - started
+    rng = random.Random(20261206)
+    interrupted = 0
+    for job in jobs[2:]:
+        interrupted += _killed_abort(site, job, rng.uniform(0, step * 1.3))
+        in_history = apply_history.aborted(apply_history.read(site.paths.history), job) is not None
+        in_folder = any(d["job_id"] == job and d["state"] == "aborted" for d in JobStore(site.jobs).decisions())
+        assert in_history or not in_folder, f"{job}: the jobs folder records an abort the history lacks"
+        state = JobStore(site.jobs, site.paths.history).state(job)
+        assert state == ("aborted" if in_history else "proposed"), (job, state, in_history)
+        if not (in_history and in_folder):
+            assert abort_job(site.config, job, "crash-test").done in ("aborted", "finished")
+        assert site.manifest(job)["state"] == "aborted"
+        assert any(d["job_id"] == job and d["state"] == "aborted" for d in JobStore(site.jobs).decisions())
+    assert interrupted >= KILLS // 3, f"only {interrupted} of {KILLS} kills landed inside a running abort"
+    print(f"\n{KILLS} SIGKILL runs of abort, {interrupted} interrupted mid-command; step ≈ {step * 1000:.0f} ms")
