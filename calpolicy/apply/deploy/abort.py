@@ -104,10 +104,13 @@ def _complete(paths: LivePaths, jobs_dir: Path, job_id: str, by: str, note: str,
     jobs_only = JobStore(jobs_dir)  # the jobs folder's own view, without the history's line
     try:
         own = jobs_only.state(job_id)
+        mirror = jobs_only.manifest(job_id).get("state")
     except JobError as error:
         raise DeployError(str(error)) from None
-    if recorded is not None and own != "aborted":
-        try:  # an earlier abort wrote the history's line, then failed in the jobs folder (or its record was cut)
+    if recorded is not None and (own != "aborted" or mirror != "aborted"):
+        # an earlier abort wrote the history's line, then failed or was killed before the jobs folder's record
+        # or its manifest mirror (or that record was cut since): finish() adds only what is missing
+        try:
             jobs_only.finish(job_id, "aborted", str(recorded.get("by") or by), note=str(recorded.get("note") or note))
         except (JobError, OSError) as error:
             raise HalfRecorded(_half(job_id, paths, error)) from None
