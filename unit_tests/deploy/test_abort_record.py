@@ -372,24 +372,26 @@ def test_sigkill_at_any_moment_of_an_abort_never_leaves_an_abort_the_history_lac
     """The history's line comes first: whenever the jobs folder records the abort, the history does too; the job
     is aborted exactly when the history holds the line; the next abort completes it and the lock is free."""
     site = make_site(shm_dir)
-    jobs = [f"cal_20261101_{i // 60:04d}{i % 60:02d}" for i in range(1, KILLS + 3)]
+    jobs = [f"cal_20261101_{i // 60:04d}{i % 60:02d}" for i in range(1, KILLS + 5)]
     for job in jobs:
         site.add_job(job, proposal_json)
     abort_job(site.config, jobs[0], "warm-up")
-    started = time.perf_counter()
-    pid = os.fork()  # a whole forked run, measured: the kills are spread over it
-    if pid == 0:
-        try:
-            abort_job(site.config, jobs[1], "measure")
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-    step = time.perf_counter() - started
+    step = 0.0
+    for job in jobs[1:4]:  # whole forked runs, measured (the slowest counts): the kills are spread over one
+        started = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                abort_job(site.config, job, "measure")
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        step = max(step, time.perf_counter() - started)
     rng = random.Random(20261206)
     interrupted = 0
     seen: dict[tuple[bool, bool], int] = {}
-    for job in jobs[2:]:
-        interrupted += _killed_abort(site, job, rng.uniform(0, step * 1.3))
+    for job in jobs[4:]:
+        interrupted += _killed_abort(site, job, rng.uniform(0, step))
         in_history = apply_history.aborted(apply_history.read(site.paths.history), job) is not None
         in_folder = any(d["job_id"] == job and d["state"] == "aborted" for d in JobStore(site.jobs).decisions())
         seen[in_history, in_folder] = seen.get((in_history, in_folder), 0) + 1
@@ -400,5 +402,5 @@ def test_sigkill_at_any_moment_of_an_abort_never_leaves_an_abort_the_history_lac
             assert abort_job(site.config, job, "crash-test").done in ("aborted", "finished")
         assert site.manifest(job)["state"] == "aborted"
         assert any(d["job_id"] == job and d["state"] == "aborted" for d in JobStore(site.jobs).decisions())
-    assert interrupted >= KILLS // 3, f"only {interrupted} of {KILLS} kills landed inside a running abort"
+    assert interrupted >= KILLS // 6, f"only {interrupted} of {KILLS} kills landed inside a running abort"
     print(f"\n{KILLS} SIGKILL runs of abort, {interrupted} interrupted; (in history, in jobs folder): {seen}")
