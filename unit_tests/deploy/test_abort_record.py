@@ -35,6 +35,7 @@ from calpolicy.jobs import history as apply_history
 from calpolicy.review.approval import approval_preconditions
 from unit_tests.conftest import run_cli
 from unit_tests.deploy.site import Site, go_preflight, make_site, sign, site_with_one_job, write_toml
+from unit_tests.deploy.test_faults import _fill, tmpfs
 from unit_tests.deploy.test_trust import JOB, no_traceback, quiet
 
 UNTIL = (datetime.now(UTC) + timedelta(hours=30)).isoformat(timespec="seconds")
@@ -404,3 +405,28 @@ def test_sigkill_at_any_moment_of_an_abort_never_leaves_an_abort_the_history_lac
         assert any(d["job_id"] == job and d["state"] == "aborted" for d in JobStore(site.jobs).decisions())
     assert interrupted >= KILLS // 6, f"only {interrupted} of {KILLS} kills landed inside a running abort"
     print(f"\n{KILLS} SIGKILL runs of abort, {interrupted} interrupted; (in history, in jobs folder): {seen}")
+
+
+def test_a_disk_that_fills_mid_line_records_no_abort_and_says_so(tmp_path: Path, proposal_json: str) -> None:
+    """Real small tmpfs: the history's last page has room for part of the abort line only, so the write is short.
+    Was: the torn line counted as written, and abort then claimed the job IS aborted while no record said so."""
+    with tmpfs(tmp_path / "mnt", "1m") as mnt:
+        site = make_site(mnt / "site")
+        site.add_job(JOB, proposal_json)
+        site.paths.archive_dir.mkdir()
+        seed = json.dumps({"id": "seed", "phase": "note", "pad": ""})
+        seed = seed[:-2] + "x" * (4000 - len(seed)) + '"}'  # 4000 bytes + newline: 95 bytes left in the page
+        site.paths.history.write_text(seed + "\n")
+        (site.jobs / DECISIONS_FILE).touch()
+        _fill(mnt, 0)
+        short = r"cannot record the abort in the apply history .*: the disk took only 95 of the line's"
+        with pytest.raises(DeployError, match=short) as refused:
+            abort_job(site.config, JOB, "bob", "full disk")
+        assert "IS ABORTED" not in str(refused.value)
+        assert apply_history.aborted(apply_history.read(site.paths.history), JOB) is None
+        assert JobStore(site.jobs, site.paths.history).state(JOB) == "proposed"
+        assert (site.jobs / DECISIONS_FILE).read_bytes() == b""
+        (mnt / "filler").unlink()
+        assert abort_job(site.config, JOB, "bob", "disk freed").done == "aborted"
+        assert apply_history.aborted(apply_history.read(site.paths.history), JOB)["note"] == "disk freed"
+        assert JobStore(site.jobs, site.paths.history).state(JOB) == "aborted"
