@@ -272,7 +272,9 @@ def test_state_comes_from_the_decisions_log_not_the_manifest_field(tmp_path: Pat
     lines = store.decisions_path.read_bytes().splitlines()
     assert len(lines) == 1
     store.decisions_path.write_bytes(b"")  # the whole log removed: the manifest's mirror still says aborted?
-    assert store.state(job_id) == "proposed"  # documented gap: both rewritten consistently (docs/apply.md)
+    # the jobs folder alone cannot tell (both rewritten consistently): the apply history's abort line does, which
+    # `calpolicy abort` writes (docs/apply.md, "Job state"; unit_tests/deploy/test_abort_record.py)
+    assert store.state(job_id) == "proposed"
 
 
 @pytest.mark.parametrize("edit", ["change", "drop_first", "swap", "garbage"])

@@ -72,7 +72,10 @@ def append_durably(target: Path, line: bytes) -> None:
     try:
         size = os.fstat(fd).st_size
         torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"  # a killed writer's tail: end it, keep ours whole
-        os.write(fd, (b"\n" if torn else b"") + (line if line.endswith(b"\n") else line + b"\n"))
+        data = (b"\n" if torn else b"") + (line if line.endswith(b"\n") else line + b"\n")
+        written = os.write(fd, data)
+        if written != len(data):  # the disk filled mid-line: a torn tail that readers skip, never a record
+            raise OSError(errno.ENOSPC, f"the disk took only {written} of the line's {len(data)} bytes")
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -28,7 +28,7 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -359,8 +359,20 @@ class JobStore:
             step = {"state": state, "by": str(by), "at": utc_now_iso(), "note": str(note)}
             return self._mirror(job_id, manifest, fields, step)
 
-    def transition(self, job_id: str, state: str, by: str, **fields: Any) -> dict[str, Any]:
-        """Move a job to ``state`` (only along the state machine), recording who and when; atomic rewrite."""
+    def transition(
+        self,
+        job_id: str,
+        state: str,
+        by: str,
+        *,
+        before_record: Callable[[dict[str, str]], None] | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Move a job to ``state`` (only along the state machine), recording who and when; atomic rewrite.
+
+        ``before_record`` (given the step) runs under the store's lock once every check passed and before
+        anything is written here: abort records itself outside the jobs folder there, and if it raises,
+        nothing is recorded."""
         if not by or not str(by).strip():
             raise JobError("a state change must name who made it")
         if "state" in fields or "history" in fields or "job_id" in fields:
@@ -374,6 +386,8 @@ class JobStore:
                 allowed = ", ".join(TRANSITIONS.get(str(current), ())) or "none"
                 raise JobError(f"job {job_id} is {current}; it cannot become {state} (allowed: {allowed})")
             step = {"state": state, "by": str(by), "at": utc_now_iso(), "note": str(note)}
+            if before_record is not None:
+                before_record(step)
             # the append-only record first: a crash before the manifest's mirror is written still counts
             self._record({"job_id": job_id, **step})
             return self._mirror(job_id, manifest, fields, step)
@@ -554,8 +568,8 @@ def derive_state(
         # rollback's lines cut out would otherwise make a rolled-back job "applied" again (and its version
         # restorable by `rollback VERSION`, past approve's checks)
         return "rolled_back" if left or "rolled_back" in known else "applied"
-    if "aborted" in known:
-        return "aborted"
+    if "aborted" in known or apply_history.aborted(history, job_id) is not None:
+        return "aborted"  # the history's abort line outlives a decisions log cut in the jobs folder
     return max(known, key=lambda s: _RANK[s])
 
 

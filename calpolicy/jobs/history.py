@@ -20,6 +20,7 @@ from calpolicy.files.atomic_io import append_durably
 from calpolicy.files.safe_read import read_optional
 
 HISTORY_NAME = "calpolicy_history.jsonl"
+ABORT = "abort"  # the phase of a job's abort: one line, written by `calpolicy abort` under the apply lock
 
 
 def append(path: Path, entry: dict[str, Any]) -> None:
@@ -48,6 +49,19 @@ def rollback_target_of(entries: list[dict[str, Any]], version: str) -> str | Non
     for entry in reversed(entries):
         if entry.get("phase") == "begin" and entry.get("to") == version and entry.get("then_previous"):
             return str(entry["then_previous"])
+    return None
+
+
+def aborted(entries: list[dict[str, Any]], job_id: str) -> dict[str, Any] | None:
+    """The last line that records ``job_id``'s abort, or None.
+
+    Why here and not only in the jobs folder: a user who can rewrite the jobs folder can cut its decisions
+    log and restore the signed manifest; this line, beside the live config, still says the job ended. It is
+    keyed by the job ID alone, as the approve lines are: a job ID is the version it would go live under.
+    """
+    for entry in reversed(entries):
+        if entry.get("phase") == ABORT and entry.get("job_id") == job_id:
+            return entry
     return None
 
 

@@ -53,7 +53,31 @@ def state_problems(manifest: dict[str, Any], job_id: str, store: JobStore | None
         return [f"cannot tell job {job_id}'s state: {error}"]
     if state in ("proposed", "approved") or unfinished_apply(str(state), manifest):
         return []  # an approve that was interrupted; approve resumes it (and never applies twice)
-    return [f"job {job_id} is {state!r}; only a proposed job can be approved"]
+    return [f"job {job_id} is {state!r}; only a proposed job can be approved", *_abort_evidence(job_id, state, store)]
+
+
+def _abort_evidence(job_id: str, state: Any, store: JobStore | None) -> list[str]:
+    """Why an aborted job is aborted when the apply history says so: who, when, and whether the jobs folder's
+    own records still show it (a decisions log cut and a signed manifest put back no longer do)."""
+    if state != "aborted" or store is None or store.history is None:
+        return []
+    from calpolicy.jobs import history as apply_history
+
+    try:
+        line = apply_history.aborted(apply_history.read(store.history), job_id)
+        own = JobStore(store.jobs_dir).state(job_id)
+    except (OSError, JobError):
+        return []
+    if line is None:
+        return []
+    said = f"the apply history {store.history} records that {line.get('by')} aborted it at {line.get('at')}"
+    folder = line.get("jobs_dir")
+    if isinstance(folder, str) and folder != str(store.jobs_dir):
+        # job IDs name the versions of one live config: the ID is spent, whichever folder held the job
+        return [f"{said}, as a job of the jobs folder {folder}; this live config never takes a job of that ID"]
+    if own == "aborted":
+        return [said]
+    return [f"{said}; the jobs folder's own records say {own!r}: they were cut or rewritten after the abort"]
 
 
 def results_problems(job_dir: Path, files: JobFiles | None = None) -> list[str]:

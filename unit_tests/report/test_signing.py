@@ -216,8 +216,12 @@ def test_cli_verify_names_the_tampered_file_and_abort_changes_only_the_state(go_
     jobs = tmp_path / "jobs"
     shutil.copytree(go_job.dir, jobs / go_job.id)
     config = tmp_path / "calpolicy.toml"
+    live = tmp_path / "config"  # abort records itself in the apply history beside the live config (docs/apply.md)
+    live.mkdir()
+    paths = f'jobs_dir = "{jobs}"\ncalibration_file = "{live / "calibration.json"}"\narchive_dir = "{live / "archive"}"'
     config.write_text(
-        go_job.config_file.read_text(encoding="utf-8").replace(str(go_job.root / "jobs"), str(jobs)), encoding="utf-8"
+        go_job.config_file.read_text(encoding="utf-8").replace(f'jobs_dir = "{go_job.root / "jobs"}"', paths),
+        encoding="utf-8",
     )
     _flip(jobs / go_job.id / "proposal.json")
     bad = run_cli("--config", str(config), "verify", go_job.id)

@@ -1,4 +1,5 @@
-"""``calpolicy history``: every apply and rollback, oldest first, from the append-only history file."""
+"""``calpolicy history``: every apply and rollback, oldest first, from the append-only history file, after the
+jobs it records as aborted (an abort is recorded there too, so a cut in the jobs folder cannot undo it)."""
 
 from __future__ import annotations
 
@@ -21,23 +22,36 @@ def run(args: argparse.Namespace) -> int:
 
     paths = LivePaths.from_config(config_from(args))
     try:
-        rows = apply_history.completed(apply_history.read(paths.history))
+        entries = apply_history.read(paths.history)
     except OSError as error:
         print(f"calpolicy history: cannot read {paths.history}: {error.strerror}")
         return EXIT_COULD_NOT_CHECK
+    rows = apply_history.completed(entries)
+    aborts = [e for e in entries if e.get("phase") == apply_history.ABORT]
     live = read_live(paths).version
     if args.json:
-        print(json.dumps({"live": live, "history": rows}, indent=2))
+        print(json.dumps({"live": live, "history": rows, "aborts": aborts}, indent=2))
         return EXIT_GO
     print(f"live: {live}   ({paths.calibration_file}; history in {paths.history})")
     if not rows:
         print("no apply or rollback recorded yet")
-    for row in rows:
-        status = "" if row["completed"] else "   [INTERRUPTED: not confirmed complete]"
-        job = f" job {row['job_id']}" if row.get("job_id") else ""
-        # every field as text: a hand-edited line (a number where text belongs) is shown, not a traceback
-        print(printable(  # a hand-edited line's control characters are shown, never obeyed by the terminal
-            f"{str(row.get('at', '?'))[:19]}  {row.get('event', '?')!s:8} {row.get('from')} → {row.get('to')}  "
-            f"by {row.get('by')}{job}; rollback target then: {row.get('then_previous') or '-'}{status}"
-        ))  # fmt: skip
+    begins = iter(rows)
+    for entry in entries:  # in the file's order: applies, rollbacks and aborts as they happened
+        if entry.get("phase") == apply_history.ABORT:  # a job ended without going live: approve refuses it
+            print(printable(
+                f"{str(entry.get('at', '?'))[:19]}  abort    job {entry.get('job_id')} by {entry.get('by')}: "
+                f"{entry.get('note')}"
+            ))  # fmt: skip
+        elif entry.get("phase") == "begin":
+            _show(next(begins))
     return EXIT_GO
+
+
+def _show(row: dict) -> None:
+    status = "" if row["completed"] else "   [INTERRUPTED: not confirmed complete]"
+    job = f" job {row['job_id']}" if row.get("job_id") else ""
+    # every field as text: a hand-edited line (a number where text belongs) is shown, not a traceback
+    print(printable(  # a hand-edited line's control characters are shown, never obeyed by the terminal
+        f"{str(row.get('at', '?'))[:19]}  {row.get('event', '?')!s:8} {row.get('from')} → {row.get('to')}  "
+        f"by {row.get('by')}{job}; rollback target then: {row.get('then_previous') or '-'}{status}"
+    ))  # fmt: skip

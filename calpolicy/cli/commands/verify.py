@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from calpolicy.cli.commands.common import UsageError, config_from, printable
-from calpolicy.cli.commands.job_lookup import JobError, store_for
+from calpolicy.cli.commands.job_lookup import JobError, JobStore, store_for
 from calpolicy.vocabulary.verdict import EXIT_GO, EXIT_STOP
 
 
@@ -28,8 +28,9 @@ def run(args: argparse.Namespace) -> int:
     from calpolicy.review.signing import VerifyResult, verify_job  # cryptography: only once the command runs
 
     config = config_from(args)
+    store = store_for(config)
     try:
-        job_dir = store_for(config).path(args.job_id)
+        job_dir = store.path(args.job_id)
     except JobError as error:
         raise UsageError(str(error)) from None
     try:
@@ -47,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
             findings = [
                 {"id": "statement", "status": "pass", "message": "verified", "evidence": {"keyid": result.keyid}}
             ]
-        print(json.dumps({"verdict": "GO" if result.ok else "STOP", "exit_code": code, "findings": findings}, indent=2))
+        state = _state(store, args.job_id)
+        print(json.dumps({"verdict": "GO" if result.ok else "STOP", "exit_code": code, "findings": findings,
+                          "state": state}, indent=2))  # fmt: skip
         return code
     if result.ok:
         print(
@@ -58,7 +61,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"NOT VERIFIED — job {args.job_id}: {len(result.problems)} problem(s); do not approve this job")
         for problem in result.problems:  # may name a file planted in the job folder: shown, never obeyed
             print(printable(f"  FAIL {problem}"))
+    # the signature covers the bytes as signed, never the decision taken since (a cut decisions log and the
+    # signed manifest put back verify): the state, as approve and `jobs` derive it, goes with the answer
+    print(printable(f"state: {_state(store, args.job_id)}"))
     return code
+
+
+def _state(store: JobStore, job_id: str) -> str:
+    """The job's state as every view derives it (the apply history included), or why it cannot be told."""
+    try:
+        return store.state(job_id)
+    except JobError as error:
+        return f"unknown ({error})"
 
 
 def _signed_clm_path(statement: bytes | None) -> Path | None:
