@@ -4,8 +4,8 @@
 that the next ``json.dumps`` cannot follow; ~50 readers each caught that on their own, and some forgot.
 ``parse_json`` (standard JSON) and ``loads_strict`` (no duplicate key, no NaN) raise only ``ValueError``,
 so a reader catches ``ValueError`` and is done. This check walks the syntax tree of every module of
-calpolicy (as ``test_layers.py`` checks its imports), so a new plain ``json.loads`` fails here, whatever
-name ``json`` or ``loads`` was imported under.
+calpolicy and of the policy suite it installs (as ``test_layers.py`` checks the imports), so a new plain
+``json.loads`` fails here, whatever name ``json`` or ``loads`` was imported under.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "calpolicy"
+CHECKED = (ROOT / "calpolicy", ROOT / "policy_tests")
 
 # The JSON readers of the standard library that parse text (dumps/dump write it and stay free).
 READERS = {"loads", "load", "JSONDecoder"}
@@ -59,7 +59,7 @@ def json_reader_uses(source: str) -> list[int]:
 
 def _uses() -> dict[str, list[int]]:
     found = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
+    for path in sorted(p for folder in CHECKED for p in folder.rglob("*.py")):
         lines = json_reader_uses(path.read_text(encoding="utf-8"))
         if lines:
             found[path.relative_to(ROOT).as_posix()] = lines
