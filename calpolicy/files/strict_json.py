@@ -1,4 +1,4 @@
-"""JSON as calpolicy reads it: a duplicated key or a non-standard number is refused, never resolved.
+"""JSON as calpolicy reads it: only ever a value or a ValueError; strictly, a duplicated key is refused.
 
 ``json.loads`` keeps the last of two equal keys, so ``{"ready": false, "ready": true}`` reads as ready
 and a second ``"actions"`` can hide ``"retrain"``. A body that says two things has no meaning a gate
