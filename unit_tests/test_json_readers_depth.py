@@ -15,6 +15,7 @@ import pytest
 
 from calpolicy.jobs import GENESIS, JobError, read_decisions
 from calpolicy.localenv.session import PID_FILE, LocalenvError, read_pid_file
+from calpolicy.lockdown.sandbox import run_sandboxed
 from calpolicy.plugin.controls_table import TraceError, read_results
 from calpolicy.preflight import CLM_JUDGED_SUFFIX, _read_judged
 from calpolicy.review.html_report import job_metadata, summary_html
@@ -63,3 +64,17 @@ def test_a_pid_file_nested_past_parsing_is_a_localenv_error(tmp_path: Path) -> N
     (tmp_path / PID_FILE).write_text(DEEP, encoding="utf-8")
     with pytest.raises(LocalenvError, match="is unreadable"):
         read_pid_file(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "line",  # each under a pipe's 64 KiB: the parent reads the pipe once the child has ended
+    ["[" * 20_000 + "]" * 20_000, LONG_INT, "[1, 2]", '"done"'],
+    ids=["nested-20000", "5000-digit-int", "a-list", "a-string"],
+)
+def test_a_result_line_the_task_forged_is_no_result(tmp_path: Path, line: str) -> None:
+    """Was: RecursionError / ValueError (the parent caught JSONDecodeError only) or AttributeError (a
+    list has no .get) from ``run_sandboxed``, so ``calpolicy run`` ended in a traceback."""
+    result = run_sandboxed("policy_tests.phase1.attempts:forge_the_result_line", tmp_path, [], {"line": line})
+    assert result.result is None
+    assert result.error is not None
+    assert result.error.startswith("the sandbox ended without a result (exit 0)")

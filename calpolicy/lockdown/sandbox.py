@@ -679,6 +679,7 @@ def run_sandboxed(
     message: dict[str, Any] = {}
     with contextlib.suppress(ValueError, IndexError):
         message = parse_json(lines[-1])
+    message = message if isinstance(message, dict) else {}  # a task can write the last line: a list is no result
     err_lines = stderr.decode("utf-8", "replace").strip().splitlines()
     tail = "\n".join(err_lines[-8:])[-STDERR_TAIL_CHARS:]
     if not message and err_lines and err_lines[0].startswith("bwrap: "):
