@@ -8,13 +8,13 @@ and also by its file stem, so ``rollback cal_X_backup_20260206_060303`` picks th
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from calpolicy.files.atomic_io import sha256_bytes, write_atomic
 from calpolicy.files.safe_read import read_bytes
+from calpolicy.files.strict_json import parse_json
 from calpolicy.loader import CalibrationError, parse_calibration
 
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -78,8 +78,8 @@ def _holds(path: Path) -> bytes | None:
 def _version_of(path: Path) -> str | None:
     """The version a file claims, read cheaply (the full validation runs on the file actually chosen)."""
     try:
-        raw = json.loads(read_bytes(path, "archive"))
-    except (OSError, ValueError, RecursionError):
+        raw = parse_json(read_bytes(path, "archive"))
+    except (OSError, ValueError):
         return None
     version = raw.get("version") if isinstance(raw, dict) else None
     return version if isinstance(version, str) else None

@@ -29,7 +29,6 @@ evidence and what a restart means are one judgement, made in one place.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import shlex
 import time
@@ -39,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from calpolicy.files.strict_json import parse_json
 from calpolicy.preflight.probes.command import ProbeError, run_command
 from calpolicy.preflight.probes.journal import decode_message, log_text
 
@@ -223,7 +223,7 @@ def run_loader_lines(run: UnitRun, systemd: Any) -> list[tuple[int, str, str]]:
     cache: dict[int, str | None] = {}
     for raw in out.decode("utf-8", "replace").splitlines():
         try:
-            record = json.loads(raw)
+            record = parse_json(raw)
             text = _message_text(decode_message(record.get("MESSAGE")))
         except (ValueError, ProbeError, AttributeError):
             continue
@@ -258,8 +258,8 @@ def _read_ack(marker: Path) -> dict[str, Any] | None:
     (and never blocks approve while it holds the apply lock)."""
     from calpolicy.files.safe_read import read_bytes
 
-    with contextlib.suppress(OSError, ValueError, RecursionError):
-        raw = json.loads(read_bytes(marker, "marker"))
+    with contextlib.suppress(OSError, ValueError):
+        raw = parse_json(read_bytes(marker, "marker"))
         if isinstance(raw, dict):
             return raw
     return None

@@ -20,6 +20,7 @@ from typing import Any
 
 from calpolicy.files.pids import pid_alive
 from calpolicy.files.safe_read import open_for_update, open_regular
+from calpolicy.files.strict_json import parse_json
 
 LOCK_NAME = ".calpolicy.lock"
 
@@ -107,8 +108,8 @@ def _take_or_name_holder(fd: int, patience_s: float = 1.0) -> dict[str, Any] | N
 def _read(fd: int) -> dict[str, Any] | None:
     try:
         raw = os.pread(fd, 4096, 0)
-        value = json.loads(raw) if raw.strip() else None
-    except (OSError, ValueError, RecursionError):  # a holder record nested 4096 deep is no holder record
+        value = parse_json(raw) if raw.strip() else None
+    except (OSError, ValueError):  # a holder record nested 4096 deep is no holder record
         return None
     return value if isinstance(value, dict) else None
 

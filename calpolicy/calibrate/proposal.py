@@ -54,6 +54,7 @@ from calpolicy.calibrate.models import DISAGREEMENT_RULE, ENSEMBLE, ModelData, P
 from calpolicy.calibrate.split import SPLIT, TimeSplit, forward_split, window
 from calpolicy.calibrate.stability import model_identity_reasons, time_evidence, watch_range
 from calpolicy.clm.reader import TradeLog
+from calpolicy.files.strict_json import parse_json
 from calpolicy.vocabulary.config import Config
 
 SCHEMA = "calpolicy.proposal/3"
@@ -238,10 +239,10 @@ class Proposal:
     def from_json(cls, text: str | bytes) -> Proposal:
         """Parse and validate strictly: an unknown key or a wrong schema is refused, never ignored."""
         try:
-            raw = json.loads(text)
+            raw = parse_json(text)
         except json.JSONDecodeError as error:
             raise ProposalError(f"proposal.json is not valid JSON: {error}") from None
-        except (ValueError, RecursionError) as error:  # nested past parsing, or an integer of 5000 digits
+        except ValueError as error:  # nested past parsing, or an integer of 5000 digits
             raise ProposalError(f"proposal.json cannot be parsed: {str(error)[:200]}") from None
         raw = _expect_keys(raw, set(_TOP_KEYS), "proposal")
         if raw["schema"] != SCHEMA:

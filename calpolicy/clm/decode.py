@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from calpolicy.files.strict_json import DuplicateKeyError, reject_duplicate_keys
+from calpolicy.files.strict_json import DuplicateKeyError, JSONTooDeepError, parse_json, reject_duplicate_keys
 
 MAX_DEPTH = 64  # a trade record nests three levels (record, model_predictions, model); 64 is generous
 MAX_INT_DIGITS = 300  # a longer integer cannot be a float without overflow; it is read as infinity
@@ -27,7 +27,7 @@ def _parse_int(text: str) -> int | float:
 
 
 def _strict_loads(text: str) -> Any:
-    return json.loads(text, object_pairs_hook=reject_duplicate_keys, parse_int=_parse_int)
+    return parse_json(text, object_pairs_hook=reject_duplicate_keys, parse_int=_parse_int)
 
 
 def _shape(obj: Any) -> tuple[int, int, int, bool]:
@@ -104,7 +104,7 @@ def decode_line(raw: bytes) -> tuple[Any, str | None]:
             obj = _strict_loads(text)
         except DuplicateKeyError as error:
             return None, str(error)
-        except RecursionError:
+        except JSONTooDeepError:
             return None, f"nested more than {MAX_DEPTH} levels deep: not a trade record"
         except json.JSONDecodeError as error:
             return None, f"not valid JSON ({error.msg} at column {error.colno})"
@@ -121,6 +121,6 @@ def decode_line(raw: bytes) -> tuple[Any, str | None]:
             _strict_loads(raw.decode("utf-8"))
         except DuplicateKeyError as error:
             return None, str(error)
-        except (ValueError, RecursionError):
+        except ValueError:
             pass  # orjson read it; only the duplicate question was open
     return obj, None

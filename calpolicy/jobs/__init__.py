@@ -37,6 +37,7 @@ from typing import Any
 from calpolicy.files.atomic_io import fsync_dir, write_atomic
 from calpolicy.files.pids import pid_alive
 from calpolicy.files.safe_read import kind_name, open_folder, open_for_append, read_bytes, read_optional
+from calpolicy.files.strict_json import parse_json
 from calpolicy.jobs import history as apply_history
 
 JOB_ID_RE = re.compile(r"^cal_\d{8}_\d{6}(_\d{1,3})?$")
@@ -238,10 +239,10 @@ class JobStore:
     def manifest(self, job_id: str) -> dict[str, Any]:
         path = self._own_folder(job_id) / MANIFEST
         try:
-            manifest = json.loads(read_bytes(path, "manifest"))
+            manifest = parse_json(read_bytes(path, "manifest"))
         except OSError as error:
             raise JobError(f"cannot read {path}: {error.strerror}") from None
-        except (ValueError, RecursionError) as error:
+        except ValueError as error:
             raise JobError(f"{path} is not valid JSON: {error}") from None
         if not isinstance(manifest, dict) or manifest.get("schema") != MANIFEST_SCHEMA:
             raise JobError(f"{path} is not a calpolicy manifest ({MANIFEST_SCHEMA})")
@@ -495,8 +496,8 @@ def read_decisions(path: Path) -> list[dict[str, Any]]:
     previous = GENESIS
     for number, line in enumerate(lines, 1):
         try:
-            entry = json.loads(line)
-        except (ValueError, RecursionError):
+            entry = parse_json(line)
+        except ValueError:
             entry = None
         try:
             chained = (

@@ -18,6 +18,7 @@ from typing import Any
 
 from calpolicy.files.atomic_io import append_durably
 from calpolicy.files.safe_read import read_optional
+from calpolicy.files.strict_json import parse_json
 
 HISTORY_NAME = "calpolicy_history.jsonl"
 ABORT = "abort"  # the phase of a job's abort: one line, written by `calpolicy abort` under the apply lock
@@ -36,8 +37,8 @@ def read(path: Path) -> list[dict[str, Any]]:
     entries = []
     for line in text.splitlines():
         try:
-            entry = json.loads(line)
-        except (ValueError, RecursionError):  # nesting a million deep is no entry either, never a crash
+            entry = parse_json(line)
+        except ValueError:  # nesting a million deep is no entry either, never a crash
             continue
         if isinstance(entry, dict) and isinstance(entry.get("id", ""), str):
             entries.append(entry)  # an id that is a list or an object could match nothing: not a line of ours

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from calpolicy.files.strict_json import parse_json
 from calpolicy.localenv.environment import LocalEnvironment
 from calpolicy.vocabulary.verdict import Verdict
 
@@ -88,7 +89,7 @@ def post_apply_trades(log: Path, approved_at: datetime, until: datetime, count: 
     Their win share and mean PnL are those of the last 50 trades before the approval (a calibration that
     changed the engine's confidence, not its outcomes), so the watch has a real, non-breaching signal.
     """
-    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = [parse_json(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
     baseline = [float(r["pnl_percent"]) for r in records[-50:]]
     wins = [p for p in baseline if p > 0]
     losses = [p for p in baseline if p <= 0]
@@ -217,7 +218,7 @@ def demo_flow(
         step(out, "OK" if seen else "STOP", "reload", f"{ENGINE}'s journal after the restart: {loaded!r} ({seen} line)")
         ok = ok and seen > 0
 
-        live = json.loads((env.live_dir / "config" / "calibration.json").read_text(encoding="utf-8"))
+        live = parse_json((env.live_dir / "config" / "calibration.json").read_text(encoding="utf-8"))
         approved_at = datetime.fromisoformat(live["approved_at"])
         approved_at = approved_at if approved_at.tzinfo else approved_at.replace(tzinfo=UTC)
         # the engine serves the new map only from its restart: the watch counts from then (apply history)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from calpolicy.files.atomic_io import write_atomic
+from calpolicy.files.strict_json import parse_json
 
 PID_FILE = "localenv.pid"
 CONFIG_FILE = "calpolicy.toml"
@@ -54,7 +55,7 @@ def read_pid_file(root: Path) -> dict[str, Any] | None:
     """The pid file's record, or None when there is none; an unreadable one is an error (fail closed)."""
     path = root / PID_FILE
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = parse_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as error:

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from calpolicy.files.strict_json import parse_json
 from calpolicy.lockdown import seccomp
 
 EXIT_VIOLATION = 86
@@ -387,7 +388,7 @@ def _limit(timeout_s: float) -> None:
 def _child_main() -> int:
     started = time.time()
     result_fd = int(sys.argv[sys.argv.index("--result-fd") + 1])
-    spec = json.loads(sys.stdin.read())
+    spec = parse_json(sys.stdin.read())
     _limit(float(spec.get("timeout_s", 600.0)))
     module_name, _, function_name = spec["task"].partition(":")
     task = getattr(importlib.import_module(module_name), function_name)  # code, not data: read before the hook
@@ -676,8 +677,9 @@ def run_sandboxed(
     with os.fdopen(read_end, "rb") as pipe:
         lines = [ln for ln in pipe.read().decode("utf-8", "replace").splitlines() if ln.strip()]
     message: dict[str, Any] = {}
-    with contextlib.suppress(json.JSONDecodeError, IndexError):
-        message = json.loads(lines[-1])
+    with contextlib.suppress(ValueError, IndexError):
+        message = parse_json(lines[-1])
+    message = message if isinstance(message, dict) else {}  # a task can write the last line: a list is no result
     err_lines = stderr.decode("utf-8", "replace").strip().splitlines()
     tail = "\n".join(err_lines[-8:])[-STDERR_TAIL_CHARS:]
     if not message and err_lines and err_lines[0].startswith("bwrap: "):

@@ -12,7 +12,6 @@ This module does not import pytest (only ``calpolicy.plugin`` does): the child p
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from calpolicy.files.strict_json import parse_json
 from calpolicy.vocabulary.controls import REGISTRY
 
 # a worse status wins when several tests of one ID have results: one failing test fails the item
@@ -78,7 +78,7 @@ def collect_tests(suite: Path | None = None, timeout_s: float = 300.0) -> dict[s
         if not trace.is_file():
             detail = (child.stderr.strip() or child.stdout.strip())[-2000:]
             raise TraceError(f"could not collect the policy suite {suite} (pytest exit {child.returncode}): {detail}")
-        tests: dict[str, list[str]] = json.loads(trace.read_text(encoding="utf-8"))
+        tests: dict[str, list[str]] = parse_json(trace.read_text(encoding="utf-8"))
     return tests
 
 
@@ -93,7 +93,7 @@ def read_results(path: Path) -> dict[str, dict[str, str]]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = parse_json(line)
         except ValueError as error:
             raise TraceError(f"{path}:{number}: not a JSON object: {error}") from None
         if not isinstance(row, dict):

@@ -17,7 +17,6 @@ item must have produced at least one result.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from calpolicy.files.strict_json import parse_json
 from calpolicy.vocabulary.controls import registered
 from calpolicy.vocabulary.render import render_verdict
 from calpolicy.vocabulary.verdict import Finding, Verdict
@@ -150,8 +150,8 @@ def partial_output(stdout: object) -> str:
 def _read_judged(results: Path) -> dict[str, Any] | None:
     path = Path(str(results) + CLM_JUDGED_SUFFIX)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        return parse_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
 
 
@@ -161,7 +161,7 @@ def read_rows(results: Path) -> list[dict[str, Any]]:
     rows = []
     for line in results.read_text(encoding="utf-8").splitlines():
         if line.strip():
-            rows.append(json.loads(line))
+            rows.append(parse_json(line))
     return rows
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import importlib
 import itertools
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from calpolicy.files.atomic_io import sha256_prefix
+from calpolicy.files.strict_json import parse_json
 from calpolicy.jobs import MANIFEST, JobError, JobFiles, JobStore, read_job_files, unfinished_apply
 from calpolicy.vocabulary.config import Config
 
@@ -98,8 +98,8 @@ def results_problems(job_dir: Path, files: JobFiles | None = None) -> list[str]:
     problems = []
     for number, line in enumerate(lines, 1):
         try:
-            row = json.loads(line)
-        except (ValueError, RecursionError):
+            row = parse_json(line)
+        except ValueError:
             problems.append(f"{path.name} line {number} is not JSON")
             continue
         outcome = row.get("outcome", row.get("status")) if isinstance(row, dict) else None
@@ -223,10 +223,10 @@ def approval_preconditions(
         except JobError as error:
             return [str(error)]
     try:
-        manifest = json.loads(files.get(MANIFEST) or b"")
+        manifest = parse_json(files.get(MANIFEST) or b"")
         if not isinstance(manifest, dict):
             raise ValueError("not a JSON object")
-    except (ValueError, RecursionError) as error:
+    except ValueError as error:
         return [f"cannot read the job's manifest in {job_dir}: {error}"]
     from calpolicy.jobs.history import HISTORY_NAME
 

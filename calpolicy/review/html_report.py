@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from calpolicy.files.strict_json import parse_json
 
 JOB_OPTION = "--job"
 PLOT = "reliability.png"
@@ -51,7 +52,7 @@ def _html_loaded(config: pytest.Config) -> bool:
 def job_metadata(job_dir: Path) -> dict[str, str]:
     """The environment-table rows for a job, read from its manifest; a bad manifest says so in the table."""
     try:
-        manifest = json.loads((job_dir / "manifest.json").read_text(encoding="utf-8"))
+        manifest = parse_json((job_dir / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         return {"Job ID": job_dir.name, "Job manifest": f"UNREADABLE: {error}"}
     clm = manifest.get("clm") or {}
@@ -102,7 +103,7 @@ class JobHtml:
 
     def _report_json(self) -> dict[str, Any]:
         try:
-            loaded = json.loads((self.job_dir / REPORT_JSON).read_text(encoding="utf-8"))
+            loaded = parse_json((self.job_dir / REPORT_JSON).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
         return loaded if isinstance(loaded, dict) else {}
@@ -143,7 +144,7 @@ def summary_html(job_dir: Path) -> list[str]:
     from calpolicy.review.report.content import full_headline
 
     try:
-        report = json.loads((job_dir / REPORT_JSON).read_text(encoding="utf-8"))
+        report = parse_json((job_dir / REPORT_JSON).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         return [
             '<h2 class="calpolicy-verdict stop">DO NOT APPLY — the job has no readable report '
@@ -240,7 +241,7 @@ def gate_html(job_dir: Path) -> list[str]:
     """Phase 0 as it gated this job: the preflight's results (preflight_results.jsonl, signed with the job),
     each item with its evidence, and when it ran and how long it took (from the manifest)."""
     try:
-        manifest = json.loads((job_dir / "manifest.json").read_text(encoding="utf-8"))
+        manifest = parse_json((job_dir / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         manifest = {}
     record = manifest.get("preflight") if isinstance(manifest.get("preflight"), dict) else {}
@@ -248,7 +249,7 @@ def gate_html(job_dir: Path) -> list[str]:
     title = '<h3 class="calpolicy-gate">Phase 0 — the gate: the preflight that allowed this calibration to run</h3>'
     try:
         lines = (job_dir / name).read_text(encoding="utf-8").splitlines()
-        rows = [json.loads(line) for line in lines if line.strip()]
+        rows = [parse_json(line) for line in lines if line.strip()]
     except (OSError, ValueError) as error:
         why = html.escape(str(error))
         return [title, f'<p style="color:#c0392b">No readable Phase 0 results in this job folder ({why}): '
@@ -294,7 +295,7 @@ def job_verdict(job_dir: Path, tested: Any, n_tests: int) -> tuple[Any, str, str
     from calpolicy.vocabulary.verdict import Finding, Verdict
 
     try:
-        manifest = json.loads((job_dir / "manifest.json").read_text(encoding="utf-8"))
+        manifest = parse_json((job_dir / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         manifest = {}
     checks = [c for c in manifest.get("run_checks") or [] if isinstance(c, dict) and c.get("id")]

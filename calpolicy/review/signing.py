@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from calpolicy.files.atomic_io import write_atomic
 from calpolicy.files.safe_read import open_folder, open_regular, read_bytes
+from calpolicy.files.strict_json import parse_json
 from calpolicy.jobs import OWNER_FILE, JobError, JobFiles, read_job_files
 
 STATEMENT = "statement.json"
@@ -261,8 +262,8 @@ def read_outcomes(job: Path | JobFiles) -> list[dict[str, Any]]:
             if not line.strip():
                 continue
             try:
-                raw = json.loads(line)
-            except (ValueError, RecursionError) as error:
+                raw = parse_json(line)
+            except ValueError as error:
                 raise SigningError(f"{name} line {number} is not JSON: {error}") from None
             if not isinstance(raw, dict):
                 raise SigningError(f"{name} line {number} is not a JSON object")
@@ -289,10 +290,10 @@ def build_statement(
         name, why = next(iter(files.odd.items()))
         raise SigningError(f"{job_dir / name} is not a regular file ({why}): a job folder holds only regular files")
     try:
-        manifest = json.loads(files.files[MANIFEST])
+        manifest = parse_json(files.files[MANIFEST])
         if not isinstance(manifest, dict):
             raise ValueError("not a JSON object")
-    except (KeyError, ValueError, RecursionError) as error:
+    except (KeyError, ValueError) as error:
         raise SigningError(f"cannot read {job_dir / MANIFEST}: {error}") from None
     analysed = dict(manifest.get("clm") or {})
     limit = analysed.get("bytes")
@@ -393,12 +394,12 @@ def verify_job(
     if statement_bytes is None:
         return result
     try:
-        statement = json.loads(statement_bytes)
+        statement = parse_json(statement_bytes)
         subjects = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
         predicate = statement["predicate"]
         if not isinstance(predicate, dict) or not all(isinstance(x, str) for x in (*subjects, *subjects.values())):
             raise TypeError("the predicate or a digest has the wrong type")
-    except (ValueError, KeyError, TypeError, RecursionError) as error:
+    except (ValueError, KeyError, TypeError) as error:
         result.problems.append(f"{STATEMENT}: signed but not a calpolicy statement ({error})")
         return result
     if predicate.get("job_id") != files.job_id:
@@ -424,7 +425,7 @@ def _verified_payload(files: JobFiles, trusted_dir: Path, result: VerifyResult) 
         result.problems.append(f"{SIGNATURE} {why}" if why else f"{SIGNATURE} is missing: the job was never signed")
         return None
     try:
-        envelope = json.loads(raw)
+        envelope = parse_json(raw)
         if not isinstance(envelope, dict) or set(envelope) != ENVELOPE_KEYS:
             extra = sorted(set(envelope) - ENVELOPE_KEYS) if isinstance(envelope, dict) else []
             raise ValueError(f"unexpected keys {extra}" if extra else "not the envelope's keys")
@@ -437,7 +438,7 @@ def _verified_payload(files: JobFiles, trusted_dir: Path, result: VerifyResult) 
         payload_type = envelope["payloadType"]
         if not isinstance(keyid, str):
             raise TypeError("keyid is not text")
-    except (ValueError, KeyError, TypeError, RecursionError) as error:
+    except (ValueError, KeyError, TypeError) as error:
         result.problems.append(f"{SIGNATURE} is damaged: not a DSSE envelope with one signature ({error})")
         return None
     if canonical_json(envelope) != raw:
@@ -498,9 +499,9 @@ def _check_subjects(files: JobFiles, subjects: dict[str, str], predicate: dict[s
 def _manifest_moved_on(data: bytes, signed: Any) -> bool:
     """A manifest whose state legitimately advanced after signing still carries the signed view unchanged."""
     try:
-        manifest = json.loads(data)
+        manifest = parse_json(data)
         history_len = int(signed["history_len"])
-    except (ValueError, KeyError, TypeError, RecursionError):
+    except (ValueError, KeyError, TypeError):
         return False
     if not isinstance(manifest, dict) or not isinstance(manifest.get("history") or [], list):
         return False

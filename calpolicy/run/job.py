@@ -17,6 +17,7 @@ from calpolicy import __version__
 from calpolicy.calibrate import Proposal, ProposalError
 from calpolicy.calibrate.bounds import check_bounds
 from calpolicy.files.safe_read import read_bytes, read_optional
+from calpolicy.files.strict_json import parse_json
 from calpolicy.jobs import (
     MANIFEST,
     MANIFEST_SCHEMA,
@@ -219,7 +220,7 @@ def _gate_record(preflight: PreflightRun, started: float, lockdown: list[Finding
 def _write_review_report(job_dir: Path, proposal: Proposal, bounds: Verdict, data: Verdict, manifest: dict) -> bool:
     """report.md, report.json and reliability.png; True when the report says "ready for review"."""
     write_report(job_dir, proposal, bounds, data, manifest)
-    return json.loads((job_dir / "report.json").read_text(encoding="utf-8")).get("verdict") != DO_NOT_APPLY
+    return parse_json((job_dir / "report.json").read_text(encoding="utf-8")).get("verdict") != DO_NOT_APPLY
 
 
 def _manifest(

@@ -23,7 +23,6 @@ import path, kept.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -121,13 +120,14 @@ class AppliedCalibration:
 def read_applied(path: Any) -> AppliedCalibration:
     """The live calibration; without an approval there is nothing to watch."""
     from calpolicy.files.safe_read import read_bytes
+    from calpolicy.files.strict_json import parse_json
 
     source = Path(path)
     try:
-        raw = json.loads(read_bytes(source, "calibration"))  # a FIFO or a link to /dev/zero: refused, not read
+        raw = parse_json(read_bytes(source, "calibration"))  # a FIFO or a link to /dev/zero: refused, not read
     except FileNotFoundError:
         raise WatchError(f"no calibration is applied: {source} does not exist") from None
-    except (OSError, ValueError, RecursionError) as error:
+    except (OSError, ValueError) as error:
         raise WatchError(f"cannot read the applied calibration {source}: {error}") from None
     if not isinstance(raw, dict):
         raise WatchError(f"{source} is not a JSON object")

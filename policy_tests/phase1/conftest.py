@@ -7,7 +7,6 @@ system's own files, so that a broken guard shows up as a failed test and never a
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from calpolicy.files.strict_json import parse_json
 from calpolicy.lockdown.sandbox import SandboxError, SandboxResult, run_sandboxed
 from calpolicy.plugin import CouldNotCheck, job_dir
 from calpolicy.vocabulary.config import Config
@@ -75,6 +75,6 @@ def job_manifest(pytestconfig: pytest.Config) -> dict[str, Any] | None:
         return None
     path = job / "manifest.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
+        return parse_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
         raise CouldNotCheck(f"cannot read the job's manifest {path}: {error}") from None

@@ -7,11 +7,11 @@ Anything that keeps the proposal from being produced or read is "could not check
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
+from calpolicy.files.strict_json import parse_json
 from calpolicy.plugin import CouldNotCheck, job_dir
 from calpolicy.vocabulary.config import Config
 from calpolicy.vocabulary.verdict import Verdict
@@ -39,8 +39,8 @@ def proposal_json(pytestconfig: pytest.Config, calpolicy_config: Config, request
 @pytest.fixture(scope="session")
 def proposal_raw(proposal_json: str) -> dict[str, Any]:
     try:
-        raw = json.loads(proposal_json)
-    except json.JSONDecodeError as error:
+        raw = parse_json(proposal_json)
+    except ValueError as error:
         raise CouldNotCheck(f"proposal.json is not valid JSON: {error}") from None
     if not isinstance(raw, dict):
         raise CouldNotCheck("proposal.json is not a JSON object")

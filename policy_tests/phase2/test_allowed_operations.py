@@ -6,7 +6,6 @@ ignore — a weight, a config, a record of something applied — is still caught
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from calpolicy.calibrate.proposal import OPERATIONS, Proposal
+from calpolicy.files.strict_json import parse_json
 
 pytestmark = pytest.mark.proposal
 
@@ -68,8 +68,8 @@ def test_compares_error_before_and_after(proposal: Proposal) -> None:
 @pytest.mark.control("P2.1.c")
 def test_generates_a_json_report(proposal_json: str, proposal: Proposal) -> None:
     """proposal.json is standard JSON (no NaN), and re-rendering the parsed proposal changes nothing."""
-    json.loads(proposal_json, parse_constant=lambda token: pytest.fail(f"non-standard JSON token {token}"))
-    assert json.loads(Proposal.from_json(proposal.to_json()).to_json()) == json.loads(proposal_json)
+    parse_json(proposal_json, parse_constant=lambda token: pytest.fail(f"non-standard JSON token {token}"))
+    assert parse_json(Proposal.from_json(proposal.to_json()).to_json()) == parse_json(proposal_json)
 
 
 @pytest.mark.control("P2.1.d")

@@ -7,12 +7,12 @@ config (``bounds_verdict`` from phase 2's conftest is not visible here, so it is
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from calpolicy.files.strict_json import parse_json
 from calpolicy.plugin import CouldNotCheck
 from calpolicy.vocabulary.config import Config
 from calpolicy.vocabulary.verdict import Verdict
@@ -31,7 +31,7 @@ def job_dir(pytestconfig: pytest.Config) -> Path:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return parse_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CouldNotCheck(f"{path.name} is missing from the job folder {path.parent}") from None
     except (OSError, ValueError) as error:

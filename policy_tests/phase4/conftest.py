@@ -8,7 +8,6 @@ Anything that cannot be read is "could not check" — a STOP.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from calpolicy.apply.deploy import LivePaths
+from calpolicy.files.strict_json import parse_json
 from calpolicy.jobs import history as apply_history
 from calpolicy.plugin import CouldNotCheck
 from calpolicy.vocabulary.config import Config
@@ -29,7 +29,7 @@ def live_paths(calpolicy_config: Config) -> LivePaths:
 @pytest.fixture(scope="session")
 def live_document(live_paths: LivePaths) -> dict[str, Any]:
     try:
-        raw = json.loads(live_paths.calibration_file.read_bytes())
+        raw = parse_json(live_paths.calibration_file.read_bytes())
     except FileNotFoundError:
         raise CouldNotCheck(f"there is no live config at {live_paths.calibration_file}") from None
     except (OSError, ValueError) as error:
@@ -49,7 +49,7 @@ def job_dir(pytestconfig: pytest.Config) -> Path | None:
 def applied_version(job_dir: Path | None, live_document: dict[str, Any]) -> str:
     if job_dir is not None:
         try:
-            manifest = json.loads((job_dir / "manifest.json").read_text(encoding="utf-8"))
+            manifest = parse_json((job_dir / "manifest.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise CouldNotCheck(f"cannot read the job's manifest in {job_dir}: {error}") from None
         version = manifest.get("applied_version")

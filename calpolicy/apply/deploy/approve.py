@@ -26,6 +26,7 @@ from calpolicy.apply.deploy.live import (
 )
 from calpolicy.apply.deploy.swap import swap
 from calpolicy.files.atomic_io import sha256_bytes
+from calpolicy.files.strict_json import parse_json
 from calpolicy.jobs import (
     MANIFEST,
     JobError,
@@ -163,11 +164,11 @@ def approve_job(
                 files = read_job_files(store.path(job_id))
             if files.job_id != job_id:
                 raise JobError(f"the job read is {files.job_id}, not {job_id}")
-            manifest = json.loads(files.get(MANIFEST) or b"")
+            manifest = parse_json(files.get(MANIFEST) or b"")
             if not isinstance(manifest, dict) or manifest.get("job_id") != job_id:
                 raise JobError(f"job {job_id}'s manifest does not name job {job_id}")
             state = store.state(job_id, manifest)
-        except (JobError, ValueError, RecursionError) as error:
+        except (JobError, ValueError) as error:
             raise DeployError(f"cannot read job {job_id}: {error}") from None
         unfinished = unfinished_apply(state, manifest)
         if state not in ("proposed", "approved") and not unfinished:

@@ -6,7 +6,6 @@ that may be hostile (a FIFO, a symlink, huge, not JSON) — changed when the liv
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 from calpolicy.apply import archive
 from calpolicy.files.atomic_io import sha256_bytes
 from calpolicy.files.safe_read import read_optional
+from calpolicy.files.strict_json import parse_json
 from calpolicy.jobs import (
     JobError,
     validate_job_id,
@@ -104,8 +104,8 @@ def _lenient_version(data: bytes) -> str:
     one without ``confidence_calibration``), so that it is archived and restored under that version;
     ``unparsable_<hash>`` when it names none usable."""
     try:
-        raw = json.loads(data)
-    except (ValueError, RecursionError):
+        raw = parse_json(data)
+    except ValueError:
         raw = None
     version = raw.get("version") if isinstance(raw, dict) else None
     if isinstance(version, str):

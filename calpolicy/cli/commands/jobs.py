@@ -11,6 +11,7 @@ from typing import Any
 from calpolicy.cli.commands.common import config_from, printable
 from calpolicy.cli.commands.job_lookup import store_for
 from calpolicy.files.safe_read import read_optional
+from calpolicy.files.strict_json import parse_json
 from calpolicy.jobs import JobError, JobStore
 from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK
 
@@ -69,13 +70,13 @@ def applied_version(calibration_file: Path) -> dict[str, Any]:
     """What the live calibration config says, and what the loader last acknowledged (once apply exists)."""
     out: dict[str, Any] = {"calibration_file": str(calibration_file), "version": None, "loaded": None}
     try:
-        raw = json.loads(read_optional(calibration_file, "calibration") or b"null")
+        raw = parse_json(read_optional(calibration_file, "calibration") or b"null")
         version = raw.get("version") if isinstance(raw, dict) else None
         out["version"] = version if isinstance(version, str) else None
-    except (OSError, ValueError, RecursionError) as error:
+    except (OSError, ValueError) as error:
         out["problem"] = f"the live config cannot be read: {getattr(error, 'strerror', None) or error}"
-    with contextlib.suppress(OSError, ValueError, RecursionError):
-        loaded = json.loads(read_optional(calibration_file.parent / ".calpolicy_loaded", "marker") or b"null")
+    with contextlib.suppress(OSError, ValueError):
+        loaded = parse_json(read_optional(calibration_file.parent / ".calpolicy_loaded", "marker") or b"null")
         out["loaded"] = loaded if isinstance(loaded, dict) else None
     return out
 

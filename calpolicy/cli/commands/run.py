@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from calpolicy.cli.commands.common import UsageError, config_from, parse_instant
+from calpolicy.files.strict_json import parse_json
 from calpolicy.vocabulary.render import render_verdict
 
 MAX_TIMEOUT_S = 86_400.0  # a day: beyond it (or NaN, or inf) a preflight time limit is a typo, not a limit
@@ -102,7 +103,7 @@ def _item_count(outcome: RunOutcome) -> str | None:
 
     try:
         text = (Path(str(outcome.job_dir)) / "policy_results.jsonl").read_text(encoding="utf-8")
-        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        rows = [parse_json(line) for line in text.splitlines() if line.strip()]
     except (OSError, ValueError):
         return None
     tested = {str(i) for row in rows if isinstance(row, dict) for i in row.get("ids") or row.get("controls") or []}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from calpolicy.cli.commands.common import UsageError, config_from, printable
 from calpolicy.cli.commands.job_lookup import JobError, JobStore, store_for
+from calpolicy.files.strict_json import parse_json
 from calpolicy.vocabulary.verdict import EXIT_GO, EXIT_STOP
 
 
@@ -78,7 +79,7 @@ def _state(store: JobStore, job_id: str) -> str:
 def _signed_clm_path(statement: bytes | None) -> Path | None:
     """Where the signed statement says the CLM log was (only to find it; its digest is then verified)."""
     try:
-        path = json.loads(statement or b"")["predicate"]["clm"]["path"]
-    except (ValueError, KeyError, TypeError, RecursionError):
+        path = parse_json(statement or b"")["predicate"]["clm"]["path"]
+    except (ValueError, KeyError, TypeError):
         return None
     return Path(path) if isinstance(path, str) and path and "\x00" not in path else None

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from calpolicy.files.strict_json import parse_json
 from calpolicy.preflight.probes.command import ProbeError, run_command
 from calpolicy.vocabulary.config import SystemdConfig
 
@@ -64,8 +65,8 @@ def parse_journal_json(output: bytes | str) -> list[JournalEntry]:
         if not line or line.startswith("-- "):
             continue
         try:
-            record = json.loads(line)
-        except (ValueError, RecursionError):
+            record = parse_json(line)
+        except ValueError:
             raise ProbeError(f"journalctl output line {number} is not JSON: {line[:120]!r}") from None
         if not isinstance(record, dict):
             raise ProbeError(f"journalctl output line {number} is not a JSON object")
@@ -107,8 +108,8 @@ def json_record(message: str) -> dict[str, object] | None:
     if start < 0 or start > _JSON_PREFIX_MAX or not stripped.endswith("}"):
         return None
     try:
-        record = json.loads(stripped[start:])
-    except (ValueError, RecursionError):  # a logged line nested 40,000 deep is a plain line, never a crash
+        record = parse_json(stripped[start:])
+    except ValueError:  # a logged line nested 40,000 deep is a plain line, never a crash
         return None
     if not isinstance(record, dict):
         return None

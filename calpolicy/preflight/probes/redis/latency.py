@@ -16,6 +16,7 @@ import time
 
 import redis
 
+from calpolicy.files.strict_json import parse_json
 from calpolicy.preflight.probes.command import ProbeError
 from calpolicy.preflight.probes.redis.connection import connect
 from calpolicy.vocabulary.config import RedisConfig
@@ -92,7 +93,7 @@ class LatencySampler:
             os.close(self._read)
             os.waitpid(self.pid, 0)
         try:
-            payload = json.loads(b"".join(chunks))
+            payload = parse_json(b"".join(chunks))
         except ValueError:
             raise ProbeError("Redis latency sampling ended without a result") from None
         if "error" in payload:
