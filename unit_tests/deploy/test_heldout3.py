@@ -1,0 +1,78 @@
+"""Third held-out set of issue 21's classes: what an accident, a careless or a hostile local user does to the
+files after the decision (signature envelope, trusted keys, ...), each found by attacking the real CLI.
+
+Every case runs on real files and real Ed25519 signatures, the CLI in a child process where the exit code
+and the absence of a traceback are what is judged. docs/heldout.md lists every case tried.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from calpolicy.review.signing import SigningError, load_private_key, trusted_keys, verify_job
+from unit_tests.conftest import run_cli
+from unit_tests.deploy.site import Site, sign, site_with_one_job, write_toml
+from unit_tests.deploy.test_trust import JOB, no_traceback
+
+
+def unknown_algorithm_pem(label: str) -> bytes:
+    """A well-formed PEM whose key algorithm is an OID no library knows (1.2.3.4): what a careless copy of
+    some other tool's key, or a hostile file, looks like to ``cryptography``."""
+    oid = bytes([0x06, 0x03, 0x2A, 0x03, 0x04])
+    algorithm = bytes([0x30, len(oid)]) + oid
+    if label == b"PRIVATE KEY":  # PKCS#8: version 0, the algorithm, the key in an octet string
+        body = bytes([0x02, 1, 0]) + algorithm + bytes([0x04, 34, 0x04, 32]) + b"\x01" * 32
+    else:  # SubjectPublicKeyInfo: the algorithm, the key in a bit string
+        body = algorithm + bytes([0x03, 33, 0]) + b"\x01" * 32
+    der = bytes([0x30, len(body)]) + body
+    return b"-----BEGIN %s-----\n%s\n-----END %s-----\n" % (label, base64.b64encode(der), label)
+
+
+@pytest.fixture
+def signed(tmp_path: Path, proposal_json: str) -> tuple[Site, Path]:
+    site = site_with_one_job(tmp_path, proposal_json, JOB)
+    config = sign(site, JOB)
+    return site, write_toml(site, config)
+
+
+def test_a_key_of_an_unknown_algorithm_in_the_trusted_folder_is_skipped(signed: tuple[Site, Path]) -> None:
+    """Was: `UnsupportedAlgorithm` traceback (exit 3) from verify and approve: one odd `.pub` dropped into the
+    trusted folder blocked every job. Now it is one skipped file and the job still verifies by its own key."""
+    site, toml = signed
+    trusted = site.root / "trusted"
+    (trusted / "other-tool.pub").write_bytes(unknown_algorithm_pem(b"PUBLIC KEY"))
+    keys, skipped = trusted_keys(trusted)
+    assert len(keys) == 1
+    assert [s for s in skipped if s.startswith("other-tool.pub: ")], skipped
+    done = run_cli("--config", str(toml), "verify", JOB)
+    no_traceback(done)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert verify_job(site.jobs / JOB, trusted).ok
+
+
+def test_a_private_key_of_an_unknown_algorithm_is_a_signing_error(tmp_path: Path) -> None:
+    """Was: `UnsupportedAlgorithm` escaped `load_private_key` (a traceback from `run` at signing time)."""
+    key = tmp_path / "signing.key"
+    key.write_bytes(unknown_algorithm_pem(b"PRIVATE KEY"))
+    key.chmod(0o600)
+    with pytest.raises(SigningError, match="cannot read the signing key"):
+        load_private_key(key)
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_a_signature_envelope_holding_nan_is_damaged_not_a_traceback(signed: tuple[Site, Path], value: str) -> None:
+    """Was: `ValueError: Out of range float values` traceback (exit 3) from verify and approve: json.loads
+    takes NaN, the canonical re-serialisation the envelope is compared with does not."""
+    site, toml = signed
+    sig = site.jobs / JOB / "statement.sig"
+    envelope = json.loads(sig.read_bytes())
+    text = json.dumps(envelope).replace(json.dumps(envelope["payloadType"]), value, 1)
+    sig.write_text(text)
+    done = run_cli("--config", str(toml), "verify", JOB)
+    no_traceback(done)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "statement.sig was altered" in done.stdout, done.stdout
