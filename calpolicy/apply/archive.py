@@ -17,7 +17,8 @@ from calpolicy.files.atomic_io import sha256_bytes, write_atomic
 from calpolicy.files.safe_read import read_bytes
 from calpolicy.loader import CalibrationError, parse_calibration
 
-VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# fullmatch, not match: "$" also matches before a final newline, which became part of an archive file name
+VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", re.ASCII)
 RESERVED = {"none", "previous"}
 
 
@@ -27,7 +28,7 @@ class ArchiveError(RuntimeError):
 
 def validate_version(raw: str) -> str:
     """A version (or archive stem) named on the command line: no separators, no '..', no odd characters."""
-    if not isinstance(raw, str) or not VERSION_PATTERN.match(raw) or ".." in raw:
+    if not isinstance(raw, str) or not VERSION_PATTERN.fullmatch(raw) or ".." in raw:
         raise ValueError(
             f"invalid version {raw!r}: use letters, digits, '_', '-' and '.', no '/' or '..' "
             "(e.g. cal_20260220_143022), or 'none'"

@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from calpolicy.apply.archive import validate_version
+from calpolicy.apply.deploy import approve_job
+from calpolicy.jobs import JobError, validate_job_id
 from calpolicy.review.signing import SigningError, load_private_key, trusted_keys, verify_job
 from unit_tests.conftest import run_cli
 from unit_tests.deploy.site import Site, sign, site_with_one_job, write_toml
-from unit_tests.deploy.test_trust import JOB, no_traceback
+from unit_tests.deploy.test_trust import JOB, no_traceback, quiet
 
 
 def unknown_algorithm_pem(label: str) -> bytes:
@@ -76,3 +79,39 @@ def test_a_signature_envelope_holding_nan_is_damaged_not_a_traceback(signed: tup
     no_traceback(done)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "statement.sig was altered" in done.stdout, done.stdout
+
+
+ENGINE_ONLY_NEWLINE = b'{"version": "cal_20260206_060303\\n", "ensemble_weights": {"enabled": false}}\n'
+
+
+def test_a_live_version_ending_in_a_newline_never_names_an_archive_file(tmp_path: Path, proposal_json: str) -> None:
+    """Was: the version check used ``re.match`` with ``$``, which also matches before a final newline: a live
+    file the engine loads whose version is "cal_…\\n" was archived as ``calibration_cal_…\\n.json`` (a file
+    name with a newline) and rollback's first line was cut in two on the terminal. Now such a version is
+    not a version: the copy is archived as ``unparsable_<hash>`` and a plain rollback restores it byte for byte."""
+    site = site_with_one_job(tmp_path, proposal_json, JOB)
+    site.live.write_bytes(ENGINE_ONLY_NEWLINE)
+    approve_job(site.config, JOB, "alice", wait=False, say=quiet)
+    names = [p.name for p in site.paths.archive_dir.iterdir()]
+    assert all(name.isprintable() for name in names), names
+    toml = write_toml(site)
+    back = run_cli("--config", str(toml), "rollback", "--by", "bob")
+    no_traceback(back)
+    first = back.stdout.splitlines()[0]
+    assert first.startswith("ROLLED BACK"), back.stdout
+    assert first.endswith("engine was not shown to serve it"), back.stdout
+    assert site.live_bytes() == ENGINE_ONLY_NEWLINE
+
+
+def test_a_version_or_job_id_with_a_final_newline_or_look_alike_digits_is_refused(signed: tuple[Site, Path]) -> None:
+    """Was: ``rollback 'cal_…\\n'`` passed the version check; a job ID in fullwidth digits passed the job-ID
+    check (``\\d`` is any Unicode digit)."""
+    _, toml = signed
+    done = run_cli("--config", str(toml), "rollback", "cal_20260206_060303\n", "--by", "bob")
+    no_traceback(done)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "invalid version" in done.stderr, done.stderr
+    with pytest.raises(ValueError, match="invalid version"):
+        validate_version("cal_20260206_060303\n")
+    with pytest.raises(JobError, match="invalid job ID"):
+        validate_job_id("cal_\uff12\uff10\uff12\uff16\uff11\uff11\uff10\uff11_120000")
