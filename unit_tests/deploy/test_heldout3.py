@@ -81,6 +81,7 @@ def test_a_signature_envelope_holding_nan_is_damaged_not_a_traceback(signed: tup
     assert "statement.sig was altered" in done.stdout, done.stdout
 
 
+LINE_LIMIT = 4000  # calpolicy.cli.commands.common.LINE_LIMIT (kept here so the test also runs on older code)
 ENGINE_ONLY_NEWLINE = b'{"version": "cal_20260206_060303\\n", "ensemble_weights": {"enabled": false}}\n'
 
 
@@ -115,3 +116,27 @@ def test_a_version_or_job_id_with_a_final_newline_or_look_alike_digits_is_refuse
         validate_version("cal_20260206_060303\n")
     with pytest.raises(JobError, match="invalid job ID"):
         validate_job_id("cal_\uff12\uff10\uff12\uff16\uff11\uff11\uff10\uff11_120000")
+
+
+def test_a_field_of_megabytes_never_floods_the_terminal(tmp_path: Path, proposal_json: str) -> None:
+    """Was: `jobs` and `status` printed a hand-edited manifest's 3,000,000-character `operator` and
+    `created_at` whole (8 MB lines burying the rest of the table). Now a printed line is at most
+    ``LINE_LIMIT`` characters and says how much was left out; the other job's row is intact."""
+    site = site_with_one_job(tmp_path, proposal_json, JOB)
+    other = "cal_20261101_130000"
+    site.add_job(other, proposal_json)
+    manifest = site.manifest(other)
+    manifest["operator"] = "A" * 3_000_000
+    manifest["created_at"] = "B\x1b" * 500_000  # the manifest stays under its 8 MiB cap
+    (site.jobs / other / "manifest.json").write_text(json.dumps(manifest))
+    toml = write_toml(site)
+    for command in ("jobs", "status"):
+        done = run_cli("--config", str(toml), command)
+        no_traceback(done)
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert max(len(line) for line in lines) < LINE_LIMIT + 100, command
+        assert any("more characters not shown" in line for line in lines), command
+        assert "\x1b" not in done.stdout
+    jobs = run_cli("--config", str(toml), "jobs")
+    assert any(line.startswith(JOB) and line.rstrip().endswith("tester") for line in jobs.stdout.splitlines())

@@ -133,6 +133,9 @@ def emit(verdict: Verdict, title: str, as_json: bool, verbose: bool = False) -> 
     return verdict.exit_code
 
 
+LINE_LIMIT = 4000  # characters of one printed line; far above any line calpolicy writes itself
+
+
 def printable(text: object) -> str:
     """``text`` with every control or format character shown as an escape (``\\x1b``, ``\\u202e``).
 
@@ -140,7 +143,11 @@ def printable(text: object) -> str:
     ``operator``, a file name in a job folder). Printed raw, ``\\r`` or an ANSI sequence rewrites what the
     operator sees (``GO\\rSTOP`` shows as STOP; ``\\x1b[1A\\x1b[2K`` erases the line above).
     """
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(text))
+    shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(text)[: LINE_LIMIT + 1])
+    if len(shown) <= LINE_LIMIT:
+        return shown
+    # a field of several MB (a hand-edited manifest's ``operator``) would bury every line after it
+    return f"{shown[:LINE_LIMIT]}… [{len(str(text)) - LINE_LIMIT} more characters not shown]"
 
 
 def usage_failure(error: Exception) -> int:
