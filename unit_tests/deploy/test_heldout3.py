@@ -140,3 +140,31 @@ def test_a_field_of_megabytes_never_floods_the_terminal(tmp_path: Path, proposal
         assert "\x1b" not in done.stdout
     jobs = run_cli("--config", str(toml), "jobs")
     assert any(line.startswith(JOB) and line.rstrip().endswith("tester") for line in jobs.stdout.splitlines())
+
+
+def strict_json(text: str) -> object:
+    """``text`` parsed as RFC 8259 JSON: ``NaN``/``Infinity`` tokens are refused, as jq and others refuse them."""
+
+    def refuse(token: str) -> object:
+        raise ValueError(f"not JSON: {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_the_json_views_stay_json_when_a_file_holds_nan(tmp_path: Path, proposal_json: str) -> None:
+    """Was: `history --json`, `jobs --json` and `status --json` printed `NaN` / `Infinity` read from a
+    hand-edited history line or manifest: output that jq and every strict parser refuse."""
+    site = site_with_one_job(tmp_path, proposal_json, JOB)
+    approve_job(site.config, JOB, "alice", wait=False, say=quiet)
+    with site.paths.history.open("ab") as handle:
+        handle.write(b'{"phase": "begin", "id": "z1", "event": "approve", "from": NaN, "to": "x", "at": 1e999}\n')
+    manifest = site.manifest(JOB)
+    manifest["verdict"], manifest["exit_code"] = float("nan"), float("-inf")
+    (site.jobs / JOB / "manifest.json").write_text(json.dumps(manifest))
+    toml = write_toml(site)
+    for command in ("history", "jobs", "status"):
+        done = run_cli("--config", str(toml), command, "--json")
+        no_traceback(done)
+        assert done.returncode == 0, done.stderr
+        assert "NaN" in done.stdout or "inf" in done.stdout, command  # shown, as text
+        strict_json(done.stdout)

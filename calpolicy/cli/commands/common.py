@@ -133,6 +133,25 @@ def emit(verdict: Verdict, title: str, as_json: bool, verbose: bool = False) -> 
     return verdict.exit_code
 
 
+def json_text(value: object, indent: int | None = 2) -> str:
+    """``--json`` output that is JSON: a ``NaN`` or ``Infinity`` read from a hand-edited history line or
+    manifest (``json.loads`` takes them) is shown as a string, never printed as a token that strict readers
+    (``jq``, every other language's parser) refuse."""
+    import json
+    import math
+
+    def finite(item: object) -> object:
+        if isinstance(item, float) and not math.isfinite(item):
+            return str(item)
+        if isinstance(item, dict):
+            return {key: finite(inner) for key, inner in item.items()}
+        if isinstance(item, list | tuple):
+            return [finite(inner) for inner in item]
+        return item
+
+    return json.dumps(finite(value), indent=indent, allow_nan=False)
+
+
 LINE_LIMIT = 4000  # characters of one printed line; far above any line calpolicy writes itself
 
 

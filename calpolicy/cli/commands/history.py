@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from calpolicy.cli.commands.common import config_from, printable
+from calpolicy.cli.commands.common import config_from, json_text, printable
 from calpolicy.jobs import history as apply_history
 from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO
 
@@ -27,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_COULD_NOT_CHECK
     live = read_live(paths).version
     if args.json:
-        print(json.dumps({"live": live, "history": rows}, indent=2))
+        print(json_text({"live": live, "history": rows}))
         return EXIT_GO
     print(f"live: {live}   ({paths.calibration_file}; history in {paths.history})")
     if not rows:

@@ -200,11 +200,12 @@ def decode(data: bytes | str, source: str) -> Any:
     # UTF-8 without a byte-order mark, as the engine's own loader reads it (open() text, json.load): given
     # bytes, json.loads would also take UTF-16/32 and a BOM, and serve a file the engine refuses
     if raw[:3] == b"\xef\xbb\xbf":
-        raise CalibrationError(f"{source} starts with a byte-order mark; the engine's loader refuses it")
+        raise CalibrationError(f"{source} is not valid JSON for the engine: it starts with a byte-order mark")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise CalibrationError(f"{source} is not UTF-8 text (UTF-16 or binary?): byte {error.start}") from None
+        why = f"not UTF-8 text (UTF-16? binary?) at byte {error.start}"
+        raise CalibrationError(f"{source} is not valid JSON: {why}") from None
     try:
         return json.loads(text, object_pairs_hook=_pairs, parse_int=_bounded_int, parse_constant=_no_constant)
     except CalibrationError as error:
