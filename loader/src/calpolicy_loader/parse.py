@@ -202,7 +202,7 @@ def decode(data: bytes | str, source: str) -> Any:
     if raw[:3] == b"\xef\xbb\xbf":
         raise CalibrationError(f"{source} is not valid JSON for the engine: it starts with a byte-order mark")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8", "surrogatepass")  # as json.loads decodes bytes: a lone surrogate is judged later
     except UnicodeDecodeError as error:
         why = f"not UTF-8 text (UTF-16? binary?) at byte {error.start}"
         raise CalibrationError(f"{source} is not valid JSON: {why}") from None
