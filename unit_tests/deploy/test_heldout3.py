@@ -168,3 +168,26 @@ def test_the_json_views_stay_json_when_a_file_holds_nan(tmp_path: Path, proposal
         assert done.returncode == 0, done.stderr
         assert "NaN" in done.stdout or "inf" in done.stdout, command  # shown, as text
         strict_json(done.stdout)
+
+
+@pytest.mark.parametrize("field", ["n", "brier_after", "x"])
+def test_a_proposal_holding_a_400_digit_integer_is_a_stop(signed: tuple[Site, Path], field: str) -> None:
+    """Was: `OverflowError: int too large to convert to float` from approve (exit 3) before any check could
+    answer: `proposal.json` parsed with `json.loads` takes the integer, `float()` of it raises OverflowError.
+    Now it is one more reason in approve's STOP list (exit 1), the live config untouched."""
+    site, toml = signed
+    path = site.jobs / JOB / "proposal.json"
+    raw = json.loads(path.read_bytes())
+    model = raw["models"]["ensemble"]
+    big = "9" * 400
+    old = json.dumps(model[field])
+    text = json.dumps(raw).replace(f'"{field}": {old}', f'"{field}": {big if field != "x" else f"[0, {big}]"}', 1)
+    assert big in text
+    path.write_text(text)
+    before = site.live_bytes()
+    done = run_cli("--config", str(toml), "approve", JOB, "--approver", "alice", "--reviewed",
+                   "--on-call-until", "2099-01-01T00:00:00Z", "--yes")  # fmt: skip
+    no_traceback(done)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "proposal.json holds a number too large for a float" in done.stdout, done.stdout
+    assert site.live_bytes() == before
