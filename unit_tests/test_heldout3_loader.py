@@ -10,6 +10,7 @@ a BOM, so our parser served files the engine refuses: approve's "parse it as the
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,37 @@ def test_plain_utf8_with_non_ascii_text_is_still_served(tmp_path: Path) -> None:
                                 ensure_ascii=False).encode())  # fmt: skip
     assert engine_reads(path)
     assert CalibrationLoader(path, poll_interval_s=0, record=False).version == GOOD["version"]
+
+
+def test_a_file_growing_past_the_cap_is_refused_once_not_on_every_poll(tmp_path: Path) -> None:
+    """Was: one ERROR line per poll while the file grew (27 lines in one second at a 20 ms poll; five a second
+    at the default 0.2 s): each new size made a new message. Now: said once, until a good file is served."""
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    log = logging.getLogger("heldout3.loader")
+    log.addHandler(Keep())
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps(GOOD))
+    loader = CalibrationLoader(path, poll_interval_s=0, record=False, logger=log)
+    with path.open("ab") as handle:
+        for _ in range(6):
+            handle.write(b" " * 1_000_000)
+            handle.flush()
+            loader.reload()
+    refused = [line for line in lines if "refusing to load" in line]
+    assert len(refused) == 1, refused
+    assert "more than the 4194304" in refused[0]
+    assert loader.version == GOOD["version"]
+    assert loader.last_error is not None
+    path.write_text(json.dumps({**GOOD, "version": "cal_20260101_000001"}))
+    loader.reload()
+    assert loader.version == "cal_20260101_000001"
+    path.write_bytes(json.dumps(GOOD).encode() + b" " * 5_000_000)
+    loader.reload()
+    assert len([line for line in lines if "refusing to load" in line]) == 2  # a new refusal after a good file
