@@ -48,3 +48,14 @@ def test_an_mse_after_of_400_digits_is_no_prediction(tmp_path: Path) -> None:
     applied = read_applied(live_file(tmp_path, mse=BIG))
     assert applied.predicted_brier is None
     assert applied.mapping == {"0.0": 0.0, "0.5": 0.5, "1.0": 1.0}
+
+
+@pytest.mark.parametrize("approved", ["0001-01-01T00:00:00+00:00", "0001-01-01T12:00:00+00:00"])
+def test_an_approved_at_in_year_1_is_could_not_check(tmp_path: Path, approved: str) -> None:
+    """Was: accepted; the watch then computed the baseline window's start (approved_at minus 24 h) and
+    ``OverflowError: date value out of range`` ended `calpolicy watch` in a traceback, once the engine served
+    the version. The engine never reads ``approved_at``: a hand edit of it is possible and goes unnoticed."""
+    path = live_file(tmp_path)
+    path.write_text(path.read_text().replace("2026-11-01T12:00:00+00:00", approved))
+    with pytest.raises(WatchError, match="is not a time this calibration could have been approved"):
+        read_applied(path)

@@ -125,6 +125,8 @@ def read_applied(path: Any) -> AppliedCalibration:
         approved_at = datetime.fromisoformat(approved)
     except ValueError:
         raise WatchError(f"{source}: approved_at is not an ISO-8601 instant: {approved!r}") from None
+    if approved_at.year <= 1970:  # year 1 made the baseline window's start overflow (a traceback)
+        raise WatchError(f"{source}: approved_at {approved!r} is not a time this calibration could have been approved")
     version = raw.get("version")
     block = raw.get("confidence_calibration")
     mapping: dict[str, float] | None = None
