@@ -191,3 +191,27 @@ def test_a_proposal_holding_a_400_digit_integer_is_a_stop(signed: tuple[Site, Pa
     assert done.returncode == 1, done.stdout + done.stderr
     assert "proposal.json holds a number too large for a float" in done.stdout, done.stdout
     assert site.live_bytes() == before
+
+
+def test_rollback_none_works_when_the_history_has_grown_past_its_cap(tmp_path: Path, proposal_json: str) -> None:
+    """Was: a history over its 64 MiB cap (a runaway script appending, or a hostile user) made even `rollback
+    none` STOP ("cannot read the apply history"): the emergency exit was closed. `rollback none` needs
+    nothing from the history; it now goes ahead (and appends its lines); every other rollback still refuses."""
+    site = site_with_one_job(tmp_path, proposal_json, JOB)
+    approve_job(site.config, JOB, "alice", wait=False, say=quiet)
+    pad = b'{"phase": "note", "id": "x", "pad": "' + b"a" * 1000 + b'"}\n'
+    with site.paths.history.open("ab") as handle:
+        handle.write(pad * 68_000)  # about 70 MB, past the 64 MiB a history may have
+    toml = write_toml(site)
+    back = run_cli("--config", str(toml), "rollback", "--by", "bob")
+    no_traceback(back)
+    assert back.returncode == 1, back.stdout + back.stderr
+    assert "cannot read the apply history" in back.stdout + back.stderr
+    assert site.live_bytes() is not None
+    none = run_cli("--config", str(toml), "rollback", "none", "--by", "bob")
+    no_traceback(none)
+    assert "ROLLED BACK" in none.stdout, none.stdout + none.stderr
+    assert "goes ahead without it" in none.stdout
+    assert site.live_bytes() is None
+    assert site.paths.history.read_bytes().endswith(b"\n")
+    assert b'"to": "none"' in site.paths.history.read_bytes()[-4000:]

@@ -57,7 +57,13 @@ def rollback(
         try:
             entries = apply_history.read(paths.history)
         except OSError as error:
-            raise DeployError(f"cannot read the apply history: {error.strerror}; the live config unchanged") from None
+            if target != NO_CALIBRATION:  # a target or a recorded digest comes from the history: fail closed
+                reason = f"cannot read the apply history: {error.strerror}; the live config unchanged"
+                raise DeployError(reason) from None
+            # `rollback none` needs nothing from it (a history grown past its cap closed the emergency exit);
+            # its lines are still appended, never read
+            say(f"note: the apply history cannot be read ({error.strerror}); `rollback none` goes ahead without it")
+            entries = []
         live = read_live(paths)
         if live.problem:
             say(f"note: the live config is not one calpolicy can read ({live.problem}); it is replaced, not parsed")
