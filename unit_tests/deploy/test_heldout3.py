@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from calpolicy.apply.archive import validate_version
-from calpolicy.apply.deploy import approve_job
+from calpolicy.apply.deploy import approve_job, rollback
 from calpolicy.jobs import JobError, validate_job_id
 from calpolicy.review.signing import SigningError, load_private_key, trusted_keys, verify_job
 from unit_tests.conftest import run_cli
@@ -215,3 +216,28 @@ def test_rollback_none_works_when_the_history_has_grown_past_its_cap(tmp_path: P
     assert site.live_bytes() is None
     assert site.paths.history.read_bytes().endswith(b"\n")
     assert b'"to": "none"' in site.paths.history.read_bytes()[-4000:]
+
+
+@pytest.mark.parametrize("damage", ["decisions-log-edited", "job-folder-removed"])
+def test_a_rolled_back_version_does_not_go_live_again_when_the_job_records_are_damaged(
+    tmp_path: Path, proposal_json: str, damage: str
+) -> None:
+    """Was: `rollback VERSION` took "cannot derive the job's state" as "not rolled back": with one line of the
+    decisions log edited, or the job folder removed, a rolled-back job's version went live again without
+    approve's checks (fresh preflight, on-call). Now an unreadable state is a STOP, and with no folder the
+    apply history alone (which recorded the apply and the rollback) decides."""
+    site = site_with_one_job(tmp_path, proposal_json, JOB)
+    approve_job(site.config, JOB, "alice", wait=False, say=quiet)
+    rollback(site.config, by="bob", wait=False, say=quiet)
+    if damage == "decisions-log-edited":
+        log = site.jobs / ".decisions.jsonl"
+        log.write_bytes(log.read_bytes().replace(b'"by": "alice"', b'"by": "mallory"', 1))
+    else:
+        shutil.rmtree(site.jobs / JOB)
+    before = site.live_bytes()
+    done = run_cli("--config", str(write_toml(site)), "rollback", JOB, "--by", "bob")
+    no_traceback(done)
+    assert done.returncode == 1, done.stdout + done.stderr
+    expected = "cannot tell whether job" if damage == "decisions-log-edited" else "which was rolled back"
+    assert expected in done.stdout + done.stderr, done.stdout + done.stderr
+    assert site.live_bytes() == before
