@@ -17,7 +17,7 @@ from calpolicy.files.safe_read import read_bytes
 from calpolicy.files.strict_json import parse_json
 from calpolicy.loader import CalibrationError, parse_calibration
 
-VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", re.ASCII)
 RESERVED = {"none", "previous"}
 
 

@@ -252,6 +252,13 @@ class Proposal:
         for key in ("models", "windows", "thresholds", "inputs"):
             if not isinstance(raw[key], dict):
                 raise ProposalError(f"proposal.json: '{key}' must be an object")
+        try:
+            return cls._build(raw)
+        except OverflowError:  # a 400-digit integer where a float belongs, or an infinite seed
+            raise ProposalError("proposal.json holds a number too large for a float") from None
+
+    @classmethod
+    def _build(cls, raw: dict[str, Any]) -> Proposal:
         return cls(
             models={name: ModelResult.from_dict(name, raw["models"][name]) for name in canonical(raw["models"])},
             data_models=tuple(raw["data_models"]),

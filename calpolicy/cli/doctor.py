@@ -213,7 +213,14 @@ def check_keys(config: Config) -> list[Check]:
                 )
             )
         else:
-            found.append(_ok("keys", f"signing key {key} is 0600 and owned by {_user()}"))
+            from calpolicy.review.signing import SigningError, load_private_key
+
+            try:  # mode and owner are right; it must also be a key `run` can sign with (not a FIFO, not garbage)
+                load_private_key(key)
+            except SigningError as error:
+                found.append(_fix("keys", str(error), "calpolicy keygen with a new signing.private_key path"))
+            else:
+                found.append(_ok("keys", f"signing key {key} is 0600 and owned by {_user()}"))
     if not trusted.is_dir():
         found.append(_fix("keys", f"no trusted-keys folder {trusted}", "calpolicy keygen creates it"))
         return found
@@ -229,9 +236,19 @@ def check_keys(config: Config) -> list[Check]:
         )
     elif not list(trusted.glob("*.pub")):
         found.append(_fix("keys", f"trusted-keys folder {trusted} holds no *.pub key", "calpolicy keygen"))
+    elif not _usable_keys(trusted):
+        problem = f"trusted-keys folder {trusted} holds no *.pub key verify can use (Ed25519, PEM)"
+        found.append(_fix("keys", problem, "calpolicy keygen"))
     else:
         found.append(_ok("keys", f"trusted-keys folder {trusted} is not group/other-writable and holds a key"))
     return found
+
+
+def _usable_keys(trusted: Path) -> int:
+    """How many Ed25519 keys verify would trust there (a `.pub` of another algorithm or format is no key)."""
+    from calpolicy.review.signing import trusted_keys
+
+    return len(trusted_keys(trusted)[0])
 
 
 # ------------------------------------------------------------------------------------------------ redis

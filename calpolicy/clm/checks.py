@@ -37,6 +37,9 @@ from calpolicy.vocabulary.verdict import Finding, Verdict, format_lines, line_ev
 
 _PLACEHOLDER_MODEL = re.compile(r"(?:^|_)(?:none|null|nan)$", re.IGNORECASE)
 _PLACEHOLDER_REASONS = {"unknown", "none", "null", ""}
+# a key of model_predictions becomes a heading in report.md, a line on the terminal and a key of the live config:
+# a newline or an escape sequence in it rewrote what the reviewer reads ("\n## GO", "\x1b[2J")
+_PLAIN_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
 # Every item this gate answers for, from the registry; an unreadable log leaves each of them "not checked".
 DATA_IDS = registered(producer=DATA)
 
@@ -508,6 +511,9 @@ def _models(ctx: _Context) -> Iterator[Finding]:
     if wrong is not None and len(wrong):
         problems.append(_problem(ctx, "model_predictions is not an object", wrong))
     for model in ctx.log.models:
+        if not _PLAIN_MODEL_NAME.fullmatch(model):  # it is printed in the report, the terminal, the live config
+            problems.append(f"model name {model[:80]!r} is not a plain name (letters, digits, '_', '.', '-'; "
+                            "at most 64 characters)")  # fmt: skip
         lines = ctx.log.nulls.get(conf_column(model))
         if lines is not None and len(lines):
             problems.append(_problem(ctx, f"model {model!r} has no confidence", lines))

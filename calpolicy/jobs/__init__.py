@@ -40,7 +40,7 @@ from calpolicy.files.safe_read import kind_name, open_folder, open_for_append, r
 from calpolicy.files.strict_json import parse_json
 from calpolicy.jobs import history as apply_history
 
-JOB_ID_RE = re.compile(r"^cal_\d{8}_\d{6}(_\d{1,3})?$")
+JOB_ID_RE = re.compile(r"^cal_\d{8}_\d{6}(_\d{1,3})?$", re.ASCII)  # ASCII: no look-alike (fullwidth) digits
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "calpolicy.manifest/1"
 TMP_PREFIX = "."

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -130,7 +130,7 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
         key = serialization.load_pem_private_key(read_bytes(path, "key"), password=None)
     except FileNotFoundError:
         raise SigningError(f"no signing key at {path}: run `calpolicy keygen` first") from None
-    except (OSError, ValueError, TypeError) as error:
+    except (OSError, ValueError, TypeError, UnsupportedAlgorithm) as error:  # a PEM of an unknown key type
         raise SigningError(f"cannot read the signing key {path}: {error}") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise SigningError(f"{path} is not an Ed25519 private key")
@@ -160,7 +160,8 @@ def trusted_keys(trusted_dir: Path) -> tuple[dict[str, Ed25519PublicKey], list[s
                     skipped.append(f"{name}: refused: {problem}")
                     continue
                 key = serialization.load_pem_public_key(read_bytes(name, "key", folder_fd=fd))
-            except (OSError, ValueError) as error:
+            except (OSError, ValueError, UnsupportedAlgorithm) as error:  # a PEM of a key type nobody knows
+                # is one skipped file, never a traceback that blocks every verify and approve
                 skipped.append(f"{name}: {error}")
                 continue
             if isinstance(key, Ed25519PublicKey):
@@ -441,7 +442,11 @@ def _verified_payload(files: JobFiles, trusted_dir: Path, result: VerifyResult) 
     except (ValueError, KeyError, TypeError) as error:
         result.problems.append(f"{SIGNATURE} is damaged: not a DSSE envelope with one signature ({error})")
         return None
-    if canonical_json(envelope) != raw:
+    try:
+        canonical = canonical_json(envelope)
+    except ValueError:  # NaN or Infinity in the envelope: json.loads takes them, the canonical form refuses
+        canonical = None
+    if canonical != raw:
         result.problems.append(f"{SIGNATURE} was altered: its bytes are not the envelope that was written")
         return None
     if payload_type != PAYLOAD_TYPE:

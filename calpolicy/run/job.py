@@ -21,6 +21,7 @@ from calpolicy.files.strict_json import parse_json
 from calpolicy.jobs import (
     MANIFEST,
     MANIFEST_SCHEMA,
+    OWNER_FILE,
     JobError,
     JobStore,
     PendingJob,
@@ -135,6 +136,7 @@ def _in_job(run: RunContext, judged: dict[str, Any], store: JobStore, pending: P
         after = digest_all(config)
         lockdown = compare(before, after) + _sandbox_findings(box, config)
         task = box.result or {}
+        lockdown += _left_behind(pending.tmp_dir)
         if not all(f.status == "pass" for f in lockdown) or "stop" in task or "error" in task:
             findings = [f for f in lockdown if f.status != "pass"] + _task_findings(task)
             return _stopped_many(findings or lockdown, "lockdown" if box.violation else "sandbox", preflight, timings)
@@ -189,6 +191,21 @@ def _in_job(run: RunContext, judged: dict[str, Any], store: JobStore, pending: P
     details = {"clm": manifest["clm"], "clm_grown_bytes": task.get("grown_bytes", 0), "os_guard": box.os_guard}
     details["approve_blocker"] = _approve_blocker(config)
     return RunOutcome(verdict, pending.job_id, job_dir, "done", preflight, written, timings, details)
+
+
+def _left_behind(workdir: Path) -> list[Finding]:
+    """The child writes ``proposal.json`` and nothing else; every other file of a job is the parent's.
+
+    Why: the statement signs every file in the folder. A calibration that left a page of its own
+    (``APPROVED.html``), a name with control characters or thousands of files had them signed and published
+    with a GO job — vouched for, judged by no test. Anything more is a lockdown failure: nothing is published.
+    """
+    extra = sorted(set(os.listdir(workdir)) - {PROPOSAL, OWNER_FILE})
+    if not extra:
+        return []
+    shown = ", ".join(repr(name)[:80] for name in extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+    message = f"the calibration left {len(extra)} entries besides {PROPOSAL} in the job folder: {shown}"
+    return [Finding("P1.1.c", "fail", message, {"entries": len(extra)})]
 
 
 def _approve_blocker(config: Config) -> str | None:

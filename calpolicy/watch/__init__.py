@@ -138,6 +138,8 @@ def read_applied(path: Any) -> AppliedCalibration:
         approved_at = datetime.fromisoformat(approved)
     except ValueError:
         raise WatchError(f"{source}: approved_at is not an ISO-8601 instant: {approved!r}") from None
+    if approved_at.year <= 1970:  # year 1 made the baseline window's start overflow (a traceback)
+        raise WatchError(f"{source}: approved_at {approved!r} is not a time this calibration could have been approved")
     version = raw.get("version")
     block = raw.get("confidence_calibration")
     mapping: dict[str, float] | None = None
@@ -149,13 +151,13 @@ def read_applied(path: Any) -> AppliedCalibration:
         try:
             mapping = {str(k): float(v) for k, v in candidate.items()}
             knots = [float(k) for k in mapping]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: a 400-digit integer as a value
             raise WatchError(f"{source}: confidence_calibration.mapping is not numbers") from None
         if not all(math.isfinite(x) and 0.0 <= x <= 1.0 for x in [*knots, *mapping.values()]):
             raise WatchError(f"{source}: confidence_calibration.mapping has a knot or value outside [0, 1]")
         mse = block.get("mse_after")
-        number = isinstance(mse, int | float) and not isinstance(mse, bool) and math.isfinite(mse)
-        predicted = float(mse) if number else None
+        number = isinstance(mse, float) or (isinstance(mse, int) and not isinstance(mse, bool) and abs(mse) < 2**53)
+        predicted = float(mse) if number and math.isfinite(mse) else None  # a 400-digit int: no float, no crash
     return AppliedCalibration(
         version if isinstance(version, str) else None,
         approved_at if approved_at.tzinfo else approved_at.replace(tzinfo=UTC),

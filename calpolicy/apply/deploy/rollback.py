@@ -20,6 +20,7 @@ from calpolicy.jobs import (
     JOB_ID_RE,
     JobError,
     JobStore,
+    derive_state,
 )
 from calpolicy.jobs import history as apply_history
 from calpolicy.loader import NO_CALIBRATION
@@ -57,7 +58,15 @@ def rollback(
         try:
             entries = apply_history.read(paths.history)
         except OSError as error:
-            raise DeployError(f"cannot read the apply history: {error.strerror}; the live config unchanged") from None
+            # a target or a recorded digest comes from the history: fail closed; and a FIFO or a link in its
+            # place could not take `rollback none`'s own lines either
+            if target != NO_CALIBRATION or paths.history.is_symlink() or not paths.history.is_file():
+                reason = f"cannot read the apply history: {error.strerror}; the live config unchanged"
+                raise DeployError(reason) from None
+            # `rollback none` needs nothing from it (a history grown past its cap closed the emergency exit);
+            # its lines are still appended, never read
+            say(f"note: the apply history cannot be read ({error.strerror}); `rollback none` goes ahead without it")
+            entries = []
         live = read_live(paths)
         if live.problem:
             say(f"note: the live config is not one calpolicy can read ({live.problem}); it is replaced, not parsed")
@@ -89,7 +98,7 @@ def rollback(
                 note=f"requested: {target}",
             )
         else:
-            _refuse_rolled_back(config, paths, wanted)
+            _refuse_rolled_back(config, paths, wanted, entries)
             data, found_version, found_name, recorded_sha = _archived_copy(paths, entries, wanted)
             if live.data is not None and sha256_bytes(live.data) == sha256_bytes(data):
                 raise NothingToDo(f"version {found_version} ({found_name}) is live already; nothing to do")
@@ -184,16 +193,25 @@ def _read_archived(paths: LivePaths, name: str) -> bytes:
         raise DeployError(f"cannot read the archived config: {error.strerror}; the live config unchanged") from None
 
 
-def _refuse_rolled_back(config: Config, paths: LivePaths, version: str) -> None:
+def _refuse_rolled_back(config: Config, paths: LivePaths, version: str, entries: list[dict[str, Any]]) -> None:
     """A rolled-back job's version does not go live again without approve's checks."""
     if not JOB_ID_RE.fullmatch(version):
         return
     store = JobStore(Path(config.paths.jobs_dir), paths.history)
     try:
         store.path(version)
-        state = store.state(version)
     except JobError:
-        return  # not a job of this host (an archived config named like one): the archive decides
+        # no such job folder (never one of this host's, or removed): the apply history alone still says
+        # whether this version went live through approve and was rolled back
+        state = derive_state(version, {}, [], entries)
+    else:
+        try:
+            state = store.state(version)
+        except JobError as error:  # was: taken as "not rolled back" — an edited decisions log let it through
+            raise DeployError(
+                f"cannot tell whether job {version} was rolled back ({error}); it is not restored by rollback, "
+                "the live config was not changed"
+            ) from None
     if state == "rolled_back":
         raise DeployError(
             f"version {version} is job {version}'s, which was rolled back; it goes live again only through a new "

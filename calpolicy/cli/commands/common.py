@@ -133,6 +133,28 @@ def emit(verdict: Verdict, title: str, as_json: bool, verbose: bool = False) -> 
     return verdict.exit_code
 
 
+def json_text(value: object, indent: int | None = 2) -> str:
+    """``--json`` output that is JSON: a ``NaN`` or ``Infinity`` read from a hand-edited history line or
+    manifest (``json.loads`` takes them) is shown as a string, never printed as a token that strict readers
+    (``jq``, every other language's parser) refuse."""
+    import json
+    import math
+
+    def finite(item: object) -> object:
+        if isinstance(item, float) and not math.isfinite(item):
+            return str(item)
+        if isinstance(item, dict):
+            return {key: finite(inner) for key, inner in item.items()}
+        if isinstance(item, list | tuple):
+            return [finite(inner) for inner in item]
+        return item
+
+    return json.dumps(finite(value), indent=indent, allow_nan=False)
+
+
+LINE_LIMIT = 4000  # characters of one printed line; far above any line calpolicy writes itself
+
+
 def printable(text: object) -> str:
     """``text`` with every control or format character shown as an escape (``\\x1b``, ``\\u202e``).
 
@@ -140,7 +162,11 @@ def printable(text: object) -> str:
     ``operator``, a file name in a job folder). Printed raw, ``\\r`` or an ANSI sequence rewrites what the
     operator sees (``GO\\rSTOP`` shows as STOP; ``\\x1b[1A\\x1b[2K`` erases the line above).
     """
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(text))
+    shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(text)[: LINE_LIMIT + 1])
+    if len(shown) <= LINE_LIMIT:
+        return shown
+    # a field of several MB (a hand-edited manifest's ``operator``) would bury every line after it
+    return f"{shown[:LINE_LIMIT]}… [{len(str(text)) - LINE_LIMIT} more characters not shown]"
 
 
 def usage_failure(error: Exception) -> int:

@@ -4,9 +4,8 @@ jobs it records as aborted (an abort is recorded there too, so a cut in the jobs
 from __future__ import annotations
 
 import argparse
-import json
 
-from calpolicy.cli.commands.common import config_from, printable
+from calpolicy.cli.commands.common import config_from, json_text, printable
 from calpolicy.jobs import history as apply_history
 from calpolicy.vocabulary.verdict import EXIT_COULD_NOT_CHECK, EXIT_GO
 
@@ -30,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     aborts = [e for e in entries if e.get("phase") == apply_history.ABORT]
     live = read_live(paths).version
     if args.json:
-        print(json.dumps({"live": live, "history": rows, "aborts": aborts}, indent=2))
+        print(json_text({"live": live, "history": rows, "aborts": aborts}))
         return EXIT_GO
     print(f"live: {live}   ({paths.calibration_file}; history in {paths.history})")
     if not rows:

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from calpolicy.cli.commands.common import config_from, printable
+from calpolicy.cli.commands.common import config_from, json_text, printable
 from calpolicy.cli.commands.job_lookup import store_for
 from calpolicy.files.safe_read import read_optional
 from calpolicy.files.strict_json import parse_json
@@ -51,8 +51,8 @@ def run_jobs(args: argparse.Namespace) -> int:
         print(json.dumps({"error": str(error)}) if args.json else f"calpolicy jobs: {error}")
         return EXIT_COULD_NOT_CHECK
     if args.json:
-        print(json.dumps({"jobs_dir": str(store.jobs_dir), "jobs": [_row(m) for m in manifests],
-                          "unreadable": problems}, indent=2))  # fmt: skip
+        print(json_text({"jobs_dir": str(store.jobs_dir), "jobs": [_row(m) for m in manifests],
+                         "unreadable": problems}))  # fmt: skip
         return 0
     if not manifests and not problems:
         print(f"no jobs in {store.jobs_dir}")
@@ -103,7 +103,7 @@ def run_status(args: argparse.Namespace) -> int:
         applied["not_live_because"] = None if problem is None else problem[1]
     if args.json:
         job = None if latest is None else {**_row(latest), "job_dir": str(store.jobs_dir / latest["job_id"])}
-        print(json.dumps({"latest_job": job, "applied": applied}, indent=2))
+        print(json_text({"latest_job": job, "applied": applied}))
         return 0
     if latest is None:
         print(f"latest job: none in {store.jobs_dir}")

@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import signal
 import threading
 import time
@@ -76,6 +77,7 @@ class CalibrationLoader:
         self.poll_interval_s = poll_interval_s
         self.last_error: str | None = None
         self._last_refusal: tuple[str, str | None] | None = None
+        self._last_kind: str | None = None  # the last refusal with its numbers blanked out
         self._reload_lock = threading.Lock()
         self._seen: Any = "unseen"
         self._snapshot: Snapshot = identity_snapshot(source="not loaded yet")
@@ -224,7 +226,7 @@ class CalibrationLoader:
         if key is None:
             self._seen = None
             self.last_error = None
-            self._last_refusal = None
+            self._last_refusal = self._last_kind = None
             if self._snapshot.source != "no file":
                 self.log.info("%s No config at %s", TAG, self.path)
                 self.log.info("%s Using baseline ensemble weights", TAG)
@@ -252,7 +254,7 @@ class CalibrationLoader:
             self._refuse(str(error), digest)
             return
         self.last_error = None
-        self._last_refusal = None
+        self._last_refusal = self._last_kind = None
         if snap.sha256 != self._snapshot.sha256:
             self._publish(snap)
 
@@ -260,7 +262,13 @@ class CalibrationLoader:
         self.last_error = message
         if (message, digest) == self._last_refusal:
             return  # once per distinct bad file, not on every poll
+        # a file that cannot be read for the same reason with only a number changed (one growing past the size
+        # cap: a new size on every poll) is the same refusal: said once, not five times a second
+        kind = re.sub(r"\d+", "N", message) if digest is None else None
+        if kind is not None and kind == self._last_kind:
+            return
         self._last_refusal = (message, digest)
+        self._last_kind = kind
         self.log.error(
             "%s ❌ refusing to load %s: %s — still serving version %s", TAG, self.path, message, self.version
         )

@@ -197,8 +197,17 @@ def decode(data: bytes | str, source: str) -> Any:
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if nesting_depth(raw) > MAX_DEPTH:
         raise CalibrationError(f"{source} is nested more than {MAX_DEPTH} levels deep")
+    # UTF-8 without a byte-order mark, as the engine's own loader reads it (open() text, json.load): given
+    # bytes, json.loads would also take UTF-16/32 and a BOM, and serve a file the engine refuses
+    if raw[:3] == b"\xef\xbb\xbf":
+        raise CalibrationError(f"{source} is not valid JSON for the engine: it starts with a byte-order mark")
     try:
-        return json.loads(raw, object_pairs_hook=_pairs, parse_int=_bounded_int, parse_constant=_no_constant)
+        text = raw.decode("utf-8", "surrogatepass")  # as json.loads decodes bytes: a lone surrogate is judged later
+    except UnicodeDecodeError as error:
+        why = f"not UTF-8 text (UTF-16? binary?) at byte {error.start}"
+        raise CalibrationError(f"{source} is not valid JSON: {why}") from None
+    try:
+        return json.loads(text, object_pairs_hook=_pairs, parse_int=_bounded_int, parse_constant=_no_constant)
     except CalibrationError as error:
         raise CalibrationError(f"{source} {error}") from None
     except (ValueError, RecursionError, MemoryError) as error:  # JSONDecodeError, UnicodeDecodeError
