@@ -101,7 +101,8 @@ def test_engine_without_hot_reload_stops_then_one_allowed_restart_fixes_it(
     assert "P4.1.d FAIL: no '[CalibrationLoader] ✅ Loaded calibration: cal_20261101_120000'" in stopped.stdout
     assert "3 passed" in stopped.stdout
 
-    outcome = approve_job(site.config, JOBS[1], "alice", allow_restart=True, say=lambda _: None)
+    # this engine never acknowledges without a restart: the short acknowledgement wait, not the fixture's 8 s
+    outcome = approve_job(site_fast, JOBS[1], "alice", allow_restart=True, say=lambda _: None)
     assert outcome.restarted is True
     assert outcome.acknowledged is True, outcome.lines
     fixed = run_suite(site, JOBS[1])

@@ -129,7 +129,10 @@ def test_never_a_second_restart_even_when_the_first_did_not_make_it_live(
     stubborn = f"import time\nprint('[CalibrationLoader] ✅ Loaded calibration: {EXISTING_VERSION}', flush=True)\n"
     namespace.start_unit(UNIT, [unit_interpreter(), "-u", "-c", stubborn + "time.sleep(600)\n"], UNIT_PROPERTIES)
     wait_journal(namespace, UNIT, 1, 30, EXISTING_VERSION)
-    outcome = approve_job(site.config, JOB_A, "alice", allow_restart=True, say=quiet)
+    # the engine never serves JOB_A, so approve waits out the whole restart_wait_s after the restart: 8 s
+    # (still ample for `systemctl restart`, whose timeout it also is) instead of the fixture's 30 s
+    config = site.config.with_overrides({"deploy.restart_wait_s": 8.0}, "test")
+    outcome = approve_job(config, JOB_A, "alice", allow_restart=True, say=quiet)
     assert outcome.acknowledged is False
     assert outcome.restarted is True
     assert any(line.startswith("still NOT LIVE after the restart") for line in outcome.lines), outcome.lines

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from calpolicy.apply.deploy import approve_job, read_live, rollback
-from calpolicy.jobs import JobStore, unfinished_apply
+from calpolicy.jobs import JobStore, derive_state, unfinished_apply
 from calpolicy.jobs import history as apply_history
 from unit_tests.deploy.site import Site, make_site
 
@@ -43,16 +43,21 @@ def _job_ids(n: int) -> list[str]:
 
 def _next_command(site: Site, jobs: list[str], rng: random.Random) -> tuple[str, str | None]:
     live = read_live(site.paths)
-    target = apply_history.rollback_target_of(apply_history.read(site.paths.history), live.version)
+    history = apply_history.read(site.paths.history)
+    target = apply_history.rollback_target_of(history, live.version)
     if target is not None and rng.random() < 0.45:
         return "rollback", None
     # the job's state as every command derives it (jobs.derive_state), not the manifest's mirror: a job that
-    # went live, lost its record to a kill and was then rolled back is rolled back, not approvable
+    # went live, lost its record to a kill and was then rolled back is rolled back, not approvable. The
+    # decisions log and the apply history are read once per choice, not once per job (JobStore.state would
+    # re-read and re-check both for every job scanned: quadratic, most of this test's time)
     store = JobStore(site.jobs, site.paths.history)
+    decisions = store.decisions()
 
     def approvable(job: str) -> bool:
-        state = store.state(job)
-        return state in ("proposed", "approved") or unfinished_apply(state, site.manifest(job))
+        manifest = store.manifest(job)
+        state = derive_state(job, manifest, decisions, history)
+        return state in ("proposed", "approved") or unfinished_apply(state, manifest)
 
     return "approve", next(j for j in jobs if approvable(j))
 
