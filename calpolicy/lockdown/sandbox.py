@@ -587,16 +587,21 @@ STDERR_KEEP_BYTES = 64 * 1024  # what is kept of the task's stderr: the last lin
 STDERR_TAIL_CHARS = 4000  # at most this much of it goes into the result (and so into the job's report)
 
 
-class _TailReader:
-    """Drain the task's stderr in a thread, keeping only its last ``STDERR_KEEP_BYTES``.
+RESULT_KEEP_BYTES = 4 << 20  # what is kept of the result pipe: its last line is the result (a few KiB)
 
-    Why not ``communicate``: it keeps all of it, and the task is hostile: 200 MiB written to stderr grew
-    the parent (root) by 600 MiB and put a 200 MiB "tail" into the result. Draining also means the task
-    can never block on a full pipe while the parent waits for it.
+
+class _TailReader:
+    """Drain one of the task's pipes in a thread, keeping only its last ``keep`` bytes.
+
+    Why not ``communicate`` or one read after the task ended: it keeps all of it, and the task is hostile:
+    200 MiB written to stderr grew the parent (root) by 600 MiB and put a 200 MiB "tail" into the result.
+    And a pipe nobody reads holds 64 KiB: a task that wrote more to its result pipe blocked until the
+    run's timeout (600 s). Draining while the task runs means it never blocks on a full pipe.
     """
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, keep: int = STDERR_KEEP_BYTES) -> None:
         self.kept = bytearray()
+        self.keep = keep
         self.stream = stream
         self.thread = threading.Thread(target=self._drain, daemon=True)
         self.thread.start()
@@ -605,13 +610,17 @@ class _TailReader:
         with contextlib.suppress(OSError, ValueError):
             while chunk := self.stream.read1(1 << 16):
                 self.kept += chunk
-                del self.kept[:-STDERR_KEEP_BYTES]
+                del self.kept[: -self.keep]
 
     def join(self, timeout: float | None = None) -> bytes:
-        """What was kept; ``timeout``: stop waiting then (a process that escaped the kill may hold the pipe)."""
+        """What was kept; ``timeout``: stop waiting then (a process that escaped the kill may hold the pipe).
+
+        The stream is closed only once the drain has ended: closing a buffered stream waits for a read in
+        progress, so closing it under a reader that is still blocked would hang the parent after all."""
         self.thread.join(timeout)
-        with contextlib.suppress(OSError):
-            self.stream.close()
+        if not self.thread.is_alive():
+            with contextlib.suppress(OSError):
+                self.stream.close()
         return bytes(self.kept)
 
 
@@ -659,6 +668,7 @@ def run_sandboxed(
         raise SandboxError(f"cannot start the sandbox: {error}") from None
     _close_all(passed)
     stderr_box = _TailReader(child.stderr)
+    result_box = _TailReader(os.fdopen(read_end, "rb"), RESULT_KEEP_BYTES)
     try:
         _send_spec(child, json.dumps(spec).encode())
         child.wait(timeout=timeout_s)
@@ -670,12 +680,12 @@ def run_sandboxed(
         child.kill()
         child.wait()
         stderr_box.join(5.0)  # bounded: if bwrap died before naming its child, a survivor may hold stderr
-        _close_all([read_end, info_read])
+        result_box.join(5.0)
+        _close_all([info_read])
         raise SandboxError(f"the sandboxed task did not finish within {timeout_s:g} s and was stopped") from None
     os.close(info_read)
-    stderr = stderr_box.join()
-    with os.fdopen(read_end, "rb") as pipe:
-        lines = [ln for ln in pipe.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    stderr = stderr_box.join(5.0)  # the task has ended; only a survivor could keep these open
+    lines = [ln for ln in result_box.join(5.0).decode("utf-8", "replace").splitlines() if ln.strip()]
     message: dict[str, Any] = {}
     with contextlib.suppress(ValueError, IndexError):
         message = parse_json(lines[-1])

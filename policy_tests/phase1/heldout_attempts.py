@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,17 @@ def stderr_flood(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
     block = b"x" * (1 << 20)
     for _ in range(int(args["mib"])):
         os.write(2, block)
+    return {"went_through": False, "written_mib": int(args["mib"])}
+
+
+def result_pipe_flood(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Write ``mib`` MiB of lines to the result pipe before the child's own result line: the parent must
+    keep reading (a pipe holds 64 KiB) and still find the result, holding back only a bounded tail."""
+    disarm()
+    pipe = int(sys.argv[sys.argv.index("--result-fd") + 1])
+    line = b"x" * 1023 + b"\n"
+    for _ in range(int(args["mib"]) * 1024):
+        os.write(pipe, line)
     return {"went_through": False, "written_mib": int(args["mib"])}
 
 
