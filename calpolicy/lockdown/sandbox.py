@@ -301,17 +301,22 @@ def python_paths() -> list[Path]:
     return sorted((Path(p) for p in paths if os.path.exists(p)), key=str)
 
 
-def linker_paths() -> tuple[list[Path], list[tuple[str, str]]]:
-    """What the dynamic linker reads: its cache and the system library folders; top-level links (merged /usr)."""
+def linker_paths(root: str = "/") -> tuple[list[Path], list[tuple[str, str]]]:
+    """What the dynamic linker reads: its cache and the system library folders; top-level links (merged /usr).
+
+    ``root`` is the host's root folder: a test passes a real tree built like a host without merged ``/usr``
+    (``/lib`` a folder, ``/lib32`` a link), the branches this Debian, where ``/lib`` is a link, never runs.
+    """
     arch = sysconfig.get_config_var("MULTIARCH") or f"{os.uname().machine}-linux-gnu"
     binds: list[Path] = []
     links: list[tuple[str, str]] = []
-    for top in ("/lib", "/lib64", "/lib32", "/libx32"):
-        if os.path.islink(top):
-            links.append((os.readlink(top), top))
-        elif os.path.isdir(top):
-            binds += [Path(top) / arch] if top == "/lib" else [Path(top)]
-    binds += [Path("/usr/lib") / arch, Path("/usr/lib64"), Path("/etc/ld.so.cache")]
+    for top in ("lib", "lib64", "lib32", "libx32"):
+        path = os.path.join(root, top)
+        if os.path.islink(path):
+            links.append((os.readlink(path), path))
+        elif os.path.isdir(path):
+            binds += [Path(path, arch)] if top == "lib" else [Path(path)]
+    binds += [Path(root, "usr", "lib", arch), Path(root, "usr", "lib64"), Path(root, "etc", "ld.so.cache")]
     return [p for p in binds if os.path.exists(p) and not os.path.islink(p)], links
 
 

@@ -389,3 +389,12 @@ def close_result_pipe_then_read(args: dict[str, Any], workdir: Path) -> dict[str
     report it any more, yet the child must not end as a clean run."""
     os.close(int(sys.argv[sys.argv.index("--result-fd") + 1]))
     return _swallowing(lambda: Path(args["target"]).read_bytes())
+
+
+def garbled_report(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Write bytes that are not UTF-8 (and not JSON) on the result pipe and on stderr, then end with
+    ``args["exit"]`` before any result is sent: the parent must name it "no result", never crash on it."""
+    result_fd = int(sys.argv[sys.argv.index("--result-fd") + 1])
+    os.write(result_fd, bytes.fromhex(args.get("result_hex", "")))
+    os.write(2, bytes.fromhex(args.get("stderr_hex", "")))
+    os._exit(int(args.get("exit", 0)))
