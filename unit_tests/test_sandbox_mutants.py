@@ -147,3 +147,26 @@ def test_stderr_that_is_not_utf8_is_shown_with_replacement_characters(tmp_path: 
     assert (result.result, result.violation, result.returncode) == (None, None, 5)
     assert result.stderr_tail == "first\n\ufffdbroken \ufffd"
     assert result.error == "the sandbox ended without a result (exit 5): first\n\ufffdbroken \ufffd"
+
+
+def test_no_true_to_probe_with_is_a_problem_named_as_such(tmp_path: Path) -> None:
+    """A host whose search path holds no ``true`` (here an empty folder): bubblewrap cannot be probed,
+    so it is not trusted — the run is could-not-check, with this reason."""
+    bwrap = tmp_path / "bin" / "bwrap"
+    bwrap.parent.mkdir()
+    bwrap.write_text("#!/bin/sh\nexit 0\n")
+    bwrap.chmod(0o755)
+    assert sandbox._probe(str(bwrap), search=str(tmp_path / "empty")) == "no true(1) to probe bubblewrap with"
+    assert sandbox._probe(str(bwrap)) is None  # the same bwrap, with true where the probe looks for it
+
+
+def test_a_bwrap_that_hangs_is_a_problem_not_a_wait(tmp_path: Path) -> None:
+    """The probe's time limit: a stand-in bwrap that never ends is stopped and reported (its path named),
+    instead of holding every run at its start."""
+    bwrap = tmp_path / "bin" / "bwrap"
+    bwrap.parent.mkdir()
+    bwrap.write_text("#!/bin/sh\nexec sleep 3600\n")
+    bwrap.chmod(0o755)
+    problem = sandbox._probe(str(bwrap), timeout_s=0.5)
+    assert problem is not None
+    assert str(bwrap) in problem

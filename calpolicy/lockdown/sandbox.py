@@ -484,13 +484,15 @@ def true_in_sandbox_argv(bwrap: str, true: str) -> list[str]:
     return [*argv, "--proc", "/proc", "--remount-ro", "/proc", "--remount-ro", "/", "--", os.path.realpath(true)]
 
 
-def _probe(bwrap: str) -> str | None:
-    true = shutil.which("true", path="/usr/bin:/bin")
+def _probe(bwrap: str, search: str = "/usr/bin:/bin", timeout_s: float = 30.0) -> str | None:
+    """Why bubblewrap cannot build the sandbox here, or None. ``search``: where ``true`` is looked for;
+    ``timeout_s``: a bwrap that hangs is a problem, not a wait (both given by a test, never by callers)."""
+    true = shutil.which("true", path=search)
     if true is None:
         return "no true(1) to probe bubblewrap with"
     argv = true_in_sandbox_argv(bwrap, true)
     try:
-        probe = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
+        probe = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout_s)
     except (OSError, subprocess.TimeoutExpired) as error:
         return str(error)
     if probe.returncode != 0:
