@@ -170,3 +170,24 @@ def test_a_bwrap_that_hangs_is_a_problem_not_a_wait(tmp_path: Path) -> None:
     problem = sandbox._probe(str(bwrap), timeout_s=0.5)
     assert problem is not None
     assert str(bwrap) in problem
+
+
+def test_a_bwrap_that_dies_before_reading_the_spec_is_its_own_refusal_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spec larger than a pipe holds (a 256 KiB argument) and a stand-in bwrap that passes the probe
+    but closes its standard input unread and refuses: the parent's write fails with a broken pipe, which
+    must not escape — the operator reads bwrap's own reason."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    bwrap = folder / "bwrap"
+    bwrap.write_text('#!/bin/sh\nfor last; do :; done\ncase "$last" in */true) exit 0;; esac\n'
+                     'exec 0<&-\necho "bwrap: cannot read the spec" >&2\nexit 1\n')  # fmt: skip
+    bwrap.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:/usr/bin:/bin")
+    job = tmp_path / "job"
+    job.mkdir()
+    with pytest.raises(SandboxError) as refused:
+        run_sandboxed(f"{ATTEMPTS}:touch", job, [], {"name": "x" * (256 << 10)}, timeout_s=60)
+    assert str(refused.value) == "bubblewrap could not set up the sandbox: cannot read the spec"
+    assert os.listdir(job) == []
