@@ -46,7 +46,7 @@ TESTS[calpolicy/watch/journal.py]="unit_tests/watch/test_watch_journal.py unit_t
 TESTS[calpolicy/watch/__init__.py]="unit_tests/watch/test_watch_applied.py unit_tests/watch/test_watch_signals.py unit_tests/watch/test_watch_report_from.py unit_tests/watch/test_watch_gather.py"
 TESTS[calpolicy/watch/trades.py]="unit_tests/watch/test_watch_trades.py"
 # the sandbox: its parts in-process (the child's main function in a fork), then the real bubblewrap runs
-TESTS[calpolicy/lockdown/sandbox.py]="unit_tests/test_sandbox_inprocess.py unit_tests/test_sandbox.py unit_tests/test_sandbox_bypasses.py"
+TESTS[calpolicy/lockdown/sandbox.py]="unit_tests/test_sandbox_mutants.py unit_tests/test_sandbox_inprocess.py unit_tests/test_sandbox.py unit_tests/test_sandbox_bypasses.py unit_tests/test_sandbox_result_pipe.py"
 TESTS[calpolicy/lockdown/seccomp.py]="unit_tests/test_seccomp_filter.py unit_tests/test_sandbox_bypasses.py unit_tests/test_sandbox_nofork.py"
 # confirmation.py: only its words are tested fast (the evidence rules need a private systemd, 9 s a test);
 # run it on those functions: MUTATION_ONLY='calpolicy.apply.confirmation.x_loader_state* calpolicy.apply.confirmation.x_headline* ...'

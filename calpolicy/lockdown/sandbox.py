@@ -302,17 +302,22 @@ def python_paths() -> list[Path]:
     return sorted((Path(p) for p in paths if os.path.exists(p)), key=str)
 
 
-def linker_paths() -> tuple[list[Path], list[tuple[str, str]]]:
-    """What the dynamic linker reads: its cache and the system library folders; top-level links (merged /usr)."""
+def linker_paths(root: str = "/") -> tuple[list[Path], list[tuple[str, str]]]:
+    """What the dynamic linker reads: its cache and the system library folders; top-level links (merged /usr).
+
+    ``root`` is the host's root folder: a test passes a real tree built like a host without merged ``/usr``
+    (``/lib`` a folder, ``/lib32`` a link), the branches this Debian, where ``/lib`` is a link, never runs.
+    """
     arch = sysconfig.get_config_var("MULTIARCH") or f"{os.uname().machine}-linux-gnu"
     binds: list[Path] = []
     links: list[tuple[str, str]] = []
-    for top in ("/lib", "/lib64", "/lib32", "/libx32"):
-        if os.path.islink(top):
-            links.append((os.readlink(top), top))
-        elif os.path.isdir(top):
-            binds += [Path(top) / arch] if top == "/lib" else [Path(top)]
-    binds += [Path("/usr/lib") / arch, Path("/usr/lib64"), Path("/etc/ld.so.cache")]
+    for top in ("lib", "lib64", "lib32", "libx32"):
+        path = os.path.join(root, top)
+        if os.path.islink(path):
+            links.append((os.readlink(path), path))
+        elif os.path.isdir(path):
+            binds += [Path(path, arch)] if top == "lib" else [Path(path)]
+    binds += [Path(root, "usr", "lib", arch), Path(root, "usr", "lib64"), Path(root, "etc", "ld.so.cache")]
     return [p for p in binds if os.path.exists(p) and not os.path.islink(p)], links
 
 
@@ -480,13 +485,15 @@ def true_in_sandbox_argv(bwrap: str, true: str) -> list[str]:
     return [*argv, "--proc", "/proc", "--remount-ro", "/proc", "--remount-ro", "/", "--", os.path.realpath(true)]
 
 
-def _probe(bwrap: str) -> str | None:
-    true = shutil.which("true", path="/usr/bin:/bin")
+def _probe(bwrap: str, search: str = "/usr/bin:/bin", timeout_s: float = 30.0) -> str | None:
+    """Why bubblewrap cannot build the sandbox here, or None. ``search``: where ``true`` is looked for;
+    ``timeout_s``: a bwrap that hangs is a problem, not a wait (both given by a test, never by callers)."""
+    true = shutil.which("true", path=search)
     if true is None:
         return "no true(1) to probe bubblewrap with"
     argv = true_in_sandbox_argv(bwrap, true)
     try:
-        probe = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
+        probe = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout_s)
     except (OSError, subprocess.TimeoutExpired) as error:
         return str(error)
     if probe.returncode != 0:
