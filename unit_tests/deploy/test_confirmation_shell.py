@@ -46,6 +46,8 @@ ENGINE = """\
 import os, pathlib, subprocess, sys, time
 unit = sys.argv[1]
 version = pathlib.Path(f"/tmp/{unit}.version")
+if pathlib.Path(f"/tmp/{unit}.slow").exists():  # an engine that takes a while to load its models
+    time.sleep(2)
 if version.exists():
     print("[CalibrationLoader] ✅ Loaded calibration: " + version.read_text(), flush=True)
 elif pathlib.Path(f"/tmp/{unit}.absent").exists():  # the real engine's line for a missing file
@@ -422,3 +424,66 @@ def test_an_engine_that_restarts_by_itself_during_the_wait_is_the_one_restart(en
         ("ack", {"acknowledged": False, "reason": f"{cause} before any acknowledgement"}),
         ("restart", {"unit": engine.unit, "cause": "observed", "main_pid_before": before, "main_pid_after": after}),
     ]
+
+
+def test_the_hot_reload_loaders_acknowledgement_confirms_when_written_after_the_change(engine: Engine) -> None:
+    engine.write_version("v1")
+    pid = engine.start()
+    at = datetime.now(UTC).isoformat()
+    engine.marker.write_text(json.dumps({"version": "v2", "pid": pid, "at": at, "sha256": "0" * 64}))
+    result = engine.confirm("v2", since=time.time() - 5)
+    how = f"the loader in {engine.unit} (PID {pid}) acknowledged v2 at {at}"
+    assert (result.live, result.restarted, result.needs_restart) == (True, False, False)
+    assert result.lines == [f"LIVE: {how}"]
+    assert engine.notes == [("ack", {"acknowledged": True, "after_restart": False, "evidence": how})]
+    engine.notes.clear()
+    stale = engine.confirm("v2", since=time.time() + 5)  # an acknowledgement older than this change
+    assert (stale.live, stale.needs_restart) == (False, True)
+    assert stale.lines[0].startswith("NOT LIVE YET: ")
+    assert "serves v1" in stale.lines[0]
+
+
+def test_an_engine_slow_to_come_back_after_the_signal_is_waited_for_not_restarted_again(engine: Engine) -> None:
+    """The reload signal ended the engine; its next run has not logged a load when the acknowledgement
+    wait ends: the wait goes on (restart_wait_s) and no restart is added."""
+    engine.write_version("v1")
+    before = engine.start("Restart=always", "RestartSec=0.1")
+    engine.write_version("v2")
+    engine.touch("slow")
+    config = engine.config.with_overrides({"deploy.reload_signal": "SIGHUP", "deploy.ack_timeout_s": 1.0}, "test")
+    result = engine.confirm("v2", allow_restart=True, config=config)
+    after = engine.main_pid()
+    assert after != before
+    live = own_line(engine, after, "v2")
+    assert (result.live, result.restarted, result.needs_restart) == (True, True, False)
+    assert result.lines[1:] == [
+        f"the reload signal SIGHUP ended the engine: {engine.unit} restarted (main PID {before} → {after}); "
+        "that is the one restart allowed",
+        f"LIVE: {live}",
+    ]
+    assert engine.notes[-1] == ("ack", {"acknowledged": True, "after_restart": True, "evidence": live})
+    assert [phase for phase, _ in engine.notes] == ["ack", "restart", "ack"]
+    assert engine.show("NRestarts") == "1"
+
+
+def test_a_reload_signal_that_ends_an_engine_nothing_restarts_leaves_it_down(engine: Engine) -> None:
+    engine.write_version("v1")
+    engine.start()  # no Restart=always
+    config = engine.config.with_overrides({"deploy.reload_signal": "SIGHUP"}, "test")
+    result = engine.confirm("v1", config=config)
+    down = f"{engine.unit} has no main process (MainPID=0): it is not running"
+    assert result.lines == [f"sent SIGHUP to {engine.unit} (deploy.reload_signal)", f"NOT LIVE YET: {down}"]
+    assert (result.live, result.restarted, result.needs_restart) == (False, False, True)
+    assert engine.notes == [("ack", {"acknowledged": False, "reason": down})]
+
+
+def test_a_restart_slower_than_its_wait_is_a_failed_restart(engine: Engine) -> None:
+    engine.write_version("v1")
+    engine.start(f"ExecStartPre=/bin/sh -c 'test ! -e /tmp/{engine.unit}.slow || sleep 5'")
+    engine.touch("slow")
+    config = engine.config.with_overrides({"deploy.restart_wait_s": 1.5}, "test")
+    result = engine.confirm("v2", allow_restart=True, config=config)
+    assert result.restarted is True
+    assert result.live is False
+    assert result.lines[-1].startswith(f"the one allowed restart of {engine.unit} failed: `")
+    assert result.lines[-1].endswith(f"systemctl restart {engine.unit}` did not finish within 1.5 s")
