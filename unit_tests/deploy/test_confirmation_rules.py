@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -408,5 +407,40 @@ def test_an_instant_is_read_as_unix_seconds() -> None:
         assert epoch_seconds(bad) == 0.0, bad
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(pytest.main([__file__, "-q"]))
+def test_a_naive_instant_is_utc_whatever_the_machines_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hot-reload loader writes UTC; an operator's shell in another zone must not shift "after the change"."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        assert epoch_seconds("2026-05-28T20:26:40") == START
+        assert epoch_seconds("2026-05-28T20:26:40+00:00") == START
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_process_whose_name_is_not_utf8_is_still_traced(tmp_path: Path) -> None:
+    """/proc/PID/stat holds the command name as raw bytes: a worker started through an odd file name."""
+    odd = os.fsencode(tmp_path) + b"/\xff\xfe-worker"
+    os.symlink(b"/bin/sleep", odd)
+    with sleeping() as child:
+        worker = subprocess.Popen([odd, b"60"], stdin=subprocess.DEVNULL)
+        try:
+            assert b"\xff\xfe-worker" in Path(f"/proc/{worker.pid}/stat").read_bytes()
+            assert process_problem(this_run(), worker.pid, host_systemd()) is None
+            with_main = this_run(main_pid=child.pid)
+            said = process_problem(with_main, worker.pid, host_systemd())
+            assert said == f"PID {worker.pid} is neither {UNIT}'s main process (PID {child.pid}) nor a child of it"
+        finally:
+            worker.kill()
+            worker.wait()
+
+
+def test_a_proc_read_slower_than_the_command_timeout_is_no_proof(tmp_path: Path) -> None:
+    """Each /proc read through the prefix (``ssh HOST``...) has the configured deadline: past it, the PID is
+    not shown to be the engine's (fail closed), however long the prefix would have taken."""
+    slow = host_systemd(**{"systemd.command_prefix": ["sh", "-c", 'sleep 3; exec "$@"', "slow"],
+                           "systemd.command_timeout_s": 0.5})  # fmt: skip
+    with sleeping() as child:
+        said = process_problem(this_run(), child.pid, slow)
+    assert said == f"PID {child.pid} no longer runs, so it cannot be shown to belong to {UNIT}"
