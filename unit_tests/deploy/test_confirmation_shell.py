@@ -148,6 +148,16 @@ def head(e: Engine) -> str:
     return unit_run(e.config.systemd).describe()
 
 
+def foreign_ack(e: Engine, version: str) -> None:
+    """A well-formed acknowledgement naming ``version``, written by the namespace's PID 1 (not the engine)."""
+    e.marker.write_text(json.dumps({"version": version, "pid": 1, "at": datetime.now(UTC).isoformat()}))
+
+
+def foreign(e: Engine, version: str) -> str:
+    problem = f"PID 1 is not in {e.unit}'s control group {e.show('ControlGroup')}"
+    return f".calpolicy_loaded names {version}, but it is NOT the engine's: {problem}"
+
+
 # ------------------------------------------------------------------------------------------ the unit
 
 
@@ -312,10 +322,11 @@ def test_the_one_allowed_restart_makes_the_written_version_live(engine: Engine) 
     before = engine.start()
     engine.write_version("v2")
     first = head(engine)
+    foreign_ack(engine, "v2")
     result = engine.confirm("v2", allow_restart=True)
     after = engine.main_pid()
     assert after != before
-    waited = f"{first}: its latest loader line says it serves v1: {loaded('v1')!r}"
+    waited = f"{first}: its latest loader line says it serves v1: {loaded('v1')!r}; {foreign(engine, 'v2')}"
     live = own_line(engine, after, "v2")
     assert (result.live, result.restarted, result.needs_restart, result.could_not_check) == (True, True, False, False)
     assert result.lines == [
@@ -450,6 +461,7 @@ def test_an_engine_slow_to_come_back_after_the_signal_is_waited_for_not_restarte
     before = engine.start("Restart=always", "RestartSec=0.1")
     engine.write_version("v2")
     engine.touch("slow")
+    foreign_ack(engine, "v2")  # read at every look, and never the proof
     config = engine.config.with_overrides({"deploy.reload_signal": "SIGHUP", "deploy.ack_timeout_s": 1.0}, "test")
     result = engine.confirm("v2", allow_restart=True, config=config)
     after = engine.main_pid()
