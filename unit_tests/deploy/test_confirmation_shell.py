@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import subprocess
 import threading
 import time
@@ -41,6 +42,7 @@ from calpolicy.localenv.systemd_ns import SystemdNamespace, unit_interpreter, wa
 from calpolicy.vocabulary.config import Config
 
 LOADED = "[CalibrationLoader] ✅ Loaded calibration: "
+HANG_S = 90  # every confirm_live here returns within its own waits (at most 20 s); past this it never would
 # the load-once engine: what /tmp/<unit>.version held at start is what it serves until its next start
 ENGINE = """\
 import os, pathlib, subprocess, sys, time
@@ -69,7 +71,9 @@ def ns() -> Iterator[SystemdNamespace]:
     """One private systemd for this module's tests (each test brings its own unit)."""
     with SystemdNamespace() as namespace:
         # if this process is killed (a mutant that hangs), the closed pipe ends the namespace's PID 1
-        watchdog = subprocess.Popen(["sh", "-c", f"read _; kill -9 {namespace.pid}"], stdin=subprocess.PIPE)
+        # (its own session: a signal to this process group does not take the watchdog with it)
+        watchdog = subprocess.Popen(["sh", "-c", f"read _; kill -9 {namespace.pid}"], stdin=subprocess.PIPE,
+                                    start_new_session=True)  # fmt: skip
         try:
             yield namespace
         finally:
@@ -114,7 +118,18 @@ class Engine:
 
     def confirm(self, version: str, allow_restart: bool = False, restart_done: bool = False, since: float = 0.0,
                 config: Config | None = None) -> Any:  # fmt: skip
-        return confirm_live(config or self.config, self.marker, version, since, allow_restart, self.note, restart_done)
+        # a guard, not a measure: a mutant that polls for ever sleeps, and the mutation tool's limit is CPU time
+        def stuck(*_: object) -> None:
+            raise TimeoutError(f"confirm_live did not return within {HANG_S} s")
+
+        previous = signal.signal(signal.SIGALRM, stuck)
+        signal.alarm(HANG_S)
+        try:
+            return confirm_live(config or self.config, self.marker, version, since, allow_restart, self.note,
+                                restart_done)  # fmt: skip
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture
