@@ -444,3 +444,9 @@ def test_a_proc_read_slower_than_the_command_timeout_is_no_proof(tmp_path: Path)
     with sleeping() as child:
         said = process_problem(this_run(), child.pid, slow)
     assert said == f"PID {child.pid} no longer runs, so it cannot be shown to belong to {UNIT}"
+
+
+def test_bytes_that_are_not_utf8_do_not_hide_the_other_lines() -> None:
+    """journalctl escapes binary fields, but a torn or foreign byte must not turn the whole read into an error."""
+    journal = b'{"MESSAGE": "\xff\xfe garbled"}\n\xff\n' + record(LOADED + "v1")
+    assert loader_lines(this_run(), journal, owned_by(100)) == [(100, LOADED + "v1", "v1")]
