@@ -450,3 +450,19 @@ def test_bytes_that_are_not_utf8_do_not_hide_the_other_lines() -> None:
     """journalctl escapes binary fields, but a torn or foreign byte must not turn the whole read into an error."""
     journal = b'{"MESSAGE": "\xff\xfe garbled"}\n\xff\n' + record(LOADED + "v1")
     assert loader_lines(this_run(), journal, owned_by(100)) == [(100, LOADED + "v1", "v1")]
+
+
+def test_an_acknowledgement_nested_past_the_parsers_depth_is_no_acknowledgement(tmp_path: Path) -> None:
+    marker = tmp_path / ".calpolicy_loaded"
+    marker.write_text("[" * 60_000)  # under the marker's 64 KiB cap; json gives up with RecursionError
+    assert ack_evidence(marker, this_run(), "v7", 0.0, host_systemd()) is None
+
+
+def test_a_rejected_pid_stays_rejected_for_the_rest_of_the_read() -> None:
+    cache: dict[int, str | None] = {}
+    with sleeping() as main, sleeping() as sibling:
+        run = this_run(main_pid=main.pid)
+        said = f"PID {sibling.pid} is neither {UNIT}'s main process (PID {main.pid}) nor a child of it"
+        assert process_problem(run, sibling.pid, host_systemd(), cache) == said
+        assert cache == {sibling.pid: said}
+        assert process_problem(run, sibling.pid, host_systemd(), cache) == said
