@@ -48,6 +48,8 @@ ENGINE = """\
 import os, pathlib, subprocess, sys, time
 unit = sys.argv[1]
 version = pathlib.Path(f"/tmp/{unit}.version")
+if pathlib.Path(f"/tmp/{unit}.die").exists():  # an engine that fails at start (a bad deploy of its own)
+    sys.exit(3)
 if pathlib.Path(f"/tmp/{unit}.slow").exists():  # an engine that takes a while to load its models
     time.sleep(2)
 if version.exists():
@@ -514,3 +516,17 @@ def test_a_restart_slower_than_its_wait_is_a_failed_restart(engine: Engine) -> N
     assert result.live is False
     assert result.lines[-1].startswith(f"the one allowed restart of {engine.unit} failed: `")
     assert result.lines[-1].endswith(f"systemctl restart {engine.unit}` did not finish within 1.5 s")
+
+
+def test_an_engine_that_does_not_come_back_from_the_restart_is_not_live(engine: Engine) -> None:
+    engine.write_version("v1")
+    engine.start()
+    engine.write_version("v2")
+    engine.touch("die")  # read at start only: the running engine is unaffected, its next start fails
+    config = engine.config.with_overrides({"deploy.restart_wait_s": 2.0}, "test")
+    result = engine.confirm("v2", allow_restart=True, config=config)
+    down = f"{engine.unit} has no main process (MainPID=0): it is not running"
+    assert (result.live, result.restarted, result.needs_restart, result.could_not_check) == (False, True, False, False)
+    assert result.lines[-1] == f"still NOT LIVE after the restart: {down}; no further restart"
+    assert engine.notes[-1] == ("ack", {"acknowledged": False, "after_restart": True, "evidence": down})
+    assert [phase for phase, _ in engine.notes] == ["ack", "restart", "ack"]
