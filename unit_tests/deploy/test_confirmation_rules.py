@@ -466,3 +466,12 @@ def test_a_rejected_pid_stays_rejected_for_the_rest_of_the_read() -> None:
         assert process_problem(run, sibling.pid, host_systemd(), cache) == said
         assert cache == {sibling.pid: said}
         assert process_problem(run, sibling.pid, host_systemd(), cache) == said
+
+
+def test_a_journal_read_slower_than_the_command_timeout_is_an_error_not_an_empty_journal() -> None:
+    slow = host_systemd(**{"systemd.command_prefix": ["sh", "-c", 'sleep 3; exec "$@"', "slow"],
+                           "systemd.command_timeout_s": 0.5})  # fmt: skip
+    with pytest.raises(ConfirmError) as caught:
+        run_loader_lines(this_run(), slow)
+    assert str(caught.value).startswith(f"cannot read {UNIT}'s journal: `sh -c ")
+    assert str(caught.value).endswith("` did not finish within 0.5 s")

@@ -60,7 +60,10 @@ else:
     print("[AI-ENGINE] starting; no calibration read yet", flush=True)
 if pathlib.Path(f"/tmp/{unit}.worker").exists():  # a worker process logs the line through its own stream
     line = "[CalibrationLoader] ✅ Loaded calibration: " + pathlib.Path(f"/tmp/{unit}.worker").read_text()
-    subprocess.Popen(["systemd-cat", "-t", "worker", "sh", "-c", f"echo '{line}'; exec sleep 600"])
+    if pathlib.Path(f"/tmp/{unit}.brief").exists():  # it logs, ends and is reaped: its PID is free for anyone
+        subprocess.run(["systemd-cat", "-t", "worker", "sh", "-c", f"echo '{line}'"])
+    else:
+        subprocess.Popen(["systemd-cat", "-t", "worker", "sh", "-c", f"echo '{line}'; exec sleep 600"])
 while not pathlib.Path(f"/tmp/{unit}.crash").exists():
     time.sleep(0.05)
 os.remove(f"/tmp/{unit}.crash")
@@ -241,6 +244,17 @@ def test_a_worker_of_the_engine_logging_through_its_own_stream_counts(engine: En
     worker = lines[0][0]
     assert worker != pid  # the worker's own PID, a descendant of the main process in the unit's cgroup
     assert evidence(engine.marker, "v5", 0.0, engine.config.systemd).how == own_line(engine, worker, "v5")
+
+
+def test_a_line_from_a_process_that_has_ended_cannot_be_traced_to_the_engine(engine: Engine) -> None:
+    """A worker that logged the line and exited: its PID can no longer be shown to be the engine's (fail closed)."""
+    engine.touch("worker", "v5")
+    engine.touch("brief")
+    engine.start(wait_for=None)
+    wait_journal(engine.ns, engine.unit, 1, 30, loaded("v5"))
+    run = unit_run(engine.config.systemd)
+    assert run_loader_lines(run, engine.config.systemd) == []
+    assert evidence(engine.marker, "v5", 0.0, engine.config.systemd).confirmed is False
 
 
 def test_an_acknowledgement_needs_the_engines_process_and_a_time_after_the_change(engine: Engine) -> None:
