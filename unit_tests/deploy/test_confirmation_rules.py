@@ -468,10 +468,14 @@ def test_a_rejected_pid_stays_rejected_for_the_rest_of_the_read() -> None:
         assert process_problem(run, sibling.pid, host_systemd(), cache) == said
 
 
-def test_a_journal_read_slower_than_the_command_timeout_is_an_error_not_an_empty_journal() -> None:
+def test_a_show_or_journal_read_slower_than_the_command_timeout_is_an_error() -> None:
     slow = host_systemd(**{"systemd.command_prefix": ["sh", "-c", 'sleep 3; exec "$@"', "slow"],
                            "systemd.command_timeout_s": 0.5})  # fmt: skip
     with pytest.raises(ConfirmError) as caught:
         run_loader_lines(this_run(), slow)
     assert str(caught.value).startswith(f"cannot read {UNIT}'s journal: `sh -c ")
     assert str(caught.value).endswith("` did not finish within 0.5 s")
+    with pytest.raises(ConfirmError) as caught:
+        unit_run(slow)
+    assert str(caught.value).startswith("`sh -c ")
+    assert str(caught.value).endswith(" --timestamp=unix quantum-ai-engine` did not finish within 0.5 s")
