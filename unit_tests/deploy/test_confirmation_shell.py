@@ -61,7 +61,9 @@ else:
 if pathlib.Path(f"/tmp/{unit}.worker").exists():  # a worker process logs the line through its own stream
     line = "[CalibrationLoader] ✅ Loaded calibration: " + pathlib.Path(f"/tmp/{unit}.worker").read_text()
     if pathlib.Path(f"/tmp/{unit}.brief").exists():  # it logs, ends and is reaped: its PID is free for anyone
-        subprocess.run(["systemd-cat", "-t", "worker", "sh", "-c", f"echo '{line}'"])
+        # (it lives a moment after its line: journald reads the writer's unit when it reads the line)
+        subprocess.run(["systemd-cat", "-t", "worker", "sh", "-c", f"echo '{line}'; sleep 1"])
+        print("[AI-ENGINE] worker done", flush=True)
     else:
         subprocess.Popen(["systemd-cat", "-t", "worker", "sh", "-c", f"echo '{line}'; exec sleep 600"])
 while not pathlib.Path(f"/tmp/{unit}.crash").exists():
@@ -250,8 +252,8 @@ def test_a_line_from_a_process_that_has_ended_cannot_be_traced_to_the_engine(eng
     """A worker that logged the line and exited: its PID can no longer be shown to be the engine's (fail closed)."""
     engine.touch("worker", "v5")
     engine.touch("brief")
-    engine.start(wait_for=None)
-    wait_journal(engine.ns, engine.unit, 1, 30, loaded("v5"))
+    engine.start(wait_for="worker done")
+    assert engine.ns.journal_count(engine.unit, loaded("v5")) == 1
     run = unit_run(engine.config.systemd)
     assert run_loader_lines(run, engine.config.systemd) == []
     assert evidence(engine.marker, "v5", 0.0, engine.config.systemd).confirmed is False
