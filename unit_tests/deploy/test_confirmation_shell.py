@@ -132,8 +132,9 @@ class Engine:
         previous = signal.signal(signal.SIGALRM, stuck)
         signal.alarm(HANG_S)
         try:
-            return confirm_live(config or self.config, self.marker, version, since, allow_restart, self.note,
-                                restart_done)  # fmt: skip
+            args = (config or self.config, self.marker, version, since, allow_restart, self.note)
+            # approve and rollback leave restart_done to its default; `calpolicy confirm` passes it
+            return confirm_live(*args, restart_done=True) if restart_done else confirm_live(*args)
         finally:
             signal.alarm(0)
             signal.signal(signal.SIGALRM, previous)
