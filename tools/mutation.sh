@@ -48,9 +48,10 @@ TESTS[calpolicy/watch/trades.py]="unit_tests/watch/test_watch_trades.py"
 # the sandbox: its parts in-process (the child's main function in a fork), then the real bubblewrap runs
 TESTS[calpolicy/lockdown/sandbox.py]="unit_tests/test_sandbox_mutants.py unit_tests/test_sandbox_inprocess.py unit_tests/test_sandbox.py unit_tests/test_sandbox_bypasses.py unit_tests/test_sandbox_result_pipe.py"
 TESTS[calpolicy/lockdown/seccomp.py]="unit_tests/test_seccomp_filter.py unit_tests/test_sandbox_bypasses.py unit_tests/test_sandbox_nofork.py"
-# confirmation.py: only its words are tested fast (the evidence rules need a private systemd, 9 s a test);
-# run it on those functions: MUTATION_ONLY='calpolicy.apply.confirmation.x_loader_state* calpolicy.apply.confirmation.x_headline* ...'
-TESTS[calpolicy/apply/confirmation.py]="unit_tests/deploy/test_confirmation_words.py"
+# confirmation.py: its words, its evidence rules on gathered facts (real files, real host processes), and its
+# systemctl/journalctl shell in-process against one private systemd booted for the module (~4 s a mutant that
+# reaches it); test_confirmation.py's end-to-end cases (a fresh systemd each, 9 s) stay out
+TESTS[calpolicy/apply/confirmation.py]="unit_tests/deploy/test_confirmation_words.py unit_tests/deploy/test_confirmation_rules.py unit_tests/deploy/test_confirmation_shell.py"
 # apply and rollback (issue 21 §5): every in-process test of unit_tests/deploy. Left out by DEPLOY_FAST: the
 # cases that run calpolicy in a child (a mutant is invisible there), the SIGKILL/mount trials (test_crash_safety,
 # test_faults) and the systemd ones (test_apply_policy, test_confirmation)
@@ -91,7 +92,8 @@ ORDER=(calpolicy/vocabulary/verdict.py calpolicy/vocabulary/decisions.py calpoli
        calpolicy/watch/sequential.py calpolicy/watch/signals.py calpolicy/watch/verdict.py calpolicy/watch/trades.py
        calpolicy/watch/journal.py calpolicy/watch/__init__.py
        calpolicy/lockdown/seccomp.py calpolicy/lockdown/sandbox.py "calpolicy/apply/deploy/*" calpolicy/review/approval.py
-       calpolicy/apply/lock.py calpolicy/jobs/history.py calpolicy/apply/archive.py calpolicy/lockdown/engine_weights.py)  # confirmation.py: by name, with MUTATION_ONLY (above)
+       calpolicy/apply/lock.py calpolicy/jobs/history.py calpolicy/apply/archive.py calpolicy/lockdown/engine_weights.py
+       calpolicy/apply/confirmation.py)
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")
 

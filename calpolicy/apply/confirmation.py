@@ -105,6 +105,11 @@ def _show(unit: str, prefix: Sequence[str], timeout_s: float) -> dict[str, str]:
         out = run_command(argv, prefix, timeout_s).stdout.decode("utf-8", "replace")
     except ProbeError as error:
         raise ConfirmError(str(error)) from None
+    return show_values(out)
+
+
+def show_values(out: str) -> dict[str, str]:
+    """``systemctl show``'s ``KEY=VALUE`` lines as a mapping (a value may itself hold ``=``)."""
     values = {}
     for line in out.splitlines():
         key, _, value = line.partition("=")
@@ -115,7 +120,11 @@ def _show(unit: str, prefix: Sequence[str], timeout_s: float) -> dict[str, str]:
 def unit_run(systemd: Any) -> UnitRun:
     """The AI engine unit's current run; ``ConfirmError`` when it has no main process."""
     unit = systemd.ai_engine_unit
-    values = _show(unit, systemd.command_prefix, systemd.command_timeout_s)
+    return run_from_show(unit, _show(unit, systemd.command_prefix, systemd.command_timeout_s))
+
+
+def run_from_show(unit: str, values: dict[str, str]) -> UnitRun:
+    """The run ``systemctl show`` describes: fail closed on no main process, "unknown" for an unreadable field."""
     try:
         main_pid = int(values.get("MainPID", "0") or 0)
     except ValueError:
@@ -148,7 +157,12 @@ def _read_proc(pid: int, name: str, systemd: Any) -> str | None:
 
 
 def _parent(pid: int, systemd: Any) -> int | None:
-    stat = _read_proc(pid, "stat", systemd)
+    return parent_of(_read_proc(pid, "stat", systemd))
+
+
+def parent_of(stat: str | None) -> int | None:
+    """The parent PID in a ``/proc/PID/stat`` text; the command name may hold ``)`` and spaces, so it is
+    read after the *last* ``)``. None when the text is absent or not that shape."""
     if not stat or ")" not in stat:
         return None
     try:
@@ -219,9 +233,20 @@ def run_loader_lines(run: UnitRun, systemd: Any) -> list[tuple[int, str, str]]:
         out = run_command(argv, systemd.command_prefix, systemd.command_timeout_s).stdout
     except ProbeError as error:
         raise ConfirmError(f"cannot read {run.unit}'s journal: {error}") from None
-    lines: list[tuple[int, str, str]] = []
     cache: dict[int, str | None] = {}
-    for raw in out.decode("utf-8", "replace").splitlines():
+    return loader_lines(run, out, lambda pid: process_problem(run, pid, systemd, cache))
+
+
+def loader_lines(
+    run: UnitRun, journal: bytes, owner_problem: Callable[[Any], str | None]
+) -> list[tuple[int, str, str]]:
+    """The loader lines of ``journalctl -o json`` output that the unit's current run wrote, oldest first.
+
+    A line of an earlier run (another ``_SYSTEMD_INVOCATION_ID``; without one, logged before the run's
+    monotonic start) or from a PID ``owner_problem`` rejects is not evidence; unreadable records are skipped.
+    """
+    lines: list[tuple[int, str, str]] = []
+    for raw in journal.decode("utf-8", "replace").splitlines():
         try:
             record = parse_json(raw)
             text = _message_text(decode_message(record.get("MESSAGE")))
@@ -238,7 +263,7 @@ def run_loader_lines(run: UnitRun, systemd: Any) -> list[tuple[int, str, str]]:
                 if int(record.get("__MONOTONIC_TIMESTAMP")) < run.started_mono_us:
                     continue
         pid = record.get("_PID")
-        if process_problem(run, pid, systemd, cache) is not None:
+        if owner_problem(pid) is not None:
             continue
         lines.append((int(pid), text.strip(), state))
     return lines
@@ -283,13 +308,15 @@ def ack_evidence(marker: Path, run: UnitRun, version: str, since: float, systemd
 def evidence(marker: Path, version: str, since: float, systemd: Any, run: UnitRun | None = None) -> Evidence:
     """Does the engine's current run serve ``version``? (``ConfirmError``: the unit cannot be seen.)"""
     run = run or unit_run(systemd)
-    rejected = None
     ack = ack_evidence(marker, run, version, since, systemd)
     if ack is not None and ack.confirmed:
         return ack
-    if ack is not None:
-        rejected = ack.how
-    lines = run_loader_lines(run, systemd)
+    return judge(run, version, run_loader_lines(run, systemd), ack.how if ack is not None else None)
+
+
+def judge(run: UnitRun, version: str, lines: Sequence[tuple[int, str, str]], rejected: str | None) -> Evidence:
+    """The verdict on the run's loader lines: its *latest* line says what it serves (``rejected``: why an
+    acknowledgement naming ``version`` did not count, said alongside)."""
     if lines and lines[-1][2] == version:
         pid, text, _ = lines[-1]
         return Evidence(True, version, f"{run.unit}'s own log line, from PID {pid} of its current run: {text!r}")
