@@ -8,16 +8,12 @@ real: a local environment with systemd, the real preflight, the real sandbox (do
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from calpolicy.jobs import JobStore
 from calpolicy.localenv.environment import LocalEnvironment
-from calpolicy.run.job import run_job
+from unit_tests.task_runs import run_with_task
 
 TASKS = "policy_tests.phase1.heldout3_tasks"
 
@@ -30,17 +26,13 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnvironment]:
 
 def test_files_the_child_adds_to_the_job_are_a_stop_and_no_job(env: LocalEnvironment) -> None:
     """Was: exit 0, a job of 2,012 signed files. Now: a P1.1.c failure (exit 1) and no job published."""
-    waiver = {"by": "unit tests", "why": "a loaded CI machine", "until": "2100-01-01T00:00:00+00:00"}
-    config = env.write_config(overrides={"redis.max_latency_ms": 500.0, "waivers.redis.max_latency_ms": waiver})
-    until = (datetime.now(UTC) + timedelta(hours=30)).isoformat(timespec="seconds")
-    jobs_before = JobStore(env.jobs_dir).ids()
-    outcome = run_job(config, operator="ana", on_call_until=until, task=f"{TASKS}:extra_files")
-    shown = json.dumps([f.__dict__ for f in outcome.verdict.findings], default=str)[:3000]
-    assert outcome.verdict.exit_code == 1, shown
-    assert outcome.job_id is None, shown
-    left = [f for f in outcome.verdict.findings if f.id == "P1.1.c" and f.status == "fail"]
+    ran = run_with_task(env, f"{TASKS}:extra_files")
+    shown = ran.shown
+    assert ran.exit_code == 1, shown
+    assert ran.job_id is None, shown
+    left = [f for f in ran.findings if f.id == "P1.1.c" and f.status == "fail"]
     assert left, shown
     assert "left 2002 entries besides proposal.json" in left[0].message, left[0].message
     assert "'APPROVED.html'" in left[0].message
-    assert JobStore(env.jobs_dir).ids() == jobs_before
-    assert not list(Path(env.jobs_dir).glob(".cal_*.tmp"))
+    assert ran.jobs_unchanged
+    assert not ran.temp_left

@@ -8,16 +8,12 @@ run is real: a local environment with systemd, the real preflight, the real sand
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from calpolicy.jobs import JobStore
 from calpolicy.localenv.environment import LocalEnvironment
-from calpolicy.run.job import run_job
+from unit_tests.task_runs import run_with_task
 
 TASKS = "policy_tests.phase1.heldout_proposal"
 
@@ -30,14 +26,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnvironment]:
 
 @pytest.mark.parametrize("task", ["wrong_shape", "nested_deep"])
 def test_a_malformed_proposal_from_the_child_is_a_stop_and_no_job(env: LocalEnvironment, task: str) -> None:
-    waiver = {"by": "unit tests", "why": "a loaded CI machine", "until": "2100-01-01T00:00:00+00:00"}
-    config = env.write_config(overrides={"redis.max_latency_ms": 500.0, "waivers.redis.max_latency_ms": waiver})
-    until = (datetime.now(UTC) + timedelta(hours=30)).isoformat(timespec="seconds")
-    jobs_before = JobStore(env.jobs_dir).ids()
-    outcome = run_job(config, operator="ana", on_call_until=until, task=f"{TASKS}:{task}")
-    shown = json.dumps([f.__dict__ for f in outcome.verdict.findings], default=str)[:3000]
-    assert outcome.verdict.exit_code == 3, shown
-    assert outcome.job_id is None, shown
-    assert any(f.id == "P2.1.a" and "proposal.json cannot be used" in f.message for f in outcome.verdict.findings)
-    assert JobStore(env.jobs_dir).ids() == jobs_before
-    assert not list(Path(env.jobs_dir).glob(".cal_*.tmp"))
+    ran = run_with_task(env, f"{TASKS}:{task}")
+    shown = ran.shown
+    assert ran.exit_code == 3, shown
+    assert ran.job_id is None, shown
+    assert any(f.id == "P2.1.a" and "proposal.json cannot be used" in f.message for f in ran.findings)
+    assert ran.jobs_unchanged
+    assert not ran.temp_left

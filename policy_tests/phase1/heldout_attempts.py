@@ -100,23 +100,3 @@ def result_pipe_flood(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
     for _ in range(int(args["mib"]) * 1024):
         os.write(pipe, line)
     return {"went_through": False, "written_mib": int(args["mib"])}
-
-
-def many_processes(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    """Start up to ``n`` processes that sleep (a bounded fork bomb); how many the kernel let it start."""
-    import time
-
-    disarm()
-    started = 0
-    error = ""
-    for _ in range(int(args["n"])):
-        try:
-            pid = os.fork()
-        except OSError as failure:
-            error = f"{type(failure).__name__}: {failure}"
-            break
-        if pid == 0:
-            time.sleep(30)
-            os._exit(0)
-        started += 1
-    return {"went_through": False, "started": started, "error": error}
