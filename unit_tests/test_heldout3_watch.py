@@ -19,10 +19,14 @@ BIG = "9" * 400
 
 def live_file(tmp_path: Path, value: str = "0.5", mse: str = "0.17") -> Path:
     text = (
-        '{"version": "cal_20261101_120000", "approved_at": "2026-11-01T12:00:00+00:00", '
-        '"confidence_calibration": {"enabled": true, "mapping": {"0.0": 0.0, "0.5": VALUE, "1.0": 1.0}, '
-        '"mse_after": MSE}}'
-    ).replace("VALUE", value).replace("MSE", mse)
+        (
+            '{"version": "cal_20261101_120000", "approved_at": "2026-11-01T12:00:00+00:00", '
+            '"confidence_calibration": {"enabled": true, "mapping": {"0.0": 0.0, "0.5": VALUE, "1.0": 1.0}, '
+            '"mse_after": MSE}}'
+        )
+        .replace("VALUE", value)
+        .replace("MSE", mse)
+    )
     path = tmp_path / "calibration.json"
     path.write_text(text)
     return path

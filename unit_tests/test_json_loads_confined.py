@@ -69,8 +69,7 @@ def _uses() -> dict[str, list[int]]:
 def test_no_module_parses_json_on_its_own() -> None:
     stray = {path: lines for path, lines in _uses().items() if path not in ALLOWED}
     assert stray == {}, (
-        "call calpolicy.files.strict_json.parse_json (or loads_strict) and catch ValueError, "
-        f"not json.loads: {stray}"
+        f"call calpolicy.files.strict_json.parse_json (or loads_strict) and catch ValueError, not json.loads: {stray}"
     )
 
 

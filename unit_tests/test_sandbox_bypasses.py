@@ -120,9 +120,7 @@ def test_a_detached_child_is_not_even_started(host: Host, disarm: bool) -> None:
 
 
 @ARMED
-def test_a_detached_child_does_not_outlive_the_run(
-    host: Host, disarm: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_detached_child_does_not_outlive_the_run(host: Host, disarm: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """The layer beneath the filter, on its own: with the seccomp filter taken away (as on a machine
     without one), a double-forked, setsid child ticks into the job folder and keeps trying to change the
     target. When the task returns, the PID namespace ends and the kernel kills it: the ticks stop for good."""

@@ -405,6 +405,8 @@ def forge_the_result_line(args: dict[str, Any], workdir: Path) -> dict[str, Any]
     result: the parent must read no result from it, whatever the line holds, and never crash on it."""
     os.write(int(sys.argv[sys.argv.index("--result-fd") + 1]), args["line"].encode() + b"\n")
     os._exit(0)
+
+
 def garbled_report(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
     """Write bytes that are not UTF-8 (and not JSON) on the result pipe and on stderr, then end with
     ``args["exit"]`` before any result is sent: the parent must name it "no result", never crash on it."""

@@ -186,7 +186,6 @@ def threads(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
     }
 
 
-
 def many_threads(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
     """A bounded thread bomb with the hook off: start up to ``n`` threads that wait, count how many the
     kernel let start (optionally under ``RLIMIT_NPROC`` = ``nproc``), then let them all end."""

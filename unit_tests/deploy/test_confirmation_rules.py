@@ -164,7 +164,7 @@ def test_the_main_process_and_its_descendants_are_the_engines() -> None:
 
 def test_a_grandchild_is_the_engines_too(tmp_path: Path) -> None:
     out = tmp_path / "pid"
-    script = f'sleep 60 & echo $! > {out}.tmp; mv {out}.tmp {out}; wait'
+    script = f"sleep 60 & echo $! > {out}.tmp; mv {out}.tmp {out}; wait"
     with sleeping("sh", "-c", script + "; :"):
         grandchild = int(wait_for_file(out))
         try:

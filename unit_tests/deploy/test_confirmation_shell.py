@@ -287,7 +287,8 @@ def test_status_and_watch_ask_whether_the_engine_serves_a_version(engine: Engine
                                  "process (MainPID=0): it is not running")  # fmt: skip
     pid = engine.start(wait_for="no calibration read yet")
     assert served_problem(engine.config, "v1") == (
-        "not-live", f"the AI engine does not serve v1: {head(engine)}: no loader line from its current run yet"
+        "not-live",
+        f"the AI engine does not serve v1: {head(engine)}: no loader line from its current run yet",
     )
     engine.ns.run("systemctl", "stop", engine.unit)
     engine.write_version("v1")
@@ -321,7 +322,11 @@ def test_a_version_already_served_is_confirmed_without_a_restart(engine: Engine)
     result = engine.confirm("v1", allow_restart=True)
     how = own_line(engine, pid, "v1")
     assert (result.version, result.live, result.restarted, result.needs_restart, result.could_not_check) == (
-        "v1", True, False, False, False
+        "v1",
+        True,
+        False,
+        False,
+        False,
     )
     assert result.lines == [f"LIVE: {how}"]
     assert engine.notes == [("ack", {"acknowledged": True, "after_restart": False, "evidence": how})]
