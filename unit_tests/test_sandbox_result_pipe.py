@@ -8,6 +8,7 @@ is the result.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from calpolicy.lockdown.sandbox import RESULT_KEEP_BYTES, run_sandboxed
@@ -28,3 +29,21 @@ def test_a_flood_larger_than_what_is_kept_still_ends_with_its_result(tmp_path: P
     result = run_sandboxed(TASK, tmp_path, [], {"mib": mib}, timeout_s=120)
     assert result.error is None, result.error
     assert result.result == {"went_through": False, "written_mib": mib}
+
+
+def _open_fds() -> set[int]:
+    return {int(name) for name in os.listdir("/proc/self/fd")}
+
+
+def test_the_parent_keeps_no_descriptor_of_a_finished_run(tmp_path: Path) -> None:
+    """calpolicy's parent may run for a long time (a daemon, a test session): every pipe of a finished run
+    is closed, so nothing leaks run after run."""
+    (tmp_path / "warm").mkdir()
+    run_sandboxed(TASK, tmp_path / "warm", [], {"mib": 0}, timeout_s=60)  # the first run's imports and caches
+    before = _open_fds()
+    for n in range(3):
+        job = tmp_path / f"job{n}"
+        job.mkdir()
+        result = run_sandboxed(TASK, job, [], {"mib": 1}, timeout_s=60)
+        assert result.result == {"went_through": False, "written_mib": 1}
+    assert _open_fds() == before
