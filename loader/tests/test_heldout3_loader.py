@@ -94,3 +94,30 @@ def test_a_file_growing_past_the_cap_is_refused_once_not_on_every_poll(tmp_path:
     path.write_bytes(json.dumps(GOOD).encode() + b" " * 5_000_000)
     loader.reload()
     assert len([line for line in lines if "refusing to load" in line]) == 2  # a new refusal after a good file
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (ENCODINGS["utf-8-bom"], "x.json is not valid JSON for the engine: it starts with a byte-order mark"),
+        (ENCODINGS["utf-16"], "x.json is not valid JSON: not UTF-8 text (UTF-16? binary?) at byte 0"),
+        (b'{"version": "caf\xe9"}', "x.json is not valid JSON: not UTF-8 text (UTF-16? binary?) at byte 16"),
+        ("\ufeff" + json.dumps(GOOD), "x.json is not valid JSON for the engine: it starts with a byte-order mark"),
+    ],
+    ids=["utf-8-bom", "utf-16", "latin-1-byte", "bom-in-text"],
+)
+def test_each_encoding_refusal_says_which_it_is(data: bytes | str, said: str) -> None:
+    """The operator reads this line in the engine's log: it names the byte-order mark or the first byte
+    that is not UTF-8, so the file can be fixed (the BOM case must not read as "not UTF-8")."""
+    with pytest.raises(CalibrationError) as refused:
+        parse_calibration(data, "x.json")
+    assert str(refused.value) == said
+
+
+def test_a_lone_surrogate_in_text_is_judged_past_the_decode() -> None:
+    """``surrogatepass`` as json.loads decodes: a lone surrogate escape in the version is refused by the
+    version check with its own words, not as an encoding error."""
+    with pytest.raises(CalibrationError) as refused:
+        parse_calibration(json.dumps({**GOOD, "version": "cal_\ud800"}), "x.json")
+    assert "not UTF-8" not in str(refused.value)
+    assert "byte-order" not in str(refused.value)
