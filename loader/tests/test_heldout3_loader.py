@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 
 import pytest
+
 from calpolicy_loader import CalibrationLoader
 from calpolicy_loader.parse import CalibrationError, parse_calibration
 
