@@ -122,3 +122,13 @@ def test_a_lone_surrogate_in_text_is_judged_past_the_decode() -> None:
         parse_calibration(json.dumps({**GOOD, "version": "cal_\ud800"}), "x.json")
     assert "not UTF-8" not in str(refused.value)
     assert "byte-order" not in str(refused.value)
+
+
+def test_a_json_error_is_named_with_the_parsers_reason() -> None:
+    """The line names where the JSON broke (the parser's own position), cut at 200 characters."""
+    with pytest.raises(CalibrationError) as refused:
+        parse_calibration(b'{"version": "cal_1", "confidence_calibration": {"enabled": tru}}', "x.json")
+    said = str(refused.value)
+    assert said.startswith("x.json is not valid JSON: ")
+    assert "line 1 column" in said
+    assert len(said) <= len("x.json is not valid JSON: ") + 200

@@ -193,8 +193,8 @@ def _no_constant(text: str) -> Any:
     raise CalibrationError(f"holds {text}, which is not a number in JSON")
 
 
-def decode(data: bytes | str, source: str) -> Any:
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+def decode(raw: bytes, source: str) -> Any:
+    """JSON from the file's bytes (``parse_calibration`` turns text into bytes first, as the file holds it)."""
     if nesting_depth(raw) > MAX_DEPTH:
         raise CalibrationError(f"{source} is nested more than {MAX_DEPTH} levels deep")
     # UTF-8 without a byte-order mark, as the engine's own loader reads it (open() text, json.load): given
