@@ -58,6 +58,11 @@ TESTS[calpolicy/apply/confirmation.py]="unit_tests/deploy/test_confirmation_word
 DEPLOY_TESTS="unit_tests/deploy/test_deploy.py unit_tests/deploy/test_trust.py unit_tests/deploy/test_approve_cli.py unit_tests/deploy/test_engine_weights.py unit_tests/deploy/test_compatibility.py unit_tests/deploy/test_loader.py unit_tests/deploy/test_deploy_mutants.py unit_tests/deploy/test_approval_mutants.py"
 DEPLOY_FAST="not emergency_exit and not stale_holder and not archive_path_that_is_a_file and not odd_fields and not edited_decisions_log and not every_view and not refuses_without_signature_and_touches_nothing and not cli_rollback_and_history and not first_line_of_stdout and not load_once_engine"
 TESTS[calpolicy/apply/deploy/*]="$DEPLOY_TESTS"; TESTS[calpolicy/review/approval.py]="$DEPLOY_TESTS"
+# abort (3.2, issue 21 §2): its in-process record tests on real files and a real full tmpfs. Left out by
+# ABORT_FAST: the cases that run calpolicy abort/approve in a child (a mutant is invisible there) and the
+# SIGKILL trials; what they check of abort_job is asserted in-process in test_abort_mutants.py
+ABORT_FAST="not every_view and not jobs_folder_that_refuses and not abort_then_cut and not sigkill_at_any_moment and not old_abort and not lines_added and not history_cannot_take and not waits_for_no_one"
+TESTS[calpolicy/apply/deploy/abort.py]="unit_tests/deploy/test_abort_mutants.py unit_tests/deploy/test_abort_record.py"
 # the rest of the apply path (issue 21 §5): the lock, the apply history, the archive and the engine's
 # weights, each against its own in-process tests on real files, real flocks and a SIGKILLed lock holder
 TESTS[calpolicy/apply/lock.py]="unit_tests/deploy/test_lock_mutants.py"
@@ -80,6 +85,7 @@ for m in parse loader files __init__; do SELECT[loader/src/calpolicy_loader/$m.p
 # the watch's 18 s hold-out sweep over a day of looks (its boundary maths is also pinned in test_sequential.py)
 SELECT[calpolicy/watch/sequential.py]="not test_judging_at_the_last_look_says_rollback_exactly_when_some_look_of_the_day_did"
 SELECT[calpolicy/apply/deploy/*]="$DEPLOY_FAST"; SELECT[calpolicy/review/approval.py]="$DEPLOY_FAST"
+SELECT[calpolicy/apply/deploy/abort.py]="$ABORT_FAST"
 # optional environment per module: the data gate's property tests run 8 fixed examples each, not 40 random
 declare -A ENVIRONMENT=(
   [calpolicy/clm/checks.py]="CALPOLICY_PROPERTY_EXAMPLES=8"
@@ -93,7 +99,7 @@ ORDER=(calpolicy/vocabulary/verdict.py calpolicy/vocabulary/decisions.py calpoli
        calpolicy/watch/journal.py calpolicy/watch/__init__.py
        calpolicy/lockdown/seccomp.py calpolicy/lockdown/sandbox.py "calpolicy/apply/deploy/*" calpolicy/review/approval.py
        calpolicy/apply/lock.py calpolicy/jobs/history.py calpolicy/apply/archive.py calpolicy/lockdown/engine_weights.py
-       calpolicy/apply/confirmation.py)
+       calpolicy/apply/confirmation.py calpolicy/apply/deploy/abort.py)
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")
 
