@@ -8,10 +8,14 @@ real lock holder killed with SIGKILL; nothing of ours is replaced.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import signal
+import subprocess
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -20,9 +24,9 @@ import pytest
 from calpolicy.apply.deploy import DeployError, approve_job
 from calpolicy.apply.deploy.abort import AlreadyDecided, HalfRecorded, NotRecorded, abort_job
 from calpolicy.apply.lock import ApplyLock, read_holder
-from calpolicy.jobs import DECISIONS_FILE, JobStore
+from calpolicy.jobs import DECISIONS_FILE, JobError, JobStore, validate_job_id
 from calpolicy.jobs import history as apply_history
-from unit_tests.deploy.site import Site, site_with_one_job
+from unit_tests.deploy.site import Site, make_site, site_with_one_job
 from unit_tests.deploy.test_trust import JOB, quiet
 
 
@@ -69,10 +73,12 @@ def test_an_abort_without_a_reason_says_so_in_both_records(site: Site) -> None:
 
 def test_a_job_id_that_is_not_one_is_refused_before_anything_is_touched(site: Site) -> None:
     for bad in ("../" + JOB, "", "cal_2026"):
+        with pytest.raises(JobError) as expected:
+            validate_job_id(bad)
         with pytest.raises(DeployError) as refused:
             abort_job(site.config, bad, "bob")
         assert type(refused.value) is DeployError
-        assert "job" in str(refused.value).lower()
+        assert str(refused.value) == str(expected.value)
     assert not site.paths.history.exists()
     assert log_bytes(site) == b""
     assert site.manifest(JOB)["state"] == "proposed"
@@ -278,8 +284,8 @@ def test_an_unreadable_history_is_a_clear_refusal(site: Site) -> None:
     assert log_bytes(site) == b""
 
 
-def test_a_stale_lock_of_a_killed_holder_is_reported_and_the_abort_goes_on(site: Site) -> None:
-    folder = site.paths.folder
+def _killed_holder(folder: Path) -> int:
+    """A lock holder (a forked child, inside ApplyLock) killed with SIGKILL: its record stays in the lock file."""
     pid = os.fork()
     if pid == 0:
         try:
@@ -294,8 +300,95 @@ def test_a_stale_lock_of_a_killed_holder_is_reported_and_the_abort_goes_on(site:
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+    return pid
+
+
+@pytest.mark.parametrize("before", ["proposed", "aborted in the jobs folder only"])
+def test_a_stale_lock_of_a_killed_holder_is_reported_and_the_abort_goes_on(site: Site, before: str) -> None:
+    if before != "proposed":
+        JobStore(site.jobs).transition(JOB, "aborted", "bob")
+    pid = _killed_holder(site.paths.folder)
     outcome = abort_job(site.config, JOB, "bob")
-    assert outcome.done == "aborted"
+    assert outcome.done == ("aborted" if before == "proposed" else "backfilled")
     (note,) = outcome.lines
     assert note.startswith("note: the previous holder of the lock died mid-command (dave running `calpolicy approve x`")
     assert f"(PID {pid} on " in note
+
+
+def test_the_apply_lock_names_the_abort_while_it_waits_for_the_jobs_folder(site: Site) -> None:
+    """A second command meanwhile is told who holds the live calibration: the abort's `by` and its command.
+    The jobs folder's lock (held here) keeps the abort, in a forked child, inside the apply lock."""
+    jobs_lock = os.open(site.jobs / ".lock", os.O_WRONLY | os.O_CREAT, 0o644)
+    fcntl.flock(jobs_lock, fcntl.LOCK_EX)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = 0 if abort_job(site.config, JOB, "bob", "held").done == "aborted" else 1
+        finally:
+            os._exit(code)
+    try:
+        deadline = time.monotonic() + 20
+        while (read_holder(site.paths.folder) or {}).get("pid") != pid and time.monotonic() < deadline:
+            time.sleep(0.01)
+        holder = read_holder(site.paths.folder) or {}
+        assert (holder.get("who"), holder.get("command")) == ("bob", f"calpolicy abort {JOB}")
+        assert abort_lines(site) == []  # the history's line waits for the jobs folder's checks
+    finally:
+        fcntl.flock(jobs_lock, fcntl.LOCK_UN)
+        os.close(jobs_lock)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert decided(site) == [("aborted", "bob", "held")]
+    with pytest.raises(AlreadyDecided):
+        abort_job(site.config, JOB, "bob")
+
+
+def test_an_archive_folder_deeper_than_the_config_folder_is_created_with_its_parents(
+    tmp_path: Path, proposal_json: str
+) -> None:
+    deep = tmp_path / "site" / "config" / "kept" / "calibration_archive"
+    fresh = make_site(tmp_path / "site", **{"paths.archive_dir": str(deep)})
+    fresh.add_job(JOB, proposal_json)
+    assert abort_job(fresh.config, JOB, "bob").done == "aborted"
+    assert deep.is_dir()
+    assert apply_history.aborted(apply_history.read(fresh.paths.history), JOB) is not None
+
+
+def test_an_archive_folder_the_disk_has_no_inode_for_is_not_recorded_and_says_so(
+    tmp_path: Path, proposal_json: str
+) -> None:
+    """A real tmpfs out of inodes: the history reads (absent), the archive folder cannot be made."""
+    with tmpfs_inodes(tmp_path / "mnt", 64) as mnt:
+        fresh = make_site(mnt / "site", existing=False)
+        fresh.add_job(JOB, proposal_json)
+        with ApplyLock(fresh.paths.folder, "setup", "setup"):
+            pass  # the lock file exists, as after any earlier command
+        _use_every_inode(mnt)
+        with pytest.raises(NotRecorded) as refused:
+            abort_job(fresh.config, JOB, "bob")
+        assert str(refused.value).startswith(f"cannot create the archive folder {fresh.paths.archive_dir}: ")
+        assert fresh.manifest(JOB)["state"] == "proposed"
+        assert not fresh.paths.archive_dir.exists()
+
+
+@contextlib.contextmanager
+def tmpfs_inodes(where: Path, inodes: int) -> Iterator[Path]:
+    """A real tmpfs with few inodes (root only, as CI runs); a missing privilege fails the test."""
+    where.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size=4m,nr_inodes={inodes}", "tmpfs", str(where)], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def _use_every_inode(folder: Path) -> None:
+    filler = folder / "filler"
+    filler.mkdir()
+    for number in range(10_000):
+        try:
+            (filler / str(number)).touch()
+        except OSError:
+            return
+    raise AssertionError("the tmpfs never ran out of inodes")
