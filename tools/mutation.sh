@@ -57,7 +57,9 @@ TESTS[calpolicy/apply/confirmation.py]="unit_tests/deploy/test_confirmation_word
 # test_faults) and the systemd ones (test_apply_policy, test_confirmation)
 DEPLOY_TESTS="unit_tests/deploy/test_deploy.py unit_tests/deploy/test_trust.py unit_tests/deploy/test_approve_cli.py unit_tests/deploy/test_engine_weights.py unit_tests/deploy/test_compatibility.py unit_tests/deploy/test_loader.py unit_tests/deploy/test_deploy_mutants.py unit_tests/deploy/test_approval_mutants.py"
 DEPLOY_FAST="not emergency_exit and not stale_holder and not archive_path_that_is_a_file and not odd_fields and not edited_decisions_log and not every_view and not refuses_without_signature_and_touches_nothing and not cli_rollback_and_history and not first_line_of_stdout and not load_once_engine"
-TESTS[calpolicy/apply/deploy/*]="$DEPLOY_TESTS"; TESTS[calpolicy/review/approval.py]="$DEPLOY_TESTS"
+TESTS[calpolicy/apply/deploy/*]="$DEPLOY_TESTS"
+# approval also against what approve's refusal of an aborted job says (the history's abort line as evidence)
+TESTS[calpolicy/review/approval.py]="$DEPLOY_TESTS unit_tests/deploy/test_abort_evidence_mutants.py"
 # abort (3.2, issue 21 §2): its in-process record tests on real files and a real full tmpfs. Left out by
 # ABORT_FAST: the cases that run calpolicy abort/approve in a child (a mutant is invisible there) and the
 # SIGKILL trials; what they check of abort_job is asserted in-process in test_abort_mutants.py
