@@ -55,7 +55,7 @@ TESTS[calpolicy/apply/confirmation.py]="unit_tests/deploy/test_confirmation_word
 # apply and rollback (issue 21 §5): every in-process test of unit_tests/deploy. Left out by DEPLOY_FAST: the
 # cases that run calpolicy in a child (a mutant is invisible there), the SIGKILL/mount trials (test_crash_safety,
 # test_faults) and the systemd ones (test_apply_policy, test_confirmation)
-DEPLOY_TESTS="unit_tests/deploy/test_deploy.py unit_tests/deploy/test_trust.py unit_tests/deploy/test_approve_cli.py unit_tests/deploy/test_engine_weights.py unit_tests/deploy/test_compatibility.py unit_tests/deploy/test_loader.py unit_tests/deploy/test_deploy_mutants.py unit_tests/deploy/test_approval_mutants.py"
+DEPLOY_TESTS="unit_tests/deploy/test_deploy.py unit_tests/deploy/test_trust.py unit_tests/deploy/test_approve_cli.py unit_tests/deploy/test_engine_weights.py unit_tests/deploy/test_compatibility.py unit_tests/deploy/test_loader.py unit_tests/deploy/test_deploy_mutants.py unit_tests/deploy/test_approval_mutants.py unit_tests/deploy/test_rolled_back_mutants.py"
 DEPLOY_FAST="not emergency_exit and not stale_holder and not archive_path_that_is_a_file and not odd_fields and not edited_decisions_log and not every_view and not refuses_without_signature_and_touches_nothing and not cli_rollback_and_history and not first_line_of_stdout and not load_once_engine"
 TESTS[calpolicy/apply/deploy/*]="$DEPLOY_TESTS"
 # approval also against what approve's refusal of an aborted job says (the history's abort line as evidence)
