@@ -63,7 +63,7 @@ TESTS[calpolicy/review/approval.py]="$DEPLOY_TESTS unit_tests/deploy/test_abort_
 # abort (3.2, issue 21 §2): its in-process record tests on real files and a real full tmpfs. Left out by
 # ABORT_FAST: the cases that run calpolicy abort/approve in a child (a mutant is invisible there) and the
 # SIGKILL trials; what they check of abort_job is asserted in-process in test_abort_mutants.py
-ABORT_FAST="not every_view and not jobs_folder_that_refuses and not abort_then_cut and not sigkill_at_any_moment and not old_abort and not lines_added and not history_cannot_take and not waits_for_no_one"
+ABORT_FAST="not every_view and not is_aborted_and_finished_by_a_rerun and not abort_then_cut and not sigkill_at_any_moment and not old_abort and not lines_added and not history_cannot_take_is_not_done and not waits_for_no_one"
 TESTS[calpolicy/apply/deploy/abort.py]="unit_tests/deploy/test_abort_mutants.py unit_tests/deploy/test_abort_record.py"
 # the rest of the apply path (issue 21 §5): the lock, the apply history, the archive and the engine's
 # weights, each against its own in-process tests on real files, real flocks and a SIGKILLed lock holder

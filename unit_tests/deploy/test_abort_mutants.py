@@ -112,7 +112,7 @@ def test_a_cut_jobs_folder_record_is_finished_with_the_historys_who_and_why(site
     (site.jobs / JOB / "manifest.json").write_bytes(signed)
     history_before = site.paths.history.read_bytes()
     outcome = abort_job(site.config, JOB, "carol", "other reason")
-    assert (outcome.done, outcome.lines) == ("finished", [])
+    assert (outcome.job_id, outcome.done, outcome.lines) == (JOB, "finished", [])
     assert decided(site) == [("aborted", "bob", "wrong data")]
     assert site.manifest(JOB)["state"] == "aborted"
     assert site.paths.history.read_bytes() == history_before  # no second abort line
@@ -140,8 +140,9 @@ def test_an_abort_the_jobs_folder_alone_holds_is_backfilled_into_the_history(sit
     JobStore(site.jobs).transition(JOB, "aborted", "bob", note="before the upgrade")
     log_before = log_bytes(site)
     outcome = abort_job(site.config, JOB, "carol", "belt and braces")
-    assert (outcome.done, outcome.lines) == ("backfilled", [])
+    assert (outcome.job_id, outcome.done, outcome.lines) == (JOB, "backfilled", [])
     (line,) = abort_lines(site)
+    assert (line["jobs_dir"], line["pid"]) == (str(site.jobs), os.getpid())
     assert (line["by"], line["note"]) == ("carol", "recorded late: belt and braces")
     assert (line["job_id"], line["event"], line["phase"]) == (JOB, "abort", "abort")
     assert datetime.fromisoformat(line["at"]).tzinfo is not None
