@@ -164,3 +164,16 @@ def test_without_a_hook_the_transition_still_records(tmp_path: Path) -> None:
     store = _store(tmp_path)
     store.transition(JOB, "approved", "alice")
     assert [d["state"] for d in store.decisions()] == ["approved"]
+
+
+def test_a_manifest_history_that_is_not_a_list_is_refused_by_name_before_the_hook(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    path = tmp_path / "jobs" / JOB / "manifest.json"
+    manifest = json.loads(path.read_bytes())
+    manifest["history"] = 5
+    path.write_text(json.dumps(manifest))
+    calls: list[dict[str, str]] = []
+    with pytest.raises(JobError) as refused:
+        store.transition(JOB, "aborted", "bob", before_record=calls.append)
+    assert str(refused.value) == f"job {JOB}'s manifest has a history that is int, not a list: damaged"
+    assert calls == []
