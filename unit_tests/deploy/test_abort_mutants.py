@@ -165,8 +165,9 @@ def test_a_backfill_the_history_cannot_take_is_not_recorded_and_says_the_job_is_
     site.paths.history.write_bytes(b"")
     os.link(site.paths.history, site.root / "other_name")
     late = rf"^job {JOB} is already aborted, but the apply history .* cannot record it: "
-    with pytest.raises(NotRecorded, match=late):
+    with pytest.raises(NotRecorded, match=late) as refused:
         abort_job(site.config, JOB, "carol")
+    assert str(refused.value).endswith("has 2 hard links (another name for the same file); refusing to write to it")
     assert site.paths.history.read_bytes() == b""
 
 
@@ -244,12 +245,15 @@ def test_a_jobs_folder_that_refuses_after_the_history_took_it_is_half_recorded_t
     message = str(half.value)
     assert message.startswith(f"job {JOB} IS ABORTED (the apply history {site.paths.history} records it; ")
     assert message.endswith(f"fix that and run `calpolicy abort {JOB}` again to complete it")
+    assert "own record could not be written: cannot record the decision in " in message
+    assert "hard links" in message  # the jobs folder's own reason, for the operator to fix
     (line,) = abort_lines(site)
     assert (line["by"], line["note"]) == ("bob", "halted")
     assert JobStore(site.jobs, site.paths.history).state(JOB) == "aborted"
     # the jobs folder still refuses: the re-run says again what is missing, and writes no second line
-    with pytest.raises(HalfRecorded, match=rf"^job {JOB} IS ABORTED"):
+    with pytest.raises(HalfRecorded, match=rf"^job {JOB} IS ABORTED") as again:
         abort_job(site.config, JOB, "carol")
+    assert "hard links" in str(again.value)
     assert len(abort_lines(site)) == 1
     other_name.unlink()
     assert abort_job(site.config, JOB, "carol").done == "finished"
@@ -369,6 +373,7 @@ def test_an_archive_folder_the_disk_has_no_inode_for_is_not_recorded_and_says_so
         with pytest.raises(NotRecorded) as refused:
             abort_job(fresh.config, JOB, "bob")
         assert str(refused.value).startswith(f"cannot create the archive folder {fresh.paths.archive_dir}: ")
+        assert str(refused.value).endswith(": No space left on device")
         assert fresh.manifest(JOB)["state"] == "proposed"
         assert not fresh.paths.archive_dir.exists()
 
