@@ -29,7 +29,7 @@ declare -A TESTS=(
   [calpolicy/preflight/probes/readiness.py]="unit_tests/probes/test_readiness_probe.py $ADV::test_a_readiness_body_that_says_two_things_is_not_judged $ADV::test_a_clean_body_still_passes_through_the_same_path $ADV::test_a_redirect_off_the_configured_host_is_not_followed_and_userinfo_is_masked $ADV::test_a_redirect_to_another_port_is_off_host_too $ADV::test_a_redirect_on_the_same_host_is_followed $ADV::test_a_body_announced_over_the_cap_is_not_read $ADV::test_an_endless_body_without_length_is_cut_at_the_raw_cap $ADV::test_a_server_trickling_one_byte_a_second_is_stopped_at_the_deadline"
   [calpolicy/jobs/__init__.py]="unit_tests/test_jobs_mutants.py unit_tests/test_jobs.py unit_tests/test_abort_state_mutants.py"
   # the fast in-process signed job (unit_tests/report/signedjob.py); test_signing.py's job is a child pytest run
-  [calpolicy/review/signing.py]="unit_tests/report/test_signing_mutants.py"
+  [calpolicy/review/signing.py]="unit_tests/report/test_signing_mutants.py unit_tests/report/test_signing_key_caps.py"
   [calpolicy/preflight/probes/redis/*]="unit_tests/probes/test_redis_probe.py unit_tests/test_decisions.py $ADV::test_a_server_answering_pong_to_everything_is_not_redis $ADV::test_a_type_answer_outside_redis_vocabulary_is_an_error_not_a_tripped_key $ADV::test_redis_replying_one_byte_per_1_5_s_is_stopped_at_the_probe_deadline $ADV::test_no_backlog_stream_configured_cannot_be_checked $ADV::test_a_stream_without_a_consumer_group_cannot_be_checked $ADV::test_no_halt_keys_cannot_be_checked"
 )
 # the after-decision modules (issue 21 §5). The loader is its own distribution with a src/ layout: its
