@@ -27,9 +27,9 @@ declare -A TESTS=(
   [calpolicy/vocabulary/decisions.py]="unit_tests/test_decisions.py unit_tests/probes/test_probe_properties.py unit_tests/probes/test_redis_probe.py"
   [calpolicy/clm/checks.py]="unit_tests/test_data_gate.py unit_tests/test_data_gate_exact.py unit_tests/test_data_gate_golden.py unit_tests/test_properties.py unit_tests/test_registry.py"
   [calpolicy/preflight/probes/readiness.py]="unit_tests/probes/test_readiness_probe.py $ADV::test_a_readiness_body_that_says_two_things_is_not_judged $ADV::test_a_clean_body_still_passes_through_the_same_path $ADV::test_a_redirect_off_the_configured_host_is_not_followed_and_userinfo_is_masked $ADV::test_a_redirect_to_another_port_is_off_host_too $ADV::test_a_redirect_on_the_same_host_is_followed $ADV::test_a_body_announced_over_the_cap_is_not_read $ADV::test_an_endless_body_without_length_is_cut_at_the_raw_cap $ADV::test_a_server_trickling_one_byte_a_second_is_stopped_at_the_deadline"
-  [calpolicy/jobs/__init__.py]="unit_tests/test_jobs_mutants.py unit_tests/test_jobs.py"
+  [calpolicy/jobs/__init__.py]="unit_tests/test_jobs_mutants.py unit_tests/test_jobs.py unit_tests/test_abort_state_mutants.py"
   # the fast in-process signed job (unit_tests/report/signedjob.py); test_signing.py's job is a child pytest run
-  [calpolicy/review/signing.py]="unit_tests/report/test_signing_mutants.py"
+  [calpolicy/review/signing.py]="unit_tests/report/test_signing_mutants.py unit_tests/report/test_signing_key_caps.py"
   [calpolicy/preflight/probes/redis/*]="unit_tests/probes/test_redis_probe.py unit_tests/test_decisions.py $ADV::test_a_server_answering_pong_to_everything_is_not_redis $ADV::test_a_type_answer_outside_redis_vocabulary_is_an_error_not_a_tripped_key $ADV::test_redis_replying_one_byte_per_1_5_s_is_stopped_at_the_probe_deadline $ADV::test_no_backlog_stream_configured_cannot_be_checked $ADV::test_a_stream_without_a_consumer_group_cannot_be_checked $ADV::test_no_halt_keys_cannot_be_checked"
 )
 # the after-decision modules (issue 21 §5). The loader is its own distribution with a src/ layout: its
@@ -55,13 +55,20 @@ TESTS[calpolicy/apply/confirmation.py]="unit_tests/deploy/test_confirmation_word
 # apply and rollback (issue 21 §5): every in-process test of unit_tests/deploy. Left out by DEPLOY_FAST: the
 # cases that run calpolicy in a child (a mutant is invisible there), the SIGKILL/mount trials (test_crash_safety,
 # test_faults) and the systemd ones (test_apply_policy, test_confirmation)
-DEPLOY_TESTS="unit_tests/deploy/test_deploy.py unit_tests/deploy/test_trust.py unit_tests/deploy/test_approve_cli.py unit_tests/deploy/test_engine_weights.py unit_tests/deploy/test_compatibility.py unit_tests/deploy/test_loader.py unit_tests/deploy/test_deploy_mutants.py unit_tests/deploy/test_approval_mutants.py"
+DEPLOY_TESTS="unit_tests/deploy/test_deploy.py unit_tests/deploy/test_trust.py unit_tests/deploy/test_approve_cli.py unit_tests/deploy/test_engine_weights.py unit_tests/deploy/test_compatibility.py unit_tests/deploy/test_loader.py unit_tests/deploy/test_deploy_mutants.py unit_tests/deploy/test_approval_mutants.py unit_tests/deploy/test_rolled_back_mutants.py"
 DEPLOY_FAST="not emergency_exit and not stale_holder and not archive_path_that_is_a_file and not odd_fields and not edited_decisions_log and not every_view and not refuses_without_signature_and_touches_nothing and not cli_rollback_and_history and not first_line_of_stdout and not load_once_engine"
-TESTS[calpolicy/apply/deploy/*]="$DEPLOY_TESTS"; TESTS[calpolicy/review/approval.py]="$DEPLOY_TESTS"
+TESTS[calpolicy/apply/deploy/*]="$DEPLOY_TESTS"
+# approval also against what approve's refusal of an aborted job says (the history's abort line as evidence)
+TESTS[calpolicy/review/approval.py]="$DEPLOY_TESTS unit_tests/deploy/test_abort_evidence_mutants.py"
+# abort (3.2, issue 21 §2): its in-process record tests on real files and a real full tmpfs. Left out by
+# ABORT_FAST: the cases that run calpolicy abort/approve in a child (a mutant is invisible there) and the
+# SIGKILL trials; what they check of abort_job is asserted in-process in test_abort_mutants.py
+ABORT_FAST="not every_view and not is_aborted_and_finished_by_a_rerun and not abort_then_cut and not sigkill_at_any_moment and not old_abort and not lines_added and not history_cannot_take_is_not_done and not waits_for_no_one"
+TESTS[calpolicy/apply/deploy/abort.py]="unit_tests/deploy/test_abort_mutants.py unit_tests/deploy/test_abort_record.py"
 # the rest of the apply path (issue 21 §5): the lock, the apply history, the archive and the engine's
 # weights, each against its own in-process tests on real files, real flocks and a SIGKILLed lock holder
 TESTS[calpolicy/apply/lock.py]="unit_tests/deploy/test_lock_mutants.py"
-TESTS[calpolicy/jobs/history.py]="unit_tests/test_history_mutants.py"
+TESTS[calpolicy/jobs/history.py]="unit_tests/test_history_mutants.py unit_tests/test_abort_state_mutants.py"
 TESTS[calpolicy/apply/archive.py]="unit_tests/deploy/test_archive_mutants.py"
 TESTS[calpolicy/lockdown/engine_weights.py]="unit_tests/deploy/test_engine_weights_mutants.py unit_tests/deploy/test_engine_weights.py"
 
@@ -80,6 +87,7 @@ for m in parse loader files __init__; do SELECT[loader/src/calpolicy_loader/$m.p
 # the watch's 18 s hold-out sweep over a day of looks (its boundary maths is also pinned in test_sequential.py)
 SELECT[calpolicy/watch/sequential.py]="not test_judging_at_the_last_look_says_rollback_exactly_when_some_look_of_the_day_did"
 SELECT[calpolicy/apply/deploy/*]="$DEPLOY_FAST"; SELECT[calpolicy/review/approval.py]="$DEPLOY_FAST"
+SELECT[calpolicy/apply/deploy/abort.py]="$ABORT_FAST"
 # optional environment per module: the data gate's property tests run 8 fixed examples each, not 40 random
 declare -A ENVIRONMENT=(
   [calpolicy/clm/checks.py]="CALPOLICY_PROPERTY_EXAMPLES=8"
@@ -93,7 +101,7 @@ ORDER=(calpolicy/vocabulary/verdict.py calpolicy/vocabulary/decisions.py calpoli
        calpolicy/watch/journal.py calpolicy/watch/__init__.py
        calpolicy/lockdown/seccomp.py calpolicy/lockdown/sandbox.py "calpolicy/apply/deploy/*" calpolicy/review/approval.py
        calpolicy/apply/lock.py calpolicy/jobs/history.py calpolicy/apply/archive.py calpolicy/lockdown/engine_weights.py
-       calpolicy/apply/confirmation.py)
+       calpolicy/apply/confirmation.py calpolicy/apply/deploy/abort.py)
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")
 
