@@ -147,6 +147,9 @@ def test_a_read_only_jobs_dir_is_exit_3(env: LocalEnvironment, config: Path) -> 
 
 
 def test_a_full_disk_is_exit_3(env: LocalEnvironment, config: Path) -> None:
+    # the mount point must exist whatever ran before on this worker (xdist may give this test a fresh
+    # environment, where no earlier run has made the jobs folder yet)
+    env.jobs_dir.mkdir(exist_ok=True)
     before = set(JobStore(env.jobs_dir).ids())
     done = _run_in_private_mount(f"mount -t tmpfs -o size=16k tmpfs {env.jobs_dir}", config)
     assert done.returncode == 3, done.stdout + done.stderr
