@@ -8,14 +8,11 @@ real lock holder killed with SIGKILL; nothing of ours is replaced.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import re
 import signal
-import subprocess
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from calpolicy.apply.lock import ApplyLock, read_holder
 from calpolicy.jobs import DECISIONS_FILE, JobError, JobStore, validate_job_id
 from calpolicy.jobs import history as apply_history
 from unit_tests.deploy.site import Site, make_site, site_with_one_job
+from unit_tests.deploy.test_faults import tmpfs
 from unit_tests.deploy.test_trust import JOB, quiet
 
 
@@ -364,7 +362,7 @@ def test_an_archive_folder_the_disk_has_no_inode_for_is_not_recorded_and_says_so
     tmp_path: Path, proposal_json: str
 ) -> None:
     """A real tmpfs out of inodes: the history reads (absent), the archive folder cannot be made."""
-    with tmpfs_inodes(tmp_path / "mnt", 64) as mnt:
+    with tmpfs(tmp_path / "mnt", "4m", inodes=64) as mnt:
         fresh = make_site(mnt / "site", existing=False)
         fresh.add_job(JOB, proposal_json)
         with ApplyLock(fresh.paths.folder, "setup", "setup"):
@@ -376,17 +374,6 @@ def test_an_archive_folder_the_disk_has_no_inode_for_is_not_recorded_and_says_so
         assert str(refused.value).endswith(": No space left on device")
         assert fresh.manifest(JOB)["state"] == "proposed"
         assert not fresh.paths.archive_dir.exists()
-
-
-@contextlib.contextmanager
-def tmpfs_inodes(where: Path, inodes: int) -> Iterator[Path]:
-    """A real tmpfs with few inodes (root only, as CI runs); a missing privilege fails the test."""
-    where.mkdir(parents=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size=4m,nr_inodes={inodes}", "tmpfs", str(where)], check=True)
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 def _use_every_inode(folder: Path) -> None:

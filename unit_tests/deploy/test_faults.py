@@ -82,10 +82,12 @@ def test_a_lock_left_by_a_killed_holder_is_taken_over_and_said(tmp_path: Path, p
 
 
 @contextlib.contextmanager
-def tmpfs(where: Path, size: str) -> Iterator[Path]:
-    """A real small filesystem (root only, as CI runs); a missing privilege fails the test, never skips it."""
+def tmpfs(where: Path, size: str, inodes: int | None = None) -> Iterator[Path]:
+    """A real small filesystem, ``inodes`` files at most if given (root only, as CI runs); a missing
+    privilege fails the test, never skips it."""
     where.mkdir(parents=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], check=True)
+    options = f"size={size}" if inodes is None else f"size={size},nr_inodes={inodes}"
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], check=True)
     try:
         yield where
     finally:
